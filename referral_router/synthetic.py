@@ -1,0 +1,42 @@
+"""Synthetic test and demo data: valid-looking personal identity numbers and invented names.
+
+Numbers use serials 980-999, which tests and demos share by convention; they are generated, not
+taken from any register.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+FIRST_NAMES = ("Alva", "Elsa", "Maja", "Saga", "Ebba", "Liam", "Noah", "Hugo", "Nils", "Otto",
+               "Vera", "Tyra", "Leo", "Ture", "Idun", "Edvin", "Signe", "Malte", "Frej", "Stina")
+LAST_NAMES = ("Testsson", "Exempelberg", "Provlund", "Demodahl", "Påhittad", "Fiktivsson",
+              "Låtsasgren", "Syntetström")
+
+
+def check_digit(nine: str) -> int:
+    """The Luhn check digit for the nine digits YYMMDDNNN."""
+    total = 0
+    for i, ch in enumerate(nine):
+        product = int(ch) * (2 if i % 2 == 0 else 1)
+        total += product // 10 + product % 10
+    return (10 - total % 10) % 10
+
+
+def personal_number(born: date, rng: random.Random, *, coordination: bool = False) -> str:
+    """A 12-digit synthetic personal (or coordination) number for someone born on `born`."""
+    day = born.day + (60 if coordination else 0)
+    serial = f"{rng.randint(980, 999):03d}"
+    nine = f"{born:%y%m}{day:02d}{serial}"
+    return f"{born.year:04d}{born:%m}{day:02d}{serial}{check_digit(nine)}"
+
+
+def child_birth_date(rng: random.Random, today: date) -> date:
+    """A birth date of a child aged 0-17."""
+    return today - timedelta(days=rng.randint(30, 17 * 365))
+
+
+def full_name(rng: random.Random) -> str:
+    """An invented name."""
+    return f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"

@@ -1,0 +1,149 @@
+"""The portal's request body (CONTRACTS.md §2) as a strict pydantic model."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from services.intake.domain import (
+    CATEGORIES,
+    MANDATORY_REPORTERS,
+    MAY_BE_ANONYMOUS,
+    OTHER_REPORTERS,
+    InvalidPersonalNumber,
+    normalise_personal_number,
+)
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+MAX_FUTURE = timedelta(minutes=5)
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _personal_number(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None:
+        return None
+    today: date = (info.context or {}).get("today") or date.today()
+    try:
+        return normalise_personal_number(value, today)
+    except InvalidPersonalNumber as exc:
+        raise ValueError(f"not a valid personal identity or coordination number: {exc}") from None
+
+
+class Reporter(_Wire):
+    """Who made the report."""
+
+    type: str
+    anonymous: bool = False
+    name: Text | None = None
+    organisation: Text | None = None
+    role: Text | None = None
+    phone: Annotated[str, Field(max_length=40, pattern=r"^[0-9+\-() ]{5,40}$")] | None = None
+    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    feedback_requested: bool = False
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in MANDATORY_REPORTERS | OTHER_REPORTERS:
+            raise ValueError("unknown reporter type; see the list in the API documentation")
+        return value
+
+    @model_validator(mode="after")
+    def _anonymity(self) -> Reporter:
+        if self.anonymous:
+            if self.type not in MAY_BE_ANONYMOUS:
+                raise ValueError("only private_person and relative may report anonymously")
+            given = [f for f in ("name", "organisation", "role", "phone", "email") if getattr(self, f)]
+            if given:
+                raise ValueError(f"an anonymous report may not carry {', '.join(given)}")
+        return self
+
+    @property
+    def mandatory(self) -> bool:
+        """Whether the reporter is a mandatory reporter (19 kap. 1 § SoL 2025:400)."""
+        return self.type in MANDATORY_REPORTERS
+
+
+class Child(_Wire):
+    """A child the referral concerns: a valid number, or at least a name or birth date."""
+
+    personal_number: str | None = None
+    name: Text | None = None
+    birth_date: date | None = None
+    protected_identity: bool = False
+    school: Text | None = None
+
+    _check_number = field_validator("personal_number")(_personal_number)
+
+    @model_validator(mode="after")
+    def _identifiable(self) -> Child:
+        if self.personal_number is None and self.name is None and self.birth_date is None:
+            raise ValueError("give a personal_number, or at least a name or birth_date")
+        return self
+
+
+class Guardian(_Wire):
+    """A guardian named in the form."""
+
+    personal_number: str | None = None
+    name: Text | None = None
+    informed: bool | None = None
+
+    _check_number = field_validator("personal_number")(_personal_number)
+
+
+class Concern(_Wire):
+    """What the report is about."""
+
+    categories: tuple[str, ...] = Field(min_length=1, max_length=10)
+    description: Annotated[str, Field(max_length=20_000)] = ""
+    acute_danger: bool = False
+    child_location: Annotated[str, Field(max_length=500)] | None = None
+    interpreter_language: Annotated[str, Field(max_length=40)] | None = None
+
+    @field_validator("categories")
+    @classmethod
+    def _known_categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - CATEGORIES)
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}; allowed: {sorted(CATEGORIES)}")
+        return tuple(dict.fromkeys(value))
+
+
+class Submission(_Wire):
+    """One submitted e-service form."""
+
+    submission_id: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:\-]+$")]
+    kind: Literal["report", "application"]
+    channel: Literal["e_service", "phone", "letter", "email", "sdk", "visit"]
+    submitted_at: AwareDatetime
+    reporter: Reporter
+    children: tuple[Child, ...] = Field(min_length=1, max_length=20)
+    guardians: tuple[Guardian, ...] = Field(default=(), max_length=10)
+    concern: Concern
+
+    @field_validator("submitted_at")
+    @classmethod
+    def _not_in_future(cls, value: datetime, info: ValidationInfo) -> datetime:
+        now: datetime | None = (info.context or {}).get("now")
+        if now is not None and value > now + MAX_FUTURE:
+            raise ValueError("submitted_at lies more than 5 minutes in the future")
+        return value
+
+
+def validation_context(now: datetime) -> dict[str, Any]:
+    """The context `Submission.model_validate_json` needs: the current time and date."""
+    return {"now": now, "today": now.date()}

@@ -1,0 +1,38 @@
+"""Time as a dependency, so domain code never calls `datetime.now()` and tests control it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+class Clock(Protocol):
+    """Something that tells the current time as an aware UTC datetime."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        """The current time in UTC."""
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock for tests that moves only when told."""
+
+    def __init__(self, at: datetime) -> None:
+        self._at = at
+
+    def now(self) -> datetime:
+        """The time this clock is set to."""
+        return self._at
+
+    def set(self, at: datetime) -> None:
+        """Move the clock to `at`."""
+        self._at = at

@@ -1,0 +1,252 @@
+"""Wire contracts: the event envelope and every v1 event of CONTRACTS.md §4.
+
+These models travel on Kafka. They carry no personal details: opaque ids, codes, flags and
+pseudonymous keys only. Handlers translate them to domain types at the edge.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+TOPIC_RECEIVED = "referrals.received.v1"
+TOPIC_ASSIGNED = "referrals.assigned.v1"
+TOPIC_UPDATED = "referrals.updated.v1"
+TOPIC_DEADLINES = "deadlines.v1"
+TOPIC_ROTATION = "rotation.v1"
+TOPIC_NOTIFICATIONS = "notifications.v1"
+TOPIC_DEADLETTER = "deadletter.v1"
+ALL_TOPICS = (
+    TOPIC_RECEIVED,
+    TOPIC_ASSIGNED,
+    TOPIC_UPDATED,
+    TOPIC_DEADLINES,
+    TOPIC_ROTATION,
+    TOPIC_NOTIFICATIONS,
+    TOPIC_DEADLETTER,
+)
+
+Kind = Literal["report", "application"]
+Channel = Literal["e_service", "phone", "letter", "email", "sdk", "visit"]
+AssignmentReason = Literal["rotation", "continuity", "override", "manual"]
+DeadlineName = Literal[
+    "protection_assessment", "preliminary_assessment", "investigation", "reporter_feedback"
+]
+NotificationChannel = Literal["email", "teams"]
+# Opaque identifiers and pseudonymous keys: short, no whitespace, nothing that could hold free text.
+OpaqueId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+
+
+class WireModel(BaseModel):
+    """Base of every wire model: immutable, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ReferralReceived(WireModel):
+    """`referral.received`: intake stored a referral for one child."""
+
+    referral_id: OpaqueId
+    submission_id: OpaqueId
+    kind: Kind
+    channel: Channel
+    received_at: AwareDatetime
+    reporter_type: str = Field(pattern=r"^[a-z_]{1,40}$")
+    reporter_mandatory: bool
+    feedback_requested: bool
+    categories: tuple[Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")], ...] = Field(min_length=1)
+    acute_danger: bool
+    protected_identity: bool
+    interpreter_needed: bool = False
+    child_key: OpaqueId
+    family_key: OpaqueId
+    sibling_referral_ids: tuple[OpaqueId, ...] = ()
+
+
+class Deadlines(WireModel):
+    """Due times attached to an assignment."""
+
+    protection_assessment_due: AwareDatetime | None = None
+    preliminary_assessment_due: AwareDatetime | None = None
+
+
+class ReferralAssigned(WireModel):
+    """`referral.assigned` / `referral.reassigned`: a team and caseworker took the referral."""
+
+    referral_id: OpaqueId
+    family_key: OpaqueId
+    team: OpaqueId
+    caseworker: OpaqueId
+    mentor: OpaqueId | None = None
+    reason: AssignmentReason
+    explanation: str = Field(max_length=500)
+    period_start: AwareDatetime | None = None
+    acute_danger: bool = False
+    protected_identity: bool = False
+    received_at: AwareDatetime
+    deadlines: Deadlines
+
+
+class ReferralUpdated(WireModel):
+    """`referrals.updated.v1` events: acknowledged, assessed, decided, extended, closed."""
+
+    referral_id: OpaqueId
+    family_key: OpaqueId
+    status: str = Field(pattern=r"^[a-z_]{1,40}$")
+    at: AwareDatetime
+    by: OpaqueId | None = None
+    outcome: str | None = Field(default=None, pattern=r"^[a-z_]{1,40}$")
+    decision: str | None = Field(default=None, pattern=r"^[a-z_]{1,40}$")
+    until: date | None = None
+
+
+class DeadlineEvent(WireModel):
+    """`deadline.approaching` / `deadline.breached`."""
+
+    referral_id: OpaqueId
+    family_key: OpaqueId
+    deadline: DeadlineName
+    due_at: AwareDatetime
+    team: OpaqueId
+    caseworker: OpaqueId | None = None
+
+
+class RotationHandover(WireModel):
+    """`rotation.handover`: the team on duty changed."""
+
+    family_key: OpaqueId = "rotation"
+    from_team: OpaqueId
+    to_team: OpaqueId
+    at: AwareDatetime
+
+
+class NotificationOutcome(WireModel):
+    """`notification.sent` / `.failed` / `.unknown`: what became of one delivery."""
+
+    family_key: OpaqueId
+    source_event_id: uuid.UUID
+    channel: NotificationChannel
+    recipient: OpaqueId
+    attempts: int = Field(ge=0)
+    kind: str | None = Field(default=None, pattern=r"^[a-z_.]{1,60}$")
+
+
+class DeadLetter(WireModel):
+    """`deadletter`: a message that could not be handled. No copy of a payload that may hold PII."""
+
+    family_key: str = Field(default="deadletter", max_length=256)
+    topic: str
+    partition: int
+    offset: int
+    consumer: str
+    error: str = Field(max_length=2000)
+
+
+DataT = TypeVar("DataT", bound=WireModel)
+
+
+class Envelope(WireModel, Generic[DataT]):
+    """The envelope every message value carries (CONTRACTS.md §4)."""
+
+    event_id: uuid.UUID
+    event_type: str = Field(pattern=r"^[a-z_]+(\.[a-z_]+)?$")
+    event_version: Literal[1] = 1
+    occurred_at: AwareDatetime
+    producer: str = Field(max_length=64)
+    correlation_id: str = Field(max_length=128)
+    causation_id: str | None = Field(default=None, max_length=128)
+    data: DataT
+
+
+EVENT_TYPES: dict[str, tuple[str, type[WireModel]]] = {
+    "referral.received": (TOPIC_RECEIVED, ReferralReceived),
+    "referral.assigned": (TOPIC_ASSIGNED, ReferralAssigned),
+    "referral.reassigned": (TOPIC_ASSIGNED, ReferralAssigned),
+    "referral.acknowledged": (TOPIC_UPDATED, ReferralUpdated),
+    "referral.protection_assessed": (TOPIC_UPDATED, ReferralUpdated),
+    "referral.decided": (TOPIC_UPDATED, ReferralUpdated),
+    "investigation.extended": (TOPIC_UPDATED, ReferralUpdated),
+    "investigation.closed": (TOPIC_UPDATED, ReferralUpdated),
+    "deadline.approaching": (TOPIC_DEADLINES, DeadlineEvent),
+    "deadline.breached": (TOPIC_DEADLINES, DeadlineEvent),
+    "rotation.handover": (TOPIC_ROTATION, RotationHandover),
+    "notification.sent": (TOPIC_NOTIFICATIONS, NotificationOutcome),
+    "notification.failed": (TOPIC_NOTIFICATIONS, NotificationOutcome),
+    "notification.unknown": (TOPIC_NOTIFICATIONS, NotificationOutcome),
+    "deadletter": (TOPIC_DEADLETTER, DeadLetter),
+}
+
+
+class ContractViolation(ValueError):
+    """A message that does not satisfy the contract: it goes to the dead-letter topic."""
+
+
+def new_envelope(
+    event_type: str,
+    data: WireModel,
+    *,
+    producer: str,
+    correlation_id: str,
+    causation_id: str | None = None,
+    occurred_at: datetime | None = None,
+) -> Envelope[Any]:
+    """Wrap event data in a fresh envelope with a new event id."""
+    expected = EVENT_TYPES[event_type][1]
+    if not isinstance(data, expected):
+        raise TypeError(f"{event_type} carries {expected.__name__}, not {type(data).__name__}")
+    concrete: Any = Envelope[type(data)]  # type: ignore[misc]
+    return concrete(  # type: ignore[no-any-return]
+        event_id=uuid.uuid4(),
+        event_type=event_type,
+        occurred_at=occurred_at or datetime.now(UTC),
+        producer=producer,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        data=data,
+    )
+
+
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    name: TypeAdapter(Envelope.__class_getitem__(model))  # type: ignore[arg-type]
+    for name, (_, model) in EVENT_TYPES.items()
+}
+_HEAD = TypeAdapter(dict[str, Any])
+
+
+def parse_event(raw: bytes, *, topic: str | None = None) -> Envelope[Any]:
+    """Parse and validate a message value; raise ContractViolation when it breaks the contract."""
+    try:
+        head = _HEAD.validate_json(raw)
+    except ValueError as exc:
+        raise ContractViolation(f"not a JSON object: {_brief(exc)}") from None
+    event_type = head.get("event_type")
+    if not isinstance(event_type, str) or event_type not in _ADAPTERS:
+        raise ContractViolation(f"unknown event_type {str(event_type)[:60]!r}")
+    if topic is not None and not topic.endswith(EVENT_TYPES[event_type][0]):
+        raise ContractViolation(f"event_type {event_type} does not belong on topic {topic}")
+    try:
+        return _ADAPTERS[event_type].validate_python(head)  # type: ignore[no-any-return]
+    except ValueError as exc:
+        raise ContractViolation(f"invalid {event_type}: {_brief(exc)}") from None
+
+
+def _brief(exc: ValueError) -> str:
+    """Error text without echoing input values, which may hold personal data."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['type']}" for e in errors()[:5]]
+        return "; ".join(parts)
+    return type(exc).__name__
+
+
+def encode_event(envelope: Envelope[Any]) -> bytes:
+    """Serialise an envelope to the JSON bytes of a message value."""
+    return envelope.model_dump_json().encode()
+
+
+def event_key(envelope: Envelope[Any]) -> bytes:
+    """The message key: `data.family_key`, so a family's events keep their order."""
+    return str(envelope.data.family_key).encode()

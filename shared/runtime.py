@@ -1,0 +1,150 @@
+"""The infrastructure every service process holds: pool, schema, topics, relay, consumers.
+
+Opened and closed in one place (the FastAPI lifespan of each service's composition root).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from shared import db
+from shared.consumer import EventConsumer, Handler
+from shared.kafka import ProducerSender, ensure_topics, make_broker, make_producer, subscriber_options
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Owns a service's connections and background tasks between `start` and `stop`."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        service: str,
+        migrations: str,
+        topics: Iterable[str],
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.schema = service
+        self._migrations = migrations
+        self._topics = tuple(topics)
+        self.broker: KafkaBroker = make_broker(settings.kafka, client_id=service)
+        self._producer: AIOKafkaProducer | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._handlers: dict[str, Handler] = {}
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The service's connection pool (only between start and stop)."""
+        if self._pool is None:
+            raise RuntimeError(f"{self.service} runtime is not started")
+        return self._pool
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        """Handle every event on a contract topic with `handler`, idempotently, in a transaction.
+
+        All of a service's topics share one consumer in its group, so one member joining or
+        leaving causes one rebalance, not one per topic.
+        """
+        self._handlers[topic] = handler
+
+    def _register_consumer(self) -> None:
+        if not self._handlers:
+            return
+        kafka = self.settings.kafka
+        by_concrete = {kafka.topic(t): (t, h) for t, h in self._handlers.items()}
+        consumer = EventConsumer(
+            self.pool, self.settings.consumer, service=self.service, consumer=self.service
+        )
+
+        @self.broker.subscriber(  # type: ignore[untyped-decorator]
+            *by_concrete, **subscriber_options(kafka, self.service)
+        )
+        async def on_message(msg: KafkaMessage) -> None:
+            record = msg.raw_message
+            topic, handler = by_concrete[record.topic]  # type: ignore[union-attr]
+            await consumer.handle(
+                msg.body,
+                topic=topic,
+                partition=record.partition,  # type: ignore[union-attr]
+                offset=record.offset,  # type: ignore[union-attr]
+                handler=handler,
+            )
+
+    def run_in_background(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run a long-lived coroutine until `stop`, restarting it if it ever fails."""
+        self._tasks.append(asyncio.create_task(self._supervise(name, work), name=f"{self.service}:{name}"))
+
+    async def _supervise(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await work()
+                return
+            except Exception:
+                log.exception("background task failed, restarting", extra={"task": name})
+                await asyncio.sleep(1.0)
+
+    async def start(self) -> None:
+        """Open the pool, migrate, create topics, start the relay and the consumers."""
+        self._pool = await db.create_pool(self.settings.database, self.schema)
+        applied = await db.apply_migrations(self._pool, self.schema, self._migrations)
+        if applied:
+            log.info("migrations applied", extra={"migrations": applied})
+        await ensure_topics(self.settings.kafka, self._topics)
+        self._producer = make_producer(self.settings.kafka, client_id=f"{self.service}-relay")
+        await self._producer.start()
+        relay = OutboxRelay(
+            self._pool,
+            ProducerSender(self._producer),
+            self.settings.outbox,
+            schema=self.schema,
+            service=self.service,
+            topic_name=self.settings.kafka.topic,
+            connect=lambda: db.connect(self.settings.database, self.schema),
+        )
+        self.run_in_background("outbox-relay", relay.run)
+        self._register_consumer()
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        """Stop consuming first, then background tasks, then the producer and the pool."""
+        await self.broker.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._producer is not None:
+            await self._producer.stop()
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def check_database(self) -> None:
+        """Readiness: a round trip to Postgres."""
+        await asyncio.wait_for(self.pool.fetchval("SELECT 1"), timeout=2)
+
+    async def check_kafka(self) -> None:
+        """Readiness: a fresh metadata request to the Kafka cluster succeeds."""
+        if self._producer is None:
+            raise RuntimeError("producer not started")
+        ok = await asyncio.wait_for(self._producer.client.force_metadata_update(), timeout=3)
+        if not ok:
+            raise ConnectionError("Kafka metadata request failed")
+
+    def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """The checks /readyz runs."""
+        return {"database": self.check_database, "kafka": self.check_kafka}

@@ -1,0 +1,86 @@
+"""Settings groups shared by every service, read from environment variables with `__` nesting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseModel):
+    """Kafka connection and topic settings (`KAFKA__…`)."""
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    # Tansu does not support idempotent producing; Apache Kafka does (DESIGN.md §2).
+    flavour: Literal["tansu", "apache"] = "tansu"
+    partitions: int = Field(default=4, ge=1, le=1024)
+    replication_factor: int = Field(default=1, ge=1)
+    # Prefixed onto every topic and consumer group; lets tests and shared clusters isolate runs.
+    topic_prefix: str = ""
+    request_timeout_ms: int = Field(default=30_000, ge=1000)
+
+    @property
+    def idempotent_producer(self) -> bool:
+        """Whether the producer may use `enable_idempotence` on this broker."""
+        return self.flavour == "apache"
+
+    def topic(self, name: str) -> str:
+        """The concrete topic name for a contract topic name."""
+        return f"{self.topic_prefix}{name}"
+
+    def group(self, name: str) -> str:
+        """The concrete consumer group id for a service's group name."""
+        return f"{self.topic_prefix}{name}"
+
+
+class DatabaseSettings(BaseModel):
+    """Postgres connection settings (`DATABASE__…`)."""
+
+    url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:15432/postgres")
+    min_pool_size: int = Field(default=1, ge=0)
+    max_pool_size: int = Field(default=10, ge=1)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+
+
+class HttpSettings(BaseModel):
+    """Where the service's HTTP server listens (`HTTP__…`)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class OutboxSettings(BaseModel):
+    """Outbox relay tuning (`OUTBOX__…`)."""
+
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    max_backoff_s: float = Field(default=30.0, gt=0)
+
+
+class ConsumerSettings(BaseModel):
+    """How long a handler retries a transient failure before nacking (`CONSUMER__…`)."""
+
+    retry_initial_s: float = Field(default=0.2, gt=0)
+    retry_max_s: float = Field(default=5.0, gt=0)
+    retry_budget_s: float = Field(default=30.0, gt=0)
+
+
+class LogSettings(BaseModel):
+    """Logging (`LOG__…`)."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class ServiceSettings(BaseSettings):
+    """Base of every service's settings class; each service adds its own groups."""
+
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore", frozen=True, env_prefix="")
+
+    kafka: KafkaSettings = KafkaSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    consumer: ConsumerSettings = ConsumerSettings()
+    log: LogSettings = LogSettings()
+    unit_config_path: Path = Path("deploy/config/unit.example.yaml")
