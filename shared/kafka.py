@@ -27,6 +27,8 @@ def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
         allow_auto_create_topics=False,
         request_timeout_ms=settings.request_timeout_ms,
         logger=logging.getLogger(f"faststream.{client_id}"),
+        # One log line per message would drown the JSON logs; our consumer logs what matters.
+        log_level=logging.DEBUG,
     )
 
 
