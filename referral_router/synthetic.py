@@ -7,12 +7,41 @@ taken from any register.
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-FIRST_NAMES = ("Alva", "Elsa", "Maja", "Saga", "Ebba", "Liam", "Noah", "Hugo", "Nils", "Otto",
-               "Vera", "Tyra", "Leo", "Ture", "Idun", "Edvin", "Signe", "Malte", "Frej", "Stina")
-LAST_NAMES = ("Testsson", "Exempelberg", "Provlund", "Demodahl", "Påhittad", "Fiktivsson",
-              "Låtsasgren", "Syntetström")
+FIRST_NAMES = (
+    "Alva",
+    "Elsa",
+    "Maja",
+    "Saga",
+    "Ebba",
+    "Liam",
+    "Noah",
+    "Hugo",
+    "Nils",
+    "Otto",
+    "Vera",
+    "Tyra",
+    "Leo",
+    "Ture",
+    "Idun",
+    "Edvin",
+    "Signe",
+    "Malte",
+    "Frej",
+    "Stina",
+)
+LAST_NAMES = (
+    "Testsson",
+    "Exempelberg",
+    "Provlund",
+    "Demodahl",
+    "Påhittad",
+    "Fiktivsson",
+    "Låtsasgren",
+    "Syntetström",
+)
 
 
 def check_digit(nine: str) -> int:
@@ -40,3 +69,55 @@ def child_birth_date(rng: random.Random, today: date) -> date:
 def full_name(rng: random.Random) -> str:
     """An invented name."""
     return f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+
+
+def submission(
+    rng: random.Random,
+    *,
+    children: int = 1,
+    acute: bool = False,
+    submitted_at: datetime | None = None,
+    submission_id: str | None = None,
+) -> dict[str, Any]:
+    """A valid portal submission: a school's report about `children` siblings with known numbers."""
+    today = date(2026, 11, 22)
+    return {
+        "submission_id": submission_id or f"sim-{rng.getrandbits(64):016x}",
+        "kind": "report",
+        "channel": "e_service",
+        "submitted_at": (submitted_at or datetime.now(UTC)).isoformat(),
+        "reporter": {
+            "type": "school",
+            "anonymous": False,
+            "name": full_name(rng),
+            "organisation": "Påhittade skolan",
+            "role": "Lärare",
+            "phone": "070-000 00 00",
+            "email": "larare@skola.example",
+            "feedback_requested": True,
+        },
+        "children": [
+            {
+                "personal_number": personal_number(child_birth_date(rng, today), rng),
+                "name": full_name(rng),
+                "birth_date": None,
+                "protected_identity": False,
+                "school": "Påhittade skolan",
+            }
+            for _ in range(children)
+        ],
+        "guardians": [
+            {
+                "personal_number": personal_number(date(1985, 3, 14), rng),
+                "name": full_name(rng),
+                "informed": False,
+            }
+        ],
+        "concern": {
+            "categories": ["neglect"],
+            "description": "Påhittad oro, endast för test.",
+            "acute_danger": acute,
+            "child_location": "Skolan",
+            "interpreter_language": None,
+        },
+    }

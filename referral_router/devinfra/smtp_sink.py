@@ -1,0 +1,217 @@
+"""An SMTP server that keeps every message in memory and lists them over HTTP.
+
+Run: ``python -m referral_router.devinfra.smtp_sink --smtp-port 1025 --http-port 8025``
+
+HTTP on 127.0.0.1:<http-port>:
+  GET /messages[?to=addr&subject=s]  received messages, oldest first
+  DELETE /messages                   forget them
+  POST /control {"fail_next": N, "code": 451, "stage": "rcpt"|"data"|"any"}
+                                     answer the next N RCPT/DATA with that code
+  GET /healthz                       200 once SMTP and HTTP both listen
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import email.policy
+import ssl
+import sys
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from referral_router.devinfra.sinkhttp import (
+    HOST,
+    Message,
+    MessageStore,
+    json_object,
+    serve,
+    store_routes,
+    utc_now_iso,
+)
+
+STAGES = ("rcpt", "data", "any")
+
+
+class FailureInjector:
+    """Counts down injected transient failures for RCPT and/or DATA."""
+
+    def __init__(self, remaining: int = 0, code: int = 451, stage: str = "any") -> None:
+        self.remaining = remaining
+        self.code = code
+        self.stage = stage
+
+    def take(self, stage: str) -> str | None:
+        """Return an SMTP error reply if this command should fail, else None."""
+        if self.remaining <= 0 or self.stage not in (stage, "any"):
+            return None
+        self.remaining -= 1
+        return f"{self.code} {self.code // 100}.3.0 Injected failure (smtp_sink)"
+
+    def state(self) -> dict[str, Any]:
+        """Current settings, as JSON."""
+        return {"fail_next": self.remaining, "code": self.code, "stage": self.stage}
+
+
+def parse_message(raw: bytes, envelope: Envelope, session: Session) -> Message:
+    """Turn one received message into the JSON shape served by ``GET /messages``."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)  # guaranteed by policy.default
+    headers: dict[str, str] = {}
+    for name, value in msg.items():
+        headers.setdefault(name, str(value))
+    return {
+        "mail_from": envelope.mail_from,
+        "rcpt_tos": list(envelope.rcpt_tos),
+        "subject": str(msg.get("Subject", "")),
+        "headers": headers,
+        "text": _body(msg, "plain"),
+        "html": _body(msg, "html"),
+        "raw": raw.decode("utf-8", errors="replace"),
+        "received_at": utc_now_iso(),
+        "auth_user": session.auth_data if session.authenticated else None,
+        "tls": session.ssl is not None,
+    }
+
+
+def _body(msg: EmailMessage, subtype: str) -> str | None:
+    part = msg.get_body(preferencelist=(subtype,))
+    if part is None:
+        return None
+    content = part.get_content()
+    return content if isinstance(content, str) else None
+
+
+class SinkHandler:
+    """aiosmtpd handler: store messages, or fail on demand."""
+
+    def __init__(self, store: MessageStore, failures: FailureInjector) -> None:
+        self.store = store
+        self.failures = failures
+
+    async def handle_RCPT(  # name fixed by aiosmtpd
+        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        rcpt_options: list[str],
+    ) -> str:  # fmt: skip
+        """Accept the recipient unless a failure is injected."""
+        failure = self.failures.take("rcpt")
+        if failure is not None:
+            return failure
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(  # name fixed by aiosmtpd
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        """Store the message unless a failure is injected."""
+        failure = self.failures.take("data")
+        if failure is not None:
+            return failure
+        raw = envelope.original_content or b""
+        self.store.add(parse_message(raw, envelope, session))
+        return "250 Message accepted for delivery"
+
+
+def make_authenticator(user: str, password: str) -> Any:
+    """aiosmtpd authenticator accepting exactly ``user``/``password`` (PLAIN/LOGIN)."""
+
+    def authenticate(
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == user
+            and auth_data.password.decode() == password
+        )
+        if ok:
+            return AuthResult(success=True, auth_data=user)
+        # handled=False makes aiosmtpd itself answer 535; with the default
+        # (handled=True) it would send nothing and the client would hang.
+        return AuthResult(success=False, handled=False)
+
+    return authenticate
+
+
+def control_route(failures: FailureInjector) -> Route:
+    """``POST /control`` to arm failure injection."""
+
+    async def control(request: Request) -> Response:
+        body = await json_object(request)
+        if body is None:
+            return JSONResponse({"error": "expected a JSON object"}, status_code=400)
+        fail_next = body.get("fail_next", 0)
+        code = body.get("code", 451)
+        stage = body.get("stage", "any")
+        valid = isinstance(fail_next, int) and fail_next >= 0 and isinstance(code, int)
+        if not valid or not 400 <= code <= 599 or stage not in STAGES:
+            return JSONResponse({"error": "bad fail_next/code/stage"}, status_code=400)
+        failures.remaining, failures.code, failures.stage = fail_next, code, stage
+        return JSONResponse(failures.state())
+
+    return Route("/control", control, methods=["POST"])
+
+
+def smtp_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for aiosmtpd's SMTP from the TLS/AUTH command-line flags."""
+    options: dict[str, Any] = {"hostname": "smtp-sink.localhost", "enable_SMTPUTF8": True}
+    if args.cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.cert, args.key)
+        options["tls_context"] = context
+        options["require_starttls"] = args.require_starttls
+    elif args.require_starttls:
+        raise SystemExit("--require-starttls needs --cert and --key")
+    if args.auth_user:
+        options["authenticator"] = make_authenticator(args.auth_user, args.auth_password or "")
+        options["auth_required"] = True
+        # Credentials only over TLS when TLS is available at all.
+        options["auth_require_tls"] = bool(args.cert)
+    return options
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Listen for SMTP and HTTP until SIGTERM/SIGINT."""
+    store = MessageStore()
+    failures = FailureInjector(args.fail_next, args.fail_code)
+    handler = SinkHandler(store, failures)
+    options = smtp_options(args)
+    loop = asyncio.get_running_loop()
+    # hostname is fixed above so aiosmtpd does not call getfqdn() (slow DNS).
+    smtp_server = await loop.create_server(lambda: SMTP(handler, loop=loop, **options), HOST, args.smtp_port)
+    routes = [*store_routes(store, {"to": "rcpt_tos", "subject": "subject"})]
+    app = Starlette(routes=[*routes, control_route(failures)])
+    await serve(app, args.http_port, also_close=[smtp_server])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line flags of the SMTP sink."""
+    parser = argparse.ArgumentParser(description="SMTP sink with an HTTP listing API")
+    parser.add_argument("--smtp-port", type=int, default=1025)
+    parser.add_argument("--http-port", type=int, default=8025)
+    parser.add_argument("--require-starttls", action="store_true")
+    parser.add_argument("--cert", type=Path)
+    parser.add_argument("--key", type=Path)
+    parser.add_argument("--auth-user")
+    parser.add_argument("--auth-password")
+    parser.add_argument("--fail-next", type=int, default=0, help="fail the next N RCPT/DATA")
+    parser.add_argument("--fail-code", type=int, default=451)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the sink in the foreground."""
+    asyncio.run(run(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
