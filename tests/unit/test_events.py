@@ -20,10 +20,18 @@ NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 def received(**overrides: object) -> ReferralReceived:
     fields: dict[str, object] = {
-        "referral_id": "R-7Q2K9M3XH4TB", "submission_id": "oep-1", "kind": "report",
-        "channel": "e_service", "received_at": NOW, "reporter_type": "school",
-        "reporter_mandatory": True, "feedback_requested": False, "categories": ("neglect",),
-        "acute_danger": False, "protected_identity": False, "child_key": "c1234",
+        "referral_id": "R-7Q2K9M3XH4TB",
+        "submission_id": "oep-1",
+        "kind": "report",
+        "channel": "e_service",
+        "received_at": NOW,
+        "reporter_type": "school",
+        "reporter_mandatory": True,
+        "feedback_requested": False,
+        "categories": ("neglect",),
+        "acute_danger": False,
+        "protected_identity": False,
+        "child_key": "c1234",
         "family_key": "f5678",
     }
     fields.update(overrides)
@@ -40,8 +48,13 @@ def test_an_event_survives_the_round_trip_and_is_keyed_by_its_family():
 
 def test_every_event_type_has_a_topic_and_a_model():
     assert {topic for topic, _ in EVENT_TYPES.values()} >= {
-        "referrals.received.v1", "referrals.assigned.v1", "referrals.updated.v1", "deadlines.v1",
-        "rotation.v1", "notifications.v1", "deadletter.v1",
+        "referrals.received.v1",
+        "referrals.assigned.v1",
+        "referrals.updated.v1",
+        "deadlines.v1",
+        "rotation.v1",
+        "notifications.v1",
+        "deadletter.v1",
     }
 
 
@@ -73,8 +86,10 @@ def test_a_violation_message_never_echoes_the_offending_value():
 
 def test_an_event_on_the_wrong_topic_is_a_violation():
     envelope = new_envelope(
-        "rotation.handover", RotationHandover(from_team="team-a", to_team="team-b", at=NOW),
-        producer="assignment", correlation_id="x",
+        "rotation.handover",
+        RotationHandover(from_team="team-a", to_team="team-b", at=NOW),
+        producer="assignment",
+        correlation_id="x",
     )
     with pytest.raises(ContractViolation, match="topic"):
         parse_event(encode_event(envelope), topic="referrals.received.v1")

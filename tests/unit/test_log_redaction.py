@@ -9,8 +9,15 @@ from shared.logging import JsonFormatter, redact
 
 @pytest.mark.parametrize(
     "secret",
-    ["201507129985", "150712-9985", "20150712-9985", "070-123 45 67", "+46701234567",
-     "alva.testsson@example.se", "08-123 456 78"],
+    [
+        "201507129985",
+        "150712-9985",
+        "20150712-9985",
+        "070-123 45 67",
+        "+46701234567",
+        "alva.testsson@example.se",
+        "08-123 456 78",
+    ],
 )
 def test_redaction_masks_numbers_phones_and_emails(secret):
     assert secret not in redact(f"value {secret} here")

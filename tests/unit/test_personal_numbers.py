@@ -67,7 +67,9 @@ def test_changing_any_single_digit_of_a_valid_number_is_caught(born, rng, positi
     assert not luhn_ok(altered)
 
 
-@given(st.dates(min_value=TODAY - timedelta(days=99 * 365), max_value=TODAY), st.randoms(use_true_random=False))
+@given(
+    st.dates(min_value=TODAY - timedelta(days=99 * 365), max_value=TODAY), st.randoms(use_true_random=False)
+)
 def test_ten_digit_form_with_dash_gets_the_century_of_someone_under_100(born, rng):
     number = personal_number(born, rng)
     ten = f"{number[2:8]}-{number[8:]}"

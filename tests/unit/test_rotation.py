@@ -65,7 +65,9 @@ def test_inside_office_hours_the_referral_is_assigned_at_once():
     assert next_office_moment(at, CALENDAR, TZ) == at
 
 
-instants = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC))
+instants = st.datetimes(
+    min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)
+)
 
 
 @given(instants)

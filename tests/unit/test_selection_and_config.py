@@ -11,16 +11,18 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_the_caseworker_with_fewest_open_cases_is_chosen_with_a_reason():
-    choice = select_caseworker([Candidate("cw-a1", 5, T0), Candidate("cw-a2", 2, T0, "cw-a1"),
-                                Candidate("cw-a3", 4, T0)])
+    choice = select_caseworker(
+        [Candidate("cw-a1", 5, T0), Candidate("cw-a2", 2, T0, "cw-a1"), Candidate("cw-a3", 4, T0)]
+    )
     assert choice.staff_id == "cw-a2" and choice.mentor == "cw-a1"
     assert "fewest open cases" in choice.explanation
 
 
 def test_ties_go_to_whoever_was_assigned_least_recently():
     later = datetime(2026, 1, 2, tzinfo=UTC)
-    choice = select_caseworker([Candidate("cw-a1", 3, later), Candidate("cw-a2", 3, T0),
-                                Candidate("cw-a3", 3, None)])
+    choice = select_caseworker(
+        [Candidate("cw-a1", 3, later), Candidate("cw-a2", 3, T0), Candidate("cw-a3", 3, None)]
+    )
     assert choice.staff_id == "cw-a3"
 
 

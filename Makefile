@@ -1,0 +1,50 @@
+# referral-router: the README's commands. `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+KAFKA  ?= tansu
+export KAFKA
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint typecheck unit install kafka-jars clean
+
+help: ## List the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@echo "  make test KAFKA=apache   the same suite against Apache Kafka (needs Java 17 and Maven)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the project with pinned versions
+
+run: install ## Start the dev stack with the portal simulator (Ctrl-C stops everything)
+	$(BIN)/referral-router dev
+
+lint: install ## ruff (lint and format) and import-linter (domain purity, service independence)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: install ## mypy (strict on shared and every domain)
+	$(BIN)/mypy shared services referral_router
+
+kafka-jars:
+ifeq ($(KAFKA),apache)
+	@command -v java >/dev/null || { echo "KAFKA=apache needs Java 17 (apt-get install openjdk-17-jre-headless)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "KAFKA=apache needs Maven (apt-get install maven)"; exit 1; }
+	bash deploy/kafka/kafka.sh fetch
+endif
+
+unit: install ## Only the fast unit tests
+	$(BIN)/python -m pytest tests/unit -q
+
+test: lint typecheck kafka-jars ## Lint, type checks and the whole suite (unit, integration, e2e, reliability)
+	$(BIN)/python -m pytest -q
+
+clean: ## Remove the dev stack's state (.dev/)
+	rm -rf .dev

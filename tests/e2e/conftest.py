@@ -1,0 +1,106 @@
+"""The four services as separate processes against the session's Postgres and broker."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from referral_router.devinfra.procs import free_port, spawn, stop_process, wait_for_http
+from referral_router.stack import REPO, Ports, ServiceConfig, ServiceProcesses
+from tests.conftest import Broker, create_database, drop_database
+
+
+@dataclass
+class RunningStack:
+    services: ServiceProcesses
+    ports: Ports
+    broker: Broker
+    topic_prefix: str
+    database_url: str
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    async def db(self, schema: str) -> asyncpg.Connection:
+        return await asyncpg.connect(self.database_url, server_settings={"search_path": schema})
+
+    async def emails(self) -> list[dict]:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"http://127.0.0.1:{self.ports.smtp_http}/messages")).json()
+
+    async def metrics_text(self) -> str:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(self.services.url("metrics", "/metrics"))).text
+
+
+def free_ports() -> Ports:
+    return Ports(
+        kafka=0,
+        postgres=0,
+        intake=free_port(),
+        assignment=free_port(),
+        notifications=free_port(),
+        metrics=free_port(),
+        smtp=free_port(),
+        smtp_http=free_port(),
+        teams=free_port(),
+    )
+
+
+async def start_stack(postgres_server: str, broker: Broker, log_dir: Path) -> tuple[RunningStack, list]:
+    """Sinks and services on free ports, with a database and topic prefix of their own."""
+    name = f"e2e_{uuid.uuid4().hex[:10]}"
+    database_url = await create_database(postgres_server, name)
+    ports = free_ports()
+    sink = spawn(
+        "smtp-sink",
+        [
+            sys.executable,
+            "-m",
+            "referral_router.devinfra.smtp_sink",
+            "--smtp-port",
+            str(ports.smtp),
+            "--http-port",
+            str(ports.smtp_http),
+        ],
+        log_dir / "smtp-sink.log",
+        cwd=REPO,
+    )
+    wait_for_http(f"http://127.0.0.1:{ports.smtp_http}/healthz", 20)
+    prefix = f"e{uuid.uuid4().hex[:8]}."
+    secrets = {
+        "key_id": "e2e-1",
+        "key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        "pepper": "e2e-pepper",
+    }
+    config = ServiceConfig(
+        database_url=database_url,
+        bootstrap=broker.bootstrap,
+        flavour=broker.flavour,
+        ports=ports,
+        secrets=secrets,
+        topic_prefix=prefix,
+        extra_env={"OUTBOX__POLL_INTERVAL_S": "0.5", "WORKER__POLL_INTERVAL_S": "0.5"},
+    )
+    services = ServiceProcesses(config, log_dir)
+    services.start_all()
+    return RunningStack(services, ports, broker, prefix, database_url), [sink, name]
+
+
+@pytest.fixture(scope="module")
+async def stack(postgres_server, kafka_broker, tmp_path_factory) -> AsyncIterator[RunningStack]:
+    log_dir = tmp_path_factory.mktemp("e2e-logs")
+    running, (sink, name) = await start_stack(postgres_server, kafka_broker, log_dir)
+    try:
+        yield running
+    finally:
+        running.services.stop_all()
+        stop_process(sink)
+        await drop_database(postgres_server, name)
