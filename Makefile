@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 KAFKA  ?= tansu
-export KAFKA
+# A plain KAFKA variable would be read as the services' `kafka` settings group; tests get it
+# under their own name.
+unexport KAFKA
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint typecheck unit install kafka-jars clean
@@ -44,7 +46,7 @@ unit: install ## Only the fast unit tests
 	$(BIN)/python -m pytest tests/unit -q
 
 test: lint typecheck kafka-jars ## Lint, type checks and the whole suite (unit, integration, e2e, reliability)
-	$(BIN)/python -m pytest -q
+	TEST_KAFKA=$(KAFKA) $(BIN)/python -m pytest -q
 
 clean: ## Remove the dev stack's state (.dev/)
 	rm -rf .dev

@@ -21,7 +21,7 @@ from referral_router.devinfra.procs import free_port
 from referral_router.devinfra.tansu import LocalTansu
 from referral_router.stack import ApacheKafka
 
-KAFKA_FLAVOUR = os.environ.get("KAFKA", "tansu")
+KAFKA_FLAVOUR = os.environ.get("TEST_KAFKA", "tansu")
 
 
 @dataclass
