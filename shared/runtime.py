@@ -8,18 +8,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 
 import asyncpg
+import uvicorn
 from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from shared import db
 from shared.consumer import EventConsumer, Handler
+from shared.http import health_router
 from shared.kafka import ProducerSender, ensure_topics, make_broker, make_producer, subscriber_options
 from shared.outbox import OutboxRelay
-from shared.settings import ServiceSettings
+from shared.settings import HttpSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -148,3 +152,35 @@ class Runtime:
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """The checks /readyz runs."""
         return {"database": self.check_database, "kafka": self.check_kafka}
+
+
+def service_app(
+    title: str,
+    runtime: Runtime,
+    *,
+    routers: Sequence[APIRouter] = (),
+    on_start: Callable[[], None] | None = None,
+    extra_metrics: Callable[[], Awaitable[bytes]] | None = None,
+) -> FastAPI:
+    """A service's FastAPI app: the runtime opened and closed in its lifespan, health routes."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        if on_start is not None:
+            on_start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=f"referral-router {title}", version="1", lifespan=lifespan)
+    app.include_router(health_router(runtime.readiness_checks(), extra_metrics=extra_metrics))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def serve(app: FastAPI, settings: HttpSettings) -> None:
+    """Run the app until SIGTERM; uvicorn's graceful shutdown runs the lifespan's exit."""
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)

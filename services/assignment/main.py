@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 
 from services.assignment.handlers import AssignmentContext, assign_referral
 from services.assignment.unit_config import office_calendar, rotation_plan
 from shared.db import Conn
 from shared.events import ALL_TOPICS, TOPIC_RECEIVED, Envelope
-from shared.http import health_router
 from shared.logging import configure_logging
-from shared.runtime import Runtime
+from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
 from shared.unit_config import load_unit_config
 
@@ -41,25 +37,14 @@ def create_app(settings: AssignmentSettings) -> FastAPI:
         await assign_referral(conn, event, ctx)
 
     runtime.subscribe(TOPIC_RECEIVED, on_received)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
-    app = FastAPI(title="referral-router assignment", version="1", lifespan=lifespan)
-    app.include_router(health_router(runtime.readiness_checks()))
-    return app
+    return service_app(SERVICE, runtime)
 
 
 def main() -> None:
     """Run the assignment service until SIGTERM."""
     settings = AssignmentSettings()
     configure_logging(SERVICE, settings.log.level)
-    uvicorn.run(create_app(settings), host=settings.http.host, port=settings.http.port, log_config=None)
+    serve(create_app(settings), settings.http)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel, SecretStr
 
@@ -14,9 +10,8 @@ from services.intake.handlers import IntakeSecrets
 from shared.clock import Clock, SystemClock
 from shared.crypto import Cipher, decode_key
 from shared.events import TOPIC_DEADLETTER, TOPIC_RECEIVED
-from shared.http import health_router
 from shared.logging import configure_logging
-from shared.runtime import Runtime
+from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
 
 SERVICE = "intake"
@@ -59,28 +54,15 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
         topics=(TOPIC_RECEIVED, TOPIC_DEADLETTER),
     )
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
-    app = FastAPI(title="referral-router intake", version="1", lifespan=lifespan)
-    app.include_router(health_router(runtime.readiness_checks()))
-    app.include_router(
-        portal_router(runtime, lambda: settings.portal.clients, build_secrets(settings.crypto), clock)
-    )
-    return app
+    portal = portal_router(runtime, lambda: settings.portal.clients, build_secrets(settings.crypto), clock)
+    return service_app(SERVICE, runtime, routers=[portal])
 
 
 def main() -> None:
     """Run the intake service until SIGTERM."""
     settings = IntakeSettings()
     configure_logging(SERVICE, settings.log.level)
-    app = create_app(settings, SystemClock())
-    uvicorn.run(app, host=settings.http.host, port=settings.http.port, log_config=None)
+    serve(create_app(settings, SystemClock()), settings.http)
 
 
 if __name__ == "__main__":

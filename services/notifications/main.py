@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import uvicorn
 from fastapi import FastAPI
 
 from services.notifications.email import SmtpSender, SmtpSettings
@@ -16,9 +13,8 @@ from services.notifications.worker import DeliveryWorker, WorkerSettings
 from shared import db
 from shared.db import Conn
 from shared.events import TOPIC_ASSIGNED, TOPIC_DEADLETTER, TOPIC_NOTIFICATIONS, Envelope
-from shared.http import health_router
 from shared.logging import configure_logging
-from shared.runtime import Runtime
+from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
 from shared.unit_config import load_unit_config
 
@@ -49,9 +45,7 @@ def create_app(settings: NotificationSettings) -> FastAPI:
 
     runtime.subscribe(TOPIC_ASSIGNED, handle_assigned)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
+    def start_worker() -> None:
         worker = DeliveryWorker(
             runtime.pool,
             SmtpSender(settings.smtp),
@@ -60,21 +54,15 @@ def create_app(settings: NotificationSettings) -> FastAPI:
             connect=lambda: db.connect(settings.database, SERVICE),
         )
         runtime.run_in_background("delivery-worker", worker.run)
-        try:
-            yield
-        finally:
-            await runtime.stop()
 
-    app = FastAPI(title="referral-router notifications", version="1", lifespan=lifespan)
-    app.include_router(health_router(runtime.readiness_checks()))
-    return app
+    return service_app(SERVICE, runtime, on_start=start_worker)
 
 
 def main() -> None:
     """Run the notifications service until SIGTERM."""
     settings = NotificationSettings()
     configure_logging(SERVICE, settings.log.level)
-    uvicorn.run(create_app(settings), host=settings.http.host, port=settings.http.port, log_config=None)
+    serve(create_app(settings), settings.http)
 
 
 if __name__ == "__main__":
