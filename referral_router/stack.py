@@ -78,8 +78,11 @@ class ServiceConfig:
 
     def env(self, service: str) -> dict[str, str]:
         """Environment variables for one service process."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.upper().startswith(("KAFKA", "DATABASE", "TEST_KAFKA"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.upper().startswith(("KAFKA", "DATABASE", "TEST_KAFKA"))
+        }
         env.update(
             {
                 "DATABASE__URL": self.database_url,
