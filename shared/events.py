@@ -84,10 +84,16 @@ class ReferralAssigned(WireModel):
     reason: AssignmentReason
     explanation: str = Field(max_length=500)
     period_start: AwareDatetime | None = None
+    # Added in issue 4 (optional, additive): the period's end and whether it came from the
+    # rotation or a manager's override.
+    period_end: AwareDatetime | None = None
+    source: str | None = Field(default=None, pattern=r"^(rotation|override|manual)$")
     acute_danger: bool = False
     protected_identity: bool = False
     received_at: AwareDatetime
     deadlines: Deadlines
+    # The case's weight in the caseworker's load (categories, acute, interpreter); 1 when absent.
+    weight: float | None = Field(default=None, gt=0, le=100)
 
 
 class ReferralUpdated(WireModel):
@@ -101,6 +107,9 @@ class ReferralUpdated(WireModel):
     outcome: str | None = Field(default=None, pattern=r"^[a-z_]{1,40}$")
     decision: str | None = Field(default=None, pattern=r"^[a-z_]{1,40}$")
     until: date | None = None
+    # Added in issue 4 (optional, additive): the due times the action set.
+    investigation_due: AwareDatetime | None = None
+    feedback_due: AwareDatetime | None = None
 
 
 class DeadlineEvent(WireModel):
@@ -112,6 +121,8 @@ class DeadlineEvent(WireModel):
     due_at: AwareDatetime
     team: OpaqueId
     caseworker: OpaqueId | None = None
+    # Added in issue 4 (optional, additive): which reminder this is (seconds before the due time).
+    lead_seconds: int | None = Field(default=None, ge=0)
 
 
 class RotationHandover(WireModel):
@@ -121,6 +132,7 @@ class RotationHandover(WireModel):
     from_team: OpaqueId
     to_team: OpaqueId
     at: AwareDatetime
+    next_handover_at: AwareDatetime | None = None
 
 
 class NotificationOutcome(WireModel):

@@ -26,4 +26,9 @@ OUTBOX_OLDEST_AGE = Gauge(
     "outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row.", ["service"]
 )
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows published to Kafka.", ["service", "topic"])
+CONSUMER_LAG = Gauge(
+    "kafka_consumer_lag",
+    "Messages behind the end of the topic (end offset minus committed offset) on this instance's partitions.",
+    ["service", "topic"],
+)
 OUTBOX_ERRORS = Counter("outbox_relay_errors_total", "Relay rounds that failed and backed off.", ["service"])

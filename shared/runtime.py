@@ -10,15 +10,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from shared import db
+from shared import db, metrics
 from shared.consumer import EventConsumer, Handler
 from shared.http import health_router
 from shared.kafka import ProducerSender, ensure_topics, make_broker, make_producer, subscriber_options
@@ -26,6 +28,7 @@ from shared.outbox import OutboxRelay
 from shared.settings import HttpSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
+LAG_INTERVAL_S = 10.0
 
 
 class Runtime:
@@ -49,6 +52,7 @@ class Runtime:
         self._pool: asyncpg.Pool | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._handlers: dict[str, Handler] = {}
+        self._subscriber: Any = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -74,9 +78,9 @@ class Runtime:
             self.pool, self.settings.consumer, service=self.service, consumer=self.service
         )
 
-        @self.broker.subscriber(  # type: ignore[untyped-decorator]
-            *by_concrete, **subscriber_options(kafka, self.service)
-        )
+        self._subscriber = self.broker.subscriber(*by_concrete, **subscriber_options(kafka, self.service))
+
+        @self._subscriber  # type: ignore[untyped-decorator]
         async def on_message(msg: KafkaMessage) -> None:
             record = msg.raw_message
             topic, handler = by_concrete[record.topic]  # type: ignore[union-attr]
@@ -87,6 +91,28 @@ class Runtime:
                 offset=record.offset,  # type: ignore[union-attr]
                 handler=handler,
             )
+
+    async def _measure_lag(self) -> None:
+        """Every few seconds: end offset minus committed offset on this instance's partitions."""
+        while True:
+            consumer = getattr(self._subscriber, "consumer", None)
+            if consumer is not None and consumer.assignment():
+                try:
+                    await self._record_lag(consumer)
+                except (KafkaError, OSError) as exc:  # the broker is away; try again next round
+                    log.info("consumer lag unknown", extra={"error": type(exc).__name__})
+            await asyncio.sleep(LAG_INTERVAL_S)
+
+    async def _record_lag(self, consumer: Any) -> None:
+        partitions = list(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        lag: dict[str, int] = {}
+        for tp in partitions:
+            committed = await consumer.committed(tp) or 0
+            topic = tp.topic.removeprefix(self.settings.kafka.topic_prefix)
+            lag[topic] = lag.get(topic, 0) + max(0, ends[tp] - committed)
+        for topic, value in lag.items():
+            metrics.CONSUMER_LAG.labels(self.service, topic).set(value)
 
     def run_in_background(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         """Run a long-lived coroutine until `stop`, restarting it if it ever fails."""
@@ -122,6 +148,8 @@ class Runtime:
         self.run_in_background("outbox-relay", relay.run)
         self._register_consumer()
         await self.broker.start()
+        if self._subscriber is not None:
+            self.run_in_background("consumer-lag", self._measure_lag)
 
     async def stop(self) -> None:
         """Stop consuming first, then background tasks, then the producer and the pool."""

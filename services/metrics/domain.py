@@ -1,6 +1,11 @@
-"""How events are grouped for metrics. Standard library only."""
+"""How events are read for metrics: label groups, which actions meet which deadlines, ratios.
+
+Standard library only.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 REPORTER_GROUPS: dict[str, str] = {
     "police": "police",
@@ -20,7 +25,27 @@ REPORTER_GROUPS: dict[str, str] = {
 # under the next-office-hours policy waits for Monday.
 ASSIGNMENT_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400)
 
+DEADLINES = ("protection_assessment", "preliminary_assessment", "investigation", "reporter_feedback")
+OPEN_STATES = ("ok", "approaching", "breached")
+STATE_RANK = {"ok": 0, "approaching": 1, "breached": 2, "met": 3}
+
+# The action that fulfils each legal clock (DOMAIN.md §3).
+MEETS: dict[str, str] = {
+    "referral.protection_assessed": "protection_assessment",
+    "referral.decided": "preliminary_assessment",
+    "investigation.closed": "investigation",
+}
+CLOSED_STATUSES = frozenset({"closed"})
+
 
 def reporter_group(reporter_type: str, mandatory: bool) -> str:
     """A bounded label for a reporter type: the big groups, then other mandatory or private."""
     return REPORTER_GROUPS.get(reporter_type, "other_mandatory" if mandatory else "private")
+
+
+def imbalance_ratio(loads: Mapping[str, float], fte: Mapping[str, float]) -> float | None:
+    """Max ÷ min weighted load per full-time equivalent; None when someone carries nothing."""
+    per_fte = [loads.get(person, 0.0) / rate for person, rate in fte.items() if rate > 0]
+    if not per_fte or min(per_fte) <= 0:
+        return None
+    return max(per_fte) / min(per_fte)

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.metrics.instruments import render_domain_metrics
-from services.metrics.projections import project_assigned, project_received
-from shared.events import ALL_TOPICS, TOPIC_ASSIGNED, TOPIC_RECEIVED
+from services.metrics.instruments import Unit, render_domain_metrics
+from services.metrics.projections import (
+    project_assigned,
+    project_deadline,
+    project_handover,
+    project_notification,
+    project_received,
+    project_updated,
+)
+from shared.events import (
+    ALL_TOPICS,
+    TOPIC_ASSIGNED,
+    TOPIC_DEADLINES,
+    TOPIC_NOTIFICATIONS,
+    TOPIC_RECEIVED,
+    TOPIC_ROTATION,
+    TOPIC_UPDATED,
+)
 from shared.logging import configure_logging
 from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
+from shared.unit_config import UnitConfig, load_unit_config
 
 SERVICE = "metrics"
 
@@ -21,11 +37,29 @@ class MetricsSettings(ServiceSettings):
 
 
 def create_app(settings: MetricsSettings) -> FastAPI:
-    """Wire the metrics service."""
+    """Wire the metrics service; the unit config is validated before anything starts."""
     runtime = Runtime(settings, service=SERVICE, migrations="services.metrics.migrations", topics=ALL_TOPICS)
-    runtime.subscribe(TOPIC_RECEIVED, project_received)
-    runtime.subscribe(TOPIC_ASSIGNED, project_assigned)
-    return service_app(SERVICE, runtime, extra_metrics=lambda: render_domain_metrics(runtime.pool))
+    unit = unit_for_metrics(load_unit_config(settings.unit_config_path))
+    for topic, projection in (
+        (TOPIC_RECEIVED, project_received),
+        (TOPIC_ASSIGNED, project_assigned),
+        (TOPIC_UPDATED, project_updated),
+        (TOPIC_DEADLINES, project_deadline),
+        (TOPIC_ROTATION, project_handover),
+        (TOPIC_NOTIFICATIONS, project_notification),
+    ):
+        runtime.subscribe(topic, projection)
+    return service_app(SERVICE, runtime, extra_metrics=lambda: render_domain_metrics(runtime.pool, unit))
+
+
+def unit_for_metrics(config: UnitConfig) -> Unit:
+    """Team ids and every caseworker's employment rate, the only parts of the unit metrics need."""
+    return Unit(
+        teams=tuple(t.id for t in config.teams),
+        fte={
+            t.id: {m.id: m.employment_rate for m in t.members if m.role == "caseworker"} for t in config.teams
+        },
+    )
 
 
 def main() -> None:
