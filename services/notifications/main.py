@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.notifications.email import SmtpSender, SmtpSettings
 from services.notifications.handlers import NotificationContext, on_assigned
+from services.notifications.instruments import render_delivery_metrics
 from services.notifications.worker import DeliveryWorker, WorkerSettings
 from shared import db
 from shared.db import Conn
@@ -55,7 +56,9 @@ def create_app(settings: NotificationSettings) -> FastAPI:
         )
         runtime.run_in_background("delivery-worker", worker.run)
 
-    return service_app(SERVICE, runtime, on_start=start_worker)
+    return service_app(
+        SERVICE, runtime, on_start=start_worker, extra_metrics=lambda: render_delivery_metrics(runtime.pool)
+    )
 
 
 def main() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import httpx
 
+from referral_router.devinfra.procs import free_port, spawn, stop_process, wait_for_http
 from shared.events import TOPIC_ASSIGNED, TOPIC_RECEIVED
 from tests.factories import encode, submission
 from tests.helpers import eventually, produce, read_topic, signed_headers
@@ -84,3 +86,64 @@ async def test_the_same_received_event_delivered_twice_gives_one_assignment_and_
         await conn.close()
     records = await read_topic(stack.broker.bootstrap, stack.topic(TOPIC_ASSIGNED), expect=2)
     assert len(assigned_events_for(records, referral_id)) == 1
+
+
+async def test_the_notifications_service_counts_its_deliveries_by_status(stack):
+    response = await post(stack, submission())
+    referral_id = response.json()["referrals"][0]["referral_id"]
+    await eventually(stack.emails, lambda ms: len(emails_about(ms, referral_id)) == 1)
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(stack.services.url("notifications", "/metrics"))).text
+    assert metric(text, "notification_deliveries", channel="email", status="sent") >= 1
+    assert metric(text, "notification_deliveries", channel="email", status="unknown") == 0
+    assert metric(text, "outbox_published_total", service="notifications") >= 1
+
+
+async def test_a_real_prometheus_scrapes_the_services_and_answers_queries(stack, tmp_path):
+    prometheus = shutil.which("prometheus")
+    assert prometheus, "install Debian's prometheus package (.ci/run does)"
+    port = free_port()
+    targets = [
+        f"127.0.0.1:{stack.ports.http(s)}" for s in ("intake", "assignment", "notifications", "metrics")
+    ]
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"scrape_configs: [{{job_name: referral-router, static_configs: [{{targets: {targets}}}]}}]\n"
+    )
+    proc = spawn(
+        "prometheus",
+        [
+            prometheus,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        tmp_path / "prometheus.log",
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/-/ready", 30, proc=proc)
+        response = await post(stack, submission())
+        referral_id = response.json()["referrals"][0]["referral_id"]
+        await eventually(stack.emails, lambda ms: len(emails_about(ms, referral_id)) == 1)
+        expected = metric(await stack.metrics_text(), "referrals_assigned_total")
+
+        async def query(promql: str) -> list[dict]:
+            async with httpx.AsyncClient() as client:
+                body = (
+                    await client.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": promql})
+                ).json()
+            return body["data"]["result"]
+
+        result = await eventually(
+            lambda: query("sum(referrals_assigned_total)"),
+            lambda r: bool(r) and float(r[0]["value"][1]) >= expected,
+            timeout_s=30,
+        )
+        assert float(result[0]["value"][1]) == expected
+        up = await eventually(lambda: query("up"), lambda r: len(r) == 4, timeout_s=30)
+        assert all(r["value"][1] == "1" for r in up)
+        on_duty = await query("referrals_received_total")
+        assert on_duty, "domain metrics reach Prometheus"
+    finally:
+        stop_process(proc)
