@@ -8,7 +8,7 @@ KAFKA  ?= tansu
 unexport KAFKA
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit install kafka-jars clean
+.PHONY: help run test lint typecheck unit install kafka-jars tools clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,7 +45,11 @@ endif
 unit: install ## Only the fast unit tests
 	$(BIN)/python -m pytest tests/unit -q
 
-test: lint typecheck kafka-jars ## Lint, type checks and the whole suite (unit, integration, e2e, reliability)
+tools:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
+	  { echo "make test needs Prometheus and promtool: apt-get install prometheus"; exit 1; }
+
+test: lint typecheck tools kafka-jars ## Lint, type checks and the whole suite (unit, integration, e2e, reliability)
 	TEST_KAFKA=$(KAFKA) $(BIN)/python -m pytest -q
 
 clean: ## Remove the dev stack's state (.dev/)
