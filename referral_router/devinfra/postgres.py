@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 from types import FrameType
 
+import psutil  # type: ignore[import-untyped,unused-ignore]
+
 from referral_router.devinfra import pgroot
-from referral_router.devinfra.procs import POLL_INTERVAL_S, is_alive, kill_tree, log_tail, spawn
+from referral_router.devinfra.procs import POLL_INTERVAL_S, kill_tree, log_tail, spawn
 
 SUPERUSER = "postgres"
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -204,12 +206,20 @@ def _checked_name(name: str) -> str:
 
 
 def _pid_from_lock_file(lock_file: Path) -> int | None:
-    """PID in ``postmaster.pid`` if that process is alive (the file may be stale)."""
+    """PID in ``postmaster.pid`` if it is still this data directory's postmaster.
+
+    The file outlives a killed server, and pids are reused quickly (Postgres forks one process
+    per connection), so a live pid alone could be somebody else's process: check its command line.
+    """
     try:
         pid = int(lock_file.read_text().splitlines()[0])
     except (OSError, IndexError, ValueError):
         return None
-    return pid if is_alive(pid) else None
+    try:
+        cmdline = psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+    return pid if str(lock_file.parent) in cmdline else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,3 +191,23 @@ def test_tansu_start_fails_fast_when_the_port_is_taken(tmp_path: Path) -> None:
                 broker.start(timeout_s=30)
         finally:
             broker.stop()
+
+
+def test_a_stale_lock_file_naming_someone_elses_process_is_never_treated_as_our_server(
+    tmp_path: Path,
+) -> None:
+    # After a crash postmaster.pid stays behind, and pids are reused: killing "our server" must
+    # never kill whatever process now has that pid.
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        data_dir = tmp_path / "pgdata"
+        data_dir.mkdir()
+        (data_dir / "postmaster.pid").write_text(f"{stranger.pid}\n{data_dir}\n")
+        server = LocalPostgres(data_dir, free_port(), fsync=False)
+        assert not server.is_running()
+        server.stop("immediate")
+        server.kill()
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
