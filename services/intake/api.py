@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from services.intake.api_docs import DESCRIPTION, REQUEST_EXAMPLES, RESPONSES
 from services.intake.auth import AuthenticationFailed, verify
 from services.intake.handlers import IntakeSecrets, SubmissionConflict, receive_submission
 from services.intake.schemas import Submission, validation_context
@@ -22,17 +23,6 @@ log = logging.getLogger(__name__)
 MAX_BODY = 256 * 1024
 RETRY_AFTER_S = "5"
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"description": "Stored durably; one referral per child."},
-    200: {"description": "Same submission_id and identical body again: the original answer."},
-    401: {"description": "Authentication failed; nothing stored."},
-    409: {"description": "Same submission_id with a different body."},
-    413: {"description": "Body over 256 KiB."},
-    415: {"description": "Not application/json."},
-    422: {"description": "Invalid body; every error listed with its field path."},
-    503: {"description": "Database unavailable; retry after the Retry-After header."},
-}
-
 
 def portal_router(
     runtime: Runtime, clients: Callable[[], Any], keys: IntakeSecrets, clock: Clock
@@ -43,22 +33,26 @@ def portal_router(
     @router.post(
         "/v1/referrals",
         status_code=202,
-        responses=_RESPONSES,
+        responses=RESPONSES,
+        summary="Submit one e-service form (report or application)",
+        description=DESCRIPTION,
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": Submission.model_json_schema()}},
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/Submission"},
+                        "examples": REQUEST_EXAMPLES,
+                    }
+                },
             }
         },
     )
     async def post_referral(request: Request) -> Response:
-        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             return problem(415, "Unsupported media type", detail="send application/json")
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-            return problem(413, "Body too large", detail="the limit is 256 KiB")
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
+        raw = await _read_limited(request)
+        if raw is None:
             return problem(413, "Body too large", detail="the limit is 256 KiB")
         try:
             client_id = verify(
@@ -73,7 +67,7 @@ def portal_router(
         try:
             submission = Submission.model_validate_json(raw, context=validation_context(clock.now()))
         except ValidationError as exc:
-            return problem(422, "Invalid referral", errors=validation_errors(exc.errors()))
+            return problem(422, "Invalid referral", errors=readable_errors(exc))
         return await _store(runtime, submission, raw, client_id, keys)
 
     return router
@@ -105,3 +99,31 @@ async def _store(
             extra={"submission_id": submission.submission_id, "referrals": len(body["referrals"])},
         )
     return JSONResponse(body, status_code=status)
+
+
+async def _read_limited(request: Request) -> bytes | None:
+    """The body, or None as soon as it exceeds MAX_BODY (also for chunked bodies without a length)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def readable_errors(exc: ValidationError) -> list[dict[str, object]]:
+    """Validation errors with field paths, without pydantic's "Value error, " prefix or the input."""
+    found = exc.errors()
+    # Pydantic also calls a list too short when its only items were invalid: that is noise here.
+    failed_inside = {tuple(e["loc"][:i]) for e in found for i in range(1, len(e["loc"]))}
+    errors = validation_errors(
+        [e for e in found if not (e["type"] == "too_short" and tuple(e["loc"]) in failed_inside)]
+    )
+    for error in errors:
+        error["msg"] = str(error["msg"]).removeprefix("Value error, ")
+    return errors

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
+from pathlib import Path
+
+import httpx
 from fastapi import FastAPI
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from services.intake.api import portal_router
+from services.intake.api_docs import with_portal_schemas
 from services.intake.handlers import IntakeSecrets
-from shared.clock import Clock, SystemClock
+from services.intake.oep_client import OpenEPlatform
+from services.intake.oep_mapping import load_mapping
+from services.intake.oep_poller import OepPoller, PollerConfig
+from shared.clock import STOCKHOLM, Clock, SystemClock
 from shared.crypto import Cipher, decode_key
 from shared.events import TOPIC_DEADLETTER, TOPIC_RECEIVED
 from shared.logging import configure_logging
@@ -31,12 +39,33 @@ class CryptoSettings(BaseModel):
     pepper: SecretStr
 
 
+class OepSettings(BaseModel):
+    """An Open ePlatform installation to poll (`OEP__…`); intake polls only when this is set."""
+
+    base_url: str = Field(description="e.g. https://e-tjanster.example.se (REST and callback share it)")
+    username: str = Field(description="Basic authentication user of the integration account")
+    password: SecretStr
+    families: list[str] = Field(min_length=1, description='e-service family ids, e.g. ["101"]')
+    mapping_path: Path = Field(description="tag mapping YAML, e.g. deploy/config/oeplatform.orosanmalan.yaml")
+    callback_path: str = "/callback/CallbackService"
+    start_date: date = Field(description="poll instances submitted from this date on the first run")
+    poll_interval_s: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(
+        default=3, ge=1, description="attempts before an unmappable instance is rejected"
+    )
+    status_received: str = Field(default="Mottagen", description="status alias set after delivery")
+    status_rejected: str = Field(default="Kunde inte tas emot automatiskt", description="alias when rejected")
+    external_system: str = Field(default="referral-router", description="System of the ExternalID")
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
 class IntakeSettings(ServiceSettings):
     """Everything intake reads from the environment."""
 
     http: HttpSettings = HttpSettings(port=8081)
     portal: PortalSettings = PortalSettings()
     crypto: CryptoSettings
+    oep: OepSettings | None = None
 
 
 def build_secrets(settings: CryptoSettings) -> IntakeSecrets:
@@ -54,8 +83,36 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
         topics=(TOPIC_RECEIVED, TOPIC_DEADLETTER),
     )
 
-    portal = portal_router(runtime, lambda: settings.portal.clients, build_secrets(settings.crypto), clock)
-    return service_app(SERVICE, runtime, routers=[portal])
+    secrets = build_secrets(settings.crypto)
+    portal = portal_router(runtime, lambda: settings.portal.clients, secrets, clock)
+    oep = settings.oep
+    if oep is None:
+        return with_portal_schemas(service_app(SERVICE, runtime, routers=[portal]))
+    poller = OepPoller(lambda: runtime.pool, poller_config(oep), secrets, clock)
+
+    async def poll_open_eplatform() -> None:
+        auth = httpx.BasicAuth(oep.username, oep.password.get_secret_value())
+        async with httpx.AsyncClient(base_url=oep.base_url, auth=auth, timeout=oep.timeout_s) as http:
+            await poller.run(OpenEPlatform(http, oep.callback_path))
+
+    def start_poller() -> None:
+        runtime.run_in_background("oep-poller", poll_open_eplatform)
+
+    return with_portal_schemas(service_app(SERVICE, runtime, routers=[portal], on_start=start_poller))
+
+
+def poller_config(oep: OepSettings) -> PollerConfig:
+    """The poller's configuration; a bad mapping file stops start-up naming the field."""
+    return PollerConfig(
+        families=tuple(oep.families),
+        mapping=load_mapping(oep.mapping_path),
+        start=datetime.combine(oep.start_date, time(0, 0), STOCKHOLM),
+        poll_interval_s=oep.poll_interval_s,
+        max_attempts=oep.max_attempts,
+        status_received=oep.status_received,
+        status_rejected=oep.status_rejected,
+        external_system=oep.external_system,
+    )
 
 
 def main() -> None:

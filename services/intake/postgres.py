@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from services.intake.ports import NewSubmission, StoredSubmission
+from shared.crypto import Cipher
 from shared.db import Conn
 
 
@@ -58,3 +59,38 @@ class PostgresSubmissionStore:
             ],
         )
         return None
+
+
+async def read_personal_details(conn: Conn, submission_id: str, cipher: Cipher) -> bytes | None:
+    """The decrypted body of a submission, whichever configured key it was written under."""
+    row = await conn.fetchrow(
+        "SELECT key_id, ciphertext FROM personal_details WHERE submission_id = $1", submission_id
+    )
+    if row is None:
+        return None
+    return cipher.decrypt(row["key_id"], bytes(row["ciphertext"]), submission_id.encode())
+
+
+async def reencrypt_batch(conn: Conn, cipher: Cipher, batch_size: int) -> int:
+    """Re-encrypt up to `batch_size` rows not under the current key; return how many.
+
+    Rows are locked with SKIP LOCKED, so two runs at once share the work instead of colliding.
+    """
+    async with conn.transaction():
+        rows = await conn.fetch(
+            "SELECT submission_id, key_id, ciphertext FROM personal_details WHERE key_id <> $1"
+            " ORDER BY submission_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            cipher.current,
+            batch_size,
+        )
+        for row in rows:
+            associated = row["submission_id"].encode()
+            plain = cipher.decrypt(row["key_id"], bytes(row["ciphertext"]), associated)
+            key_id, blob = cipher.encrypt(plain, associated)
+            await conn.execute(
+                "UPDATE personal_details SET key_id = $2, ciphertext = $3 WHERE submission_id = $1",
+                row["submission_id"],
+                key_id,
+                blob,
+            )
+    return len(rows)

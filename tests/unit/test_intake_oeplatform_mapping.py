@@ -1,0 +1,113 @@
+"""FlowInstance XML and the configurable tag mapping, on the synthetic fixtures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from services.intake.oep_mapping import UnmappableInstance, load_mapping, to_submission
+from services.intake.oep_xml import UnreadableInstance, parse_flow_instance, parse_instance_list
+from services.intake.schemas import Submission, validation_context
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "oeplatform"
+MAPPING = load_mapping(REPO / "deploy" / "config" / "oeplatform.orosanmalan.yaml")
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def instance(number: int):
+    return parse_flow_instance((FIXTURES / f"{number}.xml").read_bytes())
+
+
+def mapped(number: int) -> Submission:
+    body = to_submission(instance(number), MAPPING)
+    return Submission.model_validate(body, context=validation_context(NOW))
+
+
+def test_the_header_is_read_and_its_local_time_becomes_utc_in_winter_and_summer():
+    winter, summer = instance(1001), instance(1006)
+    assert (winter.flow_instance_id, winter.family_id, winter.status) == (1001, "101", "Inskickat")
+    assert winter.first_submitted == datetime(2026, 11, 20, 20, 41, 45, tzinfo=UTC)
+    assert summer.first_submitted == datetime(2026, 7, 1, 7, 0, tzinfo=UTC)
+
+
+def test_iso_8859_1_texts_in_cdata_arrive_intact():
+    assert instance(1001).answers["beskrivning"].values == ("Påhittad beskrivning med åäö, endast testdata.",)
+
+
+def test_a_school_report_with_two_siblings_maps_to_a_valid_submission():
+    submission = mapped(1001)
+    assert submission.submission_id == "oep-1001"
+    assert submission.submitted_at == datetime(2026, 11, 20, 20, 41, 45, tzinfo=UTC)
+    assert (submission.kind, submission.channel, submission.reporter.type) == (
+        "report",
+        "e_service",
+        "school",
+    )
+    assert submission.reporter.organisation == "Påhittade skolan" and submission.reporter.feedback_requested
+    assert len(submission.children) == 2
+    assert submission.concern.categories == ("violence_witnessed", "neglect")
+    assert submission.guardians[0].informed is False
+
+
+def test_a_masked_identity_number_means_the_child_has_no_known_number():
+    first, second = mapped(1001).children
+    assert first.personal_number is not None and len(first.personal_number) == 12
+    assert second.personal_number is None and second.birth_date is not None
+
+
+def test_an_anonymous_private_person_maps_without_name_or_contact():
+    submission = mapped(1002)
+    assert submission.reporter.type == "private_person" and submission.reporter.anonymous
+    assert submission.reporter.name is None and submission.concern.acute_danger
+    assert submission.children[0].name
+
+
+def test_empty_child_slots_of_the_form_are_left_out():
+    assert len(mapped(1003).children) == 3
+    assert len(mapped(1005).children) == 1
+
+
+def test_an_answer_the_mapping_does_not_know_is_unmappable_and_named_by_tag_only():
+    with pytest.raises(UnmappableInstance, match="'oroOmraden'") as caught:
+        to_submission(instance(1007), MAPPING)
+    assert "Tvångsäktenskap" not in str(caught.value)
+
+
+def test_an_invalid_number_fails_the_same_validation_as_the_portal_api():
+    with pytest.raises(ValidationError) as caught:
+        mapped(1004)
+    assert ("children", 0, "personal_number") in [e["loc"] for e in caught.value.errors()]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"<FlowInstance><Header>", "well-formed"),
+        (b"<Other/>", "not a FlowInstance"),
+        (b"<FlowInstance><Header><FlowInstanceID>x</FlowInstanceID></Header></FlowInstance>", "lacks"),
+        (b'<!DOCTYPE x [<!ENTITY a "aaaa">]><FlowInstance/>', "well-formed|not a FlowInstance|DTD|Entit"),
+    ],
+)
+def test_documents_that_are_not_flow_instances_are_unreadable(raw, reason):
+    with pytest.raises((UnreadableInstance, ValueError), match=reason):
+        parse_flow_instance(raw)
+
+
+def test_an_instance_list_gives_the_ids_in_order():
+    raw = b"<FlowInstances><FlowInstance><FlowInstanceID>7</FlowInstanceID></FlowInstance>" + (
+        b"<FlowInstance><FlowInstanceID>3</FlowInstanceID></FlowInstance></FlowInstances>"
+    )
+    assert parse_instance_list(raw) == [7, 3]
+
+
+def test_a_mapping_file_with_an_unknown_key_is_refused_naming_it(tmp_path):
+    bad = tmp_path / "m.yaml"
+    bad.write_text(
+        (REPO / "deploy" / "config" / "oeplatform.orosanmalan.yaml").read_text() + "\nsurprise: 1\n"
+    )
+    with pytest.raises(ValidationError, match="surprise"):
+        load_mapping(bad)
