@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import jwt
 
@@ -29,6 +30,14 @@ def _dev(args: argparse.Namespace) -> int:
     return run_dev(args.kafka, None if args.no_simulator else args.rate)
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from referral_router.simulate import POLICIES, simulate
+
+    report = simulate(args.days, tuple(args.policy or POLICIES), args.out, args.seed, args.config)
+    print(report.read_text("utf-8"))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(prog="referral-router", description=__doc__)
@@ -43,6 +52,18 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--role", action="append", choices=ROLES, required=True)
     token.add_argument("--ttl", type=int, default=8 * 3600, help="seconds until it expires")
     token.set_defaults(run=_token)
+    sim = sub.add_parser("simulate", help="simulate N days of referrals offline; write a report with plots")
+    sim.add_argument("--days", type=int, default=365)
+    sim.add_argument(
+        "--policy",
+        action="append",
+        choices=("weighted", "round_robin", "fewest_open"),
+        help="policies to compare (default: all three; `weighted` is ours)",
+    )
+    sim.add_argument("--out", type=Path, default=Path("docs/simulation"))
+    sim.add_argument("--seed", type=int, default=2026)
+    sim.add_argument("--config", type=Path, default=Path("deploy/config/unit.example.yaml"))
+    sim.set_defaults(run=_simulate)
     return p
 
 

@@ -6,7 +6,7 @@ This module only describes and checks the file; the rules that use it live in ea
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -66,6 +66,113 @@ class OfficeHours(_Strict):
     protection_cutoff: time = time(15, 0)
 
 
+class CaseWeights(_Strict):
+    """How much a case weighs in a caseload: the heaviest category, plus acute and interpreter extras."""
+
+    default: float = Field(default=1.0, gt=0)
+    categories: dict[str, float] = Field(default_factory=dict)
+    acute_danger: float = Field(default=0.5, ge=0)
+    interpreter: float = Field(default=0.25, ge=0)
+
+
+class RampStep(_Strict):
+    """A new hire's capacity factor while fewer than `until_month` months have passed since hire."""
+
+    until_month: int = Field(ge=1, le=120)
+    factor: float = Field(gt=0, le=1)
+
+
+class NewHires(_Strict):
+    """Mentoring of new hires (DOMAIN.md §1): a lighter, simpler caseload for the first months."""
+
+    mentoring_months: int = Field(default=24, ge=0, le=120)
+    mentoring_share: float = Field(default=0.5, ge=0, lt=1)
+    ramp: tuple[RampStep, ...] = (
+        RampStep(until_month=3, factor=0.4),
+        RampStep(until_month=6, factor=0.6),
+        RampStep(until_month=12, factor=0.8),
+    )
+    restricted_months: int = Field(default=6, ge=0, le=120)
+    restricted_categories: tuple[str, ...] = ("sexual_abuse", "honour_related")
+    restrict_acute: bool = True
+
+
+class BackFromLeave(_Strict):
+    """Someone back from an absence takes at most `max_new_per_day` new cases for `days` days."""
+
+    days: int = Field(default=5, ge=0, le=60)
+    max_new_per_day: int = Field(default=2, ge=1, le=50)
+
+
+class ConflictOfInterest(_Strict):
+    """A staff member who must not handle referrals with this pseudonymous child or family key."""
+
+    staff_id: StaffId
+    key: str = Field(min_length=1, max_length=128)
+
+
+class Caseload(_Strict):
+    """Weights and caps of the weighted caseload."""
+
+    max_load: float = Field(default=15.0, gt=0)
+    weights: CaseWeights = CaseWeights()
+
+
+class Assignment(_Strict):
+    """How a caseworker is chosen inside the team (DOMAIN.md §1, issue 4)."""
+
+    continuity_days: int = Field(default=180, ge=0, le=3650)
+    caseload: Caseload = Caseload()
+    new_hires: NewHires = NewHires()
+    back_from_leave: BackFromLeave = BackFromLeave()
+    conflicts_of_interest: tuple[ConflictOfInterest, ...] = ()
+
+
+DeadlineName = Literal[
+    "protection_assessment", "preliminary_assessment", "investigation", "reporter_feedback"
+]
+
+
+def _default_reminders() -> dict[DeadlineName, tuple[timedelta, ...]]:
+    days = (timedelta(days=3), timedelta(days=1))
+    return {
+        "protection_assessment": (timedelta(hours=2),),
+        "preliminary_assessment": days,
+        "investigation": days,
+        "reporter_feedback": days,
+    }
+
+
+class DeadlineRules(_Strict):
+    """Legal clocks (DOMAIN.md §3) and reminder lead times before each due time."""
+
+    protection_same_day_due: time = time(17, 0)
+    protection_next_day_due: time = time(12, 0)
+    preliminary_days: int = Field(default=14, ge=1, le=60)
+    investigation_months: int = Field(default=4, ge=1, le=24)
+    feedback_days: int = Field(default=7, ge=1, le=60)
+    reminders: dict[DeadlineName, tuple[timedelta, ...]] = Field(default_factory=_default_reminders)
+    scan_interval_s: float = Field(default=30.0, gt=0)
+
+
+Recipient = Literal["caseworker", "mentor", "manager", "head_of_unit", "intake", "out_of_hours", "team"]
+
+
+def _default_routes() -> dict[str, tuple[Recipient, ...]]:
+    return {
+        "referral.assigned": ("caseworker",),
+        "deadline.approaching": ("caseworker",),
+        "deadline.breached": ("caseworker", "manager"),
+        "rotation.handover": ("team",),
+    }
+
+
+class NotificationRoutes(_Strict):
+    """Who is told about what, by event type (e.g. `deadline.breached: [caseworker, manager]`)."""
+
+    routes: dict[str, tuple[Recipient, ...]] = Field(default_factory=_default_routes)
+
+
 class UnitConfig(_Strict):
     """The whole unit configuration file."""
 
@@ -79,6 +186,9 @@ class UnitConfig(_Strict):
     office_hours: OfficeHours = OfficeHours()
     assignment_policy: Literal["next_office_hours", "received_at"] = "next_office_hours"
     language: Literal["sv", "en"] = "sv"
+    assignment: Assignment = Assignment()
+    deadlines: DeadlineRules = DeadlineRules()
+    notifications: NotificationRoutes = NotificationRoutes()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> UnitConfig:
@@ -96,6 +206,11 @@ class UnitConfig(_Strict):
             for member in team.members:
                 if member.mentor is not None and member.mentor not in people:
                     raise ValueError(f"{member.id}: mentor {member.mentor!r} is not a staff id")
+                if member.mentor is not None and member.hire_date is None:
+                    raise ValueError(f"{member.id}: a mentored new hire needs a hire_date")
+        for conflict in self.assignment.conflicts_of_interest:
+            if conflict.staff_id not in people:
+                raise ValueError(f"assignment.conflicts_of_interest: unknown staff id {conflict.staff_id!r}")
         return self
 
     def all_people(self) -> list[Person]:

@@ -96,3 +96,127 @@ def test_the_next_office_moment_is_never_earlier_and_always_inside_office_hours(
     loc = moment.astimezone(TZ)
     assert calendar.is_office_day(loc.date())
     assert time(8) <= loc.time() < time(17)
+
+
+# --- any number of teams, any period, overrides, schedule, handovers, calendar ------------------
+
+from services.assignment.domain.ical import calendar_ics  # noqa: E402
+from services.assignment.domain.model import Override, RotationPlan  # noqa: E402
+from services.assignment.domain.rotation import handovers, on_duty, schedule  # noqa: E402
+
+plans = st.builds(
+    lambda n, days, anchor: RotationPlan(tuple(f"team-{i}" for i in range(n)), days, anchor, time(8, 0)),
+    st.integers(min_value=1, max_value=6),
+    st.integers(min_value=1, max_value=35),
+    st.dates(min_value=date(2020, 1, 1), max_value=date(2035, 12, 31)),
+)
+
+
+@given(plans, instants)
+def test_for_any_plan_exactly_one_team_holds_each_instant_and_hands_over_at_eight_local(plan, at):
+    duty = on_duty_team(plan, at, TZ)
+    assert duty.period_start <= at < duty.period_end
+    assert duty.period_start.astimezone(TZ).time() == time(8, 0)
+    assert duty.period_end.astimezone(TZ).time() == time(8, 0)
+    assert (duty.period_end.astimezone(TZ).date() - duty.period_start.astimezone(TZ).date()).days == (
+        plan.period_days
+    )
+    # A moment before the period start belongs to the previous period, never to this one.
+    before = on_duty_team(plan, duty.period_start - timedelta(microseconds=1), TZ)
+    assert before.period_end == duty.period_start
+
+
+@given(plans, instants)
+def test_for_any_plan_the_order_cycles_back_after_one_round(plan, at):
+    duty = on_duty_team(plan, at, TZ)
+    moment, seen = duty.period_end, [duty.team]
+    for _ in range(len(plan.order)):
+        nxt = on_duty_team(plan, moment, TZ)
+        seen.append(nxt.team)
+        moment = nxt.period_end
+    assert seen[-1] == seen[0]
+    assert sorted(seen[:-1]) == sorted(plan.order)
+
+
+windows = st.tuples(instants, st.integers(min_value=1, max_value=24 * 30))
+
+
+@given(windows, instants)
+def test_an_override_wins_inside_its_window_and_only_there(window, at):
+    start, hours = window
+    override = Override("team-b", start, start + timedelta(hours=hours), "sick team")
+    duty = on_duty(PLAN, [override], at, TZ)
+    if start <= at < start + timedelta(hours=hours):
+        assert (duty.team, duty.source) == ("team-b", "override")
+        assert duty.period_start == start and duty.period_end == override.ends_at
+    else:
+        assert duty == on_duty_team(PLAN, at, TZ)
+
+
+def test_the_latest_of_two_overlapping_overrides_wins():
+    first = Override("team-b", local(2026, 2, 1), local(2026, 2, 10))
+    second = Override("team-c", local(2026, 2, 5), local(2026, 2, 6))
+    assert on_duty(PLAN, [first, second], local(2026, 2, 5, 12), TZ).team == "team-c"
+    assert on_duty(PLAN, [first, second], local(2026, 2, 6, 12), TZ).team == "team-b"
+
+
+def test_the_schedule_cuts_an_override_into_the_rotation_and_keeps_full_period_bounds():
+    override = Override("team-c", local(2026, 1, 12, 8), local(2026, 1, 14, 8))
+    periods = schedule(PLAN, [override], local(2026, 1, 6), local(2026, 1, 20), TZ)
+    assert [(p.team, p.source) for p in periods] == [
+        ("team-a", "rotation"),
+        ("team-c", "override"),
+        ("team-a", "rotation"),
+        ("team-b", "rotation"),
+    ]
+    assert periods[0].period_start == local(2026, 1, 5, 8)
+    assert periods[1].period_start == local(2026, 1, 12, 8) and periods[1].period_end == local(2026, 1, 14, 8)
+    assert periods[-1].period_end == local(2026, 2, 2, 8)
+
+
+def test_handovers_are_found_once_per_change_of_team_including_across_dst():
+    found = handovers(PLAN, [], local(2026, 3, 1), local(2026, 4, 30), TZ)
+    assert found == [
+        ("team-a", "team-b", local(2026, 3, 2, 8)),
+        ("team-b", "team-c", local(2026, 3, 16, 8)),
+        ("team-c", "team-a", local(2026, 3, 30, 8)),
+        ("team-a", "team-b", local(2026, 4, 13, 8)),
+        ("team-b", "team-c", local(2026, 4, 27, 8)),
+    ]
+    assert found[2][2].utcoffset() == timedelta(hours=2)
+
+
+def test_the_calendar_export_is_rfc5545_with_crlf_and_utc_times():
+    periods = schedule(PLAN, [], local(2026, 1, 5, 8), local(2026, 2, 2, 8), TZ)
+    text = calendar_ics(periods, {"team-a": "Team A"}, local(2026, 1, 1))
+    assert text.startswith("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n")
+    assert text.count("BEGIN:VEVENT") == 2
+    assert "DTSTART:20260105T070000Z" in text and "SUMMARY:Team A on duty" in text
+    assert all(line.endswith("\r") or not line for line in text.split("\n"))
+
+
+# --- policy edge cases ------------------------------------------------------------------------
+
+
+def test_midsummer_eve_referral_waits_for_the_team_on_duty_the_next_office_morning():
+    midsummer_eve = local(2026, 6, 19, 10, 0)  # a Friday, treated as a public holiday
+    instant = assignment_instant("next_office_hours", midsummer_eve, CALENDAR, TZ)
+    assert instant == local(2026, 6, 22, 8, 0)
+    assert on_duty_team(PLAN, instant, TZ).team == on_duty_team(PLAN, local(2026, 6, 22, 9), TZ).team
+
+
+def test_on_a_handover_day_the_outgoing_team_holds_until_eight_and_the_incoming_team_after():
+    early = local(2026, 1, 19, 6, 30)  # Monday handover day, before office hours
+    assert on_duty_team(PLAN, early, TZ).team == "team-a"
+    assert on_duty_team(PLAN, assignment_instant("received_at", early, CALENDAR, TZ), TZ).team == "team-a"
+    instant = assignment_instant("next_office_hours", early, CALENDAR, TZ)
+    assert instant == local(2026, 1, 19, 8, 0)
+    assert on_duty_team(PLAN, instant, TZ).team == "team-b"
+    assert on_duty_team(PLAN, local(2026, 1, 19, 16, 59), TZ).team == "team-b"
+
+
+def test_a_referral_on_the_evening_of_a_handover_day_stays_with_the_new_team():
+    evening = local(2026, 1, 19, 20, 0)
+    instant = assignment_instant("next_office_hours", evening, CALENDAR, TZ)
+    assert instant == local(2026, 1, 20, 8, 0)
+    assert on_duty_team(PLAN, instant, TZ).team == "team-b"

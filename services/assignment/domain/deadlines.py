@@ -1,27 +1,78 @@
-"""Legal due times of a referral (DOMAIN.md §3; SoL 2025:400 20 kap. 1-2 §§)."""
+"""Legal due times of a referral (DOMAIN.md §3; SoL 2025:400 19 kap. 6 §, 20 kap. 1-3 §§)."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, tzinfo
+import calendar as _calendar
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
 
-from services.assignment.domain.model import Deadlines, OfficeCalendar
+from services.assignment.domain.model import DeadlineRules, Deadlines, OfficeCalendar
 
 PRELIMINARY_DAYS = 14
 END_OF_DAY = time(23, 59, 59)
 NEXT_DAY_NOON = time(12, 0)
+DEFAULT_RULES = DeadlineRules()
 
 
-def referral_deadlines(received_at: datetime, calendar: OfficeCalendar, tz: tzinfo) -> Deadlines:
+def referral_deadlines(
+    received_at: datetime, calendar: OfficeCalendar, tz: tzinfo, rules: DeadlineRules = DEFAULT_RULES
+) -> Deadlines:
     """Protection assessment and preliminary assessment due times for a received referral."""
     local = received_at.astimezone(tz)
     if calendar.is_office_day(local.date()) and local.time() < calendar.protection_cutoff:
-        protection = datetime.combine(local.date(), calendar.end, tz)
+        protection = datetime.combine(local.date(), rules.same_day_due, tz)
     else:
         day = local.date() + timedelta(days=1)
         while not calendar.is_office_day(day):
             day += timedelta(days=1)
-        protection = datetime.combine(day, NEXT_DAY_NOON, tz)
+        protection = datetime.combine(day, rules.next_day_due, tz)
     # The 14 days are calendar days; a due date on a weekend or holiday is kept and flagged.
-    due_day = local.date() + timedelta(days=PRELIMINARY_DAYS)
+    due_day = local.date() + timedelta(days=rules.preliminary_days)
     preliminary = datetime.combine(due_day, END_OF_DAY, tz)
     return Deadlines(protection, preliminary, not calendar.is_office_day(due_day))
+
+
+def add_months(day: date, months: int) -> date:
+    """`day` plus calendar months; the last day of the month when that date does not exist."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, _calendar.monthrange(year, month)[1]))
+
+
+def investigation_due(opened_on: date, tz: tzinfo, rules: DeadlineRules = DEFAULT_RULES) -> datetime:
+    """End of the day four calendar months after the investigation was opened (20 kap. 3 §)."""
+    return datetime.combine(add_months(opened_on, rules.investigation_months), END_OF_DAY, tz)
+
+
+def feedback_due(decided_at: datetime, tz: tzinfo, rules: DeadlineRules = DEFAULT_RULES) -> datetime:
+    """End of the day one week after the decision a mandatory reporter asked to hear of (19 kap. 6 §)."""
+    day = decided_at.astimezone(tz).date() + timedelta(days=rules.feedback_days)
+    return datetime.combine(day, END_OF_DAY, tz)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A deadline event to emit: `approaching` at a lead time before the due time, or `breached`."""
+
+    kind: str  # "approaching" | "breached"
+    lead: timedelta | None
+
+    @property
+    def key(self) -> str:
+        """Identifies the alert among those of one deadline, for exactly-once emission."""
+        return "breached" if self.lead is None else f"approaching:{int(self.lead.total_seconds())}"
+
+
+def alerts_due(
+    due_at: datetime, now: datetime, leads: Sequence[timedelta], emitted: Collection[str]
+) -> list[Alert]:
+    """Alerts whose moment has come and that were not emitted yet, for an unmet deadline.
+
+    Once the deadline has passed only `breached` is due: a reminder that it is approaching
+    would then be wrong, so reminders missed while nobody ran are dropped, not sent late.
+    """
+    if now >= due_at:
+        return [] if "breached" in emitted else [Alert("breached", None)]
+    due = [Alert("approaching", lead) for lead in sorted(leads, reverse=True) if now >= due_at - lead]
+    return [a for a in due if a.key not in emitted]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,20 @@ class RotationPlan:
     period_days: int
     anchor_date: date  # local date of the first handover; order[0] starts then
     handover: time
+
+
+@dataclass(frozen=True)
+class Override:
+    """A manager's decision that `team` is on duty in [starts_at, ends_at), whatever the rotation."""
+
+    team: str
+    starts_at: datetime
+    ends_at: datetime
+    reason: str = ""
+
+    def covers(self, at: datetime) -> bool:
+        """Whether the instant lies inside the override's window."""
+        return self.starts_at <= at < self.ends_at
 
 
 @dataclass(frozen=True)
@@ -41,13 +56,104 @@ class OfficeCalendar:
 
 
 @dataclass(frozen=True)
+class WeightRules:
+    """A case weighs its heaviest category, plus extras for acute danger and interpreter need."""
+
+    default: float = 1.0
+    categories: Mapping[str, float] = field(default_factory=dict)
+    acute_danger: float = 0.5
+    interpreter: float = 0.25
+
+    def weight(self, categories: tuple[str, ...], acute: bool, interpreter: bool) -> float:
+        """The weight of one case in a caseload."""
+        base = max((self.categories.get(c, self.default) for c in categories), default=self.default)
+        return base + (self.acute_danger if acute else 0.0) + (self.interpreter if interpreter else 0.0)
+
+
+@dataclass(frozen=True)
+class CapacityRules:
+    """Caps, mentoring and new-hire rules (DOMAIN.md §1; all configurable)."""
+
+    max_load: float = 15.0
+    mentoring_months: int = 24
+    mentoring_share: float = 0.5
+    ramp: tuple[tuple[int, float], ...] = ((3, 0.4), (6, 0.6), (12, 0.8))  # (until month, factor)
+    restricted_months: int = 6
+    restricted_categories: frozenset[str] = frozenset({"sexual_abuse", "honour_related"})
+    restrict_acute: bool = True
+    return_days: int = 5
+    return_max_per_day: int = 2
+    continuity_days: int = 180
+
+
+@dataclass(frozen=True)
+class Caseworker:
+    """A caseworker as selection sees them (from the unit config)."""
+
+    staff_id: str
+    team: str
+    employment_rate: float = 1.0
+    hire_date: date | None = None
+    mentor: str | None = None
+
+
+@dataclass(frozen=True)
+class Referral:
+    """What selection knows of a referral: opaque keys and codes, nothing personal."""
+
+    referral_id: str
+    child_key: str
+    family_key: str
+    categories: tuple[str, ...]
+    acute_danger: bool = False
+    interpreter_needed: bool = False
+
+
+@dataclass(frozen=True)
+class PriorCase:
+    """An earlier case about the same child or family, open or closed at `closed_at`."""
+
+    caseworker: str
+    team: str
+    child_key: str
+    family_key: str
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Load:
+    """A caseworker's current weighted load and assignment history."""
+
+    weighted: float = 0.0
+    open_cases: int = 0
+    last_assigned_at: datetime | None = None
+    assigned_today: int = 0
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Who cannot take new work today, and who is easing back in after an absence."""
+
+    absent: frozenset[str] = frozenset()
+    returning: frozenset[str] = frozenset()
+    excluded: frozenset[str] = frozenset()  # conflicts of interest for this referral
+
+
+@dataclass(frozen=True)
 class Candidate:
-    """A caseworker who could take the referral, with their current load."""
+    """A caseworker who could take the referral, with their load and capacity."""
 
     staff_id: str
     open_cases: int
     last_assigned_at: datetime | None
     mentor: str | None = None
+    weighted_load: float = 0.0
+    capacity: float = 1.0
+
+    @property
+    def spare(self) -> float:
+        """Capacity not yet used (negative when over capacity)."""
+        return self.capacity - self.weighted_load
 
 
 @dataclass(frozen=True)
@@ -60,9 +166,32 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """Team, caseworker and why: the outcome of assignment for one referral."""
+
+    team: str
+    staff_id: str
+    mentor: str | None
+    reason: str  # rotation | continuity | override | manual
+    explanation: str
+
+
+@dataclass(frozen=True)
 class Deadlines:
     """Legal due times of a referral (UTC-aware datetimes)."""
 
     protection_assessment_due: datetime
     preliminary_assessment_due: datetime
     preliminary_due_on_non_office_day: bool
+
+
+@dataclass(frozen=True)
+class DeadlineRules:
+    """Configurable parts of the legal clocks (DOMAIN.md §3)."""
+
+    same_day_due: time = time(17, 0)
+    next_day_due: time = time(12, 0)
+    preliminary_days: int = 14
+    investigation_months: int = 4
+    feedback_days: int = 7
+    reminders: Mapping[str, tuple[timedelta, ...]] = field(default_factory=dict)

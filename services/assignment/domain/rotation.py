@@ -6,9 +6,11 @@ on UTC durations: a 14-day period that spans a daylight-saving change is 14 loca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
+from itertools import pairwise
 
-from services.assignment.domain.model import OfficeCalendar, OnDuty, RotationPlan
+from services.assignment.domain.model import OfficeCalendar, OnDuty, Override, RotationPlan
 
 
 def on_duty_team(plan: RotationPlan, at: datetime, tz: tzinfo) -> OnDuty:
@@ -22,6 +24,63 @@ def on_duty_team(plan: RotationPlan, at: datetime, tz: tzinfo) -> OnDuty:
     start = datetime.combine(start_date, plan.handover, tz)
     end = datetime.combine(start_date + timedelta(days=plan.period_days), plan.handover, tz)
     return OnDuty(plan.order[index % len(plan.order)], start, end, "rotation")
+
+
+def on_duty(plan: RotationPlan, overrides: Sequence[Override], at: datetime, tz: tzinfo) -> OnDuty:
+    """The team on duty at `at`: the latest override covering it wins, else the rotation."""
+    covering = [o for o in overrides if o.covers(at)]
+    if covering:
+        chosen = covering[-1]
+        return OnDuty(chosen.team, chosen.starts_at.astimezone(tz), chosen.ends_at.astimezone(tz), "override")
+    return on_duty_team(plan, at, tz)
+
+
+def schedule(
+    plan: RotationPlan, overrides: Sequence[Override], start: datetime, end: datetime, tz: tzinfo
+) -> list[OnDuty]:
+    """The on-duty periods that overlap [start, end), overrides cut into the rotation."""
+    cuts = {start, end}
+    moment = on_duty_team(plan, start, tz).period_end
+    while moment < end:
+        cuts.add(moment)
+        moment = on_duty_team(plan, moment, tz).period_end
+    for o in overrides:
+        cuts.update(t for t in (o.starts_at, o.ends_at) if start < t < end)
+    points = sorted(cuts)
+    periods: list[OnDuty] = []
+    for lo, hi in pairwise(points):
+        duty = on_duty(plan, overrides, lo, tz)
+        if periods and periods[-1].team == duty.team and periods[-1].source == duty.source:
+            periods[-1] = OnDuty(duty.team, periods[-1].period_start, hi.astimezone(tz), duty.source)
+        else:
+            periods.append(OnDuty(duty.team, lo.astimezone(tz), hi.astimezone(tz), duty.source))
+    return _with_full_rotation_bounds(plan, periods, tz)
+
+
+def _with_full_rotation_bounds(plan: RotationPlan, periods: list[OnDuty], tz: tzinfo) -> list[OnDuty]:
+    """Rotation periods clipped only by the query window get their real start and end back."""
+    if not periods:
+        return periods
+    for i in (0, len(periods) - 1):
+        p = periods[i]
+        if p.source == "rotation":
+            full = on_duty_team(plan, p.period_start if i else p.period_end - timedelta(seconds=1), tz)
+            start = full.period_start if i == 0 else p.period_start
+            end = full.period_end if i == len(periods) - 1 else p.period_end
+            periods[i] = OnDuty(p.team, start, end, p.source)
+    return periods
+
+
+def handovers(
+    plan: RotationPlan, overrides: Sequence[Override], start: datetime, end: datetime, tz: tzinfo
+) -> list[tuple[str, str, datetime]]:
+    """(from team, to team, at) for every change of team on duty in (start, end]."""
+    periods = schedule(plan, overrides, start, end + timedelta(seconds=1), tz)
+    found = []
+    for before, after in pairwise(periods):
+        if before.team != after.team and start < after.period_start <= end:
+            found.append((before.team, after.team, after.period_start))
+    return found
 
 
 def next_office_moment(at: datetime, calendar: OfficeCalendar, tz: tzinfo) -> datetime:

@@ -1,11 +1,33 @@
-"""Choosing a caseworker in the team on duty: fewest open cases, then least recently assigned."""
+"""Choosing a caseworker: continuity first, then the most spare weighted capacity in the team.
+
+Order of the rules (issue 4): (1) an open or recently closed case about the same child or
+family keeps its caseworker if available, else its team; (2) candidates are team members not
+absent, not excluded and allowed the referral's kind; (3) the one with most spare capacity
+relative to their capacity; (4) ties go to whoever was assigned least recently.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 
-from services.assignment.domain.model import Candidate, Choice
+from services.assignment.domain.model import (
+    Availability,
+    Candidate,
+    CapacityRules,
+    Caseworker,
+    Choice,
+    Load,
+    PriorCase,
+    Referral,
+)
+from services.assignment.domain.workload import (
+    active_mentors,
+    allowed_for_new_hire,
+    capacity,
+    has_started,
+    is_new_hire,
+)
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
@@ -14,16 +36,77 @@ class NoCandidate(Exception):
     """Nobody in the team can take the referral."""
 
 
-def select_caseworker(candidates: Sequence[Candidate]) -> Choice:
-    """The candidate with the fewest open cases; ties go to whoever waited longest."""
+def continuity_match(
+    referral: Referral, prior: Sequence[PriorCase], now: datetime, window_days: int
+) -> PriorCase | None:
+    """The earlier case this referral should follow: an open one first, else the latest closed."""
+    related = [p for p in prior if referral.child_key == p.child_key or referral.family_key == p.family_key]
+    open_cases = [p for p in related if p.closed_at is None]
+    if open_cases:
+        same_child = [p for p in open_cases if p.child_key == referral.child_key]
+        return (same_child or open_cases)[0]
+    recent = [
+        p for p in related if p.closed_at is not None and now - p.closed_at <= timedelta(days=window_days)
+    ]
+    return max(recent, key=lambda p: p.closed_at or _NEVER, default=None)
+
+
+def candidates_for(
+    referral: Referral,
+    team: Sequence[Caseworker],
+    everyone: Sequence[Caseworker],
+    loads: Mapping[str, Load],
+    availability: Availability,
+    day: date,
+    rules: CapacityRules,
+) -> list[Candidate]:
+    """Members who may take this referral today, with load and capacity."""
+    mentors = active_mentors(everyone, day, rules)
+    found = []
+    for w in team:
+        load = loads.get(w.staff_id, Load())
+        if (
+            not has_started(w, day)
+            or w.staff_id in availability.absent
+            or w.staff_id in availability.excluded
+            or not allowed_for_new_hire(w, referral, day, rules)
+            or (w.staff_id in availability.returning and load.assigned_today >= rules.return_max_per_day)
+        ):
+            continue
+        mentor = w.mentor if is_new_hire(w, day, rules) else None
+        cap = capacity(w, day, rules, mentors)
+        found.append(
+            Candidate(w.staff_id, load.open_cases, load.last_assigned_at, mentor, load.weighted, cap)
+        )
+    return found
+
+
+def select_caseworker(candidates: Sequence[Candidate], weight: float = 1.0) -> Choice:
+    """Most spare capacity relative to capacity, preferring those the case fits; then longest wait.
+
+    Anyone the case fits without exceeding their capacity is preferred over anyone it does not,
+    so nobody is pushed over capacity while a teammate still has room.
+    """
     if not candidates:
         raise NoCandidate("no available caseworker in the team")
-    best = min(
-        candidates,
-        key=lambda c: (c.open_cases, c.last_assigned_at or _NEVER, c.staff_id),
+
+    def key(c: Candidate) -> tuple[bool, float, datetime, str]:
+        fits = c.spare >= weight
+        usage = round(c.weighted_load / c.capacity, 6) if c.capacity > 0 else float("inf")
+        return (not fits, usage, c.last_assigned_at or _NEVER, c.staff_id)
+
+    best = min(candidates, key=key)
+    others = [c for c in candidates if c is not best]
+    explanation = f"most spare capacity in the team: load {best.weighted_load:.1f} of {best.capacity:.1f}" + (
+        f"; {len(others)} others at {_usage_range(others)}" if others else "; the only one available"
     )
-    others = [c.open_cases for c in candidates if c is not best]
-    explanation = f"fewest open cases in the team on duty ({best.open_cases}" + (
-        f"; others {min(others)}-{max(others)})" if others else ")"
-    )
+    if best.mentor:
+        explanation += f"; new hire, mentor {best.mentor}"
     return Choice(best.staff_id, best.mentor, explanation)
+
+
+def _usage_range(others: Sequence[Candidate]) -> str:
+    usages = [c.weighted_load / c.capacity for c in others if c.capacity > 0]
+    if not usages:
+        return "no capacity"
+    return f"{min(usages):.0%}-{max(usages):.0%} of capacity"

@@ -1,0 +1,185 @@
+"""The simulation report: figures per policy, a Markdown summary and PNG plots."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from referral_router.simulate import START, Outcome
+from services.assignment.handlers import AssignmentContext
+
+WARM_UP_DAYS = 60  # loads build up from zero; imbalance is measured after this
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Headline numbers of one policy."""
+
+    policy: str
+    imbalance_mean: float
+    imbalance_p95: float
+    usage_imbalance_mean: float
+    continuity: float
+    preliminary_met: float
+    investigation_met: float
+    max_usage: float
+
+
+def team_ratio(outcome: Outcome, ctx: AssignmentContext, day: int, series: str) -> list[float]:
+    """Max ÷ min of a per-caseworker series inside each team on one day (NaN members left out)."""
+    data = outcome.daily_per_fte if series == "fte" else outcome.daily_usage
+    ratios = []
+    for team in ctx.config.teams:
+        values = [data[m.id][day] for m in team.members if m.id in data and not math.isnan(data[m.id][day])]
+        if len(values) >= 2 and min(values) > 0:
+            ratios.append(max(values) / min(values))
+    return ratios
+
+
+def daily_imbalance(outcome: Outcome, ctx: AssignmentContext, days: int, series: str) -> list[float]:
+    """The mean over teams of the within-team ratio, per day after the warm-up."""
+    out = []
+    for day in range(min(WARM_UP_DAYS, days // 2), days):
+        ratios = team_ratio(outcome, ctx, day, series)
+        out.append(statistics.fmean(ratios) if ratios else float("nan"))
+    return [r for r in out if not math.isnan(r)]
+
+
+def figures(outcome: Outcome, ctx: AssignmentContext, days: int) -> Figures:
+    """Imbalance, continuity and deadlines met for one policy."""
+    fte = daily_imbalance(outcome, ctx, days, "fte")
+    usage = daily_imbalance(outcome, ctx, days, "usage")
+    investigations = [c.investigation_met for c in outcome.cases if c.investigation_met is not None]
+    usages = [u for series in outcome.daily_usage.values() for u in series if not math.isnan(u)]
+    return Figures(
+        outcome.policy,
+        statistics.fmean(fte) if fte else float("nan"),
+        sorted(fte)[int(0.95 * (len(fte) - 1))] if fte else float("nan"),
+        statistics.fmean(usage) if usage else float("nan"),
+        outcome.continuity_kept / outcome.continuity_due if outcome.continuity_due else float("nan"),
+        sum(c.preliminary_met for c in outcome.cases) / max(len(outcome.cases), 1),
+        sum(investigations) / max(len(investigations), 1),
+        max(usages, default=float("nan")),
+    )
+
+
+HEADER = [
+    "| policy | load per FTE, max ÷ min in team (mean) | same, 95th percentile "
+    "| load ÷ capacity, max ÷ min (mean) | continuity kept | preliminary assessment in 14 days "
+    "| investigation in 4 months | highest load ÷ capacity |",
+    "|---|---|---|---|---|---|---|---|",
+]
+
+
+def table(rows: list[Figures]) -> list[str]:
+    """The figures as a Markdown table."""
+    return HEADER + [
+        f"| {f.policy} | {f.imbalance_mean:.2f} | {f.imbalance_p95:.2f} | {f.usage_imbalance_mean:.2f} "
+        f"| {f.continuity:.0%} | {f.preliminary_met:.1%} | {f.investigation_met:.1%} | {f.max_usage:.2f} |"
+        for f in rows
+    ]
+
+
+def write_report(
+    ctx: AssignmentContext,
+    outcomes: list[Outcome],
+    without_absences: list[Outcome],
+    days: int,
+    out_dir: Path,
+    referrals: int,
+) -> Path:
+    """Write the Markdown report and PNG plots into `out_dir`; return the Markdown path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = _plots(ctx, outcomes, days, out_dir)
+    lines = [
+        "# Simulation of caseworker selection",
+        "",
+        f"{days} days from {START}, {referrals} synthetic referrals, unit `{ctx.config.unit}`; every "
+        f"policy gets the same referrals, absences and new hires (`referral-router simulate --days {days}`).",
+        "",
+        *table([figures(o, ctx, days) for o in outcomes]),
+        "",
+        "The same referrals with nobody away:",
+        "",
+        *table([figures(o, ctx, days) for o in without_absences]),
+        "",
+        f"Ratios are daily means over teams after a {WARM_UP_DAYS}-day warm-up. Load per FTE compares "
+        "caseworkers at work who are neither new hires nor mentors (their capacity is reduced on "
+        "purpose); load ÷ capacity compares everyone at work.",
+        "",
+    ]
+    lines += [f"![{title}]({path.name})" for title, path in plots]
+    report = out_dir / "SIMULATION.md"
+    report.write_text("\n".join(lines) + "\n", "utf-8")
+    return report
+
+
+def _plots(
+    ctx: AssignmentContext, outcomes: list[Outcome], days: int, out_dir: Path
+) -> list[tuple[str, Path]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dates: list[Any] = [START + timedelta(days=d) for d in range(days)]
+    made: list[tuple[str, Path]] = []
+    for o in outcomes:
+        fig, axes = plt.subplots(
+            len(ctx.config.teams), 1, figsize=(10, 2.6 * len(ctx.config.teams)), sharex=True
+        )
+        for ax, team in zip(axes, ctx.config.teams, strict=True):
+            for m in team.members:
+                ax.plot(dates, o.daily_load[m.id], linewidth=0.8, label=m.id)
+            ax.set_ylabel(f"{team.id}\nweighted load")
+            ax.legend(fontsize=6, ncol=6, loc="upper left")
+        fig.suptitle(f"Weighted load per caseworker — {o.policy}")
+        made.append((f"weighted load, {o.policy}", _save(fig, out_dir / f"load_{o.policy}.png")))
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    for o in outcomes:
+        series = [
+            statistics.fmean(r) if (r := team_ratio(o, ctx, d, "fte")) else float("nan") for d in range(days)
+        ]
+        ax.plot(dates, series, linewidth=0.9, label=o.policy)
+    ax.axhline(1.25, color="grey", linestyle="--", linewidth=0.8, label="target 1.25")
+    ax.set_ylim(1, 4)
+    ax.set_ylabel("max ÷ min load per FTE")
+    ax.legend()
+    made.append(("imbalance ratio", _save(fig, out_dir / "imbalance.png")))
+    made.append(("new hires and mentors", _new_hires(ctx, outcomes[0], dates, out_dir, plt)))
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    rows = [figures(o, ctx, days) for o in outcomes]
+    labels = ["continuity kept", "preliminary in 14 days", "investigation in 4 months"]
+    for i, f in enumerate(rows):
+        values = [f.continuity, f.preliminary_met, f.investigation_met]
+        ax.bar([x + i * 0.25 for x in range(3)], values, width=0.25, label=f.policy)
+    ax.set_xticks([x + 0.25 for x in range(3)], labels)
+    ax.set_ylim(0, 1.05)
+    ax.legend()
+    made.append(("continuity and deadlines met", _save(fig, out_dir / "continuity_deadlines.png")))
+    return made
+
+
+def _new_hires(ctx: AssignmentContext, o: Outcome, dates: list[Any], out_dir: Path, plt: Any) -> Path:
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    hires = [w for w in ctx.staff if w.mentor]
+    for w in hires:
+        ax.plot(dates, o.daily_load[w.staff_id], label=f"{w.staff_id} (new hire)")
+        ax.plot(dates, o.daily_load[w.mentor or ""], linestyle="--", label=f"{w.mentor} (mentor)")
+    ax.set_ylabel("weighted load")
+    ax.set_title(f"New hires and their mentors — {o.policy}")
+    ax.legend(fontsize=7, ncol=3)
+    return _save(fig, out_dir / "new_hires.png")
+
+
+def _save(fig: object, path: Path) -> Path:
+    fig.tight_layout()  # type: ignore[attr-defined]
+    fig.savefig(path, dpi=90)  # type: ignore[attr-defined]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # type: ignore[arg-type]
+    return path

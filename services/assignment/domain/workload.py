@@ -1,0 +1,56 @@
+"""Capacity of a caseworker: employment rate × max load, less mentoring, ramped for new hires."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from services.assignment.domain.model import CapacityRules, Caseworker, Referral
+
+
+def months_since(start: date, day: date) -> int:
+    """Whole calendar months from `start` to `day` (negative before `start`)."""
+    months = (day.year - start.year) * 12 + day.month - start.month
+    return months - 1 if day.day < start.day else months
+
+
+def is_new_hire(worker: Caseworker, day: date, rules: CapacityRules) -> bool:
+    """Hired less than the mentoring period ago (and already started)."""
+    if worker.hire_date is None or worker.hire_date > day:
+        return False
+    return months_since(worker.hire_date, day) < rules.mentoring_months
+
+
+def has_started(worker: Caseworker, day: date) -> bool:
+    """A person hired later than `day` is not yet part of the team."""
+    return worker.hire_date is None or worker.hire_date <= day
+
+
+def active_mentors(staff: Iterable[Caseworker], day: date, rules: CapacityRules) -> frozenset[str]:
+    """Everyone currently mentoring at least one new hire."""
+    return frozenset(w.mentor for w in staff if w.mentor is not None and is_new_hire(w, day, rules))
+
+
+def ramp_factor(worker: Caseworker, day: date, rules: CapacityRules) -> float:
+    """The share of full capacity a new hire has this month; 1.0 for everyone else."""
+    if not is_new_hire(worker, day, rules) or worker.hire_date is None:
+        return 1.0
+    months = months_since(worker.hire_date, day)
+    return next((factor for until, factor in rules.ramp if months < until), 1.0)
+
+
+def capacity(worker: Caseworker, day: date, rules: CapacityRules, mentors: frozenset[str]) -> float:
+    """Weighted cases this person can carry: rate × max load × (1 − mentoring share) × ramp."""
+    share = rules.mentoring_share if worker.staff_id in mentors else 0.0
+    return worker.employment_rate * rules.max_load * (1.0 - share) * ramp_factor(worker, day, rules)
+
+
+def allowed_for_new_hire(worker: Caseworker, referral: Referral, day: date, rules: CapacityRules) -> bool:
+    """New hires in their first months get no referrals of the restricted kinds."""
+    if worker.hire_date is None or not is_new_hire(worker, day, rules):
+        return True
+    if months_since(worker.hire_date, day) >= rules.restricted_months:
+        return True
+    if rules.restrict_acute and referral.acute_danger:
+        return False
+    return not set(referral.categories) & rules.restricted_categories

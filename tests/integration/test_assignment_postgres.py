@@ -1,0 +1,209 @@
+"""Assignment against real Postgres: continuity, absences, lifecycle and exactly-once schedules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from services.assignment import cases
+from services.assignment.auth import ApiProblem, Principal
+from services.assignment.scheduler import Scheduler, event_id
+from shared.clock import FixedClock
+from tests.test_assignment_support import CTX, assign, local, migrated_pool, received
+
+MONDAY = local(2026, 10, 5, 10, 0)  # team-b on duty
+MANAGER = Principal("mgr-b", frozenset({"manager"}))
+
+
+@pytest.fixture
+async def pool(database_url):
+    pool = await migrated_pool(database_url)
+    yield pool
+    await pool.close()
+
+
+async def outbox_types(pool) -> list[str]:
+    rows = await pool.fetch(
+        "SELECT convert_from(payload, 'UTF8')::jsonb->>'event_type' AS t FROM outbox ORDER BY id"
+    )
+    return [r["t"] for r in rows]
+
+
+async def test_a_referral_goes_to_the_team_on_duty_with_period_source_and_explanation(pool):
+    row = await assign(pool, received("R-1", at=MONDAY))
+    assert (row["team"], row["reason"], row["source"]) == ("team-b", "rotation", "rotation")
+    assert row["period_start"] == local(2026, 9, 28, 8, 0) and row["period_end"] == local(2026, 10, 12, 8, 0)
+    assert "team team-b on duty" in row["explanation"] and "most spare capacity" in row["explanation"]
+    assert await outbox_types(pool) == ["referral.assigned"]
+
+
+async def test_siblings_and_a_repeat_referral_stay_with_the_same_caseworker(pool):
+    first = await assign(pool, received("R-1", at=MONDAY, child="c-1", family="f-1"))
+    for n in range(2, 8):
+        await assign(pool, received(f"R-x{n}", at=MONDAY))
+    sibling = await assign(pool, received("R-2", at=MONDAY, child="c-2", family="f-1"))
+    assert sibling["caseworker"] == first["caseworker"] and sibling["reason"] == "continuity"
+    later = local(2026, 11, 10, 10, 0)  # another team is on duty by then
+    repeat = await assign(pool, received("R-3", at=later, child="c-1", family="f-9"))
+    assert (repeat["team"], repeat["caseworker"], repeat["reason"]) == (
+        first["team"],
+        first["caseworker"],
+        "continuity",
+    )
+
+
+async def test_nobody_absent_gets_a_referral_and_an_empty_team_goes_to_its_manager(pool):
+    away = [f"cw-b{i}" for i in range(1, 6)]
+    for staff in away:
+        await pool.execute(
+            "INSERT INTO absences (staff_id, starts_on, ends_on, kind, created_by)"
+            " VALUES ($1, $2, $2, 'sick', 't')",
+            staff,
+            date(2026, 10, 5),
+        )
+    rows = [await assign(pool, received(f"R-{n}", at=MONDAY)) for n in range(3)]
+    assert {r["caseworker"] for r in rows} == {"cw-b6"}
+    await pool.execute(
+        "INSERT INTO absences (staff_id, starts_on, ends_on, kind, created_by)"
+        " VALUES ('cw-b6', $1, $1, 'leave', 't')",
+        date(2026, 10, 5),
+    )
+    fallback = await assign(pool, received("R-9", at=MONDAY))
+    assert fallback["caseworker"] == "mgr-b" and "nobody in team team-b" in fallback["explanation"]
+
+
+async def test_an_override_in_the_database_beats_the_rotation(pool):
+    await pool.execute(
+        "INSERT INTO rotation_overrides (team, starts_at, ends_at, reason, created_by)"
+        " VALUES ('team-c', $1, $2, 'x', 't')",
+        MONDAY - timedelta(hours=1),
+        MONDAY + timedelta(hours=1),
+    )
+    row = await assign(pool, received("R-1", at=MONDAY))
+    assert (row["team"], row["reason"], row["source"]) == ("team-c", "override", "override")
+
+
+async def act(pool, action, now):
+    async with pool.acquire() as conn, conn.transaction():
+        await cases.apply(conn, CTX, action, now)
+
+
+async def test_the_case_lifecycle_records_due_times_extensions_and_refuses_wrong_steps(pool):
+    await assign(pool, received("R-1", at=local(2026, 8, 28, 10, 0), feedback=True))
+    opened = local(2026, 8, 31, 11, 0)
+    await act(pool, cases.Action("R-1", "decision", MANAGER, opened, decision="open_investigation"), opened)
+    row = await pool.fetchrow("SELECT * FROM assignments WHERE referral_id = 'R-1'")
+    assert row["status"] == "investigating"
+    assert row["investigation_due"] == local(2026, 12, 31, 23, 59, 59)
+    assert row["feedback_due"] == local(2026, 9, 7, 23, 59, 59)
+    with pytest.raises(ApiProblem) as twice:
+        await act(pool, cases.Action("R-1", "decision", MANAGER, opened, decision="no_investigation"), opened)
+    assert twice.value.status == 409
+    extend = cases.Action(
+        "R-1", "extend", MANAGER, local(2026, 12, 20, 9), until=date(2027, 2, 15), reason="r"
+    )
+    await act(pool, extend, local(2026, 12, 20, 9))
+    ext = await pool.fetchrow("SELECT * FROM investigation_extensions WHERE referral_id = 'R-1'")
+    assert (ext["decided_on"], ext["decided_by"], ext["new_due"]) == (
+        date(2026, 12, 20),
+        "mgr-b",
+        local(2027, 2, 15, 23, 59, 59),
+    )
+    await act(pool, cases.Action("R-1", "close", MANAGER, local(2027, 1, 10, 9)), local(2027, 1, 10, 9))
+    assert await outbox_types(pool) == [
+        "referral.assigned",
+        "referral.decided",
+        "investigation.extended",
+        "investigation.closed",
+    ]
+
+
+async def test_a_refused_action_stores_nothing(pool):
+    await assign(pool, received("R-1", at=MONDAY))
+    with pytest.raises(ApiProblem):
+        await act(pool, cases.Action("R-1", "close", MANAGER, MONDAY), MONDAY)
+    row = await pool.fetchrow("SELECT status, closed_at FROM assignments WHERE referral_id = 'R-1'")
+    assert (row["status"], row["closed_at"]) == ("assigned", None)
+    assert await outbox_types(pool) == ["referral.assigned"]
+
+
+async def deadline_events(pool) -> list[tuple[str, str, int | None]]:
+    rows = await pool.fetch(
+        "SELECT p->>'event_type' AS t, p->'data'->>'deadline' AS d, (p->'data'->>'lead_seconds')::int AS lead"
+        " FROM (SELECT convert_from(payload, 'UTF8')::jsonb AS p, id FROM outbox) o"
+        " WHERE p->>'event_type' LIKE 'deadline.%' ORDER BY id"
+    )
+    return [(r["t"], r["d"], r["lead"]) for r in rows]
+
+
+async def test_deadline_reminders_and_breaches_are_emitted_exactly_once_with_an_injected_clock(pool):
+    received_at = local(2026, 10, 20, 10, 0)  # protection due 17:00, preliminary 3 Nov 23:59:59
+    await assign(pool, received("R-1", at=received_at))
+    clock = FixedClock(received_at)
+    schedulers = [Scheduler(pool, CTX, clock), Scheduler(pool, CTX, clock)]
+    preliminary_due = local(2026, 11, 3, 23, 59, 59)
+    steps = [
+        local(2026, 10, 20, 15, 0),  # two hours before the protection assessment is due
+        local(2026, 10, 20, 17, 0),  # protection assessment breached
+        preliminary_due - timedelta(days=3),
+        preliminary_due - timedelta(days=1),
+    ]
+    for moment in steps:
+        clock.set(moment)
+        await asyncio.gather(*(s.scan_once() for s in schedulers))  # two instances at once
+        await schedulers[0].scan_once()  # and once more: nothing new
+    decided = preliminary_due - timedelta(hours=5)
+    await act(pool, cases.Action("R-1", "decision", MANAGER, decided, decision="no_investigation"), decided)
+    clock.set(preliminary_due + timedelta(days=2))
+    await schedulers[0].scan_once()
+    assert await deadline_events(pool) == [
+        ("deadline.approaching", "protection_assessment", 7200),
+        ("deadline.breached", "protection_assessment", None),
+        ("deadline.approaching", "preliminary_assessment", 259200),
+        ("deadline.approaching", "preliminary_assessment", 86400),
+    ]
+
+
+async def test_an_unmet_preliminary_assessment_is_breached_once(pool):
+    await assign(pool, received("R-1", at=local(2026, 10, 20, 10, 0)))
+    clock = FixedClock(local(2026, 11, 4, 0, 0))
+    scheduler = Scheduler(pool, CTX, clock)
+    await scheduler.scan_once()
+    clock.set(local(2026, 11, 20))
+    await scheduler.scan_once()
+    events = await deadline_events(pool)
+    assert events.count(("deadline.breached", "preliminary_assessment", None)) == 1
+    assert not [e for e in events if e[0] == "deadline.approaching" and e[1] == "preliminary_assessment"]
+
+
+async def test_a_handover_is_emitted_once_per_boundary_by_concurrent_schedulers(pool):
+    clock = FixedClock(local(2026, 1, 19, 8, 0, 30))
+    schedulers = [Scheduler(pool, CTX, clock) for _ in range(3)]
+    await asyncio.gather(*(s.scan_once() for s in schedulers))
+    clock.set(local(2026, 1, 19, 12, 0))
+    await schedulers[0].scan_once()
+    rows = await pool.fetch("SELECT event_id, convert_from(payload, 'UTF8') AS p FROM outbox ORDER BY id")
+    handovers = [json.loads(r["p"])["data"] for r in rows]
+    assert len(handovers) == 1
+    assert (handovers[0]["from_team"], handovers[0]["to_team"]) == ("team-a", "team-b")
+    assert datetime.fromisoformat(handovers[0]["at"]) == local(2026, 1, 19, 8, 0)
+    assert datetime.fromisoformat(handovers[0]["next_handover_at"]) == local(2026, 2, 2, 8, 0)
+    assert rows[0]["event_id"] == event_id("handover", local(2026, 1, 19, 8, 0).astimezone(UTC).isoformat())
+
+
+async def test_feedback_to_the_reporter_meets_its_clock_and_no_alert_follows(pool):
+    await assign(pool, received("R-1", at=local(2026, 8, 28, 10, 0), feedback=True))
+    decided = local(2026, 8, 31, 11, 0)
+    await act(pool, cases.Action("R-1", "decision", MANAGER, decided, decision="no_investigation"), decided)
+    due = local(2026, 9, 7, 23, 59, 59)
+    clock = FixedClock(due - timedelta(days=2))
+    await Scheduler(pool, CTX, clock).scan_once()
+    async with pool.acquire() as conn, conn.transaction():
+        await cases.record_feedback(conn, "R-1", due - timedelta(days=1), due)
+    clock.set(due + timedelta(days=3))
+    await Scheduler(pool, CTX, clock).scan_once()
+    feedback = [e for e in await deadline_events(pool) if e[1] == "reporter_feedback"]
+    assert feedback == [("deadline.approaching", "reporter_feedback", 259200)]
