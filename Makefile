@@ -50,7 +50,10 @@ tools:
 	  { echo "make test needs Prometheus and promtool: apt-get install prometheus"; exit 1; }
 
 test: lint typecheck tools kafka-jars ## Lint, type checks and the whole suite (unit, integration, e2e, reliability)
-	TEST_KAFKA=$(KAFKA) $(BIN)/python -m pytest -q
+	# A private basetemp: another pytest session resets /tmp/pytest-of-<user> to 0700, which
+	# would cut the unprivileged test Postgres off from its data directory.
+	mkdir -p .pytest-tmp
+	TEST_KAFKA=$(KAFKA) $(BIN)/python -m pytest -q --basetemp=.pytest-tmp/$(KAFKA)
 
 clean: ## Remove the dev stack's state (.dev/)
 	rm -rf .dev

@@ -97,6 +97,7 @@ class ServiceConfig:
                 "CRYPTO__PEPPER": self.secrets["pepper"],
                 "SMTP__PORT": str(self.ports.smtp),
                 "SMTP__STARTTLS": "false",
+                "AUTH__JWT_SECRET": DEV_JWT_SECRET,
                 "PYTHONUNBUFFERED": "1",
             }
         )
