@@ -6,8 +6,9 @@ metrics instances would all report the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import product
 
 import asyncpg
 from prometheus_client import CollectorRegistry, generate_latest
@@ -46,10 +47,12 @@ async def render_domain_metrics(pool: asyncpg.Pool, unit: Unit) -> bytes:
                            "SELECT team, reason, count(*) FROM assignment_events"
                            " GROUP BY 1, 2 ORDER BY 1, 2"),
             await _counter(conn, "deadline_breaches", "Legal deadlines breached.", ["deadline", "team"],
-                           "SELECT deadline, team, count(*) FROM breaches GROUP BY 1, 2 ORDER BY 1, 2"),
+                           "SELECT deadline, team, count(*) FROM breaches GROUP BY 1, 2 ORDER BY 1, 2",
+                zeros=product(DEADLINES, unit.teams)),
             await _counter(conn, "notifications", "What became of notifications.", ["channel", "outcome"],
                            "SELECT channel, outcome, count(*) FROM notification_outcomes"
-                           " GROUP BY 1, 2 ORDER BY 1, 2"),
+                           " GROUP BY 1, 2 ORDER BY 1, 2",
+                zeros=product(("email", "teams"), ("sent", "failed", "unknown"))),
             await _gauge(conn, "referrals_open", "Open cases by team and status.", ["team", "status"],
                          "SELECT team, status, count(*) FROM cases WHERE status <> 'closed'"
                          " GROUP BY 1, 2 ORDER BY 1, 2"),
@@ -68,10 +71,16 @@ async def render_domain_metrics(pool: asyncpg.Pool, unit: Unit) -> bytes:
     return generate_latest(registry)
 
 
-async def _counter(conn: Conn, name: str, doc: str, labels: list[str], sql: str) -> Metric:
-    family = CounterMetricFamily(name, doc, labels=labels)
+async def _counter(
+    conn: Conn, name: str, doc: str, labels: list[str], sql: str, zeros: Iterable[tuple[str, ...]] = ()
+) -> Metric:
+    # Series in `zeros` start at 0, so the first event is an increase that alerts can see.
+    values = dict.fromkeys(zeros, 0)
     for row in await conn.fetch(sql):
-        family.add_metric([str(v) for v in list(row)[:-1]], row[-1])
+        values[tuple(str(v) for v in list(row)[:-1])] = row[-1]
+    family = CounterMetricFamily(name, doc, labels=labels)
+    for key in sorted(values):
+        family.add_metric(list(key), values[key])
     return family
 
 

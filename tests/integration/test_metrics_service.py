@@ -186,6 +186,9 @@ EXPECTED = {
     ("rotation_next_handover_timestamp_seconds", ()): NEXT.timestamp(),
     ("notifications_total", (("channel", "email"), ("outcome", "sent"))): 1,
     ("notifications_total", (("channel", "teams"), ("outcome", "unknown"))): 1,
+    # Counters start at 0 for every combination, so the first breach or failure is an increase.
+    ("deadline_breaches_total", (("deadline", "investigation"), ("team", "team-c"))): 0,
+    ("notifications_total", (("channel", "email"), ("outcome", "failed"))): 0,
 }
 
 
