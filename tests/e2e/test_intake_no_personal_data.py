@@ -79,8 +79,7 @@ async def all_records(bootstrap: str, prefix: str) -> list[tuple[str, str]]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        topics = [t for t in await consumer.topics() if t.startswith(prefix)]
-        parts = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+        parts = await eventually(lambda: _partitions(consumer, prefix), _every_topic_known, timeout_s=30)
         consumer.assign(parts)
         await consumer.seek_to_beginning()
         ends = await consumer.end_offsets(parts)
@@ -91,6 +90,17 @@ async def all_records(bootstrap: str, prefix: str) -> list[tuple[str, str]]:
         return records
     finally:
         await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, prefix: str) -> list[TopicPartition]:
+    await consumer._client.force_metadata_update()
+    topics = [t for t in await consumer.topics() if t.startswith(prefix)]
+    # A topic whose partitions are not yet known would be silently skipped: read it as empty.
+    return [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or (-1,)]
+
+
+def _every_topic_known(parts: list[TopicPartition]) -> bool:
+    return len(parts) > 0 and all(tp.partition >= 0 for tp in parts)
 
 
 async def decrypted_details(database_url: str, submission_id: str) -> str:
