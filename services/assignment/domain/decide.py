@@ -1,4 +1,20 @@
-"""The whole assignment decision for one referral: continuity, then team on duty, then selection."""
+"""The whole assignment decision for one referral: continuity, then team on duty, then selection.
+
+Continuity (a domain decision, issue 4): a referral with an earlier case about the same child or
+family (open, or closed within `continuity_days`) goes to that case's team. Inside the team:
+
+- **Same child, open case**: it always goes to that case's caseworker when they are at work (not
+  absent, not excluded), whatever their load. It joins the ongoing work; splitting one child's
+  case between two caseworkers is worse than an uneven load.
+- **Anything else** (an open case about a sibling or another child of the family, or a case
+  closed within the window): it goes to that caseworker when they are at work and either the new
+  case fits their spare capacity (spare >= weight) or nobody else in the team who may take it has
+  room for it. Otherwise it is chosen by spare capacity like any referral, still in that team and
+  with reason "continuity", so nobody is pushed over capacity while a teammate has room.
+- When the caseworker is away, the team's selection chooses, with reason "continuity".
+
+Explanations name teams and staff ids, never anything about the child or family.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +24,7 @@ from datetime import date
 
 from services.assignment.domain.model import (
     Availability,
+    Candidate,
     CapacityRules,
     Caseworker,
     Decision,
@@ -18,7 +35,7 @@ from services.assignment.domain.model import (
     WeightRules,
 )
 from services.assignment.domain.selection import candidates_for, select_caseworker
-from services.assignment.domain.workload import is_new_hire
+from services.assignment.domain.workload import active_mentors, capacity, is_new_hire
 
 
 @dataclass(frozen=True)
@@ -44,26 +61,54 @@ def decide(s: Situation, rules: CapacityRules, weights: WeightRules) -> Decision
     r = s.referral
     team = target_team(s.duty, s.match)
     members = [w for w in s.staff if w.team == team]
-    if s.match is not None and _available(s.match.caseworker, members, s.availability):
-        worker = next(w for w in members if w.staff_id == s.match.caseworker)
-        mentor = worker.mentor if is_new_hire(worker, s.day, rules) else None
-        state = "an open case" if s.match.closed_at is None else "a recently closed case"
-        whose = "the same child" if s.match.child_key == r.child_key else "the same family"
-        return Decision(
-            team, worker.staff_id, mentor, "continuity", f"continuity: {state} about {whose} is theirs"
-        )
     weight = weights.weight(r.categories, r.acute_danger, r.interpreter_needed)
     candidates = candidates_for(r, members, s.staff, s.loads, s.availability, s.day, rules)
+    why = ""
+    if s.match is not None:
+        kept = _continuity(s, s.match, members, candidates, weight, rules)
+        if isinstance(kept, Decision):
+            return kept
+        why = kept
     choice = select_caseworker(candidates, weight)
     if s.match is not None:
-        reason, why = (
-            "continuity",
-            f"team {team} has the earlier case about this family, its caseworker is away",
-        )
+        reason = "continuity"
     else:
         reason = "override" if s.duty.source == "override" else "rotation"
         why = f"team {team} on duty ({s.duty.source})"
     return Decision(team, choice.staff_id, choice.mentor, reason, f"{why}; {choice.explanation}"[:500])
+
+
+def _continuity(
+    s: Situation,
+    match: PriorCase,
+    members: Sequence[Caseworker],
+    candidates: Sequence[Candidate],
+    weight: float,
+    rules: CapacityRules,
+) -> Decision | str:
+    """The continuity decision, or why the team's selection chooses instead (for the explanation)."""
+    r = s.referral
+    team, staff_id = match.team, match.caseworker
+    earlier = "the same child's open case" if match.child_key == r.child_key else "the family's earlier case"
+    if match.closed_at is not None and match.child_key == r.child_key:
+        earlier = "the same child's earlier case"
+    if not _available(staff_id, members, s.availability):
+        return f"team {team} has {earlier}; its caseworker is away"
+    worker = next(w for w in members if w.staff_id == staff_id)
+    load = s.loads.get(staff_id, Load()).weighted
+    cap = capacity(worker, s.day, rules, active_mentors(s.staff, s.day, rules))
+    same_child_open = match.closed_at is None and match.child_key == r.child_key
+    fits = cap - load >= weight
+    room_elsewhere = any(c.spare >= weight for c in candidates if c.staff_id != staff_id)
+    if not (same_child_open or fits or not room_elsewhere):
+        return f"team {team} has {earlier}; its caseworker {staff_id} is at capacity"
+    state = "an open case" if match.closed_at is None else "a recently closed case"
+    whose = "the same child" if match.child_key == r.child_key else "the same family"
+    why = f"continuity: {state} about {whose} is theirs; load {load:.1f} of {cap:.1f}"
+    if not (same_child_open or fits):
+        why += "; nobody else in the team has room"
+    mentor = worker.mentor if is_new_hire(worker, s.day, rules) else None
+    return Decision(team, staff_id, mentor, "continuity", why[:500])
 
 
 def _available(staff_id: str, members: Sequence[Caseworker], availability: Availability) -> bool:

@@ -1,7 +1,9 @@
 """Choosing a caseworker: continuity first, then the most spare weighted capacity in the team.
 
 Order of the rules (issue 4): (1) an open or recently closed case about the same child or
-family keeps its caseworker if available, else its team; (2) candidates are team members not
+family keeps its team, and its caseworker if at work — always for the same child's open case,
+otherwise only while the case fits their spare capacity or nobody else in the team has room
+(see `decide`); (2) candidates are team members not
 absent, not excluded and allowed the referral's kind; (3) the one with most spare capacity
 relative to their capacity; (4) ties go to whoever was assigned least recently.
 """
@@ -9,6 +11,7 @@ relative to their capacity; (4) ties go to whoever was assigned least recently.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from services.assignment.domain.model import (
@@ -39,8 +42,16 @@ class NoCandidate(Exception):
 def continuity_match(
     referral: Referral, prior: Sequence[PriorCase], now: datetime, window_days: int
 ) -> PriorCase | None:
-    """The earlier case this referral should follow: an open one first, else the latest closed."""
-    related = [p for p in prior if referral.child_key == p.child_key or referral.family_key == p.family_key]
+    """The earlier case this referral should follow: an open one first, else the latest closed.
+
+    Open means open at `now`: a case whose `closed_at` lies after `now` (a replayed or late
+    referral, or the simulation's planned closing) was still open then and is returned as open.
+    """
+    related = [
+        replace(p, closed_at=None) if p.closed_at is not None and p.closed_at > now else p
+        for p in prior
+        if referral.child_key == p.child_key or referral.family_key == p.family_key
+    ]
     open_cases = [p for p in related if p.closed_at is None]
     if open_cases:
         same_child = [p for p in open_cases if p.child_key == referral.child_key]
