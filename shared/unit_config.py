@@ -160,17 +160,44 @@ Recipient = Literal["caseworker", "mentor", "manager", "head_of_unit", "intake",
 
 def _default_routes() -> dict[str, tuple[Recipient, ...]]:
     return {
-        "referral.assigned": ("caseworker",),
+        "referral.received": ("intake", "out_of_hours"),
+        "referral.assigned": ("caseworker", "mentor", "team"),
+        "referral.reassigned": ("caseworker", "mentor", "team"),
         "deadline.approaching": ("caseworker",),
         "deadline.breached": ("caseworker", "manager"),
         "rotation.handover": ("team",),
     }
 
 
+class QuietHours(_Strict):
+    """Non-acute messages outside office hours wait for one digest at the next office start.
+
+    Opt-in: the dev stack and its end-to-end tests run at every hour and expect mail at once.
+    """
+
+    enabled: bool = False
+
+
+class Escalation(_Strict):
+    """An acute referral nobody acknowledged goes to the team manager, then the head of unit."""
+
+    enabled: bool = True
+    after: timedelta = Field(default=timedelta(minutes=30), gt=timedelta(0))
+    scan_interval_s: float = Field(default=15.0, gt=0)
+
+
 class NotificationRoutes(_Strict):
-    """Who is told about what, by event type (e.g. `deadline.breached: [caseworker, manager]`)."""
+    """Who is told about what, by event type (e.g. `deadline.breached: [caseworker, manager]`).
+
+    `out_of_hours` is told only about acute referrals outside office hours; `team` is the
+    team's Teams channel, every other recipient gets email.
+    """
 
     routes: dict[str, tuple[Recipient, ...]] = Field(default_factory=_default_routes)
+    quiet_hours: QuietHours = QuietHours()
+    escalation: Escalation = Escalation()
+    language: Literal["sv", "en"] | None = None
+    teams_rate_per_s: float = Field(default=1.0, gt=0, le=10)
 
 
 class UnitConfig(_Strict):

@@ -5,8 +5,9 @@ Run: ``python -m referral_router.devinfra.smtp_sink --smtp-port 1025 --http-port
 HTTP on 127.0.0.1:<http-port>:
   GET /messages[?to=addr&subject=s]  received messages, oldest first
   DELETE /messages                   forget them
-  POST /control {"fail_next": N, "code": 451, "stage": "rcpt"|"data"|"any"}
-                                     answer the next N RCPT/DATA with that code
+  POST /control {"fail_next": N, "code": 451, "stage": "rcpt"|"data"|"any", "delay_s": 0}
+                                     answer the next N RCPT/DATA with that code; hold every
+                                     DATA for delay_s seconds before storing it and answering
   GET /healthz                       200 once SMTP and HTTP both listen
 """
 
@@ -48,6 +49,7 @@ class FailureInjector:
         self.remaining = remaining
         self.code = code
         self.stage = stage
+        self.delay_s = 0.0
 
     def take(self, stage: str) -> str | None:
         """Return an SMTP error reply if this command should fail, else None."""
@@ -58,7 +60,7 @@ class FailureInjector:
 
     def state(self) -> dict[str, Any]:
         """Current settings, as JSON."""
-        return {"fail_next": self.remaining, "code": self.code, "stage": self.stage}
+        return {"fail_next": self.remaining, "code": self.code, "stage": self.stage, "delay_s": self.delay_s}
 
 
 def parse_message(raw: bytes, envelope: Envelope, session: Session) -> Message:
@@ -117,6 +119,8 @@ class SinkHandler:
         if failure is not None:
             return failure
         raw = envelope.original_content or b""
+        if self.failures.delay_s > 0:
+            await asyncio.sleep(self.failures.delay_s)
         self.store.add(parse_message(raw, envelope, session))
         return "250 Message accepted for delivery"
 
@@ -151,10 +155,13 @@ def control_route(failures: FailureInjector) -> Route:
         fail_next = body.get("fail_next", 0)
         code = body.get("code", 451)
         stage = body.get("stage", "any")
+        delay_s = body.get("delay_s", 0)
         valid = isinstance(fail_next, int) and fail_next >= 0 and isinstance(code, int)
+        valid = valid and isinstance(delay_s, int | float) and 0 <= delay_s <= 600
         if not valid or not 400 <= code <= 599 or stage not in STAGES:
-            return JSONResponse({"error": "bad fail_next/code/stage"}, status_code=400)
+            return JSONResponse({"error": "bad fail_next/code/stage/delay_s"}, status_code=400)
         failures.remaining, failures.code, failures.stage = fail_next, code, stage
+        failures.delay_s = float(delay_s)
         return JSONResponse(failures.state())
 
     return Route("/control", control, methods=["POST"])

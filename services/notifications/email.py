@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from email.message import EmailMessage
+from pathlib import Path
 
 import aiosmtplib
 from pydantic import BaseModel, Field, SecretStr
 
-from services.notifications.ports import Ambiguous, Permanent, Retryable
+from services.notifications.ports import Ambiguous, Outgoing, Permanent, Retryable
 
 
 class SmtpSettings(BaseModel):
@@ -21,6 +24,9 @@ class SmtpSettings(BaseModel):
     sender: str = "referral-router@kommun.example"
     reply_to: str | None = None
     timeout_s: float = Field(default=15.0, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    # A private CA or self-signed relay certificate to trust (PEM); the system store otherwise.
+    ca_file: Path | None = None
 
 
 class SmtpSender:
@@ -28,26 +34,25 @@ class SmtpSender:
 
     def __init__(self, settings: SmtpSettings) -> None:
         self._s = settings
+        self._tls = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
 
-    async def send(self, to: str, subject: str, text: str) -> None:
-        """Send a plain-text message to one address."""
+    def compose(self, to: str, outgoing: Outgoing) -> EmailMessage:
+        """The MIME message: plain text, plus an HTML alternative when there is one."""
         message = EmailMessage()
         message["From"] = self._s.sender
         message["To"] = to
-        message["Subject"] = subject
+        message["Subject"] = outgoing.subject
         if self._s.reply_to:
             message["Reply-To"] = self._s.reply_to
-        message.set_content(text)
+        message.set_content(outgoing.text)
+        if outgoing.html:
+            message.add_alternative(outgoing.html, subtype="html")
+        return message
+
+    async def send(self, address: str, message: Outgoing) -> None:
+        """Send one message to one address, over STARTTLS unless it is disabled."""
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=self._s.host,
-                port=self._s.port,
-                start_tls=self._s.starttls,
-                username=self._s.username,
-                password=self._s.password.get_secret_value() if self._s.password else None,
-                timeout=self._s.timeout_s,
-            )
+            await asyncio.wait_for(self._send(self.compose(address, message)), self._s.timeout_s)
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError, ConnectionError) as exc:
             raise Retryable(f"cannot connect: {type(exc).__name__}") from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -62,3 +67,15 @@ class SmtpSender:
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
             # The server may already have accepted the message: never resend automatically.
             raise Ambiguous(f"connection lost mid-send: {type(exc).__name__}") from exc
+
+    async def _send(self, message: EmailMessage) -> None:
+        await aiosmtplib.send(
+            message,
+            hostname=self._s.host,
+            port=self._s.port,
+            start_tls=self._s.starttls,
+            tls_context=self._tls if self._s.starttls else None,
+            username=self._s.username,
+            password=self._s.password.get_secret_value() if self._s.password else None,
+            timeout=self._s.connect_timeout_s,
+        )

@@ -1,125 +1,68 @@
-"""Notification use cases: turn events into deliveries, and deliveries into sent messages."""
+"""Notification use cases: turn events into deliveries, once per event x recipient x channel."""
 
 from __future__ import annotations
 
+import json
 import logging
-import random
 import uuid
-from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import asyncpg
-
-from services.notifications import postgres
-from services.notifications.domain import AssignedFacts, assigned_message
-from services.notifications.ports import Ambiguous, EmailSender, Permanent, Retryable
+from services.notifications import escalations, postgres
+from services.notifications.domain import Notice, adaptive_card, next_office_start, render
+from services.notifications.routing import NotificationContext, Target, notice_for, targets
 from shared.db import Conn
-from shared.events import TOPIC_NOTIFICATIONS, Envelope, NotificationOutcome, ReferralAssigned, new_envelope
-from shared.outbox import add_to_outbox
-from shared.unit_config import UnitConfig
+from shared.events import Envelope, ReferralAssigned
 
 log = logging.getLogger(__name__)
 PRODUCER = "notifications"
+NOTIFIED = frozenset(
+    {"referral.received", "referral.assigned", "referral.reassigned", "deadline.approaching",
+     "deadline.breached", "rotation.handover"}
+)  # fmt: skip
 
 
-@dataclass(frozen=True)
-class NotificationContext:
-    """The unit config and rendering choices, built once at start-up."""
+async def on_event(conn: Conn, event: Envelope[Any], ctx: NotificationContext) -> None:
+    """Create the deliveries an event calls for; acute assignments start escalation, acks stop it."""
+    if event.event_type == "referral.acknowledged":
+        await escalations.stop(conn, event.data.referral_id, event.data.at)
+        return
+    if event.event_type not in NOTIFIED:
+        return
+    notice = notice_for(event, ctx)
+    for target in targets(event, ctx):
+        await create_for(
+            conn, ctx, notice, target, source_event_id=event.event_id, family_key=event.data.family_key
+        )
+    if isinstance(event.data, ReferralAssigned) and event.data.acute_danger:
+        await escalations.start(conn, event, ctx.config.notifications.escalation.after)
 
-    config: UnitConfig
-    tz: ZoneInfo
-    max_attempts: int = 8
 
-
-async def on_assigned(conn: Conn, event: Envelope[Any], ctx: NotificationContext) -> None:
-    """One email to the assigned caseworker per assignment event."""
-    data: ReferralAssigned = event.data
-    person = ctx.config.person(data.caseworker)
-    team = ctx.config.team(data.team)
-    message = assigned_message(
-        AssignedFacts(
-            referral_id=data.referral_id,
-            team_name=team.name if team else data.team,
-            caseworker_name=person.name if person else data.caseworker,
-            acute=data.acute_danger,
-            protection_due=data.deadlines.protection_assessment_due,
-            preliminary_due=data.deadlines.preliminary_assessment_due,
-            link=f"{ctx.config.base_url}/v1/referrals/{data.referral_id}",
-        ),
-        ctx.tz,
-        ctx.config.language,
-    )
-    await postgres.create_delivery(
+async def create_for(
+    conn: Conn, ctx: NotificationContext, notice: Notice, target: Target, *, source_event_id: uuid.UUID,
+    family_key: str,
+) -> bool:  # fmt: skip
+    """Render one notice for one target and store it as a pending delivery (held if quiet hours)."""
+    now = ctx.clock.now()
+    held = ctx.config.notifications.quiet_hours.enabled and not notice.acute and not ctx.office_time(now)
+    subject, text, html, card = _rendered(ctx, notice, target)
+    return await postgres.create_delivery(
         conn,
         postgres.NewDelivery(
-            source_event_id=event.event_id,
-            recipient=data.caseworker,
-            channel="email",
-            kind=event.event_type,
-            referral_id=data.referral_id,
-            family_key=data.family_key,
-            subject=message.subject,
-            body_text=message.text,
+            source_event_id=source_event_id, recipient=target.recipient, channel=target.channel,
+            kind=notice.kind, referral_id=notice.reference, family_key=family_key, subject=subject,
+            body_text=text, body_html=html, card=card,
+            not_before=next_office_start(ctx.office, now) if held else None,
         ),
-    )
+    )  # fmt: skip
 
 
-async def deliver(
-    pool: asyncpg.Pool, row: asyncpg.Record, email: EmailSender, ctx: NotificationContext
-) -> str:
-    """Send one claimed delivery and record what became of it; return the outcome."""
-    person = ctx.config.person(row["recipient"])
-    try:
-        if person is None:
-            raise Permanent("recipient is not in the unit config")
-        await email.send(str(person.email), row["subject"], row["body_text"])
-    except Retryable as exc:
-        if row["attempts"] < ctx.max_attempts:
-            delay = min(300.0, 2.0 ** row["attempts"]) * random.uniform(0.5, 1.0)
-            await postgres.retry_later(pool, row["id"], delay, str(exc))
-            return "retry"
-        return await record_outcome(pool, row, "failed", str(exc))
-    except Permanent as exc:
-        return await record_outcome(pool, row, "failed", str(exc))
-    except Ambiguous as exc:
-        return await record_outcome(pool, row, "unknown", str(exc))
-    return await record_outcome(pool, row, "sent", None)
-
-
-async def record_outcome(pool: asyncpg.Pool, row: asyncpg.Record, status: str, error: str | None) -> str:
-    """Store the final status and publish it on notifications.v1, in one transaction."""
-    async with pool.acquire() as conn, conn.transaction():
-        await postgres.finish(conn, row["id"], status, error)
-        await add_to_outbox(conn, TOPIC_NOTIFICATIONS, _outcome_event(row, status))
-    if status != "sent":
-        log.warning("delivery not sent", extra={"delivery_id": row["id"], "status": status, "error": error})
-    return status
-
-
-async def mark_abandoned_unknown(pool: asyncpg.Pool) -> int:
-    """Deliveries whose sender died mid-send become `unknown`; they are never resent."""
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await postgres.expired_claims(conn)
-        for row in rows:
-            await postgres.finish(conn, row["id"], "unknown", "sender stopped while sending")
-            await add_to_outbox(conn, TOPIC_NOTIFICATIONS, _outcome_event(row, "unknown"))
-    return len(rows)
-
-
-def _outcome_event(row: asyncpg.Record, status: str) -> Any:
-    data = NotificationOutcome(
-        family_key=row["family_key"],
-        source_event_id=row["source_event_id"],
-        channel=row["channel"],
-        recipient=row["recipient"],
-        attempts=row["attempts"],
-        kind=row["kind"],
-    )
-    return new_envelope(
-        f"notification.{status}",
-        data,
-        producer=PRODUCER,
-        correlation_id=row["referral_id"] or str(row["source_event_id"]),
-        causation_id=str(row["source_event_id"]),
-    ).model_copy(update={"event_id": uuid.uuid5(row["source_event_id"], f"{row['id']}:{status}")})
+def _rendered(
+    ctx: NotificationContext, notice: Notice, target: Target
+) -> tuple[str, str, str | None, str | None]:
+    if target.channel == "teams":
+        card = adaptive_card(notice, ctx.tz, ctx.language)
+        subject = card["attachments"][0]["content"]["body"][0]["text"]
+        return subject, "", None, json.dumps(card, ensure_ascii=False)
+    person = ctx.config.person(target.recipient)
+    message = render(notice, person.name if person else target.recipient, ctx.tz, ctx.language)
+    return message.subject, message.text, message.html, None

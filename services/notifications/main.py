@@ -7,19 +7,35 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
+from services.notifications.domain import OfficeHours
 from services.notifications.email import SmtpSender, SmtpSettings
-from services.notifications.handlers import NotificationContext, on_assigned
+from services.notifications.handlers import on_event
 from services.notifications.instruments import render_delivery_metrics
+from services.notifications.ports import Sender
+from services.notifications.routing import NotificationContext
+from services.notifications.scheduler import run_escalations, swedish_holidays
+from services.notifications.teams import TeamsSender, TeamsSettings
 from services.notifications.worker import DeliveryWorker, WorkerSettings
 from shared import db
+from shared.clock import Clock, SystemClock
 from shared.db import Conn
-from shared.events import TOPIC_ASSIGNED, TOPIC_DEADLETTER, TOPIC_NOTIFICATIONS, Envelope
+from shared.events import (
+    TOPIC_ASSIGNED,
+    TOPIC_DEADLETTER,
+    TOPIC_DEADLINES,
+    TOPIC_NOTIFICATIONS,
+    TOPIC_RECEIVED,
+    TOPIC_ROTATION,
+    TOPIC_UPDATED,
+    Envelope,
+)
 from shared.logging import configure_logging
 from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
-from shared.unit_config import load_unit_config
+from shared.unit_config import UnitConfig, load_unit_config
 
 SERVICE = "notifications"
+CONSUMED = (TOPIC_RECEIVED, TOPIC_ASSIGNED, TOPIC_UPDATED, TOPIC_DEADLINES, TOPIC_ROTATION)
 
 
 class NotificationSettings(ServiceSettings):
@@ -27,37 +43,52 @@ class NotificationSettings(ServiceSettings):
 
     http: HttpSettings = HttpSettings(port=8083)
     smtp: SmtpSettings = SmtpSettings()
+    teams: TeamsSettings = TeamsSettings()
     worker: WorkerSettings = WorkerSettings()
 
 
-def create_app(settings: NotificationSettings) -> FastAPI:
+def notification_context(config: UnitConfig, clock: Clock) -> NotificationContext:
+    """Time zone, office hours with the Swedish holiday calendar, and the clock."""
+    tz = ZoneInfo(config.rotation.timezone)
+    office = OfficeHours(config.office_hours.start, config.office_hours.end, tz, swedish_holidays())
+    return NotificationContext(config, tz, office, clock)
+
+
+def create_app(settings: NotificationSettings, clock: Clock | None = None) -> FastAPI:
     """Wire the notifications service; the unit config is validated before anything starts."""
     config = load_unit_config(settings.unit_config_path)
-    ctx = NotificationContext(config, ZoneInfo(config.rotation.timezone))
+    ctx = notification_context(config, clock or SystemClock())
     runtime = Runtime(
         settings,
         service=SERVICE,
         migrations="services.notifications.migrations",
-        topics=(TOPIC_ASSIGNED, TOPIC_NOTIFICATIONS, TOPIC_DEADLETTER),
+        topics=(*CONSUMED, TOPIC_NOTIFICATIONS, TOPIC_DEADLETTER),
     )
 
-    async def handle_assigned(conn: Conn, event: Envelope[Any]) -> None:
-        await on_assigned(conn, event, ctx)
+    async def handle(conn: Conn, event: Envelope[Any]) -> None:
+        await on_event(conn, event, ctx)
 
-    runtime.subscribe(TOPIC_ASSIGNED, handle_assigned)
+    for topic in CONSUMED:
+        runtime.subscribe(topic, handle)
 
-    def start_worker() -> None:
+    def start_workers() -> None:
+        senders: dict[str, Sender] = {
+            "email": SmtpSender(settings.smtp),
+            "teams": TeamsSender(settings.teams),
+        }
         worker = DeliveryWorker(
             runtime.pool,
-            SmtpSender(settings.smtp),
+            senders,
             ctx,
             settings.worker,
             connect=lambda: db.connect(settings.database, SERVICE),
         )
         runtime.run_in_background("delivery-worker", worker.run)
+        if config.notifications.escalation.enabled:
+            runtime.run_in_background("escalations", lambda: run_escalations(runtime.pool, ctx))
 
     return service_app(
-        SERVICE, runtime, on_start=start_worker, extra_metrics=lambda: render_delivery_metrics(runtime.pool)
+        SERVICE, runtime, on_start=start_workers, extra_metrics=lambda: render_delivery_metrics(runtime.pool)
     )
 
 

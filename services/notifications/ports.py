@@ -1,12 +1,17 @@
-"""The outcome classes every channel sender raises, for the delivery state machine."""
+"""The outcome classes every channel sender raises, and the sender protocol."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 
 class Retryable(Exception):
-    """Certainly not delivered, and worth trying again later."""
+    """Certainly not delivered, and worth trying again later (after `retry_after_s` if given)."""
+
+    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
 
 
 class Permanent(Exception):
@@ -17,7 +22,17 @@ class Ambiguous(Exception):
     """May or may not have reached the recipient: mark unknown, never resend automatically."""
 
 
-class EmailSender(Protocol):
-    """Sends one email."""
+@dataclass(frozen=True)
+class Outgoing:
+    """One rendered message: email parts, or a Teams card."""
 
-    async def send(self, to: str, subject: str, text: str) -> None: ...
+    subject: str
+    text: str
+    html: str | None = None
+    card: dict[str, Any] | None = None
+
+
+class Sender(Protocol):
+    """Sends one message to one address (an email address or a webhook URL)."""
+
+    async def send(self, address: str, message: Outgoing) -> None: ...

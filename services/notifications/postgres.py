@@ -1,9 +1,10 @@
-"""Postgres adapter for deliveries: create once, claim, and record outcomes."""
+"""Postgres adapter for deliveries: create once, claim (rate-limited per webhook), record outcomes."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -12,7 +13,7 @@ from shared.db import Conn
 
 @dataclass(frozen=True)
 class NewDelivery:
-    """A delivery to create for a source event."""
+    """A delivery to create for a source event; `not_before` holds it for a digest."""
 
     source_event_id: uuid.UUID
     recipient: str
@@ -22,65 +23,125 @@ class NewDelivery:
     family_key: str
     subject: str
     body_text: str
+    body_html: str | None = None
+    card: str | None = None
+    not_before: datetime | None = None
 
 
 async def create_delivery(conn: Conn, d: NewDelivery) -> bool:
     """Insert a pending delivery; False when this event x recipient x channel already has one."""
     inserted = await conn.fetchval(
-        "INSERT INTO deliveries (source_event_id, recipient, channel, kind, referral_id,"
-        " family_key, subject, body_text) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+        "INSERT INTO deliveries (source_event_id, recipient, channel, kind, referral_id, family_key,"
+        " subject, body_text, body_html, card, held, next_attempt_at)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11, coalesce($12, now()))"
         " ON CONFLICT (source_event_id, recipient, channel) DO NOTHING RETURNING 1",
-        d.source_event_id,
-        d.recipient,
-        d.channel,
-        d.kind,
-        d.referral_id,
-        d.family_key,
-        d.subject,
-        d.body_text,
-    )
+        d.source_event_id, d.recipient, d.channel, d.kind, d.referral_id, d.family_key,
+        d.subject, d.body_text, d.body_html, d.card, d.not_before is not None, d.not_before,
+    )  # fmt: skip
+    if inserted is not None and d.channel == "teams":
+        await conn.execute(
+            "INSERT INTO webhook_slots (recipient) VALUES ($1) ON CONFLICT DO NOTHING", d.recipient
+        )
     if inserted is not None:
         await conn.execute("SELECT pg_notify('deliveries_' || current_schema(), '')")
     return inserted is not None
 
 
-async def claim_due(pool: asyncpg.Pool, limit: int, lease_s: float) -> list[asyncpg.Record]:
-    """Move due pending deliveries to `sending` under a lease, committed before any send."""
+_CLAIM = (
+    "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,"
+    " claimed_until = $2 + make_interval(secs => $3)"
+)
+
+
+async def claim_email(pool: asyncpg.Pool, now: datetime, limit: int, lease_s: float) -> list[asyncpg.Record]:
+    """Move due, not-held email deliveries to `sending` under a lease, committed before any send."""
     return await pool.fetch(
-        "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,"
-        " claimed_until = now() + make_interval(secs => $2)"
-        " WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending'"
-        "   AND next_attempt_at <= now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+        _CLAIM + " WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND NOT held"
+        "   AND channel = 'email' AND next_attempt_at <= $2 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
         " RETURNING *",
-        limit,
-        lease_s,
-    )
+        limit, now, lease_s,
+    )  # fmt: skip
 
 
-async def finish(conn: Conn, delivery_id: int, status: str, error: str | None) -> None:
-    """Record a final outcome: sent, failed or unknown."""
+async def claim_teams(
+    pool: asyncpg.Pool, now: datetime, gap_s: float, lease_s: float
+) -> list[asyncpg.Record]:
+    """At most the oldest due delivery per webhook whose slot is free; the slot moves on in the same
+    transaction, so one message per `gap_s` per webhook holds across restarts."""
+    async with pool.acquire() as conn, conn.transaction():
+        free = await conn.fetch(
+            "SELECT recipient FROM webhook_slots w WHERE next_send_at <= $1 AND EXISTS (SELECT 1"
+            " FROM deliveries d WHERE d.recipient = w.recipient AND d.channel = 'teams'"
+            " AND d.status = 'pending' AND NOT d.held AND d.next_attempt_at <= $1)"
+            " FOR UPDATE SKIP LOCKED",
+            now,
+        )
+        claimed = []
+        for slot in free:
+            row = await conn.fetchrow(
+                _CLAIM + " WHERE id = (SELECT min(id) FROM deliveries WHERE recipient = $1"
+                " AND channel = 'teams' AND status = 'pending' AND NOT held AND next_attempt_at <= $2)"
+                " RETURNING *",
+                slot["recipient"], now, lease_s,
+            )  # fmt: skip
+            await set_slot(conn, slot["recipient"], now, gap_s)
+            if row is not None:
+                claimed.append(row)
+        return claimed
+
+
+async def set_slot(conn: Conn, recipient: str, now: datetime, gap_s: float) -> None:
+    """The webhook's next message may go no sooner than `gap_s` after `now`."""
     await conn.execute(
+        "UPDATE webhook_slots"
+        " SET next_send_at = greatest(next_send_at, $2::timestamptz + make_interval(secs => $3))"
+        " WHERE recipient = $1",
+        recipient, now, gap_s,
+    )  # fmt: skip
+
+
+async def claim_digest(pool: asyncpg.Pool, now: datetime, lease_s: float) -> list[asyncpg.Record]:
+    """All due held deliveries of one recipient x channel, claimed together for one digest."""
+    async with pool.acquire() as conn, conn.transaction():
+        first = await conn.fetchrow(
+            "SELECT recipient, channel FROM deliveries WHERE held AND status = 'pending'"
+            " AND next_attempt_at <= $1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            now,
+        )
+        if first is None:
+            return []
+        return await conn.fetch(
+            _CLAIM + " WHERE id IN (SELECT id FROM deliveries WHERE held AND status = 'pending'"
+            " AND recipient = $1 AND channel = $4 AND next_attempt_at <= $2 FOR UPDATE SKIP LOCKED)"
+            " RETURNING *",
+            first["recipient"], now, lease_s, first["channel"],
+        )  # fmt: skip
+
+
+async def finish(conn: Conn, delivery_id: int, status: str, error: str | None) -> bool:
+    """Record a final outcome of a delivery still in `sending`; False if it was already reaped."""
+    done = await conn.fetchval(
         "UPDATE deliveries SET status = $2, last_error = $3, finished_at = now(),"
-        " claimed_until = NULL WHERE id = $1",
+        " claimed_until = NULL WHERE id = $1 AND status = 'sending' RETURNING 1",
         delivery_id,
         status,
         error,
     )
+    return done is not None
 
 
-async def retry_later(pool: asyncpg.Pool, delivery_id: int, delay_s: float, error: str) -> None:
-    """Put a delivery back to pending after a retryable error."""
+async def retry_later(pool: asyncpg.Pool, ids: list[int], not_before: datetime, error: str) -> None:
+    """Put deliveries back to pending after a retryable error."""
     await pool.execute(
         "UPDATE deliveries SET status = 'pending', last_error = $3, claimed_until = NULL,"
-        " next_attempt_at = now() + make_interval(secs => $2) WHERE id = $1",
-        delivery_id,
-        delay_s,
-        error,
-    )
+        " next_attempt_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'sending'",
+        ids, not_before, error,
+    )  # fmt: skip
 
 
-async def expired_claims(conn: Conn) -> list[asyncpg.Record]:
+async def expired_claims(conn: Conn, now: datetime) -> list[asyncpg.Record]:
     """Deliveries left in `sending` past their lease: the sender died mid-send. Locked."""
     return await conn.fetch(
-        "SELECT * FROM deliveries WHERE status = 'sending' AND claimed_until < now() FOR UPDATE SKIP LOCKED"
+        "SELECT * FROM deliveries WHERE status = 'sending' AND claimed_until < $1 FOR UPDATE SKIP LOCKED",
+        now,
     )

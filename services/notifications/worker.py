@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
 from pydantic import BaseModel, Field
 
 from services.notifications import postgres
-from services.notifications.handlers import NotificationContext, deliver, mark_abandoned_unknown
-from services.notifications.ports import EmailSender
+from services.notifications.delivery import deliver, mark_abandoned_unknown
+from services.notifications.ports import Sender
+from services.notifications.routing import NotificationContext
 from shared.db import TRANSIENT_DB_ERRORS
 
 log = logging.getLogger(__name__)
@@ -33,14 +34,14 @@ class DeliveryWorker:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        email: EmailSender,
+        senders: Mapping[str, Sender],
         ctx: NotificationContext,
         settings: WorkerSettings,
         connect: Callable[[], Awaitable[asyncpg.Connection]],
     ) -> None:
         self._connect = connect
         self._pool = pool
-        self._email = email
+        self._senders = senders
         self._ctx = ctx
         self._settings = settings
         self._wake = asyncio.Event()
@@ -60,7 +61,7 @@ class DeliveryWorker:
             if listener is None or listener.is_closed():
                 listener = await self._connect()
                 await listener.add_listener("deliveries_notifications", lambda *_: self._wake.set())
-            await mark_abandoned_unknown(self._pool)
+            await mark_abandoned_unknown(self._pool, self._ctx)
             claimed = await self.work_once()
         except TRANSIENT_DB_ERRORS as exc:
             log.warning("delivery worker waiting for the database", extra={"error": type(exc).__name__})
@@ -73,8 +74,14 @@ class DeliveryWorker:
         return listener
 
     async def work_once(self) -> int:
-        """Claim and send one batch; return how many were claimed."""
-        rows = await postgres.claim_due(self._pool, self._settings.batch_size, self._settings.lease_s)
-        for row in rows:
-            await deliver(self._pool, row, self._email, self._ctx)
-        return len(rows)
+        """Claim and send one batch of email, one message per free webhook, and one digest."""
+        now, s = self._ctx.clock.now(), self._settings
+        gap_s = 1.0 / self._ctx.config.notifications.teams_rate_per_s
+        emails = await postgres.claim_email(self._pool, now, s.batch_size, s.lease_s)
+        teams = await postgres.claim_teams(self._pool, now, gap_s, s.lease_s)
+        sends = [deliver(self._pool, [row], self._senders, self._ctx) for row in [*emails, *teams]]
+        await asyncio.gather(*sends)
+        digest = await postgres.claim_digest(self._pool, now, s.lease_s)
+        if digest:
+            await deliver(self._pool, digest, self._senders, self._ctx)
+        return len(emails) + len(teams) + len(digest)

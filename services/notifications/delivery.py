@@ -1,0 +1,140 @@
+"""Send claimed deliveries and record what became of them (DESIGN.md §2 state machine).
+
+A digest is one message for many rows: all of them are recorded with the one outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from services.notifications import postgres
+from services.notifications.domain import digest_card, digest_message
+from services.notifications.ports import Ambiguous, Outgoing, Permanent, Retryable, Sender
+from services.notifications.routing import NotificationContext
+from shared.db import Conn
+from shared.events import TOPIC_NOTIFICATIONS, NotificationOutcome, new_envelope
+from shared.outbox import add_to_outbox
+
+log = logging.getLogger(__name__)
+PRODUCER = "notifications"
+MAX_BACKOFF_S = 300.0
+
+
+def address(row: asyncpg.Record, ctx: NotificationContext) -> str:
+    """Where a delivery goes: the person's email, or the team's webhook URL (a secret)."""
+    if row["channel"] == "teams":
+        team = ctx.config.team(row["recipient"])
+        if team is None or not team.teams_webhook:
+            raise Permanent("team has no Teams webhook in the unit config")
+        return team.teams_webhook
+    person = ctx.config.person(row["recipient"])
+    if person is None:
+        raise Permanent("recipient is not in the unit config")
+    return str(person.email)
+
+
+def outgoing(rows: Sequence[asyncpg.Record], ctx: NotificationContext) -> Outgoing:
+    """The message for one delivery, or one digest for several held ones."""
+    first = rows[0]
+    if len(rows) == 1 and not first["held"]:
+        card = json.loads(first["card"]) if first["card"] else None
+        return Outgoing(first["subject"], first["body_text"], first["body_html"], card)
+    subjects = [r["subject"] for r in rows]
+    link = ctx.link(None)
+    if first["channel"] == "teams":
+        return Outgoing(subjects[0], "", None, digest_card(subjects, link, ctx.language))
+    person = ctx.config.person(first["recipient"])
+    message = digest_message(subjects, person.name if person else first["recipient"], link, ctx.language)
+    return Outgoing(message.subject, message.text, message.html)
+
+
+async def deliver(
+    pool: asyncpg.Pool,
+    rows: Sequence[asyncpg.Record],
+    senders: Mapping[str, Sender],
+    ctx: NotificationContext,
+) -> str:
+    """Send claimed deliveries (one, or a digest of many) as one message; record the outcome."""
+    first = rows[0]
+    try:
+        await senders[first["channel"]].send(address(first, ctx), outgoing(rows, ctx))
+    except Retryable as exc:
+        if first["attempts"] < ctx.max_attempts:
+            await _retry(pool, rows, exc, ctx)
+            return "retry"
+        return await record_outcome(pool, rows, "failed", str(exc))
+    except Permanent as exc:
+        return await record_outcome(pool, rows, "failed", str(exc))
+    except Ambiguous as exc:
+        return await record_outcome(pool, rows, "unknown", str(exc))
+    return await record_outcome(pool, rows, "sent", None)
+
+
+async def _retry(
+    pool: asyncpg.Pool, rows: Sequence[asyncpg.Record], exc: Retryable, ctx: NotificationContext
+) -> None:
+    """Exponential backoff with jitter, or exactly what Retry-After asked for."""
+    attempts = rows[0]["attempts"]
+    delay = exc.retry_after_s
+    if delay is None:
+        delay = min(MAX_BACKOFF_S, 2.0**attempts) * random.uniform(0.5, 1.0)
+    now = ctx.clock.now()
+    await postgres.retry_later(pool, [r["id"] for r in rows], now + timedelta(seconds=delay), str(exc))
+    if rows[0]["channel"] == "teams":
+        async with pool.acquire() as conn:
+            await postgres.set_slot(conn, rows[0]["recipient"], now, delay)
+
+
+async def record_outcome(
+    pool: asyncpg.Pool, rows: Sequence[asyncpg.Record], status: str, error: str | None
+) -> str:
+    """Store the final status of every row and publish each on notifications.v1, in one transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        for row in rows:
+            await finish_one(conn, row, status, error)
+    if status != "sent":
+        ids = [r["id"] for r in rows]
+        log.warning("delivery not sent", extra={"delivery_ids": ids, "status": status, "error": error})
+    return status
+
+
+async def finish_one(conn: Conn, row: asyncpg.Record, status: str, error: str | None) -> None:
+    """One row's final status and its outcome event, in the caller's transaction."""
+    # A claim reaped as `unknown` while its send was slow keeps `unknown`: a person checks it.
+    if await postgres.finish(conn, row["id"], status, error):
+        await add_to_outbox(conn, TOPIC_NOTIFICATIONS, _outcome_event(row, status))
+
+
+async def mark_abandoned_unknown(pool: asyncpg.Pool, ctx: NotificationContext) -> int:
+    """Deliveries whose sender died mid-send become `unknown`; they are never resent."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await postgres.expired_claims(conn, ctx.clock.now())
+        for row in rows:
+            await finish_one(conn, row, "unknown", "sender stopped while sending")
+    return len(rows)
+
+
+def _outcome_event(row: asyncpg.Record, status: str) -> Any:
+    data = NotificationOutcome(
+        family_key=row["family_key"],
+        source_event_id=row["source_event_id"],
+        channel=row["channel"],
+        recipient=row["recipient"],
+        attempts=row["attempts"],
+        kind=row["kind"],
+    )
+    return new_envelope(
+        f"notification.{status}",
+        data,
+        producer=PRODUCER,
+        correlation_id=row["referral_id"] or str(row["source_event_id"]),
+        causation_id=str(row["source_event_id"]),
+    ).model_copy(update={"event_id": uuid.uuid5(row["source_event_id"], f"{row['id']}:{status}")})

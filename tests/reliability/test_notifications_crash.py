@@ -1,0 +1,68 @@
+"""The notifications service killed with SIGKILL while a message is being sent (issue 5, point 3)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.e2e.test_notifications_e2e import NotifyStack, post, start_notify_stack, stop_notify_stack
+from tests.e2e.test_thin_path import metric
+from tests.factories import submission
+from tests.helpers import eventually
+
+ONE_EMAIL_PER_REFERRAL = {
+    "routes": {"referral.assigned": ["caseworker"]},
+    "quiet_hours": {"enabled": False},
+    "escalation": {"enabled": False},
+}
+
+
+@pytest.fixture(scope="module")
+async def notify(postgres_server, kafka_broker, tmp_path_factory) -> AsyncIterator[NotifyStack]:
+    log_dir = tmp_path_factory.mktemp("notify-crash")
+    # A short lease so the abandoned claim expires soon after the restart.
+    stack = await start_notify_stack(
+        postgres_server, kafka_broker, log_dir, tls=False, notifications=ONE_EMAIL_PER_REFERRAL,
+        env={"WORKER__LEASE_S": "4"},
+    )  # fmt: skip
+    try:
+        yield stack
+    finally:
+        await stop_notify_stack(stack, postgres_server)
+
+
+async def control(stack: NotifyStack, **body: float) -> None:
+    async with httpx.AsyncClient() as client:
+        (await client.post(f"{stack.smtp_http}/control", json=body)).raise_for_status()
+
+
+async def test_a_delivery_whose_sender_was_killed_mid_send_ends_unknown_is_not_resent_and_is_counted(notify):
+    await control(notify, delay_s=20)  # the sink holds DATA: the kill lands between send and record
+    [referral_id] = await post(notify, submission())
+    await eventually(
+        lambda: notify.deliveries("referral_id = $1", referral_id),
+        lambda rs: len(rs) == 1 and rs[0]["status"] == "sending",
+    )
+    notify.services.kill("notifications")
+    await control(notify, delay_s=0)
+    notify.services.start("notifications")
+
+    [row] = await eventually(
+        lambda: notify.deliveries("referral_id = $1", referral_id),
+        lambda rs: rs[0]["status"] != "sending",
+        timeout_s=60,
+    )
+    assert (row["status"], row["attempts"]) == ("unknown", 1)
+    [marker] = await post(notify, submission())  # the worker is sending again, and not that one
+    await eventually(
+        lambda: notify.deliveries("referral_id = $1", marker), lambda rs: rs and rs[0]["status"] == "sent"
+    )
+    [after] = await notify.deliveries("referral_id = $1", referral_id)
+    assert (after["status"], after["attempts"]) == ("unknown", 1)
+    mails = [m for m in await notify.emails() if referral_id in m["subject"]]
+    assert len(mails) <= 1  # the sink may still have taken the first one; it was never sent again
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(notify.services.url("notifications", "/metrics"))).text
+    assert metric(text, "notification_deliveries", channel="email", status="unknown") == 1
