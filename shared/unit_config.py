@@ -158,7 +158,18 @@ class DeadlineRules(_Strict):
 Recipient = Literal["caseworker", "mentor", "manager", "head_of_unit", "intake", "out_of_hours", "team"]
 
 
-def _default_routes() -> dict[str, tuple[Recipient, ...]]:
+# The events staff can be told about; a key outside this list is a typo, refused at start-up.
+RoutedEvent = Literal[
+    "referral.received",
+    "referral.assigned",
+    "referral.reassigned",
+    "deadline.approaching",
+    "deadline.breached",
+    "rotation.handover",
+]
+
+
+def _default_routes() -> dict[RoutedEvent, tuple[Recipient, ...]]:
     return {
         "referral.received": ("intake", "out_of_hours"),
         "referral.assigned": ("caseworker", "mentor", "team"),
@@ -193,11 +204,18 @@ class NotificationRoutes(_Strict):
     team's Teams channel, every other recipient gets email.
     """
 
-    routes: dict[str, tuple[Recipient, ...]] = Field(default_factory=_default_routes)
+    routes: dict[RoutedEvent, tuple[Recipient, ...]] = Field(default_factory=_default_routes)
     quiet_hours: QuietHours = QuietHours()
     escalation: Escalation = Escalation()
     language: Literal["sv", "en"] | None = None
     teams_rate_per_s: float = Field(default=1.0, gt=0, le=10)
+
+    def recipients(self, event_type: str) -> tuple[Recipient, ...]:
+        """Who is told about an event of this type; nobody for a type without a route."""
+        for routed, recipients in self.routes.items():
+            if routed == event_type:
+                return recipients
+        return ()
 
 
 class UnitConfig(_Strict):

@@ -77,7 +77,7 @@ def notice_for(event: Envelope[Any], ctx: NotificationContext) -> Notice:
 def targets(event: Envelope[Any], ctx: NotificationContext) -> list[Target]:
     """Every recipient the unit config routes this event to, each once."""
     found: dict[tuple[str, str], Target] = {}
-    for role in ctx.config.notifications.routes.get(event.event_type, ()):
+    for role in ctx.config.notifications.recipients(event.event_type):
         for target in _resolve(role, event.data, ctx):
             found.setdefault((target.recipient, target.channel), target)
     return list(found.values())

@@ -138,3 +138,14 @@ def test_a_rotation_naming_an_unknown_team_is_refused(tmp_path):
     bad.write_text(text.replace("- team-c\n", "- team-x\n", 1), "utf-8")
     with pytest.raises(UnitConfigError, match="team-x"):
         load_unit_config(bad)
+
+
+def test_a_notification_route_for_an_unknown_event_type_is_refused_naming_it(tmp_path):
+    text = Path("deploy/config/unit.example.yaml").read_text("utf-8")
+    bad = tmp_path / "unit.yaml"
+    bad.write_text(
+        text.replace("    deadline.breached: [caseworker, manager]", "    deadline.breachd: [manager]"),
+        "utf-8",
+    )
+    with pytest.raises(UnitConfigError, match=r"notifications\.routes\.deadline\.breachd"):
+        load_unit_config(bad)
