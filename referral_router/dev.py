@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import httpx
@@ -32,6 +34,7 @@ from referral_router.stack import (
 )
 
 DEV_DATABASE = "referral_router"
+T = TypeVar("T")
 
 
 def ports_from_env() -> Ports:
@@ -72,7 +75,7 @@ class DevStack:
         self.services = ServiceProcesses(config, self.logs)
         self._step("services", self.services.start_all)
 
-    def _step(self, what: str, action):  # type: ignore[no-untyped-def]
+    def _step(self, what: str, action: Callable[[], T]) -> T:
         started = time.monotonic()
         print(f"  starting {what} …", flush=True)
         result = action()

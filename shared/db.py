@@ -76,7 +76,7 @@ async def apply_migrations(pool: asyncpg.Pool, schema: str, package: str) -> lis
     files = _migration_files(resources.files(package))
     applied: list[str] = []
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_id(f"migrate:{schema}"))
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_id(f"migrate:{schema}"))
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         await conn.execute(f"SET LOCAL search_path = {schema}")
         await conn.execute(
@@ -104,14 +104,9 @@ def _check_schema(schema: str) -> None:
         raise ValueError(f"invalid schema name {schema!r}")
 
 
-def _lock_id(name: str) -> int:
-    """A stable signed 64-bit advisory lock id for a name."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
 def lock_id(name: str) -> int:
-    """Public form of the advisory lock id, for services that lock on names of their own."""
-    return _lock_id(name)
+    """A stable signed 64-bit Postgres advisory lock id for a name."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 async def connect(settings: DatabaseSettings, schema: str) -> asyncpg.Connection:

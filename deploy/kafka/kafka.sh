@@ -457,15 +457,21 @@ wait_gone() {  # $1 pid, $2 seconds; returns 1 if still alive
     done
 }
 
+running_pid() {  # $1 workdir; prints the broker pid, or tidies up and returns 1 if none runs
+    local pid
+    if ! pid=$(read_pid "$1"); then
+        rm -f "$1/kafka.pid"
+        cds_finish "$1" discard
+        note "no broker running for $1"
+        return 1
+    fi
+    echo "$pid"
+}
+
 cmd_stop() {
     local wd pid outcome=keep
     wd=$(abs_workdir "${1:-}")
-    if ! pid=$(read_pid "$wd"); then
-        rm -f "$wd/kafka.pid"
-        cds_finish "$wd" discard
-        note "no broker running for $wd"
-        return 0
-    fi
+    pid=$(running_pid "$wd") || return 0
     kill -TERM "$pid" 2>/dev/null || true
     if ! wait_gone "$pid" "$STOP_TIMEOUT"; then
         note "broker $pid still running after ${STOP_TIMEOUT}s; sending SIGKILL"
@@ -480,12 +486,7 @@ cmd_stop() {
 cmd_kill() {
     local wd pid
     wd=$(abs_workdir "${1:-}")
-    if ! pid=$(read_pid "$wd"); then
-        rm -f "$wd/kafka.pid"
-        cds_finish "$wd" discard
-        note "no broker running for $wd"
-        return 0
-    fi
+    pid=$(running_pid "$wd") || return 0
     kill -KILL "$pid" 2>/dev/null || true
     wait_gone "$pid" 10 || die "broker $pid did not die after SIGKILL"
     rm -f "$wd/kafka.pid"
