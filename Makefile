@@ -8,7 +8,7 @@ KAFKA  ?= tansu
 unexport KAFKA
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit install kafka-jars tools clean
+.PHONY: help run test lint typecheck unit install kafka-jars tools chaos bench clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,12 @@ test: lint typecheck tools kafka-jars ## Lint, type checks and the whole suite (
 	# would cut the unprivileged test Postgres off from its data directory.
 	mkdir -p .pytest-tmp
 	TEST_KAFKA=$(KAFKA) $(BIN)/python -m pytest -q --basetemp=.pytest-tmp/$(KAFKA)
+
+chaos: install tools kafka-jars ## Long chaos run (2,000+ referrals, many faults, 20,000-referral backlog); writes docs/RELIABILITY.md
+	TEST_KAFKA=$(KAFKA) $(BIN)/python -m tests.reliability.chaos --long --report docs/RELIABILITY.md
+
+bench: install kafka-jars ## End-to-end benchmark with the raw Kafka and Postgres baselines; writes docs/PERFORMANCE.md
+	TEST_KAFKA=$(KAFKA) $(BIN)/python -m bench.e2e --report docs/PERFORMANCE.md
 
 clean: ## Remove the dev stack's state (.dev/)
 	rm -rf .dev
