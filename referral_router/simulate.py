@@ -65,6 +65,7 @@ class Outcome:
     daily_load: dict[str, list[float]] = field(default_factory=dict)
     daily_usage: dict[str, list[float]] = field(default_factory=dict)
     daily_per_fte: dict[str, list[float]] = field(default_factory=dict)  # NaN: away, new hire or mentor
+    daily_per_rate: dict[str, list[float]] = field(default_factory=dict)  # NaN: away; new hires, mentors kept
     continuity_due: int = 0
     continuity_kept: int = 0
 
@@ -135,6 +136,22 @@ class Simulation:
         away = self.absences.get(day, frozenset())
         return [w for w in self.ctx.staff if has_started(w, day) and w.staff_id not in away]
 
+    def away(self, day: date) -> frozenset[str]:
+        """Everyone not at work on `day`: away, or not yet hired."""
+        here = {w.staff_id for w in self.available(day)}
+        return frozenset(w.staff_id for w in self.ctx.staff if w.staff_id not in here)
+
+    def returning(self, day: date) -> frozenset[str]:
+        """At work on `day` after an absence that ended within `return_days`, as the service reads it.
+
+        The service (`postgres.absent_and_returning`) caps new cases for anyone whose absence
+        ended in the last `return_days` days; the simulation must apply the same cap, or the
+        weighted policy would fill a returning caseworker's empty caseload in a day.
+        """
+        window = range(1, self.ctx.rules.return_days + 1)
+        back = {s for d in window for s in self.absences.get(day - timedelta(days=d), frozenset())}
+        return frozenset(back - self.absences.get(day, frozenset()))
+
     def run(self, policy: str, referrals: list[tuple[datetime, Referral]], days: int, seed: int) -> Outcome:
         """Assign every referral under `policy`; cases close by a workload-dependent model."""
         rng, out = random.Random(seed), Outcome(policy)
@@ -152,6 +169,7 @@ class Simulation:
             open_now = [c for c in out.cases if c.closes_on is None or c.closes_on > day]
             loads = {k: Load(v.weighted, v.open_cases, last.get(k)) for k, v in _loads(open_now).items()}
             present = self.available(day)
+            availability = Availability(self.away(day), self.returning(day))
             for instant, r in by_day.get(day, []):
                 prior = [
                     _prior(c, self.ctx) for key in (r.child_key, r.family_key) for c in index.get(key, [])
@@ -160,7 +178,7 @@ class Simulation:
                 duty = on_duty_team(self.ctx.plan, instant, self.ctx.tz)
                 team, who = self._choose(
                     policy,
-                    Situation(r, duty, match, self.ctx.staff, loads, _away(present, self.ctx), day),
+                    Situation(r, duty, match, self.ctx.staff, loads, availability, day),
                     present,
                     turn,
                 )
@@ -206,7 +224,8 @@ class Simulation:
     ) -> Case:
         weight = self.ctx.weights.weight(r.categories, r.acute_danger, r.interpreter_needed)
         worker = next((w for w in self.ctx.staff if w.staff_id == who), None)
-        cap = capacity(worker, day, self.ctx.rules, frozenset()) if worker else self.ctx.rules.max_load
+        mentors = active_mentors(self.ctx.staff, day, self.ctx.rules)  # a mentor's capacity is reduced
+        cap = capacity(worker, day, self.ctx.rules, mentors) if worker else self.ctx.rules.max_load
         usage = min(1.5, loads.get(who, Load()).weighted / cap)
         pressure = 0.7 + 0.4 * usage  # an overloaded caseworker decides later
         decided = round(rng.uniform(2, 13) * pressure)
@@ -231,11 +250,9 @@ class Simulation:
             out.daily_per_fte.setdefault(w.staff_id, []).append(
                 load / w.employment_rate if regular else float("nan")
             )
-
-
-def _away(present: list[Caseworker], ctx: AssignmentContext) -> Availability:
-    here = {w.staff_id for w in present}
-    return Availability(frozenset(w.staff_id for w in ctx.staff if w.staff_id not in here))
+            out.daily_per_rate.setdefault(w.staff_id, []).append(
+                load / w.employment_rate if working else float("nan")
+            )
 
 
 def _prior(c: Case, ctx: AssignmentContext) -> PriorCase:

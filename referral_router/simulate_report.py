@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from referral_router.simulate import START, Outcome
+from services.assignment.domain.rotation import on_duty_team
 from services.assignment.handlers import AssignmentContext
 
 WARM_UP_DAYS = 60  # loads build up from zero; imbalance is measured after this
@@ -27,26 +28,55 @@ class Figures:
     preliminary_met: float
     investigation_met: float
     max_usage: float
+    imbalance_on_duty: float
+    imbalance_off_duty: float
+    imbalance_everyone: float
 
 
-def team_ratio(outcome: Outcome, ctx: AssignmentContext, day: int, series: str) -> list[float]:
-    """Max ÷ min of a per-caseworker series inside each team on one day (NaN members left out)."""
-    data = outcome.daily_per_fte if series == "fte" else outcome.daily_usage
+def team_ratio(
+    outcome: Outcome, ctx: AssignmentContext, day: int, series: str, teams: frozenset[str] | None = None
+) -> list[float]:
+    """Max ÷ min of a per-caseworker series inside each team on one day (NaN members left out).
+
+    `series`: "fte" (load per FTE, new hires and mentors left out), "rate" (load per FTE,
+    everyone at work) or "usage" (load ÷ capacity). A team is left out on a day when someone
+    counted carries nothing, as `caseload_imbalance_ratio` does (the ratio is undefined then).
+    """
+    data = {"fte": outcome.daily_per_fte, "rate": outcome.daily_per_rate}.get(series, outcome.daily_usage)
     ratios = []
     for team in ctx.config.teams:
+        if teams is not None and team.id not in teams:
+            continue
         values = [data[m.id][day] for m in team.members if m.id in data and not math.isnan(data[m.id][day])]
         if len(values) >= 2 and min(values) > 0:
             ratios.append(max(values) / min(values))
     return ratios
 
 
-def daily_imbalance(outcome: Outcome, ctx: AssignmentContext, days: int, series: str) -> list[float]:
-    """The mean over teams of the within-team ratio, per day after the warm-up."""
+def daily_imbalance(
+    outcome: Outcome, ctx: AssignmentContext, days: int, series: str, duty: bool | None = None
+) -> list[float]:
+    """The mean over teams of the within-team ratio, per day after the warm-up.
+
+    `duty`: None for every team, True for the team on duty that day only, False for the others.
+    """
     out = []
     for day in range(min(WARM_UP_DAYS, days // 2), days):
-        ratios = team_ratio(outcome, ctx, day, series)
+        teams = None if duty is None else _teams(ctx, day, on_duty=duty)
+        ratios = team_ratio(outcome, ctx, day, series, teams)
         out.append(statistics.fmean(ratios) if ratios else float("nan"))
     return [r for r in out if not math.isnan(r)]
+
+
+def _teams(ctx: AssignmentContext, day: int, *, on_duty: bool) -> frozenset[str]:
+    """The team on duty at noon of the simulated day, or all the others."""
+    noon = datetime.combine(START + timedelta(days=day), time(12), ctx.tz)
+    duty = on_duty_team(ctx.plan, noon, ctx.tz).team
+    return frozenset(t.id for t in ctx.config.teams if (t.id == duty) == on_duty)
+
+
+def _mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else float("nan")
 
 
 def figures(outcome: Outcome, ctx: AssignmentContext, days: int) -> Figures:
@@ -64,6 +94,9 @@ def figures(outcome: Outcome, ctx: AssignmentContext, days: int) -> Figures:
         sum(c.preliminary_met for c in outcome.cases) / max(len(outcome.cases), 1),
         sum(investigations) / max(len(investigations), 1),
         max(usages, default=float("nan")),
+        _mean(daily_imbalance(outcome, ctx, days, "fte", duty=True)),
+        _mean(daily_imbalance(outcome, ctx, days, "fte", duty=False)),
+        _mean(daily_imbalance(outcome, ctx, days, "rate")),
     )
 
 
@@ -80,6 +113,22 @@ def table(rows: list[Figures]) -> list[str]:
     return HEADER + [
         f"| {f.policy} | {f.imbalance_mean:.2f} | {f.imbalance_p95:.2f} | {f.usage_imbalance_mean:.2f} "
         f"| {f.continuity:.0%} | {f.preliminary_met:.1%} | {f.investigation_met:.1%} | {f.max_usage:.2f} |"
+        for f in rows
+    ]
+
+
+SPLIT_HEADER = [
+    "| policy | load per FTE, max ÷ min: team on duty | teams off duty | all teams "
+    "| same, new hires and mentors included |",
+    "|---|---|---|---|---|",
+]
+
+
+def split_table(rows: list[Figures]) -> list[str]:
+    """Where the imbalance is: the team taking new cases against the teams working in peace."""
+    return SPLIT_HEADER + [
+        f"| {f.policy} | {f.imbalance_on_duty:.2f} | {f.imbalance_off_duty:.2f} | {f.imbalance_mean:.2f} "
+        f"| {f.imbalance_everyone:.2f} |"
         for f in rows
     ]
 
@@ -101,7 +150,13 @@ def write_report(
         f"{days} days from {START}, {referrals} synthetic referrals, unit `{ctx.config.unit}`; every "
         f"policy gets the same referrals, absences and new hires (`referral-router simulate --days {days}`).",
         "",
-        *table([figures(o, ctx, days) for o in outcomes]),
+        *table(rows := [figures(o, ctx, days) for o in outcomes]),
+        "",
+        "The same imbalance by the team's place in the rotation (a team takes new cases only while "
+        "on duty; off duty its loads drift apart as cases close), and with new hires and mentors "
+        "counted at their employment rate like everyone else:",
+        "",
+        *split_table(rows),
         "",
         "The same referrals with nobody away:",
         "",

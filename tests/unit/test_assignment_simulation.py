@@ -46,3 +46,42 @@ def test_our_policy_keeps_a_child_with_their_open_case_s_caseworker_and_balances
     assert same_child_open["due"] > 0 and same_child_open["kept"] == same_child_open["due"]
     assert float(ours[0][5].strip().rstrip("%")) >= 80  # families too, unless their caseworker is full
     assert float(ours[0][2]) < float(rr[0][2])
+
+
+def test_the_simulation_reads_back_from_leave_as_the_service_does_and_applies_the_daily_cap(monkeypatch):
+    """Someone whose absence ended within `return_days` is `returning`; new cases are capped then.
+
+    The service reads this from its absences table (`absent_and_returning`); before the simulation
+    did the same, our policy could fill a returning caseworker's empty caseload in one day.
+    """
+    import random
+    from datetime import date, timedelta
+
+    import referral_router.simulate as sim
+    from services.assignment.domain.decide import decide
+    from services.assignment.handlers import AssignmentContext
+    from shared.unit_config import load_unit_config
+
+    ctx = AssignmentContext.from_config(load_unit_config(Path("deploy/config/unit.example.yaml")))
+    first_back = sim.START + timedelta(days=3)  # team-a is on duty for the first 14 days
+    away = {sim.START + timedelta(days=d): frozenset({"cw-a2"}) for d in range(3)}
+    simulation = sim.Simulation(ctx, away)
+    back = timedelta(days=ctx.rules.return_days)
+    assert "cw-a2" not in simulation.returning(sim.START + timedelta(days=2))  # away, not returning
+    assert all("cw-a2" in simulation.returning(first_back + timedelta(days=d)) for d in range(back.days))
+    assert "cw-a2" not in simulation.returning(first_back + back)
+    assert "cw-a2" in simulation.away(sim.START) and "cw-a5" in simulation.away(sim.START)  # not yet hired
+
+    per_day: dict[date, int] = {}
+
+    def recording(s, rules, weights):
+        d = decide(s, rules, weights)
+        if d.staff_id == "cw-a2" and d.reason != "continuity" and first_back <= s.day < first_back + back:
+            per_day[s.day] = per_day.get(s.day, 0) + 1
+        return d
+
+    monkeypatch.setattr(sim, "decide", recording)
+    referrals = sim.make_referrals(14, random.Random(3), ctx)
+    simulation.run("weighted", referrals, 14, 3)
+    assert per_day, "the returning caseworker, the least loaded, got new cases while returning"
+    assert max(per_day.values()) <= ctx.rules.return_max_per_day
