@@ -1,0 +1,172 @@
+"""One-line meanings for docs/CONFIGURATION.md; names, types and defaults come from the models.
+
+Keyed by environment variable (settings) or `Model.key` (unit config). A key missing here leaves
+an empty cell, and tests/unit/test_docs.py fails, so a new setting cannot go undocumented.
+"""
+
+SETTING_MEANINGS: dict[str, str] = {
+    "KAFKA__BOOTSTRAP_SERVERS": "Kafka bootstrap servers, comma-separated `host:port`.",
+    "KAFKA__FLAVOUR": "`apache` turns on idempotent producing; Tansu does not support it. Correctness "
+    "never depends on it.",
+    "KAFKA__PARTITIONS": "Partitions of the topics a service creates at start-up (topics are never "
+    "auto-created). The ceiling for consumers per group.",
+    "KAFKA__REPLICATION_FACTOR": "Replication factor of created topics (3 on a production cluster).",
+    "KAFKA__TOPIC_PREFIX": "Prefix for every topic and consumer group; isolates test runs or "
+    "tenants on a shared cluster.",
+    "KAFKA__REQUEST_TIMEOUT_MS": "Kafka client request timeout.",
+    "DATABASE__URL": "Postgres URL (holds the password). Each service uses its own schema in it.",
+    "DATABASE__MIN_POOL_SIZE": "Connections kept open.",
+    "DATABASE__MAX_POOL_SIZE": "Most connections per process; requests and handlers queue beyond it.",
+    "DATABASE__CONNECT_TIMEOUT_S": "Timeout for opening a connection.",
+    "OUTBOX__POLL_INTERVAL_S": "How often the relay looks for unpublished rows when LISTEN/NOTIFY "
+    "did not wake it.",
+    "OUTBOX__BATCH_SIZE": "Outbox rows published per round.",
+    "OUTBOX__MAX_BACKOFF_S": "Longest wait between relay retries while Kafka or Postgres is away.",
+    "CONSUMER__RETRY_INITIAL_S": "First wait before a handler retries a transient failure (doubles).",
+    "CONSUMER__RETRY_MAX_S": "Longest wait between handler retries.",
+    "CONSUMER__RETRY_BUDGET_S": "How long a handler retries a transient failure (database down) before "
+    "it gives up and leaves the offset uncommitted for redelivery.",
+    "LOG__LEVEL": "JSON logs on stdout, with identity numbers, phone numbers and emails masked.",
+    "UNIT_CONFIG_PATH": "The unit file (see below). Read by assignment, notifications and metrics; "
+    "intake accepts the variable but does not read the file.",
+    "HTTP__HOST": "Listen address (`0.0.0.0` in containers).",
+    "HTTP__PORT": "Listen port: portal API, staff API, health and `/metrics`.",
+    "PORTAL__CLIENTS": 'JSON `{"<client id>": ["<secret>", ...]}`; every listed secret is accepted, '
+    "so a secret can rotate without downtime.",
+    "CRYPTO__KEYS": 'JSON `{"<key id>": "<base64 of 32 random bytes>"}`: AES-256-GCM keys for '
+    "personal details at rest; old keys stay until `python -m services.intake.rekey` is done.",
+    "CRYPTO__CURRENT_KEY": "The key id new data is encrypted with; must be in `CRYPTO__KEYS`.",
+    "CRYPTO__PEPPER": "HMAC pepper of the pseudonymous `child_key`/`family_key`. Never change it once "
+    "data exists (families would split).",
+    "OEP__BASE_URL": "Open ePlatform installation, e.g. `https://e-tjanster.example.se`. Setting the "
+    "`OEP__…` group turns polling on.",
+    "OEP__USERNAME": "Basic-auth user of the integration account (REST and callback).",
+    "OEP__PASSWORD": "Its password.",
+    "OEP__FAMILIES": 'JSON list of e-service family ids to poll, e.g. `["101"]`.',
+    "OEP__MAPPING_PATH": "Tag mapping from the form's XML tags to the referral model, e.g. "
+    "`deploy/config/oeplatform.orosanmalan.yaml`.",
+    "OEP__CALLBACK_PATH": "Path of the SOAP callback service (confirmDelivery, setStatus).",
+    "OEP__START_DATE": "On the very first run, poll instances submitted from this date.",
+    "OEP__POLL_INTERVAL_S": "Seconds between poll rounds.",
+    "OEP__MAX_ATTEMPTS": "Attempts before an instance that cannot be mapped is rejected in the portal.",
+    "OEP__STATUS_RECEIVED": "Status alias set in the portal after a referral is stored.",
+    "OEP__STATUS_REJECTED": "Status alias set when an instance is rejected.",
+    "OEP__EXTERNAL_SYSTEM": "`System` of the ExternalID registered in the portal.",
+    "OEP__TIMEOUT_S": "HTTP timeout towards the portal.",
+    "AUTH__JWT_SECRET": "HS256 secret for staff tokens (dev stack: `dev-jwt-secret`).",
+    "AUTH__JWKS_URL": "Production: JWKS of the municipality's OpenID Connect provider (RS256 tokens).",
+    "AUTH__ISSUER": "Required `iss` of tokens, when set.",
+    "AUTH__AUDIENCE": "Required `aud` of tokens, when set.",
+    "AUTH__LEEWAY_S": "Clock skew allowed when checking `exp`.",
+    "SMTP__HOST": "The municipality's SMTP relay.",
+    "SMTP__PORT": "Its port (587 for submission with STARTTLS).",
+    "SMTP__STARTTLS": "Upgrade to TLS before authenticating (`false` only for the dev sink or Mailpit).",
+    "SMTP__USERNAME": "Relay login, if it needs one.",
+    "SMTP__PASSWORD": "Relay password.",
+    "SMTP__SENDER": "From address of every message.",
+    "SMTP__REPLY_TO": "Reply-To header, e.g. the unit's shared mailbox.",
+    "SMTP__TIMEOUT_S": "Total time for one send. A timeout after the message may have left marks the "
+    "delivery `unknown` (never resent).",
+    "SMTP__CONNECT_TIMEOUT_S": "Timeout of each SMTP step (connect and every command). A connect "
+    "timeout is retried; a timeout later in the conversation marks the delivery `unknown`.",
+    "SMTP__CA_FILE": "PEM CA to trust for the relay's STARTTLS certificate; the system store otherwise.",
+    "TEAMS__CONNECT_TIMEOUT_S": "Timeout for connecting to a Workflows webhook; retried.",
+    "TEAMS__TIMEOUT_S": "Total time for one post; no answer after sending marks it `unknown`.",
+    "WORKER__POLL_INTERVAL_S": "How often the delivery worker looks for due deliveries when NOTIFY did "
+    "not wake it.",
+    "WORKER__BATCH_SIZE": "Emails claimed per round.",
+    "WORKER__LEASE_S": "A claim older than this means its sender died: the delivery becomes `unknown`.",
+}
+
+UNIT_MEANINGS: dict[str, str] = {
+    "UnitConfig.unit": "The unit's name, shown to staff.",
+    "UnitConfig.base_url": "Where staff reach the system; links in emails and Teams cards start here.",
+    "UnitConfig.teams": "The investigation teams (at least one).",
+    "UnitConfig.head_of_unit": "The head of unit (*verksamhetschef*): second step of escalation.",
+    "UnitConfig.intake_group": "The intake group (*mottagningsgrupp*): told about new referrals.",
+    "UnitConfig.out_of_hours": "The out-of-hours service (*socialjour*): told about acute referrals "
+    "outside office hours.",
+    "UnitConfig.rotation": "Which team is on duty when.",
+    "UnitConfig.office_hours": "Office hours, for deadlines, assignment policy and quiet hours.",
+    "UnitConfig.assignment_policy": "`next_office_hours`: a referral received outside office hours goes "
+    "to the team on duty when the office next opens; `received_at`: the team on duty at receipt.",
+    "UnitConfig.language": "Language of staff-facing text (`sv` default).",
+    "UnitConfig.assignment": "How a caseworker is chosen inside the team.",
+    "UnitConfig.deadlines": "Legal clocks and reminders.",
+    "UnitConfig.notifications": "Who is told about what, and how.",
+    "Team.id": "Team id used in events, metrics and the rotation (`team-a`).",
+    "Team.name": "Display name.",
+    "Team.manager": "The team's manager (*enhetschef*).",
+    "Team.members": "Caseworkers; only members with role `caseworker` are assigned referrals.",
+    "Team.teams_webhook": "The team channel's Workflows webhook URL. **A secret** (it embeds a "
+    "signature); never logged.",
+    "Person.id": "Staff id: lowercase letters, digits, `-`; the `sub` of their staff token.",
+    "Person.name": "Staff name (staff names may appear in messages; client names never do).",
+    "Person.email": "Where their email goes.",
+    "Person.role": "Their role.",
+    "Person.employment_rate": "FTE; capacity is `max_load` × this.",
+    "Person.hire_date": "Start date; drives the new-hire ramp and mentoring.",
+    "Person.mentor": "Staff id of the mentor of a new hire (needs `hire_date`).",
+    "Rotation.order": "Team ids in turn order.",
+    "Rotation.period_days": "Days on duty at a time.",
+    "Rotation.anchor": "Start of the first period of `order[0]`.",
+    "Rotation.handover_time": "Local time of every handover; stays local across daylight saving.",
+    "Rotation.timezone": "IANA time zone of handovers, office hours and deadlines.",
+    "OfficeHours.start": "Office opens (Monday–Friday except Swedish public holidays and the days "
+    "treated as such).",
+    "OfficeHours.end": "Office closes.",
+    "OfficeHours.protection_cutoff": "Received on an office day before this: protection assessment due "
+    "the same day; otherwise the next office day.",
+    "Assignment.continuity_days": "A referral about a child or family with a case still open or closed "
+    "this recently goes to that case's team and, where the rules allow, its caseworker "
+    "(docs/SIMULATION.md).",
+    "Assignment.caseload": "Weighted caseload.",
+    "Assignment.new_hires": "New hires and mentors.",
+    "Assignment.back_from_leave": "A gentle start after an absence.",
+    "Assignment.conflicts_of_interest": "Staff who must not get referrals with a given child or family key.",
+    "Caseload.max_load": "Capacity in weighted cases of a full-time caseworker who is not mentoring.",
+    "Caseload.weights": "What a case weighs.",
+    "CaseWeights.default": "Weight of a case whose categories have no weight of their own.",
+    "CaseWeights.categories": "Weight by concern category; the heaviest category of a case counts.",
+    "CaseWeights.acute_danger": "Added for acute danger.",
+    "CaseWeights.interpreter": "Added when an interpreter is needed.",
+    "NewHires.mentoring_months": "How long a new hire is mentored; their mentor's capacity is reduced "
+    "meanwhile.",
+    "NewHires.mentoring_share": "Share of a mentor's capacity spent mentoring.",
+    "NewHires.ramp": "A new hire's capacity factor by months since hire; full capacity after the last step.",
+    "NewHires.restricted_months": "Months during which a new hire gets no referrals in the restricted "
+    "categories.",
+    "NewHires.restricted_categories": "Categories kept from new hires at first.",
+    "NewHires.restrict_acute": "Keep acute referrals from new hires at first, too.",
+    "RampStep.until_month": "This factor applies while fewer months than this have passed since hire.",
+    "RampStep.factor": "Capacity factor.",
+    "BackFromLeave.days": "Days after an absence with a cap on new cases.",
+    "BackFromLeave.max_new_per_day": "The cap.",
+    "ConflictOfInterest.staff_id": "Who.",
+    "ConflictOfInterest.key": "The pseudonymous `child_key` or `family_key` (from events, never a "
+    "personal identity number).",
+    "DeadlineRules.protection_same_day_due": "Protection assessment due time for a referral received "
+    "before the cut-off on an office day.",
+    "DeadlineRules.protection_next_day_due": "Due time on the next office day otherwise.",
+    "DeadlineRules.preliminary_days": "Preliminary assessment: calendar days from receipt (20 kap. 2 § "
+    "SoL 2025:400).",
+    "DeadlineRules.investigation_months": "Investigation: months from opening (20 kap. 3 §).",
+    "DeadlineRules.feedback_days": "Feedback to a mandatory reporter who asked: days from the decision "
+    "(19 kap. 6 §).",
+    "DeadlineRules.reminders": "Lead times before each due time at which `deadline.approaching` is sent.",
+    "DeadlineRules.scan_interval_s": "How often assignment scans for due reminders, breaches and handovers.",
+    "NotificationRoutes.routes": "Recipients by event type. `team` is the team's Teams channel, the "
+    "others get email; `out_of_hours` only for acute referrals outside office hours. An unknown event "
+    "type stops start-up. Leaving `routes` out gives the default.",
+    "NotificationRoutes.quiet_hours": "Hold non-acute messages outside office hours.",
+    "NotificationRoutes.escalation": "Escalate unacknowledged acute referrals.",
+    "NotificationRoutes.language": "`sv` or `en`; the unit's `language` when unset.",
+    "NotificationRoutes.teams_rate_per_s": "Messages per second per Teams webhook (the pacing is kept "
+    "in Postgres, so it holds across restarts and instances).",
+    "QuietHours.enabled": "When true, non-acute messages created outside office hours wait and go "
+    "as one digest per recipient and channel at the next office start.",
+    "Escalation.enabled": "Escalate acute referrals nobody acknowledged.",
+    "Escalation.after": "To the team manager after this long, to the head of unit after another as "
+    "long; `POST /v1/referrals/{id}/acknowledge` stops it.",
+    "Escalation.scan_interval_s": "How often notifications looks for referrals to escalate.",
+}
