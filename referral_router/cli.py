@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import jwt
@@ -15,19 +16,71 @@ from referral_router.stack import DEV_JWT_SECRET
 ROLES = ("caseworker", "intake", "manager", "head_of_unit", "system")
 
 
-def _token(args: argparse.Namespace) -> int:
+def dev_token(sub: str, roles: list[str], ttl_s: int = 8 * 3600) -> str:
+    """A bearer token for the dev stack's staff API, signed with the dev secret."""
     # The dev secret is fixed by the contract and short; production uses RS256 from the OIDC provider.
     warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)
     now = int(time.time())
-    claims = {"sub": args.sub, "roles": args.role, "iat": now, "exp": now + args.ttl}
-    print(jwt.encode(claims, DEV_JWT_SECRET, algorithm="HS256"))
+    claims = {"sub": sub, "roles": roles, "iat": now, "exp": now + ttl_s}
+    return jwt.encode(claims, DEV_JWT_SECRET, algorithm="HS256")
+
+
+def _token(args: argparse.Namespace) -> int:
+    print(dev_token(args.sub, args.role, args.ttl))
     return 0
 
 
-def _dev(args: argparse.Namespace) -> int:
-    from referral_router.dev import run_dev
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
 
-    return run_dev(args.kafka, None if args.no_simulator else args.rate)
+
+def _dev(args: argparse.Namespace) -> int:
+    from referral_router.dev import DevOptions, run_dev
+
+    options = DevOptions(
+        kafka=args.kafka,
+        rate=None if args.no_simulator else args.rate,
+        accelerate=args.accelerate,
+        backdate=timedelta(days=args.backdate_days),
+        seed=args.seed,
+        plain=args.plain,
+        screenshot=args.screenshot,
+        screenshot_after_s=args.screenshot_after,
+    )
+    return run_dev(options)
+
+
+def _dev_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dev = sub.add_parser("dev", help="run the whole system locally (what `make run` runs)")
+    dev.add_argument("--no-simulator", action="store_true", help="do not submit simulated referrals")
+    dev.add_argument("--rate", type=_positive, default=0.2, help="simulated submissions per second (0.2)")
+    dev.add_argument(
+        "--accelerate",
+        type=_positive,
+        default=1.0,
+        metavar="F",
+        help="run the simulator's clock F times faster, starting --backdate-days in the past "
+        "(back-dated submitted_at; e.g. 5000 passes a 14-day rotation period in 4 minutes)",
+    )
+    dev.add_argument(
+        "--backdate-days",
+        type=_positive,
+        default=42.0,
+        metavar="D",
+        help="with --accelerate: where the simulated clock starts (42 days = three rotation periods)",
+    )
+    dev.add_argument("--seed", type=int, default=None, help="seed of the simulator (repeatable runs)")
+    dev.add_argument(
+        "--plain", action="store_true", help="print a summary line every 5 s instead of the live view"
+    )
+    dev.add_argument("--kafka", choices=("tansu", "apache"), default="tansu")
+    # For the docs: save the live view as SVG after N seconds of a real run, then stop.
+    dev.add_argument("--screenshot", type=Path, default=None, help=argparse.SUPPRESS)
+    dev.add_argument("--screenshot-after", type=_positive, default=30.0, help=argparse.SUPPRESS)
+    dev.set_defaults(run=_dev)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -42,11 +95,7 @@ def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(prog="referral-router", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    dev = sub.add_parser("dev", help="run the whole system locally (what `make run` runs)")
-    dev.add_argument("--no-simulator", action="store_true", help="do not submit simulated referrals")
-    dev.add_argument("--rate", type=float, default=0.2, help="simulated referrals per second")
-    dev.add_argument("--kafka", choices=("tansu", "apache"), default="tansu")
-    dev.set_defaults(run=_dev)
+    _dev_parser(sub)
     token = sub.add_parser("token", help="print a signed bearer token for the dev stack")
     token.add_argument("--sub", required=True, help="staff id from the unit config")
     token.add_argument("--role", action="append", choices=ROLES, required=True)

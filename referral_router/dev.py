@@ -1,15 +1,26 @@
-"""`referral-router dev`: the whole system on this machine, as separate processes."""
+"""`referral-router dev`: the whole system on this machine, as separate processes.
+
+Before anything starts it checks what would make the start fail half-way (a port in use, Java
+or Maven missing for Apache Kafka) and says exactly what to change. Each part then starts with
+a status line and its time; a part that dies while starting is reported with the end of its log.
+After start-up the portal simulator submits referrals and the live view shows what happens.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,13 +28,24 @@ import asyncpg
 import httpx
 
 from referral_router.devinfra.postgres import LocalPostgres
-from referral_router.devinfra.procs import spawn, stop_process, wait_for_http
+from referral_router.devinfra.procs import (
+    is_alive,
+    log_tail,
+    port_holder,
+    port_in_use,
+    spawn,
+    stop_process,
+    wait_for_http,
+)
 from referral_router.devinfra.tansu import LocalTansu
-from referral_router.simulator import simulate
+from referral_router.live_data import Gatherer
+from referral_router.live_view import show
+from referral_router.simulator import DEFAULT_BACKDATE, SimClock, SimulatorStats, simulate
 from referral_router.stack import (
     DEV_JWT_SECRET,
     DEV_PORTAL_CLIENT,
     DEV_PORTAL_SECRET,
+    KAFKA_SCRIPT,
     REPO,
     SERVICES,
     ApacheKafka,
@@ -34,7 +56,38 @@ from referral_router.stack import (
 )
 
 DEV_DATABASE = "referral_router"
+UNIT_CONFIG = REPO / "deploy" / "config" / "unit.example.yaml"
 T = TypeVar("T")
+
+PART_NAMES = {
+    "kafka": "Kafka (Tansu)",
+    "postgres": "Postgres (embedded)",
+    "intake": "intake HTTP",
+    "assignment": "assignment HTTP (staff API)",
+    "notifications": "notifications HTTP",
+    "metrics": "metrics HTTP",
+    "smtp": "SMTP sink",
+    "smtp_http": "SMTP sink's mail listing (HTTP)",
+    "teams": "Teams webhook sink",
+}
+
+
+class StartError(Exception):
+    """The dev stack cannot start; the message says what to do about it."""
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    """What `referral-router dev` was asked to do."""
+
+    kafka: str = "tansu"
+    rate: float | None = 0.2  # submissions per second; None = no simulator
+    accelerate: float = 1.0
+    backdate: timedelta = DEFAULT_BACKDATE
+    seed: int | None = None
+    plain: bool = False  # log lines even on a terminal
+    screenshot: Path | None = None
+    screenshot_after_s: float = 30.0
 
 
 def ports_from_env() -> Ports:
@@ -45,6 +98,104 @@ def ports_from_env() -> Ports:
         for name in Ports.__dataclass_fields__
     }
     return Ports(**values)
+
+
+def port_variable(part: str) -> str:
+    """The environment variable that moves a part to another port."""
+    return f"DEV_{part.upper()}_PORT"
+
+
+def parts_to_bind(kafka: str, env: dict[str, str] | None = None) -> list[str]:
+    """The ports the dev stack will listen on (not those of an external database or broker)."""
+    env = dict(os.environ) if env is None else env
+    parts = list(PART_NAMES)
+    if env.get("DATABASE__URL"):
+        parts.remove("postgres")
+    if kafka == "apache" or env.get("KAFKA__BOOTSTRAP_SERVERS"):
+        parts.remove("kafka")  # Apache Kafka picks free ports itself (deploy/kafka/kafka.sh)
+    return parts
+
+
+def port_problems(ports: Ports, parts: list[str]) -> list[str]:
+    """One clear sentence per port already taken, naming the part and the variable to change."""
+    problems = []
+    taken: dict[int, str] = {}
+    for part in parts:
+        port: int = getattr(ports, part)
+        if port in taken:
+            problems.append(
+                f"{PART_NAMES[part]} and {PART_NAMES[taken[port]]} are both set to port {port}: "
+                f"give one another port with {port_variable(part)}=<port>"
+            )
+            continue
+        taken[port] = part
+        if port_in_use(port):
+            holder = port_holder(port)
+            by = f" by {holder}" if holder else ""
+            problems.append(
+                f"port {port} for the {PART_NAMES[part]} is already in use{by}. Stop that program, "
+                f"or choose another port: {port_variable(part)}={_suggest(port)} make run"
+            )
+    return problems
+
+
+def _suggest(port: int) -> int:
+    for candidate in (port + 10_000, port + 20_000, port + 1):
+        if candidate < 65_536 and not port_in_use(candidate):
+            return candidate
+    return port + 1
+
+
+def kafka_version() -> str:
+    """The Apache Kafka version deploy/kafka/kafka.sh fetches."""
+    found = re.search(r"^KAFKA_VERSION=(\S+)", KAFKA_SCRIPT.read_text("utf-8"), re.MULTILINE)
+    return found.group(1) if found else "unknown"
+
+
+def java_problems(env: dict[str, str] | None = None) -> list[str]:
+    """What is missing to run Apache Kafka: Java 17+ always, Maven until the jars are fetched."""
+    env = dict(os.environ) if env is None else env
+    path = env.get("PATH", os.defpath)
+    problems = []
+    java = shutil.which(env.get("JAVA", "java"), path=path)
+    if java is None:
+        problems.append(
+            "--kafka apache (KAFKA=apache) needs Java 17 or newer, and `java` is not on the PATH: "
+            "install it (e.g. apt-get install openjdk-17-jre-headless) or use the default Tansu broker"
+        )
+    else:
+        major = _java_major(java)
+        if major is not None and major < 17:
+            problems.append(f"--kafka apache needs Java 17 or newer; {java} is Java {major}")
+    cache = Path(
+        env.get("KAFKA_CACHE", Path.home() / ".cache" / "referral-router" / "kafka" / kafka_version())
+    )
+    if not (cache / "jars" / ".fetched").exists() and shutil.which(env.get("MVN", "mvn"), path=path) is None:
+        problems.append(
+            "--kafka apache (KAFKA=apache) needs Maven once, to fetch the Kafka jars from Maven "
+            f"Central into {cache}, and `mvn` is not on the PATH: install it (e.g. apt-get install maven)"
+        )
+    return problems
+
+
+def _java_major(java: str) -> int | None:
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not found:
+        return None
+    major = int(found.group(1))
+    return int(found.group(2) or 0) if major == 1 else major  # "1.8" is Java 8
+
+
+def preflight(ports: Ports, kafka: str) -> list[str]:
+    """Everything that would make the start fail, found before anything is started."""
+    problems = port_problems(ports, parts_to_bind(kafka))
+    if kafka == "apache" and not os.environ.get("KAFKA__BOOTSTRAP_SERVERS"):
+        problems += java_problems()
+    return problems
 
 
 class DevStack:
@@ -59,12 +210,22 @@ class DevStack:
         self.services: ServiceProcesses | None = None
 
     def start(self) -> None:
-        """Bring everything up in dependency order, reporting each step and its time."""
+        """Bring everything up in dependency order, reporting each step and its time.
+
+        Postgres, the broker and the two sinks do not depend on each other, so they start
+        side by side; the services need the first two.
+        """
         self.logs.mkdir(parents=True, exist_ok=True)
-        database_url = self._step("postgres", self._postgres)
-        bootstrap = self._step(f"kafka ({self.kafka})", self._kafka)
-        self._step("smtp sink", self._smtp_sink)
-        self._step("teams sink", self._teams_sink)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            postgres = pool.submit(self._step, "postgres", self._postgres)
+            kafka = pool.submit(self._step, f"kafka ({self.kafka})", self._kafka)
+            sinks = [
+                pool.submit(self._step, "smtp sink", self._smtp_sink),
+                pool.submit(self._step, "teams sink", self._teams_sink),
+            ]
+            database_url, bootstrap = postgres.result(), kafka.result()
+            for sink in sinks:
+                sink.result()
         config = ServiceConfig(
             database_url=database_url,
             bootstrap=bootstrap,
@@ -73,12 +234,16 @@ class DevStack:
             secrets=dev_secrets(self.state),
         )
         self.services = ServiceProcesses(config, self.logs)
-        self._step("services", self.services.start_all)
+        self._step("services (" + ", ".join(SERVICES) + ")", self._start_services)
 
     def _step(self, what: str, action: Callable[[], T]) -> T:
         started = time.monotonic()
-        print(f"  starting {what} …", flush=True)
-        result = action()
+        print(f"  … starting {what}", flush=True)
+        try:
+            result = action()
+        except Exception:
+            print(f"  ✗ {what} failed after {time.monotonic() - started:.1f} s", flush=True)
+            raise
         print(f"  ✓ {what} ready in {time.monotonic() - started:.1f} s", flush=True)
         return result
 
@@ -89,8 +254,11 @@ class DevStack:
         server = LocalPostgres(
             self.state / "postgres", self.ports.postgres, log_path=self.logs / "postgres.log"
         )
-        server.start()
         self._stoppers.append(("postgres", server))
+        try:
+            server.start()
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            raise StartError(f"Postgres did not start: {exc}") from None  # the message holds the log
         asyncio.run(_ensure_database(server.url(), DEV_DATABASE))
         return server.url(DEV_DATABASE)
 
@@ -103,29 +271,57 @@ class DevStack:
             broker = ApacheKafka(self.state / "kafka")
         else:
             broker = LocalTansu(self.ports.kafka, self.logs / "tansu.log")
-        bootstrap = broker.start()
         self._stoppers.append(("kafka", broker))
-        return bootstrap
+        try:
+            return broker.start()
+        except subprocess.CalledProcessError as exc:
+            detail = (exc.stderr or "").strip()[-2000:]
+            raise StartError(f"Apache Kafka did not start (deploy/kafka/kafka.sh):\n{detail}") from None
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            raise StartError(f"Kafka ({self.kafka}) did not start: {exc}") from None
+
+    def _sink(self, name: str, argv: list[str], health_port: int) -> None:
+        log = self.logs / f"{name}.log"
+        proc = spawn(name, argv, log, cwd=REPO)
+        self._stoppers.append((name, proc))
+        try:
+            wait_for_http(f"http://127.0.0.1:{health_port}/healthz", 20, name=name, proc=proc)
+        except (RuntimeError, TimeoutError) as exc:
+            raise StartError(_with_log(str(exc), log)) from None
 
     def _smtp_sink(self) -> None:
-        argv = [
-            sys.executable,
-            "-m",
-            "referral_router.devinfra.smtp_sink",
-            "--smtp-port",
-            str(self.ports.smtp),
-            "--http-port",
-            str(self.ports.smtp_http),
-        ]
-        proc = spawn("smtp-sink", argv, self.logs / "smtp-sink.log", cwd=REPO)
-        self._stoppers.append(("smtp-sink", proc))
-        wait_for_http(f"http://127.0.0.1:{self.ports.smtp_http}/healthz", 20)
+        p = self.ports
+        module = "referral_router.devinfra.smtp_sink"
+        argv = [sys.executable, "-m", module, "--smtp-port", str(p.smtp), "--http-port", str(p.smtp_http)]
+        self._sink("smtp-sink", argv, p.smtp_http)
 
     def _teams_sink(self) -> None:
         argv = [sys.executable, "-m", "referral_router.devinfra.teams_sink", "--port", str(self.ports.teams)]
-        proc = spawn("teams-sink", argv, self.logs / "teams-sink.log", cwd=REPO)
-        self._stoppers.append(("teams-sink", proc))
-        wait_for_http(f"http://127.0.0.1:{self.ports.teams}/healthz", 20)
+        self._sink("teams-sink", argv, self.ports.teams)
+
+    def _start_services(self, timeout_s: float = 120.0) -> None:
+        """Start the four services side by side; stop waiting at once if one of them exits."""
+        services = self.services
+        assert services is not None
+        for service in SERVICES:
+            services.start(service, wait=False)
+        waiting = set(SERVICES)
+        deadline = time.monotonic() + timeout_s
+        with httpx.Client(timeout=1.0, trust_env=False) as client:
+            while waiting and time.monotonic() < deadline:
+                for service in sorted(waiting):
+                    if not is_alive(services.pid(service)):
+                        log = self.logs / f"{service}.log"
+                        raise StartError(_with_log(f"the {service} service exited while starting", log))
+                    with contextlib.suppress(httpx.HTTPError):
+                        if client.get(services.url(service, "/readyz")).status_code == 200:
+                            waiting.discard(service)
+                            print(f"    ✓ {service} ready", flush=True)
+                time.sleep(0.1)
+        if waiting:
+            names = ", ".join(sorted(waiting))
+            logs = "; ".join(str(self.logs / f"{s}.log") for s in sorted(waiting))
+            raise StartError(f"not ready after {timeout_s:.0f} s: {names} (see {logs})")
 
     def stop(self) -> None:
         """Stop services first, then infrastructure, in reverse order of starting."""
@@ -137,7 +333,7 @@ class DevStack:
                     stop_process(handle, timeout_s=10)
                 else:
                     handle.stop()  # type: ignore[attr-defined]
-            except (OSError, subprocess.SubprocessError, TimeoutError) as exc:
+            except (OSError, subprocess.SubprocessError, TimeoutError, RuntimeError) as exc:
                 print(f"  ! could not stop {name} cleanly: {exc}", file=sys.stderr)
         self._stoppers.clear()
 
@@ -161,6 +357,14 @@ class DevStack:
         return "\n".join(lines)
 
 
+def _with_log(message: str, log: Path) -> str:
+    tail = log_tail(log, 2500).strip()
+    if not tail:
+        return f"{message} (no log at {log})"
+    lines = tail.splitlines()[-25:]
+    return f"{message}\n--- last lines of {log} ---\n" + "\n".join(lines)
+
+
 async def _ensure_database(server_url: str, name: str) -> None:
     conn = await asyncpg.connect(server_url)
     try:
@@ -170,15 +374,25 @@ async def _ensure_database(server_url: str, name: str) -> None:
         await conn.close()
 
 
-async def _summary_loop(ports: Ports, simulator_rate: float | None) -> None:
-    tasks = []
-    if simulator_rate:
-        tasks.append(asyncio.create_task(simulate(f"http://127.0.0.1:{ports.intake}", simulator_rate)))
+async def _run_view(ports: Ports, options: DevOptions, terminal: bool) -> None:
+    """The simulator (if asked for) and the live view, until cancelled or the screenshot is taken."""
+    from referral_router.cli import dev_token
+
+    stats = SimulatorStats(clock=SimClock(options.accelerate, options.backdate))
+    tasks: list[asyncio.Task[int]] = []
+    if options.rate:
+        intake = f"http://127.0.0.1:{ports.intake}"
+        tasks.append(asyncio.create_task(simulate(intake, options.rate, seed=options.seed, stats=stats)))
+    token = dev_token("head", ["head_of_unit"], ttl_s=7 * 86_400)
+    gatherer = Gatherer(ports, token, UNIT_CONFIG, stats if options.rate else None)
     try:
-        async with httpx.AsyncClient(timeout=3) as client:
-            while True:
-                print(await _summary(client, ports), flush=True)
-                await asyncio.sleep(5)
+        async with httpx.AsyncClient(timeout=3, trust_env=False) as client:
+            await show(
+                lambda: gatherer.gather(client),
+                terminal=terminal,
+                screenshot=options.screenshot,
+                screenshot_after_s=options.screenshot_after_s,
+            )
     finally:
         for task in tasks:
             task.cancel()
@@ -186,42 +400,35 @@ async def _summary_loop(ports: Ports, simulator_rate: float | None) -> None:
                 await task
 
 
-async def _summary(client: httpx.AsyncClient, ports: Ports) -> str:
-    try:
-        metrics = (await client.get(f"http://127.0.0.1:{ports.metrics}/metrics")).text
-        mail = len((await client.get(f"http://127.0.0.1:{ports.smtp_http}/messages")).json())
-    except httpx.HTTPError as exc:
-        return f"[{time.strftime('%H:%M:%S')}] waiting for services ({type(exc).__name__})"
-    received = _sum_metric(metrics, "referrals_received_total")
-    assigned = _sum_metric(metrics, "referrals_assigned_total")
-    return f"[{time.strftime('%H:%M:%S')}] received {received:.0f}  assigned {assigned:.0f}  emails {mail}"
-
-
-def _sum_metric(text: str, name: str) -> float:
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name + "{") or line.startswith(name + " ")
-    )
-
-
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_dev(kafka: str, simulator_rate: float | None) -> int:
+def run_dev(options: DevOptions) -> int:
     """Run the dev stack until Ctrl-C or SIGTERM; always stop what was started."""
     state = Path(os.environ.get("DEV_STATE_DIR", REPO / ".dev"))
-    stack = DevStack(state, ports_from_env(), kafka)
+    ports = ports_from_env()
+    problems = preflight(ports, options.kafka)
+    if problems:
+        print("the dev stack cannot start; nothing was started:", file=sys.stderr)
+        for problem in problems:
+            print(f"  ✗ {problem}", file=sys.stderr)
+        return 2
+    stack = DevStack(state, ports, options.kafka)
     signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
     try:
+        print("starting the dev stack (Ctrl-C stops everything):", flush=True)
         stack.start()
         print(stack.banner(), flush=True)
-        asyncio.run(_summary_loop(stack.ports, simulator_rate))
+        print(f"started in {time.monotonic() - started:.1f} s", flush=True)
+        terminal = sys.stdout.isatty() and not options.plain
+        asyncio.run(_run_view(stack.ports, options, terminal))
     except KeyboardInterrupt:
         print("\nstopping …", flush=True)
-    except (TimeoutError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
-        print(f"\nthe dev stack could not start: {exc}", file=sys.stderr)
+    except (StartError, TimeoutError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        print(f"\nthe dev stack could not start: {exc}", file=sys.stderr, flush=True)
+        print("stopping what was started …", file=sys.stderr, flush=True)
         stack.stop()
         return 1
     stack.stop()
