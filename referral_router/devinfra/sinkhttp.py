@@ -7,6 +7,7 @@ served by uvicorn inside the sink's own event loop, stopped on SIGTERM/SIGINT.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import json
 import signal
@@ -46,6 +47,14 @@ class MessageStore:
     def list(self) -> list[Message]:
         """All messages, oldest first."""
         return list(self._messages)
+
+    def after(self, last_id: int) -> builtins.list[Message]:
+        """Messages with an id above ``last_id``, oldest first (ids only grow)."""
+        # Ids are consecutive from 1 and cleared messages are gone, so search from the end.
+        i = len(self._messages)
+        while i > 0 and self._messages[i - 1]["id"] > last_id:
+            i -= 1
+        return self._messages[i:]
 
     def clear(self) -> int:
         """Forget every message (ids keep counting up); return how many there were."""

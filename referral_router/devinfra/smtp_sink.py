@@ -4,6 +4,8 @@ Run: ``python -m referral_router.devinfra.smtp_sink --smtp-port 1025 --http-port
 
 HTTP on 127.0.0.1:<http-port>:
   GET /messages[?to=addr&subject=s]  received messages, oldest first
+  GET /arrivals?after=ID              only id, subject, rcpt_tos and received_at of messages
+                                     with a larger id (cheap to poll under load; bench/)
   DELETE /messages                   forget them
   POST /control {"fail_next": N, "code": 451, "stage": "rcpt"|"data"|"any", "delay_s": 0}
                                      answer the next N RCPT/DATA with that code; hold every
@@ -145,6 +147,20 @@ def make_authenticator(user: str, password: str) -> Any:
     return authenticate
 
 
+def arrivals_route(store: MessageStore) -> Route:
+    """``GET /arrivals?after=ID``: when each message arrived, without bodies (for bench/)."""
+
+    async def arrivals(request: Request) -> Response:
+        try:
+            after = int(request.query_params.get("after", "0"))
+        except ValueError:
+            return JSONResponse({"error": "after must be an integer"}, status_code=400)
+        fields = ("id", "subject", "rcpt_tos", "received_at")
+        return JSONResponse([{f: m[f] for f in fields} for m in store.after(after)])
+
+    return Route("/arrivals", arrivals, methods=["GET"])
+
+
 def control_route(failures: FailureInjector) -> Route:
     """``POST /control`` to arm failure injection."""
 
@@ -195,7 +211,7 @@ async def run(args: argparse.Namespace) -> None:
     # hostname is fixed above so aiosmtpd does not call getfqdn() (slow DNS).
     smtp_server = await loop.create_server(lambda: SMTP(handler, loop=loop, **options), HOST, args.smtp_port)
     routes = [*store_routes(store, {"to": "rcpt_tos", "subject": "subject"})]
-    app = Starlette(routes=[*routes, control_route(failures)])
+    app = Starlette(routes=[*routes, arrivals_route(store), control_route(failures)])
     await serve(app, args.http_port, also_close=[smtp_server])
 
 
