@@ -54,6 +54,7 @@ class Case:
     closes_on: date | None = None
     preliminary_met: bool = True
     investigation_met: bool | None = None
+    opened_on: date | None = None  # the day an investigation was opened (after the preliminary assessment)
 
 
 @dataclass
@@ -233,6 +234,7 @@ class Simulation:
         if rng.random() < 0.38:  # 38 % lead to an investigation (DOMAIN.md §7)
             length = round(rng.uniform(45, 110) * pressure)
             case.closes_on, case.investigation_met = day + timedelta(days=decided + length), length <= 120
+            case.opened_on = day + timedelta(days=decided)
         else:
             case.closes_on = day + timedelta(days=decided)
         return case

@@ -11,6 +11,7 @@ from typing import Any
 
 from referral_router.simulate import START, Outcome
 from services.assignment.domain.rotation import on_duty_team
+from services.assignment.domain.workload import has_started
 from services.assignment.handlers import AssignmentContext
 
 WARM_UP_DAYS = 60  # loads build up from zero; imbalance is measured after this
@@ -133,6 +134,51 @@ def split_table(rows: list[Figures]) -> list[str]:
     ]
 
 
+def calibration(outcome: Outcome, ctx: AssignmentContext, days: int, referrals: int) -> list[str]:
+    """The model's scale against DOMAIN.md §7, so a reader can check it is a unit of that size."""
+    office_days = sum(ctx.calendar.is_office_day(START + timedelta(days=d)) for d in range(days))
+    investigations = [c for c in outcome.cases if c.opened_on is not None]
+    per_period: dict[tuple[str, int], int] = {}
+    for c in investigations:
+        period = (c.assigned_on - START).days // ctx.plan.period_days
+        if c.team in _teams(ctx, period * ctx.plan.period_days, on_duty=True):
+            per_period[(c.team, period)] = per_period.get((c.team, period), 0) + 1
+    per_worker = [
+        n
+        / sum(
+            has_started(w, START + timedelta(days=p * ctx.plan.period_days)) for w in ctx.staff if w.team == t
+        )
+        for (t, p), n in per_period.items()
+    ]
+    open_count = [0] * (days + 1)
+    for c in investigations:
+        assert c.opened_on is not None and c.closes_on is not None
+        first, last = (c.opened_on - START).days, min((c.closes_on - START).days, days)
+        if first < last:
+            open_count[first] += 1
+            open_count[last] -= 1
+    running, per_caseworker = 0, []
+    for d in range(days):
+        running += open_count[d]
+        staff = sum(has_started(w, START + timedelta(days=d)) for w in ctx.staff)
+        if d >= min(WARM_UP_DAYS, days // 2):
+            per_caseworker.append(running / staff)
+    usages = [
+        u for series in outcome.daily_usage.values() for u in series[WARM_UP_DAYS:] if not math.isnan(u)
+    ]
+    scale = days / 365
+    return [
+        "| DOMAIN.md §7 | a unit of this size | this run |",
+        "|---|---|---|",
+        f"| referrals per working day | 10–14 | {referrals / max(office_days, 1):.1f} |",
+        f"| new investigations a year | 700–1,200 | {len(investigations) / scale:,.0f} |",
+        f"| new investigations per caseworker per on-duty period | 5–8 | {_mean(per_worker):.1f} |",
+        f"| open investigations per caseworker at a time | 11–19 | {_mean(per_caseworker):.1f} |",
+        f"| load ÷ capacity, mean over caseworker-days (share above 1) | — | {_mean(usages):.2f} "
+        f"({sum(u > 1 for u in usages) / max(len(usages), 1):.0%}) |",
+    ]
+
+
 def write_report(
     ctx: AssignmentContext,
     outcomes: list[Outcome],
@@ -157,6 +203,11 @@ def write_report(
         "counted at their employment rate like everyone else:",
         "",
         *split_table(rows),
+        "",
+        f"Scale of the model, {outcomes[0].policy} policy (referrals per working day counts weekend "
+        "referrals too, as the unit must handle them; caseworkers include new hires once started):",
+        "",
+        *calibration(outcomes[0], ctx, days, referrals),
         "",
         "The same referrals with nobody away:",
         "",

@@ -11,6 +11,8 @@ def test_a_short_simulation_writes_a_report_comparing_the_three_policies_with_pl
     report = (tmp_path / "SIMULATION.md").read_text("utf-8")
     for policy in ("weighted", "round_robin", "fewest_open"):
         assert f"| {policy} |" in report
+    assert "| referrals per working day | 10–14 |" in report  # the scale, checked against DOMAIN.md §7
+    assert "team on duty | teams off duty |" in report
     assert {p.name for p in tmp_path.glob("*.png")} == {
         "load_weighted.png", "load_round_robin.png", "load_fewest_open.png",
         "imbalance.png", "new_hires.png", "continuity_deadlines.png",
