@@ -24,8 +24,15 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 
 install: $(VENV)/.installed ## Create .venv and install the project with pinned versions
 
-run: install ## Start the dev stack with the portal simulator (Ctrl-C stops everything)
-	$(BIN)/referral-router dev
+# `make run` installs only what the dev stack needs (no test tools, no matplotlib), so that a
+# fresh clone shows the running system within a minute; `make install` adds the rest.
+# More options of `referral-router dev` via RUN_ARGS, e.g. make run RUN_ARGS="--accelerate 5000".
+$(VENV)/.installed-run: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[run]"
+	touch $@
+
+run: $(VENV)/.installed-run ## Start the dev stack with the portal simulator and the live view (Ctrl-C stops everything)
+	$(BIN)/referral-router dev --kafka $(KAFKA) $(RUN_ARGS)
 
 lint: install ## ruff (lint and format) and import-linter (domain purity, service independence)
 	$(BIN)/ruff check .

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 import warnings
@@ -85,6 +86,15 @@ def _dev_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def _simulate(args: argparse.Namespace) -> int:
     from referral_router.simulate import POLICIES, simulate
+
+    if importlib.util.find_spec("matplotlib") is None:
+        # `make run` installs only the dev stack's extra; the plots need `.[plots]` (or `.[dev]`).
+        print(
+            "referral-router simulate draws its plots with matplotlib, which is not installed:\n"
+            "  make install   (or: .venv/bin/pip install -c constraints.txt -e '.[plots]')",
+            file=sys.stderr,
+        )
+        return 2
 
     report = simulate(args.days, tuple(args.policy or POLICIES), args.out, args.seed, args.config)
     print(report.read_text("utf-8"))
