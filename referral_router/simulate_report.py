@@ -256,6 +256,7 @@ def _plots(
     ax.set_ylabel("max ÷ min load per FTE")
     ax.legend()
     made.append(("imbalance ratio", _save(fig, out_dir / "imbalance.png")))
+    made.append(("imbalance through the rotation", _cycle_plot(ctx, outcomes, days, out_dir, plt)))
     made.append(("new hires and mentors", _new_hires(ctx, outcomes[0], dates, out_dir, plt)))
     fig, ax = plt.subplots(figsize=(8, 3.5))
     rows = [figures(o, ctx, days) for o in outcomes]
@@ -268,6 +269,39 @@ def _plots(
     ax.legend()
     made.append(("continuity and deadlines met", _save(fig, out_dir / "continuity_deadlines.png")))
     return made
+
+
+def by_rotation_day(outcome: Outcome, ctx: AssignmentContext, days: int) -> dict[int, float]:
+    """Mean within-team ratio (load per FTE) by days since the team's duty period began.
+
+    Days 0 to period-1 are the team's own duty period; the rest are the weeks off duty.
+    """
+    started: dict[str, int] = {}
+    ratios: dict[int, list[float]] = {}
+    for day in range(days):
+        duty = next(iter(_teams(ctx, day, on_duty=True)))
+        if day == 0 or duty not in _teams(ctx, day - 1, on_duty=True):
+            started[duty] = day
+        if day < min(WARM_UP_DAYS, days // 2):
+            continue
+        for team, first in started.items():
+            for ratio in team_ratio(outcome, ctx, day, "fte", frozenset({team})):
+                ratios.setdefault(day - first, []).append(ratio)
+    return {phase: statistics.fmean(values) for phase, values in sorted(ratios.items())}
+
+
+def _cycle_plot(ctx: AssignmentContext, outcomes: list[Outcome], days: int, out_dir: Path, plt: Any) -> Path:
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    for o in outcomes:
+        series = by_rotation_day(o, ctx, days)
+        ax.plot(list(series), list(series.values()), marker=".", linewidth=0.9, label=o.policy)
+    ax.axvspan(0, ctx.plan.period_days, color="grey", alpha=0.15, label="team on duty")
+    ax.axhline(1.25, color="grey", linestyle="--", linewidth=0.8, label="target 1.25")
+    ax.set_xlabel("days since the team's duty period began")
+    ax.set_ylabel("max ÷ min load per FTE")
+    ax.set_title("Imbalance inside a team through the rotation (mean over teams and cycles)")
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir / "imbalance_cycle.png")
 
 
 def _new_hires(ctx: AssignmentContext, o: Outcome, dates: list[Any], out_dir: Path, plt: Any) -> Path:

@@ -15,7 +15,7 @@ def test_a_short_simulation_writes_a_report_comparing_the_three_policies_with_pl
     assert "team on duty | teams off duty |" in report
     assert {p.name for p in tmp_path.glob("*.png")} == {
         "load_weighted.png", "load_round_robin.png", "load_fewest_open.png",
-        "imbalance.png", "new_hires.png", "continuity_deadlines.png",
+        "imbalance.png", "imbalance_cycle.png", "new_hires.png", "continuity_deadlines.png",
     }  # fmt: skip
     assert "# Simulation" in capsys.readouterr().out
 
