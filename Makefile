@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 KAFKA  ?= tansu
+UV_VERSION := 0.13.9
 # A plain KAFKA variable would be read as the services' `kafka` settings group; tests get it
 # under their own name.
 unexport KAFKA
@@ -27,8 +28,11 @@ install: $(VENV)/.installed ## Create .venv and install the project with pinned 
 # `make run` installs only what the dev stack needs (no test tools, no matplotlib), so that a
 # fresh clone shows the running system within a minute; `make install` adds the rest.
 # More options of `referral-router dev` via RUN_ARGS, e.g. make run RUN_ARGS="--accelerate 5000".
+# uv installs the same pinned versions many times faster than pip (pip is the fallback).
 $(VENV)/.installed-run: $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[run]"
+	{ $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)" && \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[run]"; } || \
+	  $(BIN)/python -m pip install --quiet -c constraints.txt -e ".[run]"
 	touch $@
 
 run: $(VENV)/.installed-run ## Start the dev stack with the portal simulator and the live view (Ctrl-C stops everything)
