@@ -247,12 +247,17 @@ async def show(
                 if _take_screenshot(snap, screenshot, loop.time() - started >= screenshot_after_s):
                     return
                 await asyncio.sleep(1.0)
+    printed_at, first_assignment_seen = -PLAIN_EVERY_S, False
     while True:
         snap = await source()
-        print(plain_line(snap), flush=True)
+        first = snap.assigned > 0 and not first_assignment_seen
+        # A line every few seconds, and one at once when the first assignment shows.
+        if first or loop.time() - printed_at >= PLAIN_EVERY_S:
+            print(plain_line(snap), flush=True)
+            printed_at, first_assignment_seen = loop.time(), first_assignment_seen or snap.assigned > 0
         if _take_screenshot(snap, screenshot, loop.time() - started >= screenshot_after_s):
             return
-        await asyncio.sleep(PLAIN_EVERY_S if screenshot is None else 1.0)
+        await asyncio.sleep(1.0)
 
 
 def _take_screenshot(snap: Snapshot, path: Path | None, due: bool) -> bool:

@@ -23,7 +23,7 @@ from referral_router.live_data import (
     teams_notices,
     total,
 )
-from referral_router.live_view import bar, duration, plain_line, render, screenshot_svg
+from referral_router.live_view import bar, duration, plain_line, render, screenshot_svg, show
 from referral_router.simulator import SimulatorStats
 from referral_router.stack import REPO
 
@@ -224,3 +224,20 @@ def test_the_screenshot_is_an_svg_of_the_frame():
     svg = screenshot_svg(snapshot())
     assert svg.startswith("<svg") and "</svg>" in svg
     assert "cw-a1" in svg and "Team&#160;A" in svg
+
+
+async def test_off_a_terminal_show_prints_lines_at_once_for_the_first_assignment_then_saves_svg(
+    tmp_path, capsys
+):
+    frames = iter([0, 0, 3, 4, 5, 6])
+
+    async def source() -> Snapshot:
+        snap = snapshot()
+        snap.assigned = next(frames)
+        return snap
+
+    shot = tmp_path / "docs" / "view.svg"
+    await show(source, terminal=False, screenshot=shot, screenshot_after_s=2.5)
+    lines = capsys.readouterr().out.splitlines()
+    assert [re.search(r"assigned (\d+)", x).group(1) for x in lines] == ["0", "3"]
+    assert shot.read_text("utf-8").startswith("<svg")
