@@ -383,7 +383,7 @@ async def _run_view(ports: Ports, options: DevOptions, terminal: bool) -> None:
     if options.rate:
         intake = f"http://127.0.0.1:{ports.intake}"
         tasks.append(asyncio.create_task(simulate(intake, options.rate, seed=options.seed, stats=stats)))
-    token = dev_token("head", ["head_of_unit"], ttl_s=7 * 86_400)
+    token = dev_token("head", ["head_of_unit"], ttl_s=366 * 86_400)  # outlives any dev session
     gatherer = Gatherer(ports, token, UNIT_CONFIG, stats if options.rate else None)
     try:
         async with httpx.AsyncClient(timeout=3, trust_env=False) as client:
