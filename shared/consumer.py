@@ -6,8 +6,9 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -21,13 +22,25 @@ from shared.events import (
     new_envelope,
     parse_event,
 )
-from shared.inbox import first_delivery
+from shared.inbox import first_deliveries, first_delivery
 from shared.outbox import add_to_outbox
 from shared.settings import ConsumerSettings
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Conn, Envelope[Any]], Awaitable[None]]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One Kafka record of a batch and the handler of its topic."""
+
+    raw: bytes
+    topic: str
+    partition: int
+    offset: int
+    handler: Handler
 
 
 class PoisonMessage(Exception):
@@ -65,6 +78,50 @@ class EventConsumer:
         metrics.HANDLER_SECONDS.labels(self._service, topic).observe(time.perf_counter() - started)
         return outcome
 
+    async def handle_batch(self, batch: Sequence[Incoming]) -> list[str]:
+        """Handle records in order in one transaction (one inbox insert, one commit for all).
+
+        Per-key order holds: records of a partition come in offset order and are applied in that
+        order. If any record breaks the contract or is poison, the transaction is rolled back and
+        every record is handled on its own, so the good ones commit and the bad one is
+        dead-lettered exactly as without batching. Raises only when retries are exhausted; then
+        nothing of the batch is committed and the caller rewinds to its first record.
+        """
+        if len(batch) == 1:
+            one = batch[0]
+            return [await self.handle(one.raw, topic=one.topic, partition=one.partition,
+                                      offset=one.offset, handler=one.handler)]  # fmt: skip
+        started = time.perf_counter()
+        try:
+            envelopes = [parse_event(item.raw, topic=item.topic) for item in batch]
+            outcomes = await self._retrying(batch[0].topic, lambda: self._apply_batch(batch, envelopes))
+        except (ContractViolation, PoisonMessage):
+            return [
+                await self.handle(
+                    i.raw, topic=i.topic, partition=i.partition, offset=i.offset, handler=i.handler
+                )
+                for i in batch
+            ]
+        share = (time.perf_counter() - started) / len(batch)
+        for item, outcome in zip(batch, outcomes, strict=True):
+            metrics.EVENTS_HANDLED.labels(self._service, item.topic, outcome).inc()
+            metrics.HANDLER_SECONDS.labels(self._service, item.topic).observe(share)
+        return outcomes
+
+    async def _apply_batch(self, batch: Sequence[Incoming], envelopes: list[Envelope[Any]]) -> list[str]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            ids = [str(e.event_id) for e in envelopes]
+            fresh = await first_deliveries(conn, self._consumer, ids)
+            outcomes: list[str] = []
+            for item, envelope, event_id in zip(batch, envelopes, ids, strict=True):
+                if event_id not in fresh:
+                    outcomes.append("duplicate")
+                    continue
+                fresh.discard(event_id)  # a second copy in the same batch is a duplicate
+                await item.handler(conn, envelope)
+                outcomes.append("handled")
+        return outcomes
+
     async def _apply(self, envelope: Envelope[Any], handler: Handler) -> str:
         # A PoisonMessage raised by the handler rolls this transaction back, inbox row included.
         async with self._pool.acquire() as conn, conn.transaction():
@@ -96,7 +153,7 @@ class EventConsumer:
         )
         return "deadlettered"
 
-    async def _retrying(self, topic: str, attempt: Callable[[], Awaitable[str]]) -> str:
+    async def _retrying(self, topic: str, attempt: Callable[[], Awaitable[T]]) -> T:
         delay = self._settings.retry_initial_s
         deadline = time.monotonic() + self._settings.retry_budget_s
         while True:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from shared.db import Conn
 
 
@@ -17,3 +19,18 @@ async def first_delivery(conn: Conn, consumer: str, message_id: str) -> bool:
         message_id,
     )
     return row is not None
+
+
+async def first_deliveries(conn: Conn, consumer: str, message_ids: Sequence[str]) -> set[str]:
+    """Record many message ids for `consumer` in one round trip; return those seen for the first time.
+
+    The same guarantees as `first_delivery`, for a batch handled in one transaction. An id that
+    occurs twice in `message_ids` is returned once; the caller acts on its first occurrence only.
+    """
+    rows = await conn.fetch(
+        "INSERT INTO inbox (consumer, message_id) SELECT $1, unnest($2::text[])"
+        " ON CONFLICT DO NOTHING RETURNING message_id",
+        consumer,
+        list(message_ids),
+    )
+    return {row["message_id"] for row in rows}

@@ -17,6 +17,11 @@ from shared.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 TOPIC_ALREADY_EXISTS = TopicAlreadyExistsError.errno
+# A consumer handles up to this many fetched records in one transaction with one offset commit.
+CONSUME_BATCH_MAX = 200
+# How long one poll waits for records (and, in FastStream, sleeps after an empty poll): short,
+# because it adds to every event's latency when the topic is quiet.
+CONSUME_BATCH_WAIT_MS = 20
 
 
 def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:

@@ -23,7 +23,12 @@ from shared.settings import OutboxSettings
 
 log = logging.getLogger(__name__)
 
-NOTIFY_SQL = "SELECT pg_notify('outbox_' || current_schema(), '')"
+# The row and the wake-up in one round trip; NOTIFY is delivered at commit, so the relay never
+# wakes for a row it cannot yet see.
+INSERT_SQL = (
+    "WITH added AS (INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4))"
+    " SELECT pg_notify('outbox_' || current_schema(), '')"
+)
 
 
 class RecordSender(Protocol):
@@ -34,15 +39,7 @@ class RecordSender(Protocol):
 
 async def add_to_outbox(conn: Conn, topic: str, envelope: Envelope[Any]) -> None:
     """Store an event for publication, in the caller's transaction, and wake the relay on commit."""
-    await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)",
-        envelope.event_id,
-        topic,
-        event_key(envelope),
-        encode_event(envelope),
-    )
-    # NOTIFY is delivered at commit, so the relay never wakes for a row it cannot yet see.
-    await conn.execute(NOTIFY_SQL)
+    await conn.execute(INSERT_SQL, envelope.event_id, topic, event_key(envelope), encode_event(envelope))
 
 
 class OutboxRelay:
