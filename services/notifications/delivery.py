@@ -5,6 +5,7 @@ A digest is one message for many rows: all of them are recorded with the one out
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -63,19 +64,52 @@ async def deliver(
     ctx: NotificationContext,
 ) -> str:
     """Send claimed deliveries (one, or a digest of many) as one message; record the outcome."""
+    return (await deliver_many(pool, [rows], senders, ctx))[0]
+
+
+async def deliver_many(
+    pool: asyncpg.Pool,
+    messages: Sequence[Sequence[asyncpg.Record]],
+    senders: Mapping[str, Sender],
+    ctx: NotificationContext,
+) -> list[str]:
+    """Send several claimed messages concurrently; record every final outcome in one transaction.
+
+    One transaction (and one relay wake-up) for a whole batch instead of one per message. A crash
+    between the sends and the commit leaves the rows `sending`; the reaper makes them `unknown`,
+    exactly as for a crash during a single send.
+    """
+    sends = (attempt(rows, senders, ctx) for rows in messages)
+    results = await asyncio.gather(*sends, return_exceptions=True)
+    done = [(rows, r) for rows, r in zip(messages, results, strict=True) if not isinstance(r, BaseException)]
+    final = [(rows, status, error) for rows, (status, error, _) in done if status != "retry"]
+    if final:
+        await record_outcomes(pool, final)
+    for rows, (status, _, retryable) in done:
+        if status == "retry" and retryable is not None:
+            await _retry(pool, rows, retryable, ctx)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result  # a bug, not an outcome: its row stays `sending` until the reaper
+    return [r[0] for r in results if not isinstance(r, BaseException)]
+
+
+async def attempt(
+    rows: Sequence[asyncpg.Record], senders: Mapping[str, Sender], ctx: NotificationContext
+) -> tuple[str, str | None, Retryable | None]:
+    """Send one message; classify it as (status, error, the retryable failure if it is retried)."""
     first = rows[0]
     try:
         await senders[first["channel"]].send(address(first, ctx), outgoing(rows, ctx))
     except Retryable as exc:
         if first["attempts"] < ctx.max_attempts:
-            await _retry(pool, rows, exc, ctx)
-            return "retry"
-        return await record_outcome(pool, rows, "failed", str(exc))
+            return "retry", str(exc), exc
+        return "failed", str(exc), None
     except Permanent as exc:
-        return await record_outcome(pool, rows, "failed", str(exc))
+        return "failed", str(exc), None
     except Ambiguous as exc:
-        return await record_outcome(pool, rows, "unknown", str(exc))
-    return await record_outcome(pool, rows, "sent", None)
+        return "unknown", str(exc), None
+    return "sent", None, None
 
 
 async def _retry(
@@ -97,13 +131,22 @@ async def record_outcome(
     pool: asyncpg.Pool, rows: Sequence[asyncpg.Record], status: str, error: str | None
 ) -> str:
     """Store the final status of every row and publish each on notifications.v1, in one transaction."""
-    async with pool.acquire() as conn, conn.transaction():
-        for row in rows:
-            await finish_one(conn, row, status, error)
-    if status != "sent":
-        ids = [r["id"] for r in rows]
-        log.warning("delivery not sent", extra={"delivery_ids": ids, "status": status, "error": error})
+    await record_outcomes(pool, [(rows, status, error)])
     return status
+
+
+async def record_outcomes(
+    pool: asyncpg.Pool, outcomes: Sequence[tuple[Sequence[asyncpg.Record], str, str | None]]
+) -> None:
+    """Several messages' final statuses and outcome events, in one transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        for rows, status, error in outcomes:
+            for row in rows:
+                await finish_one(conn, row, status, error)
+    for rows, status, error in outcomes:
+        if status != "sent":
+            ids = [r["id"] for r in rows]
+            log.warning("delivery not sent", extra={"delivery_ids": ids, "status": status, "error": error})
 
 
 async def finish_one(conn: Conn, row: asyncpg.Record, status: str, error: str | None) -> None:

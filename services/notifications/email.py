@@ -6,8 +6,10 @@ import asyncio
 import ssl
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
+from aiosmtplib.typing import Default
 from pydantic import BaseModel, Field, SecretStr
 
 from services.notifications.ports import Ambiguous, Outgoing, Permanent, Retryable
@@ -29,12 +31,17 @@ class SmtpSettings(BaseModel):
     ca_file: Path | None = None
 
 
+# Connections kept open between messages (the worker sends a batch of up to 20 concurrently).
+MAX_IDLE_CONNECTIONS = 20
+
+
 class SmtpSender:
     """Sends one message per call; classifies failures for the delivery state machine."""
 
     def __init__(self, settings: SmtpSettings) -> None:
         self._s = settings
         self._tls = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
+        self._idle: list[_TrackedSMTP] = []
 
     def compose(self, to: str, outgoing: Outgoing) -> EmailMessage:
         """The MIME message: plain text, plus an HTML alternative when there is one."""
@@ -53,6 +60,8 @@ class SmtpSender:
         """Send one message to one address, over STARTTLS unless it is disabled."""
         try:
             await asyncio.wait_for(self._send(self.compose(address, message)), self._s.timeout_s)
+        except _NotSent as exc:
+            raise Retryable(f"connection lost before the message: {exc.reason}") from exc.__cause__
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError, ConnectionError) as exc:
             raise Retryable(f"cannot connect: {type(exc).__name__}") from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -69,8 +78,22 @@ class SmtpSender:
             raise Ambiguous(f"connection lost mid-send: {type(exc).__name__}") from exc
 
     async def _send(self, message: EmailMessage) -> None:
-        await aiosmtplib.send(
-            message,
+        """Send over a kept-open connection when there is one, else over a new one.
+
+        Connection set-up (TCP, EHLO, STARTTLS, AUTH) was most of the cost of an email (bench/).
+        A kept connection the relay has meanwhile closed fails before DATA; the message is then
+        sent once more over a new connection, because it certainly was not delivered.
+        """
+        kept = self._idle.pop() if self._idle else None
+        if kept is not None and kept.is_connected:
+            try:
+                await self._over(kept, message)
+                return
+            except _NotSent:
+                pass
+        elif kept is not None:
+            kept.close()
+        fresh = _TrackedSMTP(
             hostname=self._s.host,
             port=self._s.port,
             start_tls=self._s.starttls,
@@ -79,3 +102,45 @@ class SmtpSender:
             password=self._s.password.get_secret_value() if self._s.password else None,
             timeout=self._s.connect_timeout_s,
         )
+        await fresh.connect()
+        await self._over(fresh, message)
+
+    async def _over(self, client: _TrackedSMTP, message: EmailMessage) -> None:
+        """Send on `client`; keep it for the next message only if all went well."""
+        client.data_started = False
+        try:
+            await client.send_message(message)
+        except (aiosmtplib.SMTPServerDisconnected, ConnectionError, aiosmtplib.SMTPResponseException) as exc:
+            client.close()
+            before_data = not client.data_started
+            if before_data and not isinstance(exc, aiosmtplib.SMTPResponseException):
+                raise _NotSent(type(exc).__name__) from exc
+            if before_data and isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code == 421:
+                raise _NotSent(f"SMTP {exc.code}") from exc  # the relay closes this connection
+            raise
+        except BaseException:
+            client.close()  # a timeout or cancellation leaves the session in an unknown state
+            raise
+        if len(self._idle) < MAX_IDLE_CONNECTIONS:
+            self._idle.append(client)
+        else:
+            client.close()
+
+
+class _TrackedSMTP(aiosmtplib.SMTP):
+    """An SMTP client that remembers whether DATA began: before it, nothing can have arrived."""
+
+    data_started = False
+
+    async def data(self, message: str | bytes, /, *, timeout: Any = Default.token) -> Any:
+        """Mark the stage, then send DATA and the message."""
+        self.data_started = True
+        return await super().data(message, timeout=timeout)
+
+
+class _NotSent(Exception):
+    """The connection failed before DATA: the message certainly did not reach the relay."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
