@@ -79,6 +79,42 @@ async def stages(database_url: str) -> dict[str, int]:
         await conn.close()
 
 
+STAGE_SQL = """
+WITH received AS (
+    SELECT convert_from(payload, 'UTF8')::json -> 'data' ->> 'referral_id' AS referral_id,
+           created_at AS committed, published_at AS published
+    FROM intake.outbox WHERE topic = 'referrals.received.v1'
+), assigned AS (
+    SELECT convert_from(o.payload, 'UTF8')::json -> 'data' ->> 'referral_id' AS referral_id,
+           o.created_at AS committed, o.published_at AS published
+    FROM assignment.outbox o WHERE o.topic = 'referrals.assigned.v1'
+)
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.published - r.committed))
+           AS intake_relay,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.committed - r.published))
+           AS kafka_to_assigned,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.published - a.committed))
+           AS assignment_relay,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.created_at - a.published))
+           AS kafka_to_delivery,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.finished_at - d.created_at))
+           AS delivery_to_sent
+FROM received r JOIN assigned a USING (referral_id)
+JOIN notifications.deliveries d ON d.referral_id = r.referral_id
+"""
+
+
+async def stage_delays(database_url: str) -> dict[str, float]:
+    """Median seconds each hop took (commit -> publish -> next commit ... -> email sent)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow(STAGE_SQL)
+    finally:
+        await conn.close()
+    assert row is not None
+    return {k: round(float(v), 3) for k, v in row.items() if v is not None}
+
+
 async def profile(rate: float, seconds: float, out: Path, limit: int, flavour: str = "tansu") -> None:
     """Load the stack and record every service at the same time."""
     with tempfile.TemporaryDirectory(prefix="bench-prof-") as tmp, started_stack(Path(tmp), flavour) as stack:
@@ -96,6 +132,7 @@ async def profile(rate: float, seconds: float, out: Path, limit: int, flavour: s
         poller.cancel()
         await client.close()
         print(f"offered {rate}/s for {seconds} s: {len(load.accepted()) - len(missing)} delivered")
+        print("median seconds per hop:", await stage_delays(stack.database_url))
     for service in SERVICES:
         inclusive, own = top_frames(out / f"{service}.txt", limit)
         print(f"\n=== {service}: inclusive")
