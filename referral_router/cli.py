@@ -77,7 +77,12 @@ def _dev_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     dev.add_argument(
         "--plain", action="store_true", help="print a summary line every 5 s instead of the live view"
     )
-    dev.add_argument("--kafka", choices=("tansu", "apache"), default="tansu")
+    dev.add_argument(
+        "--kafka",
+        choices=("tansu", "apache"),
+        default="tansu",
+        help="the broker: tansu (default, bundled) or apache (needs Java 17, and Maven once to fetch jars)",
+    )
     # For the docs: save the live view as SVG after N seconds of a real run, then stop.
     dev.add_argument("--screenshot", type=Path, default=None, help=argparse.SUPPRESS)
     dev.add_argument("--screenshot-after", type=_positive, default=30.0, help=argparse.SUPPRESS)
