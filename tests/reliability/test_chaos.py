@@ -3,8 +3,18 @@ one Postgres stop/start and, on Apache Kafka, one broker restart. The long run i
 
 from __future__ import annotations
 
+import uuid
+
 from tests.conftest import KAFKA_FLAVOUR
-from tests.reliability.chaos import SHORT, run
+from tests.reliability.chaos import (
+    SHORT,
+    Posted,
+    check_assignments,
+    check_deliveries,
+    check_submissions,
+    check_topics,
+    run,
+)
 
 
 async def test_nothing_is_lost_or_doubled_through_kills_and_outages(tmp_path):
@@ -25,3 +35,61 @@ async def test_nothing_is_lost_or_doubled_through_kills_and_outages(tmp_path):
     failures = "\n".join(f"{c.name}: {c.detail}" for c in result.failures())
     assert result.ok, failures
     assert len(result.checks) >= 12
+
+
+def test_the_checks_catch_a_lost_or_doubled_referral_assignment_decision_and_email():
+    """The checks are only worth their 'yes' if they say 'no' to a broken outcome."""
+    posted = [Posted("s1", 2, b"{}", status=202, referral_ids=["r1", "r2"])]
+    referrals = [{"referral_id": "r1", "submission_id": "s1"}]  # r2 lost
+    assert [c.ok for c in check_submissions(posted, referrals)] == [True, True, False, True]
+    referrals.append({"referral_id": "r2", "submission_id": "s1"})
+    assert all(c.ok for c in check_submissions(posted, referrals))
+    posted[0].replay, posted[0].replay_status, posted[0].replay_ids = True, 202, ["r3"]
+    assert not check_submissions(posted, referrals)[0].ok  # a replay made new referrals
+
+    [doubled] = check_assignments(referrals, [{"referral_id": "r1"}, {"referral_id": "r1"}])
+    assert not doubled.ok
+    assignments = [{"referral_id": "r1"}, {"referral_id": "r2"}]
+    assert all(c.ok for c in check_assignments(referrals, assignments))
+
+    e1, e2, e3 = (str(uuid.uuid4()) for _ in range(3))
+    received = [event("r1"), event("r2")]
+    assigned = [event("r1", e1), event("r1", e1), event("r2", e2)]  # a relay replay: allowed
+    deliveries = [delivery(e1, "r1"), delivery(e2, "r2")]
+    outcomes = [outcome(d) for d in deliveries]
+    figures: dict = {}
+    topic_checks = check_topics(referrals, assignments, deliveries, received, assigned, outcomes, figures)
+    assert all(c.ok for c in topic_checks)
+    assert figures["republished_copies"]["referrals.assigned.v1"] == 1
+    second_decision = [*assigned, event("r2", e3)]
+    assert not all(c.ok for c in check_topics(referrals, assignments, deliveries, received,
+                                              second_decision, outcomes, {}))  # fmt: skip
+
+    mails = [mail("r1"), mail("r2")]
+    assert all(c.ok for c in check_deliveries(assigned, deliveries, mails, {}))
+    assert not all(c.ok for c in check_deliveries(assigned, deliveries, [*mails, mail("r2")], {}))
+    assert not all(c.ok for c in check_deliveries(assigned, deliveries, mails[:1], {}))
+    pending = [deliveries[0], {**deliveries[1], "status": "pending"}]
+    assert not all(c.ok for c in check_deliveries(assigned, pending, mails[:1], {}))
+
+
+def event(referral_id: str, event_id: str | None = None) -> dict:
+    return {"event_id": event_id or str(uuid.uuid4()), "data": {"referral_id": referral_id}}
+
+
+def delivery(event_id: str, referral_id: str, status: str = "sent") -> dict:
+    return {"source_event_id": uuid.UUID(event_id), "recipient": "cw-1", "channel": "email",
+            "referral_id": referral_id, "status": status, "attempts": 1}  # fmt: skip
+
+
+def outcome(d: dict) -> dict:
+    data = {
+        "source_event_id": str(d["source_event_id"]),
+        "recipient": d["recipient"],
+        "channel": d["channel"],
+    }
+    return {"event_id": str(uuid.uuid4()), "data": data}
+
+
+def mail(referral_id: str) -> dict:
+    return {"subject": f"Ny anmälan {referral_id}"}
