@@ -6,11 +6,13 @@ A digest is one message for many rows: all of them are recorded with the one out
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -20,13 +22,15 @@ from services.notifications import postgres
 from services.notifications.domain import digest_card, digest_message
 from services.notifications.ports import Ambiguous, Outgoing, Permanent, Retryable, Sender
 from services.notifications.routing import NotificationContext
-from shared.db import Conn
+from shared.db import TRANSIENT_DB_ERRORS, Conn
 from shared.events import TOPIC_NOTIFICATIONS, NotificationOutcome, new_envelope
 from shared.outbox import add_to_outbox
 
 log = logging.getLogger(__name__)
 PRODUCER = "notifications"
 MAX_BACKOFF_S = 300.0
+# How long a known outcome waits for the database to come back before it is left to the reaper.
+RECORD_PATIENCE_S = 60.0
 
 
 def address(row: asyncpg.Record, ctx: NotificationContext) -> str:
@@ -84,14 +88,37 @@ async def deliver_many(
     done = [(rows, r) for rows, r in zip(messages, results, strict=True) if not isinstance(r, BaseException)]
     final = [(rows, status, error) for rows, (status, error, _) in done if status != "retry"]
     if final:
-        await record_outcomes(pool, final)
+        await _through_outage(lambda: record_outcomes(pool, final))
     for rows, (status, _, retryable) in done:
         if status == "retry" and retryable is not None:
-            await _retry(pool, rows, retryable, ctx)
+            await _through_outage(functools.partial(_retry, pool, rows, retryable, ctx))
     for result in results:
         if isinstance(result, BaseException):
             raise result  # a bug, not an outcome: its row stays `sending` until the reaper
     return [r[0] for r in results if not isinstance(r, BaseException)]
+
+
+async def _through_outage(write: Callable[[], Awaitable[None]]) -> None:
+    """Record an outcome the worker already knows, waiting out a short database outage.
+
+    Giving up at once would leave the rows `sending` for the reaper to call `unknown`: a message
+    that did leave would raise a false alarm, and one refused before DATA would never be retried
+    (the chaos run saw Postgres restarts turn deliveries `unknown`). Every write only touches rows still
+    `sending`, so a write that comes after a reap changes nothing.
+    """
+    delay, deadline = 0.2, time.monotonic() + RECORD_PATIENCE_S
+    while True:
+        try:
+            await write()
+            return
+        except TRANSIENT_DB_ERRORS as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "recording delivery outcomes waits for the database", extra={"error": type(exc).__name__}
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 async def attempt(

@@ -1,0 +1,89 @@
+"""A delivery whose outcome is known when Postgres goes away keeps that outcome (found by the chaos
+run, issue 7): a sent message is recorded `sent` and a refused one is retried, not `unknown`."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from pydantic import SecretStr
+
+from referral_router.devinfra.postgres import LocalPostgres
+from referral_router.devinfra.procs import free_port
+from services.notifications import postgres
+from services.notifications.delivery import deliver_many
+from services.notifications.ports import Outgoing, Retryable
+from shared import db
+from shared.clock import SystemClock
+from shared.settings import DatabaseSettings
+from tests.integration.test_notifications_scheduling import unit_config
+
+
+@pytest.fixture
+async def own_postgres(tmp_path) -> AsyncIterator[LocalPostgres]:
+    """A server of this test's own: it is stopped in the middle of the test."""
+    server = LocalPostgres(tmp_path / "data", free_port(), fsync=False, log_path=tmp_path / "pg.log")
+    await asyncio.to_thread(server.start)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(server.stop, "fast")
+
+
+class DatabaseFailsDuringSend:
+    """A channel whose sends complete while Postgres is down (it stops it, then starts it again)."""
+
+    def __init__(self, server: LocalPostgres) -> None:
+        self.server = server
+        self.stopped = False
+        self.restarted: asyncio.Task[None] | None = None
+
+    async def send(self, address: str, message: Outgoing) -> None:
+        if not self.stopped:  # the sends run concurrently: only the first one stops the server
+            self.stopped = True
+            await asyncio.to_thread(self.server.stop, "fast")
+            self.restarted = asyncio.create_task(self._start_later())
+        if address.startswith("cw-a2"):
+            raise Retryable("452 mailbox busy")  # refused before DATA: safe to send again
+
+    async def _start_later(self) -> None:
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(self.server.start)
+
+
+async def test_outcomes_known_while_postgres_is_down_are_recorded_when_it_is_back(own_postgres):
+    from services.notifications.main import notification_context
+    from services.notifications.postgres import NewDelivery
+
+    url = own_postgres.url()
+    pool = await db.create_pool(DatabaseSettings(url=SecretStr(url)), "notifications")
+    try:
+        await db.apply_migrations(pool, "notifications", "services.notifications.migrations")
+        ctx = notification_context(unit_config(), SystemClock())
+        async with pool.acquire() as conn:
+            for person in ("cw-a1", "cw-a2"):
+                new = NewDelivery(uuid.uuid4(), person, "email", "referral.assigned", f"R-{person}",
+                                  "f-1", "Nytt ärende", "text")  # fmt: skip
+                assert await postgres.create_delivery(conn, new)
+        rows = await postgres.claim_email(pool, ctx.clock.now(), 10, 60)
+        assert len(rows) == 2
+        channel = DatabaseFailsDuringSend(own_postgres)
+
+        statuses = await deliver_many(pool, [[r] for r in rows], {"email": channel}, ctx)
+
+        assert sorted(statuses) == ["retry", "sent"]
+        conn = await asyncpg.connect(url, server_settings={"search_path": "notifications"})
+        try:
+            after = {r["recipient"]: r["status"] for r in await conn.fetch("SELECT * FROM deliveries")}
+            outcomes = await conn.fetchval("SELECT count(*) FROM outbox WHERE topic = 'notifications.v1'")
+        finally:
+            await conn.close()
+        assert after == {"cw-a1": "sent", "cw-a2": "pending"}
+        assert outcomes == 1
+    finally:
+        if channel.restarted is not None:
+            await channel.restarted
+        await pool.close()
