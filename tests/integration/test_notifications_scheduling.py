@@ -211,8 +211,8 @@ async def test_a_breached_deadline_goes_to_the_caseworker_and_the_team_manager(p
     await handle(pool, event, ctx)  # the unique key keeps one delivery per recipient
     rows = await pool.fetch("SELECT recipient, subject FROM deliveries ORDER BY recipient")
     assert [(r["recipient"], r["subject"]) for r in rows] == [
-        ("cw-b2", "Tidsfrist överskriden: R-10"),
-        ("mgr-b", "Tidsfrist överskriden: R-10"),
+        ("cw-b2", "Tidsfrist överskriden – skyddsbedömning: R-10"),
+        ("mgr-b", "Tidsfrist överskriden – skyddsbedömning: R-10"),
     ]
 
 

@@ -54,6 +54,25 @@ def test_swedish_is_the_default_language():
     assert render(notice("referral.assigned"), "Tove", TZ, "en").subject == "New referral: R-1"
 
 
+@pytest.mark.parametrize("kind", ["deadline.approaching", "deadline.breached"])
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_a_deadline_notice_names_its_deadline_so_two_deadlines_of_one_referral_read_apart(kind, language):
+    subjects = {
+        render(
+            Notice(kind, "https://x.example/R-1", "R-1", "Team A", deadlines=((name, DUE),)),
+            "Tove",
+            TZ,
+            language,
+        ).subject
+        for name in ("protection_assessment", "preliminary_assessment", "investigation", "reporter_feedback")
+    }
+    assert len(subjects) == 4
+    assert all(subject.endswith(": R-1") for subject in subjects)
+    swedish = render(notice("deadline.breached"), "Tove", TZ)
+    assert swedish.subject == "Tidsfrist överskriden – skyddsbedömning: R-1"
+    assert "Tidsfristen för skyddsbedömning" in swedish.text
+
+
 def test_an_acute_notice_says_so_in_the_subject():
     assert render(notice("referral.assigned", acute=True), "Tove", TZ).subject.startswith("AKUT: ")
 

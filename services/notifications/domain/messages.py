@@ -54,8 +54,14 @@ _SV: dict[str, Any] = {
     "referral.received": ("Ny anmälan: {ref}", "En ny anmälan har kommit in och ska fördelas."),
     "referral.assigned": ("Nytt ärende: {ref}", "Ett ärende har fördelats till {cw} i {team}."),
     "referral.reassigned": ("Ärende omfördelat: {ref}", "Ärendet har fördelats om till {cw} i {team}."),
-    "deadline.approaching": ("Tidsfrist närmar sig: {ref}", "En tidsfrist för ärendet i {team} närmar sig."),
-    "deadline.breached": ("Tidsfrist överskriden: {ref}", "En tidsfrist för ärendet i {team} har passerats."),
+    "deadline.approaching": (
+        "Tidsfrist närmar sig – {what}: {ref}",
+        "Tidsfristen för {what} i ärendet i {team} närmar sig.",
+    ),
+    "deadline.breached": (
+        "Tidsfrist överskriden – {what}: {ref}",
+        "Tidsfristen för {what} i ärendet i {team} har passerats.",
+    ),
     "rotation.handover": (
         "Överlämning: {team} har mottagningen",
         "{team} tar över mottagningen från {other} {at}.",
@@ -82,6 +88,12 @@ _SV: dict[str, Any] = {
         "investigation": "Utredning klar senast",
         "reporter_feedback": "Återkoppling senast",
     },
+    "deadline_names": {
+        "protection_assessment": "skyddsbedömning",
+        "preliminary_assessment": "förhandsbedömning",
+        "investigation": "utredning",
+        "reporter_feedback": "återkoppling till anmälaren",
+    },
 }
 _EN: dict[str, Any] = {
     "referral.received": ("New referral: {ref}", "A new referral has arrived and needs assigning."),
@@ -90,8 +102,14 @@ _EN: dict[str, Any] = {
         "Referral reassigned: {ref}",
         "The referral has been reassigned to {cw} in {team}.",
     ),
-    "deadline.approaching": ("Deadline approaching: {ref}", "A deadline for the referral in {team} is near."),
-    "deadline.breached": ("Deadline breached: {ref}", "A deadline for the referral in {team} has passed."),
+    "deadline.approaching": (
+        "Deadline approaching – {what}: {ref}",
+        "The deadline for the {what} of the referral in {team} is near.",
+    ),
+    "deadline.breached": (
+        "Deadline breached – {what}: {ref}",
+        "The deadline for the {what} of the referral in {team} has passed.",
+    ),
     "rotation.handover": ("Handover: {team} is on duty", "{team} takes over intake from {other} at {at}."),
     "escalation": (
         "Acute referral not acknowledged: {ref}",
@@ -115,6 +133,12 @@ _EN: dict[str, Any] = {
         "investigation": "Investigation due",
         "reporter_feedback": "Reporter feedback due",
     },
+    "deadline_names": {
+        "protection_assessment": "protection assessment",
+        "preliminary_assessment": "preliminary assessment",
+        "investigation": "investigation",
+        "reporter_feedback": "feedback to the reporter",
+    },
 }
 TEXTS: dict[str, dict[str, Any]] = {"sv": _SV, "en": _EN}
 
@@ -137,15 +161,18 @@ def local(at: datetime, tz: tzinfo) -> str:
 
 
 def headline(notice: Notice, tz: tzinfo, language: str) -> tuple[str, str]:
-    """The subject and the one sentence saying what happened."""
-    pair: tuple[str, str] = _texts(language)[notice.kind]
+    """The subject and the one sentence saying what happened (a deadline notice names its deadline)."""
+    texts = _texts(language)
+    pair: tuple[str, str] = texts[notice.kind]
     at = local(notice.at, tz) if notice.at else ""
+    what = ", ".join(texts["deadline_names"].get(name, name) for name, _ in notice.deadlines)
     values = {
         "ref": notice.reference or "",
         "team": notice.team or "",
         "cw": notice.caseworker or "",
         "other": notice.other_team or "",
         "at": at,
+        "what": what,
     }
     subject = pair[0].format(**values)
     if notice.acute:
