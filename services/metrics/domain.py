@@ -6,6 +6,7 @@ Standard library only.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 
 REPORTER_GROUPS: dict[str, str] = {
     "police": "police",
@@ -41,6 +42,15 @@ CLOSED_STATUSES = frozenset({"closed"})
 def reporter_group(reporter_type: str, mandatory: bool) -> str:
     """A bounded label for a reporter type: the big groups, then other mandatory or private."""
     return REPORTER_GROUPS.get(reporter_type, "other_mandatory" if mandatory else "private")
+
+
+def started(fte: Mapping[str, float], hired: Mapping[str, date], today: date) -> dict[str, float]:
+    """The caseworkers who have started work by `today`: a new hire counts from the hire date.
+
+    Absences are not known to the metrics service (no event carries them), so the ratio is among
+    the caseworkers employed today.
+    """
+    return {person: rate for person, rate in fte.items() if hired.get(person, today) <= today}
 
 
 def imbalance_ratio(loads: Mapping[str, float], fte: Mapping[str, float]) -> float | None:

@@ -7,7 +7,8 @@ metrics instances would all report the same numbers.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from itertools import product
 
 import asyncpg
@@ -15,7 +16,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from services.metrics.domain import ASSIGNMENT_BUCKETS, DEADLINES, OPEN_STATES, imbalance_ratio
+from services.metrics.domain import ASSIGNMENT_BUCKETS, DEADLINES, OPEN_STATES, imbalance_ratio, started
 from shared.db import Conn
 
 
@@ -25,6 +26,7 @@ class Unit:
 
     teams: tuple[str, ...]
     fte: Mapping[str, Mapping[str, float]]  # team -> caseworker -> employment rate
+    hired: Mapping[str, date] = field(default_factory=dict)  # caseworker -> hire date, when set
 
 
 class _Snapshot(Collector):
@@ -35,8 +37,9 @@ class _Snapshot(Collector):
         yield from self._metrics
 
 
-async def render_domain_metrics(pool: asyncpg.Pool, unit: Unit) -> bytes:
+async def render_domain_metrics(pool: asyncpg.Pool, unit: Unit, today: date | None = None) -> bytes:
     """Query the projections in one snapshot and render them in Prometheus text format."""
+    today = today or datetime.now(UTC).date()
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         metrics = [
             await _counter(conn, "referrals_received", "Referrals received.",
@@ -62,7 +65,7 @@ async def render_domain_metrics(pool: asyncpg.Pool, unit: Unit) -> bytes:
                 " WHERE state <> 'met' GROUP BY 1, 2")),
             *_caseload(await conn.fetch(
                 "SELECT team, caseworker, sum(weight) AS load FROM cases WHERE status <> 'closed'"
-                " GROUP BY 1, 2"), unit),
+                " GROUP BY 1, 2"), unit, today),
             *_rotation(await conn.fetchrow("SELECT to_team, next_at FROM handovers ORDER BY at DESC LIMIT 1"),
                        unit),
         ]  # fmt: skip
@@ -118,7 +121,7 @@ def _deadlines_open(rows: list[asyncpg.Record]) -> Metric:
     return family
 
 
-def _caseload(rows: list[asyncpg.Record], unit: Unit) -> list[Metric]:
+def _caseload(rows: list[asyncpg.Record], unit: Unit, today: date) -> list[Metric]:
     loads: dict[str, dict[str, float]] = {
         team: dict.fromkeys(people, 0.0) for team, people in unit.fte.items()
     }
@@ -128,13 +131,13 @@ def _caseload(rows: list[asyncpg.Record], unit: Unit) -> list[Metric]:
                                  labels=["team", "caseworker"])  # fmt: skip
     ratio = GaugeMetricFamily(
         "caseload_imbalance_ratio",
-        "Max ÷ min weighted load per FTE among the team's caseworkers.",
+        "Max ÷ min weighted load per FTE among the team's caseworkers who have started work.",
         labels=["team"],
     )
     for team in sorted(loads):
         for person in sorted(loads[team]):
             weighted.add_metric([team, person], loads[team][person])
-        value = imbalance_ratio(loads[team], unit.fte.get(team, {}))
+        value = imbalance_ratio(loads[team], started(unit.fte.get(team, {}), unit.hired, today))
         if value is not None:
             ratio.add_metric([team], value)
     return [weighted, ratio]

@@ -59,6 +59,7 @@ def unit_for_metrics(config: UnitConfig) -> Unit:
         fte={
             t.id: {m.id: m.employment_rate for m in t.members if m.role == "caseworker"} for t in config.teams
         },
+        hired={m.id: m.hire_date for t in config.teams for m in t.members if m.hire_date is not None},
     )
 
 
