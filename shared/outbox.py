@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -37,9 +38,18 @@ class RecordSender(Protocol):
     async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[Any]: ...
 
 
+OutboxRow = tuple[uuid.UUID, str, bytes, bytes]
+"""An outbox row's event_id, topic, key and payload, for a caller that inserts rows itself."""
+
+
+def outbox_row(topic: str, envelope: Envelope[Any]) -> OutboxRow:
+    """The columns `add_to_outbox` would store for this event."""
+    return envelope.event_id, topic, event_key(envelope), encode_event(envelope)
+
+
 async def add_to_outbox(conn: Conn, topic: str, envelope: Envelope[Any]) -> None:
     """Store an event for publication, in the caller's transaction, and wake the relay on commit."""
-    await conn.execute(INSERT_SQL, envelope.event_id, topic, event_key(envelope), encode_event(envelope))
+    await conn.execute(INSERT_SQL, *outbox_row(topic, envelope))
 
 
 class OutboxRelay:

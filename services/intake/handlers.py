@@ -12,12 +12,12 @@ from typing import Any
 
 from services.intake.domain import ChildIn, ReferralOut, split_into_referrals
 from services.intake.ports import NewSubmission
-from services.intake.postgres import PostgresSubmissionStore
+from services.intake.postgres import insert_with_events
 from services.intake.schemas import Submission
 from shared.crypto import Cipher, pseudonym
 from shared.db import Conn
 from shared.events import TOPIC_RECEIVED, ReferralReceived, new_envelope
-from shared.outbox import add_to_outbox
+from shared.outbox import outbox_row
 
 PRODUCER = "intake"
 _ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
@@ -68,14 +68,13 @@ async def receive_submission(
         referrals=referrals,
         response=response,
     )
-    async with conn.transaction():
-        existing = await PostgresSubmissionStore(conn).insert(new)
-        if existing is not None:
-            if hmac.compare_digest(existing.body_digest, new.body_digest):
-                return 200, existing.response
-            raise SubmissionConflict(submission.submission_id)
-        for referral in referrals:
-            await add_to_outbox(conn, TOPIC_RECEIVED, _received_event(submission, referral))
+    # One atomic statement: the submission, its details, referrals and outbox rows, or nothing.
+    events = [outbox_row(TOPIC_RECEIVED, _received_event(submission, r)) for r in referrals]
+    existing = await insert_with_events(conn, new, events)
+    if existing is not None:
+        if hmac.compare_digest(existing.body_digest, new.body_digest):
+            return 200, existing.response
+        raise SubmissionConflict(submission.submission_id)
     return 202, response
 
 

@@ -30,21 +30,21 @@ class NewDelivery:
 
 async def create_delivery(conn: Conn, d: NewDelivery) -> bool:
     """Insert a pending delivery; False when this event x recipient x channel already has one."""
-    inserted = await conn.fetchval(
-        "INSERT INTO deliveries (source_event_id, recipient, channel, kind, referral_id, family_key,"
-        " subject, body_text, body_html, card, held, next_attempt_at)"
+    # The row and the worker's wake-up (delivered at commit) in one round trip; no row, no NOTIFY.
+    inserted = await conn.fetch(
+        "WITH d AS (INSERT INTO deliveries (source_event_id, recipient, channel, kind, referral_id,"
+        " family_key, subject, body_text, body_html, card, held, next_attempt_at)"
         " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11, coalesce($12, now()))"
-        " ON CONFLICT (source_event_id, recipient, channel) DO NOTHING RETURNING 1",
+        " ON CONFLICT (source_event_id, recipient, channel) DO NOTHING RETURNING 1)"
+        " SELECT pg_notify('deliveries_' || current_schema(), '') FROM d",
         d.source_event_id, d.recipient, d.channel, d.kind, d.referral_id, d.family_key,
         d.subject, d.body_text, d.body_html, d.card, d.not_before is not None, d.not_before,
     )  # fmt: skip
-    if inserted is not None and d.channel == "teams":
+    if inserted and d.channel == "teams":
         await conn.execute(
             "INSERT INTO webhook_slots (recipient) VALUES ($1) ON CONFLICT DO NOTHING", d.recipient
         )
-    if inserted is not None:
-        await conn.execute("SELECT pg_notify('deliveries_' || current_schema(), '')")
-    return inserted is not None
+    return bool(inserted)
 
 
 _CLAIM = (
