@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -174,6 +175,7 @@ class StepResult:
     cpu_per_referral: float
     cpu_by_group: dict[str, float] = field(default_factory=dict)
     generator_late_s: float = 0.0
+    error_kinds: dict[str, int] = field(default_factory=dict)
     kept_up: bool = False
 
 
@@ -201,7 +203,7 @@ def summarise(load: StepLoad, arrivals: Arrivals, cpu_used: dict[str, float], wa
         p99_s=percentile(latencies, 0.99), max_s=max(latencies, default=float("nan")),
         cpu_per_referral=system / delivered if delivered else float("nan"),
         cpu_by_group={k: round(v / delivered, 5) if delivered else float("nan") for k, v in cpu_used.items()},
-        generator_late_s=load.late_s,
+        generator_late_s=load.late_s, error_kinds=dict(load.error_kinds),
     )  # fmt: skip
     result.kept_up = (
         load.errors == 0
@@ -246,6 +248,7 @@ def _progress(r: StepResult) -> str:
         f"offered {r.offered:.0f}/s: achieved {r.achieved:.1f}/s, delivered {r.delivered}/{r.sent},"
         f" p50 {r.p50_s * 1000:.0f} ms, p95 {r.p95_s * 1000:.0f} ms, p99 {r.p99_s * 1000:.0f} ms,"
         f" CPU {r.cpu_per_referral * 1000:.1f} ms/referral, kept up: {r.kept_up}"
+        + (f", errors {r.error_kinds}" if r.error_kinds else "")
     )
 
 
@@ -276,6 +279,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         versions = await report.versions(stack.database_url, stack.flavour)
         stack.services.stop_all()
         base = await baselines.run_all(stack.database_url, stack.bootstrap, stack.flavour, sizes)
+        if args.keep_logs is not None:
+            shutil.copytree(Path(tmp) / "logs", args.keep_logs, dirs_exist_ok=True)
     return {
         "when": datetime.now().astimezone().isoformat(timespec="seconds"),
         "flavour": args.flavour,
@@ -302,6 +307,7 @@ def main() -> None:
     )
     parser.add_argument("--step-s", type=float, default=30.0, help="seconds of load per step")
     parser.add_argument("--drain-s", type=float, default=30.0, help="longest wait for a step's emails")
+    parser.add_argument("--keep-logs", type=Path, help="copy the services' logs here at the end")
     parser.add_argument(
         "--flavour", choices=("tansu", "apache"), default=os.environ.get("TEST_KAFKA") or "tansu"
     )

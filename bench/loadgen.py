@@ -23,6 +23,7 @@ from tests.factories import encode, submission
 from tests.helpers import signed_headers
 
 MAX_CONNECTIONS = 256
+STALE: tuple[type[BaseException], ...] = (ConnectionError, asyncio.IncompleteReadError)
 
 
 class RawHttpClient:
@@ -40,9 +41,18 @@ class RawHttpClient:
     async def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         """Send one POST; return (status, body). Raises on connection errors."""
         async with self._slot:
-            reader, writer = self._idle.pop() if self._idle else await self._connect()
+            reused = bool(self._idle)
+            reader, writer = self._idle.pop() if reused else await self._connect()
+            retry_on: tuple[type[BaseException], ...] = STALE if reused else ()
             try:
                 status, payload, keep = await self._exchange(reader, writer, body, headers)
+            except retry_on:
+                # The server closed an idle keep-alive connection (uvicorn does after 5 s): the
+                # request never reached the application. Once more on a new connection.
+                writer.close()
+                self._open -= 1
+                reader, writer = await self._connect()
+                status, payload, keep = await self._exchange_or_close(reader, writer, body, headers)
             except BaseException:
                 writer.close()
                 self._open -= 1
@@ -53,6 +63,16 @@ class RawHttpClient:
                 writer.close()
                 self._open -= 1
             return status, payload
+
+    async def _exchange_or_close(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes, bool]:
+        try:
+            return await self._exchange(reader, writer, body, headers)
+        except BaseException:
+            writer.close()
+            self._open -= 1
+            raise
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         self._open += 1
@@ -109,6 +129,7 @@ class StepLoad:
     started: float
     sent: list[Sent] = field(default_factory=list)
     errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)  # "HTTP 503", "ConnectionResetError", ...
     late_s: float = 0.0  # worst lag of a send behind its schedule (the generator's own limit)
 
     def accepted(self) -> dict[str, float]:
@@ -145,11 +166,15 @@ async def run_step(client: RawHttpClient, rate: float, duration_s: float, seed: 
 async def _post(client: RawHttpClient, raw: bytes, sent: Sent, step: StepLoad) -> None:
     try:
         sent.status, payload = await client.post(raw, signed_headers(raw))
-    except (OSError, asyncio.IncompleteReadError, ValueError):
+    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
         step.errors += 1
+        kind = type(exc).__name__
+        step.error_kinds[kind] = step.error_kinds.get(kind, 0) + 1
         return
     sent.answered = time.time()
     if sent.status in (200, 202):
         sent.referral_id = json.loads(payload)["referrals"][0]["referral_id"]
     else:
         step.errors += 1
+        kind = f"HTTP {sent.status}"
+        step.error_kinds[kind] = step.error_kinds.get(kind, 0) + 1
