@@ -24,6 +24,7 @@ from shared.settings import OutboxSettings
 
 log = logging.getLogger(__name__)
 
+BACKLOG_UPDATE_S = 1.0
 # The row and the wake-up in one round trip; NOTIFY is delivered at commit, so the relay never
 # wakes for a row it cannot yet see.
 INSERT_SQL = (
@@ -75,6 +76,7 @@ class OutboxRelay:
         self._topic_name = topic_name
         self._wake = asyncio.Event()
         self._lock = lock_id(f"outbox:{schema}")
+        self._next_backlog_update = 0.0
 
     async def run(self) -> None:
         """Relay until cancelled; LISTEN wakes it early, polling covers lost notifications."""
@@ -87,7 +89,7 @@ class OutboxRelay:
                 published = await self.publish_once()
                 failures = 0
                 if published < self._settings.batch_size:
-                    await self._update_backlog()
+                    await self._update_backlog_now_and_then()
                     await self._wait_for_work()
             except asyncio.CancelledError:
                 if listener is not None and not listener.is_closed():
@@ -142,6 +144,13 @@ class OutboxRelay:
             done.append(row["id"])
             metrics.OUTBOX_PUBLISHED.labels(self._service, row["topic"]).inc()
         return done, None
+
+    async def _update_backlog_now_and_then(self) -> None:
+        """The backlog gauges at most once a second: under load the relay wakes far more often."""
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_backlog_update:
+            await self._update_backlog()
+            self._next_backlog_update = now + BACKLOG_UPDATE_S
 
     async def _update_backlog(self) -> None:
         row = await self._pool.fetchrow(

@@ -12,8 +12,11 @@ from shared.events import ReferralAssigned, ReferralReceived
 
 async def lock_team(conn: Conn, team: str) -> None:
     """Hold the team's row lock until the transaction ends, so loads read next are not stale."""
-    await conn.execute("INSERT INTO team_locks (team) VALUES ($1) ON CONFLICT DO NOTHING", team)
-    await conn.execute("SELECT 1 FROM team_locks WHERE team = $1 FOR UPDATE", team)
+    # One round trip: DO UPDATE locks the existing row as FOR UPDATE would (and creates it once).
+    await conn.execute(
+        "INSERT INTO team_locks (team) VALUES ($1) ON CONFLICT (team) DO UPDATE SET team = EXCLUDED.team",
+        team,
+    )
 
 
 async def team_loads(conn: Conn, team: str, day: date) -> dict[str, Load]:
