@@ -10,6 +10,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -26,7 +27,7 @@ CPU_COLUMNS = ("intake", "assignment", "notifications", "metrics", "postgres", "
 SECTIONS = ("## End to end", "## Baselines", "## Before/after")
 TARGET_PER_S = 200
 KEEP_UP_SHARE = 0.95
-BEFORE = REPO / "bench" / "results" / "before.json"
+BEFORE = REPO / "bench" / "results" / "before-1.json"  # and every other before*.json beside it
 CHANGES = REPO / "bench" / "results" / "changes.md"
 
 
@@ -236,30 +237,52 @@ def end_to_end_section(results: dict[str, Any]) -> str:
     return "\n".join(lines).replace("\n ", " ") + "\n"
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One run whose steps hold, per offered rate, the median of each figure over `runs`."""
+    steps = []
+    for rate in sorted({s["offered"] for r in runs for s in r["steps"]}):
+        found = [s for r in runs for s in r["steps"] if s["offered"] == rate]
+        step = dict(found[0])
+        for key in ("achieved", "p50_s", "p95_s", "p99_s", "cpu_per_referral"):
+            step[key] = statistics.median(s[key] for s in found)
+        step["kept_up"] = sum(s["kept_up"] for s in found) * 2 > len(found)
+        steps.append(step)
+    return {"steps": steps}
+
+
 def before_after_section(results: dict[str, Any]) -> str:
-    """Before (bench/results/before.json) next to this run, and the list of changes."""
-    if not BEFORE.exists():
+    """Before (median of bench/results/before*.json) next to this run, and the list of changes."""
+    files = sorted(BEFORE.parent.glob("before*.json"))
+    if not files:
         return ""
-    before = json.loads(BEFORE.read_text("utf-8"))
+    runs = [json.loads(f.read_text("utf-8")) for f in files]
+    before = median_run(runs)
+    after_files = sorted(BEFORE.parent.glob("after*.json"))
+    after_runs = [results, *(json.loads(f.read_text("utf-8")) for f in after_files)]
+    after = median_run(after_runs)
     lines = [
         "## Before/after",
         "",
-        f"Before: the same benchmark on the code before the optimisations ({before['when']},"
-        " `bench/results/before.json`); after: this run. Same machine, both noisy (other work"
-        " shared the two cores).",
+        f"Before: the same benchmark on the code before the optimisations (commit 5621e19), the"
+        f" median of {len(runs)} runs ({', '.join(r['when'] for r in runs)};"
+        f" `{', '.join(f'bench/results/{f.name}' for f in files)}`). A step that was not run"
+        f" because the previous one already saturated shows as -. After: the median of this run and"
+        f" {len(after_files)} earlier run(s) of the optimised code"
+        f" (`{', '.join(f'bench/results/{f.name}' for f in after_files) or '-'}`). Same machine;"
+        " other work shared the two cores during all of them, so expect tens of per cent of noise.",
         "",
         "| Offered /s | Before achieved /s | After achieved /s | Before p50/p99 ms | After p50/p99 ms"
         " | Before CPU s/ref | After CPU s/ref |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    rates = sorted({s["offered"] for s in before["steps"]} | {s["offered"] for s in results["steps"]})
+    rates = sorted({s["offered"] for s in before["steps"]} | {s["offered"] for s in after["steps"]})
     for rate in rates:
-        b, a = at_rate(before, rate), at_rate(results, rate)
+        b, a = at_rate(before, rate), at_rate(after, rate)
         lines.append(
             f"| {rate:.0f} | {_cell(b, 'achieved')} | {_cell(a, 'achieved')} | {_lat(b)} | {_lat(a)}"
             f" | {_cell(b, 'cpu_per_referral', 4)} | {_cell(a, 'cpu_per_referral', 4)} |"
         )
-    sb, sa = sustained(before), sustained(results)
+    sb, sa = sustained(before), sustained(after)
     lines += [
         "",
         f"Sustained: before {sb['achieved'] if sb else 0:.0f}/s, after {sa['achieved'] if sa else 0:.0f}/s.",
