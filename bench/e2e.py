@@ -43,7 +43,7 @@ from shared.events import TOPIC_RECEIVED
 from tests.e2e.conftest import free_ports
 
 SECRETS = {"key_id": "bench-1", "key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "pepper": "bench"}
-DEFAULT_RATES = (25, 50, 100, 150, 200, 250, 300, 400, 500)
+DEFAULT_RATES = (25, 50, 75, 100, 125, 150, 200, 250, 300, 400)
 REFERRAL_ID = re.compile(r"R-[0-9A-Z]{12}")
 WARMUP_RATE, WARMUP_S = 10.0, 10.0
 HARNESS = ("harness", "smtp-sink")  # measured, but not the system's cost

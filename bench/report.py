@@ -234,7 +234,38 @@ def end_to_end_section(results: dict[str, Any]) -> str:
         f" Targets (issue 7): at least {TARGET_PER_S}/s sustained: {'met' if throughput_met else 'missed'};"
         f" p99 under 1 s at 50/s: {'met' if latency_met else 'missed'}."
     )
+    lines.append("")
+    lines.append(reading(results, best))
     return "\n".join(lines).replace("\n ", " ") + "\n"
+
+
+def reading(results: dict[str, Any], best: dict[str, Any] | None) -> str:
+    """What limits the pipeline, computed from this run's own figures."""
+    step = best or (results["steps"][0] if results["steps"] else None)
+    if step is None:
+        return ""
+    by = step["cpu_by_group"]
+    system_ms = step["cpu_per_referral"] * 1000
+    harness_ms = (by.get("harness", 0.0) + by.get("smtp-sink", 0.0)) * 1000
+    cores = results["machine"]["cores"]
+    ceiling = cores * 1000 / (system_ms + harness_ms)
+    needed = cores * 1000 / TARGET_PER_S - harness_ms
+    shares = sorted(((g, by[g] * 1000) for g in CPU_COLUMNS if g in by), key=lambda x: -x[1])
+    kafka_p50 = next((lat["p50_ms"] for lat in results["baselines"]["kafka"]["latency"]), float("nan"))
+    return (
+        f"Reading: at {step['offered']:.0f}/s the system used {system_ms:.1f} ms of CPU per referral"
+        f" ({', '.join(f'{g} {ms:.1f}' for g, ms in shares)}), and the load generator and the sink"
+        f" another {harness_ms:.1f} ms. At that cost {cores} cores carry at most about"
+        f" {ceiling:.0f} referrals/s even with nothing else running, and less in practice: the"
+        " services' event loops, Postgres and the broker do not spread evenly over the cores, and"
+        f" other work shared this machine. {TARGET_PER_S}/s would need under {needed:.1f} ms per"
+        " referral for all of it together. Latency has a floor from the broker: one produce ->"
+        f" consume round trip costs p50 {kafka_p50:.0f} ms on this broker (baseline below), and a"
+        " referral crosses two topics before its email, so p50 cannot go much below twice that"
+        " whatever the services do."
+        " Profiles: `.venv/bin/python -m bench.profile --rate 60` (py-spy on every service under"
+        " load, top frames, and the median time of each hop from the databases)."
+    )
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
