@@ -941,13 +941,25 @@ def render(result: ChaosResult) -> str:
         "`unknown` (DESIGN.md §2): it is never resent automatically; it is counted "
         '(`notification_deliveries{status="unknown"}`), alerted on and shown to an operator. Such '
         "a delivery may or may not have reached the relay, so the check allows at most one email "
-        f"for it. In this run {unknown} deliveries ended `unknown`: {arrived} of them had reached the "
-        f"SMTP sink (the kill fell between the relay's acceptance and the status update) and "
-        f"{unknown - arrived} had not (the kill fell before the message left). None was sent twice; "
-        "the ones that did not arrive are the operator's to resend, as designed.",
+        "for it. " + unknown_summary(unknown, arrived),
         "",
     ]
     return "\n".join(out)
+
+
+def unknown_summary(unknown: int, arrived: int) -> str:
+    """One sentence on this run's `unknown` deliveries."""
+    if not unknown:
+        return (
+            "In this run no delivery ended `unknown`: no kill of the notifications service caught a "
+            "claimed delivery, and every outcome known during a Postgres outage was recorded later."
+        )
+    return (
+        f"In this run {unknown} deliveries ended `unknown`: {arrived} of them had reached the SMTP sink "
+        "(the kill fell between the relay's acceptance and the status update) and "
+        f"{unknown - arrived} had not (the kill fell before the message left). None was sent twice; "
+        "the ones that did not arrive are the operator's to resend, as designed."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
