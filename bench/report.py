@@ -76,7 +76,8 @@ def _broker(flavour: str) -> str:
         text = KAFKA_SCRIPT.read_text("utf-8")
         for line in text.splitlines():
             if line.strip().startswith(("KAFKA_VERSION=", "VERSION=")):
-                return "Apache Kafka " + line.split("=", 1)[1].strip().strip("\"'${}:-")
+                value = line.split("=", 1)[1].split("#", 1)[0]
+                return "Apache Kafka " + value.strip().strip("\"'${}:-")
         return "Apache Kafka"
     try:
         out = subprocess.run([tansu_binary(), "--version"], capture_output=True, text=True, timeout=10)
