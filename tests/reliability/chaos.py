@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -992,6 +993,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         args.report.write_text(render(result), "utf-8")
         print(f"wrote {args.report}")
+    if result.ok and args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)  # ~650 MB of broker and database data per long run
+    else:
+        print(f"state and logs kept in {workdir}")
     return 0 if result.ok else 1
 
 
