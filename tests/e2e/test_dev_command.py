@@ -13,19 +13,9 @@ import httpx
 import psutil
 
 from referral_router.devinfra.procs import free_port
-from referral_router.stack import REPO, SERVICES
+from referral_router.stack import REPO, SERVICES, Ports
 
-PARTS = (
-    "kafka",
-    "postgres",
-    "intake",
-    "assignment",
-    "notifications",
-    "metrics",
-    "smtp",
-    "smtp_http",
-    "teams",
-)
+PARTS = tuple(Ports.__dataclass_fields__)  # every part of the stack that has a port
 
 
 def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float) -> str:

@@ -22,19 +22,9 @@ import psutil
 import yaml
 
 from referral_router.devinfra.procs import free_port
-from referral_router.stack import REPO, SERVICES
+from referral_router.stack import REPO, SERVICES, Ports
 
-PARTS = (
-    "kafka",
-    "postgres",
-    "intake",
-    "assignment",
-    "notifications",
-    "metrics",
-    "smtp",
-    "smtp_http",
-    "teams",
-)
+PARTS = tuple(Ports.__dataclass_fields__)  # every part of the stack that has a port
 ROWS, COLUMNS = 50, 160
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]|\r")
 HEADER = "referral-router  dev stack"

@@ -23,17 +23,7 @@ from referral_router.dev import (
 from referral_router.devinfra.procs import free_port, port_in_use
 from referral_router.stack import REPO, Ports, ServiceConfig, ServiceProcesses
 
-PARTS = (
-    "kafka",
-    "postgres",
-    "intake",
-    "assignment",
-    "notifications",
-    "metrics",
-    "smtp",
-    "smtp_http",
-    "teams",
-)
+PARTS = tuple(Ports.__dataclass_fields__)  # every part of the stack that has a port
 
 
 @pytest.fixture
