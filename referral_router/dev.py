@@ -416,6 +416,10 @@ def run_dev(options: DevOptions) -> int:
         return 2
     stack = DevStack(state, ports, options.kafka)
     signal.signal(signal.SIGTERM, _interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started in the background by a shell without job control, which ignores SIGINT for
+        # its children: Ctrl-C (or `kill -INT`) must still stop everything.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     try:
         print("starting the dev stack (Ctrl-C stops everything):", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -16,6 +17,13 @@ from referral_router.devinfra.procs import free_port
 from referral_router.stack import REPO, SERVICES, Ports
 
 PARTS = tuple(Ports.__dataclass_fields__)  # every part of the stack that has a port
+
+
+def kill_left_over(processes: list[psutil.Process]) -> None:
+    """After a failure, end the servers the dev command started, so none outlives the test."""
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
 
 
 def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float) -> str:
@@ -45,6 +53,7 @@ def test_dev_answers_on_every_port_and_stops_cleanly_on_sigint(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    descendants: list[psutil.Process] = []
     try:
         banner = wait_for_line(proc, "portal client", timeout_s=120)
         descendants = psutil.Process(proc.pid).children(recursive=True)
@@ -69,3 +78,4 @@ def test_dev_answers_on_every_port_and_stops_cleanly_on_sigint(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        kill_left_over(descendants)

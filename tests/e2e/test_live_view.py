@@ -23,6 +23,7 @@ import yaml
 
 from referral_router.devinfra.procs import free_port
 from referral_router.stack import REPO, SERVICES, Ports
+from tests.e2e.test_dev_command import kill_left_over
 
 PARTS = tuple(Ports.__dataclass_fields__)  # every part of the stack that has a port
 ROWS, COLUMNS = 50, 160
@@ -92,6 +93,7 @@ def test_live_view_on_a_terminal_shows_the_system_at_work(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        kill_left_over(descendants)
         os.close(leader)
     text = strip_ansi(bytes(out))
     frame = last_frame(text)
