@@ -24,6 +24,9 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InterfaceError,
+    # Raised when the server dies between a statement's prepare and execute ("cannot switch to
+    # state …"): that connection is dead, and a new attempt on another one is safe.
+    asyncpg.exceptions._base.InternalClientError,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
     asyncpg.AdminShutdownError,
