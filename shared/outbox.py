@@ -92,8 +92,7 @@ class OutboxRelay:
                     await self._update_backlog_now_and_then()
                     await self._wait_for_work()
             except asyncio.CancelledError:
-                if listener is not None and not listener.is_closed():
-                    await listener.close()
+                await _close_quietly(listener)
                 raise
             except Exception as exc:  # noqa: BLE001 - the relay must survive anything and retry
                 failures += 1

@@ -36,6 +36,21 @@ from shared.outbox import OutboxRelay
 from shared.settings import HttpSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
+# Each step of starting the broker or stopping a service gets this long; a step that takes
+# longer is reported and the rest of the shutdown goes on.
+START_STOP_TIMEOUT_S = 60.0
+
+
+async def _bounded(what: str, step: Awaitable[Any]) -> bool:
+    """Await one shutdown step for at most START_STOP_TIMEOUT_S; False when it timed out."""
+    try:
+        await asyncio.wait_for(step, timeout=START_STOP_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("a shutdown step did not finish in time", extra={"step": what})
+        return False
+    return True
+
+
 LAG_INTERVAL_S = 10.0
 
 
@@ -163,23 +178,24 @@ class Runtime:
         )
         self.run_in_background("outbox-relay", relay.run)
         self._register_consumer()
-        await self.broker.start()
+        # A broker that never answers must fail the start with a clear error, not hang it.
+        await asyncio.wait_for(self.broker.start(), timeout=START_STOP_TIMEOUT_S)
         if self._subscriber is not None:
             self.run_in_background("consumer-lag", self._measure_lag)
 
     async def stop(self) -> None:
         """Stop consuming first, then background tasks, then the producer and the pool."""
-        await self.broker.stop()
+        await _bounded("consumers", self.broker.stop())
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await _bounded("background task", task)
         self._tasks.clear()
         if self._producer is not None:
-            await self._producer.stop()
-        if self._pool is not None:
-            await self._pool.close()
+            await _bounded("producer", self._producer.stop())
+        if self._pool is not None and not await _bounded("database pool", self._pool.close()):
+            self._pool.terminate()
 
     async def check_database(self) -> None:
         """Readiness: a round trip to Postgres."""
