@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from services.intake.domain import ReferralOut
 
@@ -31,10 +31,3 @@ class NewSubmission:
     ciphertext: bytes
     referrals: list[ReferralOut]
     response: dict[str, Any]
-
-
-class SubmissionStore(Protocol):
-    """Storage of submissions inside one transaction."""
-
-    async def insert(self, submission: NewSubmission) -> StoredSubmission | None:
-        """Store it; return None when stored, or the existing row when the id was taken."""

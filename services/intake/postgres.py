@@ -9,59 +9,6 @@ from shared.crypto import Cipher
 from shared.db import Conn
 from shared.outbox import OutboxRow
 
-
-class PostgresSubmissionStore:
-    """Stores a submission in the caller's transaction."""
-
-    def __init__(self, conn: Conn) -> None:
-        self._conn = conn
-
-    async def insert(self, submission: NewSubmission) -> StoredSubmission | None:
-        """Insert unless the submission id exists; a concurrent twin waits for our commit."""
-        inserted = await self._conn.fetchval(
-            "INSERT INTO submissions (submission_id, client_id, body_digest, received_at, response)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (submission_id) DO NOTHING RETURNING 1",
-            submission.submission_id,
-            submission.client_id,
-            submission.body_digest,
-            submission.received_at,
-            json.dumps(submission.response),
-        )
-        if inserted is None:
-            row = await self._conn.fetchrow(
-                "SELECT body_digest, response FROM submissions WHERE submission_id = $1",
-                submission.submission_id,
-            )
-            assert row is not None
-            return StoredSubmission(bytes(row["body_digest"]), json.loads(row["response"]))
-        await self._conn.execute(
-            "INSERT INTO personal_details (submission_id, key_id, ciphertext) VALUES ($1, $2, $3)",
-            submission.submission_id,
-            submission.key_id,
-            submission.ciphertext,
-        )
-        await self._conn.executemany(
-            "INSERT INTO referrals (referral_id, submission_id, child_index, child_key, family_key,"
-            " kind, received_at, acute_danger, protected_identity)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            [
-                (
-                    r.referral_id,
-                    submission.submission_id,
-                    r.child_index,
-                    r.child_key,
-                    r.family_key,
-                    submission.kind,
-                    submission.received_at,
-                    submission.acute_danger,
-                    r.protected_identity,
-                )
-                for r in submission.referrals
-            ],
-        )
-        return None
-
-
 # One statement (one round trip, atomic without BEGIN/COMMIT) stores a submission, its encrypted
 # details, its referrals and their outbox rows, and wakes the relay; every insert after the first
 # reads from `s`, so a submission id seen before inserts nothing and returns no row.
@@ -94,8 +41,8 @@ async def insert_with_events(
 ) -> StoredSubmission | None:
     """Store a new submission with its outbox rows in one statement, or return the stored one.
 
-    The same effects as `PostgresSubmissionStore.insert` followed by `add_to_outbox` per event
-    in one transaction, in one round trip instead of six (bench/). A concurrent twin waits for
+    The effects of inserting the submission, its details and referrals and then `add_to_outbox`
+    per event in one transaction, in one round trip instead of six (bench/). A concurrent twin waits for
     our commit on the primary key, then inserts nothing and reads what we stored.
     """
     refs = submission.referrals
