@@ -29,6 +29,9 @@ from shared.settings import ConsumerSettings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Conn, Envelope[Any]], Awaitable[None]]
+# Handles a run of consecutive new events of one topic at once (e.g. one executemany per
+# statement); must leave the same state as `Handler` called on each of them in order.
+RunHandler = Callable[[Conn, Sequence[Envelope[Any]]], Awaitable[None]]
 T = TypeVar("T")
 
 
@@ -41,6 +44,7 @@ class Incoming:
     partition: int
     offset: int
     handler: Handler
+    run_handler: RunHandler | None = None
 
 
 class PoisonMessage(Exception):
@@ -113,13 +117,15 @@ class EventConsumer:
             ids = [str(e.event_id) for e in envelopes]
             fresh = await first_deliveries(conn, self._consumer, ids)
             outcomes: list[str] = []
+            todo: list[tuple[Incoming, Envelope[Any]]] = []
             for item, envelope, event_id in zip(batch, envelopes, ids, strict=True):
                 if event_id not in fresh:
                     outcomes.append("duplicate")
                     continue
                 fresh.discard(event_id)  # a second copy in the same batch is a duplicate
-                await item.handler(conn, envelope)
+                todo.append((item, envelope))
                 outcomes.append("handled")
+            await _handle_in_order(conn, todo)
         return outcomes
 
     async def _apply(self, envelope: Envelope[Any], handler: Handler) -> str:
@@ -169,3 +175,18 @@ class EventConsumer:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._settings.retry_max_s)
+
+
+async def _handle_in_order(conn: Conn, todo: Sequence[tuple[Incoming, Envelope[Any]]]) -> None:
+    """Apply new events in batch order; consecutive events of a topic with a run handler at once."""
+    start = 0
+    while start < len(todo):
+        item = todo[start]
+        end = start + 1
+        if item[0].run_handler is None:
+            await item[0].handler(conn, item[1])
+        else:
+            while end < len(todo) and todo[end][0].topic == item[0].topic:
+                end += 1
+            await item[0].run_handler(conn, [envelope for _, envelope in todo[start:end]])
+        start = end

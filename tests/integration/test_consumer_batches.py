@@ -82,3 +82,31 @@ async def test_a_batch_that_keeps_failing_commits_nothing_and_raises(pool):
     assert calls >= 4  # the whole batch was retried
     assert await handled(pool) == []
     assert await pool.fetchval("SELECT count(*) FROM inbox") == 0
+
+
+async def test_a_run_handler_takes_consecutive_new_events_of_its_topic_and_keeps_batch_order(pool):
+    runs: list[list[str]] = []
+
+    async def record_run(conn, events) -> None:
+        runs.append([e.data.referral_id for e in events])
+        for event in events:
+            await record(conn, event)
+
+    def item(event, i: int, topic: str = TOPIC_RECEIVED) -> Incoming:
+        return Incoming(
+            encode_event(event), topic, 0, i, record, record_run if topic == TOPIC_RECEIVED else None
+        )
+
+    seen = received_event("R-seen")
+    await consumer(pool).handle_batch([item(seen, 0), item(received_event("R-0"), 1)])
+    runs.clear()
+    other = f"elsewhere.{TOPIC_RECEIVED}"  # a topic without a run handler: one call per event
+    events = [received_event(f"R-{i}") for i in range(1, 6)]
+    outcomes = await consumer(pool).handle_batch(
+        [item(events[0], 2), item(seen, 3), item(events[1], 4), item(events[2], 5, other),
+         item(events[3], 6), item(events[4], 7)]
+    )  # fmt: skip
+
+    assert outcomes == ["handled", "duplicate", "handled", "handled", "handled", "handled"]
+    assert runs == [["R-1", "R-2"], ["R-4", "R-5"]]  # the copy is left out; the other topic splits
+    assert await handled(pool) == ["R-seen", "R-0", "R-1", "R-2", "R-3", "R-4", "R-5"]
