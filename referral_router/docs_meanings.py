@@ -21,6 +21,8 @@ SETTING_MEANINGS: dict[str, str] = {
     "OUTBOX__POLL_INTERVAL_S": "How often the relay looks for unpublished rows when LISTEN/NOTIFY "
     "did not wake it.",
     "OUTBOX__BATCH_SIZE": "Outbox rows published per round.",
+    "OUTBOX__LINGER_S": "After a wake-up, how long the relay waits before selecting rows, so rows "
+    "committed meanwhile go out in the same round; adds at most this much latency.",
     "OUTBOX__MAX_BACKOFF_S": "Longest wait between relay retries while Kafka or Postgres is away.",
     "CONSUMER__RETRY_INITIAL_S": "First wait before a handler retries a transient failure (doubles).",
     "CONSUMER__RETRY_MAX_S": "Longest wait between handler retries.",

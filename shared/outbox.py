@@ -32,6 +32,14 @@ INSERT_SQL = (
     " SELECT pg_notify('outbox_' || current_schema(), '')"
 )
 
+# One relay per schema at a time keeps per-key order across instances: the rows come only
+# with the schema's advisory lock (an InitPlan, taken once), in the same round trip.
+SELECT_BATCH_SQL = (
+    "WITH relay AS (SELECT pg_try_advisory_xact_lock($2) AS mine)"
+    " SELECT id, topic, key, payload FROM outbox WHERE (SELECT mine FROM relay) AND published_at IS NULL"
+    " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+)
+
 
 class RecordSender(Protocol):
     """What the relay needs from a Kafka producer: enqueue a record, get a delivery future."""
@@ -109,14 +117,7 @@ class OutboxRelay:
     async def publish_once(self) -> int:
         """Publish one batch of unpublished rows; return how many were published."""
         async with self._pool.acquire() as conn, conn.transaction():
-            # One relay per schema at a time keeps per-key order across instances.
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock):
-                return 0
-            rows = await conn.fetch(
-                "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL"
-                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-                self._settings.batch_size,
-            )
+            rows = await conn.fetch(SELECT_BATCH_SQL, self._settings.batch_size, self._lock)
             if not rows:
                 return 0
             done, error = await self._send_in_order(rows)
@@ -169,6 +170,10 @@ class OutboxRelay:
         # Polling is the safety net for notifications lost while nobody listened.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_interval_s)
+        if self._settings.linger_s > 0:
+            await asyncio.sleep(self._settings.linger_s)
+        # Cleared after the linger and before the select: a row committed before this line is
+        # in the next batch, one committed after it sets the event again.
         self._wake.clear()
 
     def _backoff(self, failures: int) -> float:

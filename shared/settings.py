@@ -56,6 +56,9 @@ class OutboxSettings(BaseModel):
 
     poll_interval_s: float = Field(default=1.0, gt=0)
     batch_size: int = Field(default=100, ge=1, le=10_000)
+    # After a wake-up, wait this long so rows committed meanwhile go out in the same batch:
+    # under load a round of the relay (transaction, select, produce, mark) serves many rows.
+    linger_s: float = Field(default=0.01, ge=0, le=1)
     max_backoff_s: float = Field(default=30.0, gt=0)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from services.metrics.main import MetricsSettings, create_app
 from shared import db
+from shared.db import lock_id
 from shared.events import TOPIC_RECEIVED, ReferralReceived, encode_event, new_envelope
 from shared.kafka import ProducerSender, ensure_topics, make_producer
 from shared.outbox import OutboxRelay, add_to_outbox
@@ -92,6 +93,44 @@ async def test_outbox_rows_are_published_in_order_after_commit_and_never_when_ro
     assert ids == [f"R-{i}" for i in range(5)]  # one family key: one partition, in order
     assert {key for key, *_ in records} == {b"fam1"}
     assert backlog == 0
+
+
+async def test_only_the_relay_holding_the_schema_lock_publishes(database_url, kafka_settings):
+    database = DatabaseSettings(url=database_url)
+    pool = await db.create_pool(database, "intake")
+    await db.apply_migrations(pool, "intake", "services.intake.migrations")
+    await ensure_topics(kafka_settings, [TOPIC_RECEIVED])
+    async with pool.acquire() as conn, conn.transaction():
+        for i in range(3):
+            await add_to_outbox(conn, TOPIC_RECEIVED, received_event(f"R-{i}"))
+    producer = make_producer(kafka_settings, client_id="test-relay")
+    await producer.start()
+    relay = OutboxRelay(
+        pool,
+        ProducerSender(producer),
+        OutboxSettings(),
+        schema="intake",
+        service="test",
+        topic_name=kafka_settings.topic,
+        connect=lambda: db.connect(database, "intake"),
+    )
+    other = await db.connect(database, "intake")  # another instance's relay, mid-round
+    try:
+        async with other.transaction():
+            await other.execute("SELECT pg_advisory_xact_lock($1)", lock_id("outbox:intake"))
+            assert await relay.publish_once() == 0
+            assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 3
+        assert await relay.publish_once() == 3
+        held = await other.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+    finally:
+        await other.close()
+        await producer.stop()
+        await pool.close()
+    assert held == 0  # the relay's lock ended with its transaction
+    records = await read_topic(
+        kafka_settings.bootstrap_servers, kafka_settings.topic(TOPIC_RECEIVED), expect=3
+    )
+    assert [value["data"]["referral_id"] for _, value, _, _ in records] == ["R-0", "R-1", "R-2"]
 
 
 @pytest.fixture
