@@ -77,6 +77,8 @@ SETTING_MEANINGS: dict[str, str] = {
     "WORKER__POLL_INTERVAL_S": "How often the delivery worker looks for due deliveries when NOTIFY did "
     "not wake it.",
     "WORKER__BATCH_SIZE": "Emails claimed per round.",
+    "WORKER__LINGER_S": "After a wake-up, how long the delivery worker waits before claiming, so "
+    "deliveries created meanwhile go in the same round; adds at most this much latency.",
     "WORKER__LEASE_S": "A claim older than this means its sender died: the delivery becomes `unknown`.",
 }
 

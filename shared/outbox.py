@@ -41,6 +41,18 @@ SELECT_BATCH_SQL = (
 )
 
 
+def insert_if(statement: str, first: int) -> str:
+    """One statement: `statement` (data-modifying, with RETURNING), then, only if it returned a
+    row, the outbox row and the relay's wake-up. The outbox columns (`outbox_row`) are the
+    parameters $first to $first+3, after the statement's own."""
+    cols = ", ".join(f"${first + i}" for i in range(4))
+    return (
+        f"WITH done AS ({statement}),"
+        f" added AS (INSERT INTO outbox (event_id, topic, key, payload) SELECT {cols} FROM done LIMIT 1)"
+        " SELECT pg_notify('outbox_' || current_schema(), '') FROM done LIMIT 1"
+    )
+
+
 class RecordSender(Protocol):
     """What the relay needs from a Kafka producer: enqueue a record, get a delivery future."""
 

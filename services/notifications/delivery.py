@@ -24,7 +24,7 @@ from services.notifications.ports import Ambiguous, Outgoing, Permanent, Retryab
 from services.notifications.routing import NotificationContext
 from shared.db import TRANSIENT_DB_ERRORS, Conn
 from shared.events import TOPIC_NOTIFICATIONS, NotificationOutcome, new_envelope
-from shared.outbox import add_to_outbox
+from shared.outbox import outbox_row
 
 log = logging.getLogger(__name__)
 PRODUCER = "notifications"
@@ -167,28 +167,33 @@ async def record_outcomes(
 ) -> None:
     """Several messages' final statuses and outcome events, in one transaction."""
     async with pool.acquire() as conn, conn.transaction():
-        for rows, status, error in outcomes:
-            for row in rows:
-                await finish_one(conn, row, status, error)
+        await finish_rows(conn, [(row, status, error) for rows, status, error in outcomes for row in rows])
     for rows, status, error in outcomes:
         if status != "sent":
             ids = [r["id"] for r in rows]
             log.warning("delivery not sent", extra={"delivery_ids": ids, "status": status, "error": error})
 
 
-async def finish_one(conn: Conn, row: asyncpg.Record, status: str, error: str | None) -> None:
-    """One row's final status and its outcome event, in the caller's transaction."""
-    # A claim reaped as `unknown` while its send was slow keeps `unknown`: a person checks it.
-    if await postgres.finish(conn, row["id"], status, error):
-        await add_to_outbox(conn, TOPIC_NOTIFICATIONS, _outcome_event(row, status))
+async def finish_rows(conn: Conn, outcomes: Sequence[tuple[asyncpg.Record, str, str | None]]) -> None:
+    """Rows' final statuses and their outcome events, in the caller's transaction.
+
+    Only rows still `sending` change: a claim reaped as `unknown` while its send was slow keeps
+    `unknown` (a person checks it) and gets no second outcome event.
+    """
+    await postgres.finish_all(
+        conn,
+        [
+            (row["id"], status, error, outbox_row(TOPIC_NOTIFICATIONS, _outcome_event(row, status)))
+            for row, status, error in outcomes
+        ],
+    )
 
 
 async def mark_abandoned_unknown(pool: asyncpg.Pool, ctx: NotificationContext) -> int:
     """Deliveries whose sender died mid-send become `unknown`; they are never resent."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await postgres.expired_claims(conn, ctx.clock.now())
-        for row in rows:
-            await finish_one(conn, row, "unknown", "sender stopped while sending")
+        await finish_rows(conn, [(row, "unknown", "sender stopped while sending") for row in rows])
     return len(rows)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from shared.db import Conn
+from shared.outbox import OutboxRow, insert_if
 
 
 @dataclass(frozen=True)
@@ -63,13 +65,18 @@ async def claim_email(pool: asyncpg.Pool, now: datetime, limit: int, lease_s: fl
     )  # fmt: skip
 
 
-_ANY_DUE_TEAMS = (
-    "SELECT EXISTS (SELECT 1 FROM deliveries WHERE channel = 'teams' AND status = 'pending'"
-    " AND NOT held AND next_attempt_at <= $1)"
-)
-_ANY_DUE_DIGEST = (
-    "SELECT EXISTS (SELECT 1 FROM deliveries WHERE held AND status = 'pending' AND next_attempt_at <= $1)"
-)
+async def due_teams_and_digest(pool: asyncpg.Pool, now: datetime) -> tuple[bool, bool]:
+    """Whether any Teams delivery, and any held one for a digest, is due: most rounds neither is,
+    and then the worker opens no transaction for them (bench/)."""
+    row = await pool.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE channel = 'teams' AND status = 'pending'"
+        "   AND NOT held AND next_attempt_at <= $1) AS teams,"
+        " EXISTS (SELECT 1 FROM deliveries WHERE held AND status = 'pending' AND next_attempt_at <= $1)"
+        "   AS digest",
+        now,
+    )
+    assert row is not None
+    return row["teams"], row["digest"]
 
 
 async def claim_teams(
@@ -77,8 +84,6 @@ async def claim_teams(
 ) -> list[asyncpg.Record]:
     """At most the oldest due delivery per webhook whose slot is free; the slot moves on in the same
     transaction, so one message per `gap_s` per webhook holds across restarts."""
-    if not await pool.fetchval(_ANY_DUE_TEAMS, now):
-        return []  # most rounds: no transaction at all (bench/)
     async with pool.acquire() as conn, conn.transaction():
         free = await conn.fetch(
             "SELECT recipient FROM webhook_slots w WHERE next_send_at <= $1 AND EXISTS (SELECT 1"
@@ -113,8 +118,6 @@ async def set_slot(conn: Conn, recipient: str, now: datetime, gap_s: float) -> N
 
 async def claim_digest(pool: asyncpg.Pool, now: datetime, lease_s: float) -> list[asyncpg.Record]:
     """All due held deliveries of one recipient x channel, claimed together for one digest."""
-    if not await pool.fetchval(_ANY_DUE_DIGEST, now):
-        return []  # most rounds: no transaction at all (bench/)
     async with pool.acquire() as conn, conn.transaction():
         first = await conn.fetchrow(
             "SELECT recipient, channel FROM deliveries WHERE held AND status = 'pending'"
@@ -131,16 +134,20 @@ async def claim_digest(pool: asyncpg.Pool, now: datetime, lease_s: float) -> lis
         )  # fmt: skip
 
 
-async def finish(conn: Conn, delivery_id: int, status: str, error: str | None) -> bool:
-    """Record a final outcome of a delivery still in `sending`; False if it was already reaped."""
-    done = await conn.fetchval(
-        "UPDATE deliveries SET status = $2, last_error = $3, finished_at = now(),"
-        " claimed_until = NULL WHERE id = $1 AND status = 'sending' RETURNING 1",
-        delivery_id,
-        status,
-        error,
-    )
-    return done is not None
+# A final outcome of a delivery still in `sending` and, only then, its outcome event: a claim
+# reaped as `unknown` while its send was slow keeps `unknown` and publishes nothing more.
+FINISH_SQL = insert_if(
+    "UPDATE deliveries SET status = $2, last_error = $3, finished_at = now(),"
+    " claimed_until = NULL WHERE id = $1 AND status = 'sending' RETURNING 1",
+    4,
+)
+
+
+async def finish_all(conn: Conn, outcomes: Sequence[tuple[int, str, str | None, OutboxRow]]) -> None:
+    """Final statuses of deliveries with their outcome events, all in one round trip."""
+    if not outcomes:
+        return
+    await conn.executemany(FINISH_SQL, [(i, status, error, *event) for i, status, error, event in outcomes])
 
 
 async def retry_later(pool: asyncpg.Pool, ids: list[int], not_before: datetime, error: str) -> None:

@@ -24,6 +24,8 @@ class WorkerSettings(BaseModel):
 
     poll_interval_s: float = Field(default=1.0, gt=0)
     batch_size: int = Field(default=20, ge=1)
+    # After a wake-up, wait this long so deliveries created meanwhile go in the same round.
+    linger_s: float = Field(default=0.01, ge=0, le=1)
     # Longer than any send can take: a claim older than this means its sender is gone.
     lease_s: float = Field(default=60.0, gt=0)
 
@@ -71,6 +73,8 @@ class DeliveryWorker:
         if claimed < self._settings.batch_size:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_s)
+            # Deliveries created meanwhile share the next round (as the outbox relay's linger).
+            await asyncio.sleep(self._settings.linger_s)
             self._wake.clear()
         return listener
 
@@ -91,9 +95,10 @@ class DeliveryWorker:
         now, s = self._ctx.clock.now(), self._settings
         gap_s = 1.0 / self._ctx.config.notifications.teams_rate_per_s
         emails = await postgres.claim_email(self._pool, now, s.batch_size, s.lease_s)
-        teams = await postgres.claim_teams(self._pool, now, gap_s, s.lease_s)
+        teams_due, digest_due = await postgres.due_teams_and_digest(self._pool, now)
+        teams = await postgres.claim_teams(self._pool, now, gap_s, s.lease_s) if teams_due else []
         await deliver_many(self._pool, [[row] for row in [*emails, *teams]], self._senders, self._ctx)
-        digest = await postgres.claim_digest(self._pool, now, s.lease_s)
+        digest = await postgres.claim_digest(self._pool, now, s.lease_s) if digest_due else []
         if digest:
             await deliver(self._pool, digest, self._senders, self._ctx)
         return len(emails) + len(teams) + len(digest)
