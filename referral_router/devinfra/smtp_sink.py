@@ -28,6 +28,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -291,8 +292,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the sink in the foreground."""
-    asyncio.run(run(parse_args(argv)))
+    """Entry point: run the sink in the foreground (on uvloop: it shares the benchmark's cores)."""
+    uvloop.run(run(parse_args(argv)))
     return 0
 
 
