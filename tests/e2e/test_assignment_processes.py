@@ -273,34 +273,53 @@ async def test_a_caseworker_records_their_own_absence_but_not_a_colleagues(assig
 
 
 async def test_a_referral_moves_through_its_lifecycle_over_http_and_bad_input_stores_nothing(assignments):
-    state = (await call(assignments, "GET", "/v1/referrals/R-x1", bearer=MANAGER)).json()
+    event = received("R-life1", at=local(2026, 10, 6, 9, 0), child="c-life1", family="f-life1")
+    await produce(
+        assignments.bootstrap,
+        f"{assignments.prefix}{TOPIC_RECEIVED}",
+        [(event_key(event), encode_event(event))],
+    )
+    await eventually(
+        lambda: call(assignments, "GET", "/v1/referrals/R-life1", bearer=MANAGER),
+        lambda r: r.status_code == 200,
+        timeout_s=60,
+    )
+    state = (await call(assignments, "GET", "/v1/referrals/R-life1", bearer=MANAGER)).json()
     assert state["status"] == "assigned" and state["explanation"]
     mine = token(state["caseworker"], "caseworker")
     other = token("cw-zz", "caseworker")
     assert (
-        await call(assignments, "POST", "/v1/referrals/R-x1/acknowledge", bearer=other)
+        await call(assignments, "POST", "/v1/referrals/R-life1/acknowledge", bearer=other)
     ).status_code == 403
-    assert (await call(assignments, "POST", "/v1/referrals/R-x1/acknowledge", bearer=mine)).json()[
+    assert (await call(assignments, "POST", "/v1/referrals/R-life1/acknowledge", bearer=mine)).json()[
         "status"
     ] == "acknowledged"
     bad = await call(
-        assignments, "POST", "/v1/referrals/R-x1/decision", {"decision": "maybe", "at": "x"}, mine
+        assignments, "POST", "/v1/referrals/R-life1/decision", {"decision": "maybe", "at": "x"}, mine
     )
     assert bad.status_code == 422 and {tuple(e["loc"])[-1] for e in bad.json()["errors"]} == {
         "decision",
         "at",
     }
-    unchanged = (await call(assignments, "GET", "/v1/referrals/R-x1", bearer=mine)).json()
+    unchanged = (await call(assignments, "GET", "/v1/referrals/R-life1", bearer=mine)).json()
     assert (unchanged["status"], unchanged["decision"]) == ("acknowledged", None)
     at = (local(2026, 10, 20, 10, 0)).isoformat()
     opened = await call(
-        assignments, "POST", "/v1/referrals/R-x1/decision", {"decision": "open_investigation", "at": at}, mine
+        assignments,
+        "POST",
+        "/v1/referrals/R-life1/decision",
+        {"decision": "open_investigation", "at": at},
+        mine,
     )
     assert opened.json()["status"] == "investigating"
     due = opened.json()["deadlines"]["investigation"]["due_at"]
     assert datetime.fromisoformat(due) == local(2027, 2, 20, 23, 59, 59)
     again = await call(
-        assignments, "POST", "/v1/referrals/R-x1/decision", {"decision": "no_investigation", "at": at}, mine
+        assignments,
+        "POST",
+        "/v1/referrals/R-life1/decision",
+        {"decision": "no_investigation", "at": at},
+        mine,
     )
     assert again.status_code == 409
     assert (await call(assignments, "GET", "/v1/referrals/R-nope", bearer=mine)).status_code == 404
