@@ -5,23 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.metrics.instruments import Unit, render_domain_metrics
-from services.metrics.projections import (
-    project_assigned,
-    project_deadline,
-    project_handover,
-    project_notification,
-    project_received,
-    project_updated,
-)
-from shared.events import (
-    ALL_TOPICS,
-    TOPIC_ASSIGNED,
-    TOPIC_DEADLINES,
-    TOPIC_NOTIFICATIONS,
-    TOPIC_RECEIVED,
-    TOPIC_ROTATION,
-    TOPIC_UPDATED,
-)
+from services.metrics.projections import PROJECTIONS
+from shared.events import ALL_TOPICS
 from shared.logging import configure_logging
 from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
@@ -40,15 +25,9 @@ def create_app(settings: MetricsSettings) -> FastAPI:
     """Wire the metrics service; the unit config is validated before anything starts."""
     runtime = Runtime(settings, service=SERVICE, migrations="services.metrics.migrations", topics=ALL_TOPICS)
     unit = unit_for_metrics(load_unit_config(settings.unit_config_path))
-    for topic, projection in (
-        (TOPIC_RECEIVED, project_received),
-        (TOPIC_ASSIGNED, project_assigned),
-        (TOPIC_UPDATED, project_updated),
-        (TOPIC_DEADLINES, project_deadline),
-        (TOPIC_ROTATION, project_handover),
-        (TOPIC_NOTIFICATIONS, project_notification),
-    ):
-        runtime.subscribe(topic, projection)
+    for topic, projection in PROJECTIONS.items():
+        # A run of a batch's consecutive events of the topic: one round trip per statement.
+        runtime.subscribe(topic, projection.one, run_handler=projection.run)
     return service_app(SERVICE, runtime, extra_metrics=lambda: render_domain_metrics(runtime.pool, unit))
 
 
