@@ -145,7 +145,7 @@ class Simulation:
     def returning(self, day: date) -> frozenset[str]:
         """At work on `day` after an absence that ended within `return_days`, as the service reads it.
 
-        The service (`postgres.absent_and_returning`) caps new cases for anyone whose absence
+        The service (`postgres.read_before_lock`) caps new cases for anyone whose absence
         ended in the last `return_days` days; the simulation must apply the same cap, or the
         weighted policy would fill a returning caseworker's empty caseload in a day.
         """

@@ -42,7 +42,7 @@ from shared.events import (
     ReferralReceived,
     new_envelope,
 )
-from shared.outbox import add_to_outbox
+from shared.outbox import outbox_row
 from shared.unit_config import UnitConfig
 
 PRODUCER = "assignment"
@@ -90,13 +90,22 @@ def to_referral(received: ReferralReceived) -> Referral:
 
 
 async def assign_referral(conn: Conn, event: Envelope[Any], ctx: AssignmentContext) -> None:
-    """Load under the team's lock, decide, save the assignment and its event in one transaction."""
+    """Load under the team's lock, decide, save the assignment and its event in one transaction.
+
+    Four statements: everything that does not need the team's lock in one, the lock, the team's
+    loads, and the assignment with its outbox row.
+    """
     received: ReferralReceived = event.data
-    if await postgres.is_assigned(conn, received.referral_id):
-        return  # already assigned by an earlier event about the same referral
     instant = assignment_instant(ctx.config.assignment_policy, received.received_at, ctx.calendar, ctx.tz)
-    duty = on_duty(ctx.plan, await postgres.overrides_between(conn, instant, instant), instant, ctx.tz)
-    situation = await load_situation(conn, to_referral(received), duty, instant, ctx)
+    day = instant.astimezone(ctx.tz).date()
+    before = await postgres.read_before_lock(
+        conn, received.referral_id, instant, received.child_key, received.family_key, day,
+        ctx.rules.return_days,
+    )  # fmt: skip
+    if before.assigned:
+        return  # already assigned by an earlier event about the same referral
+    duty = on_duty(ctx.plan, before.overrides, instant, ctx.tz)
+    situation = await load_situation(conn, to_referral(received), duty, instant, before, ctx)
     decision = decide_or_manager(situation, ctx)
     deadlines = referral_deadlines(received.received_at, ctx.calendar, ctx.tz, ctx.deadlines)
     weight = ctx.weights.weight(
@@ -122,9 +131,6 @@ async def assign_referral(conn: Conn, event: Envelope[Any], ctx: AssignmentConte
         ),
         weight=weight,
     )
-    row = postgres.NewAssignment(received, assigned, decision, duty, situation.day, weight)
-    if not await postgres.insert_assignment(conn, row):
-        return
     envelope = new_envelope(
         "referral.assigned",
         assigned,
@@ -132,23 +138,25 @@ async def assign_referral(conn: Conn, event: Envelope[Any], ctx: AssignmentConte
         correlation_id=event.correlation_id,
         causation_id=str(event.event_id),
     )
-    await add_to_outbox(conn, TOPIC_ASSIGNED, envelope)
+    row = postgres.NewAssignment(received, assigned, decision, duty, situation.day, weight)
+    await postgres.insert_assignment(conn, row, outbox_row(TOPIC_ASSIGNED, envelope))
 
 
 async def load_situation(
-    conn: Conn, referral: Referral, duty: OnDuty, instant: datetime, ctx: AssignmentContext
-) -> Situation:
+    conn: Conn, referral: Referral, duty: OnDuty, instant: datetime, before: postgres.Before,
+    ctx: AssignmentContext,
+) -> Situation:  # fmt: skip
     """Continuity first (it may pick the team), then the team's loads under its lock."""
-    prior = await postgres.prior_cases(conn, referral.child_key, referral.family_key)
-    match = continuity_match(referral, prior, instant, ctx.rules.continuity_days)
+    match = continuity_match(referral, before.prior, instant, ctx.rules.continuity_days)
     day = instant.astimezone(ctx.tz).date()
     team = target_team(duty, match)
     await postgres.lock_team(conn, team)
-    loads = await postgres.team_loads(conn, team, day)
-    absent, returning = await postgres.absent_and_returning(conn, day, ctx.rules.return_days)
+    members = [w.staff_id for w in ctx.staff if w.team == team]
+    loads = await postgres.team_loads(conn, team, day, members)
     conflicts = ctx.config.assignment.conflicts_of_interest
     excluded = frozenset(c.staff_id for c in conflicts if c.key in (referral.child_key, referral.family_key))
-    return Situation(referral, duty, match, ctx.staff, loads, Availability(absent, returning, excluded), day)
+    availability = Availability(before.absent, before.returning, excluded)
+    return Situation(referral, duty, match, ctx.staff, loads, availability, day)
 
 
 def decide_or_manager(situation: Situation, ctx: AssignmentContext) -> Decision:

@@ -53,7 +53,7 @@ def test_our_policy_keeps_a_child_with_their_open_case_s_caseworker_and_balances
 def test_the_simulation_reads_back_from_leave_as_the_service_does_and_applies_the_daily_cap(monkeypatch):
     """Someone whose absence ended within `return_days` is `returning`; new cases are capped then.
 
-    The service reads this from its absences table (`absent_and_returning`); before the simulation
+    The service reads this from its absences table (`read_before_lock`); before the simulation
     did the same, our policy could fill a returning caseworker's empty caseload in one day.
     """
     import random

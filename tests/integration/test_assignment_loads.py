@@ -1,0 +1,113 @@
+"""A team's loads read in flat cost (issue 7): the same `Load` per caseworker as an aggregate over
+every row of the team, but from index probes that do not grow with the closed history."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from services.assignment import postgres
+from services.assignment.domain.model import Load
+from tests.test_assignment_support import migrated_pool
+
+# What team_loads computed before: every row of the team, open or closed, aggregated.
+ORACLE = (
+    "SELECT caseworker,"
+    " coalesce(sum(weight) FILTER (WHERE status <> 'closed'), 0) AS weighted,"
+    " count(*) FILTER (WHERE status <> 'closed') AS open_cases,"
+    " max(assigned_at) AS last_at,"
+    " count(*) FILTER (WHERE assigned_day = $2) AS today"
+    " FROM assignments WHERE team = $1 GROUP BY caseworker"
+)
+DAY = date(2026, 10, 14)
+STAFF = [f"cw-{i}" for i in range(1, 7)]
+
+
+@pytest.fixture
+async def pool(database_url):
+    pool = await migrated_pool(database_url)
+    yield pool
+    await pool.close()
+
+
+async def add_cases(pool, rows: list[tuple[str, str, str, float, datetime]]) -> None:
+    """(team, caseworker, status, weight, assigned_at) rows with everything else filled in."""
+    start = await pool.fetchval("SELECT count(*) FROM assignments")
+    t0 = datetime(2026, 10, 1, tzinfo=UTC)
+    await pool.executemany(
+        "INSERT INTO assignments (referral_id, family_key, child_key, team, caseworker, reason, explanation,"
+        " source, period_start, received_at, assigned_at, status, acute_danger, protected_identity,"
+        " protection_due, preliminary_due, assigned_day, weight)"
+        " VALUES ($1, $1, $1, $2, $3, 'rotation', 'x', 'rotation', $4, $5, $5, $6, false, false,"
+        " $5, $5, $7, $8)",
+        [
+            (f"R-{start + n}", team, cw, t0, at, status, at.date(), weight)
+            for n, (team, cw, status, weight, at) in enumerate(rows)
+        ],
+    )  # fmt: skip
+
+
+async def oracle(pool, team: str, day: date) -> dict[str, Load]:
+    return {
+        r["caseworker"]: Load(float(r["weighted"]), r["open_cases"], r["last_at"], r["today"])
+        for r in await pool.fetch(ORACLE, team, day)
+    }
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_loads_equal_the_aggregate_over_the_whole_history(pool, seed):
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(400):
+        at = datetime(2026, 9, 1, 8, tzinfo=UTC) + timedelta(minutes=rng.randrange(60 * 24 * 60))
+        status = rng.choice(["assigned", "acknowledged", "investigating", "closed", "closed"])
+        # cw-5 has only closed cases in team-a; cw-6 has none there (only in team-b)
+        cw = rng.choice(STAFF[:4]) if rng.random() < 0.9 else "cw-5"
+        team = "team-b" if cw == "cw-6" or rng.random() < 0.2 else "team-a"
+        rows.append((team, cw, "closed" if cw == "cw-5" else status, rng.choice([0.5, 1.0, 1.5, 2.0]), at))
+    rows.append(("team-b", "cw-6", "assigned", 1.0, datetime(2026, 10, 14, 9, tzinfo=UTC)))
+    await add_cases(pool, rows)
+    # a reassignment moves a case to another caseworker in place
+    await pool.execute("UPDATE assignments SET caseworker = 'cw-2' WHERE referral_id = 'R-3'")
+
+    for team in ("team-a", "team-b"):
+        for day in (DAY, date(2026, 9, 1), date(2026, 10, 30)):
+            async with pool.acquire() as conn:
+                ours = await postgres.team_loads(conn, team, day, STAFF)
+            expected = await oracle(pool, team, day)
+            assert set(ours) == set(STAFF)
+            assert {cw: ours[cw] for cw in STAFF} == {cw: expected.get(cw, Load()) for cw in STAFF}
+    assert (await oracle(pool, "team-a", DAY))["cw-5"].open_cases == 0  # the cases above were made
+
+
+async def blocks_read(pool, sql: str, *args) -> int:
+    """Shared buffers a statement touched (hit or read): the work it did, independent of timing."""
+    plan = json.loads(await pool.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", *args))[0]["Plan"]
+    return int(plan["Shared Hit Blocks"]) + int(plan["Shared Read Blocks"])
+
+
+async def test_the_cost_of_reading_loads_does_not_grow_with_closed_history(pool):
+    at = datetime(2026, 10, 14, 9, tzinfo=UTC)
+    await add_cases(pool, [("team-a", cw, "assigned", 1.0, at) for cw in STAFF for _ in range(15)])
+    sizes = {}
+    for closed in (200, 8000):
+        have = await pool.fetchval("SELECT count(*) FROM assignments WHERE status = 'closed'")
+        old = datetime(2025, 1, 1, tzinfo=UTC)
+        await add_cases(
+            pool,
+            [("team-a", STAFF[n % 6], "closed", 1.0, old + timedelta(hours=n)) for n in range(closed - have)],
+        )
+        await pool.execute("ANALYZE assignments")
+        sizes[closed] = (
+            await blocks_read(pool, postgres.TEAM_LOADS_SQL, "team-a", DAY, STAFF),
+            await blocks_read(pool, ORACLE, "team-a", DAY),
+        )
+        async with pool.acquire() as conn:
+            assert await postgres.team_loads(conn, "team-a", DAY, STAFF) == await oracle(pool, "team-a", DAY)
+
+    (ours_small, oracle_small), (ours_big, oracle_big) = sizes[200], sizes[8000]
+    assert oracle_big > oracle_small + 50  # the measure sees growth where there is some
+    assert ours_big <= ours_small + 3 * len(STAFF), sizes  # one index level more per probe, not a scan
