@@ -74,3 +74,13 @@ def test_ten_digit_form_with_dash_gets_the_century_of_someone_under_100(born, rn
     number = personal_number(born, rng)
     ten = f"{number[2:8]}-{number[8:]}"
     assert normalise_personal_number(ten, TODAY) == number
+
+
+def test_synthetic_submissions_are_mostly_different_families():
+    import random
+
+    from referral_router.synthetic import submission
+
+    rng = random.Random(3)
+    guardians = [submission(rng)["guardians"][0]["personal_number"] for _ in range(2000)]
+    assert len(set(guardians)) > 1950  # a fixed birth date gave 20 families for any number of referrals
