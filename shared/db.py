@@ -63,7 +63,14 @@ async def create_pool(settings: DatabaseSettings, schema: str) -> asyncpg.Pool:
         min_size=settings.min_pool_size,
         max_size=settings.max_pool_size,
         timeout=settings.connect_timeout_s,
-        server_settings={"search_path": schema, "application_name": f"referral-router-{schema}"},
+        server_settings={
+            "search_path": schema,
+            "application_name": f"referral-router-{schema}",
+            # Every statement here is short OLTP whose best plan does not depend on its values;
+            # Postgres otherwise kept re-planning some prepared statements on every call (a team's
+            # loads: 0.27 ms of planning for 0.11 ms of execution, pg_stat_statements, bench/).
+            "plan_cache_mode": "force_generic_plan",
+        },
         reset=_keep_session,
     )
     assert pool is not None
