@@ -14,6 +14,11 @@ SETTING_MEANINGS: dict[str, str] = {
     "KAFKA__TOPIC_PREFIX": "Prefix for every topic and consumer group; isolates test runs or "
     "tenants on a shared cluster.",
     "KAFKA__REQUEST_TIMEOUT_MS": "Kafka client request timeout.",
+    "KAFKA__FETCH_MAX_WAIT_MS": "How long a consumer's fetch waits for `KAFKA__FETCH_MIN_BYTES` to "
+    "gather: under load a batch (one transaction, one offset commit) then holds several events; adds "
+    "at most this much latency per hop.",
+    "KAFKA__FETCH_MIN_BYTES": "How many bytes a consumer's fetch waits for (at most "
+    "`KAFKA__FETCH_MAX_WAIT_MS`).",
     "DATABASE__URL": "Postgres URL (holds the password). Each service uses its own schema in it.",
     "DATABASE__MIN_POOL_SIZE": "Connections kept open.",
     "DATABASE__MAX_POOL_SIZE": "Most connections per process; requests and handlers queue beyond it.",

@@ -47,6 +47,8 @@ def subscriber_options(settings: KafkaSettings, group: str) -> dict[str, Any]:
         "group_id": settings.group(group),
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         "auto_offset_reset": "earliest",
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "fetch_min_bytes": settings.fetch_min_bytes,
     }
 
 

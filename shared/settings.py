@@ -20,6 +20,10 @@ class KafkaSettings(BaseModel):
     # Prefixed onto every topic and consumer group; lets tests and shared clusters isolate runs.
     topic_prefix: str = ""
     request_timeout_ms: int = Field(default=30_000, ge=1000)
+    # A consumer's fetch waits up to this long for `fetch_min_bytes` to gather, so a batch (one
+    # transaction, one offset commit) holds several events under load instead of one each.
+    fetch_max_wait_ms: int = Field(default=50, ge=0, le=5000)
+    fetch_min_bytes: int = Field(default=65_536, ge=1)
 
     @property
     def idempotent_producer(self) -> bool:
