@@ -18,7 +18,8 @@ SETTING_MEANINGS: dict[str, str] = {
     "gather: under load a batch (one transaction, one offset commit) then holds several events; adds "
     "at most this much latency per hop.",
     "KAFKA__FETCH_MIN_BYTES": "How many bytes a consumer's fetch waits for (at most "
-    "`KAFKA__FETCH_MAX_WAIT_MS`).",
+    "`KAFKA__FETCH_MAX_WAIT_MS`); unset: 65536 on Apache Kafka, 1 on Tansu (which spins while it "
+    "waits).",
     "DATABASE__URL": "Postgres URL (holds the password). Each service uses its own schema in it.",
     "DATABASE__MIN_POOL_SIZE": "Connections kept open.",
     "DATABASE__MAX_POOL_SIZE": "Most connections per process; requests and handlers queue beyond it.",

@@ -48,7 +48,7 @@ def subscriber_options(settings: KafkaSettings, group: str) -> dict[str, Any]:
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         "auto_offset_reset": "earliest",
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
-        "fetch_min_bytes": settings.fetch_min_bytes,
+        "fetch_min_bytes": settings.consumer_min_bytes,
     }
 
 
