@@ -27,7 +27,7 @@ CPU_COLUMNS = ("intake", "assignment", "notifications", "metrics", "postgres", "
 SECTIONS = ("## End to end", "## Baselines", "## Before/after")
 TARGET_PER_S = 200
 KEEP_UP_SHARE = 0.95
-BEFORE = REPO / "bench" / "results" / "before-1.json"  # and every other before*.json beside it
+BEFORE = REPO / "bench" / "results" / "before-1.json"  # and every other stage file beside it
 CHANGES = REPO / "bench" / "results" / "changes.md"
 
 
@@ -265,7 +265,9 @@ def reading(results: dict[str, Any], best: dict[str, Any] | None) -> str:
         " referral crosses two topics before its email, so p50 cannot go much below twice that"
         " whatever the services do."
         " Profiles: `.venv/bin/python -m bench.profile --rate 60` (py-spy on every service under"
-        " load, top frames, and the median time of each hop from the databases)."
+        " load, top frames, and the median time of each hop from the databases) and"
+        " `.venv/bin/python -m bench.costs --rate 150` (CPU, round trips and context switches per"
+        " process, and every Postgres statement's calls, execution and planning time, per referral)."
     )
 
 
@@ -282,44 +284,56 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"steps": steps}
 
 
+# The stages compared, oldest first: (label, file prefix in bench/results/, what the code was).
+STAGES = (
+    ("Before", "before", "commit 5621e19, before any optimisation"),
+    ("Round 1", "round1", "commit b6f3774: batched consumers, one-statement writes, kept SMTP connections"),
+    ("After", "after", "this code: the changes of round 2 below as well"),
+)
+
+
 def before_after_section(results: dict[str, Any]) -> str:
-    """Before (median of bench/results/before*.json) next to this run, and the list of changes."""
-    files = sorted(BEFORE.parent.glob("before*.json"))
-    if not files:
-        return ""
-    runs = [json.loads(f.read_text("utf-8")) for f in files]
-    before = median_run(runs)
-    after_files = sorted(BEFORE.parent.glob("after*.json"))
-    after_runs = [results, *(json.loads(f.read_text("utf-8")) for f in after_files)]
-    after = median_run(after_runs)
+    """Each stage's median over its runs in bench/results/ (this run counts as After)."""
+    if results.get("flavour") != "tansu":  # the stages' runs were all made on Tansu
+        return "## Before/after\n\nMeasured on Tansu: see [PERFORMANCE.md](PERFORMANCE.md).\n"
+    medians, described = [], []
+    for label, prefix, what in STAGES:
+        files = sorted(BEFORE.parent.glob(f"{prefix}-*.json"))
+        runs = [json.loads(f.read_text("utf-8")) for f in files]
+        if prefix == "after":
+            runs.insert(0, results)
+        if not runs:
+            return ""
+        medians.append(median_run(runs))
+        names = ", ".join(f"`bench/results/{f.name}`" for f in files)
+        source = f"this run and {names}" if prefix == "after" and files else names or "this run"
+        described.append(f"- **{label}**: {what}; median of {len(runs)} run(s) ({source}).")
     lines = [
         "## Before/after",
         "",
-        f"Before: the same benchmark on the code before the optimisations (commit 5621e19), the"
-        f" median of {len(runs)} runs ({', '.join(r['when'] for r in runs)};"
-        f" `{', '.join(f'bench/results/{f.name}' for f in files)}`). A step that was not run"
-        f" because the previous one already saturated shows as -. After: the median of this run and"
-        f" {len(after_files)} earlier run(s) of the optimised code"
-        f" (`{', '.join(f'bench/results/{f.name}' for f in after_files) or '-'}`). Same machine;"
-        " other work shared the two cores during all of them, so expect tens of per cent of noise.",
+        "The same benchmark on three stages of the code, on the same machine. A step that was not run"
+        " because the previous one already saturated shows as -. Other work shared the two cores"
+        " during some of the runs, so expect tens of per cent of noise.",
         "",
-        "| Offered /s | Before achieved /s | After achieved /s | Before p50/p99 ms | After p50/p99 ms"
-        " | Before CPU s/ref | After CPU s/ref |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    rates = sorted({s["offered"] for s in before["steps"]} | {s["offered"] for s in after["steps"]})
+        *described,
+        "",
+        "| Offered /s | " + " | ".join(f"{label} achieved /s" for label, _, _ in STAGES)
+        + " | " + " | ".join(f"{label} p50/p99 ms" for label, _, _ in STAGES)
+        + " | " + " | ".join(f"{label} CPU s/ref" for label, _, _ in STAGES) + " |",
+        "|---:|" + "---:|" * (3 * len(STAGES)),
+    ]  # fmt: skip
+    rates = sorted({s["offered"] for m in medians for s in m["steps"]})
     for rate in rates:
-        b, a = at_rate(before, rate), at_rate(after, rate)
-        lines.append(
-            f"| {rate:.0f} | {_cell(b, 'achieved')} | {_cell(a, 'achieved')} | {_lat(b)} | {_lat(a)}"
-            f" | {_cell(b, 'cpu_per_referral', 4)} | {_cell(a, 'cpu_per_referral', 4)} |"
-        )
-    sb, sa = sustained(before), sustained(after)
-    lines += [
-        "",
-        f"Sustained: before {sb['achieved'] if sb else 0:.0f}/s, after {sa['achieved'] if sa else 0:.0f}/s.",
-        "",
+        steps = [at_rate(m, rate) for m in medians]
+        cells = [_cell(s, "achieved") for s in steps] + [_lat(s) for s in steps]
+        cells += [_cell(s, "cpu_per_referral", 4) for s in steps]
+        lines.append(f"| {rate:.0f} | " + " | ".join(cells) + " |")
+    kept = [sustained(m) for m in medians]
+    figures = [
+        f"{label.lower()} {k['achieved'] if k else 0:.0f}/s"
+        for (label, _, _), k in zip(STAGES, kept, strict=True)
     ]
+    lines += ["", "Sustained: " + ", ".join(figures) + ".", ""]
     if CHANGES.exists():
         lines.append(CHANGES.read_text("utf-8").strip())
     return "\n".join(lines) + "\n"
