@@ -58,6 +58,7 @@ async def render_domain_metrics(pool: asyncpg.Pool, unit: Unit, today: date | No
                 zeros=product(("email", "teams"), ("sent", "failed", "unknown"))),
             await _gauge(conn, "referrals_open", "Open cases by team and status.", ["team", "status"],
                          "SELECT team, status, count(*) FROM cases WHERE status <> 'closed'"
+                         " AND team IS NOT NULL"
                          " GROUP BY 1, 2 ORDER BY 1, 2"),
             await _assignment_seconds(conn),
             _deadlines_open(await conn.fetch(
@@ -65,6 +66,7 @@ async def render_domain_metrics(pool: asyncpg.Pool, unit: Unit, today: date | No
                 " WHERE state <> 'met' GROUP BY 1, 2")),
             *_caseload(await conn.fetch(
                 "SELECT team, caseworker, sum(weight) AS load FROM cases WHERE status <> 'closed'"
+                " AND team IS NOT NULL"
                 " GROUP BY 1, 2"), unit, today),
             *_rotation(await conn.fetchrow("SELECT to_team, next_at FROM handovers ORDER BY at DESC LIMIT 1"),
                        unit),

@@ -75,8 +75,12 @@ _CASE_UPSERT = (
     " VALUES ($1, $2, $3, 'assigned', $4, $5) ON CONFLICT (referral_id) DO UPDATE SET"
     " team = EXCLUDED.team, caseworker = EXCLUDED.caseworker, weight = EXCLUDED.weight"
 )
+# Upsert, not UPDATE: the status may come before the assignment (migration 003); the latest
+# action by its own `at` wins whichever arrives first.
 _CASE_STATUS_UPDATE = (
-    "UPDATE cases SET status = $2, status_at = $3 WHERE referral_id = $1 AND status_at <= $3"
+    "INSERT INTO cases (referral_id, status, status_at) VALUES ($1, $2, $3)"
+    " ON CONFLICT (referral_id) DO UPDATE SET status = EXCLUDED.status, status_at = EXCLUDED.status_at"
+    " WHERE cases.status_at <= EXCLUDED.status_at"
 )
 _BREACH_INSERT = (
     "INSERT INTO breaches (referral_id, deadline, team) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
