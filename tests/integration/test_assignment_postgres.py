@@ -10,8 +10,10 @@ import pytest
 
 from services.assignment import cases
 from services.assignment.auth import ApiProblem, Principal
-from services.assignment.scheduler import Scheduler, event_id
+from services.assignment.scheduler import OPEN_DEADLINES_SQL, Scheduler, event_id
+from shared import db
 from shared.clock import FixedClock
+from shared.settings import DatabaseSettings
 from tests.test_assignment_support import CTX, assign, local, migrated_pool, received
 
 MONDAY = local(2026, 10, 5, 10, 0)  # team-b on duty
@@ -207,3 +209,45 @@ async def test_feedback_to_the_reporter_meets_its_clock_and_no_alert_follows(poo
     await Scheduler(pool, CTX, clock).scan_once()
     feedback = [e for e in await deadline_events(pool) if e[1] == "reporter_feedback"]
     assert feedback == [("deadline.approaching", "reporter_feedback", 259200)]
+
+
+async def test_a_scan_opens_a_transaction_only_for_a_clock_with_an_alert_due(database_url):
+    """Every open clock within the longest lead is read in one query with the alerts it already
+    had; before, each one cost a transaction of its own on every scan, due or not."""
+    pool = await db.create_pool(
+        DatabaseSettings(url=database_url, min_pool_size=1, max_pool_size=1), "assignment"
+    )
+    try:
+        await db.apply_migrations(pool, "assignment", "services.assignment.migrations")
+        received_at = local(2026, 10, 20, 10, 0)  # protection assessment due 17:00, reminder 15:00
+        for n in range(30):
+            await assign(pool, received(f"R-{n}", at=received_at))
+        sent: list[str] = []
+        async with pool.acquire() as conn:
+            conn.add_query_logger(lambda q: sent.append(q.query))
+        clock = FixedClock(received_at + timedelta(minutes=5))
+        scheduler = Scheduler(pool, CTX, clock)
+
+        assert await scheduler.scan_once() == 0  # 30 clocks open and near, none due
+        assert sent.count(OPEN_DEADLINES_SQL) == 1
+        assert not [q for q in sent if "deadline_alerts" in q and q != OPEN_DEADLINES_SQL]
+
+        sent.clear()
+        clock.set(local(2026, 10, 20, 15, 0))
+        assert await scheduler.scan_once() == 30  # every reminder, each in its own transaction
+        assert len([q for q in sent if q.startswith("INSERT INTO deadline_alerts")]) == 30
+        sent.clear()
+        assert await scheduler.scan_once() == 0
+        assert not [q for q in sent if q.startswith("INSERT INTO deadline_alerts")]
+    finally:
+        await pool.close()
+
+
+async def test_the_scan_can_read_each_clock_from_its_partial_index(pool):
+    """Closed history is not scanned: each branch of the scan matches its index's predicate."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {OPEN_DEADLINES_SQL}", MONDAY))
+    assert "Seq Scan on assignments" not in plan
+    for index in ("protection_open", "preliminary_open", "investigation_open", "feedback_open"):
+        assert f"assignments_{index}" in plan
