@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,8 +18,10 @@ from services.assignment.domain.model import (
     Caseworker,
     DeadlineRules,
     Decision,
+    Load,
     OfficeCalendar,
     OnDuty,
+    PriorCase,
     Referral,
     RotationPlan,
     WeightRules,
@@ -42,7 +46,7 @@ from shared.events import (
     ReferralReceived,
     new_envelope,
 )
-from shared.outbox import outbox_row
+from shared.outbox import OutboxRow, outbox_row
 from shared.unit_config import UnitConfig
 
 PRODUCER = "assignment"
@@ -96,8 +100,7 @@ async def assign_referral(conn: Conn, event: Envelope[Any], ctx: AssignmentConte
     loads, and the assignment with its outbox row.
     """
     received: ReferralReceived = event.data
-    instant = assignment_instant(ctx.config.assignment_policy, received.received_at, ctx.calendar, ctx.tz)
-    day = instant.astimezone(ctx.tz).date()
+    instant, day = _when(received, ctx)
     before = await postgres.read_before_lock(
         conn, received.referral_id, instant, received.child_key, received.family_key, day,
         ctx.rules.return_days,
@@ -107,6 +110,108 @@ async def assign_referral(conn: Conn, event: Envelope[Any], ctx: AssignmentConte
     duty = on_duty(ctx.plan, before.overrides, instant, ctx.tz)
     situation = await load_situation(conn, to_referral(received), duty, instant, before, ctx)
     decision = decide_or_manager(situation, ctx)
+    await postgres.insert_assignment(conn, *_assignment(event, decision, situation, ctx))
+
+
+async def assign_run(conn: Conn, events: Sequence[Envelope[Any]], ctx: AssignmentContext) -> None:
+    """Assign a run of received referrals in one go: the same decisions, rows and events as
+    `assign_referral` for each in order, in a handful of statements instead of four each.
+
+    One pipelined read for every referral's `Before`; each team's lock and loads once; then
+    each decision in order, carrying forward in memory what the earlier ones changed (a case
+    in the chosen caseworker's load, an earlier case for a sibling's continuity, the referral
+    itself as assigned); one pipelined insert of every assignment and event. The loads carried
+    forward are exact (`postgres.ExactLoad`), so they equal what a fresh read would return.
+    """
+    when = [_when(e.data, ctx) for e in events]
+    befores = await postgres.read_before_lock_many(
+        conn,
+        [
+            (e.data.referral_id, instant, e.data.child_key, e.data.family_key, day, ctx.rules.return_days)
+            for e, (instant, day) in zip(events, when, strict=True)
+        ],
+    )
+    run = _Run(conn, ctx)
+    for event, (instant, day), before in zip(events, when, befores, strict=True):
+        received: ReferralReceived = event.data
+        if before.assigned or received.referral_id in run.assigned:
+            continue
+        before = replace(before, prior=run.prior_with_earlier(received, before.prior))
+        duty = on_duty(ctx.plan, before.overrides, instant, ctx.tz)
+        referral = to_referral(received)
+        match = continuity_match(referral, before.prior, instant, ctx.rules.continuity_days)
+        loads = await run.loads(target_team(duty, match), day)
+        situation = _situation(referral, duty, match, before, ctx, loads, day)
+        decision = decide_or_manager(situation, ctx)
+        run.add(_assignment(event, decision, situation, ctx), before.now)
+    await postgres.insert_assignments(conn, run.rows)
+
+
+@dataclass
+class _Run:
+    """What a run's earlier decisions changed, not yet in the database, and its team loads."""
+
+    conn: Conn
+    ctx: AssignmentContext
+    rows: list[tuple[postgres.NewAssignment, OutboxRow]] = field(default_factory=list)
+    assigned: set[str] = field(default_factory=set)
+    _stored: dict[tuple[str, date], dict[str, postgres.ExactLoad]] = field(default_factory=dict)
+    _added: dict[tuple[str, str], list[postgres.NewAssignment]] = field(default_factory=dict)
+    _prior: list[PriorCase] = field(default_factory=list)  # newest first, as the database orders
+    _now: datetime | None = None
+
+    def prior_with_earlier(self, received: ReferralReceived, stored: list[PriorCase]) -> list[PriorCase]:
+        """The earlier cases a fresh read would return: the run's own first (they are newer)."""
+        mine = [
+            p for p in self._prior if received.child_key == p.child_key or received.family_key == p.family_key
+        ]
+        return (mine + stored)[: postgres.PRIOR_LIMIT]
+
+    async def loads(self, team: str, day: date) -> dict[str, Load]:
+        """The team's loads on the day, as stored plus the run's own assignments; the team's lock
+        is taken before its first read and held to the end of the transaction."""
+        if not any(t == team for t, _ in self._stored):
+            await postgres.lock_team(self.conn, team)
+        if (team, day) not in self._stored:
+            members = [w.staff_id for w in self.ctx.staff if w.team == team]
+            self._stored[team, day] = await postgres.exact_team_loads(self.conn, team, day, members)
+        return {cw: self._carried(team, cw, day, stored) for cw, stored in self._stored[team, day].items()}
+
+    def _carried(self, team: str, cw: str, day: date, stored: postgres.ExactLoad) -> Load:
+        added = self._added.get((team, cw), [])
+        if not added:
+            return stored.as_load()
+        last = max(filter(None, (stored.last_assigned_at, self._now)))
+        return postgres.ExactLoad(
+            stored.weighted + sum((postgres.as_numeric(a.weight) for a in added), Decimal(0)),
+            stored.open_cases + len(added),
+            last,
+            stored.assigned_today + sum(1 for a in added if a.day == day),
+        ).as_load()
+
+    def add(self, row: tuple[postgres.NewAssignment, OutboxRow], now: datetime) -> None:
+        """Carry an assignment forward: in its caseworker's load, as an earlier case, as done."""
+        a = row[0]
+        self.rows.append(row)
+        self.assigned.add(a.received.referral_id)
+        self._added.setdefault((a.decision.team, a.decision.staff_id), []).append(a)
+        self._prior.insert(0, PriorCase(a.decision.staff_id, a.decision.team, a.received.child_key,
+                                        a.received.family_key, None))  # fmt: skip
+        self._now = now
+
+
+def _when(received: ReferralReceived, ctx: AssignmentContext) -> tuple[datetime, date]:
+    """The moment the referral is assigned as of (policy: at once, or next office hours) and its day."""
+    instant = assignment_instant(ctx.config.assignment_policy, received.received_at, ctx.calendar, ctx.tz)
+    return instant, instant.astimezone(ctx.tz).date()
+
+
+def _assignment(
+    event: Envelope[Any], decision: Decision, situation: Situation, ctx: AssignmentContext
+) -> tuple[postgres.NewAssignment, OutboxRow]:
+    """The row to store for a decision and its referral.assigned event."""
+    received: ReferralReceived = event.data
+    duty = situation.duty
     deadlines = referral_deadlines(received.received_at, ctx.calendar, ctx.tz, ctx.deadlines)
     weight = ctx.weights.weight(
         tuple(received.categories), received.acute_danger, received.interpreter_needed
@@ -139,7 +244,7 @@ async def assign_referral(conn: Conn, event: Envelope[Any], ctx: AssignmentConte
         causation_id=str(event.event_id),
     )
     row = postgres.NewAssignment(received, assigned, decision, duty, situation.day, weight)
-    await postgres.insert_assignment(conn, row, outbox_row(TOPIC_ASSIGNED, envelope))
+    return row, outbox_row(TOPIC_ASSIGNED, envelope)
 
 
 async def load_situation(
@@ -153,6 +258,13 @@ async def load_situation(
     await postgres.lock_team(conn, team)
     members = [w.staff_id for w in ctx.staff if w.team == team]
     loads = await postgres.team_loads(conn, team, day, members)
+    return _situation(referral, duty, match, before, ctx, loads, day)
+
+
+def _situation(
+    referral: Referral, duty: OnDuty, match: PriorCase | None, before: postgres.Before,
+    ctx: AssignmentContext, loads: dict[str, Load], day: date,
+) -> Situation:  # fmt: skip
     conflicts = ctx.config.assignment.conflicts_of_interest
     excluded = frozenset(c.staff_id for c in conflicts if c.key in (referral.child_key, referral.family_key))
     availability = Availability(before.absent, before.returning, excluded)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,7 +13,7 @@ from starlette.exceptions import HTTPException
 from services.assignment.api import rotation_router
 from services.assignment.api_cases import referrals_router
 from services.assignment.auth import ApiProblem, AuthSettings, TokenVerifier, authenticator
-from services.assignment.handlers import AssignmentContext, assign_referral
+from services.assignment.handlers import AssignmentContext, assign_referral, assign_run
 from services.assignment.scheduler import Scheduler
 from shared.clock import Clock, SystemClock
 from shared.db import Conn
@@ -45,7 +46,10 @@ def create_app(settings: AssignmentSettings, clock: Clock | None = None) -> Fast
     async def on_received(conn: Conn, event: Envelope[Any]) -> None:
         await assign_referral(conn, event, ctx)
 
-    runtime.subscribe(TOPIC_RECEIVED, on_received)
+    async def on_received_run(conn: Conn, events: Sequence[Envelope[Any]]) -> None:
+        await assign_run(conn, events, ctx)
+
+    runtime.subscribe(TOPIC_RECEIVED, on_received, run_handler=on_received_run)
 
     def start_scheduler() -> None:
         scheduler = Scheduler(runtime.pool, ctx, clock)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from services.assignment.domain.model import Decision, Load, OnDuty, Override, PriorCase
@@ -23,7 +24,7 @@ async def lock_team(conn: Conn, team: str) -> None:
 
 
 TEAM_LOADS_SQL = (
-    "SELECT c.id AS caseworker, coalesce(l.weighted, 0)::float8 AS weighted,"
+    "SELECT c.id AS caseworker, coalesce(l.weighted, 0) AS weighted,"
     " coalesce(l.open_cases, 0) AS open_cases, coalesce(d.assigned, 0) AS today, m.last_at"
     " FROM unnest($3::text[]) AS c(id)"
     " LEFT JOIN LATERAL (SELECT weighted, open_cases FROM caseworker_loads"
@@ -43,9 +44,36 @@ async def team_loads(conn: Conn, team: str, day: date, caseworkers: Sequence[str
     (an aggregate over every row of the team did: years of cases in production, thousands in
     a benchmark). A caseworker without cases gets the empty `Load`.
     """
+    return {cw: load.as_load() for cw, load in (await exact_team_loads(conn, team, day, caseworkers)).items()}
+
+
+@dataclass(frozen=True)
+class ExactLoad:
+    """A caseworker's load as stored: the weighted sum exact (numeric), as the trigger keeps it,
+    so that loads carried forward in memory (`handlers.assign_run`) equal a fresh read."""
+
+    weighted: Decimal
+    open_cases: int
+    last_assigned_at: datetime | None
+    assigned_today: int
+
+    def as_load(self) -> Load:
+        """The domain's view; float(Decimal) rounds as Postgres's numeric::float8 does."""
+        return Load(float(self.weighted), self.open_cases, self.last_assigned_at, self.assigned_today)
+
+
+def as_numeric(weight: float) -> Decimal:
+    """`weight::numeric` as Postgres computes it (15 significant digits), as the trigger adds it."""
+    return Decimal(f"{weight:.15g}")
+
+
+async def exact_team_loads(
+    conn: Conn, team: str, day: date, caseworkers: Sequence[str]
+) -> dict[str, ExactLoad]:
+    """`team_loads` with the weighted sum as stored."""
     rows = await conn.fetch(TEAM_LOADS_SQL, team, day, list(caseworkers))
     return {
-        r["caseworker"]: Load(float(r["weighted"]), r["open_cases"], r["last_at"], r["today"]) for r in rows
+        r["caseworker"]: ExactLoad(r["weighted"], r["open_cases"], r["last_at"], r["today"]) for r in rows
     }
 
 
@@ -58,6 +86,11 @@ class Before:
     prior: list[PriorCase]
     absent: frozenset[str]
     returning: frozenset[str]
+    now: datetime  # the transaction's start, which new assignments get as assigned_at
+
+
+BeforeArgs = tuple[str, datetime, str, str, date, int]
+"""referral id, assignment instant, child key, family key, assignment day, return days."""
 
 
 async def read_before_lock(
@@ -68,13 +101,25 @@ async def read_before_lock(
     family, and who is absent or back from an absence on `day`: none of it depends on the team's
     lock (assignment never writes overrides or absences; prior cases only pick the team)."""
     row = await conn.fetchrow(
-        "SELECT EXISTS (SELECT 1 FROM assignments WHERE referral_id = $1) AS assigned,"
-        f" ARRAY({_OVERRIDES.format(start='$2', end='$2')}) AS overrides,"
-        f" ARRAY({_PRIOR.format(child='$3', family='$4')}) AS prior,"
-        f" ARRAY({_ABSENCES.format(day='$5', since='$6')}) AS absences",
-        referral_id, instant, child_key, family_key, day, day - timedelta(days=return_days),
-    )  # fmt: skip
+        _BEFORE_SQL, *_before_params((referral_id, instant, child_key, family_key, day, return_days))
+    )
     assert row is not None
+    return _before(row)
+
+
+async def read_before_lock_many(conn: Conn, referrals: Sequence[BeforeArgs]) -> list[Before]:
+    """`read_before_lock` for several referrals in one round trip (asyncpg pipelines fetchmany)."""
+    rows = await conn.fetchmany(_BEFORE_SQL, [_before_params(r) for r in referrals])
+    assert len(rows) == len(referrals)  # one row per execution
+    return [_before(row) for row in rows]
+
+
+def _before_params(args: BeforeArgs) -> tuple[Any, ...]:
+    referral_id, instant, child_key, family_key, day, return_days = args
+    return referral_id, instant, child_key, family_key, day, day - timedelta(days=return_days)
+
+
+def _before(row: Any) -> Before:
     absent, returning = _absence_sets(row["absences"])
     return Before(
         row["assigned"],
@@ -82,13 +127,16 @@ async def read_before_lock(
         [PriorCase(*r) for r in row["prior"]],
         absent,
         returning,
+        row["now"],
     )
 
 
+# Earlier cases read per referral, newest first.
+PRIOR_LIMIT = 50
 # Row constructors, so the one-round-trip read above can take them as arrays of records.
 _PRIOR = (
     "SELECT ROW(caseworker, team, child_key, family_key, closed_at) FROM assignments"
-    " WHERE child_key = {child} OR family_key = {family} ORDER BY seq DESC LIMIT 50"
+    " WHERE child_key = {child} OR family_key = {family} ORDER BY seq DESC LIMIT " + str(PRIOR_LIMIT)
 )
 _OVERRIDES = (
     "SELECT ROW(team, starts_at, ends_at, reason) FROM rotation_overrides"
@@ -105,6 +153,14 @@ async def overrides_between(conn: Conn, start: datetime, end: datetime) -> list[
     """Overrides overlapping [start, end], oldest first (later ones win)."""
     rows = await conn.fetchval(f"SELECT ARRAY({_OVERRIDES.format(start='$1', end='$2')})", start, end)
     return [Override(*r) for r in rows]
+
+
+_BEFORE_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM assignments WHERE referral_id = $1) AS assigned,"
+    f" ARRAY({_OVERRIDES.format(start='$2', end='$2')}) AS overrides,"
+    f" ARRAY({_PRIOR.format(child='$3', family='$4')}) AS prior,"
+    f" ARRAY({_ABSENCES.format(day='$5', since='$6')}) AS absences, now() AS now"
+)
 
 
 def _absence_sets(rows: Sequence[Any]) -> tuple[frozenset[str], frozenset[str]]:
@@ -137,13 +193,22 @@ _INSERT_ASSIGNMENT = insert_if(
 
 async def insert_assignment(conn: Conn, a: NewAssignment, event: OutboxRow) -> bool:
     """Store the assignment and, only if the referral had none, its event; False when it had."""
+    # A row (the wake-up) only when the assignment was inserted.
+    inserted = await conn.fetch(_INSERT_ASSIGNMENT, *_insert_params(a, event))
+    return bool(inserted)
+
+
+def _insert_params(a: NewAssignment, event: OutboxRow) -> tuple[Any, ...]:
     r, d = a.received, a.assigned.deadlines
-    inserted = await conn.fetch(  # a row (the wake-up) only when the assignment was inserted
-        _INSERT_ASSIGNMENT,
+    return (
         r.referral_id, r.family_key, r.child_key, a.decision.team, a.decision.staff_id,
         a.decision.mentor, a.decision.reason, a.assigned.explanation, a.duty.source,
         a.duty.period_start, a.duty.period_end, r.received_at, r.acute_danger, r.protected_identity,
         d.protection_assessment_due, d.preliminary_assessment_due, a.day, list(r.categories),
         r.interpreter_needed, a.weight, r.feedback_requested, *event,
     )  # fmt: skip
-    return bool(inserted)
+
+
+async def insert_assignments(conn: Conn, rows: Sequence[tuple[NewAssignment, OutboxRow]]) -> None:
+    """`insert_assignment` for several, in one round trip (asyncpg pipelines executemany)."""
+    await conn.executemany(_INSERT_ASSIGNMENT, [_insert_params(a, event) for a, event in rows])
