@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -9,7 +10,7 @@ from fastapi import FastAPI
 
 from services.notifications.domain import OfficeHours
 from services.notifications.email import SmtpSender, SmtpSettings
-from services.notifications.handlers import on_event
+from services.notifications.handlers import on_event, on_run
 from services.notifications.instruments import render_delivery_metrics
 from services.notifications.ports import Sender
 from services.notifications.routing import NotificationContext
@@ -68,8 +69,11 @@ def create_app(settings: NotificationSettings, clock: Clock | None = None) -> Fa
     async def handle(conn: Conn, event: Envelope[Any]) -> None:
         await on_event(conn, event, ctx)
 
+    async def handle_run(conn: Conn, events: Sequence[Envelope[Any]]) -> None:
+        await on_run(conn, events, ctx)
+
     for topic in CONSUMED:
-        runtime.subscribe(topic, handle)
+        runtime.subscribe(topic, handle, run_handler=handle_run)
 
     def start_workers() -> None:
         senders: dict[str, Sender] = {

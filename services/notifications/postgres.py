@@ -30,23 +30,43 @@ class NewDelivery:
     not_before: datetime | None = None
 
 
-async def create_delivery(conn: Conn, d: NewDelivery) -> bool:
-    """Insert a pending delivery; False when this event x recipient x channel already has one."""
-    # The row and the worker's wake-up (delivered at commit) in one round trip; no row, no NOTIFY.
-    inserted = await conn.fetch(
-        "WITH d AS (INSERT INTO deliveries (source_event_id, recipient, channel, kind, referral_id,"
-        " family_key, subject, body_text, body_html, card, held, next_attempt_at)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11, coalesce($12, now()))"
-        " ON CONFLICT (source_event_id, recipient, channel) DO NOTHING RETURNING 1)"
-        " SELECT pg_notify('deliveries_' || current_schema(), '') FROM d",
+# The row and the worker's wake-up (delivered at commit) in one round trip; no row, no NOTIFY.
+_INSERT_DELIVERY = (
+    "WITH d AS (INSERT INTO deliveries (source_event_id, recipient, channel, kind, referral_id,"
+    " family_key, subject, body_text, body_html, card, held, next_attempt_at)"
+    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11, coalesce($12, now()))"
+    " ON CONFLICT (source_event_id, recipient, channel) DO NOTHING RETURNING 1)"
+    " SELECT pg_notify('deliveries_' || current_schema(), '') FROM d"
+)
+_INSERT_SLOT = "INSERT INTO webhook_slots (recipient) VALUES ($1) ON CONFLICT DO NOTHING"
+
+
+def _delivery_params(d: NewDelivery) -> tuple[object, ...]:
+    return (
         d.source_event_id, d.recipient, d.channel, d.kind, d.referral_id, d.family_key,
         d.subject, d.body_text, d.body_html, d.card, d.not_before is not None, d.not_before,
     )  # fmt: skip
+
+
+async def create_delivery(conn: Conn, d: NewDelivery) -> bool:
+    """Insert a pending delivery; False when this event x recipient x channel already has one."""
+    inserted = await conn.fetch(_INSERT_DELIVERY, *_delivery_params(d))
     if inserted and d.channel == "teams":
-        await conn.execute(
-            "INSERT INTO webhook_slots (recipient) VALUES ($1) ON CONFLICT DO NOTHING", d.recipient
-        )
+        await conn.execute(_INSERT_SLOT, d.recipient)
     return bool(inserted)
+
+
+async def create_deliveries(conn: Conn, deliveries: Sequence[NewDelivery]) -> None:
+    """`create_delivery` for several, each statement once (asyncpg pipelines executemany).
+
+    A Teams recipient's rate-limit slot is made whether or not its delivery was new: a delivery
+    that existed made the slot then, and slots are never removed, so the rows are the same.
+    """
+    if deliveries:
+        await conn.executemany(_INSERT_DELIVERY, [_delivery_params(d) for d in deliveries])
+    slots = sorted({d.recipient for d in deliveries if d.channel == "teams"})
+    if slots:
+        await conn.executemany(_INSERT_SLOT, [(r,) for r in slots])
 
 
 _CLAIM = (

@@ -1,0 +1,168 @@
+"""Notifications' run handler: a run of events leaves the same deliveries and escalations.
+
+The consumer hands consecutive new events of one topic to `on_run`, which writes escalations in
+event order and every delivery with one pipelined statement. These tests apply random event
+sequences one by one (`on_event`) to one schema and by runs to another, at an office hour and in
+quiet hours, and compare every notifications table row for row.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.notifications.handlers import on_event, on_run
+from services.notifications.main import notification_context
+from shared import db
+from shared.clock import FixedClock
+from shared.events import (
+    DeadlineEvent,
+    Deadlines,
+    Envelope,
+    ReferralAssigned,
+    ReferralReceived,
+    ReferralUpdated,
+    RotationHandover,
+    new_envelope,
+)
+from shared.settings import DatabaseSettings
+from tests.integration.test_notifications_scheduling import MONDAY_10, unit_config
+
+SATURDAY_22 = MONDAY_10 - timedelta(days=1, hours=12)  # quiet hours: held for the office
+TABLES = {
+    "deliveries": "source_event_id, recipient, channel, kind, referral_id, family_key, subject, body_text,"
+    " body_html, card, held, status, attempts, CASE WHEN held THEN next_attempt_at END",
+    "escalations": "*",
+    "acknowledged": "*",
+    "webhook_slots": "*",
+}
+
+
+@pytest.fixture
+async def schemas(database_url: str) -> AsyncIterator[tuple[asyncpg.Pool, asyncpg.Pool]]:
+    pools = []
+    for schema in ("notifications_each", "notifications_run"):
+        pool = await db.create_pool(DatabaseSettings(url=database_url), schema)
+        await db.apply_migrations(pool, schema, "services.notifications.migrations")
+        pools.append(pool)
+    try:
+        yield pools[0], pools[1]
+    finally:
+        for pool in pools:
+            await pool.close()
+
+
+def random_event(rng: random.Random, at: datetime) -> Envelope[Any]:
+    """An event about one of ten referrals, of every kind notifications reads."""
+    rid = f"R{rng.randrange(10)}"
+    team = rng.choice(("team-a", "team-b"))
+    kind = rng.choice(("received", "assigned", "reassigned", "acknowledged", "deadline", "handover"))
+    if kind == "received":
+        data: Any = ReferralReceived(
+            referral_id=rid, submission_id=f"s-{rid}", kind="report", channel="e_service", received_at=at,
+            reporter_type="police", reporter_mandatory=True, feedback_requested=False,
+            categories=("violence",), acute_danger=rng.random() < 0.5, protected_identity=False,
+            child_key=f"c-{rid}", family_key=f"f-{rid}",
+        )  # fmt: skip
+        return new_envelope("referral.received", data, producer="t", correlation_id=rid, occurred_at=at)
+    if kind in ("assigned", "reassigned"):
+        data = ReferralAssigned(
+            referral_id=rid, family_key=f"f-{rid}", team=team, caseworker=rng.choice(("cw-a1", "cw-b2")),
+            reason="rotation" if kind == "assigned" else "manual", explanation="t", received_at=at,
+            acute_danger=rng.random() < 0.4,
+            deadlines=Deadlines(protection_assessment_due=at + timedelta(hours=7)),
+        )  # fmt: skip
+        return new_envelope(f"referral.{kind}", data, producer="t", correlation_id=rid, occurred_at=at)
+    if kind == "acknowledged":
+        data = ReferralUpdated(referral_id=rid, family_key=f"f-{rid}", status="acknowledged", at=at)
+        return new_envelope("referral.acknowledged", data, producer="t", correlation_id=rid, occurred_at=at)
+    if kind == "deadline":
+        data = DeadlineEvent(
+            referral_id=rid, family_key=f"f-{rid}", deadline="protection_assessment", due_at=at, team=team,
+            caseworker="cw-b2", lead_seconds=rng.choice((None, 7200)),
+        )  # fmt: skip
+        event_type = "deadline.breached" if data.lead_seconds is None else "deadline.approaching"
+        return new_envelope(event_type, data, producer="t", correlation_id=rid, occurred_at=at)
+    data = RotationHandover(
+        from_team="team-a", to_team="team-b", at=at, next_handover_at=at + timedelta(days=14)
+    )
+    return new_envelope("rotation.handover", data, producer="t", correlation_id="rotation", occurred_at=at)
+
+
+def random_events(rng: random.Random, count: int, at: datetime) -> list[Envelope[Any]]:
+    """Events in time order, with some delivered twice (a republished copy, same event id)."""
+    events: list[Envelope[Any]] = []
+    for n in range(count):
+        if events and rng.random() < 0.1:
+            events.append(rng.choice(events))
+        else:
+            events.append(random_event(rng, at + timedelta(minutes=n)))
+    return events
+
+
+async def dump(pool: asyncpg.Pool) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        table: sorted((tuple(r) for r in await pool.fetch(f"SELECT {cols} FROM {table}")), key=repr)
+        for table, cols in TABLES.items()
+    }
+
+
+async def by_runs(pool: asyncpg.Pool, events: Sequence[Envelope[Any]], ctx, rng: random.Random) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        start = 0
+        while start < len(events):
+            end = start + rng.choice((1, 2, 5, 20, len(events)))
+            await on_run(conn, events[start:end], ctx)
+            start = end
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("at", [MONDAY_10, SATURDAY_22], ids=["office", "quiet"])
+async def test_runs_leave_the_same_rows_as_the_events_one_by_one(schemas, seed: int, at: datetime):
+    ctx = notification_context(unit_config(), FixedClock(at.astimezone(UTC)))
+    events = random_events(random.Random(seed), 60, at)
+    each, runs = schemas
+    async with each.acquire() as conn, conn.transaction():
+        for event in events:
+            await on_event(conn, event, ctx)
+    await by_runs(runs, events, ctx, random.Random(seed))
+
+    expected = await dump(each)
+    assert await dump(runs) == expected
+    assert {"email", "teams"} <= {row[2] for row in expected["deliveries"]}
+    assert expected["escalations"] and expected["acknowledged"] and expected["webhook_slots"]
+
+
+async def test_a_run_of_twenty_assignments_stores_its_deliveries_with_one_statement(schemas):
+    ctx = notification_context(unit_config(), FixedClock(MONDAY_10.astimezone(UTC)))
+    events = [
+        new_envelope(
+            "referral.assigned",
+            ReferralAssigned(
+                referral_id=f"R{n}",
+                family_key=f"f{n}",
+                team="team-b",
+                caseworker="cw-b2",
+                reason="rotation",
+                explanation="t",
+                received_at=MONDAY_10,
+                deadlines=Deadlines(),
+            ),
+            producer="t",
+            correlation_id=f"R{n}",
+        )
+        for n in range(20)
+    ]
+    sent: list[str] = []
+    _, runs = schemas
+    async with runs.acquire() as conn:
+        conn.add_query_logger(lambda q: sent.append(q.query))
+        async with conn.transaction():
+            await on_run(conn, events, ctx)
+    assert [q for q in sent if "INSERT INTO deliveries" in q] == [sent[1]]
+    assert await runs.fetchval("SELECT count(*) FROM deliveries") >= 20
