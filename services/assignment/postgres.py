@@ -134,9 +134,17 @@ def _before(row: Any) -> Before:
 # Earlier cases read per referral, newest first.
 PRIOR_LIMIT = 50
 # Row constructors, so the one-round-trip read above can take them as arrays of records.
+# The child's cases, then the family's other cases: two plain index lookups. As one `child_key
+# = $3 OR family_key = $4`, a plan cached while the table was nearly empty (a new installation,
+# the benchmark) scanned the whole table on every call until the next ANALYZE: 84 blocks per
+# referral after 3,000 assignments (bench.costs), growing with every case.
 _PRIOR = (
-    "SELECT ROW(caseworker, team, child_key, family_key, closed_at) FROM assignments"
-    " WHERE child_key = {child} OR family_key = {family} ORDER BY seq DESC LIMIT " + str(PRIOR_LIMIT)
+    "SELECT ROW(caseworker, team, child_key, family_key, closed_at) FROM ("
+    " SELECT caseworker, team, child_key, family_key, closed_at, seq FROM assignments"
+    "  WHERE child_key = {child}"
+    " UNION ALL SELECT caseworker, team, child_key, family_key, closed_at, seq FROM assignments"
+    "  WHERE family_key = {family} AND child_key <> {child}"
+    ") AS p ORDER BY seq DESC LIMIT " + str(PRIOR_LIMIT)
 )
 _OVERRIDES = (
     "SELECT ROW(team, starts_at, ends_at, reason) FROM rotation_overrides"

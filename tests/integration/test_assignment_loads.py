@@ -138,3 +138,24 @@ async def test_the_cost_of_reading_loads_grows_neither_with_open_cases_nor_with_
     # the aggregate read every case: 27x more cases, 27x more rows
     assert max(ours_small, ours_big) <= 10 * len(STAFF), sizes
     assert oracle_big >= 20 * oracle_small, sizes
+
+
+async def test_a_plan_cached_on_an_empty_table_still_reads_earlier_cases_by_index(pool):
+    """Services cache one generic plan per statement (shared.db) for the connection's life. The
+    read before the lock must look earlier cases up by index even when that plan was made on an
+    empty table (a new installation, the benchmark), and stay so as the table grows: a plan
+    that scans `assignments` would cost more with every case until the next ANALYZE."""
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        await conn.execute(
+            f"PREPARE before_lock(text, timestamptz, text, text, date, date) AS {postgres._BEFORE_SQL}"
+        )
+        execute = (
+            "EXPLAIN EXECUTE before_lock('R-new', now(), 'c-new', 'f-new', current_date, current_date - 5)"
+        )
+        empty = "\n".join(r[0] for r in await conn.fetch(execute))
+        await add_cases(pool, [("team-a", "cw-1", "assigned", 1.0, datetime(2026, 10, 2, tzinfo=UTC))] * 500)
+        grown = "\n".join(r[0] for r in await conn.fetch(execute))
+    for plan in (empty, grown):
+        assert "Seq Scan on assignments" not in plan
+        assert "Index Scan using assignments_child" in plan and "Index Scan using assignments_family" in plan
