@@ -7,7 +7,8 @@ open-loop load at one rate and prints, per referral delivered:
 
 - per process group: user and system CPU, socket reads and writes (round trips; the services
   run on uvloop, whose reads and writes are counted syscalls) and context switches;
-- per Postgres statement: calls, execution time and planning time (`track_planning`).
+- per Postgres statement: calls, execution time, planning time (`track_planning`), shared
+  buffers read and dirtied, and WAL bytes.
 
 Round trips and calls do not depend on how busy the machine is, unlike timings: they are the
 figures to compare before and after a change on a shared machine. Round 2 of issue 7 was
@@ -32,7 +33,8 @@ from referral_router.devinfra import postgres as local_postgres
 
 Counters = dict[str, tuple[float, float, int, int, int]]
 STATEMENTS_SQL = (
-    "SELECT calls, total_exec_time, total_plan_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS q"
+    "SELECT calls, total_exec_time, total_plan_time, shared_blks_hit, shared_blks_dirtied, wal_bytes,"
+    " left(regexp_replace(query, '\\s+', ' ', 'g'), 80) AS q"
     " FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT $1"
 )
 
@@ -101,10 +103,15 @@ async def measure(rate: float, seconds: float, top: int) -> None:
             user, system, reads, writes, switches = (b - a for a, b in zip(was, now, strict=True))
             ms = f"{user * 1000 / n:8.2f} {system * 1000 / n:8.2f}"
             print(f"{name:14} {ms} {reads / n:7.1f} {writes / n:7.1f} {switches / n:7.1f}")
-        print(f"\n{'calls':>6} {'exec µs':>8} {'plan µs':>8}  statement (per referral)")
+        head = f"{'calls':>6} {'exec µs':>8} {'plan µs':>8} {'blocks':>7} {'dirtied':>7} {'WAL B':>6}"
+        print(f"\n{head}  statement (per referral)")
         for row in await conn.fetch(STATEMENTS_SQL, top):
             exec_us, plan_us = row["total_exec_time"] * 1000 / n, row["total_plan_time"] * 1000 / n
-            print(f"{row['calls'] / n:6.2f} {exec_us:8.1f} {plan_us:8.1f}  {row['q']}")
+            hit, dirtied, wal = (row["shared_blks_hit"] / n, row["shared_blks_dirtied"] / n,
+                                 float(row["wal_bytes"]) / n)  # fmt: skip
+            figures = f"{row['calls'] / n:6.2f} {exec_us:8.1f} {plan_us:8.1f}"
+            figures += f" {hit:7.1f} {dirtied:7.2f} {wal:6.0f}"
+            print(f"{figures}  {row['q']}")
         await conn.close()
         poller.cancel()
         await client.close()
