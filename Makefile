@@ -70,7 +70,8 @@ chaos: install tools kafka-jars ## Long chaos run (2,000+ referrals, many faults
 	TEST_KAFKA=$(KAFKA) $(BIN)/python -m tests.reliability.chaos --long --report docs/RELIABILITY.md
 
 bench: install kafka-jars ## End-to-end benchmark with the raw Kafka and Postgres baselines; writes docs/PERFORMANCE.md
-	TEST_KAFKA=$(KAFKA) $(BIN)/python -m bench.e2e --report docs/PERFORMANCE.md
+	TEST_KAFKA=$(KAFKA) $(BIN)/python -m bench.e2e --flavour $(KAFKA) \
+		--report docs/$(if $(filter tansu,$(KAFKA)),PERFORMANCE.md,PERFORMANCE-$(KAFKA).md)
 
 clean: ## Remove the dev stack's state (.dev/)
 	rm -rf .dev

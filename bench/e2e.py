@@ -1,7 +1,7 @@
 """End-to-end benchmark: POST to intake -> assigned -> email in the SMTP sink (issue 7).
 
-Run: `python -m bench.e2e --report docs/PERFORMANCE.md` (`make bench`; TEST_KAFKA=apache for
-Apache Kafka, Tansu otherwise).
+Run: `python -m bench.e2e --report docs/PERFORMANCE.md` (`make bench`; `make bench KAFKA=apache`
+runs it against Apache Kafka and writes docs/PERFORMANCE-apache.md).
 
 Starts its own Postgres (fsync on, as in production), broker, SMTP sink and the four services as
 separate processes with deploy/config/unit.example.yaml, then offers open-loop load at rising
@@ -302,7 +302,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--report", type=Path, help="write the end-to-end sections of this Markdown file")
-    parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "latest.json")
+    parser.add_argument("--json", type=Path, help="raw results (default: by flavour, see bench/report.py)")
     parser.add_argument(
         "--rates", type=lambda s: [float(x) for x in s.split(",")], default=list(DEFAULT_RATES)
     )
@@ -314,6 +314,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     results = uvloop.run(main_async(args))  # the load generator shares the two cores
+    args.json = args.json or REPO / report.json_path(args.flavour)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1), "utf-8")
     print(f"results: {args.json}")

@@ -90,6 +90,16 @@ def _ms(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds * 1000:.0f}"
 
 
+def report_path(flavour: str) -> str:
+    """Where `make bench` writes the report of a broker flavour (relative to the repository)."""
+    return "docs/PERFORMANCE.md" if flavour == "tansu" else f"docs/PERFORMANCE-{flavour}.md"
+
+
+def json_path(flavour: str) -> str:
+    """Where `make bench` writes the raw results of a broker flavour."""
+    return "bench/results/latest.json" if flavour == "tansu" else f"bench/results/{flavour}-latest.json"
+
+
 def sustained(results: dict[str, Any]) -> dict[str, Any] | None:
     """The highest step that kept up, or None."""
     kept = [s for s in results["steps"] if s["kept_up"]]
@@ -191,9 +201,10 @@ def end_to_end_section(results: dict[str, Any]) -> str:
     lines = [
         "## End to end",
         "",
-        f"Measured {results['when']} by `make bench`"
-        f" (`TEST_KAFKA={flavour} .venv/bin/python -m bench.e2e --report docs/PERFORMANCE.md`),"
-        f" {results['wall_s']:.0f} s wall time. Raw results: `bench/results/latest.json`.",
+        f"Measured {results['when']} by `make bench{'' if flavour == 'tansu' else ' KAFKA=' + flavour}`"
+        f" (`TEST_KAFKA={flavour} .venv/bin/python -m bench.e2e --report {report_path(flavour)}"
+        f" --json {json_path(flavour)}`), {results['wall_s']:.0f} s wall time."
+        f" Raw results: `{json_path(flavour)}`.",
         "",
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM,"
         f" Linux {m['kernel']} ({m['arch']}).",
@@ -267,7 +278,8 @@ def reading(results: dict[str, Any], best: dict[str, Any] | None) -> str:
         " Profiles: `.venv/bin/python -m bench.profile --rate 60` (py-spy on every service under"
         " load, top frames, and the median time of each hop from the databases) and"
         " `.venv/bin/python -m bench.costs --rate 150` (CPU, round trips and context switches per"
-        " process, and every Postgres statement's calls, execution and planning time, per referral)."
+        " process, and every Postgres statement's calls, execution and planning time, blocks and WAL,"
+        " per referral)."
     )
 
 
@@ -288,7 +300,8 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 STAGES = (
     ("Before", "before", "commit 5621e19, before any optimisation"),
     ("Round 1", "round1", "commit b6f3774: batched consumers, one-statement writes, kept SMTP connections"),
-    ("After", "after", "this code: the changes of round 2 below as well"),
+    ("Round 2", "round2", "commit e8127de: uvloop, flat-cost loads, fewer statements, fetch wait"),
+    ("After", "after", "this code: the changes of round 3 below as well"),
 )
 
 
@@ -311,8 +324,8 @@ def before_after_section(results: dict[str, Any]) -> str:
     lines = [
         "## Before/after",
         "",
-        "The same benchmark on three stages of the code, on the same machine. A step that was not run"
-        " because the previous one already saturated shows as -. Other work shared the two cores"
+        "The same benchmark on the code at each stage below, on the same machine. A step that was"
+        " not run because the previous one already saturated shows as -. Other work shared the two cores"
         " during some of the runs, so expect tens of per cent of noise.",
         "",
         *described,
