@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -99,3 +100,12 @@ def signed_headers(
         "x-client-id": client,
         "x-signature": sign(secret, int(at if at is not None else time.time()), body),
     }
+
+
+def random_runs(items: Sequence[T], rng: random.Random, lengths: Sequence[int]) -> Iterator[Sequence[T]]:
+    """Consecutive runs of `items`, each as long as a random choice from `lengths`, as a batch splits."""
+    start = 0
+    while start < len(items):
+        end = start + rng.choice((*lengths, len(items)))
+        yield items[start:end]
+        start = end

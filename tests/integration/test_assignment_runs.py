@@ -23,6 +23,7 @@ from services.assignment import handlers
 from services.assignment.handlers import AssignmentContext, assign_referral, assign_run
 from shared.events import Envelope
 from tests.conftest import create_database, drop_database
+from tests.helpers import random_runs
 from tests.test_assignment_support import CTX, local, migrated_pool, received
 
 CATEGORIES = ("neglect", "violence", "sexual_abuse", "honour_related", "other", "substance_abuse")
@@ -130,11 +131,8 @@ async def by_runs(
 ) -> None:
     """As the consumer does: consecutive runs of a batch, of any length, in one transaction."""
     async with pool.acquire() as conn, conn.transaction():
-        start = 0
-        while start < len(events):
-            end = start + rng.choice((1, 3, 17, 60, len(events)))
-            await assign_run(conn, events[start:end], ctx)
-            start = end
+        for run in random_runs(events, rng, (1, 3, 17, 60)):
+            await assign_run(conn, run, ctx)
 
 
 async def dump(pool: asyncpg.Pool) -> dict[str, list[Any]]:

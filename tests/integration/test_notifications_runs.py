@@ -31,6 +31,7 @@ from shared.events import (
     new_envelope,
 )
 from shared.settings import DatabaseSettings
+from tests.helpers import random_runs
 from tests.integration.test_notifications_scheduling import MONDAY_10, unit_config
 
 SATURDAY_22 = MONDAY_10 - timedelta(days=1, hours=12)  # quiet hours: held for the office
@@ -114,11 +115,8 @@ async def dump(pool: asyncpg.Pool) -> dict[str, list[tuple[Any, ...]]]:
 
 async def by_runs(pool: asyncpg.Pool, events: Sequence[Envelope[Any]], ctx, rng: random.Random) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        start = 0
-        while start < len(events):
-            end = start + rng.choice((1, 2, 5, 20, len(events)))
-            await on_run(conn, events[start:end], ctx)
-            start = end
+        for run in random_runs(events, rng, (1, 2, 5, 20)):
+            await on_run(conn, run, ctx)
 
 
 @pytest.mark.parametrize("seed", range(6))
