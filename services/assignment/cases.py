@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from services.assignment import postgres
 from services.assignment.auth import ApiProblem, Principal
 from services.assignment.domain.deadlines import END_OF_DAY, feedback_due, investigation_due
 from services.assignment.domain.lifecycle import InvalidTransition, after_action
@@ -66,6 +67,10 @@ async def apply(conn: Conn, ctx: AssignmentContext, action: Action, now: datetim
         status = after_action(row["status"], action.name, action.decision)
     except InvalidTransition as exc:
         raise ApiProblem(409, "Conflict", str(exc)) from None
+    # Every change below moves a caseworker's load (the trigger of migration 003), as assignment
+    # does: take the teams' locks as assignment takes them, so the two never deadlock.
+    moved_to = {w.team for w in ctx.staff if action.name == "reassign" and w.staff_id == action.caseworker}
+    await postgres.lock_teams(conn, {row["team"]} | moved_to)
     if action.name == "reassign":
         await _reassign(conn, ctx, row, action)
         return

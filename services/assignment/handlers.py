@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -27,7 +27,7 @@ from services.assignment.domain.model import (
     WeightRules,
 )
 from services.assignment.domain.rotation import assignment_instant, on_duty
-from services.assignment.domain.selection import NoCandidate, continuity_match
+from services.assignment.domain.selection import NoCandidate, continuity_candidates, continuity_match
 from services.assignment.unit_config import (
     capacity_rules,
     caseworkers,
@@ -132,6 +132,7 @@ async def assign_run(conn: Conn, events: Sequence[Envelope[Any]], ctx: Assignmen
         ],
     )
     run = _Run(conn, ctx)
+    await run.lock(_teams_a_run_may_need(events, when, befores, ctx))
     for event, (instant, day), before in zip(events, when, befores, strict=True):
         received: ReferralReceived = event.data
         if before.assigned or received.referral_id in run.assigned:
@@ -159,6 +160,12 @@ class _Run:
     _added: dict[tuple[str, str], list[postgres.NewAssignment]] = field(default_factory=dict)
     _prior: list[PriorCase] = field(default_factory=list)  # newest first, as the database orders
     _now: datetime | None = None
+    _locked: set[str] = field(default_factory=set)
+
+    async def lock(self, teams: Collection[str]) -> None:
+        """Take the teams' locks at once, in the one order every writer uses (`lock_teams`)."""
+        await postgres.lock_teams(self.conn, teams)
+        self._locked |= set(teams)
 
     def prior_with_earlier(self, received: ReferralReceived, stored: list[PriorCase]) -> list[PriorCase]:
         """The earlier cases a fresh read would return: the run's own first (they are newer)."""
@@ -168,10 +175,10 @@ class _Run:
         return (mine + stored)[: postgres.PRIOR_LIMIT]
 
     async def loads(self, team: str, day: date) -> dict[str, Load]:
-        """The team's loads on the day, as stored plus the run's own assignments; the team's lock
-        is taken before its first read and held to the end of the transaction."""
-        if not any(t == team for t, _ in self._stored):
-            await postgres.lock_team(self.conn, team)
+        """The team's loads on the day, as stored plus the run's own assignments, read under the
+        team's lock (held to the end of the transaction)."""
+        if team not in self._locked:  # `_teams_a_run_may_need` names every team; this is a safety net
+            await self.lock([team])
         if (team, day) not in self._stored:
             members = [w.staff_id for w in self.ctx.staff if w.team == team]
             self._stored[team, day] = await postgres.exact_team_loads(self.conn, team, day, members)
@@ -198,6 +205,22 @@ class _Run:
         self._prior.insert(0, PriorCase(a.decision.staff_id, a.decision.team, a.received.child_key,
                                         a.received.family_key, None))  # fmt: skip
         self._now = now
+
+
+def _teams_a_run_may_need(
+    events: Sequence[Envelope[Any]], when: Sequence[tuple[datetime, date]],
+    befores: Sequence[postgres.Before], ctx: AssignmentContext,
+) -> set[str]:  # fmt: skip
+    """Every team whose loads the run may read: each referral's team on duty and the teams of the
+    stored cases continuity could choose. A case the run itself assigns went to one of these
+    teams already, so the set holds whatever continuity chooses in the end. It may hold a team
+    not needed in the end (a case that a newer one of the run takes the place of): harmless."""
+    teams: set[str] = set()
+    for event, (instant, _), before in zip(events, when, befores, strict=True):
+        teams.add(on_duty(ctx.plan, before.overrides, instant, ctx.tz).team)
+        teams.update(p.team for p in continuity_candidates(
+            to_referral(event.data), before.prior, instant, ctx.rules.continuity_days))  # fmt: skip
+    return teams
 
 
 def _when(received: ReferralReceived, ctx: AssignmentContext) -> tuple[datetime, date]:
@@ -255,7 +278,7 @@ async def load_situation(
     match = continuity_match(referral, before.prior, instant, ctx.rules.continuity_days)
     day = instant.astimezone(ctx.tz).date()
     team = target_team(duty, match)
-    await postgres.lock_team(conn, team)
+    await postgres.lock_teams(conn, [team])
     members = [w.staff_id for w in ctx.staff if w.team == team]
     loads = await postgres.team_loads(conn, team, day, members)
     return _situation(referral, duty, match, before, ctx, loads, day)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -14,12 +14,21 @@ from shared.events import ReferralAssigned, ReferralReceived
 from shared.outbox import OutboxRow, insert_if
 
 
-async def lock_team(conn: Conn, team: str) -> None:
-    """Hold the team's row lock until the transaction ends, so loads read next are not stale."""
-    # One round trip: DO UPDATE locks the existing row as FOR UPDATE would (and creates it once).
+async def lock_teams(conn: Conn, teams: Collection[str]) -> None:
+    """Hold the teams' row locks until the transaction ends, so loads read next are not stale.
+
+    Every writer of `assignments` (which moves the loads the trigger keeps) takes the locks of
+    the teams it touches first, all in one statement and in one order: a transaction holding
+    several can then never wait for one that waits for it (no deadlock between assignment
+    instances, or between a run and a manager's reassignment), and no two writers ever contend
+    for a team's rows in `caseworker_loads` in different orders.
+    """
+    # One round trip: DO UPDATE locks each existing row as FOR UPDATE would (and creates it once),
+    # in the order of the SELECT (byte order, whatever the database's collation).
     await conn.execute(
-        "INSERT INTO team_locks (team) VALUES ($1) ON CONFLICT (team) DO UPDATE SET team = EXCLUDED.team",
-        team,
+        'INSERT INTO team_locks (team) SELECT t FROM unnest($1::text[]) AS t ORDER BY t COLLATE "C"'
+        " ON CONFLICT (team) DO UPDATE SET team = EXCLUDED.team",
+        sorted(set(teams)),
     )
 
 

@@ -128,11 +128,14 @@ async def one_by_one(pool: asyncpg.Pool, events: Sequence[Envelope[Any]], ctx: A
 
 async def by_runs(
     pool: asyncpg.Pool, events: Sequence[Envelope[Any]], ctx: AssignmentContext, rng: random.Random
-) -> None:
-    """As the consumer does: consecutive runs of a batch, of any length, in one transaction."""
+) -> int:
+    """As the consumer does: consecutive runs of a batch, of any length, in one transaction.
+    Returns the number of runs."""
+    runs = list(random_runs(events, rng, (1, 3, 17, 60)))
     async with pool.acquire() as conn, conn.transaction():
-        for run in random_runs(events, rng, (1, 3, 17, 60)):
+        for run in runs:
             await assign_run(conn, run, ctx)
+    return len(runs)
 
 
 async def dump(pool: asyncpg.Pool) -> dict[str, list[Any]]:
@@ -153,15 +156,27 @@ async def dump(pool: asyncpg.Pool) -> dict[str, list[Any]]:
 
 
 @pytest.mark.parametrize("seed", range(6))
-async def test_runs_assign_exactly_as_one_referral_at_a_time(pools, seed: int):
+async def test_runs_assign_exactly_as_one_referral_at_a_time(pools, seed: int, monkeypatch):
     history, run, absences = scenario(seed)
     ctx = ctx_with_conflicts([run[0].data.family_key, run[1].data.child_key, run[2].data.family_key])
     each, runs = pools
     for pool in pools:
         await prepare(pool, history, absences, closing_seed=seed)
+    locked: list[set[str]] = []
+    lock = handlers._Run.lock
+
+    async def recorded(self: handlers._Run, teams: Any) -> None:
+        locked.append(set(teams))
+        await lock(self, teams)
+
+    monkeypatch.setattr(handlers._Run, "lock", recorded)
 
     await one_by_one(each, run, ctx)
-    await by_runs(runs, run, ctx, random.Random(seed))
+    count = await by_runs(runs, run, ctx, random.Random(seed))
+    assert len(locked) == count
+    # Each run took every team it needed at once, before deciding (no lock taken later, one at
+    # a time, which could deadlock with another instance); continuity reached the other teams.
+    assert set().union(*locked) > {"team-b"}
 
     expected = await dump(each)
     assert await dump(runs) == expected

@@ -39,10 +39,11 @@ class NoCandidate(Exception):
     """Nobody in the team can take the referral."""
 
 
-def continuity_match(
+def continuity_candidates(
     referral: Referral, prior: Sequence[PriorCase], now: datetime, window_days: int
-) -> PriorCase | None:
-    """The earlier case this referral should follow: an open one first, else the latest closed.
+) -> list[PriorCase]:
+    """The earlier cases `continuity_match` chooses among: the child's or family's cases open at
+    `now`, or closed within the continuity window.
 
     Open means open at `now`: a case whose `closed_at` lies after `now` (a replayed or late
     referral, or the simulation's planned closing) was still open then and is returned as open.
@@ -52,14 +53,21 @@ def continuity_match(
         for p in prior
         if referral.child_key == p.child_key or referral.family_key == p.family_key
     ]
-    open_cases = [p for p in related if p.closed_at is None]
+    window = timedelta(days=window_days)
+    return [p for p in related if p.closed_at is None or now - p.closed_at <= window]
+
+
+def continuity_match(
+    referral: Referral, prior: Sequence[PriorCase], now: datetime, window_days: int
+) -> PriorCase | None:
+    """The earlier case this referral should follow: an open one first (the child's own before a
+    sibling's), else the latest closed within the window (`continuity_candidates`)."""
+    candidates = continuity_candidates(referral, prior, now, window_days)
+    open_cases = [p for p in candidates if p.closed_at is None]
     if open_cases:
         same_child = [p for p in open_cases if p.child_key == referral.child_key]
         return (same_child or open_cases)[0]
-    recent = [
-        p for p in related if p.closed_at is not None and now - p.closed_at <= timedelta(days=window_days)
-    ]
-    return max(recent, key=lambda p: p.closed_at or _NEVER, default=None)
+    return max(candidates, key=lambda p: p.closed_at or _NEVER, default=None)
 
 
 def candidates_for(

@@ -1,0 +1,113 @@
+"""Team locks against real Postgres: every writer of `assignments` takes its teams' locks first,
+all at once and in one order, so assignment instances and managers' actions wait for each other
+instead of deadlocking (Postgres would abort one of them; it would be retried, but a manager
+would see an error and an instance would lose a second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.assignment import cases
+from services.assignment.auth import Principal
+from services.assignment.handlers import assign_run
+from shared.events import Envelope
+from tests.test_assignment_support import CTX, assign, local, migrated_pool, received
+
+TEAM_A_DAY = local(2026, 9, 22, 10, 0)  # a Tuesday: team-a on duty
+TEAM_B_DAY = local(2026, 10, 6, 10, 0)  # a Tuesday: team-b on duty
+MANAGER = Principal("mgr-b", frozenset({"manager"}))
+
+
+@pytest.fixture
+async def pool(database_url):
+    pool = await migrated_pool(database_url)
+    yield pool
+    await pool.close()
+
+
+async def assign_alone(pool: asyncpg.Pool, run: Sequence[Envelope[Any]]) -> None:
+    """One assignment instance's transaction for a run, as its consumer opens it."""
+    async with pool.acquire() as conn, conn.transaction():
+        await assign_run(conn, run, CTX)
+
+
+async def test_runs_reaching_two_teams_in_opposite_orders_never_deadlock(pool):
+    """Two instances, each with a run whose referrals came in on team-a's and team-b's duty, in
+    opposite orders. Locking each team as the run reached it, one held team-a and waited for
+    team-b while the other held team-b and waited for team-a: Postgres aborted one with a
+    deadlock in every trial (12 of 12 on the code before this test)."""
+    failures: list[BaseException] = []
+    for trial in range(12):
+        one = [received(f"X{trial}-a", at=TEAM_A_DAY), received(f"X{trial}-b", at=TEAM_B_DAY)]
+        other = [received(f"Y{trial}-b", at=TEAM_B_DAY), received(f"Y{trial}-a", at=TEAM_A_DAY)]
+        results = await asyncio.gather(
+            assign_alone(pool, one), assign_alone(pool, other), return_exceptions=True
+        )
+        failures += [r for r in results if isinstance(r, BaseException)]
+
+    assert failures == []
+    rows = await pool.fetch("SELECT referral_id, team FROM assignments")
+    assert len(rows) == 48
+    assert all(r["team"] == "team-" + r["referral_id"][-1] for r in rows)
+
+
+async def waits_for_a_lock(pool: asyncpg.Pool, pid: int, action: asyncio.Task[None]) -> bool:
+    """Whether the backend `pid` comes to wait for a lock while `action` is still running."""
+    for _ in range(500):
+        if action.done():
+            return False
+        waiting = await pool.fetchval(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
+        )
+        if waiting:
+            return True
+        await asyncio.sleep(0.02)
+    raise AssertionError("the action neither finished nor waited for a lock")
+
+
+@pytest.mark.parametrize(
+    ("case_day", "action"),
+    [
+        # A team-a case moved to a team-b caseworker: the loads of both teams change.
+        (TEAM_A_DAY, cases.Action("R-1", "reassign", MANAGER, TEAM_B_DAY, caseworker="cw-b2", reason="x")),
+        # A team-b case acknowledged: its status changes, and with it the trigger's load rows.
+        (TEAM_B_DAY, cases.Action("R-1", "acknowledge", MANAGER, TEAM_B_DAY)),
+    ],
+    ids=["reassign into the team", "acknowledge in the team"],
+)
+async def test_a_managers_action_waits_for_the_team_lock_that_an_assignment_run_holds(pool, case_day, action):
+    earlier = await assign(pool, received("R-1", at=case_day))
+    async with pool.acquire() as instance, pool.acquire() as manager:
+        transaction = instance.transaction()
+        await transaction.start()
+        await assign_run(instance, [received("R-2", at=TEAM_B_DAY)], CTX)  # holds team-b's lock
+        taken = await instance.fetchval("SELECT caseworker FROM assignments WHERE referral_id = 'R-2'")
+        # Neither R-1's caseworker nor the new one: the action would wait for R-2's row of
+        # `caseworker_loads`, not the team's lock, if the action did not take the latter.
+        assert taken not in (earlier["caseworker"], action.caseworker)
+
+        async def act() -> None:
+            async with manager.transaction():
+                await cases.apply(manager, CTX, action, TEAM_B_DAY)
+
+        acting = asyncio.create_task(act())
+        try:
+            assert await waits_for_a_lock(pool, manager.get_server_pid(), acting)
+        finally:
+            await transaction.commit()
+        await acting
+
+    loads = await pool.fetch(
+        "SELECT team, caseworker, weighted, open_cases FROM caseworker_loads ORDER BY 1, 2"
+    )
+    recount = await pool.fetch(
+        "SELECT team, caseworker, sum(weight::numeric) AS weighted, count(*) AS open_cases FROM assignments"
+        " WHERE status <> 'closed' GROUP BY 1, 2 HAVING count(*) > 0 ORDER BY 1, 2"
+    )
+    assert [tuple(r) for r in loads if r["open_cases"]] == [tuple(r) for r in recount]
