@@ -7,9 +7,11 @@ HTTP on 127.0.0.1:<http-port>:
   GET /arrivals?after=ID              only id, subject, rcpt_tos and received_at of messages
                                      with a larger id (cheap to poll under load; bench/)
   DELETE /messages                   forget them
-  POST /control {"fail_next": N, "code": 451, "stage": "rcpt"|"data"|"any", "delay_s": 0}
+  POST /control {"fail_next": N, "code": 451, "stage": "rcpt"|"data"|"any", "delay_s": 0,
+                 "delay_stage": "data"|"rcpt"}
                                      answer the next N RCPT/DATA with that code; hold every
-                                     DATA for delay_s seconds before storing it and answering
+                                     DATA (or every RCPT, before the client may send the
+                                     message) for delay_s seconds before answering
   GET /healthz                       200 once SMTP and HTTP both listen
 """
 
@@ -56,6 +58,7 @@ class FailureInjector:
         self.code = code
         self.stage = stage
         self.delay_s = 0.0
+        self.delay_stage = "data"
 
     def take(self, stage: str) -> str | None:
         """Return an SMTP error reply if this command should fail, else None."""
@@ -66,7 +69,15 @@ class FailureInjector:
 
     def state(self) -> dict[str, Any]:
         """Current settings, as JSON."""
-        return {"fail_next": self.remaining, "code": self.code, "stage": self.stage, "delay_s": self.delay_s}
+        return {
+            "fail_next": self.remaining, "code": self.code, "stage": self.stage,
+            "delay_s": self.delay_s, "delay_stage": self.delay_stage,
+        }  # fmt: skip
+
+    async def hold(self, stage: str) -> None:
+        """Wait `delay_s` when this command is the one to hold."""
+        if self.delay_s > 0 and self.delay_stage == stage:
+            await asyncio.sleep(self.delay_s)
 
 
 def parse_message(raw: bytes, envelope: Envelope | _Envelope, session: Session | None) -> Message:
@@ -167,6 +178,7 @@ class SinkHandler:
         rcpt_options: list[str],
     ) -> str:  # fmt: skip
         """Accept the recipient unless a failure is injected."""
+        await self.failures.hold("rcpt")
         failure = self.failures.take("rcpt")
         if failure is not None:
             return failure
@@ -182,8 +194,7 @@ class SinkHandler:
         if failure is not None:
             return failure
         raw = envelope.original_content or b""
-        if self.failures.delay_s > 0:
-            await asyncio.sleep(self.failures.delay_s)
+        await self.failures.hold("data")
         self.store.add_raw(raw, envelope, session)
         return "250 Message accepted for delivery"
 
@@ -233,12 +244,14 @@ def control_route(failures: FailureInjector) -> Route:
         code = body.get("code", 451)
         stage = body.get("stage", "any")
         delay_s = body.get("delay_s", 0)
+        delay_stage = body.get("delay_stage", "data")
         valid = isinstance(fail_next, int) and fail_next >= 0 and isinstance(code, int)
         valid = valid and isinstance(delay_s, int | float) and 0 <= delay_s <= 600
+        valid = valid and delay_stage in ("data", "rcpt")
         if not valid or not 400 <= code <= 599 or stage not in STAGES:
-            return JSONResponse({"error": "bad fail_next/code/stage/delay_s"}, status_code=400)
+            return JSONResponse({"error": "bad fail_next/code/stage/delay_s/delay_stage"}, status_code=400)
         failures.remaining, failures.code, failures.stage = fail_next, code, stage
-        failures.delay_s = float(delay_s)
+        failures.delay_s, failures.delay_stage = float(delay_s), delay_stage
         return JSONResponse(failures.state())
 
     return Route("/control", control, methods=["POST"])
