@@ -73,10 +73,10 @@ SETTING_MEANINGS: dict[str, str] = {
     "SMTP__PASSWORD": "Relay password.",
     "SMTP__SENDER": "From address of every message.",
     "SMTP__REPLY_TO": "Reply-To header, e.g. the unit's shared mailbox.",
-    "SMTP__TIMEOUT_S": "Total time for one send. A timeout after the message may have left marks the "
-    "delivery `unknown` (never resent).",
-    "SMTP__CONNECT_TIMEOUT_S": "Timeout of each SMTP step (connect and every command). A connect "
-    "timeout is retried; a timeout later in the conversation marks the delivery `unknown`.",
+    "SMTP__TIMEOUT_S": "Total time for one send. A timeout after the hand-over (just before DATA) marks "
+    "the delivery `unknown` (never resent); before it, the send is retried.",
+    "SMTP__CONNECT_TIMEOUT_S": "Timeout of each SMTP step (connect and every command). A timeout before "
+    "DATA is retried; a timeout once the message was handed over marks the delivery `unknown`.",
     "SMTP__CA_FILE": "PEM CA to trust for the relay's STARTTLS certificate; the system store otherwise.",
     "TEAMS__CONNECT_TIMEOUT_S": "Timeout for connecting to a Workflows webhook; retried.",
     "TEAMS__TIMEOUT_S": "Total time for one post; no answer after sending marks it `unknown`.",
@@ -85,7 +85,8 @@ SETTING_MEANINGS: dict[str, str] = {
     "WORKER__BATCH_SIZE": "Emails claimed per round.",
     "WORKER__LINGER_S": "After a wake-up, how long the delivery worker waits before claiming, so "
     "deliveries created meanwhile go in the same round; adds at most this much latency.",
-    "WORKER__LEASE_S": "A claim older than this means its sender died: the delivery becomes `unknown`.",
+    "WORKER__LEASE_S": "A claim older than this means its sender died: the delivery becomes `unknown` if "
+    "its message was handed over (just before DATA or the POST), else `pending` again.",
 }
 
 UNIT_MEANINGS: dict[str, str] = {

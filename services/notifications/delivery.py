@@ -1,6 +1,11 @@
 """Send claimed deliveries and record what became of them (DESIGN.md §2 state machine).
 
 A digest is one message for many rows: all of them are recorded with the one outcome.
+
+Just before a message can reach the other side, the sender hands it over (`HandOvers`): the
+moment is committed on its rows first. Whatever happens to a message that was never handed
+over, it certainly was not sent, and it is tried again; only a handed-over message whose fate
+is not known becomes `unknown`.
 """
 
 from __future__ import annotations
@@ -80,10 +85,11 @@ async def deliver_many(
     """Send several claimed messages concurrently; record every final outcome in one transaction.
 
     One transaction (and one relay wake-up) for a whole batch instead of one per message. A crash
-    between the sends and the commit leaves the rows `sending`; the reaper makes them `unknown`,
-    exactly as for a crash during a single send.
+    between the sends and the commit leaves the rows `sending`, handed over; the reaper makes them
+    `unknown`, exactly as for a crash during a single send.
     """
-    sends = (attempt(rows, senders, ctx) for rows in messages)
+    handovers = HandOvers(pool)
+    sends = (attempt(rows, senders, ctx, handovers.of(rows)) for rows in messages)
     results = await asyncio.gather(*sends, return_exceptions=True)
     done = [(rows, r) for rows, r in zip(messages, results, strict=True) if not isinstance(r, BaseException)]
     final = [(rows, status, error) for rows, (status, error, _) in done if status != "retry"]
@@ -94,8 +100,77 @@ async def deliver_many(
             await _through_outage(functools.partial(_retry, pool, rows, retryable, ctx))
     for result in results:
         if isinstance(result, BaseException):
-            raise result  # a bug, not an outcome: its row stays `sending` until the reaper
+            raise result  # a bug, not an outcome: its rows stay `sending` until the reaper
     return [r[0] for r in results if not isinstance(r, BaseException)]
+
+
+class NotHandedOver(Retryable):
+    """The hand-over could not be recorded, or the claim was taken back: nothing was sent."""
+
+
+class HandOver:
+    """One message's hand-over: records its rows through `HandOvers`, remembers that it did."""
+
+    def __init__(self, owner: HandOvers, claims: list[postgres.Claim]) -> None:
+        self._owner = owner
+        self._claims = claims
+        self.done = False
+
+    async def __call__(self) -> None:
+        await self._owner.record(self._claims)
+        self.done = True
+
+
+class HandOvers:
+    """Commits hand-overs for a batch of concurrent sends: those that reach the point together
+    share one commit (a group commit), so a batch of twenty costs a few commits, not twenty.
+
+    A send waits for its own commit before its message may leave. If the database cannot be
+    reached, or the reaper took a claim back meanwhile (a stalled worker), `NotHandedOver` stops
+    the send.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._queue: list[tuple[list[postgres.Claim], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    def of(self, rows: Sequence[asyncpg.Record]) -> HandOver:
+        """The hand-over of one message (a digest's covers all its rows)."""
+        return HandOver(self, claims(rows))
+
+    async def record(self, claims: list[postgres.Claim]) -> None:
+        """Return once the claims' hand-over is committed; raise `NotHandedOver` if it is not."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((claims, waiter))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        await waiter
+
+    async def _write(self) -> None:
+        try:
+            while self._queue:
+                await asyncio.sleep(0)  # sends that reach the point in this turn of the loop join
+                batch, self._queue = self._queue, []
+                failure: Exception | None = None
+                held: set[int] = set()
+                try:
+                    held = await postgres.hand_over(self._pool, [c for claims, _ in batch for c in claims])
+                except TRANSIENT_DB_ERRORS as exc:
+                    failure = NotHandedOver(f"hand-over not recorded: {type(exc).__name__}")
+                except Exception as exc:  # noqa: BLE001 - a bug: each send raises it and sends nothing
+                    failure = exc
+                for claims, waiter in batch:
+                    if waiter.done():  # its send was cancelled (a timeout) meanwhile
+                        continue
+                    if all(i in held for i, _ in claims):
+                        waiter.set_result(None)
+                    else:
+                        waiter.set_exception(
+                            failure or NotHandedOver("the claim was taken back before sending")
+                        )
+        finally:
+            self._writer = None
 
 
 async def _through_outage(write: Callable[[], Awaitable[None]]) -> None:
@@ -122,21 +197,36 @@ async def _through_outage(write: Callable[[], Awaitable[None]]) -> None:
 
 
 async def attempt(
-    rows: Sequence[asyncpg.Record], senders: Mapping[str, Sender], ctx: NotificationContext
+    rows: Sequence[asyncpg.Record],
+    senders: Mapping[str, Sender],
+    ctx: NotificationContext,
+    handed: HandOver,
 ) -> tuple[str, str | None, Retryable | None]:
-    """Send one message; classify it as (status, error, the retryable failure if it is retried)."""
+    """Send one message; classify it as (status, error, the retryable failure if it is retried).
+
+    A send that ends in doubt (a timeout, a lost connection) before its hand-over certainly sent
+    nothing: it is retried like any other failure before the message left.
+    """
     first = rows[0]
     try:
-        await senders[first["channel"]].send(address(first, ctx), outgoing(rows, ctx))
+        await senders[first["channel"]].send(address(first, ctx), outgoing(rows, ctx), hand_over=handed)
     except Retryable as exc:
-        if first["attempts"] < ctx.max_attempts:
-            return "retry", str(exc), exc
-        return "failed", str(exc), None
+        return _retry_or_fail(first, exc, ctx)
     except Permanent as exc:
         return "failed", str(exc), None
     except Ambiguous as exc:
+        if not handed.done:
+            return _retry_or_fail(first, Retryable(f"{exc}, before the message was handed over"), ctx)
         return "unknown", str(exc), None
     return "sent", None, None
+
+
+def _retry_or_fail(
+    first: asyncpg.Record, exc: Retryable, ctx: NotificationContext
+) -> tuple[str, str | None, Retryable | None]:
+    if first["attempts"] < ctx.max_attempts:
+        return "retry", str(exc), exc
+    return "failed", str(exc), None
 
 
 async def _retry(
@@ -148,7 +238,7 @@ async def _retry(
     if delay is None:
         delay = min(MAX_BACKOFF_S, 2.0**attempts) * random.uniform(0.5, 1.0)
     now = ctx.clock.now()
-    await postgres.retry_later(pool, [r["id"] for r in rows], now + timedelta(seconds=delay), str(exc))
+    await postgres.retry_later(pool, claims(rows), now + timedelta(seconds=delay), str(exc))
     if rows[0]["channel"] == "teams":
         async with pool.acquire() as conn:
             await postgres.set_slot(conn, rows[0]["recipient"], now, delay)
@@ -177,23 +267,52 @@ async def record_outcomes(
 async def finish_rows(conn: Conn, outcomes: Sequence[tuple[asyncpg.Record, str, str | None]]) -> None:
     """Rows' final statuses and their outcome events, in the caller's transaction.
 
-    Only rows still `sending` change: a claim reaped as `unknown` while its send was slow keeps
-    `unknown` (a person checks it) and gets no second outcome event.
+    Only rows whose claim still holds change: a claim the reaper took while its send was slow
+    keeps what the reaper made of it (a person checks an `unknown` one) and gets no second
+    outcome event.
     """
     await postgres.finish_all(
         conn,
         [
-            (row["id"], status, error, outbox_row(TOPIC_NOTIFICATIONS, _outcome_event(row, status)))
+            (
+                (row["id"], row["attempts"]),
+                status,
+                error,
+                outbox_row(TOPIC_NOTIFICATIONS, _outcome_event(row, status)),
+            )
             for row, status, error in outcomes
         ],
     )
 
 
-async def mark_abandoned_unknown(pool: asyncpg.Pool, ctx: NotificationContext) -> int:
-    """Deliveries whose sender died mid-send become `unknown`; they are never resent."""
+def claims(rows: Sequence[asyncpg.Record]) -> list[postgres.Claim]:
+    """The claims the rows were returned with."""
+    return [(r["id"], r["attempts"]) for r in rows]
+
+
+async def reap_abandoned(pool: asyncpg.Pool, ctx: NotificationContext) -> int:
+    """Claims past their lease: their sender died or stalled. One that had handed its message over
+    may have sent it: `unknown`, never resent. One that had not certainly sent nothing: `pending`
+    again at once (`failed` if that was its last attempt)."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await postgres.expired_claims(conn, ctx.clock.now())
-        await finish_rows(conn, [(row, "unknown", "sender stopped while sending") for row in rows])
+        unsent = [r for r in rows if r["handed_over_at"] is None]
+        again = [r for r in unsent if r["attempts"] < ctx.max_attempts]
+        final = [
+            (r, "unknown", "sender stopped after handing the message over") for r in rows if r not in unsent
+        ]
+        final += [
+            (r, "failed", "sender stopped before sending, on the last attempt")
+            for r in unsent
+            if r not in again
+        ]
+        await finish_rows(conn, final)
+        if again:
+            await postgres.retry_later(conn, claims(again), ctx.clock.now(), "sender stopped before sending")
+    if again:
+        log.warning(
+            "claims abandoned before sending are pending again", extra={"delivery_ids": claims(again)}
+        )
     return len(rows)
 
 

@@ -15,7 +15,14 @@ import aiosmtplib
 from aiosmtplib.typing import Default
 from pydantic import BaseModel, Field, SecretStr
 
-from services.notifications.ports import Ambiguous, Outgoing, Permanent, Retryable
+from services.notifications.ports import (
+    Ambiguous,
+    HandOver,
+    Outgoing,
+    Permanent,
+    Retryable,
+    nothing_to_record,
+)
 
 
 class SmtpSettings(BaseModel):
@@ -94,14 +101,15 @@ class SmtpSender:
             + b"--" + boundary + b"--\r\n"
         )  # fmt: skip
 
-    async def send(self, address: str, message: Outgoing) -> None:
-        """Send one message to one address, over STARTTLS unless it is disabled."""
+    async def send(self, address: str, message: Outgoing, hand_over: HandOver = nothing_to_record) -> None:
+        """Send one message to one address, over STARTTLS unless it is disabled; `hand_over` just
+        before DATA (connection, TLS, AUTH, MAIL and RCPT have all succeeded by then)."""
         try:
             raw = self.compose(address, message)
         except UnicodeEncodeError as exc:  # an address only an SMTPUTF8 relay could take
             raise Permanent("address is not ASCII") from exc
         try:
-            await asyncio.wait_for(self._send(address, raw), self._s.timeout_s)
+            await asyncio.wait_for(self._send(address, raw, hand_over), self._s.timeout_s)
         except _NotSent as exc:
             raise Retryable(f"connection lost before the message: {exc.reason}") from exc.__cause__
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError, ConnectionError) as exc:
@@ -119,7 +127,7 @@ class SmtpSender:
             # The server may already have accepted the message: never resend automatically.
             raise Ambiguous(f"connection lost mid-send: {type(exc).__name__}") from exc
 
-    async def _send(self, to: str, message: bytes) -> None:
+    async def _send(self, to: str, message: bytes, hand_over: HandOver) -> None:
         """Send over a kept-open connection when there is one, else over a new one.
 
         Connection set-up (TCP, EHLO, STARTTLS, AUTH) was most of the cost of an email (bench/).
@@ -129,7 +137,7 @@ class SmtpSender:
         kept = self._idle.pop() if self._idle else None
         if kept is not None and kept.is_connected:
             try:
-                await self._over(kept, to, message)
+                await self._over(kept, to, message, hand_over)
                 return
             except _NotSent:
                 pass
@@ -145,11 +153,12 @@ class SmtpSender:
             timeout=self._s.connect_timeout_s,
         )
         await fresh.connect()
-        await self._over(fresh, to, message)
+        await self._over(fresh, to, message, hand_over)
 
-    async def _over(self, client: _TrackedSMTP, to: str, message: bytes) -> None:
+    async def _over(self, client: _TrackedSMTP, to: str, message: bytes, hand_over: HandOver) -> None:
         """Send on `client`; keep it for the next message only if all went well."""
         client.data_started = False
+        client.hand_over = hand_over
         try:
             await client.sendmail(self._s.sender, [to], message)
         except (aiosmtplib.SMTPServerDisconnected, ConnectionError, aiosmtplib.SMTPResponseException) as exc:
@@ -170,12 +179,15 @@ class SmtpSender:
 
 
 class _TrackedSMTP(aiosmtplib.SMTP):
-    """An SMTP client that remembers whether DATA began: before it, nothing can have arrived."""
+    """An SMTP client that hands the message over (`HandOver`) before DATA, and remembers whether
+    DATA began: before it, nothing can have arrived."""
 
     data_started = False
+    hand_over: HandOver = staticmethod(nothing_to_record)
 
     async def data(self, message: str | bytes, /, *, timeout: Any = Default.token) -> Any:
-        """Mark the stage, then send DATA and the message."""
+        """Hand over, mark the stage, then send DATA and the message."""
+        await self.hand_over()
         self.data_started = True
         return await super().data(message, timeout=timeout)
 

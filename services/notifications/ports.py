@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,7 +33,20 @@ class Outgoing:
     card: dict[str, Any] | None = None
 
 
+HandOver = Callable[[], Awaitable[None]]
+"""Called by a sender just before any part of the message can reach the other side (before SMTP
+DATA, before the webhook POST). It returns once that moment is recorded; if it raises, the
+sender sends nothing and lets the exception through. A sender that has not called it has
+certainly sent nothing."""
+
+
+async def nothing_to_record() -> None:
+    return None
+
+
 class Sender(Protocol):
     """Sends one message to one address (an email address or a webhook URL)."""
 
-    async def send(self, address: str, message: Outgoing) -> None: ...
+    async def send(
+        self, address: str, message: Outgoing, hand_over: HandOver = nothing_to_record
+    ) -> None: ...

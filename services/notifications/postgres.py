@@ -69,8 +69,11 @@ async def create_deliveries(conn: Conn, deliveries: Sequence[NewDelivery]) -> No
         await conn.executemany(_INSERT_SLOT, [(r,) for r in slots])
 
 
+# A claim is identified by its row and its attempt number: every later write of the claimant
+# names both, so it changes nothing once the reaper has taken the claim away (and another
+# worker may have claimed the row again).
 _CLAIM = (
-    "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,"
+    "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, handed_over_at = NULL,"
     " claimed_until = $2 + make_interval(secs => $3)"
 )
 
@@ -154,33 +157,55 @@ async def claim_digest(pool: asyncpg.Pool, now: datetime, lease_s: float) -> lis
         )  # fmt: skip
 
 
-# A final outcome of a delivery still in `sending` and, only then, its outcome event: a claim
-# reaped as `unknown` while its send was slow keeps `unknown` and publishes nothing more.
+Claim = tuple[int, int]
+"""A delivery's id and the attempt number its claim gave it."""
+
+
+async def hand_over(pool: asyncpg.Pool, claims: Sequence[Claim]) -> set[int]:
+    """Record, committed, that these claimed deliveries' messages are about to leave; the ids of
+    those whose claim still holds (the others must not be sent: the reaper took them back)."""
+    rows = await pool.fetch(
+        "UPDATE deliveries d SET handed_over_at = now()"
+        " FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts)"
+        " WHERE d.id = c.id AND d.attempts = c.attempts AND d.status = 'sending' RETURNING d.id",
+        [i for i, _ in claims], [a for _, a in claims],
+    )  # fmt: skip
+    return {r["id"] for r in rows}
+
+
+# A final outcome of a claim that still holds and, only then, its outcome event: a claim reaped
+# while its send was slow keeps what the reaper made of it and publishes nothing more.
 FINISH_SQL = insert_if(
     "UPDATE deliveries SET status = $2, last_error = $3, finished_at = now(),"
-    " claimed_until = NULL WHERE id = $1 AND status = 'sending' RETURNING 1",
+    " claimed_until = NULL WHERE id = $1 AND attempts = $8 AND status = 'sending' RETURNING 1",
     4,
 )
 
 
-async def finish_all(conn: Conn, outcomes: Sequence[tuple[int, str, str | None, OutboxRow]]) -> None:
-    """Final statuses of deliveries with their outcome events, all in one round trip."""
+async def finish_all(conn: Conn, outcomes: Sequence[tuple[Claim, str, str | None, OutboxRow]]) -> None:
+    """Final statuses of claimed deliveries with their outcome events, all in one round trip."""
     if not outcomes:
         return
-    await conn.executemany(FINISH_SQL, [(i, status, error, *event) for i, status, error, event in outcomes])
+    await conn.executemany(
+        FINISH_SQL,
+        [(i, status, error, *event, attempts) for (i, attempts), status, error, event in outcomes],
+    )
 
 
-async def retry_later(pool: asyncpg.Pool, ids: list[int], not_before: datetime, error: str) -> None:
-    """Put deliveries back to pending after a retryable error."""
-    await pool.execute(
-        "UPDATE deliveries SET status = 'pending', last_error = $3, claimed_until = NULL,"
-        " next_attempt_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'sending'",
-        ids, not_before, error,
+async def retry_later(
+    conn: Conn | asyncpg.Pool, claims: Sequence[Claim], not_before: datetime, error: str
+) -> None:
+    """Put claimed deliveries back to pending, to be tried again from `not_before`."""
+    await conn.execute(
+        "UPDATE deliveries d SET status = 'pending', last_error = $4, claimed_until = NULL,"
+        " next_attempt_at = $3 FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts)"
+        " WHERE d.id = c.id AND d.attempts = c.attempts AND d.status = 'sending'",
+        [i for i, _ in claims], [a for _, a in claims], not_before, error,
     )  # fmt: skip
 
 
 async def expired_claims(conn: Conn, now: datetime) -> list[asyncpg.Record]:
-    """Deliveries left in `sending` past their lease: the sender died mid-send. Locked."""
+    """Deliveries left in `sending` past their lease: the sender died or stalled. Locked."""
     return await conn.fetch(
         "SELECT * FROM deliveries WHERE status = 'sending' AND claimed_until < $1 FOR UPDATE SKIP LOCKED",
         now,

@@ -5,7 +5,14 @@ from __future__ import annotations
 import httpx
 from pydantic import BaseModel, Field
 
-from services.notifications.ports import Ambiguous, Outgoing, Permanent, Retryable
+from services.notifications.ports import (
+    Ambiguous,
+    HandOver,
+    Outgoing,
+    Permanent,
+    Retryable,
+    nothing_to_record,
+)
 
 
 class TeamsSettings(BaseModel):
@@ -35,10 +42,11 @@ class TeamsSender:
         """Close the connection pool."""
         await self._client.aclose()
 
-    async def send(self, address: str, message: Outgoing) -> None:
+    async def send(self, address: str, message: Outgoing, hand_over: HandOver = nothing_to_record) -> None:
         """POST the card; classify the answer for the delivery state machine."""
         if message.card is None:
             raise Permanent("a Teams delivery without a card")
+        await hand_over()
         try:
             response = await self._client.post(address, json=message.card)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:

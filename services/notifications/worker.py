@@ -11,7 +11,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from services.notifications import postgres
-from services.notifications.delivery import deliver, deliver_many, mark_abandoned_unknown
+from services.notifications.delivery import deliver, deliver_many, reap_abandoned
 from services.notifications.ports import Sender
 from services.notifications.routing import NotificationContext
 from shared.db import TRANSIENT_DB_ERRORS
@@ -87,7 +87,7 @@ class DeliveryWorker:
         now = asyncio.get_running_loop().time()
         if now < self._next_reap:
             return
-        await mark_abandoned_unknown(self._pool, self._ctx)
+        await reap_abandoned(self._pool, self._ctx)
         self._next_reap = now + min(self._settings.lease_s / 4, 5.0)
 
     async def work_once(self) -> int:

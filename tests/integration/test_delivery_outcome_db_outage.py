@@ -15,7 +15,7 @@ from referral_router.devinfra.postgres import LocalPostgres
 from referral_router.devinfra.procs import free_port
 from services.notifications import postgres
 from services.notifications.delivery import deliver_many
-from services.notifications.ports import Outgoing, Retryable
+from services.notifications.ports import HandOver, Outgoing, Retryable, nothing_to_record
 from shared import db
 from shared.clock import SystemClock
 from shared.settings import DatabaseSettings
@@ -41,7 +41,8 @@ class DatabaseFailsDuringSend:
         self.stopped = False
         self.restarted: asyncio.Task[None] | None = None
 
-    async def send(self, address: str, message: Outgoing) -> None:
+    async def send(self, address: str, message: Outgoing, hand_over: HandOver = nothing_to_record) -> None:
+        await hand_over()  # as a real channel does before DATA, with the database still up
         if not self.stopped:  # the sends run concurrently: only the first one stops the server
             self.stopped = True
             await asyncio.to_thread(self.server.stop, "fast")

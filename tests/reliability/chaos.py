@@ -938,11 +938,13 @@ def render(result: ChaosResult) -> str:
         "",
         "## Deliveries that ended `unknown`",
         "",
-        "A delivery whose sender was killed between claiming it and recording the result ends "
-        "`unknown` (DESIGN.md §2): it is never resent automatically; it is counted "
-        '(`notification_deliveries{status="unknown"}`), alerted on and shown to an operator. Such '
-        "a delivery may or may not have reached the relay, so the check allows at most one email "
-        "for it. " + unknown_summary(unknown, arrived),
+        "A delivery whose sender was killed after handing the message over (committed just before "
+        "SMTP DATA) and before recording the result ends `unknown` (DESIGN.md §2): it is never "
+        'resent automatically; it is counted (`notification_deliveries{status="unknown"}`), '
+        "alerted on and shown to an operator. Such a delivery may or may not have reached the "
+        "relay, so the check allows at most one email for it. A sender killed before the hand-over "
+        "sent nothing: its delivery goes back to `pending` when the lease expires and is sent "
+        "then, and the checks above count it like any other. " + unknown_summary(unknown, arrived),
         "",
     ]
     return "\n".join(out)

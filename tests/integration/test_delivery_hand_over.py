@@ -1,0 +1,105 @@
+"""Hand-over (services/notifications/delivery.py `HandOvers`): the moment a message is about to
+leave is committed on its row first, and decides what a failure in doubt means. Before it,
+nothing can have left: the delivery is tried again. After it, the delivery is `unknown`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.notifications import postgres
+from services.notifications.delivery import deliver_many
+from services.notifications.email import SmtpSender, SmtpSettings
+from services.notifications.main import notification_context
+from services.notifications.ports import HandOver, Outgoing, nothing_to_record
+from services.notifications.postgres import NewDelivery
+from shared import db
+from shared.clock import SystemClock
+from shared.settings import DatabaseSettings
+from tests.integration.test_notifications_scheduling import smtp_sink, unit_config
+
+__all__ = ["smtp_sink"]  # the fixture, used here
+PEOPLE = ["cw-a1", "cw-a2", "cw-a3", "cw-a4", "cw-b1", "cw-b2", "cw-b3", "cw-b4", "cw-c1", "cw-c2"]
+
+
+@pytest.fixture
+async def pool(database_url) -> AsyncIterator:
+    pool = await db.create_pool(DatabaseSettings(url=database_url), "notifications")
+    await db.apply_migrations(pool, "notifications", "services.notifications.migrations")
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def claimed(pool, people: list[str]) -> list:
+    async with pool.acquire() as conn:
+        for person in people:
+            new = NewDelivery(uuid.uuid4(), person, "email", "referral.assigned", f"R-{person}", "f-1",
+                              "Nytt ärende", "text")  # fmt: skip
+            assert await postgres.create_delivery(conn, new)
+    return await postgres.claim_email(pool, SystemClock().now(), 20, 60)
+
+
+@pytest.mark.parametrize(
+    ("held", "status", "handed_over"),
+    [("rcpt", "retry", False), ("data", "unknown", True)],
+    ids=["relay slow at RCPT: retried", "relay slow at DATA: unknown"],
+)
+async def test_a_send_that_times_out_is_retried_before_its_hand_over_and_unknown_after(
+    pool, smtp_sink, held, status, handed_over
+):
+    smtp_port, http = smtp_sink
+    async with httpx.AsyncClient() as client:
+        await client.post(f"{http}/control", json={"delay_s": 5, "delay_stage": held})
+    try:
+        rows = await claimed(pool, ["cw-a1"])
+        sender = SmtpSender(SmtpSettings(port=smtp_port, starttls=False, timeout_s=1))
+        ctx = notification_context(unit_config(), SystemClock())
+
+        assert await deliver_many(pool, [rows], {"email": sender}, ctx) == [status]
+    finally:
+        async with httpx.AsyncClient() as client:
+            await client.post(f"{http}/control", json={"delay_s": 0})
+
+    row = await pool.fetchrow("SELECT * FROM deliveries")
+    assert (row["handed_over_at"] is not None) == handed_over
+    assert row["status"] == ("pending" if status == "retry" else "unknown")
+
+
+class RecordingChannel:
+    """Hands over at once, as twenty concurrent sends reaching DATA together would, and notes
+    whether its row's hand-over was committed (seen from another connection) when it "sends"."""
+
+    def __init__(self, pool, people: dict[str, str]) -> None:
+        self.pool = pool
+        self.people = people  # staff id by email address
+        self.committed_before_leaving: list[bool] = []
+
+    async def send(self, address: str, message: Outgoing, hand_over: HandOver = nothing_to_record) -> None:
+        await hand_over()
+        seen = await self.pool.fetchval(
+            "SELECT handed_over_at IS NOT NULL FROM deliveries WHERE recipient = $1", self.people[address]
+        )
+        self.committed_before_leaving.append(seen)
+
+
+async def test_a_batch_is_handed_over_with_one_commit_before_any_message_leaves(pool, monkeypatch):
+    rows = await claimed(pool, PEOPLE)
+    statements: list[int] = []
+    hand_over = postgres.hand_over
+
+    async def counted(pool_, claims):
+        statements.append(len(claims))
+        return await hand_over(pool_, claims)
+
+    monkeypatch.setattr(postgres, "hand_over", counted)
+    ctx = notification_context(unit_config(), SystemClock())
+    channel = RecordingChannel(pool, {str(ctx.config.person(p).email): p for p in PEOPLE})  # type: ignore[union-attr]
+
+    assert await deliver_many(pool, [[r] for r in rows], {"email": channel}, ctx) == ["sent"] * len(PEOPLE)
+    assert statements == [len(PEOPLE)]
+    assert channel.committed_before_leaving == [True] * len(PEOPLE)
