@@ -960,7 +960,8 @@ def unknown_summary(unknown: int, arrived: int) -> str:
     return (
         f"In this run {unknown} deliveries ended `unknown`: {arrived} of them had reached the SMTP sink "
         "(the kill fell between the relay's acceptance and the status update) and "
-        f"{unknown - arrived} had not (the kill fell before the message left). None was sent twice; "
+        f"{unknown - arrived} had not (the kill fell after the hand-over, before the relay had taken "
+        "the message). None was sent twice; "
         "the ones that did not arrive are the operator's to resend, as designed."
     )
 
