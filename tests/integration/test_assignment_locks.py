@@ -14,21 +14,14 @@ import asyncpg
 import pytest
 
 from services.assignment import cases
-from services.assignment.auth import Principal
 from services.assignment.handlers import assign_run
 from shared.events import Envelope
-from tests.test_assignment_support import CTX, assign, local, migrated_pool, received
+from tests.integration.test_assignment_postgres import MANAGER, pool
+from tests.test_assignment_support import CTX, assign, local, received
 
 TEAM_A_DAY = local(2026, 9, 22, 10, 0)  # a Tuesday: team-a on duty
 TEAM_B_DAY = local(2026, 10, 6, 10, 0)  # a Tuesday: team-b on duty
-MANAGER = Principal("mgr-b", frozenset({"manager"}))
-
-
-@pytest.fixture
-async def pool(database_url):
-    pool = await migrated_pool(database_url)
-    yield pool
-    await pool.close()
+__all__ = ["pool"]  # the fixture, used here
 
 
 async def assign_alone(pool: asyncpg.Pool, run: Sequence[Envelope[Any]]) -> None:

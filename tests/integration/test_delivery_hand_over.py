@@ -4,9 +4,6 @@ nothing can have left: the delivery is tried again. After it, the delivery is `u
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
@@ -15,33 +12,12 @@ from services.notifications.delivery import deliver_many
 from services.notifications.email import SmtpSender, SmtpSettings
 from services.notifications.main import notification_context
 from services.notifications.ports import HandOver, Outgoing, nothing_to_record
-from services.notifications.postgres import NewDelivery
-from shared import db
 from shared.clock import SystemClock
-from shared.settings import DatabaseSettings
+from tests.integration.test_delivery_outcomes import claimed, pool
 from tests.integration.test_notifications_scheduling import smtp_sink, unit_config
 
-__all__ = ["smtp_sink"]  # the fixture, used here
+__all__ = ["pool", "smtp_sink"]  # the fixtures, used here
 PEOPLE = ["cw-a1", "cw-a2", "cw-a3", "cw-a4", "cw-b1", "cw-b2", "cw-b3", "cw-b4", "cw-c1", "cw-c2"]
-
-
-@pytest.fixture
-async def pool(database_url) -> AsyncIterator:
-    pool = await db.create_pool(DatabaseSettings(url=database_url), "notifications")
-    await db.apply_migrations(pool, "notifications", "services.notifications.migrations")
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
-async def claimed(pool, people: list[str]) -> list:
-    async with pool.acquire() as conn:
-        for person in people:
-            new = NewDelivery(uuid.uuid4(), person, "email", "referral.assigned", f"R-{person}", "f-1",
-                              "Nytt ärende", "text")  # fmt: skip
-            assert await postgres.create_delivery(conn, new)
-    return await postgres.claim_email(pool, SystemClock().now(), 20, 60)
 
 
 @pytest.mark.parametrize(
