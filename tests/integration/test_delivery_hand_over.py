@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from services.notifications import postgres
-from services.notifications.delivery import deliver_many
+from services.notifications.delivery import deliver_many, reap_abandoned
 from services.notifications.email import SmtpSender, SmtpSettings
 from services.notifications.main import notification_context
 from services.notifications.ports import HandOver, Outgoing, nothing_to_record
@@ -79,3 +79,20 @@ async def test_a_batch_is_handed_over_with_one_commit_before_any_message_leaves(
     assert await deliver_many(pool, [[r] for r in rows], {"email": channel}, ctx) == ["sent"] * len(PEOPLE)
     assert statements == [len(PEOPLE)]
     assert channel.committed_before_leaving == [True] * len(PEOPLE)
+
+
+async def test_a_worker_whose_claim_was_taken_back_sends_nothing_and_leaves_the_new_claim_alone(pool):
+    """A worker stalled past its lease: the reaper put the delivery back and another worker
+    claimed it. When the stalled one reaches its hand-over, it is refused and nothing is sent."""
+    [stale] = await claimed(pool, ["cw-a1"])
+    await pool.execute("UPDATE deliveries SET claimed_until = now() - interval '1 s'")
+    ctx = notification_context(unit_config(), SystemClock())
+    assert await reap_abandoned(pool, ctx) == 1
+    [current] = await postgres.claim_email(pool, SystemClock().now(), 10, 60)
+    channel = RecordingChannel(pool, {str(ctx.config.person("cw-a1").email): "cw-a1"})  # type: ignore[union-attr]
+
+    assert await deliver_many(pool, [[stale]], {"email": channel}, ctx) == ["retry"]
+
+    assert channel.committed_before_leaving == []  # its send stopped at the hand-over
+    row = await pool.fetchrow("SELECT * FROM deliveries")
+    assert (row["status"], row["attempts"], row["handed_over_at"]) == ("sending", current["attempts"], None)

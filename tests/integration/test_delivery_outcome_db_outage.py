@@ -36,17 +36,23 @@ async def own_postgres(tmp_path) -> AsyncIterator[LocalPostgres]:
 class DatabaseFailsDuringSend:
     """A channel whose sends complete while Postgres is down (it stops it, then starts it again)."""
 
-    def __init__(self, server: LocalPostgres) -> None:
+    def __init__(self, server: LocalPostgres, *, down_before_hand_over: bool = False) -> None:
         self.server = server
+        self.down_before_hand_over = down_before_hand_over
         self.stopped = False
         self.restarted: asyncio.Task[None] | None = None
+        self.left: list[str] = []  # addresses whose message went out
 
     async def send(self, address: str, message: Outgoing, hand_over: HandOver = nothing_to_record) -> None:
-        await hand_over()  # as a real channel does before DATA, with the database still up
+        if not self.down_before_hand_over:
+            await hand_over()  # as a real channel does before DATA, with the database still up
         if not self.stopped:  # the sends run concurrently: only the first one stops the server
             self.stopped = True
             await asyncio.to_thread(self.server.stop, "fast")
             self.restarted = asyncio.create_task(self._start_later())
+        if self.down_before_hand_over:
+            await hand_over()  # cannot be recorded: raises, and nothing may go out
+        self.left.append(address)
         if address.startswith("cw-a2"):
             raise Retryable("452 mailbox busy")  # refused before DATA: safe to send again
 
@@ -55,12 +61,24 @@ class DatabaseFailsDuringSend:
         await asyncio.to_thread(self.server.start)
 
 
-async def test_outcomes_known_while_postgres_is_down_are_recorded_when_it_is_back(own_postgres):
+@pytest.mark.parametrize(
+    ("down_before_hand_over", "expected"),
+    [
+        (False, {"cw-a1": ("sent", True), "cw-a2": ("pending", True)}),
+        # The hand-over cannot be recorded: neither message goes out, both are tried again.
+        (True, {"cw-a1": ("pending", False), "cw-a2": ("pending", False)}),
+    ],
+    ids=["down after the hand-over", "down before it"],
+)
+async def test_outcomes_known_while_postgres_is_down_are_recorded_when_it_is_back(
+    own_postgres, down_before_hand_over, expected
+):
     from services.notifications.main import notification_context
     from services.notifications.postgres import NewDelivery
 
     url = own_postgres.url()
     pool = await db.create_pool(DatabaseSettings(url=SecretStr(url)), "notifications")
+    channel = DatabaseFailsDuringSend(own_postgres, down_before_hand_over=down_before_hand_over)
     try:
         await db.apply_migrations(pool, "notifications", "services.notifications.migrations")
         ctx = notification_context(unit_config(), SystemClock())
@@ -71,19 +89,22 @@ async def test_outcomes_known_while_postgres_is_down_are_recorded_when_it_is_bac
                 assert await postgres.create_delivery(conn, new)
         rows = await postgres.claim_email(pool, ctx.clock.now(), 10, 60)
         assert len(rows) == 2
-        channel = DatabaseFailsDuringSend(own_postgres)
 
         statuses = await deliver_many(pool, [[r] for r in rows], {"email": channel}, ctx)
 
-        assert sorted(statuses) == ["retry", "sent"]
+        assert sorted(statuses) == sorted("sent" if s == "sent" else "retry" for s, _ in expected.values())
         conn = await asyncpg.connect(url, server_settings={"search_path": "notifications"})
         try:
-            after = {r["recipient"]: r["status"] for r in await conn.fetch("SELECT * FROM deliveries")}
+            after = {
+                r["recipient"]: (r["status"], r["handed_over_at"] is not None)
+                for r in await conn.fetch("SELECT * FROM deliveries")
+            }
             outcomes = await conn.fetchval("SELECT count(*) FROM outbox WHERE topic = 'notifications.v1'")
         finally:
             await conn.close()
-        assert after == {"cw-a1": "sent", "cw-a2": "pending"}
-        assert outcomes == 1
+        assert after == expected
+        assert outcomes == sum(s == "sent" for s, _ in expected.values())
+        assert len(channel.left) == (0 if down_before_hand_over else 2)
     finally:
         if channel.restarted is not None:
             await channel.restarted
