@@ -34,22 +34,28 @@ async def own_postgres(tmp_path) -> AsyncIterator[LocalPostgres]:
 
 
 class DatabaseFailsDuringSend:
-    """A channel whose sends complete while Postgres is down (it stops it, then starts it again)."""
+    """A channel whose sends complete while Postgres is down (it stops it, then starts it again).
 
-    def __init__(self, server: LocalPostgres, *, down_before_hand_over: bool = False) -> None:
+    The sends run concurrently; a barrier makes every one of them reach the stop together, so
+    none can slip its hand-over in before the server is down (or after it, in the other case).
+    """
+
+    def __init__(self, server: LocalPostgres, sends: int, *, down_before_hand_over: bool = False) -> None:
         self.server = server
         self.down_before_hand_over = down_before_hand_over
-        self.stopped = False
+        self.together = asyncio.Barrier(sends)
+        self.down = asyncio.Event()
         self.restarted: asyncio.Task[None] | None = None
         self.left: list[str] = []  # addresses whose message went out
 
     async def send(self, address: str, message: Outgoing, hand_over: HandOver = nothing_to_record) -> None:
         if not self.down_before_hand_over:
             await hand_over()  # as a real channel does before DATA, with the database still up
-        if not self.stopped:  # the sends run concurrently: only the first one stops the server
-            self.stopped = True
+        if await self.together.wait() == 0:  # exactly one of the sends stops the server
             await asyncio.to_thread(self.server.stop, "fast")
             self.restarted = asyncio.create_task(self._start_later())
+            self.down.set()
+        await self.down.wait()
         if self.down_before_hand_over:
             await hand_over()  # cannot be recorded: raises, and nothing may go out
         self.left.append(address)
@@ -78,7 +84,7 @@ async def test_outcomes_known_while_postgres_is_down_are_recorded_when_it_is_bac
 
     url = own_postgres.url()
     pool = await db.create_pool(DatabaseSettings(url=SecretStr(url)), "notifications")
-    channel = DatabaseFailsDuringSend(own_postgres, down_before_hand_over=down_before_hand_over)
+    channel = DatabaseFailsDuringSend(own_postgres, 2, down_before_hand_over=down_before_hand_over)
     try:
         await db.apply_migrations(pool, "notifications", "services.notifications.migrations")
         ctx = notification_context(unit_config(), SystemClock())
