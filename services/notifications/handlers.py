@@ -74,7 +74,7 @@ def new_delivery(
         source_event_id=source_event_id, recipient=target.recipient, channel=target.channel,
         kind=notice.kind, referral_id=notice.reference, family_key=family_key, subject=subject,
         body_text=text, body_html=html, card=card,
-        not_before=next_office_start(ctx.office, now) if held else None,
+        not_before=next_office_start(ctx.office, now) if held else now, held=held,
     )  # fmt: skip
 
 

@@ -15,7 +15,12 @@ from shared.outbox import OutboxRow, insert_if
 
 @dataclass(frozen=True)
 class NewDelivery:
-    """A delivery to create for a source event; `not_before` holds it for a digest."""
+    """A delivery to create for a source event.
+
+    `held` keeps it for the next digest, due at `not_before`. An unheld delivery is due at
+    `not_before` too: the service's clock, the one every claim compares with (`None`: the
+    database's clock, for callers without one).
+    """
 
     source_event_id: uuid.UUID
     recipient: str
@@ -28,6 +33,7 @@ class NewDelivery:
     body_html: str | None = None
     card: str | None = None
     not_before: datetime | None = None
+    held: bool = False
 
 
 # The row and the worker's wake-up (delivered at commit) in one round trip; no row, no NOTIFY.
@@ -44,7 +50,7 @@ _INSERT_SLOT = "INSERT INTO webhook_slots (recipient) VALUES ($1) ON CONFLICT DO
 def _delivery_params(d: NewDelivery) -> tuple[object, ...]:
     return (
         d.source_event_id, d.recipient, d.channel, d.kind, d.referral_id, d.family_key,
-        d.subject, d.body_text, d.body_html, d.card, d.not_before is not None, d.not_before,
+        d.subject, d.body_text, d.body_html, d.card, d.held, d.not_before,
     )  # fmt: skip
 
 

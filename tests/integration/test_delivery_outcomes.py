@@ -136,7 +136,7 @@ async def test_the_worker_sees_in_one_query_whether_teams_or_digest_work_is_due(
     await claimed(pool, ["cw-a1"])  # an email, claimed: neither
     async with pool.acquire() as conn:
         held = NewDelivery(uuid.uuid4(), "cw-a2", "email", "referral.assigned", "R-2", "f-2", "Nytt ärende",
-                           "text", not_before=now + timedelta(hours=1))  # fmt: skip
+                           "text", not_before=now + timedelta(hours=1), held=True)  # fmt: skip
         assert await postgres.create_delivery(conn, held)
         assert await postgres.due_teams_and_digest(pool, now) == (False, False)  # held, not yet due
         assert await postgres.due_teams_and_digest(pool, now + timedelta(hours=2)) == (False, True)
