@@ -954,8 +954,9 @@ def unknown_summary(unknown: int, arrived: int) -> str:
     """One sentence on this run's `unknown` deliveries."""
     if not unknown:
         return (
-            "In this run no delivery ended `unknown`: no kill of the notifications service caught a "
-            "claimed delivery, and every outcome known during a Postgres outage was recorded later."
+            "In this run no delivery ended `unknown`: no kill of the notifications service fell between a "
+            "hand-over and its recorded result, and every outcome known during a Postgres outage was "
+            "recorded later."
         )
     return (
         f"In this run {unknown} deliveries ended `unknown`: {arrived} of them had reached the SMTP sink "
