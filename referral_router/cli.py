@@ -5,25 +5,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-import time
-import warnings
 from datetime import timedelta
 from pathlib import Path
 
-import jwt
-
-from referral_router.stack import DEV_JWT_SECRET
+from referral_router.tokens import dev_token
 
 ROLES = ("caseworker", "intake", "manager", "head_of_unit", "system")
-
-
-def dev_token(sub: str, roles: list[str], ttl_s: int = 8 * 3600) -> str:
-    """A bearer token for the dev stack's staff API, signed with the dev secret."""
-    # The dev secret is fixed by the contract and short; production uses RS256 from the OIDC provider.
-    warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)
-    now = int(time.time())
-    claims = {"sub": sub, "roles": roles, "iat": now, "exp": now + ttl_s}
-    return jwt.encode(claims, DEV_JWT_SECRET, algorithm="HS256")
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -90,7 +77,8 @@ def _dev_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from referral_router.simulate import POLICIES, simulate
+    from referral_router.policy_report import write_report
+    from referral_router.policy_simulation import POLICIES, compare
 
     if importlib.util.find_spec("matplotlib") is None:
         # `make run` installs only the dev stack's extra; the plots need `.[plots]` (or `.[dev]`).
@@ -101,7 +89,8 @@ def _simulate(args: argparse.Namespace) -> int:
         )
         return 2
 
-    report = simulate(args.days, tuple(args.policy or POLICIES), args.out, args.seed, args.config)
+    c = compare(args.days, tuple(args.policy or POLICIES), args.seed, args.config)
+    report = write_report(c.ctx, c.outcomes, c.without_absences, c.days, args.out, c.referrals)
     print(report.read_text("utf-8"))
     return 0
 

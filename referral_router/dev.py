@@ -40,7 +40,7 @@ from referral_router.devinfra.procs import (
 from referral_router.devinfra.tansu import LocalTansu
 from referral_router.live_data import Gatherer
 from referral_router.live_view import show
-from referral_router.simulator import DEFAULT_BACKDATE, SimClock, SimulatorStats, simulate
+from referral_router.portal_simulator import DEFAULT_BACKDATE, SimClock, SimulatorStats, simulate
 from referral_router.stack import (
     DEV_JWT_SECRET,
     DEV_PORTAL_CLIENT,
@@ -54,6 +54,7 @@ from referral_router.stack import (
     ServiceProcesses,
     dev_secrets,
 )
+from referral_router.tokens import dev_token
 
 DEV_DATABASE = "referral_router"
 UNIT_CONFIG = REPO / "deploy" / "config" / "unit.example.yaml"
@@ -376,8 +377,6 @@ async def _ensure_database(server_url: str, name: str) -> None:
 
 async def _run_view(ports: Ports, options: DevOptions, terminal: bool) -> None:
     """The simulator (if asked for) and the live view, until cancelled or the screenshot is taken."""
-    from referral_router.cli import dev_token
-
     stats = SimulatorStats(clock=SimClock(options.accelerate, options.backdate))
     tasks: list[asyncio.Task[int]] = []
     if options.rate:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from referral_router.simulator import SimulatorStats
+from referral_router.portal_simulator import SimulatorStats
 from referral_router.stack import SERVICES, Ports
 from shared.unit_config import load_unit_config
 

@@ -7,7 +7,7 @@ import random
 import uuid
 from typing import Any
 
-from referral_router.synthetic import submission as synthetic_submission
+from referral_router.synthetic_data import submission as synthetic_submission
 
 
 def submission(rng: random.Random | None = None, **kwargs: Any) -> dict[str, Any]:

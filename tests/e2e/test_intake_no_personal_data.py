@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from referral_router.synthetic import check_digit
+from referral_router.synthetic_data import check_digit
 from services.intake.auth import sign
 from tests.factories import encode, submission
 from tests.helpers import eventually

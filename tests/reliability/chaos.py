@@ -46,7 +46,7 @@ from referral_router.devinfra.postgres import LocalPostgres
 from referral_router.devinfra.procs import free_port, spawn, stop_process, wait_for_http
 from referral_router.devinfra.tansu import LocalTansu
 from referral_router.stack import REPO, SERVICES, Ports, ServiceConfig, ServiceProcesses
-from referral_router.synthetic import submission
+from referral_router.synthetic_data import submission
 from shared.events import (
     TOPIC_ASSIGNED,
     TOPIC_DEADLETTER,

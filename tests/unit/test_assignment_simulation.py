@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from referral_router.cli import main
-from referral_router.simulate_report import WARM_UP_DAYS
+from referral_router.policy_report import WARM_UP_DAYS, write_report
 
 
 def test_a_short_simulation_writes_a_report_comparing_the_three_policies_with_plots(tmp_path, capsys):
@@ -23,7 +23,7 @@ def test_a_short_simulation_writes_a_report_comparing_the_three_policies_with_pl
 def test_our_policy_keeps_a_child_with_their_open_case_s_caseworker_and_balances_better(
     tmp_path, monkeypatch
 ):
-    import referral_router.simulate as sim
+    import referral_router.policy_simulation as sim
     from services.assignment.domain.decide import decide
 
     same_child_open = {"due": 0, "kept": 0}
@@ -39,9 +39,8 @@ def test_our_policy_keeps_a_child_with_their_open_case_s_caseworker_and_balances
         return d
 
     monkeypatch.setattr(sim, "decide", recording)
-    report = sim.simulate(
-        120, ("weighted", "round_robin"), tmp_path, 11, Path("deploy/config/unit.example.yaml")
-    )
+    c = sim.compare(120, ("weighted", "round_robin"), 11, Path("deploy/config/unit.example.yaml"))
+    report = write_report(c.ctx, c.outcomes, c.without_absences, c.days, tmp_path, c.referrals)
     lines = report.read_text("utf-8").splitlines()
     ours = [line.split("|") for line in lines if line.startswith("| weighted")]
     rr = [line.split("|") for line in lines if line.startswith("| round_robin")]
@@ -59,7 +58,7 @@ def test_the_simulation_reads_back_from_leave_as_the_service_does_and_applies_th
     import random
     from datetime import date, timedelta
 
-    import referral_router.simulate as sim
+    import referral_router.policy_simulation as sim
     from services.assignment.domain.decide import decide
     from services.assignment.handlers import AssignmentContext
     from shared.unit_config import load_unit_config

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from referral_router.synthetic import check_digit, personal_number
+from referral_router.synthetic_data import check_digit, personal_number
 from services.intake.domain import InvalidPersonalNumber, luhn_ok, normalise_personal_number
 
 TODAY = date(2026, 11, 22)

@@ -24,7 +24,7 @@ from referral_router.live_data import (
     total,
 )
 from referral_router.live_view import bar, duration, plain_line, render, screenshot_svg, show
-from referral_router.simulator import SimulatorStats
+from referral_router.portal_simulator import SimulatorStats
 from referral_router.stack import REPO
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from referral_router.synthetic import personal_number
+from referral_router.synthetic_data import personal_number
 from services.intake.domain import InvalidPersonalNumber, luhn_ok, normalise_personal_number
 
 TODAY = date(2026, 11, 22)
@@ -43,7 +43,7 @@ def test_invalid_numbers_are_rejected_with_the_reason(given_number, reason):
 
 def test_a_number_whose_date_does_not_exist_is_rejected_even_with_a_matching_check_digit():
     nine = "820230123"  # 30 February
-    from referral_router.synthetic import check_digit
+    from referral_router.synthetic_data import check_digit
 
     with pytest.raises(InvalidPersonalNumber, match="calendar date"):
         normalise_personal_number(nine + str(check_digit(nine)), TODAY)
@@ -79,7 +79,7 @@ def test_ten_digit_form_with_dash_gets_the_century_of_someone_under_100(born, rn
 def test_synthetic_submissions_are_mostly_different_families():
     import random
 
-    from referral_router.synthetic import submission
+    from referral_router.synthetic_data import submission
 
     rng = random.Random(3)
     guardians = [submission(rng)["guardians"][0]["personal_number"] for _ in range(2000)]

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from referral_router.simulator_mix import Mix, ReportMaker
+from referral_router.referral_mix import Mix, ReportMaker
 from referral_router.stack import DEV_PORTAL_CLIENT, DEV_PORTAL_SECRET
 from services.intake.auth import sign
 

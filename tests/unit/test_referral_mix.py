@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from referral_router.simulator import SimClock
-from referral_router.simulator_mix import BIG_FOUR, ReportMaker
+from referral_router.portal_simulator import SimClock
+from referral_router.referral_mix import BIG_FOUR, ReportMaker
 from services.intake.domain import MANDATORY_REPORTERS, normalise_personal_number
 from services.intake.schemas import Submission, validation_context
 

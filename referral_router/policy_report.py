@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from referral_router.simulate import START, Outcome
+from referral_router.policy_simulation import START, Outcome
 from services.assignment.domain.rotation import on_duty_team
 from services.assignment.domain.workload import has_started
 from services.assignment.handlers import AssignmentContext

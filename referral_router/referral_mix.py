@@ -3,7 +3,7 @@
 DOMAIN.md §4 and §7: about 60 % of reports come from police, school, preschool and health care;
 private persons may report anonymously (then without name or contact details); a report may name
 several siblings; a few children are in acute danger or have a protected identity; and the same
-children are reported again. Every value is invented (referral_router/synthetic.py); personal
+children are reported again. Every value is invented (referral_router/synthetic_data.py); personal
 identity numbers have valid check digits and serials 980-999.
 
 Pure: no I/O, deterministic for a seeded `random.Random`, so the proportions can be tested.
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from referral_router.synthetic import child_birth_date, full_name, personal_number
+from referral_router.synthetic_data import child_birth_date, full_name, personal_number
 
 # The four big reporter groups make up about 60 % together (DOMAIN.md §4).
 BIG_FOUR = {"police": 0.20, "school": 0.17, "preschool": 0.08, "health_care": 0.15}

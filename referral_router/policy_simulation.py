@@ -270,10 +270,19 @@ def _loads(cases: list[Case]) -> dict[str, Load]:
     return loads
 
 
-def simulate(days: int, policies: tuple[str, ...], out_dir: Path, seed: int, config: Path) -> Path:
-    """Run every policy on the same referrals and absences; write the report and plots."""
-    from referral_router.simulate_report import write_report
+@dataclass(frozen=True)
+class Comparison:
+    """Every policy over the same referrals, with the unit's absences and without any."""
 
+    ctx: AssignmentContext
+    outcomes: list[Outcome]
+    without_absences: list[Outcome]
+    days: int
+    referrals: int
+
+
+def compare(days: int, policies: tuple[str, ...], seed: int, config: Path) -> Comparison:
+    """Run every policy on the same referrals and absences."""
     ctx = AssignmentContext.from_config(load_unit_config(config))
     rng = random.Random(seed)
     referrals = make_referrals(days, rng, ctx)
@@ -282,4 +291,4 @@ def simulate(days: int, policies: tuple[str, ...], out_dir: Path, seed: int, con
     # The same year with nobody away separates what absences do from what the policy does.
     present = Simulation(ctx, {})
     without_absences = [present.run(policy, referrals, days, seed) for policy in policies]
-    return write_report(ctx, outcomes, without_absences, days, out_dir, len(referrals))
+    return Comparison(ctx, outcomes, without_absences, days, len(referrals))
