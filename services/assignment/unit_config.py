@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from zoneinfo import ZoneInfo
-
-import holidays
 
 from services.assignment.domain.model import (
     CapacityRules,
@@ -15,21 +12,8 @@ from services.assignment.domain.model import (
     RotationPlan,
     WeightRules,
 )
+from shared.office_days import swedish_holidays
 from shared.unit_config import UnitConfig
-
-HOLIDAY_YEARS = range(2020, 2041)
-
-
-def swedish_holidays(years: range = HOLIDAY_YEARS) -> frozenset[date]:
-    """Swedish public holidays plus the days treated as such (Midsummer, Christmas, New Year's Eve)."""
-    days = set(holidays.country_holidays("SE", years=list(years)).keys())
-    for year in years:
-        days.add(date(year, 12, 24))
-        days.add(date(year, 12, 31))
-        # Midsummer Eve is the Friday between 19 and 25 June.
-        june19 = date(year, 6, 19)
-        days.add(june19 + timedelta(days=(4 - june19.weekday()) % 7))
-    return frozenset(days)
 
 
 def rotation_plan(config: UnitConfig) -> tuple[RotationPlan, ZoneInfo]:

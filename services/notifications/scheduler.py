@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date, timedelta
 
 import asyncpg
-import holidays
 
 from services.notifications import escalations
 from services.notifications.domain import Notice
@@ -16,21 +14,6 @@ from services.notifications.routing import NotificationContext, Target
 from shared.db import TRANSIENT_DB_ERRORS
 
 log = logging.getLogger(__name__)
-HOLIDAY_YEARS = range(2020, 2041)
-
-
-def swedish_holidays(years: range = HOLIDAY_YEARS) -> frozenset[date]:
-    """Swedish public holidays plus the days treated as such (Midsummer, Christmas, New Year's Eve).
-
-    The same calendar as assignment's; copied because services never import each other.
-    """
-    days = set(holidays.country_holidays("SE", years=list(years)).keys())
-    for year in years:
-        days.add(date(year, 12, 24))
-        days.add(date(year, 12, 31))
-        june19 = date(year, 6, 19)  # Midsummer Eve is the Friday between 19 and 25 June.
-        days.add(june19 + timedelta(days=(4 - june19.weekday()) % 7))
-    return frozenset(days)
 
 
 async def escalate_due(pool: asyncpg.Pool, ctx: NotificationContext) -> int:
