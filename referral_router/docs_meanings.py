@@ -34,6 +34,10 @@ SETTING_MEANINGS: dict[str, str] = {
     "CONSUMER__RETRY_MAX_S": "Longest wait between handler retries.",
     "CONSUMER__RETRY_BUDGET_S": "How long a handler retries a transient failure (database down) before "
     "it gives up and leaves the offset uncommitted for redelivery.",
+    "CONSUMER__POISON_ATTEMPTS": "Attempts in all for a record that fails for any other reason (a bug, "
+    "a value no rule foresaw) before it is dead-lettered, so no record can stall its partition.",
+    "CONSUMER__LOG_INTERVAL_S": "A failing loop (retries, a record that keeps failing) writes at most one "
+    "log line per kind and topic this often, with the number left out.",
     "LOG__LEVEL": "JSON logs on stdout, with identity numbers, phone numbers and emails masked.",
     "UNIT_CONFIG_PATH": "The unit file (see below). Read by assignment, notifications and metrics; "
     "intake accepts the variable but does not read the file.",

@@ -1,54 +1,89 @@
-"""Idempotent, retrying, dead-lettering handling of one Kafka message (DESIGN.md §2)."""
+"""Consuming Kafka records (DESIGN.md §2): typed at the edge, idempotent, never stuck.
+
+A fetched batch is one unit of work: every record is decoded to its topic's event model, the
+inbox filters what was handled before, and each topic's use case takes its run of new events in
+batch order; then one commit. A single record is a batch of one: there is no other path.
+
+What can go wrong, and what happens:
+
+- A record that breaks the contract (not JSON, unknown type, wrong model for the topic) is
+  dead-lettered at once; the rest of the batch goes on.
+- A transient failure (the database is away) is retried with backoff for `retry_budget_s`, then
+  raised, so the offsets stay where they are and the partition waits. The consumer then counts
+  as failing (`/readyz` details, the `consumer_failing` gauge) until a batch succeeds again.
+- Any other failure is treated as deterministic: the batch is split and every record handled on
+  its own; a record that still fails is tried `poison_attempts` times in all, then dead-lettered.
+  So no record, whatever it holds, can stall a partition or loop forever.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import asyncpg
-
 from shared import metrics
-from shared.db import TRANSIENT_DB_ERRORS, Conn
+from shared.db import TRANSIENT_DB_ERRORS
 from shared.events import (
     TOPIC_DEADLETTER,
     ContractViolation,
     DeadLetter,
     Envelope,
+    WireModel,
+    decode_event,
     new_envelope,
-    parse_event,
+    outbox_row,
 )
-from shared.inbox import first_deliveries, first_delivery
-from shared.outbox import add_to_outbox
+from shared.logging import Throttle
+from shared.ports import ConsumingUnitOfWork
 from shared.settings import ConsumerSettings
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Conn, Envelope[Any]], Awaitable[None]]
-# Handles a run of consecutive new events of one topic at once (e.g. one executemany per
-# statement); must leave the same state as `Handler` called on each of them in order.
-RunHandler = Callable[[Conn, Sequence[Envelope[Any]]], Awaitable[None]]
 T = TypeVar("T")
+BatchHandler = Callable[[Any, Sequence[Envelope[Any]]], Awaitable[None]]
+"""A use case's edge: the unit of work and a run of new events of one topic, in batch order."""
 
 
 @dataclass(frozen=True)
-class Incoming:
-    """One Kafka record of a batch and the handler of its topic."""
+class Subscription:
+    """A contract topic, the wire model its events carry, and the edge that handles them."""
+
+    topic: str
+    model: type[WireModel]
+    handler: BatchHandler
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Kafka record of a fetched batch (`topic` is the contract topic name)."""
 
     raw: bytes
     topic: str
     partition: int
     offset: int
-    handler: Handler
-    run_handler: RunHandler | None = None
+
+    @property
+    def message_id(self) -> str:
+        """Where it came from; the key of its dead letter."""
+        return f"{self.topic}:{self.partition}:{self.offset}"
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    index: int
+    record: Record
+    envelope: Envelope[Any]
 
 
 class PoisonMessage(Exception):
-    """A well-formed message the handler can never process; it goes to the dead-letter topic."""
+    """A well-formed message the use case can never process; it goes to the dead-letter topic."""
 
 
 class TransientFailure(Exception):
@@ -58,106 +93,173 @@ class TransientFailure(Exception):
 _RETRYABLE: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, TransientFailure)
 
 
+@dataclass
+class ConsumerHealth:
+    """Whether the consumer is getting through its records, for `/readyz` and the gauge."""
+
+    service: str
+    failing_since: datetime | None = None
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    handled_at: datetime | None = field(default=None)
+
+    def succeeded(self) -> None:
+        """A batch was committed."""
+        self.failing_since, self.consecutive_failures = None, 0
+        self.handled_at = datetime.now(UTC)
+        metrics.CONSUMER_FAILING.labels(self.service).set(0)
+
+    def failed(self, error: str) -> None:
+        """A batch was given up after its retries; its records will be read again."""
+        self.failing_since = self.failing_since or datetime.now(UTC)
+        self.consecutive_failures += 1
+        self.last_error = error
+        metrics.CONSUMER_FAILING.labels(self.service).set(1)
+
+    def details(self) -> dict[str, object]:
+        """What `/readyz` shows of the consumer."""
+        if self.failing_since is None:
+            return {"state": "ok", "last_handled_at": self.handled_at and self.handled_at.isoformat()}
+        return {
+            "state": "failing",
+            "failing_since": self.failing_since.isoformat(),
+            "consecutive_failures": self.consecutive_failures,
+            "last_error": self.last_error,
+        }
+
+
 class EventConsumer:
-    """Runs a handler for one message: inbox check and effects in one transaction."""
+    """Handles fetched batches for one consumer group: decode, inbox, use cases, one commit."""
 
     def __init__(
-        self, pool: asyncpg.Pool, settings: ConsumerSettings, *, service: str, consumer: str
+        self,
+        unit_of_work: Callable[[], ConsumingUnitOfWork],
+        subscriptions: Mapping[str, Subscription],
+        settings: ConsumerSettings,
+        *,
+        service: str,
+        consumer: str,
     ) -> None:
-        self._pool = pool
+        self._unit_of_work = unit_of_work
+        self._subscriptions = subscriptions
         self._settings = settings
         self._service = service
         self._consumer = consumer
+        self.health = ConsumerHealth(service)
+        self._throttle = Throttle(settings.log_interval_s)
 
-    async def handle(self, raw: bytes, *, topic: str, partition: int, offset: int, handler: Handler) -> str:
-        """Handle one message; return the outcome. Raises only when retries are exhausted."""
-        started = time.perf_counter()
-        try:
-            envelope = parse_event(raw, topic=topic)
-            outcome = await self._retrying(topic, lambda: self._apply(envelope, handler))
-        except (ContractViolation, PoisonMessage) as exc:
-            reason = str(exc)
-            outcome = await self._retrying(topic, lambda: self._dead_letter(topic, partition, offset, reason))
-        metrics.EVENTS_HANDLED.labels(self._service, topic, outcome).inc()
-        metrics.HANDLER_SECONDS.labels(self._service, topic).observe(time.perf_counter() - started)
-        return outcome
+    async def handle_batch(self, records: Sequence[Record]) -> list[str]:
+        """Handle records in order; return each one's outcome (handled, duplicate, deadlettered).
 
-    async def handle_batch(self, batch: Sequence[Incoming]) -> list[str]:
-        """Handle records in order in one transaction (one inbox insert, one commit for all).
-
-        Per-key order holds: records of a partition come in offset order and are applied in that
-        order. If any record breaks the contract or is poison, the transaction is rolled back and
-        every record is handled on its own, so the good ones commit and the bad one is
-        dead-lettered exactly as without batching. Raises only when retries are exhausted; then
-        nothing of the batch is committed and the caller rewinds to its first record.
+        Raises TransientFailure only when a dependency stayed away through the retry budget;
+        then nothing of the batch is committed and the caller rewinds to its first record.
         """
-        if len(batch) == 1:
-            one = batch[0]
-            return [await self.handle(one.raw, topic=one.topic, partition=one.partition,
-                                      offset=one.offset, handler=one.handler)]  # fmt: skip
         started = time.perf_counter()
+        outcomes = [""] * len(records)
+        decoded: list[_Decoded] = []
+        for i, record in enumerate(records):
+            try:
+                envelope = decode_event(record.raw, record.topic, self._subscriptions[record.topic].model)
+            except ContractViolation as exc:
+                outcomes[i] = await self._dead_letter(record, str(exc))
+                continue
+            decoded.append(_Decoded(i, record, envelope))
         try:
-            envelopes = [parse_event(item.raw, topic=item.topic) for item in batch]
-            outcomes = await self._retrying(batch[0].topic, lambda: self._apply_batch(batch, envelopes))
-        except (ContractViolation, PoisonMessage):
-            return [
-                await self.handle(
-                    i.raw, topic=i.topic, partition=i.partition, offset=i.offset, handler=i.handler
-                )
-                for i in batch
-            ]
-        share = (time.perf_counter() - started) / len(batch)
-        for item, outcome in zip(batch, outcomes, strict=True):
-            metrics.EVENTS_HANDLED.labels(self._service, item.topic, outcome).inc()
-            metrics.HANDLER_SECONDS.labels(self._service, item.topic).observe(share)
+            for item, outcome in zip(decoded, await self._handle(decoded), strict=True):
+                outcomes[item.index] = outcome
+        except TransientFailure as exc:
+            self.health.failed(str(exc))
+            raise
+        self.health.succeeded()
+        share = (time.perf_counter() - started) / max(len(records), 1)
+        for record, outcome in zip(records, outcomes, strict=True):
+            metrics.EVENTS_HANDLED.labels(self._service, record.topic, outcome).inc()
+            metrics.HANDLER_SECONDS.labels(self._service, record.topic).observe(share)
         return outcomes
 
-    async def _apply_batch(self, batch: Sequence[Incoming], envelopes: list[Envelope[Any]]) -> list[str]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            ids = [str(e.event_id) for e in envelopes]
-            fresh = await first_deliveries(conn, self._consumer, ids)
+    async def _handle(self, items: Sequence[_Decoded]) -> list[str]:
+        """The items as one unit of work; a deterministic failure splits them, each on its own."""
+        if not items:
+            return []
+        try:
+            return await self._retrying(items[0].record.topic, lambda: self._apply(items))
+        except TransientFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - anything else is deterministic: isolate the record
+            if len(items) > 1:
+                return [outcome for item in items for outcome in await self._handle([item])]
+            return [await self._failed_alone(items[0], exc)]
+
+    async def _failed_alone(self, item: _Decoded, exc: Exception) -> str:
+        """Try a record that failed on its own again, a bounded number of times, then dead-letter it."""
+        delay = self._settings.retry_initial_s
+        for _ in range(1, self._settings.poison_attempts):
+            if isinstance(exc, PoisonMessage):
+                break
+            self._log_failure(item.record, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._settings.retry_max_s)
+            try:
+                return (await self._retrying(item.record.topic, lambda: self._apply([item])))[0]
+            except TransientFailure:
+                raise
+            except Exception as again:  # noqa: BLE001 - counted towards the bound, then dead-lettered
+                exc = again
+        return await self._dead_letter(item.record, describe(exc))
+
+    async def _apply(self, items: Sequence[_Decoded]) -> list[str]:
+        """One transaction: the inbox, then each topic's run of new events in batch order."""
+        async with self._unit_of_work() as uow:
+            ids = [str(item.envelope.event_id) for item in items]
+            fresh = await uow.inbox.first_deliveries(self._consumer, ids)
             outcomes: list[str] = []
-            todo: list[tuple[Incoming, Envelope[Any]]] = []
-            for item, envelope, event_id in zip(batch, envelopes, ids, strict=True):
-                if event_id not in fresh:
+            todo: list[_Decoded] = []
+            for item, event_id in zip(items, ids, strict=True):
+                if event_id in fresh:
+                    fresh.discard(event_id)  # a second copy in the same batch is a duplicate
+                    todo.append(item)
+                    outcomes.append("handled")
+                else:
                     outcomes.append("duplicate")
-                    continue
-                fresh.discard(event_id)  # a second copy in the same batch is a duplicate
-                todo.append((item, envelope))
-                outcomes.append("handled")
-            await _handle_in_order(conn, todo)
+            for topic, run in _runs(todo):
+                await self._subscriptions[topic].handler(uow, run)
+            await uow.commit()
         return outcomes
 
-    async def _apply(self, envelope: Envelope[Any], handler: Handler) -> str:
-        # A PoisonMessage raised by the handler rolls this transaction back, inbox row included.
-        async with self._pool.acquire() as conn, conn.transaction():
-            if not await first_delivery(conn, self._consumer, str(envelope.event_id)):
-                return "duplicate"
-            await handler(conn, envelope)
-        return "handled"
-
-    async def _dead_letter(self, topic: str, partition: int, offset: int, error: str) -> str:
-        message_id = f"{topic}:{partition}:{offset}"
+    async def _dead_letter(self, record: Record, error: str) -> str:
+        """Publish a dead letter for the record (once, however often it is read) and move on."""
         letter = new_envelope(
             "deadletter",
             DeadLetter(
-                topic=topic, partition=partition, offset=offset, consumer=self._consumer, error=error[:2000]
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                consumer=self._consumer,
+                error=error[:2000],
             ),
             producer=self._service,
-            correlation_id=message_id,
+            correlation_id=record.message_id,
         )
         # A stable id makes a redelivered poison message produce the same dead letter, not two.
-        letter = letter.model_copy(update={"event_id": uuid.uuid5(uuid.NAMESPACE_URL, message_id)})
-        async with self._pool.acquire() as conn, conn.transaction():
-            if not await first_delivery(conn, self._consumer, message_id):
-                return "duplicate"
-            await add_to_outbox(conn, TOPIC_DEADLETTER, letter)
-        metrics.DEADLETTERS.labels(self._service, topic).inc()
-        log.warning(
-            "message dead-lettered",
-            extra={"topic": topic, "partition": partition, "offset": offset, "error": error[:300]},
-        )
-        return "deadlettered"
+        letter = letter.model_copy(update={"event_id": uuid.uuid5(uuid.NAMESPACE_URL, record.message_id)})
+
+        async def publish() -> str:
+            async with self._unit_of_work() as uow:
+                if not await uow.inbox.first_deliveries(self._consumer, [record.message_id]):
+                    return "duplicate"
+                await uow.outbox.add([outbox_row(TOPIC_DEADLETTER, letter)])
+                await uow.commit()
+            return "deadlettered"
+
+        outcome = await self._retrying(record.topic, publish)
+        if outcome == "deadlettered":
+            metrics.DEADLETTERS.labels(self._service, record.topic).inc()
+            log.warning(
+                "message dead-lettered",
+                extra={"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                       "error": error[:300]},
+            )  # fmt: skip
+        return outcome
 
     async def _retrying(self, topic: str, attempt: Callable[[], Awaitable[T]]) -> T:
         delay = self._settings.retry_initial_s
@@ -170,23 +272,43 @@ class EventConsumer:
                     metrics.EVENTS_HANDLED.labels(self._service, topic, "failed").inc()
                     raise TransientFailure(f"gave up after retries: {type(exc).__name__}") from exc
                 metrics.HANDLER_RETRIES.labels(self._service, topic).inc()
-                log.warning(
-                    "transient failure, retrying", extra={"topic": topic, "error": type(exc).__name__}
-                )
+                if self._throttle.allows(("retry", topic)):
+                    log.warning(
+                        "transient failure, retrying",
+                        extra={"topic": topic, "error": type(exc).__name__,
+                               "suppressed": self._throttle.suppressed(("retry", topic))},
+                    )  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._settings.retry_max_s)
 
+    def _log_failure(self, record: Record, exc: Exception) -> None:
+        key = ("failure", record.topic)
+        if self._throttle.allows(key):
+            log.warning(
+                "a record failed; trying it again before dead-lettering it",
+                extra={"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                       "error": describe(exc), "suppressed": self._throttle.suppressed(key)},
+            )  # fmt: skip
 
-async def _handle_in_order(conn: Conn, todo: Sequence[tuple[Incoming, Envelope[Any]]]) -> None:
-    """Apply new events in batch order; consecutive events of a topic with a run handler at once."""
-    start = 0
-    while start < len(todo):
-        item = todo[start]
-        end = start + 1
-        if item[0].run_handler is None:
-            await item[0].handler(conn, item[1])
+
+def _runs(items: Sequence[_Decoded]) -> list[tuple[str, list[Envelope[Any]]]]:
+    """Consecutive items of one topic as runs, in batch order."""
+    runs: list[tuple[str, list[Envelope[Any]]]] = []
+    for item in items:
+        if runs and runs[-1][0] == item.record.topic:
+            runs[-1][1].append(item.envelope)
         else:
-            while end < len(todo) and todo[end][0].topic == item[0].topic:
-                end += 1
-            await item[0].run_handler(conn, [envelope for _, envelope in todo[start:end]])
-        start = end
+            runs.append((item.record.topic, [item.envelope]))
+    return runs
+
+
+def describe(exc: BaseException) -> str:
+    """An exception's type and where it was raised, without its message (which may echo input)."""
+    if isinstance(exc, PoisonMessage | ContractViolation):
+        return str(exc)  # our own words, written without input values
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    if frames:
+        last = frames[-1]
+        where = f" at {last.filename.rsplit('/', 1)[-1]}:{last.lineno} in {last.name}"
+    return f"{type(exc).__name__}{where}"

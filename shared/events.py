@@ -245,6 +245,14 @@ def parse_event(raw: bytes, *, topic: str | None = None) -> Envelope[Any]:
         raise ContractViolation(f"invalid {event_type}: {_brief(exc)}") from None
 
 
+def decode_event(raw: bytes, topic: str, model: type[DataT]) -> Envelope[DataT]:
+    """A message value of `topic` as its typed envelope; ContractViolation when it is not one."""
+    envelope = parse_event(raw, topic=topic)
+    if not isinstance(envelope.data, model):
+        raise ContractViolation(f"{envelope.event_type} does not carry {model.__name__}")
+    return envelope
+
+
 def _brief(exc: ValueError) -> str:
     """Error text without echoing input values, which may hold personal data."""
     errors = getattr(exc, "errors", None)
@@ -262,3 +270,12 @@ def encode_event(envelope: Envelope[Any]) -> bytes:
 def event_key(envelope: Envelope[Any]) -> bytes:
     """The message key: `data.family_key`, so a family's events keep their order."""
     return str(envelope.data.family_key).encode()
+
+
+OutboxRow = tuple[uuid.UUID, str, bytes, bytes]
+"""An outbox row's event_id, topic, key and payload: an event as the outbox stores it."""
+
+
+def outbox_row(topic: str, envelope: Envelope[Any]) -> OutboxRow:
+    """The outbox row that publishes `envelope` on the contract topic `topic`."""
+    return envelope.event_id, topic, event_key(envelope), encode_event(envelope)

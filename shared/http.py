@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 
+log = logging.getLogger(__name__)
 Check = Callable[[], Awaitable[None]]
+
+
+class ApiProblem(Exception):
+    """An error the HTTP edge answers as RFC 9457 problem details (never raised by a use case)."""
+
+    def __init__(
+        self, status: int, title: str, detail: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(title)
+        self.status, self.title, self.detail, self.headers = status, title, detail, headers
 
 
 def health_router(
     checks: Mapping[str, Check],
     extra_metrics: Callable[[], Awaitable[bytes]] | None = None,
+    details: Callable[[], Mapping[str, object]] | None = None,
 ) -> APIRouter:
     """Routes for /healthz (alive), /readyz (every check passes) and /metrics."""
     router = APIRouter(include_in_schema=False)
@@ -31,9 +46,10 @@ def health_router(
                 await check()
             except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported
                 failed[name] = type(exc).__name__
+        shown = dict(details()) if details is not None else {}
         if failed:
-            return JSONResponse({"status": "unavailable", "failed": failed}, status_code=503)
-        return JSONResponse({"status": "ready"})
+            return JSONResponse({"status": "unavailable", "failed": failed, **shown}, status_code=503)
+        return JSONResponse({"status": "ready", **shown})
 
     @router.get("/metrics")
     async def prometheus_metrics() -> Response:
@@ -67,3 +83,32 @@ def problem(
 def validation_errors(errors: list[Any]) -> list[dict[str, object]]:
     """Pydantic errors as `{"loc", "msg"}` without the offending input, which may be personal."""
     return [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]
+
+
+def add_problem_handlers(app: FastAPI) -> None:
+    """Every error as RFC 9457 problem details, never a plain-text page; no input is echoed."""
+
+    async def on_problem(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiProblem)
+        headers = dict(exc.headers or {})
+        if exc.status == 401:
+            headers.setdefault("WWW-Authenticate", "Bearer")
+        return problem(exc.status, exc.title, detail=exc.detail, headers=headers)
+
+    async def on_invalid(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return problem(422, "Invalid request", errors=validation_errors(list(exc.errors())))
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The exception's message and traceback may echo input: only its type is logged.
+        log.error("unexpected error", extra={"error": type(exc).__name__, "path": request.url.path})
+        return problem(500, "Internal error", detail="the request could not be completed")
+
+    app.add_exception_handler(ApiProblem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_invalid)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

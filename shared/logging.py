@@ -11,6 +11,8 @@ import json
 import logging
 import re
 import sys
+import time
+from collections.abc import Hashable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,3 +81,25 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in ("aiokafka", "uvicorn.access"):
         logging.getLogger(noisy).setLevel("WARNING")
+
+
+class Throttle:
+    """At most one log line per key every `interval_s`: a failing loop must not flood the logs."""
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self._next: dict[Hashable, float] = {}
+        self._suppressed: dict[Hashable, int] = {}
+
+    def allows(self, key: Hashable) -> bool:
+        """Whether a line for `key` may be written now; counts the ones that may not."""
+        now = time.monotonic()
+        if now >= self._next.get(key, 0.0):
+            self._next[key] = now + self._interval_s
+            return True
+        self._suppressed[key] = self._suppressed.get(key, 0) + 1
+        return False
+
+    def suppressed(self, key: Hashable) -> int:
+        """How many lines for `key` were left out since the last one written (and reset)."""
+        return self._suppressed.pop(key, 0)

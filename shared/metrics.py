@@ -32,3 +32,8 @@ CONSUMER_LAG = Gauge(
     ["service", "topic"],
 )
 OUTBOX_ERRORS = Counter("outbox_relay_errors_total", "Relay rounds that failed and backed off.", ["service"])
+CONSUMER_FAILING = Gauge(
+    "consumer_failing",
+    "1 while the service's consumer keeps giving up batches (a dependency is away), else 0.",
+    ["service"],
+)

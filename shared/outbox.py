@@ -1,7 +1,7 @@
 """Transactional outbox: events are written with the state change and published by a relay.
 
-A service never publishes inside a request or handler (DESIGN.md §2). `add_to_outbox` runs in
-the caller's transaction; `OutboxRelay` publishes committed rows in id order and marks them.
+A service never publishes inside a request or handler (DESIGN.md §2). `PostgresOutbox` stores rows
+in the unit of work's transaction; `OutboxRelay` publishes committed rows in id order and marks them.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -19,7 +18,7 @@ import asyncpg
 
 from shared import metrics
 from shared.db import TRANSIENT_DB_ERRORS, Conn, lock_id
-from shared.events import Envelope, encode_event, event_key
+from shared.events import OutboxRow
 from shared.settings import OutboxSettings
 
 log = logging.getLogger(__name__)
@@ -59,18 +58,16 @@ class RecordSender(Protocol):
     async def send(self, topic: str, value: bytes, key: bytes) -> Awaitable[Any]: ...
 
 
-OutboxRow = tuple[uuid.UUID, str, bytes, bytes]
-"""An outbox row's event_id, topic, key and payload, for a caller that inserts rows itself."""
+class PostgresOutbox:
+    """The outbox port on one connection, in its transaction."""
 
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
 
-def outbox_row(topic: str, envelope: Envelope[Any]) -> OutboxRow:
-    """The columns `add_to_outbox` would store for this event."""
-    return envelope.event_id, topic, event_key(envelope), encode_event(envelope)
-
-
-async def add_to_outbox(conn: Conn, topic: str, envelope: Envelope[Any]) -> None:
-    """Store an event for publication, in the caller's transaction, and wake the relay on commit."""
-    await conn.execute(INSERT_SQL, *outbox_row(topic, envelope))
+    async def add(self, rows: Sequence[OutboxRow]) -> None:
+        """Store events for publication, in one round trip; the relay wakes on commit."""
+        if rows:
+            await self._conn.executemany(INSERT_SQL, rows)
 
 
 class OutboxRelay:

@@ -10,7 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import uvicorn
@@ -21,8 +21,9 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from shared import db, metrics
-from shared.consumer import EventConsumer, Handler, Incoming, RunHandler
-from shared.http import health_router
+from shared.consumer import EventConsumer, Record, Subscription
+from shared.events import Envelope, WireModel
+from shared.http import add_problem_handlers, health_router
 from shared.kafka import (
     CONSUME_BATCH_MAX,
     CONSUME_BATCH_WAIT_MS,
@@ -33,9 +34,12 @@ from shared.kafka import (
     subscriber_options,
 )
 from shared.outbox import OutboxRelay
+from shared.ports import ConsumingUnitOfWork
 from shared.settings import HttpSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
+U = TypeVar("U", bound=ConsumingUnitOfWork)
+E = TypeVar("E", bound=WireModel)
 # Each step of starting the broker or stopping a service gets this long; a step that takes
 # longer is reported and the rest of the shutdown goes on.
 START_STOP_TIMEOUT_S = 60.0
@@ -54,7 +58,7 @@ async def _bounded(what: str, step: Awaitable[Any]) -> bool:
 LAG_INTERVAL_S = 10.0
 
 
-class Runtime:
+class Runtime(Generic[U]):
     """Owns a service's connections and background tasks between `start` and `stop`."""
 
     def __init__(
@@ -64,18 +68,21 @@ class Runtime:
         service: str,
         migrations: str,
         topics: Iterable[str],
+        unit_of_work: Callable[[asyncpg.Pool], U],
     ) -> None:
         self.settings = settings
         self.service = service
         self.schema = service
         self._migrations = migrations
         self._topics = tuple(topics)
+        self._unit_of_work = unit_of_work
         self.broker: KafkaBroker = make_broker(settings.kafka, client_id=service)
         self._producer: AIOKafkaProducer | None = None
         self._pool: asyncpg.Pool | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._handlers: dict[str, tuple[Handler, RunHandler | None]] = {}
+        self._subscriptions: dict[str, Subscription] = {}
         self._subscriber: Any = None
+        self._consumer: EventConsumer | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -84,25 +91,35 @@ class Runtime:
             raise RuntimeError(f"{self.service} runtime is not started")
         return self._pool
 
-    def subscribe(self, topic: str, handler: Handler, *, run_handler: RunHandler | None = None) -> None:
-        """Handle every event on a contract topic with `handler`, idempotently, in a transaction.
+    def unit_of_work(self) -> U:
+        """A new unit of work on the service's pool (only between start and stop)."""
+        return self._unit_of_work(self.pool)
+
+    def subscribe(
+        self, topic: str, model: type[E], handler: Callable[[U, Sequence[Envelope[E]]], Awaitable[None]]
+    ) -> None:
+        """Handle every event on a contract topic: `handler` gets the unit of work of a fetched
+        batch and the topic's run of new events in it, decoded to `model`, in batch order.
 
         All of a service's topics share one consumer in its group, so one member joining or
-        leaving causes one rebalance, not one per topic. `run_handler`, when given, takes the
-        place of `handler` for a run of consecutive new events of the topic in a fetched batch,
-        so it can write them with one statement each instead of one per event; it must leave
-        the same state as `handler` applied to each event in order.
+        leaving causes one rebalance, not one per topic.
         """
-        self._handlers[topic] = (handler, run_handler)
+        self._subscriptions[topic] = Subscription(topic, model, handler)
+
+    def consumer_details(self) -> dict[str, object]:
+        """How the consumer is doing, for `/readyz`."""
+        return {} if self._consumer is None else {"consumer": self._consumer.health.details()}
 
     def _register_consumer(self) -> None:
-        if not self._handlers:
+        if not self._subscriptions:
             return
         kafka = self.settings.kafka
-        by_concrete = {kafka.topic(t): (t, h) for t, h in self._handlers.items()}
+        by_concrete = {kafka.topic(t): t for t in self._subscriptions}
         consumer = EventConsumer(
-            self.pool, self.settings.consumer, service=self.service, consumer=self.service
-        )
+            self.unit_of_work, self._subscriptions, self.settings.consumer,
+            service=self.service, consumer=self.service,
+        )  # fmt: skip
+        self._consumer = consumer
 
         # Batches: what one fetch returned (up to CONSUME_BATCH_MAX records) is handled in one
         # transaction and committed to Kafka once, instead of a transaction and an offset commit
@@ -119,12 +136,7 @@ class Runtime:
         @self._subscriber  # type: ignore[untyped-decorator]
         async def on_batch(msg: KafkaMessage) -> None:
             records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
-            batch = []
-            for record in records:
-                topic, (handler, run_handler) = by_concrete[record.topic]
-                batch.append(
-                    Incoming(record.value, topic, record.partition, record.offset, handler, run_handler)
-                )
+            batch = [Record(r.value, by_concrete[r.topic], r.partition, r.offset) for r in records]
             if batch:
                 await consumer.handle_batch(batch)
 
@@ -221,7 +233,7 @@ class Runtime:
 
 def service_app(
     title: str,
-    runtime: Runtime,
+    runtime: Runtime[Any],
     *,
     routers: Sequence[APIRouter] = (),
     on_start: Callable[[], None] | None = None,
@@ -240,7 +252,12 @@ def service_app(
             await runtime.stop()
 
     app = FastAPI(title=f"referral-router {title}", version="1", lifespan=lifespan)
-    app.include_router(health_router(runtime.readiness_checks(), extra_metrics=extra_metrics))
+    app.include_router(
+        health_router(
+            runtime.readiness_checks(), extra_metrics=extra_metrics, details=runtime.consumer_details
+        )
+    )
+    add_problem_handlers(app)
     for router in routers:
         app.include_router(router)
     return app

@@ -76,11 +76,16 @@ class OutboxSettings(BaseModel):
 
 
 class ConsumerSettings(BaseModel):
-    """How long a handler retries a transient failure before nacking (`CONSUMER__…`)."""
+    """How a consumer retries before it nacks or dead-letters (`CONSUMER__…`)."""
 
     retry_initial_s: float = Field(default=0.2, gt=0)
     retry_max_s: float = Field(default=5.0, gt=0)
+    # A transient failure (database away) is retried this long, then the batch is nacked.
     retry_budget_s: float = Field(default=30.0, gt=0)
+    # Any other failure of one record: this many attempts in all, then it is dead-lettered.
+    poison_attempts: int = Field(default=4, ge=1, le=20)
+    # A failing loop writes at most one line per kind and topic this often.
+    log_interval_s: float = Field(default=10.0, ge=0)
 
 
 class LogSettings(BaseModel):

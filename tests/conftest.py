@@ -7,6 +7,7 @@ test gets its own database and its own topic prefix, so tests never see each oth
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,8 @@ from referral_router.devinfra.postgres import LocalPostgres
 from referral_router.devinfra.procs import free_port
 from referral_router.devinfra.tansu import LocalTansu
 from referral_router.stack import ApacheKafka
+from shared import db
+from shared.settings import DatabaseSettings
 
 KAFKA_FLAVOUR = os.environ.get("TEST_KAFKA", "tansu")
 
@@ -89,6 +92,22 @@ async def drop_database(server_url: str, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def migrated_pool(
+    server_url: str, migrations: str, schema: str = "contract"
+) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a fresh database of its own, `migrations` applied to `schema`; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = await create_database(server_url, name)
+    pool = await db.create_pool(DatabaseSettings(url=url), schema)
+    try:
+        await db.apply_migrations(pool, schema, migrations)
+        yield pool
+    finally:
+        await pool.close()
+        await drop_database(server_url, name)
 
 
 @pytest.fixture

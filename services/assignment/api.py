@@ -10,13 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.assignment import postgres
 from services.assignment.api_types import Day, Instant
-from services.assignment.auth import ROLES, ApiProblem, Principal, require
 from services.assignment.domain.ical import calendar_ics
 from services.assignment.domain.model import OnDuty
 from services.assignment.domain.rotation import on_duty, schedule
 from services.assignment.handlers import AssignmentContext
 from services.assignment.workload_view import workload
 from shared.clock import Clock
+from shared.http import ApiProblem
+from shared.staff_auth import ROLES, Principal, require
 
 MANAGERS = frozenset({"manager", "head_of_unit"})
 MAX_SCHEDULE_DAYS = 400

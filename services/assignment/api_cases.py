@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.assignment import cases
 from services.assignment.api_types import Day, Instant
-from services.assignment.auth import ROLES, ApiProblem, Principal, require
 from services.assignment.handlers import AssignmentContext
 from shared.clock import Clock
+from shared.http import ApiProblem
+from shared.staff_auth import ROLES, Principal, require
 
 ReferralId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 

@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 
 from services.assignment import postgres
-from services.assignment.auth import ApiProblem, Principal
 from services.assignment.domain.deadlines import END_OF_DAY, feedback_due, investigation_due
 from services.assignment.domain.lifecycle import InvalidTransition, after_action
 from services.assignment.domain.workload import is_new_hire
@@ -22,8 +21,11 @@ from shared.events import (
     ReferralAssigned,
     ReferralUpdated,
     new_envelope,
+    outbox_row,
 )
-from shared.outbox import add_to_outbox
+from shared.http import ApiProblem
+from shared.outbox import PostgresOutbox
+from shared.staff_auth import Principal
 
 EVENT_TYPES = {
     "acknowledge": "referral.acknowledged",
@@ -104,7 +106,7 @@ async def apply(conn: Conn, ctx: AssignmentContext, action: Action, now: datetim
     envelope = new_envelope(
         EVENT_TYPES[action.name], data, producer=PRODUCER, correlation_id=action.referral_id
     )
-    await add_to_outbox(conn, TOPIC_UPDATED, envelope)
+    await PostgresOutbox(conn).add([outbox_row(TOPIC_UPDATED, envelope)])
 
 
 def _changes(ctx: AssignmentContext, row: asyncpg.Record, action: Action, status: str) -> dict[str, Any]:
@@ -167,7 +169,7 @@ async def _reassign(conn: Conn, ctx: AssignmentContext, row: asyncpg.Record, act
         weight=row["weight"],
     )
     envelope = new_envelope("referral.reassigned", data, producer=PRODUCER, correlation_id=row["referral_id"])
-    await add_to_outbox(conn, TOPIC_ASSIGNED, envelope)
+    await PostgresOutbox(conn).add([outbox_row(TOPIC_ASSIGNED, envelope)])
 
 
 async def record_feedback(conn: Conn, referral_id: str, at: datetime, now: datetime) -> None:

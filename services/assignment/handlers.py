@@ -42,11 +42,12 @@ from shared.events import (
     TOPIC_ASSIGNED,
     Deadlines,
     Envelope,
+    OutboxRow,
     ReferralAssigned,
     ReferralReceived,
     new_envelope,
+    outbox_row,
 )
-from shared.outbox import OutboxRow, outbox_row
 from shared.unit_config import UnitConfig
 
 PRODUCER = "assignment"

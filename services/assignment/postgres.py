@@ -10,8 +10,8 @@ from typing import Any
 
 from services.assignment.domain.model import Decision, Load, OnDuty, Override, PriorCase
 from shared.db import Conn
-from shared.events import ReferralAssigned, ReferralReceived
-from shared.outbox import OutboxRow, insert_if
+from shared.events import OutboxRow, ReferralAssigned, ReferralReceived
+from shared.outbox import insert_if
 
 
 async def lock_teams(conn: Conn, teams: Collection[str]) -> None:

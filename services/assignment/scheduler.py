@@ -19,8 +19,15 @@ from services.assignment.domain.rotation import handovers
 from services.assignment.handlers import PRODUCER, AssignmentContext
 from shared.clock import Clock
 from shared.db import Conn
-from shared.events import TOPIC_DEADLINES, TOPIC_ROTATION, DeadlineEvent, RotationHandover, new_envelope
-from shared.outbox import add_to_outbox
+from shared.events import (
+    TOPIC_DEADLINES,
+    TOPIC_ROTATION,
+    DeadlineEvent,
+    RotationHandover,
+    new_envelope,
+    outbox_row,
+)
+from shared.outbox import PostgresOutbox
 
 log = logging.getLogger(__name__)
 NAMESPACE = uuid.UUID("5b0f7a52-8d7e-4f0e-9a57-2c4d1e6b9f10")
@@ -132,7 +139,7 @@ async def _emit_alert(conn: Conn, row: asyncpg.Record, alert: Alert) -> int:
     ).model_copy(
         update={"event_id": event_id(row["referral_id"], row["name"], row["due_at"].isoformat(), alert.key)}
     )
-    await add_to_outbox(conn, TOPIC_DEADLINES, envelope)
+    await PostgresOutbox(conn).add([outbox_row(TOPIC_DEADLINES, envelope)])
     return 1
 
 
@@ -154,9 +161,6 @@ async def _emit_handover(conn: Conn, teams: tuple[str, str], at: datetime, follo
         next_handover_at=following and following.astimezone(UTC),
     )
     envelope = new_envelope("rotation.handover", data, producer=PRODUCER, correlation_id="rotation")
-    await add_to_outbox(
-        conn,
-        TOPIC_ROTATION,
-        envelope.model_copy(update={"event_id": event_id("handover", at.astimezone(UTC).isoformat())}),
-    )
+    envelope = envelope.model_copy(update={"event_id": event_id("handover", at.astimezone(UTC).isoformat())})
+    await PostgresOutbox(conn).add([outbox_row(TOPIC_ROTATION, envelope)])
     return 1

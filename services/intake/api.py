@@ -25,7 +25,7 @@ RETRY_AFTER_S = "5"
 
 
 def portal_router(
-    runtime: Runtime, clients: Callable[[], Any], keys: IntakeSecrets, clock: Clock
+    runtime: Runtime[Any], clients: Callable[[], Any], keys: IntakeSecrets, clock: Clock
 ) -> APIRouter:
     """Routes of the portal API, bound to the service's runtime, secrets and clock."""
     router = APIRouter()
@@ -74,7 +74,7 @@ def portal_router(
 
 
 async def _store(
-    runtime: Runtime, submission: Submission, raw: bytes, client_id: str, keys: IntakeSecrets
+    runtime: Runtime[Any], submission: Submission, raw: bytes, client_id: str, keys: IntakeSecrets
 ) -> Response:
     try:
         async with runtime.pool.acquire() as conn:

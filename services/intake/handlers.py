@@ -16,8 +16,7 @@ from services.intake.postgres import insert_with_events
 from services.intake.schemas import Submission
 from shared.crypto import Cipher, pseudonym
 from shared.db import Conn
-from shared.events import TOPIC_RECEIVED, ReferralReceived, new_envelope
-from shared.outbox import outbox_row
+from shared.events import TOPIC_RECEIVED, ReferralReceived, new_envelope, outbox_row
 
 PRODUCER = "intake"
 _ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U

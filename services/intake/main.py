@@ -19,6 +19,7 @@ from shared.clock import STOCKHOLM, Clock, SystemClock
 from shared.crypto import Cipher, decode_key
 from shared.events import TOPIC_DEADLETTER, TOPIC_RECEIVED
 from shared.logging import configure_logging
+from shared.postgres import PostgresUnitOfWork
 from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
 
@@ -81,6 +82,7 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
         service=SERVICE,
         migrations="services.intake.migrations",
         topics=(TOPIC_RECEIVED, TOPIC_DEADLETTER),
+        unit_of_work=PostgresUnitOfWork,
     )
 
     secrets = build_secrets(settings.crypto)

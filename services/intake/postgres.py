@@ -7,7 +7,7 @@ import json
 from services.intake.ports import NewSubmission, StoredSubmission
 from shared.crypto import Cipher
 from shared.db import Conn
-from shared.outbox import OutboxRow
+from shared.events import OutboxRow
 
 # One statement (one round trip, atomic without BEGIN/COMMIT) stores a submission, its encrypted
 # details, its referrals and their outbox rows, and wakes the relay; every insert after the first

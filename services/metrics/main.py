@@ -8,6 +8,7 @@ from services.metrics.instruments import Unit, render_domain_metrics
 from services.metrics.projections import PROJECTIONS
 from shared.events import ALL_TOPICS
 from shared.logging import configure_logging
+from shared.postgres import PostgresUnitOfWork
 from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
 from shared.unit_config import UnitConfig, load_unit_config
@@ -23,11 +24,17 @@ class MetricsSettings(ServiceSettings):
 
 def create_app(settings: MetricsSettings) -> FastAPI:
     """Wire the metrics service; the unit config is validated before anything starts."""
-    runtime = Runtime(settings, service=SERVICE, migrations="services.metrics.migrations", topics=ALL_TOPICS)
+    runtime = Runtime(
+        settings,
+        service=SERVICE,
+        migrations="services.metrics.migrations",
+        topics=ALL_TOPICS,
+        unit_of_work=PostgresUnitOfWork,
+    )
     unit = unit_for_metrics(load_unit_config(settings.unit_config_path))
     for topic, projection in PROJECTIONS.items():
         # A run of a batch's consecutive events of the topic: one round trip per statement.
-        runtime.subscribe(topic, projection.one, run_handler=projection.run)
+        runtime.subscribe(topic, projection.model, projection.handle)
     return service_app(SERVICE, runtime, extra_metrics=lambda: render_domain_metrics(runtime.pool, unit))
 
 

@@ -42,7 +42,9 @@ from shared.events import (
     ReferralReceived,
     ReferralUpdated,
     RotationHandover,
+    WireModel,
 )
+from shared.postgres import PostgresUnitOfWork
 
 Row = tuple[Any, ...]
 # One statement of a projection and the argument rows one event gives it (possibly none).
@@ -98,7 +100,12 @@ _OUTCOME_INSERT = (
 class Projection:
     """A topic's statements, applied one event at a time or for a whole run of events."""
 
+    model: type[WireModel]
     steps: tuple[Step, ...]
+
+    async def handle(self, uow: PostgresUnitOfWork, events: Sequence[Envelope[Any]]) -> None:
+        """The consumer's edge: a run of the topic's new events in the batch's unit of work."""
+        await self.run(uow.conn, events)
 
     async def one(self, conn: Conn, event: Envelope[Any]) -> None:
         """The single-record path: each statement of one event, in step order."""
@@ -236,10 +243,10 @@ NOTIFICATION_STEPS: tuple[Step, ...] = ((_OUTCOME_INSERT, _outcome_rows),)
 
 # Topic -> projection, for the composition root (and the tests that compare both paths).
 PROJECTIONS: dict[str, Projection] = {
-    TOPIC_RECEIVED: Projection(RECEIVED_STEPS),
-    TOPIC_ASSIGNED: Projection(ASSIGNED_STEPS),
-    TOPIC_UPDATED: Projection(UPDATED_STEPS),
-    TOPIC_DEADLINES: Projection(DEADLINE_STEPS),
-    TOPIC_ROTATION: Projection(HANDOVER_STEPS),
-    TOPIC_NOTIFICATIONS: Projection(NOTIFICATION_STEPS),
+    TOPIC_RECEIVED: Projection(ReferralReceived, RECEIVED_STEPS),
+    TOPIC_ASSIGNED: Projection(ReferralAssigned, ASSIGNED_STEPS),
+    TOPIC_UPDATED: Projection(ReferralUpdated, UPDATED_STEPS),
+    TOPIC_DEADLINES: Projection(DeadlineEvent, DEADLINE_STEPS),
+    TOPIC_ROTATION: Projection(RotationHandover, HANDOVER_STEPS),
+    TOPIC_NOTIFICATIONS: Projection(NotificationOutcome, NOTIFICATION_STEPS),
 }

@@ -28,8 +28,7 @@ from services.notifications.domain import digest_card, digest_message
 from services.notifications.ports import Ambiguous, Outgoing, Permanent, Retryable, Sender
 from services.notifications.routing import NotificationContext
 from shared.db import TRANSIENT_DB_ERRORS, Conn
-from shared.events import TOPIC_NOTIFICATIONS, NotificationOutcome, new_envelope
-from shared.outbox import outbox_row
+from shared.events import TOPIC_NOTIFICATIONS, NotificationOutcome, new_envelope, outbox_row
 
 log = logging.getLogger(__name__)
 PRODUCER = "notifications"

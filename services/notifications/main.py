@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -10,16 +10,15 @@ from fastapi import FastAPI
 
 from services.notifications.domain import OfficeHours
 from services.notifications.email import SmtpSender, SmtpSettings
-from services.notifications.handlers import on_event, on_run
+from services.notifications.handlers import on_run
 from services.notifications.instruments import render_delivery_metrics
 from services.notifications.ports import Sender
 from services.notifications.routing import NotificationContext
-from services.notifications.scheduler import run_escalations, swedish_holidays
+from services.notifications.scheduler import run_escalations
 from services.notifications.teams import TeamsSender, TeamsSettings
 from services.notifications.worker import DeliveryWorker, WorkerSettings
 from shared import db
 from shared.clock import Clock, SystemClock
-from shared.db import Conn
 from shared.events import (
     TOPIC_ASSIGNED,
     TOPIC_DEADLETTER,
@@ -28,15 +27,29 @@ from shared.events import (
     TOPIC_RECEIVED,
     TOPIC_ROTATION,
     TOPIC_UPDATED,
+    DeadlineEvent,
     Envelope,
+    ReferralAssigned,
+    ReferralReceived,
+    ReferralUpdated,
+    RotationHandover,
+    WireModel,
 )
 from shared.logging import configure_logging
+from shared.office_days import swedish_holidays
+from shared.postgres import PostgresUnitOfWork
 from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
 from shared.unit_config import UnitConfig, load_unit_config
 
 SERVICE = "notifications"
-CONSUMED = (TOPIC_RECEIVED, TOPIC_ASSIGNED, TOPIC_UPDATED, TOPIC_DEADLINES, TOPIC_ROTATION)
+CONSUMED: dict[str, type[WireModel]] = {
+    TOPIC_RECEIVED: ReferralReceived,
+    TOPIC_ASSIGNED: ReferralAssigned,
+    TOPIC_UPDATED: ReferralUpdated,
+    TOPIC_DEADLINES: DeadlineEvent,
+    TOPIC_ROTATION: RotationHandover,
+}
 
 
 class NotificationSettings(ServiceSettings):
@@ -64,16 +77,15 @@ def create_app(settings: NotificationSettings, clock: Clock | None = None) -> Fa
         service=SERVICE,
         migrations="services.notifications.migrations",
         topics=(*CONSUMED, TOPIC_NOTIFICATIONS, TOPIC_DEADLETTER),
+        unit_of_work=PostgresUnitOfWork,
     )
 
-    async def handle(conn: Conn, event: Envelope[Any]) -> None:
-        await on_event(conn, event, ctx)
+    async def handle_run(uow: PostgresUnitOfWork, events: Sequence[Envelope[Any]]) -> None:
+        await on_run(uow.conn, events, ctx)
 
-    async def handle_run(conn: Conn, events: Sequence[Envelope[Any]]) -> None:
-        await on_run(conn, events, ctx)
-
-    for topic in CONSUMED:
-        runtime.subscribe(topic, handle, run_handler=handle_run)
+    handler: Callable[[PostgresUnitOfWork, Sequence[Envelope[Any]]], Awaitable[None]] = handle_run
+    for topic, model in CONSUMED.items():
+        runtime.subscribe(topic, model, handler)
 
     def start_workers() -> None:
         senders: dict[str, Sender] = {

@@ -10,7 +10,8 @@ from datetime import datetime
 import asyncpg
 
 from shared.db import Conn
-from shared.outbox import OutboxRow, insert_if
+from shared.events import OutboxRow
+from shared.outbox import insert_if
 
 
 @dataclass(frozen=True)

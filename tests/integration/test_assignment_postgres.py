@@ -9,11 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.assignment import cases
-from services.assignment.auth import ApiProblem, Principal
 from services.assignment.scheduler import OPEN_DEADLINES_SQL, Scheduler, event_id
 from shared import db
 from shared.clock import FixedClock
+from shared.http import ApiProblem
 from shared.settings import DatabaseSettings
+from shared.staff_auth import Principal
 from tests.test_assignment_support import CTX, assign, local, migrated_pool, received
 
 MONDAY = local(2026, 10, 5, 10, 0)  # team-b on duty

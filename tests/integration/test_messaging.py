@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -13,30 +12,12 @@ import pytest
 from services.metrics.main import MetricsSettings, create_app
 from shared import db
 from shared.db import lock_id
-from shared.events import TOPIC_RECEIVED, ReferralReceived, encode_event, new_envelope
+from shared.events import TOPIC_RECEIVED, encode_event, outbox_row
 from shared.kafka import ProducerSender, ensure_topics, make_producer
-from shared.outbox import OutboxRelay, add_to_outbox
+from shared.outbox import OutboxRelay, PostgresOutbox
 from shared.settings import DatabaseSettings, KafkaSettings, OutboxSettings
 from tests.helpers import eventually, produce, read_topic
-
-
-def received_event(referral_id: str, family_key: str = "fam1"):
-    data = ReferralReceived(
-        referral_id=referral_id,
-        submission_id="s-1",
-        kind="report",
-        channel="e_service",
-        received_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
-        reporter_type="school",
-        reporter_mandatory=True,
-        feedback_requested=False,
-        categories=("neglect",),
-        acute_danger=False,
-        protected_identity=False,
-        child_key=f"c-{referral_id}",
-        family_key=family_key,
-    )
-    return new_envelope("referral.received", data, producer="test", correlation_id="s-1")
+from tests.wire import received_event
 
 
 @pytest.fixture
@@ -59,10 +40,10 @@ async def test_outbox_rows_are_published_in_order_after_commit_and_never_when_ro
     committed = [received_event(f"R-{i}") for i in range(5)]
     async with pool.acquire() as conn, conn.transaction():
         for event in committed:
-            await add_to_outbox(conn, TOPIC_RECEIVED, event)
+            await PostgresOutbox(conn).add([outbox_row(TOPIC_RECEIVED, event)])
     with contextlib.suppress(RuntimeError):
         async with pool.acquire() as conn, conn.transaction():
-            await add_to_outbox(conn, TOPIC_RECEIVED, received_event("R-rolled-back"))
+            await PostgresOutbox(conn).add([outbox_row(TOPIC_RECEIVED, received_event("R-rolled-back"))])
             raise RuntimeError("the caller's transaction fails")
     producer = make_producer(kafka_settings, client_id="test-relay")
     await producer.start()
@@ -102,7 +83,7 @@ async def test_only_the_relay_holding_the_schema_lock_publishes(database_url, ka
     await ensure_topics(kafka_settings, [TOPIC_RECEIVED])
     async with pool.acquire() as conn, conn.transaction():
         for i in range(3):
-            await add_to_outbox(conn, TOPIC_RECEIVED, received_event(f"R-{i}"))
+            await PostgresOutbox(conn).add([outbox_row(TOPIC_RECEIVED, received_event(f"R-{i}"))])
     producer = make_producer(kafka_settings, client_id="test-relay")
     await producer.start()
     relay = OutboxRelay(

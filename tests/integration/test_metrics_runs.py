@@ -20,7 +20,7 @@ import pytest
 
 from services.metrics.projections import PROJECTIONS
 from shared import db
-from shared.consumer import EventConsumer, Incoming
+from shared.consumer import EventConsumer, Record, Subscription
 from shared.events import (
     TOPIC_ASSIGNED,
     TOPIC_DEADLINES,
@@ -39,6 +39,7 @@ from shared.events import (
     encode_event,
     new_envelope,
 )
+from shared.postgres import PostgresUnitOfWork
 from shared.settings import ConsumerSettings, DatabaseSettings
 
 T0 = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
@@ -341,18 +342,25 @@ async def test_the_consumer_hands_runs_to_the_projections_with_the_same_result(d
     runs: list[int] = []
 
     def recorded(topic: str) -> Any:
-        async def run(conn: Any, events: Sequence[Envelope[Any]]) -> None:
+        async def run(uow: PostgresUnitOfWork, events: Sequence[Envelope[Any]]) -> None:
             runs.append(len(events))
-            await PROJECTIONS[topic].run(conn, events)
+            await PROJECTIONS[topic].handle(uow, events)
 
         return run
 
-    def incoming(i: int, event: Event) -> Incoming:
+    def incoming(i: int, event: Event) -> Record:
         topic, envelope = event
-        return Incoming(encode_event(envelope), topic, 0, i, PROJECTIONS[topic].one, recorded(topic))
+        return Record(encode_event(envelope), topic, 0, i)
 
     events = random_events(random.Random(99), 60)
-    consumer = EventConsumer(pool, ConsumerSettings(), service="metrics", consumer="metrics")
+    subscriptions = {t: Subscription(t, p.model, recorded(t)) for t, p in PROJECTIONS.items()}
+    consumer = EventConsumer(
+        lambda: PostgresUnitOfWork(pool),
+        subscriptions,
+        ConsumerSettings(),
+        service="metrics",
+        consumer="metrics",
+    )
     try:
         first = await consumer.handle_batch([incoming(i, e) for i, e in enumerate(events[:20])])
         # A redelivery of handled events and a copy inside the batch are left out of the runs.

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from pydantic import SecretStr
 
-from services.assignment.auth import ApiProblem, AuthSettings, TokenVerifier
+from shared.http import ApiProblem
+from shared.staff_auth import AuthSettings, TokenVerifier
 
 ISSUER = "https://login.kommun.example/realms/socialtjanst"
 AUDIENCE = "referral-router"

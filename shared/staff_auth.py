@@ -1,4 +1,4 @@
-"""Bearer-token authentication and role checks for the staff API (CONTRACTS.md §3).
+"""Bearer-token authentication of staff for the staff APIs (CONTRACTS.md §3, §2a).
 
 Dev signs HS256 tokens with a configured secret; production validates RS256 tokens from the
 municipality's OpenID Connect provider against its JWKS, issuer and audience.
@@ -17,6 +17,8 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, SecretStr
 
+from shared.http import ApiProblem
+
 ROLES = frozenset({"caseworker", "intake", "manager", "head_of_unit", "system"})
 
 
@@ -28,14 +30,6 @@ class AuthSettings(BaseModel):
     issuer: str | None = None
     audience: str | None = None
     leeway_s: int = Field(default=30, ge=0, le=600)
-
-
-class ApiProblem(Exception):
-    """An error answered as RFC 9457 problem details."""
-
-    def __init__(self, status: int, title: str, detail: str | None = None) -> None:
-        super().__init__(title)
-        self.status, self.title, self.detail = status, title, detail
 
 
 @dataclass(frozen=True)
