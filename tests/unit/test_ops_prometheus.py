@@ -80,6 +80,7 @@ EXPOSED: dict[str, Metric] = {
     "outbox_published_total": metric("service", "topic"),
     "outbox_relay_errors_total": metric("service"),
     "kafka_consumer_lag": metric("service", "topic"),
+    "consumer_failing": metric("service"),
     "notification_deliveries": metric(
         "service",
         "channel",
