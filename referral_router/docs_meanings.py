@@ -42,6 +42,8 @@ SETTING_MEANINGS: dict[str, str] = {
     "UNIT_CONFIG_PATH": "The unit file (see below). Read by assignment, notifications and metrics; "
     "intake accepts the variable but does not read the file.",
     "HTTP__HOST": "Listen address (`0.0.0.0` in containers).",
+    "HTTP__API_DOCS": "Serve `/docs`, `/redoc` and `/openapi.json` (no token needed). Off by default: "
+    "they describe every endpoint to anyone who can reach the service. The dev stack turns them on.",
     "HTTP__PORT": "Listen port: portal API, staff API, health and `/metrics`.",
     "PORTAL__CLIENTS": 'JSON `{"<client id>": ["<secret>", ...]}`; every listed secret is accepted, '
     "so a secret can rotate without downtime.",

@@ -91,6 +91,7 @@ class ServiceConfig:
                 "KAFKA__TOPIC_PREFIX": self.topic_prefix,
                 "UNIT_CONFIG_PATH": str(self.unit_config),
                 "HTTP__PORT": str(self.ports.http(service)),
+                "HTTP__API_DOCS": "true",
                 "PORTAL__CLIENTS": json.dumps({DEV_PORTAL_CLIENT: [DEV_PORTAL_SECRET]}),
                 "CRYPTO__KEYS": json.dumps({self.secrets["key_id"]: self.secrets["key"]}),
                 "CRYPTO__CURRENT_KEY": self.secrets["key_id"],

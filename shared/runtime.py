@@ -23,7 +23,7 @@ from faststream.kafka.annotations import KafkaMessage
 from shared import db, metrics
 from shared.consumer import EventConsumer, Record, Subscription
 from shared.events import Envelope, WireModel
-from shared.http import add_problem_handlers, health_router
+from shared.http import SecurityHeaders, add_problem_handlers, health_router
 from shared.kafka import (
     CONSUME_BATCH_MAX,
     CONSUME_BATCH_WAIT_MS,
@@ -251,7 +251,16 @@ def service_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=f"referral-router {title}", version="1", lifespan=lifespan)
+    docs = runtime.settings.http.api_docs
+    app = FastAPI(
+        title=f"referral-router {title}",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.add_middleware(SecurityHeaders)
     app.include_router(
         health_router(
             runtime.readiness_checks(), extra_metrics=extra_metrics, details=runtime.consumer_details

@@ -62,6 +62,9 @@ class HttpSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # /docs, /redoc and /openapi.json describe every endpoint to whoever asks: off unless a
+    # deployment wants them (the dev stack does); the API's reference is in the repository.
+    api_docs: bool = False
 
 
 class OutboxSettings(BaseModel):
@@ -99,6 +102,7 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore", frozen=True, env_prefix="")
 
+    http: HttpSettings = HttpSettings()
     kafka: KafkaSettings = KafkaSettings()
     database: DatabaseSettings = DatabaseSettings()
     outbox: OutboxSettings = OutboxSettings()
