@@ -7,8 +7,9 @@ municipality's OpenID Connect provider against its JWKS, issuer and audience.
 from __future__ import annotations
 
 import asyncio
+import re
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -20,6 +21,9 @@ from pydantic import BaseModel, Field, SecretStr
 from shared.http import ApiProblem
 
 ROLES = frozenset({"caseworker", "intake", "manager", "head_of_unit", "system"})
+# The unit file's staff id shape (shared.unit_config.StaffId): checked before the id is looked up
+# or used anywhere, so no other text from a token reaches a log or a query.
+STAFF_ID = re.compile(r"^[a-z][a-z0-9\-]{0,39}$")
 
 
 class AuthSettings(BaseModel):
@@ -45,10 +49,12 @@ class Principal:
 
 
 class TokenVerifier:
-    """Checks a bearer token's signature, expiry, issuer and audience."""
+    """Checks a bearer token's signature, expiry, issuer and audience, and that its subject is a
+    member of the unit's staff (`staff_ids`, from the unit file)."""
 
-    def __init__(self, settings: AuthSettings) -> None:
+    def __init__(self, settings: AuthSettings, staff_ids: Collection[str]) -> None:
         self._settings = settings
+        self._staff_ids = frozenset(staff_ids)
         self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
 
     async def verify(self, token: str) -> Principal:
@@ -70,10 +76,12 @@ class TokenVerifier:
                 )
         except (jwt.PyJWTError, ValueError) as exc:
             raise ApiProblem(401, "Unauthorized", f"invalid token: {type(exc).__name__}") from None
-        roles = claims.get("roles", [])
-        if not isinstance(roles, list) or not isinstance(claims["sub"], str):
+        roles, sub = claims.get("roles", []), claims["sub"]
+        if not isinstance(roles, list) or not isinstance(sub, str) or not STAFF_ID.fullmatch(sub):
             raise ApiProblem(401, "Unauthorized", "token claims are malformed")
-        return Principal(claims["sub"], frozenset(r for r in roles if r in ROLES))
+        if sub not in self._staff_ids:
+            raise ApiProblem(401, "Unauthorized", "the token's subject is not a member of the unit's staff")
+        return Principal(sub, frozenset(r for r in roles if r in ROLES))
 
     async def _key(self, alg: object, token: str) -> Any:
         secret = self._settings.jwt_secret

@@ -51,7 +51,7 @@ def create_app(settings: AssignmentSettings, clock: Clock | None = None) -> Fast
         scheduler = Scheduler(runtime.pool, ctx, clock)
         runtime.run_in_background("scheduler", lambda: scheduler.run(config.deadlines.scan_interval_s))
 
-    auth = authenticator(TokenVerifier(settings.auth))
+    auth = authenticator(TokenVerifier(settings.auth, [p.id for p in config.all_people()]))
     routers = [
         rotation_router(ctx, lambda: runtime.pool, auth, clock),
         referrals_router(ctx, lambda: runtime.pool, auth, clock),

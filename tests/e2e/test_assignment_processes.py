@@ -227,7 +227,7 @@ async def test_every_endpoint_answers_401_without_a_valid_token_and_403_without_
     forged = jwt.encode(
         {"sub": "mgr-a", "roles": ["manager"], "exp": int(time.time()) + 60}, "not-the-secret"
     )
-    no_roles = token("nobody")
+    no_roles = token("cw-b1")  # a member of staff with none of the roles
     for method, path, body in ENDPOINTS:
         for bearer in (None, forged):
             response = await call(assignments, method, path, body, bearer)
@@ -287,7 +287,7 @@ async def test_a_referral_moves_through_its_lifecycle_over_http_and_bad_input_st
     state = (await call(assignments, "GET", "/v1/referrals/R-life1", bearer=MANAGER)).json()
     assert state["status"] == "assigned" and state["explanation"]
     mine = token(state["caseworker"], "caseworker")
-    other = token("cw-zz", "caseworker")
+    other = token("cw-c6" if state["caseworker"] != "cw-c6" else "cw-c5", "caseworker")
     assert (
         await call(assignments, "POST", "/v1/referrals/R-life1/acknowledge", bearer=other)
     ).status_code == 403

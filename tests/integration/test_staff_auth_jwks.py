@@ -57,6 +57,9 @@ def jwks_url(signing_key: rsa.RSAPrivateKey) -> Iterator[str]:
         server.server_close()
 
 
+STAFF = ("mgr-a", "x")
+
+
 def token(key: Any, alg: str = "RS256", kid: str = "k1", **overrides: Any) -> str:
     claims = {
         "sub": "mgr-a",
@@ -71,7 +74,7 @@ def token(key: Any, alg: str = "RS256", kid: str = "k1", **overrides: Any) -> st
 
 @pytest.fixture
 def verifier(jwks_url: str) -> TokenVerifier:
-    return TokenVerifier(AuthSettings(jwks_url=jwks_url, issuer=ISSUER, audience=AUDIENCE))
+    return TokenVerifier(AuthSettings(jwks_url=jwks_url, issuer=ISSUER, audience=AUDIENCE), STAFF)
 
 
 async def test_a_token_signed_by_the_providers_key_is_accepted_with_known_roles_only(verifier, signing_key):
@@ -118,7 +121,7 @@ async def test_algorithm_confusion_and_unsigned_tokens_are_refused(jwks_url, sig
     settings = AuthSettings(
         jwks_url=jwks_url, issuer=ISSUER, audience=AUDIENCE, jwt_secret=SecretStr("dev-jwt-secret")
     )
-    verifier = TokenVerifier(settings)
+    verifier = TokenVerifier(settings, STAFF)
     header = jwt.utils.base64url_encode(json.dumps({"alg": "HS256", "kid": "k1"}).encode())
     body = jwt.utils.base64url_encode(
         json.dumps({"sub": "x", "roles": ["manager"], "exp": int(time.time()) + 300}).encode()
