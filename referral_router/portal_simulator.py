@@ -22,7 +22,7 @@ import httpx
 
 from referral_router.referral_mix import Mix, ReportMaker
 from referral_router.stack import DEV_PORTAL_CLIENT, DEV_PORTAL_SECRET
-from services.intake.auth import sign
+from services.intake.signatures import sign
 
 DEFAULT_BACKDATE = timedelta(days=42)  # three 14-day rotation periods
 

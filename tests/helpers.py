@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.intake.auth import sign
+from services.intake.signatures import sign
 
 T = TypeVar("T")
 

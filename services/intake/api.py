@@ -1,84 +1,94 @@
-"""The portal API: `POST /v1/referrals` (CONTRACTS.md §2)."""
+"""The portal API, `POST /v1/referrals` (CONTRACTS.md §2): the HTTP edge of receiving a submission.
+
+Content type, size, signature and schema are checked here; the body is translated to the
+domain's submission; the use case's answer and exceptions become 202, 200, 409 or 503.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from services.intake.api_docs import DESCRIPTION, REQUEST_EXAMPLES, RESPONSES
-from services.intake.auth import AuthenticationFailed, verify
-from services.intake.handlers import IntakeSecrets, SubmissionConflict, receive_submission
+from services.intake.domain.submissions import Receipt, SubmissionConflict
+from services.intake.handlers.submissions import IntakeSecrets, receive_submission
+from services.intake.ports import IntakeUnitOfWork
 from services.intake.schemas import Submission, validation_context
+from services.intake.signatures import AuthenticationFailed, verify
 from shared.clock import Clock
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.http import problem, validation_errors
-from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 MAX_BODY = 256 * 1024
 RETRY_AFTER_S = "5"
 
 
-def portal_router(
-    runtime: Runtime[Any], clients: Callable[[], Any], keys: IntakeSecrets, clock: Clock
-) -> APIRouter:
-    """Routes of the portal API, bound to the service's runtime, secrets and clock."""
-    router = APIRouter()
+@dataclass(frozen=True)
+class Portal:
+    """What the portal route needs; `main.py` sets it as `app.state.portal`."""
 
-    @router.post(
-        "/v1/referrals",
-        status_code=202,
-        responses=RESPONSES,
-        summary="Submit one e-service form (report or application)",
-        description=DESCRIPTION,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": "#/components/schemas/Submission"},
-                        "examples": REQUEST_EXAMPLES,
-                    }
-                },
+    clients: Callable[[], Mapping[str, Sequence[SecretStr]]]
+    unit_of_work: Callable[[], IntakeUnitOfWork]
+    keys: IntakeSecrets
+    clock: Clock
+
+
+router = APIRouter()
+_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/Submission"},
+                "examples": REQUEST_EXAMPLES,
             }
         },
-    )
-    async def post_referral(request: Request) -> Response:
-        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-            return problem(415, "Unsupported media type", detail="send application/json")
-        raw = await _read_limited(request)
-        if raw is None:
-            return problem(413, "Body too large", detail="the limit is 256 KiB")
-        try:
-            client_id = verify(
-                clients(),
-                request.headers.get("x-client-id"),
-                request.headers.get("x-signature"),
-                raw,
-                clock.now().timestamp(),
-            )
-        except AuthenticationFailed as exc:
-            return problem(401, "Authentication failed", detail=str(exc))
-        try:
-            submission = Submission.model_validate_json(raw, context=validation_context(clock.now()))
-        except ValidationError as exc:
-            return problem(422, "Invalid referral", errors=readable_errors(exc))
-        return await _store(runtime, submission, raw, client_id, keys)
-
-    return router
+    }
+}
 
 
-async def _store(
-    runtime: Runtime[Any], submission: Submission, raw: bytes, client_id: str, keys: IntakeSecrets
-) -> Response:
+@router.post(
+    "/v1/referrals",
+    status_code=202,
+    responses=RESPONSES,
+    summary="Submit one e-service form (report or application)",
+    description=DESCRIPTION,
+    openapi_extra=_OPENAPI,
+)
+async def post_referral(request: Request) -> Response:
+    """Check, translate and receive one submitted form."""
+    portal: Portal = request.app.state.portal
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        return problem(415, "Unsupported media type", detail="send application/json")
+    raw = await _read_limited(request)
+    if raw is None:
+        return problem(413, "Body too large", detail="the limit is 256 KiB")
+    headers, now = request.headers, portal.clock.now()
     try:
-        async with runtime.pool.acquire() as conn:
-            status, body = await receive_submission(conn, submission, raw, client_id, keys)
+        client_id = verify(
+            portal.clients(), headers.get("x-client-id"), headers.get("x-signature"), raw, now.timestamp()
+        )
+    except AuthenticationFailed as exc:
+        return problem(401, "Authentication failed", detail=str(exc))
+    try:
+        body = Submission.model_validate_json(raw, context=validation_context(now))
+    except ValidationError as exc:
+        return problem(422, "Invalid referral", errors=readable_errors(exc))
+    return await _receive(portal, body, raw, client_id)
+
+
+async def _receive(portal: Portal, body: Submission, raw: bytes, client_id: str) -> Response:
+    try:
+        received = await receive_submission(
+            portal.unit_of_work(), body.to_domain(), raw, client_id, portal.keys, portal.clock
+        )
     except SubmissionConflict:
         return problem(
             409,
@@ -88,17 +98,26 @@ async def _store(
     except TRANSIENT_DB_ERRORS as exc:
         log.warning("database unavailable, answering 503", extra={"error": type(exc).__name__})
         return problem(
-            503,
-            "Service unavailable",
-            detail="storage is unavailable; retry later",
+            503, "Service unavailable", detail="storage is unavailable; retry later",
             headers={"Retry-After": RETRY_AFTER_S},
-        )
-    if status == 202:
+        )  # fmt: skip
+    if not received.repeated:
         log.info(
             "submission stored",
-            extra={"submission_id": submission.submission_id, "referrals": len(body["referrals"])},
+            extra={"submission_id": body.submission_id, "referrals": len(received.receipt.referrals)},
         )
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(receipt_body(received.receipt), status_code=200 if received.repeated else 202)
+
+
+def receipt_body(receipt: Receipt) -> dict[str, Any]:
+    """The 202 (and 200) answer: the submission id, when it was received, one referral per child."""
+    return {
+        "submission_id": receipt.submission_id,
+        "received_at": receipt.received_at.isoformat(),
+        "referrals": [
+            {"referral_id": r.referral_id, "child_index": r.child_index} for r in receipt.referrals
+        ],
+    }
 
 
 async def _read_limited(request: Request) -> bytes | None:

@@ -1,4 +1,4 @@
-"""Composition root of the intake service."""
+"""Composition root of the intake service (and of its re-encryption command, `rekey.py`)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,24 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, Field, SecretStr
 
-from services.intake.api import portal_router
+from services.intake import api, timers
+from services.intake.adapters.oep_client import OpenEPlatformClient
+from services.intake.adapters.oep_mapping import load_mapping
+from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
+from services.intake.adapters.postgres_oep import PostgresPollerTurn
 from services.intake.api_docs import with_portal_schemas
-from services.intake.handlers import IntakeSecrets
-from services.intake.oep_client import OpenEPlatform
-from services.intake.oep_mapping import load_mapping
-from services.intake.oep_poller import OepPoller, PollerConfig
+from services.intake.handlers.open_eplatform import OepPolling, PollerConfig
+from services.intake.handlers.submissions import IntakeSecrets, reencrypt_all
+from shared import db
 from shared.clock import STOCKHOLM, Clock, SystemClock
 from shared.crypto import Cipher, decode_key
 from shared.events import TOPIC_DEADLETTER, TOPIC_RECEIVED
 from shared.logging import configure_logging
-from shared.postgres import PostgresUnitOfWork
 from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
 
 SERVICE = "intake"
+MIGRATIONS = "services.intake.migrations"
 
 
 class PortalSettings(BaseModel):
@@ -76,45 +79,57 @@ def build_secrets(settings: CryptoSettings) -> IntakeSecrets:
 
 
 def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
-    """Wire the intake service from its settings and clock."""
+    """Wire the intake service from its settings and clock; a bad key or mapping stops it here."""
     runtime = Runtime(
         settings,
         service=SERVICE,
-        migrations="services.intake.migrations",
+        migrations=MIGRATIONS,
         topics=(TOPIC_RECEIVED, TOPIC_DEADLETTER),
-        unit_of_work=PostgresUnitOfWork,
+        unit_of_work=PostgresIntakeUnitOfWork,
     )
-
-    secrets = build_secrets(settings.crypto)
-    portal = portal_router(runtime, lambda: settings.portal.clients, secrets, clock)
+    keys = build_secrets(settings.crypto)
     oep = settings.oep
-    if oep is None:
-        return with_portal_schemas(service_app(SERVICE, runtime, routers=[portal]))
-    poller = OepPoller(lambda: runtime.pool, poller_config(oep), secrets, clock)
+    on_start = None
+    if oep is not None:
+        config, mapping = poller_config(oep), load_mapping(oep.mapping_path)
 
-    async def poll_open_eplatform() -> None:
-        auth = httpx.BasicAuth(oep.username, oep.password.get_secret_value())
-        async with httpx.AsyncClient(base_url=oep.base_url, auth=auth, timeout=oep.timeout_s) as http:
-            await poller.run(OpenEPlatform(http, oep.callback_path))
+        async def poll_open_eplatform() -> None:
+            auth = httpx.BasicAuth(oep.username, oep.password.get_secret_value())
+            async with httpx.AsyncClient(base_url=oep.base_url, auth=auth, timeout=oep.timeout_s) as http:
+                portal = OpenEPlatformClient(http, oep.callback_path, mapping, clock)
+                turn = PostgresPollerTurn(runtime.pool)
+                poll = OepPolling(runtime.unit_of_work, portal, turn, config, keys, clock)
+                await timers.poll_open_eplatform(poll, oep.poll_interval_s)
 
-    def start_poller() -> None:
-        runtime.run_in_background("oep-poller", poll_open_eplatform)
+        def on_start() -> None:
+            runtime.run_in_background("oep-poller", poll_open_eplatform)
 
-    return with_portal_schemas(service_app(SERVICE, runtime, routers=[portal], on_start=start_poller))
+    app = service_app(SERVICE, runtime, routers=[api.router], on_start=on_start)
+    app.state.portal = api.Portal(lambda: settings.portal.clients, runtime.unit_of_work, keys, clock)
+    return with_portal_schemas(app)
 
 
 def poller_config(oep: OepSettings) -> PollerConfig:
-    """The poller's configuration; a bad mapping file stops start-up naming the field."""
+    """The poller's configuration from `OEP__…` settings."""
     return PollerConfig(
         families=tuple(oep.families),
-        mapping=load_mapping(oep.mapping_path),
         start=datetime.combine(oep.start_date, time(0, 0), STOCKHOLM),
-        poll_interval_s=oep.poll_interval_s,
         max_attempts=oep.max_attempts,
         status_received=oep.status_received,
         status_rejected=oep.status_rejected,
         external_system=oep.external_system,
     )
+
+
+async def reencrypt_stored_details(settings: IntakeSettings, batch_size: int) -> int:
+    """The re-encryption command's work: every detail under an old key moved to the current one."""
+    cipher = build_secrets(settings.crypto).cipher
+    pool = await db.create_pool(settings.database, SERVICE)
+    try:
+        await db.apply_migrations(pool, SERVICE, MIGRATIONS)
+        return await reencrypt_all(lambda: PostgresIntakeUnitOfWork(pool), cipher, batch_size)
+    finally:
+        await pool.close()
 
 
 def main() -> None:

@@ -1,33 +1,150 @@
-"""What the intake handlers need from storage."""
+"""What intake's use cases need: submissions, Open ePlatform state, the portal itself, a unit of work.
+
+Protocols only: the Postgres adapters are in `adapters/postgres.py` and `adapters/postgres_oep.py`,
+the in-memory fakes in `adapters/memory.py`, the Open ePlatform client in `adapters/oep_client.py`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Protocol
 
-from services.intake.domain import ReferralOut
+from services.intake.domain.open_eplatform import InstanceState, TrackedInstance
+from services.intake.domain.submissions import EncryptedDetails, NewSubmission, StoredSubmission, Submission
+from shared.events import OutboxRow
+from shared.ports import UnitOfWork
+
+
+class SubmissionStore(Protocol):
+    """Submissions with their referrals, their encrypted details and their events."""
+
+    async def add(self, submission: NewSubmission, events: Sequence[OutboxRow]) -> StoredSubmission | None:
+        """Store a new submission, its details, referrals and events, unless its id is taken: then
+        store nothing and return what is stored under it (a concurrent twin finds the first once
+        it is committed).
+
+        It is one atomic step. As the first thing a unit of work does it goes alone, durable at
+        once, and that unit of work takes nothing more; after a load it joins the transaction.
+        """
+        ...
+
+    async def details(self, submission_id: str) -> EncryptedDetails | None:
+        """The encrypted details of a submission, if it was stored."""
+        ...
+
+    async def details_not_under(self, key_id: str, limit: int) -> list[EncryptedDetails]:
+        """Up to `limit` details encrypted under another key than `key_id`, in submission id order,
+        held for this unit of work; those another unit of work holds are skipped, not waited for."""
+        ...
+
+    async def replace_details(self, details: Sequence[EncryptedDetails]) -> None:
+        """Store the details anew (re-encrypted under another key)."""
+        ...
+
+
+class OepInstanceStore(Protocol):
+    """The Open ePlatform poller's state: one row per instance, one cursor per e-service family."""
+
+    async def state_of(self, flow_instance_id: int) -> InstanceState | None:
+        """The instance's state, or None if it was never seen."""
+        ...
+
+    async def record_stored(
+        self,
+        flow_instance_id: int,
+        family_id: str,
+        first_submitted: datetime,
+        submission_id: str,
+        referral_ids: Sequence[str],
+    ) -> None:
+        """Mark the instance stored, in the unit of work that stored its submission."""
+        ...
+
+    async def record_failure(
+        self,
+        flow_instance_id: int,
+        family_id: str,
+        reason: str,
+        max_attempts: int,
+        first_submitted: datetime | None,
+    ) -> tuple[InstanceState, int]:
+        """Count a failed attempt at an instance still to be imported; return (state, attempts)."""
+        ...
+
+    async def advance(
+        self, flow_instance_id: int, from_state: InstanceState, to_state: InstanceState
+    ) -> None:
+        """Move an instance on after a callback succeeded, only if it is still in `from_state`."""
+        ...
+
+    async def awaiting_callback(self, flow_instance_id: int | None = None) -> list[TrackedInstance]:
+        """Instances whose callbacks are not all made (all, or only the one given), by id."""
+        ...
+
+    async def cursor(self, family_id: str) -> datetime | None:
+        """The instant the family was last polled up to, if ever."""
+        ...
+
+    async def move_cursor(self, family_id: str) -> None:
+        """Move the family's cursor by `domain.open_eplatform.cursor_after` over its instances."""
+        ...
+
+
+class PortalUnavailable(Exception):
+    """The portal did not answer usefully (network, 5xx): try the whole round again later."""
+
+
+class CallbackFault(Exception):
+    """The callback service refused a call with a SOAP fault such as StatusNotFound."""
 
 
 @dataclass(frozen=True)
-class StoredSubmission:
-    """A submission already stored: its digest and the answer given the first time."""
+class PortalForm:
+    """An instance as a submission: the form mapped and validated, and its details to encrypt."""
 
-    body_digest: bytes
-    response: dict[str, Any]
+    flow_instance_id: int
+    first_submitted: datetime
+    submission: Submission
+    details: bytes
 
 
-@dataclass(frozen=True)
-class NewSubmission:
-    """Everything stored for a first-time submission."""
+class OpenEPlatform(Protocol):
+    """One Open ePlatform installation: its REST API and its callback service (DOMAIN.md §4)."""
 
-    submission_id: str
-    client_id: str
-    body_digest: bytes
-    received_at: datetime
-    kind: str
-    acute_danger: bool
-    key_id: str
-    ciphertext: bytes
-    referrals: list[ReferralOut]
-    response: dict[str, Any]
+    async def list_instances(self, family_id: str, from_date: date) -> list[int]:
+        """Ids of the family's instances submitted on or after `from_date`; PortalUnavailable."""
+        ...
+
+    async def fetch_form(self, flow_instance_id: int) -> PortalForm:
+        """One instance as a submission; InstanceRejected when it cannot be taken (gone, unreadable,
+        unmappable, invalid), PortalUnavailable when the portal does not answer."""
+        ...
+
+    async def confirm_delivery(self, flow_instance_id: int, external_id: str, system: str) -> None:
+        """Tell the portal the instance was delivered, with our ids; CallbackFault, PortalUnavailable."""
+        ...
+
+    async def set_status(self, flow_instance_id: int, status_alias: str) -> None:
+        """Set the instance's status by the portal's alias; CallbackFault, PortalUnavailable."""
+        ...
+
+
+class PollerTurn(Protocol):
+    """One poller works at a time, however many intake instances run."""
+
+    def hold(self) -> AbstractAsyncContextManager[bool]:
+        """Hold the turn for one round if no other poller holds it; yields whether this one does."""
+        ...
+
+
+class IntakeUnitOfWork(UnitOfWork, Protocol):
+    """One transaction over intake's stores (intake consumes no topic: no inbox)."""
+
+    @property
+    def submissions(self) -> SubmissionStore: ...
+
+    @property
+    def oep_instances(self) -> OepInstanceStore: ...

@@ -1,9 +1,11 @@
-"""The portal's request body (CONTRACTS.md §2) as a strict pydantic model."""
+"""The portal's request body (CONTRACTS.md §2) as a strict pydantic model: the wire format of the
+HTTP edge (and of an Open ePlatform form once mapped), translated to the domain's `Submission`
+before any use case sees it."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AwareDatetime,
@@ -15,13 +17,16 @@ from pydantic import (
     model_validator,
 )
 
-from services.intake.domain import (
+from services.intake.domain import submissions
+from services.intake.domain.personal_numbers import InvalidPersonalNumber, normalise_personal_number
+from services.intake.domain.referrals import Child as ChildToRoute
+from services.intake.domain.reporting import (
     CATEGORIES,
     MANDATORY_REPORTERS,
     MAY_BE_ANONYMOUS,
     OTHER_REPORTERS,
-    InvalidPersonalNumber,
-    normalise_personal_number,
+    Channel,
+    Kind,
 )
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -70,11 +75,6 @@ class Reporter(_Wire):
             if given:
                 raise ValueError(f"an anonymous report may not carry {', '.join(given)}")
         return self
-
-    @property
-    def mandatory(self) -> bool:
-        """Whether the reporter is a mandatory reporter (19 kap. 1 § SoL 2025:400)."""
-        return self.type in MANDATORY_REPORTERS
 
 
 class Child(_Wire):
@@ -127,8 +127,8 @@ class Submission(_Wire):
     """One submitted e-service form."""
 
     submission_id: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:\-]+$")]
-    kind: Literal["report", "application"]
-    channel: Literal["e_service", "phone", "letter", "email", "sdk", "visit"]
+    kind: Kind
+    channel: Channel
     submitted_at: AwareDatetime
     reporter: Reporter
     children: tuple[Child, ...] = Field(min_length=1, max_length=20)
@@ -142,6 +142,22 @@ class Submission(_Wire):
         if now is not None and value > now + MAX_FUTURE:
             raise ValueError("submitted_at lies more than 5 minutes in the future")
         return value
+
+    def to_domain(self) -> submissions.Submission:
+        """What intake routes by: codes, flags and the children's and guardians' numbers."""
+        return submissions.Submission(
+            submission_id=self.submission_id,
+            kind=self.kind,
+            channel=self.channel,
+            submitted_at=self.submitted_at,
+            reporter_type=self.reporter.type,
+            feedback_requested=self.reporter.feedback_requested,
+            categories=self.concern.categories,
+            acute_danger=self.concern.acute_danger,
+            interpreter_needed=self.concern.interpreter_language is not None,
+            children=tuple(ChildToRoute(c.personal_number, c.protected_identity) for c in self.children),
+            guardian_numbers=tuple(g.personal_number for g in self.guardians if g.personal_number),
+        )
 
 
 def validation_context(now: datetime) -> dict[str, Any]:

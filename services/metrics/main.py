@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.metrics.instruments import Unit, render_domain_metrics
-from services.metrics.projections import PROJECTIONS
+from services.metrics import subscribers
+from services.metrics.adapters.postgres import PostgresMetricsUnitOfWork
+from services.metrics.adapters.postgres_figures import PostgresFiguresReader
+from services.metrics.domain.figures import Unit
+from services.metrics.instruments import domain_metrics
 from shared.events import ALL_TOPICS
 from shared.logging import configure_logging
-from shared.postgres import PostgresUnitOfWork
 from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
 from shared.unit_config import UnitConfig, load_unit_config
@@ -29,13 +31,13 @@ def create_app(settings: MetricsSettings) -> FastAPI:
         service=SERVICE,
         migrations="services.metrics.migrations",
         topics=ALL_TOPICS,
-        unit_of_work=PostgresUnitOfWork,
+        unit_of_work=PostgresMetricsUnitOfWork,
     )
     unit = unit_for_metrics(load_unit_config(settings.unit_config_path))
-    for topic, projection in PROJECTIONS.items():
-        # A run of a batch's consecutive events of the topic: one round trip per statement.
-        runtime.subscribe(topic, projection.model, projection.handle)
-    return service_app(SERVICE, runtime, extra_metrics=lambda: render_domain_metrics(runtime.pool, unit))
+    subscribers.subscribe(runtime)
+    return service_app(
+        SERVICE, runtime, extra_metrics=lambda: domain_metrics(PostgresFiguresReader(runtime.pool), unit)
+    )
 
 
 def unit_for_metrics(config: UnitConfig) -> Unit:

@@ -10,7 +10,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from referral_router.synthetic_data import check_digit
-from services.intake.auth import sign
+from services.intake.signatures import sign
 from tests.factories import encode, submission
 from tests.helpers import eventually
 

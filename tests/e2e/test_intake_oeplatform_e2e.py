@@ -13,7 +13,7 @@ from referral_router.stack import REPO, ServiceConfig, ServiceProcesses
 from tests.conftest import create_database, drop_database
 from tests.e2e.conftest import free_ports
 from tests.helpers import eventually
-from tests.integration.test_intake_oeplatform import UNMAPPABLE, VALID, by_instance, start_fake_portal
+from tests.integration.intake_support import UNMAPPABLE, VALID, by_instance, start_fake_portal
 
 SECRETS = {"key_id": "e2e-1", "key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "pepper": "e2e-pepper"}
 
@@ -98,7 +98,7 @@ def personal_details_in_fixtures() -> set[str]:
     """Full names, identity numbers, emails and phones in the fixtures (10-digit forms too)."""
     import re
 
-    from tests.integration.test_intake_oeplatform import FIXTURES
+    from tests.integration.intake_support import FIXTURES
 
     found: set[str] = set()
     for path in FIXTURES.glob("*.xml"):

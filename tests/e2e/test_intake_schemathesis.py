@@ -18,7 +18,7 @@ from schemathesis import GenerationMode
 from schemathesis.core import NotSet
 
 from referral_router.stack import ServiceConfig, ServiceProcesses
-from services.intake.auth import sign
+from services.intake.signatures import sign
 from tests.conftest import create_database, drop_database
 from tests.e2e.conftest import free_ports
 

@@ -12,7 +12,7 @@ import pytest
 from shared.events import TOPIC_RECEIVED
 from tests.factories import encode, submission
 from tests.helpers import read_topic
-from tests.integration.test_intake_support import counts, intake_db, intake_settings, post, running_intake
+from tests.integration.intake_support import counts, intake_db, intake_settings, post, running_intake
 
 EMPTY = {"submissions": 0, "personal_details": 0, "referrals": 0, "outbox": 0}
 

@@ -9,7 +9,7 @@ from referral_router.devinfra.procs import free_port
 from tests.conftest import create_database
 from tests.factories import submission
 from tests.helpers import eventually
-from tests.integration.test_intake_support import counts, intake_settings, post, running_intake
+from tests.integration.intake_support import counts, intake_settings, post, running_intake
 
 
 @pytest.fixture

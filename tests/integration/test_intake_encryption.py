@@ -6,12 +6,12 @@ import asyncpg
 import pytest
 from cryptography.exceptions import InvalidTag
 
+from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
+from services.intake.handlers.submissions import read_details, reencrypt_all
 from services.intake.main import build_secrets
-from services.intake.postgres import read_personal_details
-from services.intake.rekey import reencrypt_all
 from shared import db
 from tests.factories import encode, submission
-from tests.integration.test_intake_support import (
+from tests.integration.intake_support import (
     KEY_1,
     KEY_2,
     intake_db,
@@ -31,14 +31,14 @@ async def stored(database_url: str) -> list[asyncpg.Record]:
 
 async def decrypt_all(database_url: str, settings) -> dict[str, bytes]:
     cipher = build_secrets(settings.crypto).cipher
-    conn = await intake_db(database_url)
+    pool = await db.create_pool(settings.database, "intake")
     try:
         return {
-            r["submission_id"]: await read_personal_details(conn, r["submission_id"], cipher)
+            r["submission_id"]: await read_details(PostgresIntakeUnitOfWork(pool), r["submission_id"], cipher)
             for r in await stored(database_url)
         }
     finally:
-        await conn.close()
+        await pool.close()
 
 
 async def test_the_body_is_stored_encrypted_and_decrypts_to_exactly_what_the_portal_sent(
@@ -75,8 +75,8 @@ async def test_rows_under_an_old_key_stay_readable_and_rekey_moves_every_row_to_
     pool = await db.create_pool(rotated.database, "intake")
     try:
         cipher = build_secrets(rotated.crypto).cipher
-        assert await reencrypt_all(pool, cipher, batch_size=2) == 3
-        assert await reencrypt_all(pool, cipher, batch_size=2) == 0
+        assert await reencrypt_all(lambda: PostgresIntakeUnitOfWork(pool), cipher, batch_size=2) == 3
+        assert await reencrypt_all(lambda: PostgresIntakeUnitOfWork(pool), cipher, batch_size=2) == 0
     finally:
         await pool.close()
     assert {r["key_id"] for r in await stored(database_url)} == {"k2"}
@@ -97,10 +97,15 @@ async def test_a_ciphertext_moved_to_another_row_does_not_decrypt(database_url, 
             first["ciphertext"],
             second["submission_id"],
         )
-        with pytest.raises(InvalidTag):
-            await read_personal_details(conn, second["submission_id"], build_secrets(settings.crypto).cipher)
     finally:
         await conn.close()
+    pool = await db.create_pool(settings.database, "intake")
+    try:
+        cipher = build_secrets(settings.crypto).cipher
+        with pytest.raises(InvalidTag):
+            await read_details(PostgresIntakeUnitOfWork(pool), second["submission_id"], cipher)
+    finally:
+        await pool.close()
 
 
 def test_the_rekey_command_reads_keys_and_pepper_from_the_environment_only(monkeypatch):

@@ -2,49 +2,27 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
 from datetime import date
-from pathlib import Path
 
-import httpx
 import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from referral_router.devinfra.procs import free_port, spawn, stop_process, wait_for_http
+from referral_router.devinfra.procs import stop_process
 from services.intake.main import OepSettings
 from tests.helpers import eventually
-from tests.integration.test_intake_support import intake_db, intake_settings, running_intake
-
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "tests" / "fixtures" / "oeplatform"
-VALID, UNMAPPABLE = (1001, 1002, 1003, 1005), (1004, 1007)
-
-
-class FakePortal:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    async def calls(self, op: str | None = None) -> list[dict]:
-        async with httpx.AsyncClient() as client:
-            calls = (await client.get(f"{self.url}/calls")).json()
-        return [c for c in calls if op is None or c["op"] == op]
-
-    async def add(self, raw: bytes) -> None:
-        async with httpx.AsyncClient() as client:
-            (await client.put(f"{self.url}/instances/0", content=raw)).raise_for_status()
-
-
-def start_fake_portal(tmp_path: Path, *extra: str):
-    fixtures = tmp_path / "fixtures"
-    shutil.copytree(FIXTURES, fixtures)
-    port = free_port()
-    argv = [sys.executable, "-m", "referral_router.devinfra.fake_oeplatform", "--port", str(port),
-            "--fixtures", str(fixtures), *extra]  # fmt: skip
-    proc = spawn("fake-oeplatform", argv, tmp_path / "fake-oeplatform.log", cwd=REPO)
-    wait_for_http(f"http://127.0.0.1:{port}/healthz", 20, proc=proc)
-    return proc, FakePortal(f"http://127.0.0.1:{port}")
+from tests.integration.intake_support import (
+    FIXTURES,
+    REPO,
+    UNMAPPABLE,
+    VALID,
+    FakePortal,
+    by_instance,
+    intake_db,
+    intake_settings,
+    running_intake,
+    start_fake_portal,
+)
 
 
 @pytest.fixture
@@ -65,13 +43,6 @@ def oep_settings(portal: FakePortal, password: str = "integration-secret") -> Oe
         poll_interval_s=0.2,
         max_attempts=2,
     )
-
-
-def by_instance(calls: list[dict]) -> dict[int, list[dict]]:
-    grouped: dict[int, list[dict]] = {}
-    for call in calls:
-        grouped.setdefault(call["flow_instance_id"], []).append(call["params"])
-    return grouped
 
 
 def all_reported(calls: list[dict]) -> bool:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from services.intake.oep_mapping import UnmappableInstance, load_mapping, to_submission
-from services.intake.oep_xml import UnreadableInstance, parse_flow_instance, parse_instance_list
+from services.intake.adapters.oep_mapping import UnmappableInstance, load_mapping, read_form, to_submission
+from services.intake.adapters.oep_xml import UnreadableInstance, parse_flow_instance, parse_instance_list
+from services.intake.domain.open_eplatform import InstanceRejected
 from services.intake.schemas import Submission, validation_context
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,3 +113,49 @@ def test_a_mapping_file_with_an_unknown_key_is_refused_naming_it(tmp_path):
     )
     with pytest.raises(ValidationError, match="surprise"):
         load_mapping(bad)
+
+
+def read(number: int):
+    return read_form((FIXTURES / f"{number}.xml").read_bytes(), MAPPING, NOW)
+
+
+def test_an_instance_is_read_as_the_domain_submission_with_the_validated_body_as_its_details():
+    form = read(1001)
+    assert (form.flow_instance_id, form.first_submitted) == (
+        1001,
+        datetime(2026, 11, 20, 20, 41, 45, tzinfo=UTC),
+    )
+    submission = form.submission
+    assert (submission.submission_id, submission.kind, submission.reporter_type) == (
+        "oep-1001",
+        "report",
+        "school",
+    )
+    assert submission.received_at == form.first_submitted and submission.reporter_mandatory
+    assert [c.personal_number is not None for c in submission.children] == [True, False]
+    assert (
+        submission.categories == ("violence_witnessed", "neglect") and len(submission.guardian_numbers) == 1
+    )
+    assert json.loads(form.details) == json.loads(mapped(1001).model_dump_json())
+
+
+@pytest.mark.parametrize(
+    ("number", "reason", "answer"),
+    [
+        (1004, r"invalid after mapping at .*children\.0\.personal_number", None),
+        (1007, "question 'oroOmraden'", "Tvångsäktenskap"),
+    ],
+)
+def test_an_instance_that_cannot_be_taken_is_rejected_with_its_time_and_a_reason_naming_no_answer(
+    number, reason, answer
+):
+    with pytest.raises(InstanceRejected, match=reason) as caught:
+        read(number)
+    assert caught.value.first_submitted == instance(number).first_submitted
+    assert answer is None or answer not in caught.value.reason
+
+
+def test_a_document_that_is_no_flow_instance_is_rejected_without_a_time():
+    with pytest.raises(InstanceRejected, match="not a FlowInstance") as caught:
+        read_form(b"<Other/>", MAPPING, NOW)
+    assert caught.value.first_submitted is None

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from services.metrics.domain import imbalance_ratio, started
+from services.metrics.domain.labels import imbalance_ratio, started
 
 FTE = {"cw-1": 1.0, "cw-2": 0.8, "new-1": 1.0}
 HIRED = {"new-1": date(2026, 9, 1)}

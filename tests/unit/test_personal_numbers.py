@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from referral_router.synthetic_data import personal_number
-from services.intake.domain import InvalidPersonalNumber, luhn_ok, normalise_personal_number
+from services.intake.domain.personal_numbers import InvalidPersonalNumber, luhn_ok, normalise_personal_number
 
 TODAY = date(2026, 11, 22)
 

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import SecretStr
 
-from services.intake.auth import AuthenticationFailed, sign, verify
+from services.intake.signatures import AuthenticationFailed, sign, verify
 
 CLIENTS = {"dev-portal": [SecretStr("old-secret"), SecretStr("new-secret")]}
 BODY = b'{"submission_id": "oep-1"}'

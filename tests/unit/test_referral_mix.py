@@ -11,7 +11,8 @@ import pytest
 
 from referral_router.portal_simulator import SimClock
 from referral_router.referral_mix import BIG_FOUR, ReportMaker
-from services.intake.domain import MANDATORY_REPORTERS, normalise_personal_number
+from services.intake.domain.personal_numbers import normalise_personal_number
+from services.intake.domain.reporting import MANDATORY_REPORTERS
 from services.intake.schemas import Submission, validation_context
 
 N = 3000

@@ -1,16 +1,22 @@
-"""Helpers for the intake tests (no tests here): an in-process intake app on real infrastructure."""
+"""Helpers for the intake tests (no tests here): an in-process intake app on real infrastructure,
+and the fake Open ePlatform portal as a process."""
 
 from __future__ import annotations
 
 import base64
+import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 from pydantic import SecretStr
 
+from referral_router.devinfra.procs import free_port, spawn, wait_for_http
 from services.intake.main import CryptoSettings, IntakeSettings, PortalSettings, create_app
 from shared.clock import Clock, SystemClock
 from shared.settings import DatabaseSettings, KafkaSettings, OutboxSettings
@@ -79,3 +85,44 @@ async def counts(database_url: str) -> dict[str, int]:
         }
     finally:
         await conn.close()
+
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "oeplatform"
+VALID, UNMAPPABLE = (1001, 1002, 1003, 1005), (1004, 1007)
+
+
+class FakePortal:
+    """The fake portal process, driven over HTTP."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def calls(self, op: str | None = None) -> list[dict]:
+        async with httpx.AsyncClient() as client:
+            calls = (await client.get(f"{self.url}/calls")).json()
+        return [c for c in calls if op is None or c["op"] == op]
+
+    async def add(self, raw: bytes) -> None:
+        async with httpx.AsyncClient() as client:
+            (await client.put(f"{self.url}/instances/0", content=raw)).raise_for_status()
+
+
+def start_fake_portal(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], FakePortal]:
+    """The fake portal serving a copy of the fixtures, started as a process."""
+    fixtures = tmp_path / "fixtures"
+    shutil.copytree(FIXTURES, fixtures)
+    port = free_port()
+    argv = [sys.executable, "-m", "referral_router.devinfra.fake_oeplatform", "--port", str(port),
+            "--fixtures", str(fixtures), *extra]  # fmt: skip
+    proc = spawn("fake-oeplatform", argv, tmp_path / "fake-oeplatform.log", cwd=REPO)
+    wait_for_http(f"http://127.0.0.1:{port}/healthz", 20, proc=proc)
+    return proc, FakePortal(f"http://127.0.0.1:{port}")
+
+
+def by_instance(calls: list[dict]) -> dict[int, list[dict]]:
+    """The portal calls' parameters by instance id."""
+    grouped: dict[int, list[dict]] = {}
+    for call in calls:
+        grouped.setdefault(call["flow_instance_id"], []).append(call["params"])
+    return grouped

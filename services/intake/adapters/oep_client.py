@@ -1,4 +1,8 @@
-"""Open ePlatform over the wire: REST to list and fetch instances, SOAP callbacks (DOMAIN.md §4)."""
+"""Open ePlatform over the wire: REST to list and fetch instances, SOAP callbacks (DOMAIN.md §4).
+
+The `OpenEPlatform` port: an instance comes back as a submission (`oep_mapping.read_form`), or
+as InstanceRejected with a reason that names tags or paths, never answers.
+"""
 
 from __future__ import annotations
 
@@ -8,41 +12,48 @@ from xml.sax.saxutils import escape
 
 import httpx
 
-from services.intake.oep_xml import parse_instance_list, parse_xml
+from services.intake.adapters.oep_mapping import FormMapping, read_form
+from services.intake.adapters.oep_xml import parse_instance_list, parse_xml
+from services.intake.domain.open_eplatform import InstanceRejected
+from services.intake.ports import CallbackFault, PortalForm, PortalUnavailable
+from shared.clock import Clock
 
 CALLBACK_NS = "http://www.oeplatform.org/version/1.0/schemas/integration/callback"
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
-class PortalUnavailable(Exception):
-    """The portal did not answer usefully (network, 5xx): try the whole round again later."""
-
-
-class InstanceGone(Exception):
+class _InstanceGone(Exception):
     """The portal says this instance does not exist (404)."""
 
 
-class CallbackFault(Exception):
-    """The callback service answered with a SOAP fault such as StatusNotFound."""
+class OpenEPlatformClient:
+    """A client of one Open ePlatform installation (Basic authentication is on `http`), reading
+    its forms through the installation's tag mapping."""
 
-
-class OpenEPlatform:
-    """A client of one Open ePlatform installation, with Basic authentication."""
-
-    def __init__(self, http: httpx.AsyncClient, callback_path: str) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, callback_path: str, mapping: FormMapping, clock: Clock
+    ) -> None:
         self._http = http
         self._callback_path = callback_path
+        self._mapping = mapping
+        self._clock = clock
 
     async def list_instances(self, family_id: str, from_date: date) -> list[int]:
         """Ids of the family's instances submitted on or after `from_date`."""
         path = f"/api/instanceapi/getinstances/family/{family_id}"
-        response = await self._get(path, params={"fromDate": from_date.isoformat()})
+        try:
+            response = await self._get(path, params={"fromDate": from_date.isoformat()})
+        except _InstanceGone:
+            raise PortalUnavailable("HTTP 404 from getinstances: is the family id right?") from None
         return parse_instance_list(response.content)
 
-    async def fetch_instance(self, flow_instance_id: int) -> bytes:
-        """One instance as FlowInstance XML (raw bytes: the encoding is declared inside)."""
-        response = await self._get(f"/api/instanceapi/getinstance/{flow_instance_id}/xml")
-        return response.content
+    async def fetch_form(self, flow_instance_id: int) -> PortalForm:
+        """One instance's FlowInstance XML (the encoding is declared inside), read as a submission."""
+        try:
+            response = await self._get(f"/api/instanceapi/getinstance/{flow_instance_id}/xml")
+        except _InstanceGone:
+            raise InstanceRejected("the portal does not know the instance") from None
+        return read_form(response.content, self._mapping, self._clock.now())
 
     async def confirm_delivery(self, flow_instance_id: int, external_id: str, system: str) -> None:
         """Tell the portal the instance was delivered, and register our ids for it."""
@@ -66,7 +77,7 @@ class OpenEPlatform:
         except httpx.HTTPError as exc:
             raise PortalUnavailable(type(exc).__name__) from None
         if response.status_code == 404:
-            raise InstanceGone(path)
+            raise _InstanceGone(path)
         if response.status_code != 200:
             raise PortalUnavailable(f"HTTP {response.status_code} from {path.rsplit('/', 2)[0]}")
         return response

@@ -2,19 +2,24 @@
 
 Each municipality's form builder names questions differently, so the tags and the answer texts
 live in a YAML file (example: deploy/config/oeplatform.orosanmalan.yaml). The result is the same
-dict a portal would POST, validated by the same `Submission` model.
+dict a portal would POST, validated by the same `Submission` model, then read as the domain's
+submission like any portal request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from services.intake.oep_xml import Answer, FlowInstance
+from services.intake.adapters.oep_xml import Answer, FlowInstance, UnreadableInstance, parse_flow_instance
+from services.intake.domain.open_eplatform import InstanceRejected
+from services.intake.ports import PortalForm
+from services.intake.schemas import Submission, validation_context
 
 Answers = Mapping[str, Answer]
 
@@ -85,6 +90,26 @@ class FormMapping(_Config):
 def load_mapping(path: Path) -> FormMapping:
     """Read and validate a mapping file; a bad file stops start-up with the field named."""
     return FormMapping.model_validate(yaml.safe_load(path.read_text("utf-8")))
+
+
+def read_form(raw: bytes, mapping: FormMapping, now: datetime) -> PortalForm:
+    """A FlowInstance document as a submission, validated as a portal request would be at `now`;
+    InstanceRejected (naming tags or field paths, never answers) when it cannot be."""
+    try:
+        instance = parse_flow_instance(raw)
+    except UnreadableInstance as exc:
+        raise InstanceRejected(str(exc)) from None
+    try:
+        body = Submission.model_validate(to_submission(instance, mapping), context=validation_context(now))
+    except UnmappableInstance as exc:
+        raise InstanceRejected(str(exc), instance.first_submitted) from None
+    except ValidationError as exc:
+        paths = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+        raise InstanceRejected(
+            f"invalid after mapping at {', '.join(paths)}", instance.first_submitted
+        ) from None
+    details = body.model_dump_json().encode()
+    return PortalForm(instance.flow_instance_id, instance.first_submitted, body.to_domain(), details)
 
 
 def to_submission(instance: FlowInstance, mapping: FormMapping) -> dict[str, Any]:

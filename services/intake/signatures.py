@@ -1,4 +1,5 @@
-"""Portal authentication: HMAC-SHA256 signatures over `<t>.<raw body>` (CONTRACTS.md §2)."""
+"""Portal request signatures: HMAC-SHA256 over `<t>.<raw body>` with a client's shared secret
+(CONTRACTS.md §2). Not staff authentication (bearer tokens, `shared.staff_auth`)."""
 
 from __future__ import annotations
 

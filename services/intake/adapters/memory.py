@@ -1,0 +1,160 @@
+"""In-memory fakes of intake's stores and unit of work, for use-case tests (no Postgres).
+
+They keep what the use cases rely on from Postgres (tests/contract/test_intake_ports.py proves
+it): a submission id is stored once; a submission stored as a unit of work's first step is
+durable at once and ends what that unit of work may do (`postgres_session.py`); details held by
+one unit of work are skipped by another; the instance states and the cursor follow the domain's
+rules; one poller holds the turn at a time.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import NoReturn, Self
+
+from services.intake.adapters.memory_oep import InMemoryOepInstanceStore, InMemoryPollerTurn, InstanceRow
+from services.intake.domain.submissions import EncryptedDetails, NewSubmission, StoredSubmission
+from shared.events import OutboxRow
+from shared.memory import InMemoryUnitOfWork, Tables
+
+__all__ = ["InMemoryIntakeUnitOfWork", "InMemoryPollerTurn", "IntakeTables"]
+_ALONE = "this unit of work stored a submission alone (already durable): it takes no other statement"
+
+
+@dataclass
+class IntakeTables(Tables):
+    """Intake's committed state: submissions, details, referrals, the poller's state (and the outbox)."""
+
+    submissions: dict[str, StoredSubmission] = field(default_factory=dict)
+    details: dict[str, EncryptedDetails] = field(default_factory=dict)
+    referrals: dict[str, str] = field(default_factory=dict)  # referral id -> submission id
+    oep_instances: dict[int, InstanceRow] = field(default_factory=dict)
+    oep_cursors: dict[str, datetime] = field(default_factory=dict)
+    # Details held by an open unit of work (FOR UPDATE): shared by all, never part of a copy.
+    held_details: dict[str, int] = field(default_factory=dict)
+
+
+class _Steps:
+    """Whether the unit of work's transaction began, or one statement went alone."""
+
+    def __init__(self) -> None:
+        self.begun = False
+        self.alone = False
+
+    def in_transaction(self) -> None:
+        if self.alone:
+            raise RuntimeError(_ALONE)
+        self.begun = True
+
+    def for_one_statement(self) -> None:
+        if self.alone:
+            raise RuntimeError(_ALONE)
+        self.alone = not self.begun
+
+
+class InMemorySubmissionStore:
+    """The submission store over the fake tables."""
+
+    def __init__(self, work: IntakeTables, committed: IntakeTables, steps: _Steps, holder: int) -> None:
+        self._tables, self._committed, self._steps, self._holder = work, committed, steps, holder
+        self._held = committed.held_details
+
+    async def add(self, submission: NewSubmission, events: Sequence[OutboxRow]) -> StoredSubmission | None:
+        """Store it all unless the id is taken; then return the stored one. Alone, it reads and
+        writes the committed tables at once, as a lone statement does."""
+        self._steps.for_one_statement()
+        tables = self._committed if self._steps.alone else self._tables
+        stored = tables.submissions.get(submission.submission_id)
+        if stored is not None:
+            return stored
+        taken = [r.referral_id for r in submission.referrals if r.referral_id in tables.referrals]
+        if taken:
+            raise ValueError(f"referral ids already stored: {taken}")  # a primary key in Postgres
+        tables.submissions[submission.submission_id] = StoredSubmission(
+            submission.body_digest, submission.receipt
+        )
+        tables.details[submission.submission_id] = submission.details
+        tables.referrals.update((r.referral_id, submission.submission_id) for r in submission.referrals)
+        tables.outbox.extend(events)
+        return None
+
+    async def details(self, submission_id: str) -> EncryptedDetails | None:
+        """The encrypted details, if stored."""
+        self._steps.in_transaction()
+        return self._tables.details.get(submission_id)
+
+    async def details_not_under(self, key_id: str, limit: int) -> list[EncryptedDetails]:
+        """The first `limit` not under `key_id` and not held by another unit of work, now held."""
+        self._steps.in_transaction()
+        free = [
+            d
+            for sid, d in sorted(self._tables.details.items())
+            if d.key_id != key_id and self._held.get(sid, self._holder) == self._holder
+        ][:limit]
+        self._held.update((d.submission_id, self._holder) for d in free)
+        return free
+
+    async def replace_details(self, details: Sequence[EncryptedDetails]) -> None:
+        """Store them anew."""
+        if details:
+            self._steps.in_transaction()
+            self._tables.details.update((d.submission_id, d) for d in details)
+
+
+class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
+    """Intake's unit of work over fake tables; instances over the same tables share their state."""
+
+    _holders = itertools.count(1)
+
+    def __init__(self, committed: IntakeTables) -> None:
+        super().__init__(committed)
+        self._holder = next(self._holders)
+        self._steps = _Steps()
+
+    @property
+    def submissions(self) -> InMemorySubmissionStore:
+        """Submissions, in this unit of work."""
+        return InMemorySubmissionStore(self.tables, self.committed, self._steps, self._holder)
+
+    @property
+    def oep_instances(self) -> InMemoryOepInstanceStore:
+        """The poller's state, in this unit of work."""
+        tables = self.tables
+        return InMemoryOepInstanceStore(tables.oep_instances, tables.oep_cursors, self._steps.in_transaction)
+
+    @property
+    def inbox(self) -> NoReturn:
+        """Intake consumes no topic."""
+        raise RuntimeError("intake consumes no topic: its unit of work has no inbox")
+
+    @property
+    def outbox(self) -> NoReturn:
+        """Intake's events are written with their submission."""
+        raise RuntimeError("intake writes its events with their submission (SubmissionStore.add)")
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        self._steps = _Steps()
+        return self
+
+    async def commit(self) -> None:
+        """Make the working copy the committed state, keeping every unit of work's holds; after a
+        lone statement there is nothing to commit."""
+        if self._steps.alone:
+            self.commits += 1
+            return
+        held = self.committed.held_details
+        await super().commit()
+        self.committed.held_details = held
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        held = self.committed.held_details
+        for sid in [s for s, holder in held.items() if holder == self._holder]:
+            del held[sid]
+        await super().__aexit__(exc_type, exc, tb)

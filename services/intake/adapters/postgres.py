@@ -1,0 +1,80 @@
+"""Intake's Postgres unit of work: the stores on one pooled connection, the transaction begun
+when a statement first needs one (`postgres_session.py`: why)."""
+
+from __future__ import annotations
+
+import contextlib
+from types import TracebackType
+from typing import NoReturn, Self
+
+import asyncpg
+
+from services.intake.adapters.postgres_oep import PostgresOepInstanceStore
+from services.intake.adapters.postgres_session import Session
+from services.intake.adapters.postgres_submissions import PostgresSubmissionStore
+from shared.db import TRANSIENT_DB_ERRORS
+from shared.postgres import PostgresUnitOfWork
+
+_ROLLBACK_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, *TRANSIENT_DB_ERRORS)
+
+
+class PostgresIntakeUnitOfWork(PostgresUnitOfWork):
+    """Intake's unit of work on a pooled connection; the transaction begins when first needed."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        """The open unit of work's connection and transaction state."""
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open: use `async with uow:`")
+        return self._session
+
+    @property
+    def submissions(self) -> PostgresSubmissionStore:
+        """Submissions, in this unit of work."""
+        return PostgresSubmissionStore(self.session)
+
+    @property
+    def oep_instances(self) -> PostgresOepInstanceStore:
+        """The Open ePlatform poller's state, in this unit of work."""
+        return PostgresOepInstanceStore(self.session)
+
+    @property
+    def inbox(self) -> NoReturn:
+        """Intake consumes no topic."""
+        raise RuntimeError("intake consumes no topic: its unit of work has no inbox")
+
+    @property
+    def outbox(self) -> NoReturn:
+        """Intake's events are written with their submission, in the same statement."""
+        raise RuntimeError("intake writes its events with their submission (SubmissionStore.add)")
+
+    async def __aenter__(self) -> Self:
+        conn = await self._pool.acquire()
+        self._conn, self._session, self._committed = conn, Session(conn), False
+        return self
+
+    async def commit(self) -> None:
+        """Make everything done in this unit of work durable (a lone statement already is)."""
+        transaction = self.session.transaction
+        if transaction is not None:
+            await transaction.commit()
+        self._committed = True
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn, session = self._conn, self._session
+        self._conn = self._session = None
+        if conn is None or session is None:
+            return
+        try:
+            if session.transaction is not None and not self._committed:
+                # A dead connection cannot roll back, and need not: its transaction is gone.
+                with contextlib.suppress(*_ROLLBACK_ERRORS):
+                    await session.transaction.rollback()
+        finally:
+            await self._pool.release(conn)

@@ -1,0 +1,125 @@
+"""Postgres submission store: submissions, referrals, encrypted details and their outbox rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from services.intake.adapters.postgres_session import Session
+from services.intake.domain.submissions import (
+    EncryptedDetails,
+    NewSubmission,
+    Receipt,
+    ReferralReceipt,
+    StoredSubmission,
+)
+from shared.events import OutboxRow
+
+# One statement stores a submission, its encrypted details, its referrals and their outbox rows,
+# and wakes the relay; every insert after the first reads from `s`, so a submission id seen before
+# inserts nothing and returns no row.
+_INSERT_ALL = """
+WITH s AS (
+    INSERT INTO submissions (submission_id, client_id, body_digest, received_at, response)
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (submission_id) DO NOTHING RETURNING submission_id
+), d AS (
+    INSERT INTO personal_details (submission_id, key_id, ciphertext) SELECT submission_id, $6, $7 FROM s
+), r AS (
+    INSERT INTO referrals (referral_id, submission_id, child_index, child_key, family_key, kind,
+                           received_at, acute_danger, protected_identity)
+    SELECT x.referral_id, s.submission_id, x.child_index, x.child_key, x.family_key, $8, $4, $9,
+           x.protected_identity
+    FROM s, unnest($10::text[], $11::int[], $12::text[], $13::text[], $14::bool[])
+         AS x(referral_id, child_index, child_key, family_key, protected_identity)
+), o AS (
+    INSERT INTO outbox (event_id, topic, key, payload)
+    SELECT e.event_id, e.topic, e.key, e.payload
+    FROM s, unnest($15::uuid[], $16::text[], $17::bytea[], $18::bytea[]) WITH ORDINALITY
+         AS e(event_id, topic, key, payload, n)
+    ORDER BY e.n
+)
+SELECT pg_notify('outbox_' || current_schema(), '') FROM s
+"""
+
+
+def receipt_json(receipt: Receipt) -> str:
+    """The answer as stored in `submissions.response` (and given again to an identical resubmission)."""
+    return json.dumps(
+        {
+            "submission_id": receipt.submission_id,
+            "received_at": receipt.received_at.isoformat(),
+            "referrals": [
+                {"referral_id": r.referral_id, "child_index": r.child_index} for r in receipt.referrals
+            ],
+        }
+    )
+
+
+def _receipt(stored: Any) -> Receipt:
+    answer = json.loads(stored)
+    return Receipt(
+        answer["submission_id"],
+        datetime.fromisoformat(answer["received_at"]),
+        tuple(ReferralReceipt(r["referral_id"], r["child_index"]) for r in answer["referrals"]),
+    )
+
+
+class PostgresSubmissionStore:
+    """Submissions, referrals, encrypted details and their outbox rows in intake's schema."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def add(self, submission: NewSubmission, events: Sequence[OutboxRow]) -> StoredSubmission | None:
+        """One statement, alone or in the transaction (postgres_session.py). A concurrent twin waits
+        for our commit on the primary key, then inserts nothing and reads what we stored."""
+        conn = self._session.for_one_statement()
+        refs, details = submission.referrals, submission.details
+        inserted = await conn.fetch(
+            _INSERT_ALL,
+            submission.submission_id, submission.client_id, submission.body_digest, submission.received_at,
+            receipt_json(submission.receipt), details.key_id, details.ciphertext, submission.kind,
+            submission.acute_danger, [r.referral_id for r in refs], [r.child_index for r in refs],
+            [r.child_key for r in refs], [r.family_key for r in refs], [r.protected_identity for r in refs],
+            [e[0] for e in events], [e[1] for e in events], [e[2] for e in events], [e[3] for e in events],
+        )  # fmt: skip
+        if inserted:
+            return None
+        row = await conn.fetchrow(
+            "SELECT body_digest, response FROM submissions WHERE submission_id = $1", submission.submission_id
+        )
+        assert row is not None  # inserting found it, and submissions are never deleted while intake runs
+        return StoredSubmission(bytes(row["body_digest"]), _receipt(row["response"]))
+
+    async def details(self, submission_id: str) -> EncryptedDetails | None:
+        """The encrypted details of a submission, if it was stored."""
+        conn = await self._session.in_transaction()
+        row = await conn.fetchrow(
+            "SELECT key_id, ciphertext FROM personal_details WHERE submission_id = $1", submission_id
+        )
+        return (
+            None if row is None else EncryptedDetails(submission_id, row["key_id"], bytes(row["ciphertext"]))
+        )
+
+    async def details_not_under(self, key_id: str, limit: int) -> list[EncryptedDetails]:
+        """Locked with SKIP LOCKED: two re-encryptions at once share the work instead of colliding."""
+        conn = await self._session.in_transaction()
+        rows = await conn.fetch(
+            "SELECT submission_id, key_id, ciphertext FROM personal_details WHERE key_id <> $1"
+            " ORDER BY submission_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            key_id,
+            limit,
+        )
+        return [EncryptedDetails(r["submission_id"], r["key_id"], bytes(r["ciphertext"])) for r in rows]
+
+    async def replace_details(self, details: Sequence[EncryptedDetails]) -> None:
+        """One pipelined statement for all of them."""
+        if not details:
+            return
+        conn = await self._session.in_transaction()
+        await conn.executemany(
+            "UPDATE personal_details SET key_id = $2, ciphertext = $3 WHERE submission_id = $1",
+            [(d.submission_id, d.key_id, d.ciphertext) for d in details],
+        )

@@ -1,0 +1,106 @@
+"""The life of an Open ePlatform instance in intake (DOMAIN.md §4), and where polling resumes.
+
+received → stored → delivered → done: mapped and committed, then confirmDelivery and setStatus
+after the commit, each recorded, so a poller killed anywhere resumes at the first step not done.
+received → rejected → rejected_reported: an instance that could not be taken, after a bounded
+number of attempts (the mapping may be fixed meanwhile), its status set back in the portal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class InstanceState(StrEnum):
+    """Where an instance is in its life here (the states of migration 002)."""
+
+    RECEIVED = "received"
+    STORED = "stored"
+    DELIVERED = "delivered"
+    DONE = "done"
+    REJECTED = "rejected"
+    REJECTED_REPORTED = "rejected_reported"
+
+
+AWAITING_CALLBACK = frozenset({InstanceState.STORED, InstanceState.DELIVERED, InstanceState.REJECTED})
+
+
+class CallbackCall(StrEnum):
+    """The callback service's operations intake uses."""
+
+    CONFIRM_DELIVERY = "confirmDelivery"
+    SET_STATUS = "setStatus"
+
+
+class InstanceRejected(Exception):
+    """This attempt at an instance failed, for a reason that names tags or paths, never answers."""
+
+    def __init__(self, reason: str, first_submitted: datetime | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.first_submitted = first_submitted
+
+
+@dataclass(frozen=True)
+class TrackedInstance:
+    """An instance whose callbacks are not all made: its state and the referrals it became."""
+
+    flow_instance_id: int
+    state: InstanceState
+    referral_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CallbackStep:
+    """The next callback an instance needs, and the state it reaches once the call succeeded."""
+
+    call: CallbackCall
+    accepted: bool  # setStatus with the "received" alias (True) or the "rejected" one (False)
+    after: InstanceState
+
+
+@dataclass(frozen=True)
+class CursorMark:
+    """What the cursor rule needs of one instance of a family."""
+
+    state: InstanceState
+    first_submitted: datetime | None
+
+
+def may_import(state: InstanceState | None) -> bool:
+    """Whether an instance listed by the portal is still to be imported (new, or retried)."""
+    return state is None or state is InstanceState.RECEIVED
+
+
+def state_after_failure(attempts: int, max_attempts: int) -> InstanceState:
+    """After `attempts` failed attempts: retried next round, or rejected once the bound is reached."""
+    return InstanceState.REJECTED if attempts >= max_attempts else InstanceState.RECEIVED
+
+
+def next_callback(state: InstanceState) -> CallbackStep | None:
+    """The callback an instance in `state` still needs, or None when it needs none."""
+    if state is InstanceState.STORED:
+        return CallbackStep(CallbackCall.CONFIRM_DELIVERY, True, InstanceState.DELIVERED)
+    if state is InstanceState.DELIVERED:
+        return CallbackStep(CallbackCall.SET_STATUS, True, InstanceState.DONE)
+    if state is InstanceState.REJECTED:
+        return CallbackStep(CallbackCall.SET_STATUS, False, InstanceState.REJECTED_REPORTED)
+    return None
+
+
+def cursor_after(instances: Iterable[CursorMark]) -> datetime | None:
+    """Where a family's polling resumes: the newest submission seen, never past one still retried.
+
+    None leaves the cursor where it is: nothing seen yet, or a retried instance whose submission
+    time is unknown (it could not even be read), which the next listing must still include.
+    """
+    marks = list(instances)
+    retried = [m.first_submitted for m in marks if m.state is InstanceState.RECEIVED]
+    if retried:
+        known = [t for t in retried if t is not None]
+        return min(known) if len(known) == len(retried) else None
+    seen = [m.first_submitted for m in marks if m.first_submitted is not None]
+    return max(seen) if seen else None

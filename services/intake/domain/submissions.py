@@ -1,0 +1,130 @@
+"""Receiving a submission: what intake routes by, what it stores, and how it answers a resubmission.
+
+A submission id is received once. The same id again with an identical body gets the original
+answer (the portal retried after a timeout or a 503); with another body it is a conflict.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from services.intake.domain.referrals import Child, Referral
+from services.intake.domain.reporting import Channel, Kind, is_mandatory_reporter
+
+
+class SubmissionConflict(Exception):
+    """The submission id was used before with a different body."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One submitted form as intake routes it: codes, flags and the children's numbers.
+
+    The personal details themselves (the body as sent) travel beside it, only to be encrypted.
+    """
+
+    submission_id: str
+    kind: Kind
+    channel: Channel
+    submitted_at: datetime
+    reporter_type: str
+    feedback_requested: bool
+    categories: tuple[str, ...]
+    acute_danger: bool
+    interpreter_needed: bool
+    children: tuple[Child, ...]
+    guardian_numbers: tuple[str, ...]
+
+    @property
+    def received_at(self) -> datetime:
+        """The legal receipt time: the portal's `submitted_at`, in UTC."""
+        return self.submitted_at.astimezone(UTC)
+
+    @property
+    def reporter_mandatory(self) -> bool:
+        """Whether the reporter is a mandatory reporter."""
+        return is_mandatory_reporter(self.reporter_type)
+
+
+@dataclass(frozen=True)
+class ReferralReceipt:
+    """One child's referral as the portal is told of it."""
+
+    referral_id: str
+    child_index: int
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The answer to a submission: its id, when it was received, one referral per child."""
+
+    submission_id: str
+    received_at: datetime
+    referrals: tuple[ReferralReceipt, ...]
+
+
+@dataclass(frozen=True)
+class Received:
+    """What receiving a submission came to: stored now, or an identical resubmission answered again."""
+
+    receipt: Receipt
+    repeated: bool
+
+
+@dataclass(frozen=True)
+class EncryptedDetails:
+    """A submission's personal details (the body as sent), encrypted under the key `key_id`."""
+
+    submission_id: str
+    key_id: str
+    ciphertext: bytes
+
+
+@dataclass(frozen=True)
+class NewSubmission:
+    """Everything stored for a first-time submission (no personal data outside `details`)."""
+
+    client_id: str
+    body_digest: bytes
+    kind: Kind
+    acute_danger: bool
+    details: EncryptedDetails
+    referrals: tuple[Referral, ...]
+    receipt: Receipt
+
+    @property
+    def submission_id(self) -> str:
+        """The portal's id of the submission."""
+        return self.receipt.submission_id
+
+    @property
+    def received_at(self) -> datetime:
+        """The legal receipt time."""
+        return self.receipt.received_at
+
+
+@dataclass(frozen=True)
+class StoredSubmission:
+    """A submission already stored: the keyed digest of its body and the answer given the first time."""
+
+    body_digest: bytes
+    receipt: Receipt
+
+
+def receipt_for(submission: Submission, referrals: Sequence[Referral]) -> Receipt:
+    """The answer for a newly received submission: one referral per child, in the children's order."""
+    return Receipt(
+        submission.submission_id,
+        submission.received_at,
+        tuple(ReferralReceipt(r.referral_id, r.child_index) for r in referrals),
+    )
+
+
+def answer_again(stored: StoredSubmission, body_digest: bytes) -> Receipt:
+    """The original answer when the body is the one stored; SubmissionConflict when it differs."""
+    if not hmac.compare_digest(stored.body_digest, body_digest):
+        raise SubmissionConflict(stored.receipt.submission_id)
+    return stored.receipt

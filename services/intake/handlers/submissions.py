@@ -1,0 +1,172 @@
+"""Receiving a submission once, with one referral event per child; reading and re-encrypting the
+stored personal details."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.intake.domain.referrals import Referral, split_into_referrals
+from services.intake.domain.submissions import (
+    EncryptedDetails,
+    NewSubmission,
+    Received,
+    Submission,
+    answer_again,
+    receipt_for,
+)
+from services.intake.ports import IntakeUnitOfWork
+from shared.clock import Clock
+from shared.crypto import Cipher, pseudonym
+from shared.events import TOPIC_RECEIVED, ReferralReceived, new_envelope, outbox_row
+
+log = logging.getLogger(__name__)
+PRODUCER = "intake"
+_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+
+
+@dataclass(frozen=True)
+class IntakeSecrets:
+    """The cipher for personal details and the pepper for pseudonymous keys."""
+
+    cipher: Cipher
+    pepper: bytes
+
+    def digest(self, raw: bytes) -> bytes:
+        """A keyed digest of a body, so the database holds no plain hash of personal data."""
+        return hmac.new(self.pepper, raw, hashlib.sha256).digest()
+
+
+def new_referral_id() -> str:
+    """An opaque, unique referral id such as `R-7Q2K9M3XH4TB`."""
+    return "R-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+
+
+async def receive_submission(
+    uow: IntakeUnitOfWork,
+    submission: Submission,
+    details: bytes,
+    client_id: str,
+    keys: IntakeSecrets,
+    clock: Clock,
+) -> Received:
+    """Store a submission once, its details encrypted, with one referral event per child.
+
+    An identical resubmission gets the original answer (`repeated`) and stores nothing; another
+    body under the same id raises SubmissionConflict.
+    """
+    async with uow:
+        received = await store_submission(uow, submission, details, client_id, keys, clock)
+        await uow.commit()
+    return received
+
+
+async def store_submission(
+    uow: IntakeUnitOfWork,
+    submission: Submission,
+    details: bytes,
+    client_id: str,
+    keys: IntakeSecrets,
+    clock: Clock,
+) -> Received:
+    """`receive_submission`'s work inside a unit of work the caller holds (the Open ePlatform
+    import records the instance's state in the same one)."""
+    referrals = _referrals(submission, keys)
+    receipt = receipt_for(submission, referrals)
+    digest = keys.digest(details)
+    key_id, ciphertext = keys.cipher.encrypt(details, submission.submission_id.encode())
+    new = NewSubmission(
+        client_id=client_id,
+        body_digest=digest,
+        kind=submission.kind,
+        acute_danger=submission.acute_danger,
+        details=EncryptedDetails(submission.submission_id, key_id, ciphertext),
+        referrals=tuple(referrals),
+        receipt=receipt,
+    )
+    now = clock.now()
+    events = [outbox_row(TOPIC_RECEIVED, _received_event(submission, r, now)) for r in referrals]
+    stored = await uow.submissions.add(new, events)
+    if stored is None:
+        return Received(receipt, repeated=False)
+    return Received(answer_again(stored, digest), repeated=True)
+
+
+def _referrals(submission: Submission, keys: IntakeSecrets) -> list[Referral]:
+    return split_into_referrals(
+        submission.children,
+        submission.guardian_numbers,
+        new_id=new_referral_id,
+        key_of=lambda purpose, number: pseudonym(keys.pepper, purpose, number),
+        random_key=lambda purpose: f"{purpose[0]}r{uuid.uuid4().hex[:30]}",
+    )
+
+
+def _received_event(submission: Submission, referral: Referral, now: datetime) -> Any:
+    data = ReferralReceived(
+        referral_id=referral.referral_id,
+        submission_id=submission.submission_id,
+        kind=submission.kind,
+        channel=submission.channel,
+        received_at=submission.received_at,
+        reporter_type=submission.reporter_type,
+        reporter_mandatory=submission.reporter_mandatory,
+        feedback_requested=submission.feedback_requested,
+        categories=submission.categories,
+        acute_danger=submission.acute_danger,
+        protected_identity=referral.protected_identity,
+        interpreter_needed=submission.interpreter_needed,
+        child_key=referral.child_key,
+        family_key=referral.family_key,
+        sibling_referral_ids=referral.sibling_referral_ids,
+    )
+    return new_envelope(
+        "referral.received", data, producer=PRODUCER, correlation_id=submission.submission_id, occurred_at=now
+    )
+
+
+async def read_details(uow: IntakeUnitOfWork, submission_id: str, cipher: Cipher) -> bytes | None:
+    """The decrypted details of a submission (the body as sent), whichever configured key wrote them."""
+    async with uow:
+        stored = await uow.submissions.details(submission_id)
+    if stored is None:
+        return None
+    return cipher.decrypt(stored.key_id, stored.ciphertext, submission_id.encode())
+
+
+async def reencrypt_batch(uow: IntakeUnitOfWork, cipher: Cipher, batch_size: int) -> int:
+    """Re-encrypt up to `batch_size` details not under the current key; return how many.
+
+    The rows are held until the commit, so two runs at once share the work instead of colliding.
+    """
+    async with uow:
+        held = await uow.submissions.details_not_under(cipher.current, batch_size)
+        await uow.submissions.replace_details([_reencrypted(d, cipher) for d in held])
+        await uow.commit()
+    return len(held)
+
+
+def _reencrypted(details: EncryptedDetails, cipher: Cipher) -> EncryptedDetails:
+    associated = details.submission_id.encode()
+    key_id, blob = cipher.encrypt(cipher.decrypt(details.key_id, details.ciphertext, associated), associated)
+    return EncryptedDetails(details.submission_id, key_id, blob)
+
+
+async def reencrypt_all(
+    unit_of_work: Callable[[], IntakeUnitOfWork], cipher: Cipher, batch_size: int = 200
+) -> int:
+    """Re-encrypt in batches until no detail is left under an old key; return how many."""
+    total = 0
+    while True:
+        done = await reencrypt_batch(unit_of_work(), cipher, batch_size)
+        total += done
+        if done == 0:
+            return total
+        log.info("re-encrypted a batch", extra={"rows": done, "total": total})

@@ -1,0 +1,44 @@
+"""The Open ePlatform poller's loop: a round (`handlers.open_eplatform.poll_round`), its counters,
+a pause. An unreachable portal or database fails only the round; the next one resumes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from prometheus_client import Counter
+
+from services.intake.handlers.open_eplatform import OepPolling, PollTally, poll_round
+from services.intake.ports import PortalUnavailable
+from shared.db import TRANSIENT_DB_ERRORS
+
+log = logging.getLogger(__name__)
+INSTANCES = Counter("intake_oep_instances_total", "Open ePlatform instances by outcome", ["outcome"])
+ROUNDS = Counter("intake_oep_poll_rounds_total", "Open ePlatform poll rounds", ["outcome"])
+CALLBACKS = Counter("intake_oep_callbacks_total", "Open ePlatform callbacks", ["call", "outcome"])
+_TRY_AGAIN_LATER: tuple[type[BaseException], ...] = (PortalUnavailable, *TRANSIENT_DB_ERRORS)
+
+
+async def poll_open_eplatform(poll: OepPolling, interval_s: float) -> None:
+    """Poll until cancelled, a round every `interval_s` seconds."""
+    while True:
+        tally = PollTally()
+        try:
+            await poll_round(poll, tally)
+            ROUNDS.labels("ok").inc()
+        except _TRY_AGAIN_LATER as exc:
+            ROUNDS.labels("failed").inc()
+            log.warning(
+                "open eplatform poll round failed", extra={"error": type(exc).__name__, "detail": str(exc)}
+            )
+        finally:
+            count(tally)
+        await asyncio.sleep(interval_s)
+
+
+def count(tally: PollTally) -> None:
+    """Add what a round did (also a failed one, up to its failure) to the counters."""
+    for outcome, n in tally.instances.items():
+        INSTANCES.labels(outcome).inc(n)
+    for (call, outcome), n in tally.callbacks.items():
+        CALLBACKS.labels(call, outcome).inc(n)

@@ -1,0 +1,277 @@
+"""Intake's submission use cases on the in-memory fakes: no Postgres, no broker.
+
+Receiving a submission once (new, identical again, conflicting), one referral per child with its
+keys and sibling links, the portal edge's answers (202/200/409/503), and re-encryption.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from services.intake import api
+from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTables
+from services.intake.domain.submissions import Received, Submission, SubmissionConflict
+from services.intake.handlers.submissions import (
+    read_details,
+    receive_submission,
+    reencrypt_all,
+    reencrypt_batch,
+)
+from shared.clock import SystemClock
+from shared.http import add_problem_handlers
+from tests.factories import encode
+from tests.factories import submission as submission_body
+from tests.helpers import signed_headers
+from tests.intake_fakes import KEY_2, NOW, as_received, clock, keys, new_submission, portal_submission
+
+
+@pytest.fixture
+def tables() -> IntakeTables:
+    return IntakeTables()
+
+
+def uow(tables: IntakeTables) -> InMemoryIntakeUnitOfWork:
+    return InMemoryIntakeUnitOfWork(tables)
+
+
+async def receive(tables: IntakeTables, submission: Submission, raw: bytes) -> Received:
+    return await receive_submission(uow(tables), submission, raw, "dev-portal", keys(), clock())
+
+
+def events(tables: IntakeTables) -> list[dict[str, Any]]:
+    return [json.loads(payload) for _, _, _, payload in tables.outbox]
+
+
+def counts(tables: IntakeTables) -> dict[str, int]:
+    return {
+        "submissions": len(tables.submissions),
+        "details": len(tables.details),
+        "referrals": len(tables.referrals),
+        "outbox": len(tables.outbox),
+    }
+
+
+async def test_a_new_submission_is_stored_with_one_referral_per_child_and_one_event_each(tables):
+    submission, raw = portal_submission(children=3)
+    received = await receive(tables, submission, raw)
+
+    assert not received.repeated
+    receipt = received.receipt
+    assert receipt.submission_id == submission.submission_id
+    assert receipt.received_at == submission.submitted_at
+    assert [r.child_index for r in receipt.referrals] == [0, 1, 2]
+    ids = [r.referral_id for r in receipt.referrals]
+    assert len(set(ids)) == 3 and all(i.startswith("R-") and len(i) == 14 for i in ids)
+    assert counts(tables) == {"submissions": 1, "details": 1, "referrals": 3, "outbox": 3}
+    assert [e["data"]["referral_id"] for e in events(tables)] == ids
+    assert {(topic, key) for _, topic, key, _ in tables.outbox} == {
+        ("referrals.received.v1", events(tables)[0]["data"]["family_key"].encode())
+    }
+
+
+async def test_the_event_carries_codes_flags_and_keys_and_no_personal_detail(tables):
+    body = submission_body(random.Random(5), children=1, submitted_at=NOW)
+    body["concern"]["interpreter_language"] = "arabiska"
+    submission, raw = as_received(body)
+    await receive(tables, submission, raw)
+
+    [event] = events(tables)
+    data = event["data"]
+    assert (event["event_type"], event["producer"], event["correlation_id"]) == (
+        "referral.received", "intake", body["submission_id"],
+    )  # fmt: skip
+    assert event["occurred_at"] == NOW.isoformat().replace("+00:00", "Z")
+    assert (data["kind"], data["channel"], data["reporter_type"]) == ("report", "e_service", "school")
+    assert data["reporter_mandatory"] and data["feedback_requested"] and data["interpreter_needed"]
+    text = json.dumps(event, ensure_ascii=False)
+    for secret in (body["children"][0]["name"], body["children"][0]["personal_number"], "arabiska"):
+        assert secret not in text
+
+
+async def test_the_details_are_stored_encrypted_and_decrypt_to_exactly_what_was_sent(tables):
+    submission, raw = portal_submission()
+    await receive(tables, submission, raw)
+
+    stored = tables.details[submission.submission_id]
+    assert stored.key_id == "k1" and raw not in stored.ciphertext
+    assert await read_details(uow(tables), submission.submission_id, keys().cipher) == raw
+    assert await read_details(uow(tables), "never-sent", keys().cipher) is None
+
+
+async def test_an_identical_resubmission_gets_the_original_answer_and_stores_nothing_new(tables):
+    submission, raw = portal_submission(children=2)
+    first = await receive(tables, submission, raw)
+    # The portal retries with the same bytes; intake draws new referral ids, which must not win.
+    again = await receive(tables, *as_received(json.loads(raw)))
+
+    assert (first.repeated, again.repeated) == (False, True)
+    assert again.receipt == first.receipt
+    assert counts(tables) == {"submissions": 1, "details": 1, "referrals": 2, "outbox": 2}
+
+
+async def test_the_same_submission_id_with_another_body_is_a_conflict_and_changes_nothing(tables):
+    body = submission_body(random.Random(3), submitted_at=NOW)
+    await receive(tables, *as_received(body))
+    before = (dict(tables.submissions), dict(tables.details), list(tables.outbox))
+    changed = {**body, "concern": {**body["concern"], "acute_danger": not body["concern"]["acute_danger"]}}
+
+    with pytest.raises(SubmissionConflict):
+        await receive(tables, *as_received(changed))
+    assert (dict(tables.submissions), dict(tables.details), list(tables.outbox)) == before
+
+
+async def test_siblings_are_linked_and_share_a_family_key_while_each_child_has_a_key_of_its_own(tables):
+    await receive(tables, *portal_submission(children=3))
+
+    data = [e["data"] for e in events(tables)]
+    ids = {d["referral_id"] for d in data}
+    for d in data:
+        assert set(d["sibling_referral_ids"]) == ids - {d["referral_id"]}
+    assert len({d["family_key"] for d in data}) == 1
+    assert len({d["child_key"] for d in data}) == 3
+
+
+async def test_the_same_child_keeps_its_key_and_a_shared_guardian_gives_the_same_family_key(tables):
+    first = submission_body(random.Random(1), submitted_at=NOW)
+    second = submission_body(random.Random(2), submitted_at=NOW)
+    second["children"].append(first["children"][0])  # the same child, now reported with a sibling
+    second["guardians"] = first["guardians"]
+    third = submission_body(random.Random(3), submitted_at=NOW)  # a sibling alone, same guardian
+    third["guardians"] = first["guardians"]
+    for body in (first, second, third):
+        await receive(tables, *as_received(body))
+
+    by_submission: dict[str, list[dict[str, Any]]] = {}
+    for event in events(tables):
+        by_submission.setdefault(event["data"]["submission_id"], []).append(event["data"])
+    [a], [b_other, b_same], [c] = (by_submission[b["submission_id"]] for b in (first, second, third))
+    assert a["child_key"] == b_same["child_key"] != b_other["child_key"]
+    assert a["family_key"] == b_same["family_key"] == c["family_key"]
+
+
+async def test_children_without_a_known_number_get_random_keys_and_without_guardians_a_random_family(
+    tables,
+):
+    body = submission_body(random.Random(4), children=2, submitted_at=NOW)
+    body["children"] = [{"name": "Ture Provlund", "birth_date": "2019-06-02"}] * 2
+    body["guardians"] = []
+    await receive(tables, *as_received(body))
+    await receive(tables, *as_received({**body, "submission_id": body["submission_id"] + "-2"}))
+
+    data = [e["data"] for e in events(tables)]
+    assert len({d["child_key"] for d in data}) == 4
+    assert len({d["family_key"] for d in data}) == 2
+
+
+async def test_receiving_a_submission_is_one_step_made_durable_without_a_separate_commit(tables):
+    """The submission goes alone (one round trip in Postgres): nothing else joins its unit of work."""
+    submission, raw = portal_submission()
+    work = uow(tables)
+    await receive_submission(work, submission, raw, "dev-portal", keys(), clock())
+    assert work.commits == 1 and len(tables.submissions) == 1
+
+    async with uow(tables) as other:
+        await other.submissions.add(new_submission(), [])
+        with pytest.raises(RuntimeError, match="alone"):
+            await other.oep_instances.state_of(1)
+
+
+class UnavailableUnitOfWork(InMemoryIntakeUnitOfWork):
+    """Postgres is away: the connection is refused when the unit of work begins."""
+
+    async def __aenter__(self) -> InMemoryIntakeUnitOfWork:
+        raise ConnectionRefusedError("connection refused")
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+
+@pytest.fixture
+async def portal_edge(tables) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, bool]]]:
+    """The portal route alone, on the fakes; `database["up"] = False` takes Postgres away."""
+    database = {"up": True}
+    app = FastAPI()
+    add_problem_handlers(app)
+    app.include_router(api.router)
+
+    def unit_of_work() -> InMemoryIntakeUnitOfWork:
+        return InMemoryIntakeUnitOfWork(tables) if database["up"] else UnavailableUnitOfWork(tables)
+
+    clients = {"dev-portal": [SecretStr("dev-portal-secret")]}
+    app.state.portal = api.Portal(lambda: clients, unit_of_work, keys(), SystemClock())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client:
+        yield client, database
+
+
+async def post(client: httpx.AsyncClient, raw: bytes) -> httpx.Response:
+    return await client.post("/v1/referrals", content=raw, headers=signed_headers(raw))
+
+
+async def test_the_edge_answers_202_then_200_with_the_same_body_then_409_for_another(portal_edge, tables):
+    client, _ = portal_edge
+    body = submission_body(children=2)
+    first, again = await post(client, encode(body)), await post(client, encode(body))
+    other = await post(client, encode({**body, "kind": "application"}))
+
+    assert (first.status_code, again.status_code, other.status_code) == (202, 200, 409)
+    assert again.json() == first.json()
+    assert first.json()["submission_id"] == body["submission_id"]
+    assert [r["child_index"] for r in first.json()["referrals"]] == [0, 1]
+    assert other.headers["content-type"] == "application/problem+json"
+    assert other.json()["title"] == "Submission id already used"
+    assert counts(tables)["referrals"] == 2
+
+
+async def test_with_the_database_unavailable_the_edge_answers_503_with_retry_after_and_stores_nothing(
+    portal_edge, tables
+):
+    client, database = portal_edge
+    raw = encode(submission_body())
+    database["up"] = False
+    refused = await post(client, raw)
+
+    assert refused.status_code == 503
+    assert int(refused.headers["retry-after"]) > 0
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert counts(tables) == {"submissions": 0, "details": 0, "referrals": 0, "outbox": 0}
+    database["up"] = True
+    assert (await post(client, raw)).status_code == 202
+
+
+async def test_details_under_old_keys_are_re_encrypted_under_the_current_one_in_batches(tables):
+    bodies = [portal_submission(random.Random(i)) for i in range(3)]
+    for submission, raw in bodies:
+        await receive(tables, submission, raw)
+    rotated = keys("k2", k2=KEY_2)
+
+    assert await reencrypt_all(lambda: uow(tables), rotated.cipher, batch_size=2) == 3
+    assert await reencrypt_all(lambda: uow(tables), rotated.cipher, batch_size=2) == 0
+    assert {d.key_id for d in tables.details.values()} == {"k2"}
+    only_new = keys("k2", k2=KEY_2).cipher
+    for submission, raw in bodies:
+        assert await read_details(uow(tables), submission.submission_id, only_new) == raw
+
+
+async def test_two_re_encryptions_at_once_share_the_rows_instead_of_taking_the_same(tables):
+    for i in range(4):
+        await receive(tables, *portal_submission(random.Random(i)))
+    cipher = keys("k2", k2=KEY_2).cipher
+    async with uow(tables) as first:
+        held = await first.submissions.details_not_under("k2", 2)
+        # Another run meanwhile gets the other two, not these.
+        assert await reencrypt_batch(uow(tables), cipher, batch_size=10) == 2
+        assert {d.submission_id for d in held}.isdisjoint(
+            sid for sid, d in tables.details.items() if d.key_id == "k2"
+        )
+    assert await reencrypt_batch(uow(tables), cipher, batch_size=10) == 2
