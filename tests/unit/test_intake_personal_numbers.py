@@ -60,3 +60,55 @@ def test_a_day_that_is_neither_a_date_nor_a_coordination_day_is_rejected(month, 
     text = nine + str(check_digit(nine))
     with pytest.raises(InvalidPersonalNumber, match="calendar date"):
         normalise_personal_number(text, TODAY)
+
+
+# Issue 24: digits of other scripts passed as a personal identity number and gave the same child a
+# different key (continuity lost); a birth date in the future passed.
+DIGIT_SETS = {
+    "full-width": "０１２３４５６７８９",
+    "arabic-indic": "٠١٢٣٤٥٦٧٨٩",
+    "devanagari": "०१२३४५६७८९",
+    "mathematical": "𝟎𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟗",
+}
+
+
+@given(births, st.booleans(), seeds, st.sampled_from(sorted(DIGIT_SETS)), st.booleans())
+def test_a_number_in_other_digits_is_the_same_number_or_refused_never_another(
+    born, coordination, rng, script, twelve
+):
+    number = personal_number(born, rng, coordination=coordination)
+    centenarian = born <= TODAY.replace(year=TODAY.year - 100)
+    text = number if twelve else f"{number[2:8]}{'+' if centenarian else '-'}{number[8:]}"
+    foreign = text.translate(str.maketrans("0123456789", DIGIT_SETS[script]))
+    try:
+        stored = normalise_personal_number(foreign, TODAY)
+    except InvalidPersonalNumber:
+        return
+    assert stored == number and stored.isascii()
+
+
+@pytest.mark.parametrize("script", ["arabic-indic", "devanagari"])
+def test_digits_that_are_not_ascii_after_nfkc_are_refused(script):
+    foreign = "198211059954".translate(str.maketrans("0123456789", DIGIT_SETS[script]))
+    with pytest.raises(InvalidPersonalNumber, match="digits 0-9"):
+        normalise_personal_number(foreign, TODAY)
+
+
+def test_full_width_digits_are_read_as_the_digits_they_are():
+    full_width = "198211059954".translate(str.maketrans("0123456789", DIGIT_SETS["full-width"]))
+    assert normalise_personal_number(full_width, TODAY) == "198211059954"
+
+
+@given(
+    st.dates(min_value=TODAY.replace(day=TODAY.day + 1), max_value=date(2099, 12, 31)), seeds, st.booleans()
+)
+def test_a_twelve_digit_number_born_after_today_is_refused(born, rng, coordination):
+    number = personal_number(born, rng, coordination=coordination)
+    with pytest.raises(InvalidPersonalNumber, match="future"):
+        normalise_personal_number(number, TODAY)
+
+
+@given(st.dates(min_value=date(1926, 11, 23), max_value=date(1926, 12, 31)), seeds)
+def test_a_ten_digit_number_whose_date_is_later_this_year_belongs_to_the_last_century(born, rng):
+    number = personal_number(born, rng)
+    assert normalise_personal_number(f"{number[2:8]}-{number[8:]}", TODAY) == number

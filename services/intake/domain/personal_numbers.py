@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
-_NUMBER = re.compile(r"^(\d{2})?(\d{6})([-+]?)(\d{4})$")
+# ASCII digits only: `\d` would also take Arabic-Indic or Devanagari digits, and the same child
+# would get another key.
+_NUMBER = re.compile(r"^([0-9]{2})?([0-9]{6})([-+]?)([0-9]{4})$")
 
 
 class InvalidPersonalNumber(ValueError):
@@ -25,11 +28,14 @@ def normalise_personal_number(text: str, today: date) -> str:
     """Return the 12-digit form `YYYYMMDDNNNC` of a valid number, or raise InvalidPersonalNumber.
 
     Ten-digit numbers get their century from `today`: `-` means under 100 years old, `+` means
-    100 or older. Coordination numbers have the day of month plus 60.
+    100 or older. Coordination numbers have the day of month plus 60. The text is read in Unicode
+    NFKC form (full-width digits are the digits they look like); any other digit is refused.
     """
-    match = _NUMBER.match(text.strip())
+    match = _NUMBER.match(unicodedata.normalize("NFKC", text).strip())
     if match is None:
-        raise InvalidPersonalNumber("must be 10 or 12 digits, optionally with - or + before the last four")
+        raise InvalidPersonalNumber(
+            "must be 10 or 12 digits 0-9, optionally with - or + before the last four"
+        )
     century, yymmdd, sep, tail = match.groups()
     if not luhn_ok(yymmdd + tail):
         raise InvalidPersonalNumber("the check digit does not match")
@@ -39,14 +45,16 @@ def normalise_personal_number(text: str, today: date) -> str:
         century = _century(yymmdd, sep == "+", today)
     elif sep == "+":
         raise InvalidPersonalNumber("'+' is only used with 10 digits")
-    _birth_date(century + yymmdd)
+    if _birth_date(century + yymmdd) > today:
+        raise InvalidPersonalNumber("the birth date lies in the future")
     return century + yymmdd + tail
 
 
 def _century(yymmdd: str, plus: bool, today: date) -> str:
-    year = int(yymmdd[:2])
-    full = (today.year // 100) * 100 + year
-    if full > today.year:
+    """The century of a 10-digit number: the latest that puts the birth date on or before today
+    (less a hundred years for `+`)."""
+    full = (today.year // 100) * 100 + int(yymmdd[:2])
+    if full > today.year or (full == today.year and _birth_date(f"{full}{yymmdd[2:]}") > today):
         full -= 100
     if plus:
         full -= 100
