@@ -47,6 +47,9 @@ SETTING_MEANINGS: dict[str, str] = {
     "HTTP__PORT": "Listen port: portal API, staff API, health and `/metrics`.",
     "PORTAL__CLIENTS": 'JSON `{"<client id>": ["<secret>", ...]}`; every listed secret is accepted, '
     "so a secret can rotate without downtime.",
+    "PORTAL__MAX_AGE_DAYS": "How far back a form's `submitted_at` may lie; older is refused (422, or the "
+    "Open ePlatform instance is rejected) instead of breaching every legal clock on arrival. Times "
+    "outside 2000-2100 are always refused.",
     "CRYPTO__KEYS": 'JSON `{"<key id>": "<base64 of 32 random bytes>"}`: AES-256-GCM keys for '
     "personal details at rest; old keys stay until `python -m services.intake.rekey` is done.",
     "CRYPTO__CURRENT_KEY": "The key id new data is encrypted with; must be in `CRYPTO__KEYS`.",

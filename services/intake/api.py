@@ -38,6 +38,7 @@ class Portal:
     unit_of_work: Callable[[], IntakeUnitOfWork]
     keys: IntakeSecrets
     clock: Clock
+    max_age_days: int
 
 
 router = APIRouter()
@@ -78,7 +79,7 @@ async def post_referral(request: Request) -> Response:
     except AuthenticationFailed as exc:
         return problem(401, "Authentication failed", detail=str(exc))
     try:
-        body = Submission.model_validate_json(raw, context=validation_context(now))
+        body = Submission.model_validate_json(raw, context=validation_context(now, portal.max_age_days))
     except ValidationError as exc:
         return problem(422, "Invalid referral", errors=readable_errors(exc))
     return await _receive(portal, body, raw, client_id)

@@ -18,8 +18,10 @@ One submitted e-service form. Sign the exact bytes you send:
 `X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`.
 
 Each child becomes one referral, linked to its siblings. Send the same `submission_id` again
-with the same body after a timeout or a 503: you get the original answer (200). Errors are
-`application/problem+json` with an `errors` list of `{"loc": [...], "msg": ...}`.
+with the same body after a timeout or a 503: you get the original answer (200). `submitted_at`
+(the legal receipt time) must carry a UTC offset, lie no more than 5 minutes ahead and no more
+than a year back (`PORTAL__MAX_AGE_DAYS`). Errors are `application/problem+json` with an
+`errors` list of `{"loc": [...], "msg": ...}`; they name the field, never the value sent.
 """
 
 _REPORT: dict[str, Any] = {

@@ -33,6 +33,9 @@ class PortalSettings(BaseModel):
     """Portal clients and their shared secrets (`PORTAL__CLIENTS` as JSON)."""
 
     clients: dict[str, list[SecretStr]] = {}
+    # How far back a form's submitted_at may lie: older is refused (422, or rejected in Open
+    # ePlatform) rather than breaching every legal clock at once on arrival.
+    max_age_days: int = Field(default=365, ge=1, le=3650)
 
 
 class CryptoSettings(BaseModel):
@@ -96,7 +99,9 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
         async def poll_open_eplatform() -> None:
             auth = httpx.BasicAuth(oep.username, oep.password.get_secret_value())
             async with httpx.AsyncClient(base_url=oep.base_url, auth=auth, timeout=oep.timeout_s) as http:
-                portal = OpenEPlatformClient(http, oep.callback_path, mapping, clock)
+                portal = OpenEPlatformClient(
+                    http, oep.callback_path, mapping, clock, settings.portal.max_age_days
+                )
                 turn = PostgresPollerTurn(runtime.pool)
                 poll = OepPolling(runtime.unit_of_work, portal, turn, config, keys, clock)
                 await timers.poll_open_eplatform(poll, oep.poll_interval_s)
@@ -105,7 +110,9 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
             runtime.run_in_background("oep-poller", poll_open_eplatform)
 
     app = service_app(SERVICE, runtime, routers=[api.router], on_start=on_start)
-    app.state.portal = api.Portal(lambda: settings.portal.clients, runtime.unit_of_work, keys, clock)
+    app.state.portal = api.Portal(
+        lambda: settings.portal.clients, runtime.unit_of_work, keys, clock, settings.portal.max_age_days
+    )
     return with_portal_schemas(app)
 
 

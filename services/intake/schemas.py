@@ -31,6 +31,10 @@ from services.intake.domain.reporting import (
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 MAX_FUTURE = timedelta(minutes=5)
+# Times outside these years are refused before any arithmetic on them: converting year 1 to UTC
+# overflows (issue 24: a plain-text 500, and assignment stuck on the record).
+PLAUSIBLE_YEARS = range(2000, 2101)
+DEFAULT_MAX_AGE_DAYS = 365
 
 
 class _Wire(BaseModel):
@@ -117,9 +121,8 @@ class Concern(_Wire):
     @field_validator("categories")
     @classmethod
     def _known_categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = sorted(set(value) - CATEGORIES)
-        if unknown:
-            raise ValueError(f"unknown categories {unknown}; allowed: {sorted(CATEGORIES)}")
+        if set(value) - CATEGORIES:  # the answer names the allowed codes, never what was sent
+            raise ValueError(f"unknown category; allowed: {', '.join(sorted(CATEGORIES))}")
         return tuple(dict.fromkeys(value))
 
 
@@ -137,10 +140,16 @@ class Submission(_Wire):
 
     @field_validator("submitted_at")
     @classmethod
-    def _not_in_future(cls, value: datetime, info: ValidationInfo) -> datetime:
-        now: datetime | None = (info.context or {}).get("now")
+    def _plausible(cls, value: datetime, info: ValidationInfo) -> datetime:
+        if value.year not in PLAUSIBLE_YEARS:
+            raise ValueError(f"submitted_at must lie in the years {PLAUSIBLE_YEARS[0]}-{PLAUSIBLE_YEARS[-1]}")
+        context = info.context or {}
+        now: datetime | None = context.get("now")
         if now is not None and value > now + MAX_FUTURE:
             raise ValueError("submitted_at lies more than 5 minutes in the future")
+        max_age = timedelta(days=context.get("max_age_days", DEFAULT_MAX_AGE_DAYS))
+        if now is not None and value < now - max_age:
+            raise ValueError(f"submitted_at lies more than {max_age.days} days in the past")
         return value
 
     def to_domain(self) -> submissions.Submission:
@@ -160,6 +169,7 @@ class Submission(_Wire):
         )
 
 
-def validation_context(now: datetime) -> dict[str, Any]:
-    """The context `Submission.model_validate_json` needs: the current time and date."""
-    return {"now": now, "today": now.date()}
+def validation_context(now: datetime, max_age_days: int = DEFAULT_MAX_AGE_DAYS) -> dict[str, Any]:
+    """The context `Submission.model_validate_json` needs: the current time and date, and how far
+    back `submitted_at` may lie (`PORTAL__MAX_AGE_DAYS`)."""
+    return {"now": now, "today": now.date(), "max_age_days": max_age_days}

@@ -28,6 +28,7 @@ def oep_env(portal_url: str) -> dict[str, str]:
         "OEP__START_DATE": "2026-11-20",
         "OEP__POLL_INTERVAL_S": "0.3",
         "OEP__MAX_ATTEMPTS": "2",
+        "PORTAL__MAX_AGE_DAYS": "3650",  # the fixtures were submitted in November 2026
         "OUTBOX__POLL_INTERVAL_S": "0.3",
     }
 

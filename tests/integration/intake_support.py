@@ -42,7 +42,9 @@ def intake_settings(
         database=DatabaseSettings(url=SecretStr(database_url), connect_timeout_s=2),
         kafka=KafkaSettings(bootstrap_servers=broker.bootstrap, flavour=broker.flavour, topic_prefix=prefix),
         outbox=OutboxSettings(poll_interval_s=0.2),
-        portal=PortalSettings(clients=CLIENTS),
+        # The Open ePlatform fixtures were submitted in November 2026: the longest allowed age
+        # keeps them acceptable on the real clock for ten years.
+        portal=PortalSettings(clients=CLIENTS, max_age_days=3650),
         crypto=CryptoSettings(
             keys={k: SecretStr(v) for k, v in (keys or {"k1": KEY_1}).items()},
             current_key=current_key,

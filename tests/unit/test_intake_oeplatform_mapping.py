@@ -116,7 +116,7 @@ def test_a_mapping_file_with_an_unknown_key_is_refused_naming_it(tmp_path):
 
 
 def read(number: int):
-    return read_form((FIXTURES / f"{number}.xml").read_bytes(), MAPPING, NOW)
+    return read_form((FIXTURES / f"{number}.xml").read_bytes(), MAPPING, NOW, 365)
 
 
 def test_an_instance_is_read_as_the_domain_submission_with_the_validated_body_as_its_details():
@@ -157,5 +157,5 @@ def test_an_instance_that_cannot_be_taken_is_rejected_with_its_time_and_a_reason
 
 def test_a_document_that_is_no_flow_instance_is_rejected_without_a_time():
     with pytest.raises(InstanceRejected, match="not a FlowInstance") as caught:
-        read_form(b"<Other/>", MAPPING, NOW)
+        read_form(b"<Other/>", MAPPING, NOW, 365)
     assert caught.value.first_submitted is None

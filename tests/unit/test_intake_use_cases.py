@@ -209,7 +209,7 @@ async def portal_edge(tables) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str
         return InMemoryIntakeUnitOfWork(tables) if database["up"] else UnavailableUnitOfWork(tables)
 
     clients = {"dev-portal": [SecretStr("dev-portal-secret")]}
-    app.state.portal = api.Portal(lambda: clients, unit_of_work, keys(), SystemClock())
+    app.state.portal = api.Portal(lambda: clients, unit_of_work, keys(), SystemClock(), 365)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client:
         yield client, database
 

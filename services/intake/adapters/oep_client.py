@@ -31,8 +31,10 @@ class OpenEPlatformClient:
     its forms through the installation's tag mapping."""
 
     def __init__(
-        self, http: httpx.AsyncClient, callback_path: str, mapping: FormMapping, clock: Clock
-    ) -> None:
+        self, http: httpx.AsyncClient, callback_path: str, mapping: FormMapping, clock: Clock,
+        max_age_days: int,
+    ) -> None:  # fmt: skip
+        self._max_age_days = max_age_days
         self._http = http
         self._callback_path = callback_path
         self._mapping = mapping
@@ -53,7 +55,7 @@ class OpenEPlatformClient:
             response = await self._get(f"/api/instanceapi/getinstance/{flow_instance_id}/xml")
         except _InstanceGone:
             raise InstanceRejected("the portal does not know the instance") from None
-        return read_form(response.content, self._mapping, self._clock.now())
+        return read_form(response.content, self._mapping, self._clock.now(), self._max_age_days)
 
     async def confirm_delivery(self, flow_instance_id: int, external_id: str, system: str) -> None:
         """Tell the portal the instance was delivered, and register our ids for it."""

@@ -92,7 +92,7 @@ def load_mapping(path: Path) -> FormMapping:
     return FormMapping.model_validate(yaml.safe_load(path.read_text("utf-8")))
 
 
-def read_form(raw: bytes, mapping: FormMapping, now: datetime) -> PortalForm:
+def read_form(raw: bytes, mapping: FormMapping, now: datetime, max_age_days: int) -> PortalForm:
     """A FlowInstance document as a submission, validated as a portal request would be at `now`;
     InstanceRejected (naming tags or field paths, never answers) when it cannot be."""
     try:
@@ -100,7 +100,9 @@ def read_form(raw: bytes, mapping: FormMapping, now: datetime) -> PortalForm:
     except UnreadableInstance as exc:
         raise InstanceRejected(str(exc)) from None
     try:
-        body = Submission.model_validate(to_submission(instance, mapping), context=validation_context(now))
+        body = Submission.model_validate(
+            to_submission(instance, mapping), context=validation_context(now, max_age_days)
+        )
     except UnmappableInstance as exc:
         raise InstanceRejected(str(exc), instance.first_submitted) from None
     except ValidationError as exc:
