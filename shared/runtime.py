@@ -236,7 +236,7 @@ def service_app(
     runtime: Runtime[Any],
     *,
     routers: Sequence[APIRouter] = (),
-    on_start: Callable[[], None] | None = None,
+    on_start: Callable[[], Awaitable[None] | None] | None = None,
     extra_metrics: Callable[[], Awaitable[bytes]] | None = None,
 ) -> FastAPI:
     """A service's FastAPI app: the runtime opened and closed in its lifespan, health routes."""
@@ -244,8 +244,9 @@ def service_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        if on_start is not None:
-            on_start()
+        started = on_start() if on_start is not None else None
+        if started is not None:
+            await started  # before the first request is served
         try:
             yield
         finally:

@@ -59,18 +59,23 @@ def portal_submission(rng: random.Random | None = None, **kwargs: Any) -> tuple[
 def new_submission(
     submission_id: str | None = None,
     *,
+    reference: str | None = None,
     children: int = 1,
     body_digest: bytes = b"digest-1",
     key_id: str = "k1",
 ) -> NewSubmission:
-    """What the submission store is given for a first-time submission (invented opaque values)."""
-    sid = submission_id or f"S-{uuid.uuid4().hex[:10]}"
+    """What the submission store is given for a first-time submission (invented opaque values):
+    `submission_id` is the portal's (its key is derived from it), `reference` intake's (by
+    default the same text, so tests can name both at once)."""
+    portal_id = submission_id or f"S-{uuid.uuid4().hex[:10]}"
+    sid = reference or portal_id
     referrals = tuple(
         Referral(f"R-{uuid.uuid4().hex[:12]}", i, f"c{sid}{i}", f"f{sid}", False, ()) for i in range(children)
     )
     receipt = Receipt(sid, NOW, tuple(ReferralReceipt(r.referral_id, r.child_index) for r in referrals))
     details = EncryptedDetails(sid, key_id, b"nonce+ciphertext of " + sid.encode())
-    return NewSubmission("dev-portal", body_digest, "report", False, details, referrals, receipt)
+    portal_key = b"portal-key-of-" + portal_id.encode()
+    return NewSubmission(portal_key, "dev-portal", body_digest, "report", False, details, referrals, receipt)
 
 
 def portal_form(flow_instance_id: int, first_submitted: datetime, children: int = 1) -> PortalForm:

@@ -105,15 +105,18 @@ async def _receive(portal: Portal, body: Submission, raw: bytes, client_id: str)
     if not received.repeated:
         log.info(
             "submission stored",
-            extra={"submission_id": body.submission_id, "referrals": len(received.receipt.referrals)},
+            extra={"reference": received.receipt.reference, "referrals": len(received.receipt.referrals)},
         )
-    return JSONResponse(receipt_body(received.receipt), status_code=200 if received.repeated else 202)
+    answer = receipt_body(body.submission_id, received.receipt)
+    return JSONResponse(answer, status_code=200 if received.repeated else 202)
 
 
-def receipt_body(receipt: Receipt) -> dict[str, Any]:
-    """The 202 (and 200) answer: the submission id, when it was received, one referral per child."""
+def receipt_body(portal_id: str, receipt: Receipt) -> dict[str, Any]:
+    """The 202 (and 200) answer: the portal's own submission id (to this portal only), intake's
+    reference for it, when it was received, one referral per child."""
     return {
-        "submission_id": receipt.submission_id,
+        "submission_id": portal_id,
+        "reference": receipt.reference,
         "received_at": receipt.received_at.isoformat(),
         "referrals": [
             {"referral_id": r.referral_id, "child_index": r.child_index} for r in receipt.referrals

@@ -88,6 +88,7 @@ def _problem(status: int, title: str, **extra: Any) -> dict[str, Any]:
 
 _ACCEPTED = {
     "submission_id": "oep-184467",
+    "reference": "S-4D8RJ2X0QW6N",
     "received_at": "2026-11-20T22:41:07+00:00",
     "referrals": [
         {"referral_id": "R-7Q2K9M3XH4TB", "child_index": 0},
@@ -162,9 +163,13 @@ _PROBLEM = {
 }
 _ACCEPTED_SCHEMA = {
     "type": "object",
-    "required": ["submission_id", "received_at", "referrals"],
+    "required": ["submission_id", "reference", "received_at", "referrals"],
     "properties": {
-        "submission_id": {"type": "string"},
+        "submission_id": {"type": "string", "description": "Your submission id, as you sent it."},
+        "reference": {
+            "type": "string",
+            "description": "Our reference for the submission (quote it to the unit); your id stays with us.",
+        },
         "received_at": {"type": "string", "format": "date-time"},
         "referrals": {
             "type": "array",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from services.intake.adapters.postgres_oep import PostgresPollerTurn
 from services.intake.api_docs import with_portal_schemas
 from services.intake.handlers.open_eplatform import OepPolling, PollerConfig
-from services.intake.handlers.submissions import IntakeSecrets, reencrypt_all
+from services.intake.handlers.submissions import IntakeSecrets, adopt_legacy_submissions, reencrypt_all
 from shared import db
 from shared.clock import STOCKHOLM, Clock, SystemClock
 from shared.crypto import Cipher, decode_key
@@ -92,7 +93,7 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
     )
     keys = build_secrets(settings.crypto)
     oep = settings.oep
-    on_start = None
+    background: list[Callable[[], Awaitable[None]]] = []
     if oep is not None:
         config, mapping = poller_config(oep), load_mapping(oep.mapping_path)
 
@@ -106,8 +107,12 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
                 poll = OepPolling(runtime.unit_of_work, portal, turn, config, keys, clock)
                 await timers.poll_open_eplatform(poll, oep.poll_interval_s)
 
-        def on_start() -> None:
-            runtime.run_in_background("oep-poller", poll_open_eplatform)
+        background.append(poll_open_eplatform)
+
+    async def on_start() -> None:
+        await adopt_legacy_submissions(runtime.unit_of_work(), keys)
+        for work in background:
+            runtime.run_in_background("oep-poller", work)
 
     app = service_app(SERVICE, runtime, routers=[api.router], on_start=on_start)
     app.state.portal = api.Portal(

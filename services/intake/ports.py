@@ -22,9 +22,9 @@ class SubmissionStore(Protocol):
     """Submissions with their referrals, their encrypted details and their events."""
 
     async def add(self, submission: NewSubmission, events: Sequence[OutboxRow]) -> StoredSubmission | None:
-        """Store a new submission, its details, referrals and events, unless its id is taken: then
-        store nothing and return what is stored under it (a concurrent twin finds the first once
-        it is committed).
+        """Store a new submission, its details, referrals and events, unless its portal key is
+        taken: then store nothing and return what is stored under it (a concurrent twin finds the
+        first once it is committed).
 
         It is one atomic step. As the first thing a unit of work does it goes alone, durable at
         once, and that unit of work takes nothing more; after a load it joins the transaction.
@@ -32,7 +32,15 @@ class SubmissionStore(Protocol):
         ...
 
     async def details(self, submission_id: str) -> EncryptedDetails | None:
-        """The encrypted details of a submission, if it was stored."""
+        """The encrypted details of a submission (by intake's reference), if it was stored."""
+        ...
+
+    async def without_portal_key(self) -> list[tuple[str, str]]:
+        """(reference, client id) of every submission stored before portal keys were kept."""
+        ...
+
+    async def set_portal_keys(self, keys: Sequence[tuple[str, bytes]]) -> None:
+        """Give those submissions (by reference) their portal keys."""
         ...
 
     async def details_not_under(self, key_id: str, limit: int) -> list[EncryptedDetails]:

@@ -155,7 +155,7 @@ class Submission(_Wire):
     def to_domain(self) -> submissions.Submission:
         """What intake routes by: codes, flags and the children's and guardians' numbers."""
         return submissions.Submission(
-            submission_id=self.submission_id,
+            portal_id=self.submission_id,
             kind=self.kind,
             channel=self.channel,
             submitted_at=self.submitted_at,

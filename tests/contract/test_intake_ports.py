@@ -37,6 +37,7 @@ class Backend:
     turn: Callable[[], PollerTurn]
     published: Callable[[], Awaitable[list[uuid.UUID]]]
     referrals: Callable[[], Awaitable[int]]
+    forget_portal_key: Callable[[str], Awaitable[None]]  # as migration 003 leaves an older row
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -50,7 +51,16 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         async def memory_referrals() -> int:
             return len(tables.referrals)
 
-        yield Backend(lambda: InMemoryIntakeUnitOfWork(tables), lambda: turn, memory_outbox, memory_referrals)
+        async def memory_forget(reference: str) -> None:
+            tables.by_portal_key = {k: r for k, r in tables.by_portal_key.items() if r != reference}
+
+        yield Backend(
+            lambda: InMemoryIntakeUnitOfWork(tables),
+            lambda: turn,
+            memory_outbox,
+            memory_referrals,
+            memory_forget,
+        )
         return
     server = request.getfixturevalue("postgres_server")
     async with migrated_pool(server, "services.intake.migrations", schema="intake") as pool:
@@ -62,11 +72,15 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
             count: int = await pool.fetchval("SELECT count(*) FROM referrals")
             return count
 
+        async def postgres_forget(reference: str) -> None:
+            await pool.execute("UPDATE submissions SET portal_key = NULL WHERE submission_id = $1", reference)
+
         yield Backend(
             lambda: PostgresIntakeUnitOfWork(pool),
             lambda: PostgresPollerTurn(pool),
             postgres_outbox,
             postgres_referrals,
+            postgres_forget,
         )
 
 
@@ -94,10 +108,25 @@ async def add_alone(backend: Backend, submission: NewSubmission) -> StoredSubmis
 # Submissions
 
 
+async def test_submissions_without_a_portal_key_are_found_and_given_one(backend):
+    await add_alone(backend, new_submission("S-keyed"))
+    async with backend.unit_of_work() as uow:
+        assert await uow.submissions.without_portal_key() == []
+    await backend.forget_portal_key("S-keyed")
+
+    async with backend.unit_of_work() as uow:
+        assert await uow.submissions.without_portal_key() == [("S-keyed", "dev-portal")]
+        await uow.submissions.set_portal_keys([("S-keyed", b"portal-key-of-S-keyed")])
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        assert await uow.submissions.without_portal_key() == []
+    assert await add_alone(backend, new_submission("S-keyed", reference="S-other")) is not None
+
+
 async def test_a_submission_id_is_stored_once_and_then_gives_back_the_first_digest_and_answer(backend):
     first = new_submission("S-1", children=2, body_digest=b"first")
     assert await add_alone(backend, first) is None
-    twin = new_submission("S-1", children=3, body_digest=b"second")
+    twin = new_submission("S-1", reference="S-1b", children=3, body_digest=b"second")
 
     stored = await add_alone(backend, twin)
 
@@ -111,12 +140,12 @@ async def test_the_answer_comes_back_as_given_with_its_time_and_the_referrals_in
     receipt = replace(first.receipt, received_at=datetime(2026, 3, 29, 1, 30, 0, 123456, tzinfo=UTC))
     await add_alone(backend, replace(first, receipt=receipt))
 
-    stored = await add_alone(backend, new_submission("S-2"))
+    stored = await add_alone(backend, new_submission("S-2", reference="S-2b"))
     assert stored is not None and stored.receipt == receipt
 
 
 async def test_concurrent_twins_store_one_submission_and_the_others_find_it(backend):
-    twins = [new_submission("S-3", children=2, body_digest=b"same") for _ in range(5)]
+    twins = [new_submission("S-3", reference=f"S-3{i}", children=2, body_digest=b"same") for i in range(5)]
     results = await asyncio.gather(*(add_alone(backend, t) for t in twins))
 
     assert results.count(None) == 1

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from referral_router.devinfra.procs import free_port, spawn, wait_for_http
 from services.intake.main import CryptoSettings, IntakeSettings, PortalSettings, create_app
 from shared.clock import Clock, SystemClock
-from shared.settings import DatabaseSettings, KafkaSettings, OutboxSettings
+from shared.settings import DatabaseSettings, HttpSettings, KafkaSettings, OutboxSettings
 from tests.factories import encode
 from tests.helpers import signed_headers
 
@@ -42,6 +42,7 @@ def intake_settings(
         database=DatabaseSettings(url=SecretStr(database_url), connect_timeout_s=2),
         kafka=KafkaSettings(bootstrap_servers=broker.bootstrap, flavour=broker.flavour, topic_prefix=prefix),
         outbox=OutboxSettings(poll_interval_s=0.2),
+        http=HttpSettings(api_docs=True),
         # The Open ePlatform fixtures were submitted in November 2026: the longest allowed age
         # keeps them acceptable on the real clock for ten years.
         portal=PortalSettings(clients=CLIENTS, max_age_days=3650),

@@ -47,11 +47,12 @@ async def test_the_body_is_stored_encrypted_and_decrypts_to_exactly_what_the_por
     settings = intake_settings(database_url, kafka_broker, topic_prefix)
     body = submission()
     async with running_intake(settings) as intake:
-        assert (await post(intake, body)).status_code == 202
+        response = await post(intake, body)
+        assert response.status_code == 202
     [row] = await stored(database_url)
     assert row["key_id"] == "k1"
     assert body["children"][0]["name"].encode() not in row["ciphertext"]
-    assert await decrypt_all(database_url, settings) == {body["submission_id"]: encode(body)}
+    assert await decrypt_all(database_url, settings) == {response.json()["reference"]: encode(body)}
 
 
 async def test_rows_under_an_old_key_stay_readable_and_rekey_moves_every_row_to_the_newest_key(
@@ -62,13 +63,13 @@ async def test_rows_under_an_old_key_stay_readable_and_rekey_moves_every_row_to_
         database_url, kafka_broker, topic_prefix, keys={"k1": KEY_1, "k2": KEY_2}, current_key="k2"
     )
     bodies = [submission() for _ in range(5)]
+    expected = {}
     async with running_intake(old) as intake:
         for body in bodies[:3]:
-            await post(intake, body)
+            expected[(await post(intake, body)).json()["reference"]] = encode(body)
     async with running_intake(rotated) as intake:
         for body in bodies[3:]:
-            await post(intake, body)
-    expected = {b["submission_id"]: encode(b) for b in bodies}
+            expected[(await post(intake, body)).json()["reference"]] = encode(body)
     assert sorted(r["key_id"] for r in await stored(database_url)) == ["k1", "k1", "k1", "k2", "k2"]
     assert await decrypt_all(database_url, rotated) == expected
 

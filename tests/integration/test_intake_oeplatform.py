@@ -57,8 +57,9 @@ async def referral_ids(database_url: str, flow_instance_id: int) -> str:
     conn = await intake_db(database_url)
     try:
         rows = await conn.fetch(
-            "SELECT referral_id FROM referrals WHERE submission_id = $1 ORDER BY child_index",
-            f"oep-{flow_instance_id}",
+            "SELECT referral_id FROM referrals WHERE submission_id ="
+            " (SELECT submission_id FROM oep_instances WHERE flow_instance_id = $1) ORDER BY child_index",
+            flow_instance_id,
         )
         return ",".join(r["referral_id"] for r in rows)
     finally:

@@ -126,7 +126,7 @@ def test_an_instance_is_read_as_the_domain_submission_with_the_validated_body_as
         datetime(2026, 11, 20, 20, 41, 45, tzinfo=UTC),
     )
     submission = form.submission
-    assert (submission.submission_id, submission.kind, submission.reporter_type) == (
+    assert (submission.portal_id, submission.kind, submission.reporter_type) == (
         "oep-1001",
         "report",
         "school",

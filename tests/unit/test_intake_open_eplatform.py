@@ -52,7 +52,7 @@ def states(tables: IntakeTables) -> dict[int, InstanceState]:
 
 
 def referral_ids(tables: IntakeTables, flow_instance_id: int) -> str:
-    receipt = tables.submissions[f"oep-{flow_instance_id}"].receipt
+    receipt = tables.submissions[str(tables.oep_instances[flow_instance_id].submission_id)].receipt
     return ",".join(r.referral_id for r in receipt.referrals)
 
 
@@ -65,7 +65,7 @@ async def test_a_new_instance_is_stored_once_then_confirmed_with_our_ids_and_giv
     assert portal.made("setStatus") == [(1001, RECEIVED)]
     assert ids_of(portal.made("getinstance")) == [1001]
     assert len(tables.outbox) == 2  # one referral.received per child
-    assert tables.submissions["oep-1001"].receipt.received_at == T1
+    assert tables.submissions[str(tables.oep_instances[1001].submission_id)].receipt.received_at == T1
     assert tally.instances == {"stored": 1}
     assert tally.callbacks == {("confirmDelivery", "ok"): 1, ("setStatus", "ok"): 1}
 
@@ -179,7 +179,7 @@ async def test_an_instance_whose_submission_id_was_used_with_another_body_is_a_f
     portal.add(FAMILY, form, 1001)
     other = portal_form(1001, T1, children=2)  # the same submission id, another body, stored before
     await receive_submission(
-        InMemoryIntakeUnitOfWork(tables), other.submission, other.details, "dev-portal", keys(), clock()
+        InMemoryIntakeUnitOfWork(tables), other.submission, other.details, f"oep:{FAMILY}", keys(), clock()
     )
     tally = await rounds(polling(tables, portal, max_attempts=2))
 
@@ -188,11 +188,14 @@ async def test_an_instance_whose_submission_id_was_used_with_another_body_is_a_f
     assert portal.made("confirmDelivery") == []
 
 
-async def test_a_submission_the_portal_posted_first_is_replayed_and_confirmed_with_its_ids(tables, portal):
+async def test_a_submission_stored_before_its_state_was_recorded_is_replayed_and_confirmed_with_its_ids(
+    tables, portal
+):
     form = portal_form(1001, T1)
     portal.add(FAMILY, form, 1001)
+    # As a poller that stored the submission and died before recording the instance's state.
     first = await receive_submission(
-        InMemoryIntakeUnitOfWork(tables), form.submission, form.details, "dev-portal", keys(), clock()
+        InMemoryIntakeUnitOfWork(tables), form.submission, form.details, f"oep:{FAMILY}", keys(), clock()
     )
     tally = await rounds(polling(tables, portal))
 

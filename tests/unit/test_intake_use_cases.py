@@ -21,6 +21,7 @@ from services.intake import api
 from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTables
 from services.intake.domain.submissions import Received, Submission, SubmissionConflict
 from services.intake.handlers.submissions import (
+    adopt_legacy_submissions,
     read_details,
     receive_submission,
     reencrypt_all,
@@ -66,7 +67,7 @@ async def test_a_new_submission_is_stored_with_one_referral_per_child_and_one_ev
 
     assert not received.repeated
     receipt = received.receipt
-    assert receipt.submission_id == submission.submission_id
+    assert receipt.reference.startswith("S-") and len(receipt.reference) == 14
     assert receipt.received_at == submission.submitted_at
     assert [r.child_index for r in receipt.referrals] == [0, 1, 2]
     ids = [r.referral_id for r in receipt.referrals]
@@ -86,9 +87,11 @@ async def test_the_event_carries_codes_flags_and_keys_and_no_personal_detail(tab
 
     [event] = events(tables)
     data = event["data"]
+    [reference] = tables.submissions
     assert (event["event_type"], event["producer"], event["correlation_id"]) == (
-        "referral.received", "intake", body["submission_id"],
+        "referral.received", "intake", reference,
     )  # fmt: skip
+    assert data["submission_id"] == reference
     assert event["occurred_at"] == NOW.isoformat().replace("+00:00", "Z")
     assert (data["kind"], data["channel"], data["reporter_type"]) == ("report", "e_service", "school")
     assert data["reporter_mandatory"] and data["feedback_requested"] and data["interpreter_needed"]
@@ -99,11 +102,11 @@ async def test_the_event_carries_codes_flags_and_keys_and_no_personal_detail(tab
 
 async def test_the_details_are_stored_encrypted_and_decrypt_to_exactly_what_was_sent(tables):
     submission, raw = portal_submission()
-    await receive(tables, submission, raw)
+    reference = (await receive(tables, submission, raw)).receipt.reference
 
-    stored = tables.details[submission.submission_id]
+    stored = tables.details[reference]
     assert stored.key_id == "k1" and raw not in stored.ciphertext
-    assert await read_details(uow(tables), submission.submission_id, keys().cipher) == raw
+    assert await read_details(uow(tables), reference, keys().cipher) == raw
     assert await read_details(uow(tables), "never-sent", keys().cipher) is None
 
 
@@ -147,13 +150,15 @@ async def test_the_same_child_keeps_its_key_and_a_shared_guardian_gives_the_same
     second["guardians"] = first["guardians"]
     third = submission_body(random.Random(3), submitted_at=NOW)  # a sibling alone, same guardian
     third["guardians"] = first["guardians"]
+
+    references = []
     for body in (first, second, third):
-        await receive(tables, *as_received(body))
+        references.append((await receive(tables, *as_received(body))).receipt.reference)
 
     by_submission: dict[str, list[dict[str, Any]]] = {}
     for event in events(tables):
         by_submission.setdefault(event["data"]["submission_id"], []).append(event["data"])
-    [a], [b_other, b_same], [c] = (by_submission[b["submission_id"]] for b in (first, second, third))
+    [a], [b_other, b_same], [c] = (by_submission[r] for r in references)
     assert a["child_key"] == b_same["child_key"] != b_other["child_key"]
     assert a["family_key"] == b_same["family_key"] == c["family_key"]
 
@@ -226,7 +231,8 @@ async def test_the_edge_answers_202_then_200_with_the_same_body_then_409_for_ano
 
     assert (first.status_code, again.status_code, other.status_code) == (202, 200, 409)
     assert again.json() == first.json()
-    assert first.json()["submission_id"] == body["submission_id"]
+    assert first.json()["submission_id"] == body["submission_id"]  # the portal's own id, to it alone
+    assert first.json()["reference"] == next(iter(tables.submissions))
     assert [r["child_index"] for r in first.json()["referrals"]] == [0, 1]
     assert other.headers["content-type"] == "application/problem+json"
     assert other.json()["title"] == "Submission id already used"
@@ -251,16 +257,15 @@ async def test_with_the_database_unavailable_the_edge_answers_503_with_retry_aft
 
 async def test_details_under_old_keys_are_re_encrypted_under_the_current_one_in_batches(tables):
     bodies = [portal_submission(random.Random(i)) for i in range(3)]
-    for submission, raw in bodies:
-        await receive(tables, submission, raw)
+    references = [(await receive(tables, submission, raw)).receipt.reference for submission, raw in bodies]
     rotated = keys("k2", k2=KEY_2)
 
     assert await reencrypt_all(lambda: uow(tables), rotated.cipher, batch_size=2) == 3
     assert await reencrypt_all(lambda: uow(tables), rotated.cipher, batch_size=2) == 0
     assert {d.key_id for d in tables.details.values()} == {"k2"}
     only_new = keys("k2", k2=KEY_2).cipher
-    for submission, raw in bodies:
-        assert await read_details(uow(tables), submission.submission_id, only_new) == raw
+    for reference, (_, raw) in zip(references, bodies, strict=True):
+        assert await read_details(uow(tables), reference, only_new) == raw
 
 
 async def test_two_re_encryptions_at_once_share_the_rows_instead_of_taking_the_same(tables):
@@ -275,3 +280,46 @@ async def test_two_re_encryptions_at_once_share_the_rows_instead_of_taking_the_s
             sid for sid, d in tables.details.items() if d.key_id == "k2"
         )
     assert await reencrypt_batch(uow(tables), cipher, batch_size=10) == 2
+
+
+# Issue 24: the portal's submission id travelled as-is into events, tables and logs, and one
+# portal client could collide with another's ids.
+async def test_the_portal_id_is_kept_only_as_a_keyed_digest_and_never_travels(tables):
+    body = submission_body(random.Random(8), submitted_at=NOW)
+    body["submission_id"] = "Anna-Andersson-8211059954"  # a portal that puts a person in its ids
+    received = await receive(tables, *as_received(body))
+
+    everything = repr(tables) + json.dumps(events(tables)) + repr(received)
+    assert "Andersson" not in everything and "8211059954" not in everything
+    assert received.receipt.reference in tables.submissions
+    [event] = events(tables)
+    assert event["data"]["submission_id"] == event["correlation_id"] == received.receipt.reference
+
+
+async def test_two_portal_clients_may_use_the_same_submission_id(tables):
+    body = submission_body(random.Random(9), submitted_at=NOW)
+    submission, raw = as_received(body)
+    first = await receive_submission(uow(tables), submission, raw, "portal-a", keys(), clock())
+    other = await receive_submission(uow(tables), submission, raw, "portal-b", keys(), clock())
+    again = await receive_submission(uow(tables), submission, raw, "portal-a", keys(), clock())
+
+    assert (first.repeated, other.repeated, again.repeated) == (False, False, True)
+    assert first.receipt.reference != other.receipt.reference == other.receipt.reference
+    assert again.receipt == first.receipt
+    assert counts(tables)["submissions"] == 2
+
+
+async def test_submissions_stored_before_portal_keys_are_adopted_and_still_recognised(tables):
+    submission, raw = as_received(submission_body(random.Random(10), submitted_at=NOW))
+    await receive(tables, submission, raw)
+    # As migration 003 leaves a row stored before it: its reference is the portal's id, no key.
+    [reference] = tables.by_portal_key.values()
+    tables.by_portal_key.clear()
+    stored = tables.submissions.pop(reference)
+    tables.submissions[submission.portal_id] = stored
+    tables.client_of = {submission.portal_id: "dev-portal"}
+
+    assert await adopt_legacy_submissions(uow(tables), keys()) == 1
+    assert await adopt_legacy_submissions(uow(tables), keys()) == 0
+    again = await receive(tables, submission, raw)
+    assert again.repeated and again.receipt == stored.receipt

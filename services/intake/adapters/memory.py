@@ -29,7 +29,9 @@ _ALONE = "this unit of work stored a submission alone (already durable): it take
 class IntakeTables(Tables):
     """Intake's committed state: submissions, details, referrals, the poller's state (and the outbox)."""
 
-    submissions: dict[str, StoredSubmission] = field(default_factory=dict)
+    submissions: dict[str, StoredSubmission] = field(default_factory=dict)  # by reference
+    client_of: dict[str, str] = field(default_factory=dict)  # reference -> portal client
+    by_portal_key: dict[bytes, str] = field(default_factory=dict)  # -> reference
     details: dict[str, EncryptedDetails] = field(default_factory=dict)
     referrals: dict[str, str] = field(default_factory=dict)  # referral id -> submission id
     oep_instances: dict[int, InstanceRow] = field(default_factory=dict)
@@ -68,15 +70,17 @@ class InMemorySubmissionStore:
         writes the committed tables at once, as a lone statement does."""
         self._steps.for_one_statement()
         tables = self._committed if self._steps.alone else self._tables
-        stored = tables.submissions.get(submission.submission_id)
+        stored = tables.by_portal_key.get(submission.portal_key)
         if stored is not None:
-            return stored
+            return tables.submissions[stored]
         taken = [r.referral_id for r in submission.referrals if r.referral_id in tables.referrals]
         if taken:
             raise ValueError(f"referral ids already stored: {taken}")  # a primary key in Postgres
         tables.submissions[submission.submission_id] = StoredSubmission(
             submission.body_digest, submission.receipt
         )
+        tables.by_portal_key[submission.portal_key] = submission.submission_id
+        tables.client_of[submission.submission_id] = submission.client_id
         tables.details[submission.submission_id] = submission.details
         tables.referrals.update((r.referral_id, submission.submission_id) for r in submission.referrals)
         tables.outbox.extend(events)
@@ -86,6 +90,18 @@ class InMemorySubmissionStore:
         """The encrypted details, if stored."""
         self._steps.in_transaction()
         return self._tables.details.get(submission_id)
+
+    async def without_portal_key(self) -> list[tuple[str, str]]:
+        """Submissions without a portal key (stored as before migration 003), by reference."""
+        self._steps.in_transaction()
+        keyed = set(self._tables.by_portal_key.values())
+        return sorted((ref, client) for ref, client in self._tables.client_of.items() if ref not in keyed)
+
+    async def set_portal_keys(self, keys: Sequence[tuple[str, bytes]]) -> None:
+        """Give them their keys."""
+        if keys:
+            self._steps.in_transaction()
+            self._tables.by_portal_key.update((key, ref) for ref, key in keys)
 
     async def details_not_under(self, key_id: str, limit: int) -> list[EncryptedDetails]:
         """The first `limit` not under `key_id` and not held by another unit of work, now held."""

@@ -18,12 +18,12 @@ from services.intake.domain.submissions import (
 from shared.events import OutboxRow
 
 # One statement stores a submission, its encrypted details, its referrals and their outbox rows,
-# and wakes the relay; every insert after the first reads from `s`, so a submission id seen before
+# and wakes the relay; every insert after the first reads from `s`, so a portal key seen before
 # inserts nothing and returns no row.
 _INSERT_ALL = """
 WITH s AS (
-    INSERT INTO submissions (submission_id, client_id, body_digest, received_at, response)
-    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (submission_id) DO NOTHING RETURNING submission_id
+    INSERT INTO submissions (submission_id, client_id, body_digest, received_at, response, portal_key)
+    VALUES ($1, $2, $3, $4, $5, $19) ON CONFLICT (portal_key) DO NOTHING RETURNING submission_id
 ), d AS (
     INSERT INTO personal_details (submission_id, key_id, ciphertext) SELECT submission_id, $6, $7 FROM s
 ), r AS (
@@ -48,7 +48,7 @@ def receipt_json(receipt: Receipt) -> str:
     """The answer as stored in `submissions.response` (and given again to an identical resubmission)."""
     return json.dumps(
         {
-            "submission_id": receipt.submission_id,
+            "reference": receipt.reference,
             "received_at": receipt.received_at.isoformat(),
             "referrals": [
                 {"referral_id": r.referral_id, "child_index": r.child_index} for r in receipt.referrals
@@ -60,7 +60,7 @@ def receipt_json(receipt: Receipt) -> str:
 def _receipt(stored: Any) -> Receipt:
     answer = json.loads(stored)
     return Receipt(
-        answer["submission_id"],
+        answer["reference"],
         datetime.fromisoformat(answer["received_at"]),
         tuple(ReferralReceipt(r["referral_id"], r["child_index"]) for r in answer["referrals"]),
     )
@@ -84,11 +84,12 @@ class PostgresSubmissionStore:
             submission.acute_danger, [r.referral_id for r in refs], [r.child_index for r in refs],
             [r.child_key for r in refs], [r.family_key for r in refs], [r.protected_identity for r in refs],
             [e[0] for e in events], [e[1] for e in events], [e[2] for e in events], [e[3] for e in events],
+            submission.portal_key,
         )  # fmt: skip
         if inserted:
             return None
         row = await conn.fetchrow(
-            "SELECT body_digest, response FROM submissions WHERE submission_id = $1", submission.submission_id
+            "SELECT body_digest, response FROM submissions WHERE portal_key = $1", submission.portal_key
         )
         assert row is not None  # inserting found it, and submissions are never deleted while intake runs
         return StoredSubmission(bytes(row["body_digest"]), _receipt(row["response"]))
@@ -102,6 +103,20 @@ class PostgresSubmissionStore:
         return (
             None if row is None else EncryptedDetails(submission_id, row["key_id"], bytes(row["ciphertext"]))
         )
+
+    async def without_portal_key(self) -> list[tuple[str, str]]:
+        """Rows stored before migration 003, by reference."""
+        conn = await self._session.in_transaction()
+        rows = await conn.fetch(
+            "SELECT submission_id, client_id FROM submissions WHERE portal_key IS NULL ORDER BY submission_id"
+        )
+        return [(r["submission_id"], r["client_id"]) for r in rows]
+
+    async def set_portal_keys(self, keys: Sequence[tuple[str, bytes]]) -> None:
+        """One pipelined statement for all of them."""
+        if keys:
+            conn = await self._session.in_transaction()
+            await conn.executemany("UPDATE submissions SET portal_key = $2 WHERE submission_id = $1", keys)
 
     async def details_not_under(self, key_id: str, limit: int) -> list[EncryptedDetails]:
         """Locked with SKIP LOCKED: two re-encryptions at once share the work instead of colliding."""

@@ -1,7 +1,10 @@
 """Receiving a submission: what intake routes by, what it stores, and how it answers a resubmission.
 
-A submission id is received once. The same id again with an identical body gets the original
-answer (the portal retried after a timeout or a 503); with another body it is a conflict.
+A portal's submission id is received once per portal client. The same id again with an identical
+body gets the original answer (the portal retried after a timeout or a 503); with another body it
+is a conflict. The portal's id never leaves intake, and is stored only as a keyed digest
+(`portal_key`): a portal that puts a name or a number in its ids (people do) leaks nothing.
+Everything that travels names the submission by intake's own opaque id, its `reference`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from services.intake.domain.reporting import Channel, Kind, is_mandatory_reporte
 
 
 class SubmissionConflict(Exception):
-    """The submission id was used before with a different body."""
+    """The portal's submission id was used before, by the same client, with a different body."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class Submission:
     The personal details themselves (the body as sent) travel beside it, only to be encrypted.
     """
 
-    submission_id: str
+    portal_id: str  # the portal's submission id: compared (as a digest), never stored or sent on
     kind: Kind
     channel: Channel
     submitted_at: datetime
@@ -59,9 +62,10 @@ class ReferralReceipt:
 
 @dataclass(frozen=True)
 class Receipt:
-    """The answer to a submission: its id, when it was received, one referral per child."""
+    """The answer to a submission: intake's reference for it, when it was received, one referral
+    per child."""
 
-    submission_id: str
+    reference: str
     received_at: datetime
     referrals: tuple[ReferralReceipt, ...]
 
@@ -78,7 +82,7 @@ class Received:
 class EncryptedDetails:
     """A submission's personal details (the body as sent), encrypted under the key `key_id`."""
 
-    submission_id: str
+    submission_id: str  # intake's reference
     key_id: str
     ciphertext: bytes
 
@@ -87,6 +91,7 @@ class EncryptedDetails:
 class NewSubmission:
     """Everything stored for a first-time submission (no personal data outside `details`)."""
 
+    portal_key: bytes  # keyed digest of the portal client and its submission id
     client_id: str
     body_digest: bytes
     kind: Kind
@@ -97,8 +102,8 @@ class NewSubmission:
 
     @property
     def submission_id(self) -> str:
-        """The portal's id of the submission."""
-        return self.receipt.submission_id
+        """Intake's reference for the submission."""
+        return self.receipt.reference
 
     @property
     def received_at(self) -> datetime:
@@ -114,10 +119,10 @@ class StoredSubmission:
     receipt: Receipt
 
 
-def receipt_for(submission: Submission, referrals: Sequence[Referral]) -> Receipt:
+def receipt_for(submission: Submission, reference: str, referrals: Sequence[Referral]) -> Receipt:
     """The answer for a newly received submission: one referral per child, in the children's order."""
     return Receipt(
-        submission.submission_id,
+        reference,
         submission.received_at,
         tuple(ReferralReceipt(r.referral_id, r.child_index) for r in referrals),
     )
@@ -126,5 +131,5 @@ def receipt_for(submission: Submission, referrals: Sequence[Referral]) -> Receip
 def answer_again(stored: StoredSubmission, body_digest: bytes) -> Receipt:
     """The original answer when the body is the one stored; SubmissionConflict when it differs."""
     if not hmac.compare_digest(stored.body_digest, body_digest):
-        raise SubmissionConflict(stored.receipt.submission_id)
+        raise SubmissionConflict(stored.receipt.reference)
     return stored.receipt

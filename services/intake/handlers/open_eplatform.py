@@ -120,7 +120,7 @@ async def store_form(poll: OepPolling, tally: PollTally, family: str, form: Port
             ) from None
         referral_ids = [r.referral_id for r in received.receipt.referrals]
         await uow.oep_instances.record_stored(
-            iid, family, form.first_submitted, form.submission.submission_id, referral_ids
+            iid, family, form.first_submitted, received.receipt.reference, referral_ids
         )
         await uow.commit()
     tally.instances["replayed" if received.repeated else "stored"] += 1

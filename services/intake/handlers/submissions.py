@@ -17,6 +17,7 @@ from services.intake.domain.referrals import Referral, split_into_referrals
 from services.intake.domain.submissions import (
     EncryptedDetails,
     NewSubmission,
+    Receipt,
     Received,
     Submission,
     answer_again,
@@ -43,10 +44,25 @@ class IntakeSecrets:
         """A keyed digest of a body, so the database holds no plain hash of personal data."""
         return hmac.new(self.pepper, raw, hashlib.sha256).digest()
 
+    def portal_key(self, client_id: str, portal_id: str) -> bytes:
+        """A keyed digest of a portal client's submission id: how a resubmission is recognised
+        without keeping the portal's id, per client (two portals may use the same ids)."""
+        return self.digest(b"portal-submission\x00" + client_id.encode() + b"\x00" + portal_id.encode())
+
 
 def new_referral_id() -> str:
     """An opaque, unique referral id such as `R-7Q2K9M3XH4TB`."""
-    return "R-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+    return "R-" + _opaque()
+
+
+def new_submission_reference() -> str:
+    """Intake's own opaque id of a submission, such as `S-4D8RJ2X0QW6N`: what travels instead of
+    the portal's id."""
+    return "S-" + _opaque()
+
+
+def _opaque() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
 
 
 async def receive_submission(
@@ -79,20 +95,21 @@ async def store_submission(
     """`receive_submission`'s work inside a unit of work the caller holds (the Open ePlatform
     import records the instance's state in the same one)."""
     referrals = _referrals(submission, keys)
-    receipt = receipt_for(submission, referrals)
+    receipt = receipt_for(submission, new_submission_reference(), referrals)
     digest = keys.digest(details)
-    key_id, ciphertext = keys.cipher.encrypt(details, submission.submission_id.encode())
+    key_id, ciphertext = keys.cipher.encrypt(details, receipt.reference.encode())
     new = NewSubmission(
+        portal_key=keys.portal_key(client_id, submission.portal_id),
         client_id=client_id,
         body_digest=digest,
         kind=submission.kind,
         acute_danger=submission.acute_danger,
-        details=EncryptedDetails(submission.submission_id, key_id, ciphertext),
+        details=EncryptedDetails(receipt.reference, key_id, ciphertext),
         referrals=tuple(referrals),
         receipt=receipt,
     )
     now = clock.now()
-    events = [outbox_row(TOPIC_RECEIVED, _received_event(submission, r, now)) for r in referrals]
+    events = [outbox_row(TOPIC_RECEIVED, _received_event(submission, receipt, r, now)) for r in referrals]
     stored = await uow.submissions.add(new, events)
     if stored is None:
         return Received(receipt, repeated=False)
@@ -109,10 +126,10 @@ def _referrals(submission: Submission, keys: IntakeSecrets) -> list[Referral]:
     )
 
 
-def _received_event(submission: Submission, referral: Referral, now: datetime) -> Any:
+def _received_event(submission: Submission, receipt: Receipt, referral: Referral, now: datetime) -> Any:
     data = ReferralReceived(
         referral_id=referral.referral_id,
-        submission_id=submission.submission_id,
+        submission_id=receipt.reference,
         kind=submission.kind,
         channel=submission.channel,
         received_at=submission.received_at,
@@ -128,12 +145,26 @@ def _received_event(submission: Submission, referral: Referral, now: datetime) -
         sibling_referral_ids=referral.sibling_referral_ids,
     )
     return new_envelope(
-        "referral.received", data, producer=PRODUCER, correlation_id=submission.submission_id, occurred_at=now
+        "referral.received", data, producer=PRODUCER, correlation_id=receipt.reference, occurred_at=now
     )
 
 
+async def adopt_legacy_submissions(uow: IntakeUnitOfWork, keys: IntakeSecrets) -> int:
+    """Give every submission stored before intake kept portal ids as digests its `portal_key`, so
+    a resubmission of it is still recognised (its reference stays the portal's id: that id has
+    travelled in its events already). Run once at start-up; returns how many it found."""
+    async with uow:
+        legacy = await uow.submissions.without_portal_key()
+        await uow.submissions.set_portal_keys([(ref, keys.portal_key(client, ref)) for ref, client in legacy])
+        await uow.commit()
+    if legacy:
+        log.info("portal keys given to submissions stored before them", extra={"submissions": len(legacy)})
+    return len(legacy)
+
+
 async def read_details(uow: IntakeUnitOfWork, submission_id: str, cipher: Cipher) -> bytes | None:
-    """The decrypted details of a submission (the body as sent), whichever configured key wrote them."""
+    """The decrypted details of a submission (the body as sent), whichever configured key wrote
+    them; `submission_id` is intake's reference."""
     async with uow:
         stored = await uow.submissions.details(submission_id)
     if stored is None:
