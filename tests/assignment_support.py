@@ -1,0 +1,84 @@
+"""Helpers for assignment tests (no tests here): received events, a migrated pool, one assignment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
+from services.assignment.domain.unit import Unit
+from services.assignment.handlers.assign import assign_referrals
+from services.assignment.subscribers import referral_message
+from services.assignment.unit_from_config import unit_from_config
+from shared import db
+from shared.events import Envelope, ReferralReceived, new_envelope
+from shared.settings import DatabaseSettings
+from shared.unit_config import load_unit_config
+
+TZ = ZoneInfo("Europe/Stockholm")
+EXAMPLE_CONFIG = load_unit_config(Path("deploy/config/unit.example.yaml"))
+UNIT = unit_from_config(EXAMPLE_CONFIG)
+
+
+def received(
+    referral_id: str,
+    *,
+    at: datetime,
+    child: str | None = None,
+    family: str | None = None,
+    categories: tuple[str, ...] = ("neglect",),
+    acute: bool = False,
+    feedback: bool = False,
+    interpreter: bool = False,
+) -> Envelope[ReferralReceived]:
+    data = ReferralReceived(
+        referral_id=referral_id,
+        submission_id=f"s-{referral_id}",
+        kind="report",
+        channel="e_service",
+        received_at=at,
+        reporter_type="school",
+        reporter_mandatory=True,
+        feedback_requested=feedback,
+        categories=categories,
+        acute_danger=acute,
+        protected_identity=False,
+        child_key=child or f"c-{referral_id}",
+        family_key=family or f"f-{referral_id}",
+        interpreter_needed=interpreter,
+    )
+    return new_envelope("referral.received", data, producer="test", correlation_id=f"s-{referral_id}")
+
+
+async def migrated_pool(database_url: str, *, size: int | None = None) -> asyncpg.Pool:
+    """A pool on the database with assignment's migrations applied (`size`: fixed pool size)."""
+    settings = DatabaseSettings(url=database_url)
+    if size is not None:
+        settings = DatabaseSettings(url=database_url, min_pool_size=size, max_pool_size=size)
+    pool = await db.create_pool(settings, "assignment")
+    await db.apply_migrations(pool, "assignment", "services.assignment.migrations")
+    return pool
+
+
+async def assign_batch(pool: asyncpg.Pool, events: Sequence[Envelope[Any]], unit: Unit = UNIT) -> None:
+    """The events as one batch in a unit of work of their own, as the consumer hands them over."""
+    async with PostgresAssignmentUnitOfWork(pool) as uow:
+        await assign_referrals(uow, unit, [referral_message(e) for e in events])
+        await uow.commit()
+
+
+async def assign(pool: asyncpg.Pool, envelope: Envelope[Any], unit: Unit = UNIT) -> asyncpg.Record:
+    """One referral assigned (a batch of one); its stored row."""
+    await assign_batch(pool, [envelope], unit)
+    row = await pool.fetchrow("SELECT * FROM assignments WHERE referral_id = $1", envelope.data.referral_id)
+    assert row is not None
+    return row
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=TZ)
