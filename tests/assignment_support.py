@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from services.assignment.adapters.memory import InMemoryAssignmentUnitOfWork
+from services.assignment.adapters.memory_stores import AssignmentTables
 from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
+from services.assignment.domain.batch import NewAssignment, ReceivedReferral
+from services.assignment.domain.cases import Case
+from services.assignment.domain.model import Deadlines, Decision, OnDuty, Referral
 from services.assignment.domain.unit import Unit
-from services.assignment.handlers.assign import assign_referrals
+from services.assignment.handlers.assign import ReferralMessage, assign_referrals, assigned_event
 from services.assignment.subscribers import referral_message
 from services.assignment.unit_from_config import unit_from_config
 from shared import db
+from shared.clock import FixedClock
 from shared.events import Envelope, ReferralReceived, new_envelope
 from shared.settings import DatabaseSettings
 from shared.unit_config import load_unit_config
 
 TZ = ZoneInfo("Europe/Stockholm")
+T0 = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
+T0_DAY = T0.date()
 EXAMPLE_CONFIG = load_unit_config(Path("deploy/config/unit.example.yaml"))
 UNIT = unit_from_config(EXAMPLE_CONFIG)
 
@@ -82,3 +92,54 @@ async def assign(pool: asyncpg.Pool, envelope: Envelope[Any], unit: Unit = UNIT)
 
 def local(*args: int) -> datetime:
     return datetime(*args, tzinfo=TZ)
+
+
+class Fakes:
+    """Assignment's stores in memory with a clock: what the use-case tests run on."""
+
+    def __init__(self, now: datetime, unit: Unit = UNIT) -> None:
+        self.tables = AssignmentTables()
+        self.clock = FixedClock(now)
+        self.unit = unit
+
+    def uow(self) -> InMemoryAssignmentUnitOfWork:
+        """A new unit of work over the fake tables."""
+        return InMemoryAssignmentUnitOfWork(self.tables, self.clock)
+
+    async def assign(self, *events: Envelope[Any], unit: Unit | None = None) -> InMemoryAssignmentUnitOfWork:
+        """The events as one batch, in a unit of work the test commits as the consumer would."""
+        uow = self.uow()
+        async with uow:
+            await assign_referrals(uow, unit or self.unit, [referral_message(e) for e in events])
+            await uow.commit()
+        return uow
+
+    def case(self, referral_id: str) -> Case:
+        """The committed case of a referral."""
+        return self.tables.assignments[referral_id].case
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event in the outbox, decoded, in order."""
+        return [json.loads(payload) for _, _, _, payload in self.tables.outbox]
+
+
+def new_assignment(
+    referral_id: str,
+    caseworker: str = "cw-a1",
+    *,
+    team: str = "team-a",
+    child: str | None = None,
+    family: str | None = None,
+    weight: int = 100,
+    day: date = T0_DAY,
+    received_at: datetime = T0,
+    feedback: bool = False,
+) -> tuple[NewAssignment, Any]:
+    """A fresh assignment and its event, as the batch use case stores them."""
+    referral = Referral(referral_id, child or f"c-{referral_id}", family or f"f-{referral_id}", ("neglect",))
+    received = ReceivedReferral(referral, received_at, protected_identity=False, feedback_requested=feedback)
+    duty = OnDuty(team, T0 - timedelta(days=7), T0 + timedelta(days=7), "rotation")
+    deadlines = Deadlines(received_at + timedelta(hours=8), received_at + timedelta(days=14), False)
+    decision = Decision(team, caseworker, None, "rotation", f"team {team} on duty")
+    a = NewAssignment(received, decision, duty, day, weight, deadlines)
+    return a, assigned_event(a, ReferralMessage(received, str(uuid.uuid4()), "corr"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -19,18 +19,18 @@ import pytest
 from services.assignment.adapters.memory import InMemoryAssignmentUnitOfWork
 from services.assignment.adapters.memory_stores import AssignmentTables, new_case
 from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
-from services.assignment.domain.batch import PRIOR_LIMIT, FactsQuery, NewAssignment, ReceivedReferral
+from services.assignment.domain.batch import PRIOR_LIMIT, FactsQuery, NewAssignment
 from services.assignment.domain.cases import Extension
 from services.assignment.domain.deadlines import Alert
-from services.assignment.domain.model import Deadlines, Decision, Load, OnDuty, Override, Referral
+from services.assignment.domain.model import Load, Override
 from services.assignment.domain.rotation import Handover
 from services.assignment.domain.workload import Absence
-from services.assignment.handlers.assign import ReferralMessage, assigned_event
 from shared.clock import FixedClock
+from tests.assignment_support import T0
+from tests.assignment_support import new_assignment as assignment
 from tests.conftest import migrated_pool
 
-T0 = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
-DAY = date(2026, 10, 5)
+DAY = T0.date()
 
 
 @dataclass
@@ -72,28 +72,6 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         yield Backend(
             lambda: PostgresAssignmentUnitOfWork(pool), published_in_postgres, extensions_in_postgres
         )
-
-
-def assignment(
-    referral_id: str,
-    caseworker: str = "cw-a1",
-    *,
-    team: str = "team-a",
-    child: str | None = None,
-    family: str | None = None,
-    weight: int = 100,
-    day: date = DAY,
-    received_at: datetime = T0,
-    feedback: bool = False,
-) -> tuple[NewAssignment, Any]:
-    """A fresh assignment and its event, as the batch use case stores them."""
-    referral = Referral(referral_id, child or f"c-{referral_id}", family or f"f-{referral_id}", ("neglect",))
-    received = ReceivedReferral(referral, received_at, protected_identity=False, feedback_requested=feedback)
-    duty = OnDuty(team, T0 - timedelta(days=7), T0 + timedelta(days=7), "rotation")
-    deadlines = Deadlines(received_at + timedelta(hours=8), received_at + timedelta(days=14), False)
-    decision = Decision(team, caseworker, None, "rotation", f"team {team} on duty")
-    a = NewAssignment(received, decision, duty, day, weight, deadlines)
-    return a, assigned_event(a, ReferralMessage(received, str(uuid.uuid4()), "corr"))
 
 
 def query(
