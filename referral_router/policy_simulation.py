@@ -208,7 +208,9 @@ class Simulation:
                 _index(index, case, len(cases))
                 cases.append(case)
                 old = loads.get(who, Load())
-                last[who] = max(filter(None, (old.last_assigned_at, instant)))
+                # The service's "assigned least recently" is by when it assigned (its transactions
+                # run in arrival order); here that is the order referrals are taken in.
+                last[who] = instant
                 loads[who] = Load(
                     old.weighted + case.weight, old.open_cases + 1, last[who], old.assigned_today + 1
                 )
