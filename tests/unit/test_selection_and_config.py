@@ -8,7 +8,13 @@ from hypothesis import strategies as st
 from services.assignment.domain.model import Candidate, CapacityRules, Caseworker
 from services.assignment.domain.selection import NoCandidate, select_caseworker
 from services.assignment.domain.workload import active_mentors, capacity, months_since
-from services.assignment.unit_from_config import capacity_rules, caseworkers, deadline_rules, weight_rules
+from services.assignment.unit_from_config import (
+    capacity_rules,
+    caseworkers,
+    deadline_rules,
+    unit_from_config,
+    weight_rules,
+)
 from shared.unit_config import UnitConfigError, load_unit_config
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -150,3 +156,12 @@ def test_a_notification_route_for_an_unknown_event_type_is_refused_naming_it(tmp
     )
     with pytest.raises(UnitConfigError, match=r"notifications\.routes\.deadline\.breachd"):
         load_unit_config(bad)
+
+
+def test_a_weight_finer_than_a_hundredth_of_a_case_is_refused_naming_the_field(tmp_path):
+    """Loads are exact sums of whole hundredths; a weight of 1.125 could not be one."""
+    bad = tmp_path / "unit.yaml"
+    bad.write_text(EXAMPLE.read_text("utf-8").replace("violence: 1.25", "violence: 1.125", 1), "utf-8")
+    with pytest.raises(UnitConfigError, match=r"assignment\.caseload\.weights\.categories\.violence"):
+        unit_from_config(load_unit_config(bad))
+    assert unit_from_config(load_unit_config(EXAMPLE)).weights.categories["violence"] == 125
