@@ -113,19 +113,20 @@ def facts_query(unit: Unit, received: ReceivedReferral) -> FactsQuery:
 
 
 def teams_a_batch_may_need(
-    unit: Unit, referrals: Sequence[ReceivedReferral], facts: Sequence[ReferralFacts]
+    unit: Unit,
+    referrals: Sequence[ReceivedReferral],
+    queries: Sequence[FactsQuery],
+    facts: Sequence[ReferralFacts],
 ) -> set[str]:
     """Every team whose loads the batch may read: each referral's team on duty and the teams of
     the stored cases continuity could choose. A case the batch itself assigns went to one of
     these teams already, so the set holds whatever continuity chooses in the end. It may hold a
     team not needed in the end (a case that a newer one of the batch takes the place of)."""
     teams: set[str] = set()
-    for received, known in zip(referrals, facts, strict=True):
-        instant, _ = unit.assignment_moment(received.received_at)
-        teams.add(on_duty(unit.plan, known.overrides, instant, unit.tz).team)
-        candidates = continuity_candidates(
-            received.referral, known.prior, instant, unit.rules.continuity_days
-        )
+    days = unit.rules.continuity_days
+    for received, query, known in zip(referrals, queries, facts, strict=True):
+        teams.add(on_duty(unit.plan, known.overrides, query.instant, unit.tz).team)
+        candidates = continuity_candidates(received.referral, known.prior, query.instant, days)
         teams.update(p.team for p in candidates)
     return teams
 
@@ -142,11 +143,12 @@ class AssignmentBatch:
     _earlier: list[PriorCase] = field(default_factory=list)  # newest first, as the database orders
     _now: datetime | None = None
 
-    def prepare(self, received: ReceivedReferral, facts: ReferralFacts) -> Pending | None:
-        """The referral's team on duty and earlier case; None when it is assigned already."""
+    def prepare(self, received: ReceivedReferral, query: FactsQuery, facts: ReferralFacts) -> Pending | None:
+        """The referral's team on duty and earlier case (`facts`, read for `query`); None when it
+        is assigned already."""
         if facts.assigned or received.referral_id in self._assigned:
             return None
-        instant, day = self.unit.assignment_moment(received.received_at)
+        instant, day = query.instant, query.day
         prior = self._with_earlier(received.referral, facts.prior)
         duty = on_duty(self.unit.plan, facts.overrides, instant, self.unit.tz)
         match = continuity_match(received.referral, prior, instant, self.unit.rules.continuity_days)

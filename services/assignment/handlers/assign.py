@@ -47,13 +47,14 @@ async def assign_referrals(
     """
     store = uow.assignments
     referrals = [m.referral for m in messages]
-    facts = await store.read_before_lock([facts_query(unit, r) for r in referrals])
-    locked = teams_a_batch_may_need(unit, referrals, facts)
+    queries = [facts_query(unit, r) for r in referrals]
+    facts = await store.read_before_lock(queries)
+    locked = teams_a_batch_may_need(unit, referrals, queries, facts)
     await store.lock_teams(locked)
     batch = AssignmentBatch(unit)
     decided: list[tuple[NewAssignment, ReferralMessage]] = []
-    for message, known in zip(messages, facts, strict=True):
-        pending = batch.prepare(message.referral, known)
+    for message, query, known in zip(messages, queries, facts, strict=True):
+        pending = batch.prepare(message.referral, query, known)
         if pending is None:
             continue  # assigned already, by an earlier event about the same referral
         if batch.needs_loads(pending):
