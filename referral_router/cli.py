@@ -90,7 +90,7 @@ def _simulate(args: argparse.Namespace) -> int:
         return 2
 
     c = compare(args.days, tuple(args.policy or POLICIES), args.seed, args.config)
-    report = write_report(c.ctx, c.outcomes, c.without_absences, c.days, args.out, c.referrals)
+    report = write_report(c.unit, c.outcomes, c.without_absences, c.days, args.out, c.referrals)
     print(report.read_text("utf-8"))
     return 0
 

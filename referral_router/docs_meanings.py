@@ -145,7 +145,7 @@ UNIT_MEANINGS: dict[str, str] = {
     "Assignment.back_from_leave": "A gentle start after an absence.",
     "Assignment.conflicts_of_interest": "Staff who must not get referrals with a given child or family key.",
     "Caseload.max_load": "Capacity in weighted cases of a full-time caseworker who is not mentoring.",
-    "Caseload.weights": "What a case weighs.",
+    "Caseload.weights": "What a case weighs, in cases to at most two decimals (loads are in hundredths).",
     "CaseWeights.default": "Weight of a case whose categories have no weight of their own.",
     "CaseWeights.categories": "Weight by concern category; the heaviest category of a case counts.",
     "CaseWeights.acute_danger": "Added for acute danger.",

@@ -11,8 +11,8 @@ from typing import Any
 
 from referral_router.policy_simulation import START, Outcome
 from services.assignment.domain.rotation import on_duty_team
+from services.assignment.domain.unit import Unit
 from services.assignment.domain.workload import has_started
-from services.assignment.handlers import AssignmentContext
 
 WARM_UP_DAYS = 60  # loads build up from zero; imbalance is measured after this
 
@@ -35,7 +35,7 @@ class Figures:
 
 
 def team_ratio(
-    outcome: Outcome, ctx: AssignmentContext, day: int, series: str, teams: frozenset[str] | None = None
+    outcome: Outcome, unit: Unit, day: int, series: str, teams: frozenset[str] | None = None
 ) -> list[float]:
     """Max ÷ min of a per-caseworker series inside each team on one day (NaN members left out).
 
@@ -45,17 +45,18 @@ def team_ratio(
     """
     data = {"fte": outcome.daily_per_fte, "rate": outcome.daily_per_rate}.get(series, outcome.daily_usage)
     ratios = []
-    for team in ctx.config.teams:
+    for team in unit.teams:
         if teams is not None and team.id not in teams:
             continue
-        values = [data[m.id][day] for m in team.members if m.id in data and not math.isnan(data[m.id][day])]
+        members = unit.members(team.id)
+        values = [data[m][day] for m in members if m in data and not math.isnan(data[m][day])]
         if len(values) >= 2 and min(values) > 0:
             ratios.append(max(values) / min(values))
     return ratios
 
 
 def daily_imbalance(
-    outcome: Outcome, ctx: AssignmentContext, days: int, series: str, duty: bool | None = None
+    outcome: Outcome, unit: Unit, days: int, series: str, duty: bool | None = None
 ) -> list[float]:
     """The mean over teams of the within-team ratio, per day after the warm-up.
 
@@ -63,27 +64,27 @@ def daily_imbalance(
     """
     out = []
     for day in range(min(WARM_UP_DAYS, days // 2), days):
-        teams = None if duty is None else _teams(ctx, day, on_duty=duty)
-        ratios = team_ratio(outcome, ctx, day, series, teams)
+        teams = None if duty is None else _teams(unit, day, on_duty=duty)
+        ratios = team_ratio(outcome, unit, day, series, teams)
         out.append(statistics.fmean(ratios) if ratios else float("nan"))
     return [r for r in out if not math.isnan(r)]
 
 
-def _teams(ctx: AssignmentContext, day: int, *, on_duty: bool) -> frozenset[str]:
+def _teams(unit: Unit, day: int, *, on_duty: bool) -> frozenset[str]:
     """The team on duty at noon of the simulated day, or all the others."""
-    noon = datetime.combine(START + timedelta(days=day), time(12), ctx.tz)
-    duty = on_duty_team(ctx.plan, noon, ctx.tz).team
-    return frozenset(t.id for t in ctx.config.teams if (t.id == duty) == on_duty)
+    noon = datetime.combine(START + timedelta(days=day), time(12), unit.tz)
+    duty = on_duty_team(unit.plan, noon, unit.tz).team
+    return frozenset(t.id for t in unit.teams if (t.id == duty) == on_duty)
 
 
 def _mean(values: list[float]) -> float:
     return statistics.fmean(values) if values else float("nan")
 
 
-def figures(outcome: Outcome, ctx: AssignmentContext, days: int) -> Figures:
+def figures(outcome: Outcome, unit: Unit, days: int) -> Figures:
     """Imbalance, continuity and deadlines met for one policy."""
-    fte = daily_imbalance(outcome, ctx, days, "fte")
-    usage = daily_imbalance(outcome, ctx, days, "usage")
+    fte = daily_imbalance(outcome, unit, days, "fte")
+    usage = daily_imbalance(outcome, unit, days, "usage")
     investigations = [c.investigation_met for c in outcome.cases if c.investigation_met is not None]
     usages = [u for series in outcome.daily_usage.values() for u in series if not math.isnan(u)]
     return Figures(
@@ -95,9 +96,9 @@ def figures(outcome: Outcome, ctx: AssignmentContext, days: int) -> Figures:
         sum(c.preliminary_met for c in outcome.cases) / max(len(outcome.cases), 1),
         sum(investigations) / max(len(investigations), 1),
         max(usages, default=float("nan")),
-        _mean(daily_imbalance(outcome, ctx, days, "fte", duty=True)),
-        _mean(daily_imbalance(outcome, ctx, days, "fte", duty=False)),
-        _mean(daily_imbalance(outcome, ctx, days, "rate")),
+        _mean(daily_imbalance(outcome, unit, days, "fte", duty=True)),
+        _mean(daily_imbalance(outcome, unit, days, "fte", duty=False)),
+        _mean(daily_imbalance(outcome, unit, days, "rate")),
     )
 
 
@@ -134,19 +135,21 @@ def split_table(rows: list[Figures]) -> list[str]:
     ]
 
 
-def calibration(outcome: Outcome, ctx: AssignmentContext, days: int, referrals: int) -> list[str]:
+def calibration(outcome: Outcome, unit: Unit, days: int, referrals: int) -> list[str]:
     """The model's scale against DOMAIN.md §7, so a reader can check it is a unit of that size."""
-    office_days = sum(ctx.calendar.is_office_day(START + timedelta(days=d)) for d in range(days))
+    office_days = sum(unit.calendar.is_office_day(START + timedelta(days=d)) for d in range(days))
     investigations = [c for c in outcome.cases if c.opened_on is not None]
     per_period: dict[tuple[str, int], int] = {}
     for c in investigations:
-        period = (c.assigned_on - START).days // ctx.plan.period_days
-        if c.team in _teams(ctx, period * ctx.plan.period_days, on_duty=True):
+        period = (c.assigned_on - START).days // unit.plan.period_days
+        if c.team in _teams(unit, period * unit.plan.period_days, on_duty=True):
             per_period[(c.team, period)] = per_period.get((c.team, period), 0) + 1
     per_worker = [
         n
         / sum(
-            has_started(w, START + timedelta(days=p * ctx.plan.period_days)) for w in ctx.staff if w.team == t
+            has_started(w, START + timedelta(days=p * unit.plan.period_days))
+            for w in unit.staff
+            if w.team == t
         )
         for (t, p), n in per_period.items()
     ]
@@ -160,7 +163,7 @@ def calibration(outcome: Outcome, ctx: AssignmentContext, days: int, referrals: 
     running, per_caseworker = 0, []
     for d in range(days):
         running += open_count[d]
-        staff = sum(has_started(w, START + timedelta(days=d)) for w in ctx.staff)
+        staff = sum(has_started(w, START + timedelta(days=d)) for w in unit.staff)
         if d >= min(WARM_UP_DAYS, days // 2):
             per_caseworker.append(running / staff)
     usages = [
@@ -180,7 +183,7 @@ def calibration(outcome: Outcome, ctx: AssignmentContext, days: int, referrals: 
 
 
 def write_report(
-    ctx: AssignmentContext,
+    unit: Unit,
     outcomes: list[Outcome],
     without_absences: list[Outcome],
     days: int,
@@ -189,14 +192,14 @@ def write_report(
 ) -> Path:
     """Write the Markdown report and PNG plots into `out_dir`; return the Markdown path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    plots = _plots(ctx, outcomes, days, out_dir)
+    plots = _plots(unit, outcomes, days, out_dir)
     lines = [
         "# Simulation of caseworker selection",
         "",
-        f"{days} days from {START}, {referrals} synthetic referrals, unit `{ctx.config.unit}`; every "
+        f"{days} days from {START}, {referrals} synthetic referrals, unit `{unit.name}`; every "
         f"policy gets the same referrals, absences and new hires (`referral-router simulate --days {days}`).",
         "",
-        *table(rows := [figures(o, ctx, days) for o in outcomes]),
+        *table(rows := [figures(o, unit, days) for o in outcomes]),
         "",
         "The same imbalance by the team's place in the rotation (a team takes new cases only while "
         "on duty; off duty its loads drift apart as cases close), and with new hires and mentors "
@@ -207,11 +210,11 @@ def write_report(
         f"Scale of the model, {outcomes[0].policy} policy (referrals per working day counts weekend "
         "referrals too, as the unit must handle them; caseworkers include new hires once started):",
         "",
-        *calibration(outcomes[0], ctx, days, referrals),
+        *calibration(outcomes[0], unit, days, referrals),
         "",
         "The same referrals with nobody away:",
         "",
-        *table([figures(o, ctx, days) for o in without_absences]),
+        *table([figures(o, unit, days) for o in without_absences]),
         "",
         f"Ratios are daily means over teams after a {WARM_UP_DAYS}-day warm-up. Load per FTE compares "
         "caseworkers at work who are neither new hires nor mentors (their capacity is reduced on "
@@ -224,9 +227,7 @@ def write_report(
     return report
 
 
-def _plots(
-    ctx: AssignmentContext, outcomes: list[Outcome], days: int, out_dir: Path
-) -> list[tuple[str, Path]]:
+def _plots(unit: Unit, outcomes: list[Outcome], days: int, out_dir: Path) -> list[tuple[str, Path]]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -235,12 +236,10 @@ def _plots(
     dates: list[Any] = [START + timedelta(days=d) for d in range(days)]
     made: list[tuple[str, Path]] = []
     for o in outcomes:
-        fig, axes = plt.subplots(
-            len(ctx.config.teams), 1, figsize=(10, 2.6 * len(ctx.config.teams)), sharex=True
-        )
-        for ax, team in zip(axes, ctx.config.teams, strict=True):
-            for m in team.members:
-                ax.plot(dates, o.daily_load[m.id], linewidth=0.8, label=m.id)
+        fig, axes = plt.subplots(len(unit.teams), 1, figsize=(10, 2.6 * len(unit.teams)), sharex=True)
+        for ax, team in zip(axes, unit.teams, strict=True):
+            for m in unit.members(team.id):
+                ax.plot(dates, o.daily_load[m], linewidth=0.8, label=m)
             ax.set_ylabel(f"{team.id}\nweighted load")
             ax.legend(fontsize=6, ncol=6, loc="upper left")
         fig.suptitle(f"Weighted load per caseworker — {o.policy}")
@@ -248,7 +247,7 @@ def _plots(
     fig, ax = plt.subplots(figsize=(10, 3.5))
     for o in outcomes:
         series = [
-            statistics.fmean(r) if (r := team_ratio(o, ctx, d, "fte")) else float("nan") for d in range(days)
+            statistics.fmean(r) if (r := team_ratio(o, unit, d, "fte")) else float("nan") for d in range(days)
         ]
         ax.plot(dates, series, linewidth=0.9, label=o.policy)
     ax.axhline(1.25, color="grey", linestyle="--", linewidth=0.8, label="target 1.25")
@@ -256,10 +255,10 @@ def _plots(
     ax.set_ylabel("max ÷ min load per FTE")
     ax.legend()
     made.append(("imbalance ratio", _save(fig, out_dir / "imbalance.png")))
-    made.append(("imbalance through the rotation", _cycle_plot(ctx, outcomes, days, out_dir, plt)))
-    made.append(("new hires and mentors", _new_hires(ctx, outcomes[0], dates, out_dir, plt)))
+    made.append(("imbalance through the rotation", _cycle_plot(unit, outcomes, days, out_dir, plt)))
+    made.append(("new hires and mentors", _new_hires(unit, outcomes[0], dates, out_dir, plt)))
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    rows = [figures(o, ctx, days) for o in outcomes]
+    rows = [figures(o, unit, days) for o in outcomes]
     labels = ["continuity kept", "preliminary in 14 days", "investigation in 4 months"]
     for i, f in enumerate(rows):
         values = [f.continuity, f.preliminary_met, f.investigation_met]
@@ -271,7 +270,7 @@ def _plots(
     return made
 
 
-def by_rotation_day(outcome: Outcome, ctx: AssignmentContext, days: int) -> dict[int, float]:
+def by_rotation_day(outcome: Outcome, unit: Unit, days: int) -> dict[int, float]:
     """Mean within-team ratio (load per FTE) by days since the team's duty period began.
 
     Days 0 to period-1 are the team's own duty period; the rest are the weeks off duty.
@@ -279,23 +278,23 @@ def by_rotation_day(outcome: Outcome, ctx: AssignmentContext, days: int) -> dict
     started: dict[str, int] = {}
     ratios: dict[int, list[float]] = {}
     for day in range(days):
-        duty = next(iter(_teams(ctx, day, on_duty=True)))
-        if day == 0 or duty not in _teams(ctx, day - 1, on_duty=True):
+        duty = next(iter(_teams(unit, day, on_duty=True)))
+        if day == 0 or duty not in _teams(unit, day - 1, on_duty=True):
             started[duty] = day
         if day < min(WARM_UP_DAYS, days // 2):
             continue
         for team, first in started.items():
-            for ratio in team_ratio(outcome, ctx, day, "fte", frozenset({team})):
+            for ratio in team_ratio(outcome, unit, day, "fte", frozenset({team})):
                 ratios.setdefault(day - first, []).append(ratio)
     return {phase: statistics.fmean(values) for phase, values in sorted(ratios.items())}
 
 
-def _cycle_plot(ctx: AssignmentContext, outcomes: list[Outcome], days: int, out_dir: Path, plt: Any) -> Path:
+def _cycle_plot(unit: Unit, outcomes: list[Outcome], days: int, out_dir: Path, plt: Any) -> Path:
     fig, ax = plt.subplots(figsize=(10, 3.5))
     for o in outcomes:
-        series = by_rotation_day(o, ctx, days)
+        series = by_rotation_day(o, unit, days)
         ax.plot(list(series), list(series.values()), marker=".", linewidth=0.9, label=o.policy)
-    ax.axvspan(0, ctx.plan.period_days, color="grey", alpha=0.15, label="team on duty")
+    ax.axvspan(0, unit.plan.period_days, color="grey", alpha=0.15, label="team on duty")
     ax.axhline(1.25, color="grey", linestyle="--", linewidth=0.8, label="target 1.25")
     ax.set_xlabel("days since the team's duty period began")
     ax.set_ylabel("max ÷ min load per FTE")
@@ -304,9 +303,9 @@ def _cycle_plot(ctx: AssignmentContext, outcomes: list[Outcome], days: int, out_
     return _save(fig, out_dir / "imbalance_cycle.png")
 
 
-def _new_hires(ctx: AssignmentContext, o: Outcome, dates: list[Any], out_dir: Path, plt: Any) -> Path:
+def _new_hires(unit: Unit, o: Outcome, dates: list[Any], out_dir: Path, plt: Any) -> Path:
     fig, ax = plt.subplots(figsize=(10, 3.5))
-    hires = [w for w in ctx.staff if w.mentor]
+    hires = [w for w in unit.staff if w.mentor]
     for w in hires:
         ax.plot(dates, o.daily_load[w.staff_id], label=f"{w.staff_id} (new hire)")
         ax.plot(dates, o.daily_load[w.mentor or ""], linestyle="--", label=f"{w.mentor} (mentor)")

@@ -1,23 +1,37 @@
 """`referral-router simulate`: a year of referrals through the pure assignment domain, in memory.
 
 No Kafka and no Postgres: the same rotation, selection, capacity and deadline functions the
-assignment service uses decide every referral; baselines (round-robin, fewest open cases) take
+assignment service uses decide every referral, through the service's own `decide_or_manager`
+(nobody free: the manager of the team the referral went to), with earlier cases, loads and
+absences presented as the service reads them; baselines (round-robin, fewest open cases) take
 the same referrals, absences and new hires. Synthetic data only: keys are counters.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from services.assignment.domain.decide import Situation, decide
-from services.assignment.domain.model import Availability, Caseworker, Load, PriorCase, Referral
-from services.assignment.domain.rotation import assignment_instant, on_duty_team
-from services.assignment.domain.selection import NoCandidate, continuity_match
+from services.assignment.domain.batch import PRIOR_LIMIT
+from services.assignment.domain.decide import Situation, decide_or_manager
+from services.assignment.domain.model import (
+    HUNDREDTHS_PER_CASE,
+    Availability,
+    Caseworker,
+    Hundredths,
+    Load,
+    PriorCase,
+    Referral,
+    as_cases,
+)
+from services.assignment.domain.rotation import on_duty_team
+from services.assignment.domain.selection import continuity_match
+from services.assignment.domain.unit import Unit
 from services.assignment.domain.workload import active_mentors, capacity, has_started, is_new_hire
-from services.assignment.handlers import AssignmentContext
+from services.assignment.unit_from_config import unit_from_config
 from shared.unit_config import load_unit_config
 
 POLICIES = ("weighted", "round_robin", "fewest_open")
@@ -49,9 +63,10 @@ class Case:
     referral: Referral
     team: str
     caseworker: str
-    weight: float
+    weight: Hundredths
     assigned_on: date
     closes_on: date | None = None
+    assigned_at: datetime | None = None  # the assignment instant (the service's `assigned_at`)
     preliminary_met: bool = True
     investigation_met: bool | None = None
     opened_on: date | None = None  # the day an investigation was opened (after the preliminary assessment)
@@ -63,7 +78,7 @@ class Outcome:
 
     policy: str
     cases: list[Case] = field(default_factory=list)
-    daily_load: dict[str, list[float]] = field(default_factory=dict)
+    daily_load: dict[str, list[float]] = field(default_factory=dict)  # weighted cases
     daily_usage: dict[str, list[float]] = field(default_factory=dict)
     daily_per_fte: dict[str, list[float]] = field(default_factory=dict)  # NaN: away, new hire or mentor
     daily_per_rate: dict[str, list[float]] = field(default_factory=dict)  # NaN: away; new hires, mentors kept
@@ -71,16 +86,16 @@ class Outcome:
     continuity_kept: int = 0
 
 
-def make_referrals(days: int, rng: random.Random, ctx: AssignmentContext) -> list[tuple[datetime, Referral]]:
+def make_referrals(days: int, rng: random.Random, unit: Unit) -> list[tuple[datetime, Referral]]:
     """Submissions per day by weekday, holiday and month; siblings and repeat referrals about a child."""
     out: list[tuple[datetime, Referral]] = []
     children: list[tuple[str, str]] = []
     for offset in range(days):
         day = START + timedelta(days=offset)
-        mean = 11.0 * MONTH_FACTOR[day.month] * (1.0 if ctx.calendar.is_office_day(day) else 0.2)
+        mean = 11.0 * MONTH_FACTOR[day.month] * (1.0 if unit.calendar.is_office_day(day) else 0.2)
         for _ in range(_poisson(mean / 1.3, rng)):  # about 1.3 children per submission
             at = datetime.combine(
-                day, time(rng.choice([*range(8, 17)] * 4 + [*range(0, 8), *range(17, 24)])), ctx.tz
+                day, time(rng.choice([*range(8, 17)] * 4 + [*range(0, 8), *range(17, 24)])), unit.tz
             )
             at += timedelta(minutes=rng.randrange(60))
             family = f"f{len(out)}"
@@ -129,84 +144,98 @@ def make_absences(staff: tuple[Caseworker, ...], days: int, rng: random.Random) 
 class Simulation:
     """Runs one policy over the referrals, day by day, keeping cases in memory."""
 
-    def __init__(self, ctx: AssignmentContext, absences: dict[date, frozenset[str]]) -> None:
-        self.ctx, self.absences = ctx, absences
+    def __init__(self, unit: Unit, absences: dict[date, frozenset[str]]) -> None:
+        self.unit, self.absences = unit, absences
 
     def available(self, day: date) -> list[Caseworker]:
         """Caseworkers who have started and are not away on `day`."""
         away = self.absences.get(day, frozenset())
-        return [w for w in self.ctx.staff if has_started(w, day) and w.staff_id not in away]
+        return [w for w in self.unit.staff if has_started(w, day) and w.staff_id not in away]
 
     def away(self, day: date) -> frozenset[str]:
         """Everyone not at work on `day`: away, or not yet hired."""
         here = {w.staff_id for w in self.available(day)}
-        return frozenset(w.staff_id for w in self.ctx.staff if w.staff_id not in here)
+        return frozenset(w.staff_id for w in self.unit.staff if w.staff_id not in here)
 
     def returning(self, day: date) -> frozenset[str]:
         """At work on `day` after an absence that ended within `return_days`, as the service reads it.
 
-        The service (`postgres.read_before_lock`) caps new cases for anyone whose absence
-        ended in the last `return_days` days; the simulation must apply the same cap, or the
-        weighted policy would fill a returning caseworker's empty caseload in a day.
+        The service (`read_before_lock`) caps new cases for anyone whose absence ended in the last
+        `return_days` days; the simulation must apply the same cap, or the weighted policy would
+        fill a returning caseworker's empty caseload in a day.
         """
-        window = range(1, self.ctx.rules.return_days + 1)
+        window = range(1, self.unit.rules.return_days + 1)
         back = {s for d in window for s in self.absences.get(day - timedelta(days=d), frozenset())}
         return frozenset(back - self.absences.get(day, frozenset()))
 
-    def run(self, policy: str, referrals: list[tuple[datetime, Referral]], days: int, seed: int) -> Outcome:
-        """Assign every referral under `policy`; cases close by a workload-dependent model."""
+    def run(
+        self,
+        policy: str,
+        referrals: list[tuple[datetime, Referral]],
+        days: int,
+        seed: int,
+        history: Sequence[Case] = (),
+    ) -> Outcome:
+        """Assign every referral under `policy`; cases close by a workload-dependent model.
+
+        `history`: cases assigned before the first day (their loads, and earlier cases for
+        continuity); they are not part of the outcome.
+        """
         rng, out = random.Random(seed), Outcome(policy)
         by_day: dict[date, list[tuple[datetime, Referral]]] = {}
         for at, r in referrals:
-            instant = assignment_instant(
-                self.ctx.config.assignment_policy, at, self.ctx.calendar, self.ctx.tz
-            )
-            by_day.setdefault(instant.astimezone(self.ctx.tz).date(), []).append((instant, r))
-        index: dict[str, list[Case]] = {}
+            instant, day = self.unit.assignment_moment(at)
+            by_day.setdefault(day, []).append((instant, r))
+        cases = list(history)  # in assignment order, as the service's `seq`
+        index: dict[str, list[int]] = {}
+        for n, c in enumerate(cases):
+            _index(index, c, n)
         turn: dict[str, int] = {}
-        last: dict[str, datetime] = {}
+        last = {c.caseworker: c.assigned_at for c in history if c.assigned_at is not None}
         for offset in range(days):
             day = START + timedelta(days=offset)
-            open_now = [c for c in out.cases if c.closes_on is None or c.closes_on > day]
-            loads = {k: Load(v.weighted, v.open_cases, last.get(k)) for k, v in _loads(open_now).items()}
+            loads = _loads([c for c in cases if c.closes_on is None or c.closes_on > day], last)
             present = self.available(day)
-            availability = Availability(self.away(day), self.returning(day))
             for instant, r in by_day.get(day, []):
-                prior = [
-                    _prior(c, self.ctx) for key in (r.child_key, r.family_key) for c in index.get(key, [])
-                ]
-                match = continuity_match(r, prior, instant, self.ctx.rules.continuity_days)
-                duty = on_duty_team(self.ctx.plan, instant, self.ctx.tz)
-                team, who = self._choose(
-                    policy,
-                    Situation(r, duty, match, self.ctx.staff, loads, availability, day),
-                    present,
-                    turn,
-                )
+                situation = self._situation(r, instant, day, cases, index, loads)
+                team, who = self._choose(policy, situation, present, turn)
+                match = situation.match
                 if match is not None and match.caseworker in {w.staff_id for w in present}:
                     out.continuity_due += 1
                     out.continuity_kept += who == match.caseworker
-                case = self._open_case(r, team, who, day, loads, rng)
+                case = self._open_case(r, team, who, instant, loads, rng)
                 out.cases.append(case)
-                for key in (r.child_key, r.family_key):
-                    index.setdefault(key, []).append(case)
-                old, last[who] = loads.get(who, Load()), instant
+                _index(index, case, len(cases))
+                cases.append(case)
+                old = loads.get(who, Load())
+                # The service's "assigned least recently" is by when it assigned (its transactions
+                # run in arrival order); here that is the order referrals are taken in.
+                last[who] = instant
                 loads[who] = Load(
-                    old.weighted + case.weight, old.open_cases + 1, instant, old.assigned_today + 1
+                    old.weighted + case.weight, old.open_cases + 1, last[who], old.assigned_today + 1
                 )
             self._snapshot(out, loads, day)
         return out
 
+    def _situation(
+        self, r: Referral, instant: datetime, day: date, cases: list[Case], index: dict[str, list[int]],
+        loads: dict[str, Load],
+    ) -> Situation:  # fmt: skip
+        """What the service's decision would see: earlier cases newest first, as it reads them."""
+        related = sorted({n for key in (r.child_key, r.family_key) for n in index.get(key, [])}, reverse=True)
+        prior = [_prior(cases[n], self.unit) for n in related[:PRIOR_LIMIT]]
+        match = continuity_match(r, prior, instant, self.unit.rules.continuity_days)
+        duty = on_duty_team(self.unit.plan, instant, self.unit.tz)
+        availability = Availability(self.away(day), self.returning(day), self.unit.excluded_for(r))
+        return Situation(r, duty, match, self.unit.staff, loads, availability, day)
+
     def _choose(
         self, policy: str, s: Situation, present: list[Caseworker], turn: dict[str, int]
     ) -> tuple[str, str]:
-        team = [w for w in present if w.team == s.duty.team]
         if policy == "weighted":
-            try:
-                d = decide(s, self.ctx.rules, self.ctx.weights)
-                return d.team, d.staff_id
-            except NoCandidate:
-                return s.duty.team, self._manager(s.duty.team)
+            d = decide_or_manager(s, self.unit)
+            return d.team, d.staff_id
+        team = [w for w in present if w.team == s.duty.team]
         if not team:
             return s.duty.team, self._manager(s.duty.team)
         if policy == "round_robin":
@@ -217,20 +246,22 @@ class Simulation:
         ).staff_id
 
     def _manager(self, team_id: str) -> str:
-        team = self.ctx.config.team(team_id)
-        return team.manager.id if team else team_id
+        team = self.unit.team(team_id)
+        return team.manager if team else team_id
 
     def _open_case(
-        self, r: Referral, team: str, who: str, day: date, loads: dict[str, Load], rng: random.Random
+        self, r: Referral, team: str, who: str, instant: datetime, loads: dict[str, Load], rng: random.Random
     ) -> Case:
-        weight = self.ctx.weights.weight(r.categories, r.acute_danger, r.interpreter_needed)
-        worker = next((w for w in self.ctx.staff if w.staff_id == who), None)
-        mentors = active_mentors(self.ctx.staff, day, self.ctx.rules)  # a mentor's capacity is reduced
-        cap = capacity(worker, day, self.ctx.rules, mentors) if worker else self.ctx.rules.max_load
+        day = self.unit.local_day(instant)
+        weight = self.unit.weights.weight(r.categories, r.acute_danger, r.interpreter_needed)
+        worker = self.unit.caseworker(who)
+        mentors = active_mentors(self.unit.staff, day, self.unit.rules)  # a mentor's capacity is reduced
+        full = round(self.unit.rules.max_load * HUNDREDTHS_PER_CASE)
+        cap = capacity(worker, day, self.unit.rules, mentors) if worker else full
         usage = min(1.5, loads.get(who, Load()).weighted / cap)
         pressure = 0.7 + 0.4 * usage  # an overloaded caseworker decides later
         decided = round(rng.uniform(2, 13) * pressure)
-        case = Case(r, team, who, weight, day, preliminary_met=decided <= 14)
+        case = Case(r, team, who, weight, day, preliminary_met=decided <= 14, assigned_at=instant)
         if rng.random() < 0.38:  # 38 % lead to an investigation (DOMAIN.md §7)
             length = round(rng.uniform(45, 110) * pressure)
             case.closes_on, case.investigation_met = day + timedelta(days=decided + length), length <= 120
@@ -240,15 +271,16 @@ class Simulation:
         return case
 
     def _snapshot(self, out: Outcome, loads: dict[str, Load], day: date) -> None:
-        mentors = active_mentors(self.ctx.staff, day, self.ctx.rules)
+        mentors = active_mentors(self.unit.staff, day, self.unit.rules)
         away = self.absences.get(day, frozenset())
-        for w in self.ctx.staff:
-            load = loads.get(w.staff_id, Load()).weighted
+        for w in self.unit.staff:
+            weighted = loads.get(w.staff_id, Load()).weighted
+            load = as_cases(weighted)
             out.daily_load.setdefault(w.staff_id, []).append(load)
             working = has_started(w, day) and w.staff_id not in away
-            cap = capacity(w, day, self.ctx.rules, mentors) if working else 0.0
-            out.daily_usage.setdefault(w.staff_id, []).append(load / cap if cap else float("nan"))
-            regular = working and not is_new_hire(w, day, self.ctx.rules) and w.staff_id not in mentors
+            cap = capacity(w, day, self.unit.rules, mentors) if working else 0
+            out.daily_usage.setdefault(w.staff_id, []).append(weighted / cap if cap else float("nan"))
+            regular = working and not is_new_hire(w, day, self.unit.rules) and w.staff_id not in mentors
             out.daily_per_fte.setdefault(w.staff_id, []).append(
                 load / w.employment_rate if regular else float("nan")
             )
@@ -257,16 +289,23 @@ class Simulation:
             )
 
 
-def _prior(c: Case, ctx: AssignmentContext) -> PriorCase:
-    closed = None if c.closes_on is None else datetime.combine(c.closes_on, time(0), ctx.tz)
+def _index(index: dict[str, list[int]], case: Case, n: int) -> None:
+    for key in {case.referral.child_key, case.referral.family_key}:
+        index.setdefault(key, []).append(n)
+
+
+def _prior(c: Case, unit: Unit) -> PriorCase:
+    closed = None if c.closes_on is None else datetime.combine(c.closes_on, time(0), unit.tz)
     return PriorCase(c.caseworker, c.team, c.referral.child_key, c.referral.family_key, closed)
 
 
-def _loads(cases: list[Case]) -> dict[str, Load]:
-    loads: dict[str, Load] = {}
-    for c in cases:
+def _loads(open_cases: list[Case], last: dict[str, datetime]) -> dict[str, Load]:
+    """Each caseworker's open load at the start of a day, and when they were last assigned a case
+    (open or not), as the service reads `caseworker_loads` and `assignments`."""
+    loads = {who: Load(0, 0, at) for who, at in last.items()}
+    for c in open_cases:
         old = loads.get(c.caseworker, Load())
-        loads[c.caseworker] = Load(old.weighted + c.weight, old.open_cases + 1)
+        loads[c.caseworker] = Load(old.weighted + c.weight, old.open_cases + 1, old.last_assigned_at)
     return loads
 
 
@@ -274,7 +313,7 @@ def _loads(cases: list[Case]) -> dict[str, Load]:
 class Comparison:
     """Every policy over the same referrals, with the unit's absences and without any."""
 
-    ctx: AssignmentContext
+    unit: Unit
     outcomes: list[Outcome]
     without_absences: list[Outcome]
     days: int
@@ -283,12 +322,12 @@ class Comparison:
 
 def compare(days: int, policies: tuple[str, ...], seed: int, config: Path) -> Comparison:
     """Run every policy on the same referrals and absences."""
-    ctx = AssignmentContext.from_config(load_unit_config(config))
+    unit = unit_from_config(load_unit_config(config))
     rng = random.Random(seed)
-    referrals = make_referrals(days, rng, ctx)
-    sim = Simulation(ctx, make_absences(ctx.staff, days, rng))
+    referrals = make_referrals(days, rng, unit)
+    sim = Simulation(unit, make_absences(unit.staff, days, rng))
     outcomes = [sim.run(policy, referrals, days, seed) for policy in policies]
     # The same year with nobody away separates what absences do from what the policy does.
-    present = Simulation(ctx, {})
+    present = Simulation(unit, {})
     without_absences = [present.run(policy, referrals, days, seed) for policy in policies]
-    return Comparison(ctx, outcomes, without_absences, days, len(referrals))
+    return Comparison(unit, outcomes, without_absences, days, len(referrals))

@@ -1,19 +1,15 @@
-"""Composition root of the assignment service."""
+"""Composition root of the assignment service: settings → unit, adapters → runtime and app."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from fastapi import FastAPI
 
-from services.assignment.api import rotation_router
-from services.assignment.api_cases import referrals_router
-from services.assignment.handlers import AssignmentContext, assign_run
-from services.assignment.scheduler import Scheduler
+from services.assignment import api, subscribers, timers
+from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
+from services.assignment.unit_from_config import unit_from_config
 from shared.clock import Clock, SystemClock
-from shared.events import ALL_TOPICS, TOPIC_RECEIVED, Envelope, ReferralReceived
+from shared.events import ALL_TOPICS
 from shared.logging import configure_logging
-from shared.postgres import PostgresUnitOfWork
 from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
 from shared.staff_auth import AuthSettings, TokenVerifier, authenticator
@@ -32,31 +28,29 @@ class AssignmentSettings(ServiceSettings):
 def create_app(settings: AssignmentSettings, clock: Clock | None = None) -> FastAPI:
     """Wire the assignment service; the unit config is validated here, before anything starts."""
     config = load_unit_config(settings.unit_config_path)
-    ctx = AssignmentContext.from_config(config)
+    unit = unit_from_config(config)
     clock = clock or SystemClock()
     runtime = Runtime(
         settings,
         service=SERVICE,
         migrations="services.assignment.migrations",
         topics=ALL_TOPICS,
-        unit_of_work=PostgresUnitOfWork,
+        unit_of_work=PostgresAssignmentUnitOfWork,
     )
+    subscribers.subscribe(runtime, unit)
 
-    async def on_received(uow: PostgresUnitOfWork, events: Sequence[Envelope[ReferralReceived]]) -> None:
-        await assign_run(uow.conn, events, ctx)
+    def start_timers() -> None:
+        scan = timers.scan_for_scheduled_events
+        interval = config.deadlines.scan_interval_s
+        runtime.run_in_background(
+            "scheduled-events", lambda: scan(runtime.unit_of_work, unit, clock, interval)
+        )
 
-    runtime.subscribe(TOPIC_RECEIVED, ReferralReceived, on_received)
-
-    def start_scheduler() -> None:
-        scheduler = Scheduler(runtime.pool, ctx, clock)
-        runtime.run_in_background("scheduler", lambda: scheduler.run(config.deadlines.scan_interval_s))
-
-    auth = authenticator(TokenVerifier(settings.auth, [p.id for p in config.all_people()]))
-    routers = [
-        rotation_router(ctx, lambda: runtime.pool, auth, clock),
-        referrals_router(ctx, lambda: runtime.pool, auth, clock),
-    ]
-    return service_app(SERVICE, runtime, routers=routers, on_start=start_scheduler)
+    app = service_app(SERVICE, runtime, routers=api.ROUTERS, on_start=start_timers)
+    authenticate = authenticator(TokenVerifier(settings.auth, [p.id for p in config.all_people()]))
+    app.state.assignment = api.AssignmentApi(unit, runtime.unit_of_work, clock, authenticate)
+    api.add_domain_problem_handlers(app)
+    return app
 
 
 def main() -> None:

@@ -18,13 +18,13 @@ from referral_router.devinfra.procs import free_port
 from referral_router.stack import DEV_JWT_SECRET, ServiceConfig, ServiceProcesses
 from services.assignment.domain.decide import Situation, decide
 from services.assignment.domain.model import Availability, Load, PriorCase, Referral
-from services.assignment.domain.rotation import assignment_instant, on_duty_team
+from services.assignment.domain.rotation import on_duty_team
 from services.assignment.domain.selection import continuity_match
 from shared.events import TOPIC_RECEIVED, encode_event, event_key
+from tests.assignment_support import UNIT, local, received
 from tests.conftest import create_database, drop_database
 from tests.e2e.conftest import free_ports
 from tests.helpers import eventually, produce
-from tests.test_assignment_support import CTX, local, received
 
 REFERRALS = 1000
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -166,16 +166,15 @@ def replay_serially(rows) -> list[str]:
             row["referral_id"], row["child_key"], row["family_key"], tuple(row["categories"]),
             row["acute_danger"], row["interpreter_needed"],
         )  # fmt: skip
-        instant = assignment_instant(CTX.config.assignment_policy, row["received_at"], CTX.calendar, CTX.tz)
+        instant, day = UNIT.assignment_moment(row["received_at"])
         prior = [
             PriorCase(r["caseworker"], r["team"], r["child_key"], r["family_key"], None) for r in earlier
         ]
-        match = continuity_match(referral, prior[::-1], instant, CTX.rules.continuity_days)
-        day = instant.astimezone(CTX.tz).date()
+        match = continuity_match(referral, prior[::-1], instant, UNIT.rules.continuity_days)
         loads = _loads([r for r in earlier if r["team"] == row["team"]], day)
-        duty = on_duty_team(CTX.plan, instant, CTX.tz)
-        situation = Situation(referral, duty, match, CTX.staff, loads, Availability(), day)
-        decision = decide(situation, CTX.rules, CTX.weights)
+        duty = on_duty_team(UNIT.plan, instant, UNIT.tz)
+        situation = Situation(referral, duty, match, UNIT.staff, loads, Availability(), day)
+        decision = decide(situation, UNIT.rules, UNIT.weights)
         if (decision.team, decision.staff_id) != (row["team"], row["caseworker"]):
             mismatches.append(f"{row['referral_id']}: serial {decision.staff_id}, stored {row['caseworker']}")
         earlier.append(row)
@@ -188,7 +187,7 @@ def _loads(rows, day) -> dict[str, Load]:
         old = loads.get(r["caseworker"], Load())
         last = max(filter(None, [old.last_assigned_at, r["assigned_at"]]))
         today = old.assigned_today + (r["assigned_day"] == day)
-        loads[r["caseworker"]] = Load(old.weighted + r["weight"], old.open_cases + 1, last, today)
+        loads[r["caseworker"]] = Load(old.weighted + r["weight_hundredths"], old.open_cases + 1, last, today)
     return loads
 
 

@@ -9,14 +9,18 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.assignment import postgres
+from services.assignment.adapters.postgres_assignments import (
+    BEFORE_LOCK_SQL,
+    TEAM_LOADS_SQL,
+    PostgresAssignmentStore,
+)
 from services.assignment.domain.model import Load
-from tests.test_assignment_support import migrated_pool
+from tests.assignment_support import migrated_pool
 
 # What team_loads computed before: every row of the team, open or closed, aggregated.
 ORACLE = (
     "SELECT caseworker,"
-    " coalesce(sum(weight) FILTER (WHERE status <> 'closed'), 0) AS weighted,"
+    " coalesce(sum(weight_hundredths) FILTER (WHERE status <> 'closed'), 0) AS weighted,"
     " count(*) FILTER (WHERE status <> 'closed') AS open_cases,"
     " max(assigned_at) AS last_at,"
     " count(*) FILTER (WHERE assigned_day = $2) AS today"
@@ -33,14 +37,14 @@ async def pool(database_url):
     await pool.close()
 
 
-async def add_cases(pool, rows: list[tuple[str, str, str, float, datetime]]) -> None:
-    """(team, caseworker, status, weight, assigned_at) rows with everything else filled in."""
+async def add_cases(pool, rows: list[tuple[str, str, str, int, datetime]]) -> None:
+    """(team, caseworker, status, weight in hundredths, assigned_at) rows, everything else filled in."""
     start = await pool.fetchval("SELECT count(*) FROM assignments")
     t0 = datetime(2026, 10, 1, tzinfo=UTC)
     await pool.executemany(
         "INSERT INTO assignments (referral_id, family_key, child_key, team, caseworker, reason, explanation,"
         " source, period_start, received_at, assigned_at, status, acute_danger, protected_identity,"
-        " protection_due, preliminary_due, assigned_day, weight)"
+        " protection_due, preliminary_due, assigned_day, weight_hundredths)"
         " VALUES ($1, $1, $1, $2, $3, 'rotation', 'x', 'rotation', $4, $5, $5, $6, false, false,"
         " $5, $5, $7, $8)",
         [
@@ -50,16 +54,16 @@ async def add_cases(pool, rows: list[tuple[str, str, str, float, datetime]]) -> 
     )  # fmt: skip
 
 
-def approx(load: Load) -> Load:
-    """Weights summed in another order (or exactly) may differ in the last bits of a float."""
-    return Load(round(load.weighted, 9), load.open_cases, load.last_assigned_at, load.assigned_today)
-
-
 async def oracle(pool, team: str, day: date) -> dict[str, Load]:
     return {
-        r["caseworker"]: Load(float(r["weighted"]), r["open_cases"], r["last_at"], r["today"])
+        r["caseworker"]: Load(r["weighted"], r["open_cases"], r["last_at"], r["today"])
         for r in await pool.fetch(ORACLE, team, day)
     }
+
+
+async def team_loads(pool, team: str, day: date, caseworkers: list[str]) -> dict[str, Load]:
+    async with pool.acquire() as conn:
+        return await PostgresAssignmentStore(conn).team_loads(team, day, caseworkers)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -72,8 +76,10 @@ async def test_loads_equal_the_aggregate_over_the_whole_history(pool, seed):
         # cw-5 has only closed cases in team-a; cw-6 has none there (only in team-b)
         cw = rng.choice(STAFF[:4]) if rng.random() < 0.9 else "cw-5"
         team = "team-b" if cw == "cw-6" or rng.random() < 0.2 else "team-a"
-        rows.append((team, cw, "closed" if cw == "cw-5" else status, rng.choice([0.5, 1.0, 1.5, 2.0]), at))
-    rows.append(("team-b", "cw-6", "assigned", 1.0, datetime(2026, 10, 14, 9, tzinfo=UTC)))
+        rows.append(
+            (team, cw, "closed" if cw == "cw-5" else status, rng.choice([50, 100, 125, 150, 200]), at)
+        )
+    rows.append(("team-b", "cw-6", "assigned", 100, datetime(2026, 10, 14, 9, tzinfo=UTC)))
     await add_cases(pool, rows)
     # the lifecycle and reassignments change cases in place; the trigger must follow every change
     ids = [r["referral_id"] for r in await pool.fetch("SELECT referral_id FROM assignments ORDER BY seq")]
@@ -83,7 +89,8 @@ async def test_loads_equal_the_aggregate_over_the_whole_history(pool, seed):
             "close": "UPDATE assignments SET status = 'closed', closed_at = now() WHERE referral_id = $1",
             "reassign": f"UPDATE assignments SET caseworker = '{rng.choice(STAFF)}' WHERE referral_id = $1",
             "move team": "UPDATE assignments SET team = 'team-b' WHERE referral_id = $1",
-            "weight": "UPDATE assignments SET weight = weight + 0.5 WHERE referral_id = $1",
+            "weight": "UPDATE assignments SET weight_hundredths = weight_hundredths + 50"
+            " WHERE referral_id = $1",
             "day": "UPDATE assignments SET assigned_day = DATE '2026-10-14' WHERE referral_id = $1",
             "reopen": "UPDATE assignments SET status = 'investigating' WHERE referral_id = $1",
             "delete": "DELETE FROM assignments WHERE referral_id = $1",
@@ -92,13 +99,11 @@ async def test_loads_equal_the_aggregate_over_the_whole_history(pool, seed):
 
     for team in ("team-a", "team-b"):
         for day in (DAY, date(2026, 9, 1), date(2026, 10, 30)):
-            async with pool.acquire() as conn:
-                ours = await postgres.team_loads(conn, team, day, STAFF)
+            ours = await team_loads(pool, team, day, STAFF)
             expected = await oracle(pool, team, day)
             assert set(ours) == set(STAFF)
-            assert {cw: approx(ours[cw]) for cw in STAFF} == {
-                cw: approx(expected.get(cw, Load())) for cw in STAFF
-            }
+            # exactly: the trigger and the aggregate add the same integers
+            assert ours == {cw: expected.get(cw, Load()) for cw in STAFF}
 
 
 async def rows_read(pool, sql: str, *args) -> int:
@@ -122,16 +127,15 @@ async def test_the_cost_of_reading_loads_grows_neither_with_open_cases_nor_with_
     for per_caseworker in (15, 400):  # open cases each, all assigned on the day read; 20x closed
         have = await pool.fetchval("SELECT count(*) FROM assignments WHERE caseworker = 'cw-1'") // 21
         more = per_caseworker - have
-        await add_cases(pool, [("team-a", cw, "assigned", 1.0, at) for cw in STAFF for _ in range(more)])
+        await add_cases(pool, [("team-a", cw, "assigned", 100, at) for cw in STAFF for _ in range(more)])
         await add_cases(
             pool,
-            [("team-a", STAFF[n % 6], "closed", 1.0, old + timedelta(hours=n)) for n in range(20 * 6 * more)],
+            [("team-a", STAFF[n % 6], "closed", 100, old + timedelta(hours=n)) for n in range(20 * 6 * more)],
         )
         await pool.execute("ANALYZE assignments")
-        ours = await rows_read(pool, postgres.TEAM_LOADS_SQL, "team-a", DAY, STAFF)
+        ours = await rows_read(pool, TEAM_LOADS_SQL, "team-a", DAY, STAFF)
         sizes[per_caseworker] = (ours, await rows_read(pool, ORACLE, "team-a", DAY))
-        async with pool.acquire() as conn:
-            assert await postgres.team_loads(conn, "team-a", DAY, STAFF) == await oracle(pool, "team-a", DAY)
+        assert await team_loads(pool, "team-a", DAY, STAFF) == await oracle(pool, "team-a", DAY)
 
     (ours_small, oracle_small), (ours_big, oracle_big) = sizes[15], sizes[400]
     # ours: a few rows per caseworker of the team (its summary rows, one index probe), at both sizes;
@@ -148,13 +152,13 @@ async def test_a_plan_cached_on_an_empty_table_still_reads_earlier_cases_by_inde
     async with pool.acquire() as conn:
         assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
         await conn.execute(
-            f"PREPARE before_lock(text, timestamptz, text, text, date, date) AS {postgres._BEFORE_SQL}"
+            f"PREPARE before_lock(text, timestamptz, text, text, date, date) AS {BEFORE_LOCK_SQL}"
         )
         execute = (
             "EXPLAIN EXECUTE before_lock('R-new', now(), 'c-new', 'f-new', current_date, current_date - 5)"
         )
         empty = "\n".join(r[0] for r in await conn.fetch(execute))
-        await add_cases(pool, [("team-a", "cw-1", "assigned", 1.0, datetime(2026, 10, 2, tzinfo=UTC))] * 500)
+        await add_cases(pool, [("team-a", "cw-1", "assigned", 100, datetime(2026, 10, 2, tzinfo=UTC))] * 500)
         grown = "\n".join(r[0] for r in await conn.fetch(execute))
     for plan in (empty, grown):
         assert "Seq Scan on assignments" not in plan

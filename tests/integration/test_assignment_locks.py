@@ -13,11 +13,15 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.assignment import cases
-from services.assignment.handlers import assign_run
+from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
+from services.assignment.domain.cases import CaseAction
+from services.assignment.handlers.assign import assign_referrals
+from services.assignment.handlers.cases import act_on_case
+from services.assignment.subscribers import referral_message
+from shared.db import Conn
 from shared.events import Envelope
+from tests.assignment_support import UNIT, assign, assign_batch, local, received
 from tests.integration.test_assignment_postgres import MANAGER, pool
-from tests.test_assignment_support import CTX, assign, local, received
 
 TEAM_A_DAY = local(2026, 9, 22, 10, 0)  # a Tuesday: team-a on duty
 TEAM_B_DAY = local(2026, 10, 6, 10, 0)  # a Tuesday: team-b on duty
@@ -26,8 +30,20 @@ __all__ = ["pool"]  # the fixture, used here
 
 async def assign_alone(pool: asyncpg.Pool, run: Sequence[Envelope[Any]]) -> None:
     """One assignment instance's transaction for a run, as its consumer opens it."""
-    async with pool.acquire() as conn, conn.transaction():
-        await assign_run(conn, run, CTX)
+    await assign_batch(pool, run)
+
+
+class ManagersUnitOfWork(PostgresAssignmentUnitOfWork):
+    """A unit of work that tells which server process its transaction runs in."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self.began = asyncio.Event()
+        self.pid = 0
+
+    def _bind(self, conn: Conn) -> None:
+        self.pid = conn.get_server_pid()
+        self.began.set()
 
 
 async def test_runs_reaching_two_teams_in_opposite_orders_never_deadlock(pool):
@@ -68,39 +84,36 @@ async def waits_for_a_lock(pool: asyncpg.Pool, pid: int, action: asyncio.Task[No
     ("case_day", "action"),
     [
         # A team-a case moved to a team-b caseworker: the loads of both teams change.
-        (TEAM_A_DAY, cases.Action("R-1", "reassign", MANAGER, TEAM_B_DAY, caseworker="cw-b2", reason="x")),
+        (TEAM_A_DAY, CaseAction("reassign", MANAGER, TEAM_B_DAY, caseworker="cw-b2", reason="x")),
         # A team-b case acknowledged: its status changes, and with it the trigger's load rows.
-        (TEAM_B_DAY, cases.Action("R-1", "acknowledge", MANAGER, TEAM_B_DAY)),
+        (TEAM_B_DAY, CaseAction("acknowledge", MANAGER, TEAM_B_DAY)),
     ],
     ids=["reassign into the team", "acknowledge in the team"],
 )
 async def test_a_managers_action_waits_for_the_team_lock_that_an_assignment_run_holds(pool, case_day, action):
     earlier = await assign(pool, received("R-1", at=case_day))
-    async with pool.acquire() as instance, pool.acquire() as manager:
-        transaction = instance.transaction()
-        await transaction.start()
-        await assign_run(instance, [received("R-2", at=TEAM_B_DAY)], CTX)  # holds team-b's lock
-        taken = await instance.fetchval("SELECT caseworker FROM assignments WHERE referral_id = 'R-2'")
+    manager = ManagersUnitOfWork(pool)
+    async with PostgresAssignmentUnitOfWork(pool) as instance:
+        # holds team-b's lock
+        await assign_referrals(instance, UNIT, [referral_message(received("R-2", at=TEAM_B_DAY))])
+        taken = await instance.conn.fetchval("SELECT caseworker FROM assignments WHERE referral_id = 'R-2'")
         # Neither R-1's caseworker nor the new one: the action would wait for R-2's row of
         # `caseworker_loads`, not the team's lock, if the action did not take the latter.
         assert taken not in (earlier["caseworker"], action.caseworker)
 
-        async def act() -> None:
-            async with manager.transaction():
-                await cases.apply(manager, CTX, action, TEAM_B_DAY)
-
-        acting = asyncio.create_task(act())
+        acting = asyncio.create_task(act_on_case(manager, UNIT, "R-1", action, TEAM_B_DAY))
         try:
-            assert await waits_for_a_lock(pool, manager.get_server_pid(), acting)
+            await asyncio.wait_for(manager.began.wait(), timeout=10)
+            assert await waits_for_a_lock(pool, manager.pid, acting)
         finally:
-            await transaction.commit()
-        await acting
+            await instance.commit()
+    await acting
 
     loads = await pool.fetch(
-        "SELECT team, caseworker, weighted, open_cases FROM caseworker_loads ORDER BY 1, 2"
+        "SELECT team, caseworker, weighted_hundredths, open_cases FROM caseworker_loads ORDER BY 1, 2"
     )
     recount = await pool.fetch(
-        "SELECT team, caseworker, sum(weight::numeric) AS weighted, count(*) AS open_cases FROM assignments"
+        "SELECT team, caseworker, sum(weight_hundredths) AS weighted, count(*) AS open_cases FROM assignments"
         " WHERE status <> 'closed' GROUP BY 1, 2 HAVING count(*) > 0 ORDER BY 1, 2"
     )
     assert [tuple(r) for r in loads if r["open_cases"]] == [tuple(r) for r in recount]

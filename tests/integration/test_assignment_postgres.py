@@ -8,17 +8,31 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.assignment import cases
-from services.assignment.scheduler import OPEN_DEADLINES_SQL, Scheduler, event_id
+from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
+from services.assignment.adapters.postgres_schedules import OPEN_DEADLINES_SQL
+from services.assignment.domain.cases import Actor, CaseAction
+from services.assignment.domain.errors import InvalidTransition
+from services.assignment.handlers.cases import act_on_case, record_feedback
+from services.assignment.handlers.scheduled import emit_scheduled_events, event_id
 from shared import db
 from shared.clock import FixedClock
-from shared.http import ApiProblem
 from shared.settings import DatabaseSettings
-from shared.staff_auth import Principal
-from tests.test_assignment_support import CTX, assign, local, migrated_pool, received
+from tests.assignment_support import UNIT, assign, local, migrated_pool, received
 
 MONDAY = local(2026, 10, 5, 10, 0)  # team-b on duty
-MANAGER = Principal("mgr-b", frozenset({"manager"}))
+MANAGER = Actor("mgr-b", frozenset({"manager"}))
+
+
+class Scheduler:
+    """What the assignment process's timer does at each scan, on a pool, with a clock."""
+
+    def __init__(self, pool, clock) -> None:
+        self.pool, self.clock = pool, clock
+
+    async def scan_once(self) -> int:
+        return await emit_scheduled_events(
+            lambda: PostgresAssignmentUnitOfWork(self.pool), UNIT, self.clock.now()
+        )
 
 
 @pytest.fixture
@@ -89,33 +103,29 @@ async def test_an_override_in_the_database_beats_the_rotation(pool):
     assert (row["team"], row["reason"], row["source"]) == ("team-c", "override", "override")
 
 
-async def act(pool, action, now):
-    async with pool.acquire() as conn, conn.transaction():
-        await cases.apply(conn, CTX, action, now)
+async def act(pool, referral_id: str, action: CaseAction, now):
+    await act_on_case(PostgresAssignmentUnitOfWork(pool), UNIT, referral_id, action, now)
 
 
 async def test_the_case_lifecycle_records_due_times_extensions_and_refuses_wrong_steps(pool):
     await assign(pool, received("R-1", at=local(2026, 8, 28, 10, 0), feedback=True))
     opened = local(2026, 8, 31, 11, 0)
-    await act(pool, cases.Action("R-1", "decision", MANAGER, opened, decision="open_investigation"), opened)
+    await act(pool, "R-1", CaseAction("decision", MANAGER, opened, decision="open_investigation"), opened)
     row = await pool.fetchrow("SELECT * FROM assignments WHERE referral_id = 'R-1'")
     assert row["status"] == "investigating"
     assert row["investigation_due"] == local(2026, 12, 31, 23, 59, 59)
     assert row["feedback_due"] == local(2026, 9, 7, 23, 59, 59)
-    with pytest.raises(ApiProblem) as twice:
-        await act(pool, cases.Action("R-1", "decision", MANAGER, opened, decision="no_investigation"), opened)
-    assert twice.value.status == 409
-    extend = cases.Action(
-        "R-1", "extend", MANAGER, local(2026, 12, 20, 9), until=date(2027, 2, 15), reason="r"
-    )
-    await act(pool, extend, local(2026, 12, 20, 9))
+    with pytest.raises(InvalidTransition):  # 409 at the staff API
+        await act(pool, "R-1", CaseAction("decision", MANAGER, opened, decision="no_investigation"), opened)
+    extend = CaseAction("extend", MANAGER, local(2026, 12, 20, 9), until=date(2027, 2, 15), reason="r")
+    await act(pool, "R-1", extend, local(2026, 12, 20, 9))
     ext = await pool.fetchrow("SELECT * FROM investigation_extensions WHERE referral_id = 'R-1'")
     assert (ext["decided_on"], ext["decided_by"], ext["new_due"]) == (
         date(2026, 12, 20),
         "mgr-b",
         local(2027, 2, 15, 23, 59, 59),
     )
-    await act(pool, cases.Action("R-1", "close", MANAGER, local(2027, 1, 10, 9)), local(2027, 1, 10, 9))
+    await act(pool, "R-1", CaseAction("close", MANAGER, local(2027, 1, 10, 9)), local(2027, 1, 10, 9))
     assert await outbox_types(pool) == [
         "referral.assigned",
         "referral.decided",
@@ -126,8 +136,8 @@ async def test_the_case_lifecycle_records_due_times_extensions_and_refuses_wrong
 
 async def test_a_refused_action_stores_nothing(pool):
     await assign(pool, received("R-1", at=MONDAY))
-    with pytest.raises(ApiProblem):
-        await act(pool, cases.Action("R-1", "close", MANAGER, MONDAY), MONDAY)
+    with pytest.raises(InvalidTransition):
+        await act(pool, "R-1", CaseAction("close", MANAGER, MONDAY), MONDAY)
     row = await pool.fetchrow("SELECT status, closed_at FROM assignments WHERE referral_id = 'R-1'")
     assert (row["status"], row["closed_at"]) == ("assigned", None)
     assert await outbox_types(pool) == ["referral.assigned"]
@@ -146,7 +156,7 @@ async def test_deadline_reminders_and_breaches_are_emitted_exactly_once_with_an_
     received_at = local(2026, 10, 20, 10, 0)  # protection due 17:00, preliminary 3 Nov 23:59:59
     await assign(pool, received("R-1", at=received_at))
     clock = FixedClock(received_at)
-    schedulers = [Scheduler(pool, CTX, clock), Scheduler(pool, CTX, clock)]
+    schedulers = [Scheduler(pool, clock), Scheduler(pool, clock)]
     preliminary_due = local(2026, 11, 3, 23, 59, 59)
     steps = [
         local(2026, 10, 20, 15, 0),  # two hours before the protection assessment is due
@@ -159,7 +169,7 @@ async def test_deadline_reminders_and_breaches_are_emitted_exactly_once_with_an_
         await asyncio.gather(*(s.scan_once() for s in schedulers))  # two instances at once
         await schedulers[0].scan_once()  # and once more: nothing new
     decided = preliminary_due - timedelta(hours=5)
-    await act(pool, cases.Action("R-1", "decision", MANAGER, decided, decision="no_investigation"), decided)
+    await act(pool, "R-1", CaseAction("decision", MANAGER, decided, decision="no_investigation"), decided)
     clock.set(preliminary_due + timedelta(days=2))
     await schedulers[0].scan_once()
     assert await deadline_events(pool) == [
@@ -173,7 +183,7 @@ async def test_deadline_reminders_and_breaches_are_emitted_exactly_once_with_an_
 async def test_an_unmet_preliminary_assessment_is_breached_once(pool):
     await assign(pool, received("R-1", at=local(2026, 10, 20, 10, 0)))
     clock = FixedClock(local(2026, 11, 4, 0, 0))
-    scheduler = Scheduler(pool, CTX, clock)
+    scheduler = Scheduler(pool, clock)
     await scheduler.scan_once()
     clock.set(local(2026, 11, 20))
     await scheduler.scan_once()
@@ -184,7 +194,7 @@ async def test_an_unmet_preliminary_assessment_is_breached_once(pool):
 
 async def test_a_handover_is_emitted_once_per_boundary_by_concurrent_schedulers(pool):
     clock = FixedClock(local(2026, 1, 19, 8, 0, 30))
-    schedulers = [Scheduler(pool, CTX, clock) for _ in range(3)]
+    schedulers = [Scheduler(pool, clock) for _ in range(3)]
     await asyncio.gather(*(s.scan_once() for s in schedulers))
     clock.set(local(2026, 1, 19, 12, 0))
     await schedulers[0].scan_once()
@@ -200,14 +210,13 @@ async def test_a_handover_is_emitted_once_per_boundary_by_concurrent_schedulers(
 async def test_feedback_to_the_reporter_meets_its_clock_and_no_alert_follows(pool):
     await assign(pool, received("R-1", at=local(2026, 8, 28, 10, 0), feedback=True))
     decided = local(2026, 8, 31, 11, 0)
-    await act(pool, cases.Action("R-1", "decision", MANAGER, decided, decision="no_investigation"), decided)
+    await act(pool, "R-1", CaseAction("decision", MANAGER, decided, decision="no_investigation"), decided)
     due = local(2026, 9, 7, 23, 59, 59)
     clock = FixedClock(due - timedelta(days=2))
-    await Scheduler(pool, CTX, clock).scan_once()
-    async with pool.acquire() as conn, conn.transaction():
-        await cases.record_feedback(conn, "R-1", due - timedelta(days=1), due)
+    await Scheduler(pool, clock).scan_once()
+    await record_feedback(PostgresAssignmentUnitOfWork(pool), "R-1", due - timedelta(days=1), due)
     clock.set(due + timedelta(days=3))
-    await Scheduler(pool, CTX, clock).scan_once()
+    await Scheduler(pool, clock).scan_once()
     feedback = [e for e in await deadline_events(pool) if e[1] == "reporter_feedback"]
     assert feedback == [("deadline.approaching", "reporter_feedback", 259200)]
 
@@ -227,7 +236,7 @@ async def test_a_scan_opens_a_transaction_only_for_a_clock_with_an_alert_due(dat
         async with pool.acquire() as conn:
             conn.add_query_logger(lambda q: sent.append(q.query))
         clock = FixedClock(received_at + timedelta(minutes=5))
-        scheduler = Scheduler(pool, CTX, clock)
+        scheduler = Scheduler(pool, clock)
 
         assert await scheduler.scan_once() == 0  # 30 clocks open and near, none due
         assert sent.count(OPEN_DEADLINES_SQL) == 1

@@ -24,12 +24,12 @@ def test_our_policy_keeps_a_child_with_their_open_case_s_caseworker_and_balances
     tmp_path, monkeypatch
 ):
     import referral_router.policy_simulation as sim
-    from services.assignment.domain.decide import decide
+    from services.assignment.domain.decide import decide_or_manager
 
     same_child_open = {"due": 0, "kept": 0}
 
-    def recording(s, rules, weights):
-        d = decide(s, rules, weights)
+    def recording(s, unit):
+        d = decide_or_manager(s, unit)
         m = s.match
         if m is not None and m.closed_at is None and m.child_key == s.referral.child_key:
             away = s.availability.absent | s.availability.excluded
@@ -38,9 +38,9 @@ def test_our_policy_keeps_a_child_with_their_open_case_s_caseworker_and_balances
                 same_child_open["kept"] += d.staff_id == m.caseworker
         return d
 
-    monkeypatch.setattr(sim, "decide", recording)
+    monkeypatch.setattr(sim, "decide_or_manager", recording)
     c = sim.compare(120, ("weighted", "round_robin"), 11, Path("deploy/config/unit.example.yaml"))
-    report = write_report(c.ctx, c.outcomes, c.without_absences, c.days, tmp_path, c.referrals)
+    report = write_report(c.unit, c.outcomes, c.without_absences, c.days, tmp_path, c.referrals)
     lines = report.read_text("utf-8").splitlines()
     ours = [line.split("|") for line in lines if line.startswith("| weighted")]
     rr = [line.split("|") for line in lines if line.startswith("| round_robin")]
@@ -59,15 +59,15 @@ def test_the_simulation_reads_back_from_leave_as_the_service_does_and_applies_th
     from datetime import date, timedelta
 
     import referral_router.policy_simulation as sim
-    from services.assignment.domain.decide import decide
-    from services.assignment.handlers import AssignmentContext
+    from services.assignment.domain.decide import decide_or_manager
+    from services.assignment.unit_from_config import unit_from_config
     from shared.unit_config import load_unit_config
 
-    ctx = AssignmentContext.from_config(load_unit_config(Path("deploy/config/unit.example.yaml")))
+    unit = unit_from_config(load_unit_config(Path("deploy/config/unit.example.yaml")))
     first_back = sim.START + timedelta(days=3)  # team-a is on duty for the first 14 days
     away = {sim.START + timedelta(days=d): frozenset({"cw-a2"}) for d in range(3)}
-    simulation = sim.Simulation(ctx, away)
-    back = timedelta(days=ctx.rules.return_days)
+    simulation = sim.Simulation(unit, away)
+    back = timedelta(days=unit.rules.return_days)
     assert "cw-a2" not in simulation.returning(sim.START + timedelta(days=2))  # away, not returning
     assert all("cw-a2" in simulation.returning(first_back + timedelta(days=d)) for d in range(back.days))
     assert "cw-a2" not in simulation.returning(first_back + back)
@@ -75,14 +75,14 @@ def test_the_simulation_reads_back_from_leave_as_the_service_does_and_applies_th
 
     per_day: dict[date, int] = {}
 
-    def recording(s, rules, weights):
-        d = decide(s, rules, weights)
+    def recording(s, unit):
+        d = decide_or_manager(s, unit)
         if d.staff_id == "cw-a2" and d.reason != "continuity" and first_back <= s.day < first_back + back:
             per_day[s.day] = per_day.get(s.day, 0) + 1
         return d
 
-    monkeypatch.setattr(sim, "decide", recording)
-    referrals = sim.make_referrals(14, random.Random(3), ctx)
+    monkeypatch.setattr(sim, "decide_or_manager", recording)
+    referrals = sim.make_referrals(14, random.Random(3), unit)
     simulation.run("weighted", referrals, 14, 3)
     assert per_day, "the returning caseworker, the least loaded, got new cases while returning"
-    assert max(per_day.values()) <= ctx.rules.return_max_per_day
+    assert max(per_day.values()) <= unit.rules.return_max_per_day

@@ -3,7 +3,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from services.assignment.domain.deadlines import referral_deadlines
-from services.assignment.unit_config import office_calendar
+from services.assignment.unit_from_config import office_calendar
 from shared.unit_config import load_unit_config
 
 TZ = ZoneInfo("Europe/Stockholm")

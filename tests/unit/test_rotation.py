@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from services.assignment.domain.model import OfficeCalendar
 from services.assignment.domain.rotation import assignment_instant, next_office_moment, on_duty_team
-from services.assignment.unit_config import office_calendar, rotation_plan
+from services.assignment.unit_from_config import office_calendar, rotation_plan
 from shared.office_days import swedish_holidays
 from shared.unit_config import load_unit_config
 

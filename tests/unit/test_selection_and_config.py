@@ -8,7 +8,13 @@ from hypothesis import strategies as st
 from services.assignment.domain.model import Candidate, CapacityRules, Caseworker
 from services.assignment.domain.selection import NoCandidate, select_caseworker
 from services.assignment.domain.workload import active_mentors, capacity, months_since
-from services.assignment.unit_config import capacity_rules, caseworkers, deadline_rules, weight_rules
+from services.assignment.unit_from_config import (
+    capacity_rules,
+    caseworkers,
+    deadline_rules,
+    unit_from_config,
+    weight_rules,
+)
 from shared.unit_config import UnitConfigError, load_unit_config
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -18,9 +24,9 @@ EXAMPLE = Path("deploy/config/unit.example.yaml")
 def test_the_caseworker_with_most_spare_capacity_is_chosen_with_a_reason():
     choice = select_caseworker(
         [
-            Candidate("cw-a1", 5, T0, None, 5.0, 15.0),
-            Candidate("cw-a2", 2, T0, "cw-a1", 2.0, 6.0),
-            Candidate("cw-a3", 4, T0, None, 4.0, 15.0),
+            Candidate("cw-a1", 5, T0, None, 500, 1500),  # loads and capacities in hundredths
+            Candidate("cw-a2", 2, T0, "cw-a1", 200, 600),
+            Candidate("cw-a3", 4, T0, None, 400, 1500),
         ]
     )
     assert choice.staff_id == "cw-a3"  # 4 of 15 is less used than 2 of 6
@@ -42,10 +48,10 @@ def test_an_empty_team_is_an_error_not_a_silent_choice():
 
 candidate_lists = st.lists(
     st.builds(
-        lambda i, load, cap: Candidate(f"cw-{i}", int(load), None, None, load, cap),
+        lambda i, load, cap: Candidate(f"cw-{i}", load // 100, None, None, load, cap),
         st.integers(0, 10_000),
-        st.floats(0, 40, allow_nan=False),
-        st.floats(0.5, 20, allow_nan=False),
+        st.integers(0, 4000),
+        st.integers(50, 2000),
     ),
     min_size=1,
     max_size=8,
@@ -53,14 +59,14 @@ candidate_lists = st.lists(
 )
 
 
-@given(candidate_lists, st.floats(0.5, 3, allow_nan=False))
+@given(candidate_lists, st.integers(50, 300))
 def test_nobody_is_pushed_over_capacity_while_a_teammate_has_room(candidates, weight):
     chosen = next(c for c in candidates if c.staff_id == select_caseworker(candidates, weight).staff_id)
     if chosen.weighted_load + weight > chosen.capacity:
         assert all(c.spare < weight for c in candidates)
 
 
-@given(candidate_lists, st.floats(0.5, 3, allow_nan=False))
+@given(candidate_lists, st.integers(50, 300))
 def test_among_those_a_case_fits_the_least_used_relative_to_capacity_is_chosen(candidates, weight):
     chosen = next(c for c in candidates if c.staff_id == select_caseworker(candidates, weight).staff_id)
     fitting = [c for c in candidates if c.spare >= weight]
@@ -78,10 +84,11 @@ def test_capacity_is_reduced_for_part_time_mentors_and_ramped_for_new_hires():
     mentor = Caseworker("cw-old", "team-a", 0.8)
     mentors = active_mentors([hire, mentor], date(2026, 10, 1), rules)
     assert mentors == {"cw-old"}
-    assert capacity(mentor, date(2026, 10, 1), rules, mentors) == pytest.approx(0.8 * 15 * 0.5)
-    assert capacity(hire, date(2026, 10, 1), rules, mentors) == pytest.approx(15 * 0.4)
-    assert capacity(hire, date(2027, 1, 1), rules, mentors) == pytest.approx(15 * 0.8)
-    assert capacity(hire, date(2027, 9, 1), rules, mentors) == pytest.approx(15)
+    # in hundredths of a case, as loads are
+    assert capacity(mentor, date(2026, 10, 1), rules, mentors) == 0.8 * 1500 * 0.5
+    assert capacity(hire, date(2026, 10, 1), rules, mentors) == 1500 * 0.4
+    assert capacity(hire, date(2027, 1, 1), rules, mentors) == 1500 * 0.8
+    assert capacity(hire, date(2027, 9, 1), rules, mentors) == 1500
     assert active_mentors([hire, mentor], date(2028, 9, 1), rules) == frozenset()
 
 
@@ -104,7 +111,7 @@ def test_the_example_config_translates_into_the_domain_rules():
     config = load_unit_config(EXAMPLE)
     assert len(caseworkers(config)) == 18
     assert capacity_rules(config).mentoring_share == 0.5
-    assert weight_rules(config).weight(("sexual_abuse",), True, True) == pytest.approx(2.25)
+    assert weight_rules(config).weight(("sexual_abuse",), True, True) == 225  # 2.25 cases
     assert deadline_rules(config).reminders["protection_assessment"] == (timedelta(hours=2),)
 
 
@@ -149,3 +156,12 @@ def test_a_notification_route_for_an_unknown_event_type_is_refused_naming_it(tmp
     )
     with pytest.raises(UnitConfigError, match=r"notifications\.routes\.deadline\.breachd"):
         load_unit_config(bad)
+
+
+def test_a_weight_finer_than_a_hundredth_of_a_case_is_refused_naming_the_field(tmp_path):
+    """Loads are exact sums of whole hundredths; a weight of 1.125 could not be one."""
+    bad = tmp_path / "unit.yaml"
+    bad.write_text(EXAMPLE.read_text("utf-8").replace("violence: 1.25", "violence: 1.125", 1), "utf-8")
+    with pytest.raises(UnitConfigError, match=r"assignment\.caseload\.weights\.categories\.violence"):
+        unit_from_config(load_unit_config(bad))
+    assert unit_from_config(load_unit_config(EXAMPLE)).weights.categories["violence"] == 125

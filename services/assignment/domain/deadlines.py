@@ -76,3 +76,25 @@ def alerts_due(
         return [] if "breached" in emitted else [Alert("breached", None)]
     due = [Alert("approaching", lead) for lead in sorted(leads, reverse=True) if now >= due_at - lead]
     return [a for a in due if a.key not in emitted]
+
+
+@dataclass(frozen=True)
+class OpenDeadline:
+    """A legal clock still running on a case, and the alerts already emitted for it."""
+
+    referral_id: str
+    family_key: str
+    team: str
+    caseworker: str
+    name: str  # protection_assessment | preliminary_assessment | investigation | reporter_feedback
+    due_at: datetime
+    emitted: frozenset[str]  # Alert.key of each alert emitted for this due time
+
+    def alerts_due(self, now: datetime, rules: DeadlineRules) -> list[Alert]:
+        """The alerts to emit now (`alerts_due` with this deadline's reminder leads)."""
+        return alerts_due(self.due_at, now, rules.reminders.get(self.name, ()), self.emitted)
+
+
+def longest_reminder(rules: DeadlineRules) -> timedelta:
+    """The longest lead before a due time at which any reminder is sent."""
+    return max((max(leads, default=timedelta(0)) for leads in rules.reminders.values()), default=timedelta(0))

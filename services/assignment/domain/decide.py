@@ -13,6 +13,10 @@ family (open, or closed within `continuity_days`) goes to that case's team. Insi
   with reason "continuity", so nobody is pushed over capacity while a teammate has room.
 - When the caseworker is away, the team's selection chooses, with reason "continuity".
 
+When nobody in the team can take the referral (everyone absent, excluded or restricted), the
+team's manager gets it to distribute (`decide_or_manager`): the team continuity chose, else the
+team on duty.
+
 Explanations name teams and staff ids, never anything about the child or family.
 """
 
@@ -22,19 +26,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from services.assignment.domain.errors import UnknownTeam
 from services.assignment.domain.model import (
     Availability,
     Candidate,
     CapacityRules,
     Caseworker,
     Decision,
+    Hundredths,
     Load,
     OnDuty,
     PriorCase,
     Referral,
     WeightRules,
+    as_cases,
 )
-from services.assignment.domain.selection import candidates_for, select_caseworker
+from services.assignment.domain.selection import NoCandidate, candidates_for, select_caseworker
+from services.assignment.domain.unit import Unit
 from services.assignment.domain.workload import active_mentors, capacity, is_new_hire
 
 
@@ -83,7 +91,7 @@ def _continuity(
     match: PriorCase,
     members: Sequence[Caseworker],
     candidates: Sequence[Candidate],
-    weight: float,
+    weight: Hundredths,
     rules: CapacityRules,
 ) -> Decision | str:
     """The continuity decision, or why the team's selection chooses instead (for the explanation)."""
@@ -104,7 +112,7 @@ def _continuity(
         return f"team {team} has {earlier}; its caseworker {staff_id} is at capacity"
     state = "an open case" if match.closed_at is None else "a recently closed case"
     whose = "the same child" if match.child_key == r.child_key else "the same family"
-    why = f"continuity: {state} about {whose} is theirs; load {load:.1f} of {cap:.1f}"
+    why = f"continuity: {state} about {whose} is theirs; load {as_cases(load):.1f} of {as_cases(cap):.1f}"
     if not (same_child_open or fits):
         why += "; nobody else in the team has room"
     mentor = worker.mentor if is_new_hire(worker, s.day, rules) else None
@@ -117,3 +125,22 @@ def _available(staff_id: str, members: Sequence[Caseworker], availability: Avail
         and staff_id not in availability.absent
         and staff_id not in availability.excluded
     )
+
+
+def decide_or_manager(s: Situation, unit: Unit) -> Decision:
+    """`decide`; when nobody in the team can take the referral, its manager, who distributes it.
+
+    The team is the one the referral went to: the earlier case's team under continuity, else
+    the team on duty. A team the unit does not have (a rotation or an earlier case naming a
+    team since removed from the unit file) raises UnknownTeam: nobody can take that referral.
+    """
+    try:
+        return decide(s, unit.rules, unit.weights)
+    except NoCandidate:
+        team_id = target_team(s.duty, s.match)
+        team = unit.team(team_id)
+        if team is None:
+            raise UnknownTeam(team_id) from None
+        why = f"nobody in team {team_id} can take it today (absent, excluded, restricted): the manager"
+        reason = "override" if s.duty.source == "override" else "rotation"
+        return Decision(team_id, team.manager, None, reason, why)

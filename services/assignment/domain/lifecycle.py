@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from services.assignment.domain.errors import InvalidTransition
+
 STATUSES = ("assigned", "acknowledged", "protection_assessed", "investigating", "closed")
 PRE_DECISION = frozenset({"assigned", "acknowledged", "protection_assessed"})
 DECISIONS = {
@@ -10,10 +12,6 @@ DECISIONS = {
     # The referral joins an investigation already open: it needs no investigation of its own.
     "joined_ongoing": "closed",
 }
-
-
-class InvalidTransition(Exception):
-    """The action does not fit the case's current status."""
 
 
 def after_action(status: str, action: str, decision: str | None = None) -> str:

@@ -1,10 +1,25 @@
-"""Domain types of assignment: frozen dataclasses, standard library only."""
+"""Domain types of assignment: frozen dataclasses, standard library only.
+
+Weights, loads and capacities are whole hundredths of a case (`Hundredths`) everywhere: in these
+types, in the database (the trigger that keeps `caseworker_loads`) and in the simulation. Sums of
+integers are exact, so a load carried forward in memory equals a fresh read, and the service and
+the simulation add the same cases to the same figure.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+
+Hundredths = int
+"""A weight, load or capacity in hundredths of a case (a case of weight 1.25 is 125)."""
+HUNDREDTHS_PER_CASE = 100
+
+
+def as_cases(value: Hundredths) -> float:
+    """Hundredths of a case as cases, for explanations, the staff API and the wire."""
+    return value / HUNDREDTHS_PER_CASE
 
 
 @dataclass(frozen=True)
@@ -59,22 +74,22 @@ class OfficeCalendar:
 class WeightRules:
     """A case weighs its heaviest category, plus extras for acute danger and interpreter need."""
 
-    default: float = 1.0
-    categories: Mapping[str, float] = field(default_factory=dict)
-    acute_danger: float = 0.5
-    interpreter: float = 0.25
+    default: Hundredths = 100
+    categories: Mapping[str, Hundredths] = field(default_factory=dict)
+    acute_danger: Hundredths = 50
+    interpreter: Hundredths = 25
 
-    def weight(self, categories: tuple[str, ...], acute: bool, interpreter: bool) -> float:
+    def weight(self, categories: tuple[str, ...], acute: bool, interpreter: bool) -> Hundredths:
         """The weight of one case in a caseload."""
         base = max((self.categories.get(c, self.default) for c in categories), default=self.default)
-        return base + (self.acute_danger if acute else 0.0) + (self.interpreter if interpreter else 0.0)
+        return base + (self.acute_danger if acute else 0) + (self.interpreter if interpreter else 0)
 
 
 @dataclass(frozen=True)
 class CapacityRules:
     """Caps, mentoring and new-hire rules (DOMAIN.md §1; all configurable)."""
 
-    max_load: float = 15.0
+    max_load: float = 15.0  # weighted cases at full time (capacity() turns it into hundredths)
     mentoring_months: int = 24
     mentoring_share: float = 0.5
     ramp: tuple[tuple[int, float], ...] = ((3, 0.4), (6, 0.6), (12, 0.8))  # (until month, factor)
@@ -124,7 +139,7 @@ class PriorCase:
 class Load:
     """A caseworker's current weighted load and assignment history."""
 
-    weighted: float = 0.0
+    weighted: Hundredths = 0
     open_cases: int = 0
     last_assigned_at: datetime | None = None
     assigned_today: int = 0
@@ -147,11 +162,11 @@ class Candidate:
     open_cases: int
     last_assigned_at: datetime | None
     mentor: str | None = None
-    weighted_load: float = 0.0
-    capacity: float = 1.0
+    weighted_load: Hundredths = 0
+    capacity: Hundredths = 100
 
     @property
-    def spare(self) -> float:
+    def spare(self) -> Hundredths:
         """Capacity not yet used (negative when over capacity)."""
         return self.capacity - self.weighted_load
 

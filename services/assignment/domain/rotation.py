@@ -7,9 +7,11 @@ on UTC durations: a 14-day period that spans a daylight-saving change is 14 loca
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, tzinfo
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
 from itertools import pairwise
 
+from services.assignment.domain.errors import InvalidScheduleRange
 from services.assignment.domain.model import OfficeCalendar, OnDuty, Override, RotationPlan
 
 
@@ -99,3 +101,42 @@ def assignment_instant(policy: str, received_at: datetime, calendar: OfficeCalen
     if policy == "next_office_hours":
         return next_office_moment(received_at, calendar, tz)
     return received_at
+
+
+HANDOVER_LOOKBACK = timedelta(days=1)
+"""How far back a scan looks for handovers: one missed while nobody ran is still announced."""
+HANDOVER_LOOKAHEAD = timedelta(days=366)
+OVERRIDE_HORIZON = timedelta(days=400)
+"""Overrides further than this from now cannot touch the handovers a scan announces."""
+
+
+@dataclass(frozen=True)
+class Handover:
+    """The team on duty changes at `at`; `next_at` is the change after it, if within a year."""
+
+    from_team: str
+    to_team: str
+    at: datetime
+    next_at: datetime | None
+
+
+def recent_handovers(
+    plan: RotationPlan, overrides: Sequence[Override], now: datetime, tz: tzinfo
+) -> list[Handover]:
+    """Every change of team on duty in the day up to `now`, each with the change that follows."""
+    found = []
+    for from_team, to_team, at in handovers(plan, overrides, now - HANDOVER_LOOKBACK, now, tz):
+        ahead = handovers(plan, overrides, at, at + HANDOVER_LOOKAHEAD, tz)
+        found.append(Handover(from_team, to_team, at, ahead[0][2] if ahead else None))
+    return found
+
+
+MAX_SCHEDULE_DAYS = 400
+
+
+def schedule_window(start: date, end: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """The instants from the start of day `start` to the end of day `end`, local time; a reversed
+    range or one longer than MAX_SCHEDULE_DAYS is refused (InvalidScheduleRange)."""
+    if not start <= end <= start + timedelta(days=MAX_SCHEDULE_DAYS):
+        raise InvalidScheduleRange(MAX_SCHEDULE_DAYS)
+    return datetime.combine(start, time(0), tz), datetime.combine(end + timedelta(days=1), time(0), tz)

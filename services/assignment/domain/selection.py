@@ -20,9 +20,11 @@ from services.assignment.domain.model import (
     CapacityRules,
     Caseworker,
     Choice,
+    Hundredths,
     Load,
     PriorCase,
     Referral,
+    as_cases,
 )
 from services.assignment.domain.workload import (
     active_mentors,
@@ -100,7 +102,7 @@ def candidates_for(
     return found
 
 
-def select_caseworker(candidates: Sequence[Candidate], weight: float = 1.0) -> Choice:
+def select_caseworker(candidates: Sequence[Candidate], weight: Hundredths = 100) -> Choice:
     """Most spare capacity relative to capacity, preferring those the case fits; then longest wait.
 
     Anyone the case fits without exceeding their capacity is preferred over anyone it does not,
@@ -116,7 +118,8 @@ def select_caseworker(candidates: Sequence[Candidate], weight: float = 1.0) -> C
 
     best = min(candidates, key=key)
     others = [c for c in candidates if c is not best]
-    explanation = f"most spare capacity in the team: load {best.weighted_load:.1f} of {best.capacity:.1f}" + (
+    load, cap = as_cases(best.weighted_load), as_cases(best.capacity)
+    explanation = f"most spare capacity in the team: load {load:.1f} of {cap:.1f}" + (
         f"; {len(others)} others at {_usage_range(others)}" if others else "; the only one available"
     )
     if best.mentor:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
-from services.assignment.domain.model import CapacityRules, Caseworker, Referral
+from services.assignment.domain.model import (
+    HUNDREDTHS_PER_CASE,
+    CapacityRules,
+    Caseworker,
+    Hundredths,
+    Load,
+    Referral,
+)
 
 
 def months_since(start: date, day: date) -> int:
@@ -39,10 +47,12 @@ def ramp_factor(worker: Caseworker, day: date, rules: CapacityRules) -> float:
     return next((factor for until, factor in rules.ramp if months < until), 1.0)
 
 
-def capacity(worker: Caseworker, day: date, rules: CapacityRules, mentors: frozenset[str]) -> float:
-    """Weighted cases this person can carry: rate × max load × (1 − mentoring share) × ramp."""
+def capacity(worker: Caseworker, day: date, rules: CapacityRules, mentors: frozenset[str]) -> Hundredths:
+    """Weighted load this person can carry: rate × max load × (1 − mentoring share) × ramp, in
+    whole hundredths of a case like the loads it is compared with."""
     share = rules.mentoring_share if worker.staff_id in mentors else 0.0
-    return worker.employment_rate * rules.max_load * (1.0 - share) * ramp_factor(worker, day, rules)
+    cases = worker.employment_rate * rules.max_load * (1.0 - share) * ramp_factor(worker, day, rules)
+    return round(cases * HUNDREDTHS_PER_CASE)
 
 
 def allowed_for_new_hire(worker: Caseworker, referral: Referral, day: date, rules: CapacityRules) -> bool:
@@ -54,3 +64,46 @@ def allowed_for_new_hire(worker: Caseworker, referral: Referral, day: date, rule
     if rules.restrict_acute and referral.acute_danger:
         return False
     return not set(referral.categories) & rules.restricted_categories
+
+
+@dataclass(frozen=True)
+class Absence:
+    """Days a staff member is away: no new referrals then (`kind`: leave, sick, course, other)."""
+
+    staff_id: str
+    starts_on: date
+    ends_on: date
+    kind: str
+
+
+@dataclass(frozen=True)
+class CaseworkerWorkload:
+    """One caseworker in the managers' workload view: staff ids and figures, nothing about clients."""
+
+    caseworker: Caseworker
+    open_cases: int
+    weighted_load: Hundredths
+    capacity: Hundredths
+    absences: tuple[Absence, ...]
+
+
+def workload_view(
+    staff: Sequence[Caseworker],
+    day: date,
+    rules: CapacityRules,
+    loads: Mapping[str, Load],
+    absences: Sequence[Absence],
+) -> list[CaseworkerWorkload]:
+    """Every caseworker's open cases and load (`loads`: as assignment reads them, by staff id),
+    capacity on `day`, and absences (in the order given)."""
+    mentors = active_mentors(staff, day, rules)
+    return [
+        CaseworkerWorkload(
+            w,
+            loads.get(w.staff_id, Load()).open_cases,
+            loads.get(w.staff_id, Load()).weighted,
+            capacity(w, day, rules, mentors),
+            tuple(a for a in absences if a.staff_id == w.staff_id),
+        )
+        for w in staff
+    ]

@@ -1,19 +1,47 @@
-"""Translate the validated unit config file into assignment's domain types."""
+"""The unit file (validated by `shared.unit_config`) as assignment's domain `Unit`.
+
+Read once at start-up by the composition root, and by the offline simulation.
+"""
 
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
 from services.assignment.domain.model import (
+    HUNDREDTHS_PER_CASE,
     CapacityRules,
     Caseworker,
     DeadlineRules,
+    Hundredths,
     OfficeCalendar,
     RotationPlan,
     WeightRules,
 )
+from services.assignment.domain.unit import ConflictOfInterest, Team, Unit
 from shared.office_days import swedish_holidays
-from shared.unit_config import UnitConfig
+from shared.unit_config import UnitConfig, UnitConfigError
+
+
+def unit_from_config(config: UnitConfig) -> Unit:
+    """Everything assignment decides with, from the unit file; UnitConfigError if a weight is
+    finer than a hundredth of a case."""
+    plan, tz = rotation_plan(config)
+    return Unit(
+        name=config.unit,
+        teams=tuple(Team(t.id, t.name, t.manager.id) for t in config.teams),
+        plan=plan,
+        calendar=office_calendar(config),
+        tz=tz,
+        policy=config.assignment_policy,
+        staff=caseworkers(config),
+        people=frozenset(p.id for p in config.all_people()),
+        rules=capacity_rules(config),
+        weights=weight_rules(config),
+        deadlines=deadline_rules(config),
+        conflicts=tuple(
+            ConflictOfInterest(c.staff_id, c.key) for c in config.assignment.conflicts_of_interest
+        ),
+    )
 
 
 def rotation_plan(config: UnitConfig) -> tuple[RotationPlan, ZoneInfo]:
@@ -68,9 +96,23 @@ def capacity_rules(config: UnitConfig) -> CapacityRules:
 
 
 def weight_rules(config: UnitConfig) -> WeightRules:
-    """Case weights by category, acute danger and interpreter need."""
+    """Case weights by category, acute danger and interpreter need, in hundredths of a case."""
     w = config.assignment.caseload.weights
-    return WeightRules(w.default, dict(w.categories), w.acute_danger, w.interpreter)
+    field = "assignment.caseload.weights"
+    return WeightRules(
+        _hundredths(w.default, f"{field}.default"),
+        {name: _hundredths(v, f"{field}.categories.{name}") for name, v in w.categories.items()},
+        _hundredths(w.acute_danger, f"{field}.acute_danger"),
+        _hundredths(w.interpreter, f"{field}.interpreter"),
+    )
+
+
+def _hundredths(weight: float, field: str) -> Hundredths:
+    """A weight in whole hundredths; loads are exact sums of them, so a finer one is refused."""
+    scaled = weight * HUNDREDTHS_PER_CASE
+    if abs(scaled - round(scaled)) > 1e-6:
+        raise UnitConfigError(f"{field}: a weight must be a whole number of hundredths (e.g. 1.25)")
+    return round(scaled)
 
 
 def deadline_rules(config: UnitConfig) -> DeadlineRules:

@@ -1,0 +1,60 @@
+"""Assignment's unit of work in memory, for use-case tests and offline runs (no Postgres).
+
+Entering takes a copy of the committed `AssignmentTables` (shared.memory), so a unit of work
+left without a commit leaves nothing behind; its stores (`memory_stores.py`) see the time the
+clock told on entering as "now", as Postgres's `now()` is the transaction's start.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from services.assignment.adapters.memory_stores import (
+    AssignmentTables,
+    InMemoryAbsenceStore,
+    InMemoryAssignmentStore,
+    InMemoryCaseStore,
+    InMemoryOverrideStore,
+    InMemoryScheduledEventStore,
+)
+from shared.clock import Clock
+from shared.memory import InMemoryUnitOfWork
+
+
+class InMemoryAssignmentUnitOfWork(InMemoryUnitOfWork[AssignmentTables]):
+    """A unit of work over `committed`; `locks_taken` records every `lock_teams` call."""
+
+    def __init__(self, committed: AssignmentTables, clock: Clock) -> None:
+        super().__init__(committed)
+        self._clock = clock
+        self._started_at = clock.now()
+        self.locks_taken: list[frozenset[str]] = []
+
+    async def __aenter__(self) -> Self:
+        self._started_at = self._clock.now()
+        return await super().__aenter__()
+
+    @property
+    def assignments(self) -> InMemoryAssignmentStore:
+        """Assignments and loads, in this unit of work."""
+        return InMemoryAssignmentStore(self.tables, self._started_at, self.locks_taken)
+
+    @property
+    def cases(self) -> InMemoryCaseStore:
+        """Cases, in this unit of work."""
+        return InMemoryCaseStore(self.tables)
+
+    @property
+    def overrides(self) -> InMemoryOverrideStore:
+        """Overrides of the rotation, in this unit of work."""
+        return InMemoryOverrideStore(self.tables)
+
+    @property
+    def absences(self) -> InMemoryAbsenceStore:
+        """Absences, in this unit of work."""
+        return InMemoryAbsenceStore(self.tables)
+
+    @property
+    def scheduled(self) -> InMemoryScheduledEventStore:
+        """Deadline alerts and handovers, in this unit of work."""
+        return InMemoryScheduledEventStore(self.tables)

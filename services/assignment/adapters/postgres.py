@@ -1,0 +1,45 @@
+"""Assignment's unit of work in Postgres: every store on the one connection and transaction.
+
+The stores live in `postgres_assignments.py` (the batch's reads, locks, loads and insert),
+`postgres_cases.py` and `postgres_schedules.py` (overrides, absences, alerts, handovers).
+"""
+
+from __future__ import annotations
+
+from services.assignment.adapters.postgres_assignments import PostgresAssignmentStore
+from services.assignment.adapters.postgres_cases import PostgresCaseStore
+from services.assignment.adapters.postgres_schedules import (
+    PostgresAbsenceStore,
+    PostgresOverrideStore,
+    PostgresScheduledEventStore,
+)
+from shared.postgres import PostgresUnitOfWork
+
+
+class PostgresAssignmentUnitOfWork(PostgresUnitOfWork):
+    """One pooled connection and transaction per `async with`, with assignment's stores on it."""
+
+    @property
+    def assignments(self) -> PostgresAssignmentStore:
+        """Assignments and loads, in this transaction."""
+        return PostgresAssignmentStore(self.conn)
+
+    @property
+    def cases(self) -> PostgresCaseStore:
+        """Cases, in this transaction."""
+        return PostgresCaseStore(self.conn)
+
+    @property
+    def overrides(self) -> PostgresOverrideStore:
+        """Overrides of the rotation, in this transaction."""
+        return PostgresOverrideStore(self.conn)
+
+    @property
+    def absences(self) -> PostgresAbsenceStore:
+        """Absences, in this transaction."""
+        return PostgresAbsenceStore(self.conn)
+
+    @property
+    def scheduled(self) -> PostgresScheduledEventStore:
+        """Deadline alerts and handovers, in this transaction."""
+        return PostgresScheduledEventStore(self.conn)

@@ -1,0 +1,49 @@
+"""Domain exceptions as problem details: the one place they meet HTTP."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from services.assignment.domain.errors import (
+    AssignmentRefused,
+    CaseNotFound,
+    ExtensionNotLater,
+    InvalidAbsenceDates,
+    InvalidOverrideWindow,
+    InvalidScheduleRange,
+    InvalidTransition,
+    NoFeedbackDue,
+    NotTheAssignedCaseworker,
+    TimeOutOfRange,
+    UnknownCaseworker,
+    UnknownStaff,
+    UnknownTeam,
+)
+from shared.http import problem
+
+PROBLEMS: dict[type[AssignmentRefused], tuple[int, str]] = {
+    CaseNotFound: (404, "Not found"),
+    UnknownStaff: (404, "Not found"),
+    NotTheAssignedCaseworker: (403, "Forbidden"),
+    InvalidTransition: (409, "Conflict"),
+    NoFeedbackDue: (409, "Conflict"),
+    TimeOutOfRange: (422, "Invalid time"),
+    ExtensionNotLater: (422, "Invalid extension"),
+    UnknownCaseworker: (422, "Unknown caseworker"),
+    UnknownTeam: (422, "Unknown team"),
+    InvalidOverrideWindow: (422, "Invalid window"),
+    InvalidAbsenceDates: (422, "Invalid dates"),
+    InvalidScheduleRange: (422, "Invalid range"),
+}
+
+
+def add_domain_problem_handlers(app: FastAPI) -> None:
+    """Answer every domain refusal as problem details (messages name fields, teams, staff ids)."""
+
+    async def on_refused(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AssignmentRefused)
+        status, title = PROBLEMS.get(type(exc), (422, "Refused"))
+        return problem(status, title, detail=str(exc))
+
+    app.add_exception_handler(AssignmentRefused, on_refused)

@@ -1,0 +1,62 @@
+"""Staff API, rotation and staff part: on duty, schedule, iCalendar, overrides, absences, workload."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from services.assignment.api.bodies import AbsenceIn, Created, Day, Instant, OverrideIn, Period, workload_body
+from services.assignment.api.dependencies import Api, Caller
+from services.assignment.domain.model import Override
+from services.assignment.domain.workload import Absence
+from services.assignment.handlers import rotation
+from shared.staff_auth import ROLES, require
+
+MANAGERS = frozenset({"manager", "head_of_unit"})
+router = APIRouter(prefix="/v1", tags=["rotation and staff"])
+
+
+@router.get("/rotation/on-duty", response_model=Period)
+async def on_duty_at(api: Api, caller: Caller, at: Instant | None = None) -> Period:
+    require(caller, ROLES)
+    return Period.of(await rotation.on_duty_at(api.unit_of_work(), api.unit, at or api.clock.now()))
+
+
+@router.get("/rotation/schedule", response_model=list[Period])
+async def rotation_schedule(
+    api: Api,
+    caller: Caller,
+    start: Annotated[Day, Query(alias="from")],
+    end: Annotated[Day, Query(alias="to")],
+) -> list[Period]:
+    require(caller, ROLES)
+    return [Period.of(p) for p in await rotation.schedule_between(api.unit_of_work(), api.unit, start, end)]
+
+
+@router.get("/rotation/calendar.ics", response_class=Response)
+async def rotation_calendar(api: Api, caller: Caller) -> Response:
+    require(caller, ROLES)
+    ics = await rotation.rotation_calendar(api.unit_of_work(), api.unit, api.clock.now())
+    return Response(ics, media_type="text/calendar; charset=utf-8")
+
+
+@router.post("/rotation/overrides", status_code=201, response_model=Created)
+async def add_override(api: Api, body: OverrideIn, caller: Caller) -> Created:
+    require(caller, MANAGERS)
+    override = Override(body.team, body.starts_at, body.ends_at, body.reason)
+    return Created(id=await rotation.add_override(api.unit_of_work(), api.unit, override, caller.sub))
+
+
+@router.post("/staff/{staff_id}/absences", status_code=201, response_model=Created)
+async def add_absence(api: Api, staff_id: str, body: AbsenceIn, caller: Caller) -> Created:
+    require(caller, MANAGERS, or_self=staff_id)
+    absence = Absence(staff_id, body.starts_on, body.ends_on, body.kind)
+    return Created(id=await rotation.add_absence(api.unit_of_work(), api.unit, absence, caller.sub))
+
+
+@router.get("/workload")
+async def get_workload(api: Api, caller: Caller) -> dict[str, object]:
+    require(caller, MANAGERS)
+    now = api.clock.now()
+    return workload_body(await rotation.workload(api.unit_of_work(), api.unit, now), now)

@@ -1,0 +1,91 @@
+"""What assignment's use cases refuse, as domain exceptions.
+
+The HTTP edge (`services/assignment/api`) maps them to problem details and the Kafka edge
+(`services/assignment/subscribers.py`) to dead letters; nothing below knows of either. Messages
+name fields, teams and staff ids, never anything about a client.
+"""
+
+from __future__ import annotations
+
+
+class AssignmentRefused(Exception):
+    """A request the unit's rules or the case's state do not allow."""
+
+
+class CaseNotFound(AssignmentRefused):
+    """No referral with this id has been assigned."""
+
+    def __init__(self) -> None:
+        super().__init__("no assignment for this referral")
+
+
+class InvalidTransition(AssignmentRefused):
+    """The action does not fit the case's current status."""
+
+
+class NoFeedbackDue(AssignmentRefused):
+    """Feedback to the reporter was recorded where none is due."""
+
+    def __init__(self) -> None:
+        super().__init__("no feedback is due: none was requested, or no decision yet")
+
+
+class NotTheAssignedCaseworker(AssignmentRefused):
+    """A caseworker acted on a case that is not theirs, where only theirs may be."""
+
+    def __init__(self) -> None:
+        super().__init__("only the assigned caseworker, intake or a manager")
+
+
+class TimeOutOfRange(AssignmentRefused):
+    """The time an action happened cannot be: before what it follows, or in the future."""
+
+
+class ExtensionNotLater(AssignmentRefused):
+    """An extension must move the investigation's due date later."""
+
+    def __init__(self) -> None:
+        super().__init__("`until` must be after the current due date")
+
+
+class UnknownCaseworker(AssignmentRefused):
+    """The staff id is not a caseworker of the unit."""
+
+    def __init__(self) -> None:
+        super().__init__("`caseworker` is not a caseworker in the unit config")
+
+
+class UnknownStaff(AssignmentRefused):
+    """The staff id is nobody in the unit."""
+
+    def __init__(self) -> None:
+        super().__init__("no such staff id")
+
+
+class UnknownTeam(AssignmentRefused):
+    """The team is not in the unit: named by a request, or by the rotation or an earlier case."""
+
+    def __init__(self, team: str) -> None:
+        super().__init__(f"no team {team!r} in the unit config")
+        self.team = team
+
+
+class InvalidOverrideWindow(AssignmentRefused):
+    """An override must end after it starts."""
+
+    def __init__(self) -> None:
+        super().__init__("ends_at must be after starts_at")
+
+
+class InvalidAbsenceDates(AssignmentRefused):
+    """An absence must end on or after its first day, within ten years."""
+
+    def __init__(self) -> None:
+        super().__init__("ends_on must be on or after starts_on, within ten years")
+
+
+class InvalidScheduleRange(AssignmentRefused):
+    """A schedule is asked for from a day to a later one, over a bounded number of days."""
+
+    def __init__(self, max_days: int) -> None:
+        super().__init__(f"need from <= to, at most {max_days} days")

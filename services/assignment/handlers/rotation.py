@@ -1,0 +1,67 @@
+"""Use cases of the rotation and staff part of the staff API: who is on duty, the schedule and
+its calendar, overrides, absences and the managers' workload view."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from services.assignment.domain.day_to_day import check_absence, check_override
+from services.assignment.domain.ical import calendar_ics
+from services.assignment.domain.model import OnDuty, Override
+from services.assignment.domain.rotation import on_duty, schedule, schedule_window
+from services.assignment.domain.unit import Unit
+from services.assignment.domain.workload import Absence, CaseworkerWorkload, workload_view
+from services.assignment.ports import AssignmentUnitOfWork
+
+CALENDAR_PAST = timedelta(days=30)
+CALENDAR_AHEAD = timedelta(days=365)
+
+
+async def on_duty_at(uow: AssignmentUnitOfWork, unit: Unit, at: datetime) -> OnDuty:
+    """The team on duty at `at` and its period: an override if one covers it, else the rotation."""
+    async with uow:
+        overrides = await uow.overrides.between(at, at)
+    return on_duty(unit.plan, overrides, at, unit.tz)
+
+
+async def schedule_between(uow: AssignmentUnitOfWork, unit: Unit, start: date, end: date) -> list[OnDuty]:
+    """The on-duty periods from day `start` to day `end`, overrides cut in."""
+    lo, hi = schedule_window(start, end, unit.tz)
+    async with uow:
+        overrides = await uow.overrides.between(lo, hi)
+    return schedule(unit.plan, overrides, lo, hi, unit.tz)
+
+
+async def rotation_calendar(uow: AssignmentUnitOfWork, unit: Unit, now: datetime) -> str:
+    """The iCalendar of the periods from a month ago to a year ahead."""
+    today = unit.local_day(now)
+    periods = await schedule_between(uow, unit, today - CALENDAR_PAST, today + CALENDAR_AHEAD)
+    return calendar_ics(periods, {t.id: t.name for t in unit.teams}, now)
+
+
+async def add_override(uow: AssignmentUnitOfWork, unit: Unit, override: Override, by: str) -> int:
+    """Store a manager's override of the rotation; its id."""
+    checked = check_override(unit, override)
+    async with uow:
+        row_id = await uow.overrides.add(checked, by)
+        await uow.commit()
+    return row_id
+
+
+async def add_absence(uow: AssignmentUnitOfWork, unit: Unit, absence: Absence, by: str) -> int:
+    """Store an absence (no new referrals on those days); its id."""
+    checked = check_absence(unit, absence)
+    async with uow:
+        row_id = await uow.absences.add(checked, by)
+        await uow.commit()
+    return row_id
+
+
+async def workload(uow: AssignmentUnitOfWork, unit: Unit, now: datetime) -> list[CaseworkerWorkload]:
+    """Per caseworker: open cases and weighted load as assignment's decisions read them, capacity
+    today, and absences not yet over."""
+    day = unit.local_day(now)
+    async with uow:
+        loads = await uow.assignments.open_loads()
+        absences = await uow.absences.ending_on_or_after(day)
+    return workload_view(unit.staff, day, unit.rules, loads, absences)

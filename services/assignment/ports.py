@@ -1,0 +1,127 @@
+"""What assignment's use cases need from storage: its stores and the unit of work holding them.
+
+Protocols only. `adapters/postgres*.py` implements them on one transaction, `adapters/memory*.py`
+in memory for the use-case tests; `tests/contract/test_assignment_ports.py` holds both to the
+same contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import date, datetime
+from typing import Protocol
+
+from services.assignment.domain.batch import FactsQuery, NewAssignment, ReferralFacts
+from services.assignment.domain.cases import Case, Extension
+from services.assignment.domain.deadlines import Alert, OpenDeadline
+from services.assignment.domain.model import Load, Override
+from services.assignment.domain.rotation import Handover
+from services.assignment.domain.workload import Absence
+from shared.events import OutboxRow
+from shared.ports import ConsumingUnitOfWork
+
+
+class AssignmentStore(Protocol):
+    """Assignments and the loads they add up to (the trigger of migration 003 keeps the loads)."""
+
+    async def read_before_lock(self, queries: Sequence[FactsQuery]) -> list[ReferralFacts]:
+        """What each referral's decision reads before any lock, for all of them in one go."""
+        ...
+
+    async def lock_teams(self, teams: Collection[str]) -> None:
+        """Hold the teams' locks to the end of the unit of work, all at once, in one order:
+        every writer of assignments takes them before it moves a load."""
+        ...
+
+    async def team_loads(self, team: str, day: date, caseworkers: Sequence[str]) -> dict[str, Load]:
+        """Each named caseworker's load in the team on `day` (the empty `Load` without cases)."""
+        ...
+
+    async def add(self, assignments: Sequence[tuple[NewAssignment, OutboxRow]]) -> None:
+        """Store each assignment with its event; one whose referral has an assignment already is
+        skipped, event and all."""
+        ...
+
+    async def open_loads(self) -> dict[str, Load]:
+        """Every caseworker's open cases and weighted load over all teams, as decisions read them
+        (`last_assigned_at` and `assigned_today` are not filled in)."""
+        ...
+
+
+class CaseStore(Protocol):
+    """Cases: the assignments as the staff API and the case lifecycle see them."""
+
+    async def get(self, referral_id: str) -> Case | None:
+        """The case, or None."""
+        ...
+
+    async def get_for_update(self, referral_id: str) -> Case | None:
+        """The case, locked against other writers to the end of the unit of work, or None."""
+        ...
+
+    async def save(self, before: Case, after: Case) -> None:
+        """Store what changed from `before` to `after` (and nothing else)."""
+        ...
+
+    async def add_extension(self, extension: Extension) -> None:
+        """Keep a decision to extend an investigation."""
+        ...
+
+
+class OverrideStore(Protocol):
+    """Managers' overrides of the rotation."""
+
+    async def between(self, start: datetime, end: datetime) -> list[Override]:
+        """Overrides overlapping [start, end], oldest first (later ones win)."""
+        ...
+
+    async def add(self, override: Override, created_by: str) -> int:
+        """Store an override; its id."""
+        ...
+
+
+class AbsenceStore(Protocol):
+    """Staff absences."""
+
+    async def add(self, absence: Absence, created_by: str) -> int:
+        """Store an absence; its id."""
+        ...
+
+    async def ending_on_or_after(self, day: date) -> list[Absence]:
+        """Absences not over before `day`, by first day."""
+        ...
+
+
+class ScheduledEventStore(Protocol):
+    """Deadline alerts and rotation handovers, each emitted once however many scans run."""
+
+    async def open_deadlines(self, due_by: datetime) -> list[OpenDeadline]:
+        """Every legal clock still running and due by `due_by`, with the alerts it had."""
+        ...
+
+    async def add_alert(self, deadline: OpenDeadline, alert: Alert) -> bool:
+        """Record the alert as emitted; False when it was already (another scan's)."""
+        ...
+
+    async def add_handover(self, handover: Handover) -> bool:
+        """Record the handover as announced; False when it was already."""
+        ...
+
+
+class AssignmentUnitOfWork(ConsumingUnitOfWork, Protocol):
+    """One transaction over assignment's stores, its inbox and its outbox."""
+
+    @property
+    def assignments(self) -> AssignmentStore: ...
+
+    @property
+    def cases(self) -> CaseStore: ...
+
+    @property
+    def overrides(self) -> OverrideStore: ...
+
+    @property
+    def absences(self) -> AbsenceStore: ...
+
+    @property
+    def scheduled(self) -> ScheduledEventStore: ...

@@ -1,0 +1,40 @@
+"""Kafka edge of assignment: each received referral, decoded at the edge, to the batch use case."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from services.assignment.domain.batch import ReceivedReferral
+from services.assignment.domain.errors import UnknownTeam
+from services.assignment.domain.model import Referral
+from services.assignment.domain.unit import Unit
+from services.assignment.handlers.assign import ReferralMessage, assign_referrals
+from services.assignment.ports import AssignmentUnitOfWork
+from shared.consumer import PoisonMessage
+from shared.events import TOPIC_RECEIVED, Envelope, ReferralReceived
+from shared.runtime import Runtime
+
+
+def subscribe(runtime: Runtime[Any], unit: Unit) -> None:
+    """Assign the referrals of every fetched batch of `referrals.received.v1` as one batch."""
+
+    async def on_received(uow: AssignmentUnitOfWork, events: Sequence[Envelope[ReferralReceived]]) -> None:
+        try:
+            await assign_referrals(uow, unit, [referral_message(e) for e in events])
+        except UnknownTeam as exc:
+            # The rotation or an earlier case names a team the unit file no longer has: no
+            # retry can assign it, so it goes to the dead letters for someone to look at.
+            raise PoisonMessage(f"referral for team {exc.team!r}, which the unit config lacks") from exc
+
+    runtime.subscribe(TOPIC_RECEIVED, ReferralReceived, on_received)
+
+
+def referral_message(event: Envelope[ReferralReceived]) -> ReferralMessage:
+    """The wire event as the use case takes it."""
+    r = event.data
+    referral = Referral(
+        r.referral_id, r.child_key, r.family_key, tuple(r.categories), r.acute_danger, r.interpreter_needed
+    )
+    received = ReceivedReferral(referral, r.received_at, r.protected_identity, r.feedback_requested)
+    return ReferralMessage(received, str(event.event_id), event.correlation_id)

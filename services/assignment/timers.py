@@ -1,0 +1,40 @@
+"""Timer edge of assignment: the scan loop for deadline alerts and rotation handovers.
+
+Only the loop, its sleep and its failures live here; the work is `handlers.scheduled`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+
+from services.assignment.domain.unit import Unit
+from services.assignment.handlers.scheduled import UnitsOfWork, emit_scheduled_events
+from shared.clock import Clock
+from shared.db import TRANSIENT_DB_ERRORS
+from shared.logging import Throttle
+
+log = logging.getLogger(__name__)
+LOG_INTERVAL_S = 10.0
+_SCAN_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError)
+
+
+async def scan_for_scheduled_events(
+    units_of_work: UnitsOfWork, unit: Unit, clock: Clock, interval_s: float
+) -> None:
+    """Emit what is due every `interval_s` until cancelled. A scan the database fails is logged
+    (at most a line per LOG_INTERVAL_S) and tried again at the next interval: the next scan
+    finds everything the failed one missed, since alerts are chosen by what is due, not when."""
+    throttle = Throttle(LOG_INTERVAL_S)
+    while True:
+        try:
+            await emit_scheduled_events(units_of_work, unit, clock.now())
+        except _SCAN_ERRORS as exc:
+            if throttle.allows("scan"):
+                log.warning(
+                    "scheduled-event scan failed, trying again",
+                    extra={"error": type(exc).__name__, "suppressed": throttle.suppressed("scan")},
+                )
+        await asyncio.sleep(interval_s)

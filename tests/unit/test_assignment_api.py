@@ -1,0 +1,120 @@
+"""The staff API's edge on the in-memory fakes: domain refusals become problem details, here only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.security import HTTPAuthorizationCredentials
+
+from services.assignment import api
+from services.assignment.api.problems import PROBLEMS
+from services.assignment.domain.errors import AssignmentRefused
+from shared.http import ApiProblem, add_problem_handlers
+from shared.staff_auth import Principal
+from tests.assignment_support import Fakes, local, received
+
+MONDAY = local(2026, 10, 5, 10, 0)  # team-b on duty
+
+
+async def authenticate(credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    """Tokens here are `<staff id>:<role>,<role>`."""
+    if credentials is None:
+        raise ApiProblem(401, "Unauthorized")
+    sub, roles = credentials.credentials.split(":")
+    return Principal(sub, frozenset(roles.split(",")))
+
+
+@pytest.fixture
+async def staff_api() -> Any:
+    fakes = Fakes(MONDAY)
+    await fakes.assign(received("R-1", at=MONDAY))
+    app = FastAPI()
+    add_problem_handlers(app)
+    for router in api.ROUTERS:
+        app.include_router(router)
+    app.state.assignment = api.AssignmentApi(fakes.unit, fakes.uow, fakes.clock, authenticate)
+    api.add_domain_problem_handlers(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://assignment") as client:
+        client.fakes = fakes  # type: ignore[attr-defined]
+        yield client
+
+
+def as_(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+MANAGER = as_("mgr-b:manager")
+AT = MONDAY.isoformat()
+DAY_BEFORE = "2026-10-04T10:00:00+02:00"
+DAY_AFTER = "2026-10-06T10:00:00+02:00"
+SICK = {"kind": "sick", "starts_on": "2027-01-01"}
+
+
+def test_every_domain_refusal_has_a_status_and_a_title() -> None:
+    assert set(PROBLEMS) == set(AssignmentRefused.__subclasses__())
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "token", "status", "title"),
+    [
+        ("GET", "/v1/referrals/R-none", None, "cw-b1:caseworker", 404, "Not found"),
+        ("POST", "/v1/referrals/R-1/close", {"at": AT}, "mgr-b:manager", 409, "Conflict"),
+        ("POST", "/v1/referrals/R-1/feedback", {"at": AT}, "mgr-b:manager", 409, "Conflict"),
+        ("POST", "/v1/referrals/R-1/acknowledge", None, "cw-zz:caseworker", 403, "Forbidden"),
+        ("POST", "/v1/referrals/R-1/decision", {"decision": "no_investigation", "at": DAY_BEFORE},
+         "mgr-b:manager", 422, "Invalid time"),
+        ("POST", "/v1/referrals/R-1/reassign", {"caseworker": "mgr-a", "reason": "x"}, "mgr-b:manager", 422,
+         "Unknown caseworker"),
+        ("POST", "/v1/rotation/overrides", {"team": "team-x", "starts_at": AT, "ends_at": DAY_AFTER,
+                                            "reason": "x"}, "mgr-b:manager", 422, "Unknown team"),
+        ("POST", "/v1/rotation/overrides", {"team": "team-a", "starts_at": AT, "ends_at": AT, "reason": "x"},
+         "mgr-b:manager", 422, "Invalid window"),
+        ("POST", "/v1/staff/nobody/absences", {**SICK, "ends_on": "2027-01-02"}, "mgr-b:manager", 404,
+         "Not found"),
+        ("POST", "/v1/staff/cw-b1/absences", {**SICK, "ends_on": "2026-12-31"}, "mgr-b:manager", 422,
+         "Invalid dates"),
+        ("GET", "/v1/rotation/schedule?from=2027-01-02&to=2027-01-01", None, "cw-b1:caseworker", 422,
+         "Invalid range"),
+    ],
+)  # fmt: skip
+async def test_a_refused_request_is_answered_with_problem_details_and_stores_nothing(
+    staff_api: Any, method: str, path: str, body: Any, token: str, status: int, title: str
+) -> None:
+    before = staff_api.fakes.case("R-1"), list(staff_api.fakes.tables.outbox)
+    response = await staff_api.request(method, path, json=body, headers=as_(token))
+    assert (response.status_code, response.json()["title"]) == (status, title), response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (staff_api.fakes.case("R-1"), staff_api.fakes.tables.outbox) == before
+
+
+async def test_an_extension_not_later_than_the_due_date_is_refused(staff_api: Any) -> None:
+    opened = await staff_api.post(
+        "/v1/referrals/R-1/decision", json={"decision": "open_investigation", "at": AT}, headers=MANAGER
+    )
+    assert opened.json()["status"] == "investigating"
+    response = await staff_api.post(
+        "/v1/referrals/R-1/extend", json={"until": "2026-10-06", "reason": "x"}, headers=as_("mgr-b:manager")
+    )
+    assert (response.status_code, response.json()["title"]) == (422, "Invalid extension")
+
+
+async def test_a_case_moves_through_its_lifecycle_and_the_workload_shows_loads_in_cases(
+    staff_api: Any,
+) -> None:
+    mine = staff_api.fakes.case("R-1").caseworker
+    acknowledged = await staff_api.post("/v1/referrals/R-1/acknowledge", headers=as_(f"{mine}:caseworker"))
+    assert acknowledged.json()["status"] == "acknowledged"
+    state = (await staff_api.get("/v1/referrals/R-1", headers=MANAGER)).json()
+    assert (state["caseworker"], state["status"], state["deadlines"]["investigation"]) == (
+        mine,
+        "acknowledged",
+        None,
+    )
+    workload = (await staff_api.get("/v1/workload", headers=MANAGER)).json()
+    person = next(p for p in workload["caseworkers"] if p["staff_id"] == mine)
+    assert mine == "cw-b1"  # the first in the team, all being equal; a mentor: half of 20 cases
+    assert (person["open_cases"], person["weighted_load"], person["capacity"]) == (1, 1.0, 10.0)
