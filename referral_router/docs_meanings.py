@@ -171,6 +171,8 @@ UNIT_MEANINGS: dict[str, str] = {
     "DeadlineRules.preliminary_days": "Preliminary assessment: calendar days from receipt (20 kap. 2 § "
     "SoL 2025:400).",
     "DeadlineRules.investigation_months": "Investigation: months from opening (20 kap. 3 §).",
+    "DeadlineRules.max_extension_months": "How far one extension decision may move an investigation's "
+    "due date; a later `until` is refused (422) as a likely typo.",
     "DeadlineRules.feedback_days": "Feedback to a mandatory reporter who asked: days from the decision "
     "(19 kap. 6 §).",
     "DeadlineRules.reminders": "Lead times before each due time at which `deadline.approaching` is sent.",

@@ -150,6 +150,9 @@ class DeadlineRules(_Strict):
     protection_next_day_due: time = time(12, 0)
     preliminary_days: int = Field(default=14, ge=1, le=60)
     investigation_months: int = Field(default=4, ge=1, le=24)
+    # How far one extension decision may move an investigation's due date (20 kap. 3 §: "for a
+    # stated period"); a longer one is refused as a likely typo (a year 2100 once passed).
+    max_extension_months: int = Field(default=6, ge=1, le=24)
     feedback_days: int = Field(default=7, ge=1, le=60)
     reminders: dict[DeadlineName, tuple[timedelta, ...]] = Field(default_factory=_default_reminders)
     scan_interval_s: float = Field(default=30.0, gt=0)

@@ -19,6 +19,7 @@ from services.assignment.domain.batch import NewAssignment, ReceivedReferral
 from services.assignment.domain.cases import Case
 from services.assignment.domain.model import Deadlines, Decision, OnDuty, Referral
 from services.assignment.domain.unit import Unit
+from services.assignment.domain.workload import Absence
 from services.assignment.handlers.assign import ReferralMessage, assign_referrals, assigned_event
 from services.assignment.subscribers import referral_message
 from services.assignment.unit_from_config import unit_from_config
@@ -121,6 +122,11 @@ class Fakes:
     def events(self) -> list[dict[str, Any]]:
         """Every event in the outbox, decoded, in order."""
         return [json.loads(payload) for _, _, _, payload in self.tables.outbox]
+
+    def absent(self, staff_id: str, first: date, last: date) -> None:
+        """Record an absence, as the staff API would have."""
+        row_id = len(self.tables.absences) + 1
+        self.tables.absences.append((row_id, Absence(staff_id, first, last, "leave"), "mgr-a"))
 
 
 def new_assignment(

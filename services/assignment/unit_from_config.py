@@ -41,6 +41,8 @@ def unit_from_config(config: UnitConfig) -> Unit:
         conflicts=tuple(
             ConflictOfInterest(c.staff_id, c.key) for c in config.assignment.conflicts_of_interest
         ),
+        head_of_unit=config.head_of_unit.id,
+        intake_group=frozenset(p.id for p in config.intake_group),
     )
 
 
@@ -123,6 +125,7 @@ def deadline_rules(config: UnitConfig) -> DeadlineRules:
         next_day_due=d.protection_next_day_due,
         preliminary_days=d.preliminary_days,
         investigation_months=d.investigation_months,
+        max_extension_months=d.max_extension_months,
         feedback_days=d.feedback_days,
         reminders={str(name): leads for name, leads in d.reminders.items()},
     )

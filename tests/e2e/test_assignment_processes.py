@@ -324,6 +324,63 @@ async def test_a_referral_moves_through_its_lifecycle_over_http_and_bad_input_st
     assert (await call(assignments, "GET", "/v1/referrals/R-nope", bearer=mine)).status_code == 404
 
 
+async def test_only_staff_with_a_relation_to_a_referral_act_on_it_over_http(assignments):
+    """Issue 24: a team-A caseworker recorded the protection assessment, opened and closed the
+    investigation of a team-C referral, and managers reassigned other teams' referrals."""
+    event = received("R-rel1", at=local(2026, 10, 6, 9, 0), child="c-rel1", family="f-rel1")
+    await produce(
+        assignments.bootstrap,
+        f"{assignments.prefix}{TOPIC_RECEIVED}",
+        [(event_key(event), encode_event(event))],
+    )
+    await eventually(
+        lambda: call(assignments, "GET", "/v1/referrals/R-rel1", bearer=MANAGER),
+        lambda r: r.status_code == 200,
+        timeout_s=60,
+    )
+    state = (await call(assignments, "GET", "/v1/referrals/R-rel1", bearer=MANAGER)).json()
+    team, caseworker = state["team"], state["caseworker"]
+    other_team = next(t for t in ("team-a", "team-b", "team-c") if t != team)
+    outsider = token(f"cw-{other_team[-1]}1", "caseworker")
+    other_manager = token(f"mgr-{other_team[-1]}", "manager")
+    at = local(2026, 10, 6, 10, 0).isoformat()
+    for path, body in [
+        ("protection-assessment", {"outcome": "no_immediate_need", "at": at}),
+        ("decision", {"decision": "open_investigation", "at": at}),
+        ("close", {"at": at}),
+    ]:
+        refused = await call(assignments, "POST", f"/v1/referrals/R-rel1/{path}", body, outsider)
+        assert refused.status_code == 403, (path, refused.text)
+    teammate = next(w.staff_id for w in UNIT.staff if w.team == team and w.staff_id != caseworker)
+    move = {"caseworker": teammate, "reason": "balance"}
+    assert (
+        await call(assignments, "POST", "/v1/referrals/R-rel1/reassign", move, other_manager)
+    ).status_code == 403
+    own_manager = token(f"mgr-{team[-1]}", "manager")
+    same = {"caseworker": caseworker, "reason": "again"}
+    assert (
+        await call(assignments, "POST", "/v1/referrals/R-rel1/reassign", same, own_manager)
+    ).status_code == 409
+    moved = await call(assignments, "POST", "/v1/referrals/R-rel1/reassign", move, own_manager)
+    assert moved.status_code == 200 and moved.json()["caseworker"] == teammate
+    decided = await call(
+        assignments, "POST", "/v1/referrals/R-rel1/decision",
+        {"decision": "open_investigation", "at": at}, token(teammate, "caseworker"),
+    )  # fmt: skip
+    assert decided.status_code == 200
+    too_long = {"until": "2100-01-01", "reason": "typo"}
+    refused = await call(assignments, "POST", "/v1/referrals/R-rel1/extend", too_long, own_manager)
+    assert refused.status_code == 422 and "2100" not in refused.text
+
+
+async def test_an_unknown_team_in_an_override_is_refused_without_echoing_it(assignments):
+    body = {"team": "Anna Andersson 8211059954", "starts_at": "2027-03-01T08:00:00+01:00",
+            "ends_at": "2027-03-03T08:00:00+01:00", "reason": "x"}  # fmt: skip
+    refused = await call(assignments, "POST", "/v1/rotation/overrides", body, MANAGER)
+    assert refused.status_code == 422
+    assert "Anna" not in refused.text and "8211059954" not in refused.text
+
+
 # --- schemathesis: generated requests never produce a server error ------------------------------
 
 import schemathesis  # noqa: E402

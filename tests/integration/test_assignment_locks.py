@@ -21,7 +21,7 @@ from services.assignment.subscribers import referral_message
 from shared.db import Conn
 from shared.events import Envelope
 from tests.assignment_support import UNIT, assign, assign_batch, local, received
-from tests.integration.test_assignment_postgres import MANAGER, pool
+from tests.integration.test_assignment_postgres import HEAD, pool
 
 TEAM_A_DAY = local(2026, 9, 22, 10, 0)  # a Tuesday: team-a on duty
 TEAM_B_DAY = local(2026, 10, 6, 10, 0)  # a Tuesday: team-b on duty
@@ -84,9 +84,9 @@ async def waits_for_a_lock(pool: asyncpg.Pool, pid: int, action: asyncio.Task[No
     ("case_day", "action"),
     [
         # A team-a case moved to a team-b caseworker: the loads of both teams change.
-        (TEAM_A_DAY, CaseAction("reassign", MANAGER, TEAM_B_DAY, caseworker="cw-b2", reason="x")),
+        (TEAM_A_DAY, CaseAction("reassign", HEAD, TEAM_B_DAY, caseworker="cw-b2", reason="x")),
         # A team-b case acknowledged: its status changes, and with it the trigger's load rows.
-        (TEAM_B_DAY, CaseAction("acknowledge", MANAGER, TEAM_B_DAY)),
+        (TEAM_B_DAY, CaseAction("acknowledge", HEAD, TEAM_B_DAY)),
     ],
     ids=["reassign into the team", "acknowledge in the team"],
 )

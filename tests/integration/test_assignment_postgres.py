@@ -10,7 +10,8 @@ import pytest
 
 from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
 from services.assignment.adapters.postgres_schedules import OPEN_DEADLINES_SQL
-from services.assignment.domain.cases import Actor, CaseAction
+from services.assignment.domain.access import Actor
+from services.assignment.domain.cases import CaseAction
 from services.assignment.domain.errors import InvalidTransition
 from services.assignment.handlers.cases import act_on_case, record_feedback
 from services.assignment.handlers.scheduled import emit_scheduled_events, event_id
@@ -20,7 +21,7 @@ from shared.settings import DatabaseSettings
 from tests.assignment_support import UNIT, assign, local, migrated_pool, received
 
 MONDAY = local(2026, 10, 5, 10, 0)  # team-b on duty
-MANAGER = Actor("mgr-b", frozenset({"manager"}))
+HEAD = Actor("head", frozenset({"head_of_unit"}))  # may act on any referral, whichever team has it
 
 
 class Scheduler:
@@ -110,22 +111,22 @@ async def act(pool, referral_id: str, action: CaseAction, now):
 async def test_the_case_lifecycle_records_due_times_extensions_and_refuses_wrong_steps(pool):
     await assign(pool, received("R-1", at=local(2026, 8, 28, 10, 0), feedback=True))
     opened = local(2026, 8, 31, 11, 0)
-    await act(pool, "R-1", CaseAction("decision", MANAGER, opened, decision="open_investigation"), opened)
+    await act(pool, "R-1", CaseAction("decision", HEAD, opened, decision="open_investigation"), opened)
     row = await pool.fetchrow("SELECT * FROM assignments WHERE referral_id = 'R-1'")
     assert row["status"] == "investigating"
     assert row["investigation_due"] == local(2026, 12, 31, 23, 59, 59)
     assert row["feedback_due"] == local(2026, 9, 7, 23, 59, 59)
     with pytest.raises(InvalidTransition):  # 409 at the staff API
-        await act(pool, "R-1", CaseAction("decision", MANAGER, opened, decision="no_investigation"), opened)
-    extend = CaseAction("extend", MANAGER, local(2026, 12, 20, 9), until=date(2027, 2, 15), reason="r")
+        await act(pool, "R-1", CaseAction("decision", HEAD, opened, decision="no_investigation"), opened)
+    extend = CaseAction("extend", HEAD, local(2026, 12, 20, 9), until=date(2027, 2, 15), reason="r")
     await act(pool, "R-1", extend, local(2026, 12, 20, 9))
     ext = await pool.fetchrow("SELECT * FROM investigation_extensions WHERE referral_id = 'R-1'")
     assert (ext["decided_on"], ext["decided_by"], ext["new_due"]) == (
         date(2026, 12, 20),
-        "mgr-b",
+        "head",
         local(2027, 2, 15, 23, 59, 59),
     )
-    await act(pool, "R-1", CaseAction("close", MANAGER, local(2027, 1, 10, 9)), local(2027, 1, 10, 9))
+    await act(pool, "R-1", CaseAction("close", HEAD, local(2027, 1, 10, 9)), local(2027, 1, 10, 9))
     assert await outbox_types(pool) == [
         "referral.assigned",
         "referral.decided",
@@ -137,7 +138,7 @@ async def test_the_case_lifecycle_records_due_times_extensions_and_refuses_wrong
 async def test_a_refused_action_stores_nothing(pool):
     await assign(pool, received("R-1", at=MONDAY))
     with pytest.raises(InvalidTransition):
-        await act(pool, "R-1", CaseAction("close", MANAGER, MONDAY), MONDAY)
+        await act(pool, "R-1", CaseAction("close", HEAD, MONDAY), MONDAY)
     row = await pool.fetchrow("SELECT status, closed_at FROM assignments WHERE referral_id = 'R-1'")
     assert (row["status"], row["closed_at"]) == ("assigned", None)
     assert await outbox_types(pool) == ["referral.assigned"]
@@ -169,7 +170,7 @@ async def test_deadline_reminders_and_breaches_are_emitted_exactly_once_with_an_
         await asyncio.gather(*(s.scan_once() for s in schedulers))  # two instances at once
         await schedulers[0].scan_once()  # and once more: nothing new
     decided = preliminary_due - timedelta(hours=5)
-    await act(pool, "R-1", CaseAction("decision", MANAGER, decided, decision="no_investigation"), decided)
+    await act(pool, "R-1", CaseAction("decision", HEAD, decided, decision="no_investigation"), decided)
     clock.set(preliminary_due + timedelta(days=2))
     await schedulers[0].scan_once()
     assert await deadline_events(pool) == [
@@ -210,11 +211,11 @@ async def test_a_handover_is_emitted_once_per_boundary_by_concurrent_schedulers(
 async def test_feedback_to_the_reporter_meets_its_clock_and_no_alert_follows(pool):
     await assign(pool, received("R-1", at=local(2026, 8, 28, 10, 0), feedback=True))
     decided = local(2026, 8, 31, 11, 0)
-    await act(pool, "R-1", CaseAction("decision", MANAGER, decided, decision="no_investigation"), decided)
+    await act(pool, "R-1", CaseAction("decision", HEAD, decided, decision="no_investigation"), decided)
     due = local(2026, 9, 7, 23, 59, 59)
     clock = FixedClock(due - timedelta(days=2))
     await Scheduler(pool, clock).scan_once()
-    await record_feedback(PostgresAssignmentUnitOfWork(pool), "R-1", due - timedelta(days=1), due)
+    await record_feedback(PostgresAssignmentUnitOfWork(pool), UNIT, "R-1", HEAD, due - timedelta(days=1), due)
     clock.set(due + timedelta(days=3))
     await Scheduler(pool, clock).scan_once()
     feedback = [e for e in await deadline_events(pool) if e[1] == "reporter_feedback"]

@@ -8,13 +8,13 @@ from services.assignment.domain.access import (
     RULES,
     Action,
     Actor,
-    NotPermitted,
     Organisation,
     Parties,
     Relation,
     authorize,
     relations,
 )
+from services.assignment.domain.errors import NotPermitted
 
 ORG = Organisation(
     managers={"team-a": "mgr-a", "team-b": "mgr-b"},

@@ -6,14 +6,17 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.assignment.domain.cases import Actor, CaseAction
+from services.assignment.domain.access import Actor
+from services.assignment.domain.cases import CaseAction
 from services.assignment.domain.errors import (
+    AlreadyTheCaseworker,
     AssignmentRefused,
     CaseNotFound,
     ExtensionNotLater,
+    ExtensionTooLong,
     InvalidTransition,
     NoFeedbackDue,
-    NotTheAssignedCaseworker,
+    NotPermitted,
     TimeOutOfRange,
     UnknownCaseworker,
 )
@@ -24,6 +27,7 @@ RECEIVED = local(2026, 9, 15, 10, 0)  # a Tuesday: team-a on duty (14 to 28 Sept
 OPENED = local(2026, 9, 17, 11, 0)
 MANAGER = Actor("mgr-a", frozenset({"manager"}))
 INTAKE = Actor("in-1", frozenset({"intake"}))
+HEAD = Actor("head", frozenset({"head_of_unit"}))
 
 
 async def assigned(*, feedback: bool = False) -> Fakes:
@@ -33,7 +37,7 @@ async def assigned(*, feedback: bool = False) -> Fakes:
 
 
 async def act(fakes: Fakes, action: CaseAction, now=None):
-    return await act_on_case(fakes.uow(), fakes.unit, "R-1", action, now or action.at)
+    return (await act_on_case(fakes.uow(), fakes.unit, "R-1", action, now or action.at)).case
 
 
 def event_types(fakes: Fakes) -> list[str]:
@@ -52,7 +56,7 @@ async def test_the_assigned_caseworker_intake_and_a_manager_may_acknowledge_but_
     fakes = await assigned()
     mine = fakes.case("R-1").caseworker
     other = Actor("cw-a9" if mine != "cw-a9" else "cw-a8", frozenset({"caseworker"}))
-    await refused(fakes, NotTheAssignedCaseworker, CaseAction("acknowledge", other, RECEIVED))
+    await refused(fakes, NotPermitted, CaseAction("acknowledge", other, RECEIVED))
     case = await act(fakes, CaseAction("acknowledge", Actor(mine, frozenset({"caseworker"})), RECEIVED))
     assert (case.status, case.acknowledged_at) == ("acknowledged", RECEIVED)
     later = RECEIVED + timedelta(hours=1)
@@ -147,11 +151,15 @@ async def test_a_reassignment_moves_the_case_and_its_load_names_a_new_hires_ment
     await refused(
         fakes, UnknownCaseworker, CaseAction("reassign", MANAGER, OPENED, caseworker="mgr-b", reason="x")
     )
+    # Another team's caseworker: the head of unit's decision, not the team manager's.
+    await refused(
+        fakes, NotPermitted, CaseAction("reassign", MANAGER, OPENED, caseworker="cw-b5", reason="x")
+    )
     uow = fakes.uow()
-    action = CaseAction("reassign", MANAGER, OPENED, caseworker="cw-b5", reason="x")
-    case = await act_on_case(uow, fakes.unit, "R-1", action, OPENED)
+    action = CaseAction("reassign", HEAD, OPENED, caseworker="cw-b5", reason="x")
+    case = (await act_on_case(uow, fakes.unit, "R-1", action, OPENED)).case
     assert (case.team, case.caseworker, case.mentor, case.reason) == ("team-b", "cw-b5", "cw-b1", "manual")
-    assert case.explanation == f"reassigned by mgr-a from {first.caseworker}"
+    assert case.explanation == f"reassigned by head from {first.caseworker}"
     assert uow.locks_taken == [frozenset({"team-a", "team-b"})]
     async with fakes.uow() as read:
         loads = await read.assignments.open_loads()
@@ -164,14 +172,17 @@ async def test_a_reassignment_moves_the_case_and_its_load_names_a_new_hires_ment
 async def test_feedback_to_the_reporter_is_recorded_once_only_where_it_is_due() -> None:
     fakes = await assigned(feedback=True)
     with pytest.raises(NoFeedbackDue):
-        await record_feedback(fakes.uow(), "R-1", OPENED, OPENED)
+        await record_feedback(fakes.uow(), fakes.unit, "R-1", MANAGER, OPENED, OPENED)
     await act(fakes, CaseAction("decision", MANAGER, OPENED, decision="no_investigation"))
     with pytest.raises(TimeOutOfRange):
-        await record_feedback(fakes.uow(), "R-1", OPENED - timedelta(hours=1), OPENED)
+        await record_feedback(fakes.uow(), fakes.unit, "R-1", MANAGER, OPENED - timedelta(hours=1), OPENED)
+    with pytest.raises(NotPermitted):
+        await record_feedback(fakes.uow(), fakes.unit, "R-1", INTAKE, OPENED, OPENED)
     told = OPENED + timedelta(days=2)
-    case = await record_feedback(fakes.uow(), "R-1", told, told)
+    case = await record_feedback(fakes.uow(), fakes.unit, "R-1", MANAGER, told, told)
     assert case.feedback_sent_at == told == fakes.case("R-1").feedback_sent_at
-    again = await record_feedback(fakes.uow(), "R-1", told + timedelta(days=1), told + timedelta(days=1))
+    later = told + timedelta(days=1)
+    again = await record_feedback(fakes.uow(), fakes.unit, "R-1", MANAGER, later, later)
     assert again.feedback_sent_at == told
     assert event_types(fakes) == ["referral.assigned", "referral.decided"]  # no feedback event contract yet
 
@@ -185,5 +196,74 @@ async def test_a_referral_without_an_assignment_is_not_found_by_any_use_case() -
             fakes.uow(), fakes.unit, "R-none", CaseAction("acknowledge", MANAGER, OPENED), OPENED
         )
     with pytest.raises(CaseNotFound):
-        await record_feedback(fakes.uow(), "R-none", OPENED, OPENED)
+        await record_feedback(fakes.uow(), fakes.unit, "R-none", MANAGER, OPENED, OPENED)
     assert await case_state(fakes.uow(), "R-1") == fakes.case("R-1")
+
+
+# Issue 24: anyone with a role could act on any referral.
+async def test_only_someone_with_a_relation_to_the_referral_may_act_on_it_and_refusals_are_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fakes = await assigned()
+    team_c = Actor("cw-c1", frozenset({"caseworker"}))
+    other_manager = Actor("mgr-c", frozenset({"manager"}))
+    with caplog.at_level("WARNING", logger="services.assignment.handlers.cases"):
+        await refused(fakes, NotPermitted, CaseAction("protection_assessment", team_c, OPENED, outcome="x"))
+        await refused(
+            fakes, NotPermitted, CaseAction("decision", team_c, OPENED, decision="no_investigation")
+        )
+        await refused(
+            fakes, NotPermitted, CaseAction("reassign", other_manager, OPENED, caseworker="cw-a2", reason="x")
+        )
+        await refused(
+            fakes, NotPermitted, CaseAction("decision", INTAKE, OPENED, decision="no_investigation")
+        )
+    refusals = [r for r in caplog.records if r.getMessage().startswith("action refused")]
+    assert [(r.staff, r.action, r.referral_id) for r in refusals] == [  # type: ignore[attr-defined]
+        ("cw-c1", "protection_assessment", "R-1"),
+        ("cw-c1", "decision", "R-1"),
+        ("mgr-c", "reassign", "R-1"),
+        ("in-1", "decision", "R-1"),
+    ]
+    mentor = fakes.case("R-1").mentor
+    helpers = [INTAKE, HEAD] + ([Actor(mentor, frozenset({"caseworker"}))] if mentor else [])
+    for actor in helpers:
+        await act(fakes, CaseAction("acknowledge", actor, OPENED))
+
+
+async def test_a_manager_reassigns_within_the_team_and_to_the_same_caseworker_is_refused() -> None:
+    fakes = await assigned()
+    mine = fakes.case("R-1").caseworker
+    await refused(
+        fakes, AlreadyTheCaseworker, CaseAction("reassign", MANAGER, OPENED, caseworker=mine, reason="x")
+    )
+    teammate = next(w.staff_id for w in fakes.unit.staff if w.team == "team-a" and w.staff_id != mine)
+    within = CaseAction("reassign", MANAGER, OPENED, caseworker=teammate, reason="x")
+    acted = await act_on_case(fakes.uow(), fakes.unit, "R-1", within, OPENED)
+    assert acted.case.caseworker == teammate and acted.warnings == ()
+    assert event_types(fakes) == ["referral.assigned", "referral.reassigned"]
+
+
+async def test_a_reassignment_to_someone_away_goes_through_with_a_warning() -> None:
+    fakes = await assigned()
+    mine = fakes.case("R-1").caseworker
+    away = next(w.staff_id for w in fakes.unit.staff if w.team == "team-a" and w.staff_id != mine)
+    fakes.absent(away, date(2026, 9, 16), date(2026, 9, 25))
+    to_away = CaseAction("reassign", MANAGER, OPENED, caseworker=away, reason="x")
+    acted = await act_on_case(fakes.uow(), fakes.unit, "R-1", to_away, OPENED)
+    assert acted.case.caseworker == away
+    assert acted.warnings == (f"{away} is away until 2026-09-25",)
+
+
+async def test_an_extension_may_move_the_due_date_at_most_the_configured_months() -> None:
+    fakes = await assigned()
+    await act(fakes, CaseAction("decision", MANAGER, OPENED, decision="open_investigation"))  # due 2027-01-17
+    when = local(2026, 12, 20, 9)
+    await refused(
+        fakes, ExtensionTooLong, CaseAction("extend", MANAGER, when, until=date(2100, 1, 1), reason="typo")
+    )
+    await refused(
+        fakes, ExtensionTooLong, CaseAction("extend", MANAGER, when, until=date(2027, 7, 18), reason="r")
+    )
+    case = await act(fakes, CaseAction("extend", MANAGER, when, until=date(2027, 7, 17), reason="r"))
+    assert case.investigation_due == local(2027, 7, 17, 23, 59, 59)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, timedelta
 
-from services.assignment.domain.cases import Actor, CaseAction
+from services.assignment.domain.access import Actor
+from services.assignment.domain.cases import CaseAction
 from services.assignment.handlers.cases import act_on_case
 from services.assignment.handlers.scheduled import emit_deadline_alerts, emit_scheduled_events, event_id
 from tests.assignment_support import Fakes, local, received
 
-MANAGER = Actor("mgr-b", frozenset({"manager"}))
+MANAGER = Actor("head", frozenset({"head_of_unit"}))  # may act on any referral
 
 
 def deadline_events(fakes: Fakes) -> list[tuple[str, str, int | None]]:

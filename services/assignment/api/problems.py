@@ -6,15 +6,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.assignment.domain.errors import (
+    AlreadyTheCaseworker,
     AssignmentRefused,
     CaseNotFound,
     ExtensionNotLater,
+    ExtensionTooLong,
     InvalidAbsenceDates,
     InvalidOverrideWindow,
     InvalidScheduleRange,
     InvalidTransition,
     NoFeedbackDue,
-    NotTheAssignedCaseworker,
+    NotPermitted,
     TimeOutOfRange,
     UnknownCaseworker,
     UnknownStaff,
@@ -25,11 +27,13 @@ from shared.http import problem
 PROBLEMS: dict[type[AssignmentRefused], tuple[int, str]] = {
     CaseNotFound: (404, "Not found"),
     UnknownStaff: (404, "Not found"),
-    NotTheAssignedCaseworker: (403, "Forbidden"),
+    NotPermitted: (403, "Forbidden"),
     InvalidTransition: (409, "Conflict"),
     NoFeedbackDue: (409, "Conflict"),
+    AlreadyTheCaseworker: (409, "Conflict"),
     TimeOutOfRange: (422, "Invalid time"),
     ExtensionNotLater: (422, "Invalid extension"),
+    ExtensionTooLong: (422, "Invalid extension"),
     UnknownCaseworker: (422, "Unknown caseworker"),
     UnknownTeam: (422, "Unknown team"),
     InvalidOverrideWindow: (422, "Invalid window"),

@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from services.assignment.domain.errors import NotPermitted
+
 
 class Action(StrEnum):
     """What someone does to a referral."""
@@ -100,14 +102,6 @@ class Organisation:
     teams: Mapping[str, str]  # caseworker's staff id -> team id
 
 
-class NotPermitted(Exception):
-    """The actor has no relation to the referral that allows the action."""
-
-    def __init__(self, action: Action) -> None:
-        super().__init__(f"{action} needs one of: {', '.join(sorted(RULES[action]))}")
-        self.action = action
-
-
 def relations(actor: Actor, parties: Parties, org: Organisation) -> frozenset[Relation]:
     """Every relation the actor has to the referral, each only with its role."""
     held = {
@@ -133,5 +127,6 @@ def authorize(
     if action is Action.REASSIGN and Relation.HEAD_OF_UNIT not in allowed and across_teams:
         allowed = frozenset()
     if not allowed:
-        raise NotPermitted(action)
+        who = ", ".join(sorted(RULES[action]))
+        raise NotPermitted(action, who + (" (within the team)" if action is Action.REASSIGN else ""))
     return min(allowed)  # a stable choice when several relations allow it

@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
-from services.assignment.domain.deadlines import END_OF_DAY, feedback_due, investigation_due
+from services.assignment.domain.access import Action, Actor, Parties, authorize
+from services.assignment.domain.deadlines import END_OF_DAY, add_months, feedback_due, investigation_due
 from services.assignment.domain.errors import (
+    AlreadyTheCaseworker,
     ExtensionNotLater,
+    ExtensionTooLong,
     NoFeedbackDue,
-    NotTheAssignedCaseworker,
     TimeOutOfRange,
     UnknownCaseworker,
 )
@@ -24,7 +26,6 @@ from services.assignment.domain.workload import is_new_hire
 
 FUTURE_SLACK = timedelta(minutes=5)
 """How far ahead of the service's clock an action's time may lie (clocks differ a little)."""
-MAY_ACKNOWLEDGE_ANY = frozenset({"intake", "manager"})
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,10 @@ class Case:
     feedback_sent_at: datetime | None = None
     closed_at: datetime | None = None
 
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: a staff id and their roles."""
-
-    staff_id: str
-    roles: frozenset[str]
+    @property
+    def parties(self) -> Parties:
+        """Who the case belongs to now (for who may act on it)."""
+        return Parties(self.team, self.caseworker, self.mentor)
 
 
 @dataclass(frozen=True)
@@ -107,12 +105,15 @@ class CaseChange:
 def act(case: Case, action: CaseAction, unit: Unit, now: datetime) -> CaseChange:
     """The case after `action`, or the domain exception that refuses it.
 
-    Checked in this order: whose case it is (acknowledging), when it happened, whether the
-    status allows it, then the action's own rules (the new caseworker, the later due date).
+    Checked in this order: a reassignment's caseworker exists, the actor's relation to the case
+    allows the action (domain/access.py), when it happened, whether the status allows it, then
+    the action's own rules (not the same caseworker, a later due date within the limit).
     """
-    mine = case.caseworker == action.by.staff_id
-    if action.name == "acknowledge" and not action.by.roles & MAY_ACKNOWLEDGE_ANY and not mine:
-        raise NotTheAssignedCaseworker
+    if action.name == "reassign" and unit.caseworker(action.caseworker or "") is None:
+        raise UnknownCaseworker
+    authorize(
+        action.by, Action(action.name), case.parties, unit.organisation, to_caseworker=action.caseworker
+    )
     if action.at > now + FUTURE_SLACK or action.at < case.received_at:
         raise TimeOutOfRange("`at` must lie between receipt and now")
     status = after_action(case.status, action.name, action.decision)
@@ -143,6 +144,9 @@ def _after(case: Case, action: CaseAction, status: str, unit: Unit) -> Case:
         new_due = datetime.combine(action.until, END_OF_DAY, unit.tz).astimezone(UTC)
         if new_due <= case.investigation_due:
             raise ExtensionNotLater
+        months = unit.deadlines.max_extension_months
+        if action.until > add_months(unit.local_day(case.investigation_due), months):
+            raise ExtensionTooLong(months)
         return replace(after, investigation_due=new_due)
     return replace(after, closed_at=action.at)  # close
 
@@ -164,6 +168,8 @@ def _reassigned(case: Case, action: CaseAction, unit: Unit) -> Case:
     worker = unit.caseworker(action.caseworker or "")
     if worker is None:
         raise UnknownCaseworker
+    if worker.staff_id == case.caseworker:
+        raise AlreadyTheCaseworker
     mentor = worker.mentor if is_new_hire(worker, unit.local_day(action.at), unit.rules) else None
     explanation = f"reassigned by {action.by.staff_id} from {case.caseworker}"
     return replace(
@@ -176,8 +182,9 @@ def _reassigned(case: Case, action: CaseAction, unit: Unit) -> Case:
     )
 
 
-def feedback_given(case: Case, at: datetime, now: datetime) -> Case:
+def feedback_given(case: Case, by: Actor, at: datetime, unit: Unit, now: datetime) -> Case:
     """The reporter was told the outcome (19 kap. 6 §): the feedback clock is met, once."""
+    authorize(by, Action.FEEDBACK, case.parties, unit.organisation)
     if case.feedback_due is None or case.decided_at is None:
         raise NoFeedbackDue
     if at > now + FUTURE_SLACK or at < case.decided_at:

@@ -30,11 +30,19 @@ class NoFeedbackDue(AssignmentRefused):
         super().__init__("no feedback is due: none was requested, or no decision yet")
 
 
-class NotTheAssignedCaseworker(AssignmentRefused):
-    """A caseworker acted on a case that is not theirs, where only theirs may be."""
+class NotPermitted(AssignmentRefused):
+    """The actor has no relation to the referral that allows the action (domain/access.py)."""
+
+    def __init__(self, action: str, allowed: str) -> None:
+        super().__init__(f"{action} is for: {allowed}")
+        self.action = action
+
+
+class AlreadyTheCaseworker(AssignmentRefused):
+    """A reassignment to the caseworker who has the referral already changes nothing."""
 
     def __init__(self) -> None:
-        super().__init__("only the assigned caseworker, intake or a manager")
+        super().__init__("`caseworker` has this referral already")
 
 
 class TimeOutOfRange(AssignmentRefused):
@@ -46,6 +54,13 @@ class ExtensionNotLater(AssignmentRefused):
 
     def __init__(self) -> None:
         super().__init__("`until` must be after the current due date")
+
+
+class ExtensionTooLong(AssignmentRefused):
+    """One extension decision may move the due date at most so many months."""
+
+    def __init__(self, months: int) -> None:
+        super().__init__(f"`until` may lie at most {months} months after the current due date")
 
 
 class UnknownCaseworker(AssignmentRefused):
@@ -66,7 +81,8 @@ class UnknownTeam(AssignmentRefused):
     """The team is not in the unit: named by a request, or by the rotation or an earlier case."""
 
     def __init__(self, team: str) -> None:
-        super().__init__(f"no team {team!r} in the unit config")
+        # The id may come from a request: the message does not repeat it.
+        super().__init__("the team is not in the unit config")
         self.team = team
 
 

@@ -208,5 +208,6 @@ class DeadlineRules:
     next_day_due: time = time(12, 0)
     preliminary_days: int = 14
     investigation_months: int = 4
+    max_extension_months: int = 6
     feedback_days: int = 7
     reminders: Mapping[str, tuple[timedelta, ...]] = field(default_factory=dict)

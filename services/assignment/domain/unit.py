@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 
+from services.assignment.domain.access import Organisation
 from services.assignment.domain.model import (
     CapacityRules,
     Caseworker,
@@ -54,6 +55,18 @@ class Unit:
     weights: WeightRules = field(default_factory=WeightRules)
     deadlines: DeadlineRules = field(default_factory=DeadlineRules)
     conflicts: tuple[ConflictOfInterest, ...] = ()
+    head_of_unit: str = ""
+    intake_group: frozenset[str] = frozenset()
+
+    @property
+    def organisation(self) -> Organisation:
+        """Who holds the positions that give relations to a referral (domain/access.py)."""
+        return Organisation(
+            managers={t.id: t.manager for t in self.teams},
+            head_of_unit=self.head_of_unit,
+            intake_group=self.intake_group,
+            teams={w.staff_id: w.team for w in self.staff},
+        )
 
     def team(self, team_id: str) -> Team | None:
         """The team with this id, if the unit has it."""

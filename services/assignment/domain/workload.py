@@ -76,6 +76,12 @@ class Absence:
     kind: str
 
 
+def absent_on(absences: Iterable[Absence], staff_id: str, day: date) -> Absence | None:
+    """The absence that keeps `staff_id` away on `day` (the one ending last), if any."""
+    covering = [a for a in absences if a.staff_id == staff_id and a.starts_on <= day <= a.ends_on]
+    return max(covering, key=lambda a: a.ends_on, default=None)
+
+
 @dataclass(frozen=True)
 class CaseworkerWorkload:
     """One caseworker in the managers' workload view: staff ids and figures, nothing about clients."""

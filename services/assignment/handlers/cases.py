@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
+from services.assignment.domain.access import Actor
 from services.assignment.domain.cases import Case, CaseAction, CaseChange, act, feedback_given
-from services.assignment.domain.errors import CaseNotFound
+from services.assignment.domain.errors import CaseNotFound, NotPermitted
 from services.assignment.domain.model import as_cases
 from services.assignment.domain.unit import Unit
+from services.assignment.domain.workload import absent_on
 from services.assignment.handlers.assign import PRODUCER
 from services.assignment.ports import AssignmentUnitOfWork
 from shared.events import (
@@ -21,6 +27,8 @@ from shared.events import (
     outbox_row,
 )
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 EVENT_TYPES = {
     "acknowledge": "referral.acknowledged",
     "protection_assessment": "referral.protection_assessed",
@@ -39,9 +47,17 @@ async def case_state(uow: AssignmentUnitOfWork, referral_id: str) -> Case:
     return case
 
 
+@dataclass(frozen=True)
+class Acted:
+    """The case after an action, and what the actor should know (e.g. the new caseworker is away)."""
+
+    case: Case
+    warnings: tuple[str, ...] = ()
+
+
 async def act_on_case(
     uow: AssignmentUnitOfWork, unit: Unit, referral_id: str, action: CaseAction, now: datetime
-) -> Case:
+) -> Acted:
     """Check the action against the case (domain), store the change and its event; the case after.
 
     The case's row is locked first, then its teams' locks are taken as assignment takes them:
@@ -51,26 +67,52 @@ async def act_on_case(
         case = await uow.cases.get_for_update(referral_id)
         if case is None:
             raise CaseNotFound
-        change = act(case, action, unit, now)
+        change = _refusals_logged(referral_id, action.by, lambda: act(case, action, unit, now))
         await uow.assignments.lock_teams(change.teams)
         await uow.cases.save(change.before, change.after)
         if change.extension is not None:
             await uow.cases.add_extension(change.extension)
         await uow.outbox.add([case_event(change, action)])
+        warnings = await _reassignment_warnings(uow, unit, change, action)
         await uow.commit()
-    return change.after
+    return Acted(change.after, warnings)
 
 
-async def record_feedback(uow: AssignmentUnitOfWork, referral_id: str, at: datetime, now: datetime) -> Case:
+async def record_feedback(
+    uow: AssignmentUnitOfWork, unit: Unit, referral_id: str, by: Actor, at: datetime, now: datetime
+) -> Case:
     """The reporter was told the outcome: the feedback clock is met (no event contract yet)."""
     async with uow:
         case = await uow.cases.get_for_update(referral_id)
         if case is None:
             raise CaseNotFound
-        after = feedback_given(case, at, now)
+        after = _refusals_logged(referral_id, by, lambda: feedback_given(case, by, at, unit, now))
         await uow.cases.save(case, after)
         await uow.commit()
     return after
+
+
+def _refusals_logged(referral_id: str, by: Actor, decide: Callable[[], T]) -> T:
+    """The domain's answer; a refusal by relation is logged (who, what, which referral) and raised."""
+    try:
+        return decide()
+    except NotPermitted as refused:
+        log.warning(
+            "action refused: no relation to the referral allows it",
+            extra={"staff": by.staff_id, "action": refused.action, "referral_id": referral_id},
+        )
+        raise
+
+
+async def _reassignment_warnings(
+    uow: AssignmentUnitOfWork, unit: Unit, change: CaseChange, action: CaseAction
+) -> tuple[str, ...]:
+    """A reassignment to someone away today goes through (they may be back tomorrow), with a word."""
+    if action.name != "reassign":
+        return ()
+    day = unit.local_day(action.at)
+    away = absent_on(await uow.absences.ending_on_or_after(day), change.after.caseworker, day)
+    return () if away is None else (f"{change.after.caseworker} is away until {away.ends_on.isoformat()}",)
 
 
 def case_event(change: CaseChange, action: CaseAction) -> OutboxRow:
