@@ -10,11 +10,57 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.db import TRANSIENT_DB_ERRORS
+
 log = logging.getLogger(__name__)
 Check = Callable[[], Awaitable[None]]
+RETRY_AFTER_S = "5"
+
+
+class FieldError(BaseModel):
+    """One invalid field: where it is (`loc`) and what is wrong (`msg`), never its value."""
+
+    loc: list[str | int]
+    msg: str
+
+
+class ProblemDetails(BaseModel):
+    """An error as RFC 9457 problem details (`application/problem+json`)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] | None = None
+
+
+_PROBLEM_MEANINGS = {
+    401: "No valid bearer token (or signature).",
+    403: "Not allowed: the role, or the relation to this referral, does not permit it.",
+    404: "Not found.",
+    409: "Conflicts with the current state.",
+    413: "Body too large.",
+    415: "Not application/json.",
+    422: "Invalid input; `errors` lists the fields (never their values).",
+    503: "Storage unavailable; retry after `Retry-After` seconds.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the errors a route can answer, each as problem details."""
+    schema = {"$ref": "#/components/schemas/ProblemDetails"}
+    return {
+        status: {
+            "model": ProblemDetails,
+            "description": _PROBLEM_MEANINGS[status],
+            "content": {"application/problem+json": {"schema": schema}},
+        }
+        for status in statuses
+    }
 
 
 class ApiProblem(Exception):
@@ -104,6 +150,13 @@ def add_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, HTTPException)
         return problem(exc.status_code, str(exc.detail), headers=exc.headers)
 
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable, answering 503", extra={"error": type(exc).__name__})
+        return problem(
+            503, "Service unavailable", detail="storage is unavailable; retry later",
+            headers={"Retry-After": RETRY_AFTER_S},
+        )  # fmt: skip
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The exception's message and traceback may echo input: only its type is logged.
         log.error("unexpected error", extra={"error": type(exc).__name__, "path": request.url.path})
@@ -114,6 +167,9 @@ def add_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, on_problem)
     app.add_exception_handler(RequestValidationError, on_invalid)
     app.add_exception_handler(HTTPException, on_http)
+    for unavailable in TRANSIENT_DB_ERRORS:
+        if issubclass(unavailable, Exception):
+            app.add_exception_handler(unavailable, on_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
 
 

@@ -15,6 +15,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from schemathesis.core import NotSet
 
 from referral_router.stack import ServiceConfig, ServiceProcesses
@@ -23,6 +28,7 @@ from tests.conftest import create_database, drop_database
 from tests.e2e.conftest import free_ports
 
 EXAMPLES = 120
+DOCUMENTED = [status_code_conformance, content_type_conformance, response_schema_conformance]
 RUN = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 SECRETS = {"key_id": "e2e-1", "key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "pepper": "e2e-pepper"}
 
@@ -58,6 +64,7 @@ def test_no_generated_unsigned_request_gets_a_server_error(intake_url, mode):
         response = case.call(base_url=intake_url, timeout=10)
         statuses.append(response.status_code)
         assert response.status_code < 500, case.as_curl_command()
+        case.validate_response(response, checks=DOCUMENTED)
 
     check()
     assert statuses and set(statuses) <= {401, 413, 415, 422}
@@ -88,6 +95,8 @@ def test_no_generated_signed_request_gets_a_server_error(intake_url, mode):
         statuses.append(response.status_code)
         assert response.status_code < 500, (response.status_code, response.text)
         assert response.headers["content-type"].startswith(("application/json", "application/problem+json"))
+        # Every answer is documented: its status, its content type and its body's schema (issue 24).
+        case.validate_response(response, checks=DOCUMENTED)
 
     check()
     assert 422 in statuses  # the bodies reached validation

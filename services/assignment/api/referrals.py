@@ -24,11 +24,15 @@ from services.assignment.api.dependencies import Api, Caller
 from services.assignment.domain.access import ROLE_OF, Actor
 from services.assignment.domain.cases import CaseAction
 from services.assignment.handlers import cases
+from shared.http import problem_responses
 from shared.staff_auth import ROLES, Principal, require
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 # Roles that can have a relation allowing some action: anyone else is refused before the case is read.
 ACTING = frozenset(ROLE_OF.values())
+# What a case action can answer besides 200: no token, no relation, no such referral, the wrong
+# status, invalid input, storage away.
+ACTION_PROBLEMS = problem_responses(401, 403, 404, 409, 422, 503)
 
 
 def _actor(caller: Principal) -> Actor:
@@ -47,43 +51,43 @@ async def _act(
     return state
 
 
-@router.get("/{referral_id}")
+@router.get("/{referral_id}", responses=problem_responses(401, 403, 404, 422, 503))
 async def get_referral(api: Api, referral_id: ReferralId, caller: Caller) -> dict[str, Any]:
     require(caller, ROLES)
     return referral_state(await cases.case_state(api.unit_of_work(), referral_id))
 
 
-@router.post("/{referral_id}/acknowledge")
+@router.post("/{referral_id}/acknowledge", responses=ACTION_PROBLEMS)
 async def acknowledge(api: Api, referral_id: ReferralId, caller: Caller) -> dict[str, Any]:
     return await _act(api, referral_id, "acknowledge", caller, api.clock.now())
 
 
-@router.post("/{referral_id}/protection-assessment")
+@router.post("/{referral_id}/protection-assessment", responses=ACTION_PROBLEMS)
 async def protection(
     api: Api, referral_id: ReferralId, body: ProtectionBody, caller: Caller
 ) -> dict[str, Any]:
     return await _act(api, referral_id, "protection_assessment", caller, body.at, outcome=body.outcome)
 
 
-@router.post("/{referral_id}/decision")
+@router.post("/{referral_id}/decision", responses=ACTION_PROBLEMS)
 async def decision(api: Api, referral_id: ReferralId, body: DecisionBody, caller: Caller) -> dict[str, Any]:
     return await _act(api, referral_id, "decision", caller, body.at, decision=body.decision)
 
 
-@router.post("/{referral_id}/reassign")
+@router.post("/{referral_id}/reassign", responses=ACTION_PROBLEMS)
 async def reassign(api: Api, referral_id: ReferralId, body: ReassignBody, caller: Caller) -> dict[str, Any]:
     fields = {"caseworker": body.caseworker, "reason": body.reason}
     return await _act(api, referral_id, "reassign", caller, api.clock.now(), **fields)
 
 
-@router.post("/{referral_id}/extend")
+@router.post("/{referral_id}/extend", responses=ACTION_PROBLEMS)
 async def extend(api: Api, referral_id: ReferralId, body: ExtendBody, caller: Caller) -> dict[str, Any]:
     return await _act(
         api, referral_id, "extend", caller, api.clock.now(), until=body.until, reason=body.reason
     )
 
 
-@router.post("/{referral_id}/feedback")
+@router.post("/{referral_id}/feedback", responses=ACTION_PROBLEMS)
 async def feedback(api: Api, referral_id: ReferralId, body: AtBody, caller: Caller) -> dict[str, Any]:
     require(caller, ACTING)
     now, by = api.clock.now(), _actor(caller)
@@ -92,6 +96,6 @@ async def feedback(api: Api, referral_id: ReferralId, body: AtBody, caller: Call
     )
 
 
-@router.post("/{referral_id}/close")
+@router.post("/{referral_id}/close", responses=ACTION_PROBLEMS)
 async def close(api: Api, referral_id: ReferralId, body: AtBody, caller: Caller) -> dict[str, Any]:
     return await _act(api, referral_id, "close", caller, body.at)

@@ -11,19 +11,23 @@ from services.assignment.api.dependencies import Api, Caller
 from services.assignment.domain.model import Override
 from services.assignment.domain.workload import Absence
 from services.assignment.handlers import rotation
+from shared.http import problem_responses
 from shared.staff_auth import ROLES, require
 
 MANAGERS = frozenset({"manager", "head_of_unit"})
 router = APIRouter(prefix="/v1", tags=["rotation and staff"])
+READ_PROBLEMS = problem_responses(401, 403, 422, 503)
 
 
-@router.get("/rotation/on-duty", response_model=Period)
+@router.get("/rotation/on-duty", response_model=Period, responses=READ_PROBLEMS)
 async def on_duty_at(api: Api, caller: Caller, at: Instant | None = None) -> Period:
     require(caller, ROLES)
     return Period.of(await rotation.on_duty_at(api.unit_of_work(), api.unit, at or api.clock.now()))
 
 
-@router.get("/rotation/schedule", response_model=list[Period])
+@router.get(
+    "/rotation/schedule", response_model=list[Period], responses=problem_responses(401, 403, 422, 503)
+)
 async def rotation_schedule(
     api: Api,
     caller: Caller,
@@ -34,28 +38,45 @@ async def rotation_schedule(
     return [Period.of(p) for p in await rotation.schedule_between(api.unit_of_work(), api.unit, start, end)]
 
 
-@router.get("/rotation/calendar.ics", response_class=Response)
+@router.get(
+    "/rotation/calendar.ics",
+    response_class=Response,
+    responses={
+        200: {"description": "RFC 5545 iCalendar of the on-duty periods.", "content": {"text/calendar": {}}},
+        **problem_responses(401, 403, 503),
+    },
+)
 async def rotation_calendar(api: Api, caller: Caller) -> Response:
     require(caller, ROLES)
     ics = await rotation.rotation_calendar(api.unit_of_work(), api.unit, api.clock.now())
     return Response(ics, media_type="text/calendar; charset=utf-8")
 
 
-@router.post("/rotation/overrides", status_code=201, response_model=Created)
+@router.post(
+    "/rotation/overrides",
+    status_code=201,
+    response_model=Created,
+    responses=problem_responses(401, 403, 422, 503),
+)
 async def add_override(api: Api, body: OverrideIn, caller: Caller) -> Created:
     require(caller, MANAGERS)
     override = Override(body.team, body.starts_at, body.ends_at, body.reason)
     return Created(id=await rotation.add_override(api.unit_of_work(), api.unit, override, caller.sub))
 
 
-@router.post("/staff/{staff_id}/absences", status_code=201, response_model=Created)
+@router.post(
+    "/staff/{staff_id}/absences",
+    status_code=201,
+    response_model=Created,
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
 async def add_absence(api: Api, staff_id: str, body: AbsenceIn, caller: Caller) -> Created:
     require(caller, MANAGERS, or_self=staff_id)
     absence = Absence(staff_id, body.starts_on, body.ends_on, body.kind)
     return Created(id=await rotation.add_absence(api.unit_of_work(), api.unit, absence, caller.sub))
 
 
-@router.get("/workload")
+@router.get("/workload", responses=problem_responses(401, 403, 503))
 async def get_workload(api: Api, caller: Caller) -> dict[str, object]:
     require(caller, MANAGERS)
     now = api.clock.now()
