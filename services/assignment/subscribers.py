@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.assignment.domain.batch import ReceivedReferral
-from services.assignment.domain.errors import UnknownTeam
+from services.assignment.domain.errors import ImplausibleTime, UnknownTeam
 from services.assignment.domain.model import Referral
 from services.assignment.domain.unit import Unit
 from services.assignment.handlers.assign import ReferralMessage, assign_referrals
@@ -26,6 +26,8 @@ def subscribe(runtime: Runtime[Any], unit: Unit) -> None:
             # The rotation or an earlier case names a team the unit file no longer has: no
             # retry can assign it, so it goes to the dead letters for someone to look at.
             raise PoisonMessage(f"referral for team {exc.team!r}, which the unit config lacks") from exc
+        except ImplausibleTime as exc:
+            raise PoisonMessage(f"referral refused: {exc}") from exc
 
     runtime.subscribe(TOPIC_RECEIVED, ReferralReceived, on_received)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -248,3 +248,29 @@ async def test_a_referral_for_a_team_the_unit_lacks_is_a_poison_message_at_the_k
         async with fakes.uow() as uow:
             await handlers[TOPIC_RECEIVED](uow, [received("R-3", at=MONDAY, child="c-1")])
     assert set(fakes.tables.assignments) == {"R-1"}
+
+
+@pytest.mark.parametrize(
+    "received_at",
+    [
+        datetime(1, 1, 1, 0, 30, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 30, tzinfo=UTC),
+    ],
+)
+async def test_a_receipt_outside_the_years_the_unit_plans_for_is_a_poison_message_not_arithmetic(
+    received_at: datetime,
+) -> None:
+    """Issue 24: year 1 overflowed in assignment, which re-read the record forever."""
+    fakes = Fakes(MONDAY)
+    handlers: dict[str, Any] = {}
+
+    class Runtime:
+        def subscribe(self, topic: str, model: Any, handler: Any) -> None:
+            handlers[topic] = handler
+
+    subscribers.subscribe(Runtime(), UNIT)
+    with pytest.raises(PoisonMessage, match="received_at lies outside the years the unit plans for"):
+        async with fakes.uow() as uow:
+            await handlers[TOPIC_RECEIVED](uow, [received("R-1", at=received_at)])
+    assert fakes.tables.assignments == {}

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 
 from services.assignment.domain.deadlines import referral_deadlines
 from services.assignment.domain.decide import Situation, decide_or_manager, target_team
+from services.assignment.domain.errors import ImplausibleTime
 from services.assignment.domain.model import (
     Availability,
     Deadlines,
@@ -35,6 +36,17 @@ PRIOR_LIMIT = 50
 """Earlier cases of a child or family read per referral, newest first."""
 
 
+PLANNABLE_YEARS = range(2000, 2101)
+"""The years the unit's rules are kept for (holidays, rotation, deadlines): a receipt outside them
+is refused, not computed with."""
+
+
+def plannable(at: datetime) -> bool:
+    """Whether `at` lies in the years the unit plans for (so no conversion to local time and no
+    deadline after it can overflow)."""
+    return PLANNABLE_YEARS[0] <= at.year <= PLANNABLE_YEARS[-1]
+
+
 @dataclass(frozen=True)
 class ReceivedReferral:
     """A received referral as assignment keeps it: selection's view and what the case records."""
@@ -43,6 +55,10 @@ class ReceivedReferral:
     received_at: datetime
     protected_identity: bool = False
     feedback_requested: bool = False
+
+    def __post_init__(self) -> None:
+        if not plannable(self.received_at):
+            raise ImplausibleTime("received_at")
 
     @property
     def referral_id(self) -> str:

@@ -45,6 +45,14 @@ class AlreadyTheCaseworker(AssignmentRefused):
         super().__init__("`caseworker` has this referral already")
 
 
+class ImplausibleTime(AssignmentRefused):
+    """A time outside the years the unit plans for: no rule applies to it, and arithmetic on it
+    could overflow (year 1 once stalled assignment for good, issue 24)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} lies outside the years the unit plans for")
+
+
 class TimeOutOfRange(AssignmentRefused):
     """The time an action happened cannot be: before what it follows, or in the future."""
 
