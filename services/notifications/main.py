@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -97,7 +98,7 @@ def create_app(settings: NotificationSettings, clock: Clock | None = None) -> Fa
         runtime.run_in_background("delivery-worker", worker.run)
         escalation = config.notifications.escalation
         if escalation.enabled:
-            scan = lambda: escalate_due(runtime.unit_of_work, unit, clock)  # noqa: E731
+            scan = functools.partial(escalate_due, runtime.unit_of_work, unit, clock)
             runtime.run_in_background(
                 "escalations", lambda: run_escalations(scan, escalation.scan_interval_s)
             )

@@ -4,6 +4,7 @@ run, issue 7): a sent message is recorded `sent` and a refused one is retried, n
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -86,7 +87,7 @@ async def test_outcomes_known_while_postgres_is_down_are_recorded_when_it_is_bac
     channel = DatabaseFailsDuringSend(own_postgres, 2, down_before_hand_over=down_before_hand_over)
     try:
         await db.apply_migrations(pool, "notifications", "services.notifications.migrations")
-        unit_of_work = lambda: PostgresNotificationsUnitOfWork(pool)  # noqa: E731
+        unit_of_work = functools.partial(PostgresNotificationsUnitOfWork, pool)
         ledger = PostgresDeliveryLedger(pool)
         await add(unit_of_work, new_delivery("cw-a1"), new_delivery("cw-a2"))
         rows = await ledger.claim_email(SystemClock().now(), 10, timedelta(seconds=60))

@@ -16,8 +16,9 @@ from shared.postgres import PostgresUnitOfWork
 
 _OPEN_SLOT = "INSERT INTO webhook_slots (recipient) VALUES ($1) ON CONFLICT DO NOTHING"
 _START = (
-    "INSERT INTO escalations (referral_id, family_key, team, source_event_id, due_at, since)"
-    " SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM acknowledged WHERE referral_id = $1)"
+    "INSERT INTO escalations (referral_id, family_key, team, source_event_id, due_at, since, level)"
+    " SELECT $1, $2, $3, $4, $5, $6, $7"
+    " WHERE NOT EXISTS (SELECT 1 FROM acknowledged WHERE referral_id = $1)"
     " ON CONFLICT (referral_id) DO NOTHING"
 )
 # The acknowledgement and the end of the watch in one round trip (different tables: the delete
@@ -64,7 +65,7 @@ class PostgresEscalations:
         """Watch an acute referral unless it is watched already or was acknowledged."""
         e = escalation
         await self._conn.execute(
-            _START, e.referral_id, e.family_key, e.team, e.source_event_id, e.due_at, e.since
+            _START, e.referral_id, e.family_key, e.team, e.source_event_id, e.due_at, e.since, e.level
         )
 
     async def stop(self, referral_id: str, at: datetime) -> None:

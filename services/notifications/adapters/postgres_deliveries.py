@@ -102,7 +102,7 @@ class PostgresDeliveryLedger:
     async def claim_email(self, now: datetime, limit: int, lease: timedelta) -> list[ClaimedDelivery]:
         """Move due, not-held email deliveries to `sending` under a lease, committed before any send."""
         rows = await self._pool.fetch(_CLAIM_EMAIL, limit, now, lease.total_seconds())
-        return [claimed(r) for r in rows]
+        return sorted((claimed(r) for r in rows), key=_oldest_first)
 
     async def due_teams_and_digest(self, now: datetime) -> tuple[bool, bool]:
         """Most rounds neither is due, and then the worker opens no transaction for them (bench/)."""
@@ -151,7 +151,7 @@ class PostgresDeliveryStore:
         rows = await self._conn.fetch(
             _CLAIM_DIGEST, first["recipient"], now, lease.total_seconds(), first["channel"]
         )
-        return sorted((claimed(r) for r in rows), key=lambda d: d.claim.delivery_id)
+        return sorted((claimed(r) for r in rows), key=_oldest_first)
 
     async def finish(self, outcomes: Sequence[tuple[Finish, OutboxRow]]) -> None:
         """Final statuses with their outcome events, all in one round trip."""
@@ -174,6 +174,11 @@ class PostgresDeliveryStore:
     async def abandoned(self, now: datetime) -> list[ClaimedDelivery]:
         """Deliveries left in `sending` past their lease: the sender died or stalled. Locked."""
         return [claimed(r) for r in await self._conn.fetch(_ABANDONED, now)]
+
+
+def _oldest_first(delivery: ClaimedDelivery) -> int:
+    # UPDATE … RETURNING gives no order; the stores agree on oldest first.
+    return delivery.claim.delivery_id
 
 
 def _params(d: NewDelivery) -> tuple[object, ...]:
