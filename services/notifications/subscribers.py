@@ -3,7 +3,7 @@ occurrences and acknowledgements the use case takes (a single event is a run of 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from services.notifications.domain.routing import Acknowledgement, Occurrence
@@ -101,7 +101,7 @@ def subscribe(runtime: Runtime[Any], unit: Unit, clock: Clock) -> None:
 
 def _edge(
     translate: Callable[[Any], list[Input]], unit: Unit, clock: Clock
-) -> Callable[[NotificationsUnitOfWork, Sequence[Envelope[Any]]], Any]:
+) -> Callable[[NotificationsUnitOfWork, Sequence[Envelope[Any]]], Awaitable[None]]:
     async def handle(uow: NotificationsUnitOfWork, events: Sequence[Envelope[Any]]) -> None:
         await record_events(uow, [i for event in events for i in translate(event)], unit, clock)
 

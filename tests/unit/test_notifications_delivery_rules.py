@@ -25,8 +25,8 @@ from services.notifications.domain.delivery import (
     TransitionRefused,
     after_lease,
     after_send,
+    apply,
     claim,
-    decide,
     hand_over,
     holds,
     is_abandoned,
@@ -67,7 +67,7 @@ def test_a_delivery_not_yet_due_cannot_be_claimed():
 
 def test_a_new_claim_forgets_the_hand_over_of_the_one_before():
     handed = sending(1, handed_over=True)
-    again = decide(handed, RetryLater(handed.claim, NOW, "451"))
+    again = apply(handed, RetryLater(handed.claim, NOW, "451"))
     assert claim(again, NOW, LEASE).handed_over is False
 
 
@@ -75,7 +75,7 @@ def test_a_hand_over_is_refused_once_the_claim_no_longer_holds():
     state = sending(2)
     with pytest.raises(NotHandedOver):
         hand_over(state, Claim(7, 1))  # an older claim of the same delivery
-    reaped = decide(state, after_lease(state.claim, False, NOW, BUDGET))
+    reaped = apply(state, after_lease(state.claim, False, NOW, BUDGET))
     with pytest.raises(NotHandedOver):
         hand_over(reaped, state.claim)
     assert hand_over(hand_over(state, state.claim), state.claim).handed_over  # the same claim again: no-op
@@ -154,15 +154,15 @@ def test_a_claim_is_abandoned_only_once_its_lease_is_over():
 def test_a_late_decision_of_a_claim_that_no_longer_holds_is_refused():
     state = sending(2)
     with pytest.raises(TransitionRefused):
-        decide(state, Finish(Claim(7, 1), Status.SENT))
+        apply(state, Finish(Claim(7, 1), Status.SENT))
     assert not holds(state, Claim(7, 1)) and holds(state, Claim(7, 2))
 
 
 def test_every_decision_moves_along_an_allowed_transition_and_final_states_stay():
     state = sending(1, handed_over=True)
     for decision in (Finish(state.claim, s) for s in FINAL):
-        assert (state.status, decide(state, decision).status) in TRANSITIONS
-    assert (state.status, decide(state, RetryLater(state.claim, NOW, "x")).status) in TRANSITIONS
+        assert (state.status, apply(state, decision).status) in TRANSITIONS
+    assert (state.status, apply(state, RetryLater(state.claim, NOW, "x")).status) in TRANSITIONS
     assert not any(start in FINAL for start, _ in TRANSITIONS)
 
 

@@ -187,7 +187,7 @@ class InMemoryDeliveryStore:
         for finish, event in outcomes:
             state = self._rows.holding(finish.claim)
             if state is not None:
-                self._rows.put(machine.decide(state, finish))
+                self._rows.put(machine.apply(state, finish))
                 self._tables.outbox.append(event)
 
     async def retry_later(self, retries: Sequence[RetryLater]) -> None:
@@ -195,7 +195,7 @@ class InMemoryDeliveryStore:
         for retry in retries:
             state = self._rows.holding(retry.claim)
             if state is not None:
-                self._rows.put(machine.decide(state, retry))
+                self._rows.put(machine.apply(state, retry))
 
     async def abandoned(self, now: datetime) -> list[ClaimedDelivery]:
         """Claims past their lease."""

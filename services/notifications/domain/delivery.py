@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 
 class Status(StrEnum):
@@ -173,9 +174,8 @@ def claim(state: DeliveryState, now: datetime, lease: timedelta) -> DeliveryStat
     """Take a due delivery for one more attempt, for `lease` (longer than any send can take)."""
     if not is_due(state, now):
         raise TransitionRefused(f"only a due pending delivery can be claimed, not a {state.status} one")
-    return replace(
-        state, status=Status.SENDING, attempts=state.attempts + 1, lease_until=now + lease, handed_over=False
-    )
+    attempts, lease_until = state.attempts + 1, now + lease
+    return _moved(state, Status.SENDING, attempts=attempts, lease_until=lease_until, handed_over=False)
 
 
 def holds(state: DeliveryState, claim: Claim) -> bool:
@@ -191,7 +191,7 @@ def hand_over(state: DeliveryState, claim: Claim) -> DeliveryState:
     Handing over again under the same claim changes nothing (one claim, one message)."""
     if not holds(state, claim):
         raise NotHandedOver("the claim was taken back before sending")
-    return replace(state, handed_over=True)
+    return _moved(state, Status.SENDING, handed_over=True)
 
 
 def after_send(
@@ -242,16 +242,18 @@ def after_lease(claim: Claim, handed_over: bool, now: datetime, budget: RetryBud
     return RetryLater(claim, now, "sender stopped before sending")
 
 
-def decide(state: DeliveryState, decision: Decision) -> DeliveryState:
+def apply(state: DeliveryState, decision: Decision) -> DeliveryState:
     """Apply a claim's decision; refused when the claim no longer holds (stores skip those)."""
     if not holds(state, decision.claim):
         raise TransitionRefused("the claim no longer holds")
+    ended = {"lease_until": None, "last_error": decision.error}  # the claim ends either way
     if isinstance(decision, Finish):
-        return replace(state, status=decision.status, lease_until=None, last_error=decision.error)
-    return replace(
-        state,
-        status=Status.PENDING,
-        next_attempt_at=decision.not_before,
-        lease_until=None,
-        last_error=decision.error,
-    )
+        return _moved(state, decision.status, **ended)
+    return _moved(state, Status.PENDING, next_attempt_at=decision.not_before, **ended)
+
+
+def _moved(state: DeliveryState, status: Status, **changes: Any) -> DeliveryState:
+    """The state after a status change, which must be one of TRANSITIONS."""
+    if (state.status, status) not in TRANSITIONS:
+        raise TransitionRefused(f"no transition from {state.status} to {status}")
+    return replace(state, status=status, **changes)
