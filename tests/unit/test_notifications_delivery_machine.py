@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from services.notifications.adapters.memory import (
     InMemoryDeliveryLedger,
@@ -165,11 +165,12 @@ class DeliveryMachine(RuleBasedStateMachine):
         self.tables = NotificationTables()
         self.clock = FixedClock(START)
         self.ledger = FlakyLedger(self.tables)
-        self.sender = ScriptedSender(self)
+        self.scripted = ScriptedSender(self)
         self.jitter = 0.5
+        policy = SendingPolicy(batch_size=3, lease=LEASE, budget=BUDGET)
         self.courier = Courier(
-            self.ledger, lambda: InMemoryNotificationsUnitOfWork(self.tables), {"email": self.sender}, unit(),
-            self.clock, SendingPolicy(batch_size=3, lease=LEASE, budget=BUDGET), jitter=lambda: self.jitter,
+            self.ledger, lambda: InMemoryNotificationsUnitOfWork(self.tables), {"email": self.scripted},
+            unit(), self.clock, policy, jitter=lambda: self.jitter,
         )  # fmt: skip
         self.created = 0
         self.batches: list[Batch] = []
@@ -257,6 +258,11 @@ class DeliveryMachine(RuleBasedStateMachine):
 
     # --- rules -----------------------------------------------------------------------------
 
+    @initialize(held=st.lists(st.booleans(), min_size=1, max_size=4))
+    def some_deliveries(self, held: list[bool]) -> None:
+        for h in held:
+            self.create(h, DIGEST_RECIPIENTS[0])
+
     @rule(held=st.booleans(), digest=st.sampled_from(DIGEST_RECIPIENTS))
     def create(self, held: bool, digest: str) -> None:
         self.created += 1
@@ -273,23 +279,25 @@ class DeliveryMachine(RuleBasedStateMachine):
 
         self.run(add())
 
-    @rule(limit=st.sampled_from([1, 1, 2, 3]))
-    def claim_email(self, limit: int) -> None:
-        claimed = self.run(self.ledger.claim_email(self.clock.now(), limit, LEASE))
-        if claimed:
-            self.start([[d] for d in claimed])
+    @rule(what=st.sampled_from(["email", "email", "email", "digest"]), limit=st.sampled_from([1, 1, 2, 3]))
+    def claim(self, what: str, limit: int) -> None:
+        """A worker claims due email (up to `limit`, each its own message) or one digest, and
+        starts sending them as one batch."""
+        if what == "email":
+            claimed = self.run(self.ledger.claim_email(self.clock.now(), limit, LEASE))
+            if claimed:
+                self.start([[d] for d in claimed])
+            return
 
-    @rule()
-    def claim_digest(self) -> None:
-        async def claim() -> list[object]:
+        async def claim_digest() -> list[object]:
             async with InMemoryNotificationsUnitOfWork(self.tables) as uow:
                 found = await uow.deliveries.claim_digest(self.clock.now(), LEASE)
                 await uow.commit()
             return list(found)
 
-        claimed = self.run(claim())
-        if claimed:
-            self.start([claimed])
+        digest = self.run(claim_digest())
+        if digest:
+            self.start([digest])
 
     def live(self, *, handed_over: bool | None = None) -> list[Script]:
         """Senders waiting for their next command (only those handed over, or not, if asked)."""
@@ -298,36 +306,33 @@ class DeliveryMachine(RuleBasedStateMachine):
             if s.waiting and not s.answered and handed_over in (None, s.handed_over)
         ]  # fmt: skip
 
-    @precondition(lambda self: self.live(handed_over=False))
-    @rule(pick=st.integers(0, 99), failure=st.sampled_from([None, None, "before", "after"]))
-    def hand_over(self, pick: int, failure: str | None) -> None:
-        """The sender reaches DATA (or the POST); the ledger may be away, or lose its answer."""
-        candidates = self.live(handed_over=False)
-        script = candidates[pick % len(candidates)]
-        self.ledger.fail_next = failure
-        self.command(script, "hand_over")
-        self.ledger.fail_next = None
-        event(f"hand-over {failure or 'recorded'}{'' if script.handed_over else ': refused'}")
-
-    @precondition(lambda self: self.live(handed_over=True))
-    @rule(pick=st.integers(0, 99))
-    def deliver(self, pick: int) -> None:
-        """The other side accepts a handed-over message (a sender can only succeed after DATA)."""
-        candidates = self.live(handed_over=True)
-        self.answer_with(candidates[pick % len(candidates)], "sent", 0.5)
-
     @precondition(lambda self: self.live())
     @rule(
         pick=st.integers(0, 99),
-        answer=st.sampled_from(["retryable", "permanent", "ambiguous", "wait"]),
+        action=st.sampled_from(["hand over", "hand over", "answer", "answer", "crash"]),
+        failure=st.sampled_from([None, None, "before", "after"]),
+        answer=st.sampled_from(["sent", "retryable", "permanent", "ambiguous", "wait"]),
         retry_after=st.integers(0, 400),
         jitter=st.floats(0, 1),
     )
-    def fail(self, pick: int, answer: str, retry_after: int, jitter: float) -> None:
-        """A send refused (retryable, perhaps with Retry-After), rejected, or in doubt."""
+    def sender(
+        self, pick: int, action: str, failure: str | None, answer: str, retry_after: int, jitter: float
+    ) -> None:
+        """A sender's next step. It reaches DATA or the POST and hands over (the ledger may be away,
+        or lose its answer); or the other side answers: accepted (only ever after the hand-over),
+        refused (perhaps with Retry-After), rejected, or in doubt; or its worker process dies."""
         candidates = self.live()
-        command = f"wait {retry_after}" if answer == "wait" else answer
-        self.answer_with(candidates[pick % len(candidates)], command, jitter)
+        script = candidates[pick % len(candidates)]
+        if action == "crash":
+            script.batch.task.cancel()  # every send of the batch stops; nothing more is recorded
+            self.settle()
+        elif not script.handed_over and (action == "hand over" or answer == "sent"):
+            self.ledger.fail_next = failure
+            self.command(script, "hand_over")
+            self.ledger.fail_next = None
+            event(f"hand-over {failure or 'recorded'}{'' if script.handed_over else ': refused'}")
+        else:
+            self.answer_with(script, f"wait {retry_after}" if answer == "wait" else answer, jitter)
 
     def answer_with(self, script: Script, answer: str, jitter: float) -> None:
         self.jitter = jitter
@@ -348,27 +353,13 @@ class DeliveryMachine(RuleBasedStateMachine):
                 wait = min(BUDGET.max_backoff_s, 2.0**claim.attempt) * (0.5 + 0.5 * jitter)
                 assert after.next_attempt_at == now + timedelta(seconds=wait)
 
-    @precondition(lambda self: self.live())
-    @rule(pick=st.integers(0, 99))
-    def crash(self, pick: int) -> None:
-        """The worker process dies: every send of its batch stops, nothing more is recorded."""
-        candidates = self.live()
-        candidates[pick % len(candidates)].batch.task.cancel()
-        self.settle()
-
-    @rule(seconds=st.sampled_from([1, 30, 59, 61, 200, 400]))
-    def advance(self, seconds: int) -> None:
+    @rule(seconds=st.sampled_from([0, 1, 30, 59, 61, 200, 400]), reap=st.booleans())
+    def advance(self, seconds: int, reap: bool) -> None:
+        """Time passes (leases expire, backoffs end); the reaper may run, and a stalled sender's
+        late answer may meet what it made of its claim."""
         self.clock.set(self.clock.now() + timedelta(seconds=seconds))
-
-    @rule()
-    def lease_expires(self) -> None:
-        """A sender stalls past its lease: the reaper takes its claims back (and may meet its late
-        answer afterwards)."""
-        self.clock.set(self.clock.now() + LEASE + timedelta(seconds=1))
-        self.reap()
-
-    @rule()
-    def reap(self) -> None:
+        if not reap:
+            return
         before = {i: row.state for i, row in self.tables.deliveries.items()}
         self.reap_now()
         for i, row in self.tables.deliveries.items():
@@ -426,7 +417,7 @@ class DeliveryMachine(RuleBasedStateMachine):
                 if batch.task is not None and not batch.task.done():
                     batch.task.cancel()
             self.settle()
-            self.sender.draining = True
+            self.scripted.draining = True
             for _ in range(4 * BUDGET.max_attempts):
                 self.clock.set(self.clock.now() + timedelta(seconds=1000))
                 self.reap_now()
