@@ -9,9 +9,13 @@ clock moves, leases expire, the reaper runs and stalled senders answer late.
 Beside the stores the test keeps the truth: how many hand-overs of each delivery may have let its
 message leave (a hand-over whose send was then certainly refused did not), and how many were
 certainly delivered. Invariants: no delivery is ever handed over again after a hand-over whose
-message may have left; nothing is lost; a final status never changes (so `unknown` is never
-claimed again); attempts never exceed the budget; each final delivery has exactly one outcome
-event; and in the end everything still open is delivered once.
+message may have left; nothing is lost (a delivery is pending, sending under a lease, or final); a
+final status never changes (so `unknown` is never claimed again); attempts never exceed the
+budget; `unknown` only ever follows a recorded hand-over of that very claim, `sent` that claim's
+own accepted message, `failed` that claim's own rejection or last refusal; each final delivery
+has exactly one outcome event; and in the end everything still open is delivered once.
+
+Settings: 400 examples of up to 50 steps, a retry budget of 3 attempts and a 60 s lease.
 """
 
 from __future__ import annotations
