@@ -18,11 +18,9 @@ from typing import Any
 
 import pytest
 
-from services.notifications.adapters.memory import (
-    InMemoryDeliveryLedger,
-    InMemoryNotificationsUnitOfWork,
-    NotificationTables,
-)
+from services.notifications.adapters.memory import InMemoryNotificationsUnitOfWork
+from services.notifications.adapters.memory_deliveries import InMemoryDeliveryLedger
+from services.notifications.adapters.memory_tables import NotificationTables
 from services.notifications.adapters.postgres import PostgresNotificationsUnitOfWork
 from services.notifications.adapters.postgres_deliveries import PostgresDeliveryLedger
 from services.notifications.domain.delivery import Finish, RetryLater, Status

@@ -32,11 +32,9 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from services.notifications.adapters.memory import (
-    InMemoryDeliveryLedger,
-    InMemoryNotificationsUnitOfWork,
-    NotificationTables,
-)
+from services.notifications.adapters.memory import InMemoryNotificationsUnitOfWork
+from services.notifications.adapters.memory_deliveries import InMemoryDeliveryLedger
+from services.notifications.adapters.memory_tables import NotificationTables
 from services.notifications.domain.delivery import (
     FINAL,
     Ambiguous,

@@ -9,11 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from services.notifications.adapters.memory import (
-    InMemoryDeliveryLedger,
-    InMemoryNotificationsUnitOfWork,
-    NotificationTables,
-)
+from services.notifications.adapters.memory import InMemoryNotificationsUnitOfWork
+from services.notifications.adapters.memory_deliveries import InMemoryDeliveryLedger
+from services.notifications.adapters.memory_tables import NotificationTables
 from services.notifications.domain.delivery import Ambiguous, DeliveryState, Permanent, Retryable, Status
 from services.notifications.domain.outgoing import Outgoing
 from services.notifications.ports import HandOver, nothing_to_record

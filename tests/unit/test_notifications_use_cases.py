@@ -10,7 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from services.notifications.adapters.memory import InMemoryNotificationsUnitOfWork, NotificationTables
+from services.notifications.adapters.memory import InMemoryNotificationsUnitOfWork
+from services.notifications.adapters.memory_tables import NotificationTables
 from services.notifications.domain.routing import Acknowledgement
 from services.notifications.handlers.escalations import escalate_due
 from services.notifications.handlers.events import record_events
