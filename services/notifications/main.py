@@ -1,55 +1,35 @@
-"""Composition root of the notifications service."""
+"""Composition root of the notifications service: settings → adapters → runtime and app."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+import functools
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
-from services.notifications.domain import OfficeHours
-from services.notifications.email import SmtpSender, SmtpSettings
-from services.notifications.handlers import on_run
-from services.notifications.instruments import render_delivery_metrics
+from services.notifications.adapters.metrics import delivery_metrics
+from services.notifications.adapters.postgres import PostgresNotificationsUnitOfWork
+from services.notifications.adapters.postgres_deliveries import PostgresDeliveryLedger
+from services.notifications.adapters.smtp import SmtpSender, SmtpSettings
+from services.notifications.adapters.teams import TeamsSender, TeamsSettings
+from services.notifications.domain.office import OfficeHours
+from services.notifications.domain.unit import StaffMember, Team, Unit
+from services.notifications.handlers.escalations import escalate_due
+from services.notifications.handlers.sending import Courier, SendingPolicy
 from services.notifications.ports import Sender
-from services.notifications.routing import NotificationContext
-from services.notifications.scheduler import run_escalations
-from services.notifications.teams import TeamsSender, TeamsSettings
-from services.notifications.worker import DeliveryWorker, WorkerSettings
+from services.notifications.subscribers import CONSUMED, subscribe
+from services.notifications.timers import DeliveryWorker, WorkerSettings, run_escalations
 from shared import db
 from shared.clock import Clock, SystemClock
-from shared.events import (
-    TOPIC_ASSIGNED,
-    TOPIC_DEADLETTER,
-    TOPIC_DEADLINES,
-    TOPIC_NOTIFICATIONS,
-    TOPIC_RECEIVED,
-    TOPIC_ROTATION,
-    TOPIC_UPDATED,
-    DeadlineEvent,
-    Envelope,
-    ReferralAssigned,
-    ReferralReceived,
-    ReferralUpdated,
-    RotationHandover,
-    WireModel,
-)
+from shared.events import TOPIC_DEADLETTER, TOPIC_NOTIFICATIONS
 from shared.logging import configure_logging
 from shared.office_days import swedish_holidays
-from shared.postgres import PostgresUnitOfWork
 from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
 from shared.unit_config import UnitConfig, load_unit_config
 
 SERVICE = "notifications"
-CONSUMED: dict[str, type[WireModel]] = {
-    TOPIC_RECEIVED: ReferralReceived,
-    TOPIC_ASSIGNED: ReferralAssigned,
-    TOPIC_UPDATED: ReferralUpdated,
-    TOPIC_DEADLINES: DeadlineEvent,
-    TOPIC_ROTATION: RotationHandover,
-}
 
 
 class NotificationSettings(ServiceSettings):
@@ -61,51 +41,72 @@ class NotificationSettings(ServiceSettings):
     worker: WorkerSettings = WorkerSettings()
 
 
-def notification_context(config: UnitConfig, clock: Clock) -> NotificationContext:
-    """Time zone, office hours with the Swedish holiday calendar, and the clock."""
+def notification_unit(config: UnitConfig) -> Unit:
+    """What the notification rules need of the unit config, with the Swedish holiday calendar."""
     tz = ZoneInfo(config.rotation.timezone)
-    office = OfficeHours(config.office_hours.start, config.office_hours.end, tz, swedish_holidays())
-    return NotificationContext(config, tz, office, clock)
+    routes = config.notifications
+    return Unit(
+        people={p.id: StaffMember(p.id, p.name, str(p.email), p.mentor) for p in config.all_people()},
+        teams={t.id: Team(t.id, t.name, t.manager.id, t.teams_webhook) for t in config.teams},
+        head_of_unit=config.head_of_unit.id,
+        office=OfficeHours(config.office_hours.start, config.office_hours.end, tz, swedish_holidays()),
+        intake=tuple(p.id for p in config.intake_group),
+        out_of_hours=config.out_of_hours.id if config.out_of_hours else None,
+        routes={str(kind): tuple(roles) for kind, roles in routes.routes.items()},
+        base_url=config.base_url,
+        language=routes.language or config.language,
+        quiet_hours=routes.quiet_hours.enabled,
+        escalate_after=routes.escalation.after,
+    )
+
+
+def sending_policy(config: UnitConfig, worker: WorkerSettings) -> SendingPolicy:
+    """The worker's batch and lease, and each webhook's pace from the unit config."""
+    return SendingPolicy(
+        batch_size=worker.batch_size,
+        lease=timedelta(seconds=worker.lease_s),
+        teams_gap=timedelta(seconds=1.0 / config.notifications.teams_rate_per_s),
+    )
 
 
 def create_app(settings: NotificationSettings, clock: Clock | None = None) -> FastAPI:
     """Wire the notifications service; the unit config is validated before anything starts."""
     config = load_unit_config(settings.unit_config_path)
-    ctx = notification_context(config, clock or SystemClock())
+    unit, clock = notification_unit(config), clock or SystemClock()
     runtime = Runtime(
         settings,
         service=SERVICE,
         migrations="services.notifications.migrations",
         topics=(*CONSUMED, TOPIC_NOTIFICATIONS, TOPIC_DEADLETTER),
-        unit_of_work=PostgresUnitOfWork,
+        unit_of_work=PostgresNotificationsUnitOfWork,
     )
-
-    async def handle_run(uow: PostgresUnitOfWork, events: Sequence[Envelope[Any]]) -> None:
-        await on_run(uow.conn, events, ctx)
-
-    handler: Callable[[PostgresUnitOfWork, Sequence[Envelope[Any]]], Awaitable[None]] = handle_run
-    for topic, model in CONSUMED.items():
-        runtime.subscribe(topic, model, handler)
+    subscribe(runtime, unit, clock)
 
     def start_workers() -> None:
         senders: dict[str, Sender] = {
             "email": SmtpSender(settings.smtp),
             "teams": TeamsSender(settings.teams),
         }
-        worker = DeliveryWorker(
-            runtime.pool,
-            senders,
-            ctx,
-            settings.worker,
-            connect=lambda: db.connect(settings.database, SERVICE),
+        ledger = PostgresDeliveryLedger(runtime.pool)
+        courier = Courier(
+            ledger, runtime.unit_of_work, senders, unit, clock, sending_policy(config, settings.worker)
         )
+        worker = DeliveryWorker(
+            courier.send_due, courier.reap_abandoned, settings.worker,
+            connect=lambda: db.connect(settings.database, SERVICE),
+        )  # fmt: skip
         runtime.run_in_background("delivery-worker", worker.run)
-        if config.notifications.escalation.enabled:
-            runtime.run_in_background("escalations", lambda: run_escalations(runtime.pool, ctx))
+        escalation = config.notifications.escalation
+        if escalation.enabled:
+            scan = functools.partial(escalate_due, runtime.unit_of_work, unit, clock)
+            runtime.run_in_background(
+                "escalations", lambda: run_escalations(scan, escalation.scan_interval_s)
+            )
 
-    return service_app(
-        SERVICE, runtime, on_start=start_workers, extra_metrics=lambda: render_delivery_metrics(runtime.pool)
-    )
+    async def metrics() -> bytes:
+        return delivery_metrics(await PostgresDeliveryLedger(runtime.pool).counts())
+
+    return service_app(SERVICE, runtime, on_start=start_workers, extra_metrics=metrics)
 
 
 def main() -> None:

@@ -4,8 +4,9 @@ run, issue 7): a sent message is recorded `sent` and a refused one is retried, n
 from __future__ import annotations
 
 import asyncio
-import uuid
+import functools
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -13,13 +14,15 @@ from pydantic import SecretStr
 
 from referral_router.devinfra.postgres import LocalPostgres
 from referral_router.devinfra.procs import free_port
-from services.notifications import postgres
-from services.notifications.delivery import deliver_many
-from services.notifications.ports import HandOver, Outgoing, Retryable, nothing_to_record
+from services.notifications.adapters.postgres import PostgresNotificationsUnitOfWork
+from services.notifications.adapters.postgres_deliveries import PostgresDeliveryLedger
+from services.notifications.domain.delivery import Retryable
+from services.notifications.domain.outgoing import Outgoing
+from services.notifications.ports import HandOver, nothing_to_record
 from shared import db
 from shared.clock import SystemClock
 from shared.settings import DatabaseSettings
-from tests.integration.test_notifications_scheduling import unit_config
+from tests.notifications_support import add, courier, example_unit, new_delivery
 
 
 @pytest.fixture
@@ -79,26 +82,21 @@ class DatabaseFailsDuringSend:
 async def test_outcomes_known_while_postgres_is_down_are_recorded_when_it_is_back(
     own_postgres, down_before_hand_over, expected
 ):
-    from services.notifications.main import notification_context
-    from services.notifications.postgres import NewDelivery
-
     url = own_postgres.url()
     pool = await db.create_pool(DatabaseSettings(url=SecretStr(url)), "notifications")
     channel = DatabaseFailsDuringSend(own_postgres, 2, down_before_hand_over=down_before_hand_over)
     try:
         await db.apply_migrations(pool, "notifications", "services.notifications.migrations")
-        ctx = notification_context(unit_config(), SystemClock())
-        async with pool.acquire() as conn:
-            for person in ("cw-a1", "cw-a2"):
-                new = NewDelivery(uuid.uuid4(), person, "email", "referral.assigned", f"R-{person}",
-                                  "f-1", "Nytt ärende", "text")  # fmt: skip
-                assert await postgres.create_delivery(conn, new)
-        rows = await postgres.claim_email(pool, ctx.clock.now(), 10, 60)
+        unit_of_work = functools.partial(PostgresNotificationsUnitOfWork, pool)
+        ledger = PostgresDeliveryLedger(pool)
+        await add(unit_of_work, new_delivery("cw-a1"), new_delivery("cw-a2"))
+        rows = await ledger.claim_email(SystemClock().now(), 10, timedelta(seconds=60))
         assert len(rows) == 2
 
-        statuses = await deliver_many(pool, [[r] for r in rows], {"email": channel}, ctx)
+        sending = courier(ledger, unit_of_work, {"email": channel}, example_unit())
+        statuses = await sending.send([[r] for r in rows])
 
-        assert sorted(statuses) == sorted("sent" if s == "sent" else "retry" for s, _ in expected.values())
+        assert sorted(statuses) == sorted(s for s, _ in expected.values())
         conn = await asyncpg.connect(url, server_settings={"search_path": "notifications"})
         try:
             after = {

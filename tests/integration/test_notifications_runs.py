@@ -1,23 +1,25 @@
-"""Notifications' run handler: a run of events leaves the same deliveries and escalations.
+"""Notifications' consumer use case: a run of events leaves the same deliveries and escalations.
 
-The consumer hands consecutive new events of one topic to `on_run`, which writes escalations in
-event order and every delivery with one pipelined statement. These tests apply random event
-sequences one by one (`on_event`) to one schema and by runs to another, at an office hour and in
-quiet hours, and compare every notifications table row for row.
+The consumer hands consecutive new events of one topic to `record_events`, which writes
+escalations in event order and every delivery with one pipelined statement; a single event is a
+run of one. These tests apply random event sequences as runs of one to one schema and by random
+runs to another, at an office hour and in quiet hours, and compare every notifications table row
+for row.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 
-from services.notifications.handlers import on_event, on_run
-from services.notifications.main import notification_context
+from services.notifications.adapters.postgres import PostgresNotificationsUnitOfWork
+from services.notifications.handlers.events import record_events
+from services.notifications.subscribers import inputs
 from shared import db
 from shared.clock import FixedClock
 from shared.events import (
@@ -32,7 +34,7 @@ from shared.events import (
 )
 from shared.settings import DatabaseSettings
 from tests.helpers import random_runs
-from tests.integration.test_notifications_scheduling import MONDAY_10, unit_config
+from tests.notifications_support import MONDAY_10, example_unit
 
 SATURDAY_22 = MONDAY_10 - timedelta(days=1, hours=12)  # quiet hours: held for the office
 TABLES = {
@@ -113,22 +115,21 @@ async def dump(pool: asyncpg.Pool) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
-async def by_runs(pool: asyncpg.Pool, events: Sequence[Envelope[Any]], ctx, rng: random.Random) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        for run in random_runs(events, rng, (1, 2, 5, 20)):
-            await on_run(conn, run, ctx)
+async def by_runs(pool: asyncpg.Pool, runs: Iterable[Sequence[Envelope[Any]]], clock: FixedClock) -> None:
+    async with PostgresNotificationsUnitOfWork(pool) as uow:
+        for run in runs:
+            await record_events(uow, inputs(run), example_unit(), clock)
+        await uow.commit()
 
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("at", [MONDAY_10, SATURDAY_22], ids=["office", "quiet"])
 async def test_runs_leave_the_same_rows_as_the_events_one_by_one(schemas, seed: int, at: datetime):
-    ctx = notification_context(unit_config(), FixedClock(at.astimezone(UTC)))
+    clock = FixedClock(at.astimezone(UTC))
     events = random_events(random.Random(seed), 60, at)
     each, runs = schemas
-    async with each.acquire() as conn, conn.transaction():
-        for event in events:
-            await on_event(conn, event, ctx)
-    await by_runs(runs, events, ctx, random.Random(seed))
+    await by_runs(each, ([event] for event in events), clock)
+    await by_runs(runs, random_runs(events, random.Random(seed), (1, 2, 5, 20)), clock)
 
     expected = await dump(each)
     assert await dump(runs) == expected
@@ -137,7 +138,7 @@ async def test_runs_leave_the_same_rows_as_the_events_one_by_one(schemas, seed: 
 
 
 async def test_a_run_of_twenty_assignments_stores_its_deliveries_with_one_statement(schemas):
-    ctx = notification_context(unit_config(), FixedClock(MONDAY_10.astimezone(UTC)))
+    clock = FixedClock(MONDAY_10.astimezone(UTC))
     events = [
         new_envelope(
             "referral.assigned",
@@ -158,9 +159,11 @@ async def test_a_run_of_twenty_assignments_stores_its_deliveries_with_one_statem
     ]
     sent: list[str] = []
     _, runs = schemas
-    async with runs.acquire() as conn:
-        conn.add_query_logger(lambda q: sent.append(q.query))
-        async with conn.transaction():
-            await on_run(conn, events, ctx)
-    assert [q for q in sent if "INSERT INTO deliveries" in q] == [sent[1]]
+    async with PostgresNotificationsUnitOfWork(runs) as uow:
+        uow.conn.add_query_logger(lambda q: sent.append(q.query))
+        await record_events(uow, inputs(events), example_unit(), clock)
+        await uow.commit()
+    assert [q for q in sent if "INSERT INTO deliveries" in q] == [sent[0]]
+    # ... and one for the team's webhook slot, then the commit: nothing else
+    assert len(sent) == 3 and "webhook_slots" in sent[1] and sent[2].startswith("COMMIT")
     assert await runs.fetchval("SELECT count(*) FROM deliveries") >= 20

@@ -1,4 +1,4 @@
-"""The email as written to the relay (services/notifications/email.py `compose`): standard MIME
+"""The email as written to the relay (services/notifications/adapters/smtp.py `compose`): standard MIME
 that any mail client reads back to exactly the text, HTML and subject the worker rendered."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import email.policy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notifications.email import SmtpSender, SmtpSettings
-from services.notifications.ports import Outgoing
+from services.notifications.adapters.smtp import SmtpSender, SmtpSettings
+from services.notifications.domain.outgoing import Outgoing
 
 SENDER = SmtpSender(
     SmtpSettings(sender="socialtjansten@kommun.example", reply_to="svara-inte@kommun.example")

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from services.notifications.adapters.teams import classify
 from services.notifications.domain import (
     KINDS,
     Notice,
@@ -21,8 +22,7 @@ from services.notifications.domain import (
     render,
 )
 from services.notifications.domain.cards import MAX_CARD_BYTES, card_size
-from services.notifications.ports import Permanent, Retryable
-from services.notifications.teams import classify
+from services.notifications.domain.delivery import Permanent, Retryable
 
 TZ = ZoneInfo("Europe/Stockholm")
 HOURS = OfficeHours(time(8), time(17), TZ, frozenset({date(2026, 12, 24), date(2026, 12, 25)}))

@@ -15,14 +15,9 @@ import aiosmtplib
 from aiosmtplib.typing import Default
 from pydantic import BaseModel, Field, SecretStr
 
-from services.notifications.ports import (
-    Ambiguous,
-    HandOver,
-    Outgoing,
-    Permanent,
-    Retryable,
-    nothing_to_record,
-)
+from services.notifications.domain.delivery import Ambiguous, Permanent, Retryable
+from services.notifications.domain.outgoing import Outgoing
+from services.notifications.ports import HandOver, nothing_to_record
 
 
 class SmtpSettings(BaseModel):

@@ -1,22 +1,21 @@
-"""The delivery worker: claims due deliveries, sends them, and reaps abandoned claims."""
+"""The background loops: the delivery worker and the escalation scan. Only the loop, the wait and
+the wake-up, and riding out database outages; the work is the use cases'."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from pydantic import BaseModel, Field
 
-from services.notifications import postgres
-from services.notifications.delivery import deliver, deliver_many, reap_abandoned
-from services.notifications.ports import Sender
-from services.notifications.routing import NotificationContext
 from shared.db import TRANSIENT_DB_ERRORS
 
 log = logging.getLogger(__name__)
+# Postgres NOTIFY channel on which a new delivery wakes the worker (the migrations' schema name).
+WAKE_UP_CHANNEL = "deliveries_notifications"
 
 
 class WorkerSettings(BaseModel):
@@ -31,26 +30,24 @@ class WorkerSettings(BaseModel):
 
 
 class DeliveryWorker:
-    """Runs until cancelled; survives database outages by waiting and trying again."""
+    """Runs until cancelled: reap now and then, send what is due, wait for a wake-up or the poll."""
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
-        senders: Mapping[str, Sender],
-        ctx: NotificationContext,
+        send_due: Callable[[], Awaitable[int]],
+        reap_abandoned: Callable[[], Awaitable[int]],
         settings: WorkerSettings,
         connect: Callable[[], Awaitable[asyncpg.Connection]],
     ) -> None:
-        self._connect = connect
-        self._pool = pool
-        self._senders = senders
-        self._ctx = ctx
+        self._send_due = send_due
+        self._reap_abandoned = reap_abandoned
         self._settings = settings
+        self._connect = connect
         self._wake = asyncio.Event()
         self._next_reap = 0.0
 
     async def run(self) -> None:
-        """Work forever: reap, claim, send, wait. LISTEN wakes it early; polling is the net."""
+        """Work forever. LISTEN wakes it early; polling is the net (notifications can be lost)."""
         listener: asyncpg.Connection | None = None
         try:
             while True:
@@ -63,9 +60,9 @@ class DeliveryWorker:
         try:
             if listener is None or listener.is_closed():
                 listener = await self._connect()
-                await listener.add_listener("deliveries_notifications", lambda *_: self._wake.set())
+                await listener.add_listener(WAKE_UP_CHANNEL, lambda *_: self._wake.set())
             await self._reap_now_and_then()
-            claimed = await self.work_once()
+            claimed = await self._send_due()
         except TRANSIENT_DB_ERRORS as exc:
             log.warning("delivery worker waiting for the database", extra={"error": type(exc).__name__})
             listener = None
@@ -87,18 +84,15 @@ class DeliveryWorker:
         now = asyncio.get_running_loop().time()
         if now < self._next_reap:
             return
-        await reap_abandoned(self._pool, self._ctx)
+        await self._reap_abandoned()
         self._next_reap = now + min(self._settings.lease_s / 4, 5.0)
 
-    async def work_once(self) -> int:
-        """Claim and send one batch of email, one message per free webhook, and one digest."""
-        now, s = self._ctx.clock.now(), self._settings
-        gap_s = 1.0 / self._ctx.config.notifications.teams_rate_per_s
-        emails = await postgres.claim_email(self._pool, now, s.batch_size, s.lease_s)
-        teams_due, digest_due = await postgres.due_teams_and_digest(self._pool, now)
-        teams = await postgres.claim_teams(self._pool, now, gap_s, s.lease_s) if teams_due else []
-        await deliver_many(self._pool, [[row] for row in [*emails, *teams]], self._senders, self._ctx)
-        digest = await postgres.claim_digest(self._pool, now, s.lease_s) if digest_due else []
-        if digest:
-            await deliver(self._pool, digest, self._senders, self._ctx)
-        return len(emails) + len(teams) + len(digest)
+
+async def run_escalations(escalate_due: Callable[[], Awaitable[int]], interval_s: float) -> None:
+    """Forever: escalate what is due, then wait; a database outage only delays it."""
+    while True:
+        try:
+            await escalate_due()
+        except TRANSIENT_DB_ERRORS as exc:
+            log.warning("escalation scheduler waiting for the database", extra={"error": type(exc).__name__})
+        await asyncio.sleep(interval_s)

@@ -5,14 +5,9 @@ from __future__ import annotations
 import httpx
 from pydantic import BaseModel, Field
 
-from services.notifications.ports import (
-    Ambiguous,
-    HandOver,
-    Outgoing,
-    Permanent,
-    Retryable,
-    nothing_to_record,
-)
+from services.notifications.domain.delivery import Ambiguous, Permanent, Retryable
+from services.notifications.domain.outgoing import Outgoing
+from services.notifications.ports import HandOver, nothing_to_record
 
 
 class TeamsSettings(BaseModel):

@@ -1,0 +1,152 @@
+"""Who is told about what happened, on which channel, and the delivery made for each of them.
+
+One delivery per event x recipient x channel, rendered when it is created (no client details can
+be rendered: `Notice` has no field for them). Outside office hours, with quiet hours on, a
+non-acute delivery is held for one digest at the next office start.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.notifications.domain.cards import adaptive_card
+from services.notifications.domain.messages import Notice, render
+from services.notifications.domain.office import is_office_time, next_office_start
+from services.notifications.domain.unit import Unit
+
+EMAIL, TEAMS = "email", "teams"
+# The event types staff can be told about (routes name them); `escalation` is the service's own.
+NOTIFIED = frozenset(
+    {"referral.received", "referral.assigned", "referral.reassigned", "deadline.approaching",
+     "deadline.breached", "rotation.handover"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """Something that happened that staff may be told about, by ids, codes and times only."""
+
+    event_id: uuid.UUID
+    kind: str  # the event type, e.g. referral.assigned
+    family_key: str
+    occurred_at: datetime
+    referral_id: str | None = None
+    team: str | None = None  # the team concerned; the incoming one of a rotation handover
+    other_team: str | None = None  # the outgoing team of a rotation handover
+    caseworker: str | None = None
+    mentor: str | None = None
+    acute: bool = False
+    at: datetime | None = None  # the time the notice tells, if it tells one
+    deadlines: tuple[tuple[str, datetime], ...] = ()
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """Someone acted on a referral: escalation stops."""
+
+    referral_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Target:
+    """One recipient on one channel: a staff id by email, or a team id in Teams."""
+
+    recipient: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A delivery to create for a source event, due at `not_before` (held ones for a digest)."""
+
+    source_event_id: uuid.UUID
+    recipient: str
+    channel: str
+    kind: str
+    referral_id: str | None
+    family_key: str
+    subject: str
+    body_text: str
+    not_before: datetime
+    body_html: str | None = None
+    card: str | None = None  # the Adaptive Card as JSON (Teams)
+    held: bool = False
+
+
+def notice_for(occurrence: Occurrence, unit: Unit) -> Notice:
+    """The facts of an occurrence that may be told, with names as staff read them."""
+    o = occurrence
+    return Notice(
+        o.kind, unit.link(o.referral_id), o.referral_id,
+        team=unit.team_name(o.team) if o.team else None,
+        other_team=unit.team_name(o.other_team) if o.other_team else None,
+        caseworker=unit.person_name(o.caseworker) if o.caseworker else None,
+        acute=o.acute, deadlines=o.deadlines, at=o.at,
+    )  # fmt: skip
+
+
+def targets(occurrence: Occurrence, unit: Unit, now: datetime) -> list[Target]:
+    """Every recipient the unit routes this occurrence to, each once, in route order."""
+    found: dict[Target, None] = {}
+    for role in unit.routes.get(occurrence.kind, ()):
+        for target in _resolve(role, occurrence, unit, now):
+            found.setdefault(target)
+    return list(found)
+
+
+def _resolve(role: str, o: Occurrence, unit: Unit, now: datetime) -> Iterator[Target]:
+    team = unit.team(o.team) if o.team else None
+    if role == "caseworker" and o.caseworker:
+        yield Target(o.caseworker, EMAIL)
+    elif role == "mentor" and o.caseworker:
+        person = unit.person(o.caseworker)
+        mentor = o.mentor or (person.mentor if person else None)
+        if mentor:
+            yield Target(mentor, EMAIL)
+    elif role == "manager" and team is not None:
+        yield Target(team.manager, EMAIL)
+    elif role == "head_of_unit":
+        yield Target(unit.head_of_unit, EMAIL)
+    elif role == "intake":
+        yield from (Target(p, EMAIL) for p in unit.intake)
+    elif role == "out_of_hours" and unit.out_of_hours and o.acute and not is_office_time(unit.office, now):
+        yield Target(unit.out_of_hours, EMAIL)
+    elif role == "team" and team is not None and team.webhook:
+        yield Target(team.id, TEAMS)
+
+
+def deliveries_for(occurrence: Occurrence, unit: Unit, now: datetime) -> list[NewDelivery]:
+    """The deliveries an occurrence calls for (none for what nobody is told about)."""
+    if occurrence.kind not in NOTIFIED:
+        return []
+    notice = notice_for(occurrence, unit)
+    return [
+        new_delivery(notice, target, unit, now, occurrence.event_id, occurrence.family_key)
+        for target in targets(occurrence, unit, now)
+    ]
+
+
+def new_delivery(
+    notice: Notice, target: Target, unit: Unit, now: datetime, source_event_id: uuid.UUID, family_key: str
+) -> NewDelivery:
+    """One notice rendered for one target, due now, or held for the next office start."""
+    held = unit.quiet_hours and not notice.acute and not is_office_time(unit.office, now)
+    tz = unit.office.tz
+    if target.channel == TEAMS:
+        card = adaptive_card(notice, tz, unit.language)
+        subject, text, html = card["attachments"][0]["content"]["body"][0]["text"], "", None
+        card_json: str | None = json.dumps(card, ensure_ascii=False)
+    else:
+        message = render(notice, unit.person_name(target.recipient), tz, unit.language)
+        subject, text, html, card_json = message.subject, message.text, message.html, None
+    return NewDelivery(
+        source_event_id=source_event_id, recipient=target.recipient, channel=target.channel,
+        kind=notice.kind, referral_id=notice.reference, family_key=family_key, subject=subject,
+        body_text=text, body_html=html, card=card_json,
+        not_before=next_office_start(unit.office, now) if held else now, held=held,
+    )  # fmt: skip

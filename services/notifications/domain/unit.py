@@ -1,0 +1,75 @@
+"""The unit as notifications needs it: who is who, the routes, office hours, language, links.
+
+Translated once from the validated unit config at the composition root; the rules below never
+see the config file's models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from services.notifications.domain.office import OfficeHours
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """Someone who can be told: their staff id, name (for the greeting), email and mentor."""
+
+    id: str
+    name: str
+    email: str
+    mentor: str | None = None
+
+
+@dataclass(frozen=True)
+class Team:
+    """A team: its name, its manager's staff id and its Teams channel webhook (a secret)."""
+
+    id: str
+    name: str
+    manager: str
+    webhook: str | None = None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Everything the notification rules read about the unit."""
+
+    people: Mapping[str, StaffMember]
+    teams: Mapping[str, Team]
+    head_of_unit: str
+    office: OfficeHours
+    intake: tuple[str, ...] = ()
+    out_of_hours: str | None = None
+    # Event type → the roles told about it (`caseworker`, `mentor`, `manager`, `head_of_unit`,
+    # `intake`, `out_of_hours`, `team`).
+    routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    base_url: str = "http://127.0.0.1:8082"
+    language: str = "sv"
+    quiet_hours: bool = False
+    escalate_after: timedelta = timedelta(minutes=30)
+
+    def person(self, staff_id: str) -> StaffMember | None:
+        """The staff member with this id, if any."""
+        return self.people.get(staff_id)
+
+    def team(self, team_id: str) -> Team | None:
+        """The team with this id, if any."""
+        return self.teams.get(team_id)
+
+    def team_name(self, team_id: str) -> str:
+        """The team's name as staff read it (its id if the unit has no such team)."""
+        team = self.teams.get(team_id)
+        return team.name if team else team_id
+
+    def person_name(self, staff_id: str) -> str:
+        """The person's name as staff read it (the id if the unit has no such person)."""
+        person = self.people.get(staff_id)
+        return person.name if person else staff_id
+
+    def link(self, referral_id: str | None) -> str:
+        """A link into the staff system, never carrying anything but the opaque reference."""
+        base = self.base_url.rstrip("/")
+        return f"{base}/v1/referrals/{referral_id}" if referral_id else base

@@ -1,0 +1,2 @@
+"""Notification use cases: events become deliveries; due deliveries are sent and their outcomes
+recorded; abandoned claims are reaped; unacknowledged acute referrals escalate."""
