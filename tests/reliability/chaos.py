@@ -132,6 +132,7 @@ class Posted:
     attempts: int = 0
     answers: Counter[str] = field(default_factory=Counter)
     status: int | None = None
+    reference: str | None = None  # intake's own id for it, from the answer
     referral_ids: list[str] = field(default_factory=list)
     latency_s: float | None = None
     replay: bool = False
@@ -339,6 +340,7 @@ async def post_until_accepted(client: httpx.AsyncClient, url: str, item: Posted,
         item.answers[str(answer.status_code)] += 1
         if answer.status_code in (200, 202):
             item.status = answer.status_code
+            item.reference = answer.json()["reference"]
             item.referral_ids = [r["referral_id"] for r in answer.json()["referrals"]]
             item.latency_s = time.monotonic() - started
             return
@@ -576,10 +578,11 @@ def check_submissions(posted: list[Posted], referrals: list[asyncpg.Record]) -> 
         stored.setdefault(r["submission_id"], set()).add(r["referral_id"])
     accepted = [p for p in posted if p.status in (200, 202)]
     refused = [p for p in posted if p.status not in (200, 202)]
+    # Intake stores a submission under its own reference, never the portal's id (issue 24).
     wrong = [p.submission_id for p in accepted
-             if stored.get(p.submission_id) != set(p.referral_ids)
+             if p.reference is None or stored.get(p.reference) != set(p.referral_ids)
              or len(p.referral_ids) != p.children]  # fmt: skip
-    ours = {p.submission_id for p in posted}
+    ours = {p.reference for p in posted}
     strays = sorted(set(stored) - ours)
     children = sum(p.children for p in accepted)
     replays = [p for p in posted if p.replay and p.status in (200, 202)]

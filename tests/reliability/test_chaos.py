@@ -39,11 +39,13 @@ async def test_nothing_is_lost_or_doubled_through_kills_and_outages(tmp_path):
 
 def test_the_checks_catch_a_lost_or_doubled_referral_assignment_decision_and_email():
     """The checks are only worth their 'yes' if they say 'no' to a broken outcome."""
-    posted = [Posted("s1", 2, b"{}", status=202, referral_ids=["r1", "r2"])]
-    referrals = [{"referral_id": "r1", "submission_id": "s1"}]  # r2 lost
+    posted = [Posted("s1", 2, b"{}", status=202, reference="S-1", referral_ids=["r1", "r2"])]
+    referrals = [{"referral_id": "r1", "submission_id": "S-1"}]  # r2 lost
     assert [c.ok for c in check_submissions(posted, referrals)] == [True, True, False, True]
-    referrals.append({"referral_id": "r2", "submission_id": "s1"})
+    referrals.append({"referral_id": "r2", "submission_id": "S-1"})
     assert all(c.ok for c in check_submissions(posted, referrals))
+    stray = [*referrals, {"referral_id": "r9", "submission_id": "S-9"}]  # nobody posted S-9
+    assert [c.ok for c in check_submissions(posted, stray)] == [True, True, False, False]
     posted[0].replay, posted[0].replay_status, posted[0].replay_ids = True, 202, ["r3"]
     assert not check_submissions(posted, referrals)[0].ok  # a replay made new referrals
 
