@@ -21,58 +21,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import traceback
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from shared import metrics
+from shared.consumer_health import ConsumerHealth
 from shared.db import TRANSIENT_DB_ERRORS
-from shared.events import (
-    TOPIC_DEADLETTER,
-    ContractViolation,
-    DeadLetter,
-    Envelope,
-    WireModel,
-    decode_event,
-    new_envelope,
-    outbox_row,
-)
+from shared.dead_letters import dead_letter, describe
+from shared.events import ContractViolation, Envelope, decode_event
 from shared.logging import Throttle
 from shared.ports import ConsumingUnitOfWork
+from shared.records import PoisonMessage, Record, Subscription, TransientFailure
 from shared.settings import ConsumerSettings
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-BatchHandler = Callable[[Any, Sequence[Envelope[Any]]], Awaitable[None]]
-"""A use case's edge: the unit of work and a run of new events of one topic, in batch order."""
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """A contract topic, the wire model its events carry, and the edge that handles them."""
-
-    topic: str
-    model: type[WireModel]
-    handler: BatchHandler
-
-
-@dataclass(frozen=True)
-class Record:
-    """One Kafka record of a fetched batch (`topic` is the contract topic name)."""
-
-    raw: bytes
-    topic: str
-    partition: int
-    offset: int
-
-    @property
-    def message_id(self) -> str:
-        """Where it came from; the key of its dead letter."""
-        return f"{self.topic}:{self.partition}:{self.offset}"
 
 
 @dataclass(frozen=True)
@@ -82,50 +47,7 @@ class _Decoded:
     envelope: Envelope[Any]
 
 
-class PoisonMessage(Exception):
-    """A well-formed message the use case can never process; it goes to the dead-letter topic."""
-
-
-class TransientFailure(Exception):
-    """A failure expected to pass (a dependency is down): retry, then leave the offset alone."""
-
-
 _RETRYABLE: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, TransientFailure)
-
-
-@dataclass
-class ConsumerHealth:
-    """Whether the consumer is getting through its records, for `/readyz` and the gauge."""
-
-    service: str
-    failing_since: datetime | None = None
-    consecutive_failures: int = 0
-    last_error: str | None = None
-    handled_at: datetime | None = field(default=None)
-
-    def succeeded(self) -> None:
-        """A batch was committed."""
-        self.failing_since, self.consecutive_failures = None, 0
-        self.handled_at = datetime.now(UTC)
-        metrics.CONSUMER_FAILING.labels(self.service).set(0)
-
-    def failed(self, error: str) -> None:
-        """A batch was given up after its retries; its records will be read again."""
-        self.failing_since = self.failing_since or datetime.now(UTC)
-        self.consecutive_failures += 1
-        self.last_error = error
-        metrics.CONSUMER_FAILING.labels(self.service).set(1)
-
-    def details(self) -> dict[str, object]:
-        """What `/readyz` shows of the consumer."""
-        if self.failing_since is None:
-            return {"state": "ok", "last_handled_at": self.handled_at and self.handled_at.isoformat()}
-        return {
-            "state": "failing",
-            "failing_since": self.failing_since.isoformat(),
-            "consecutive_failures": self.consecutive_failures,
-            "last_error": self.last_error,
-        }
 
 
 class EventConsumer:
@@ -228,26 +150,13 @@ class EventConsumer:
 
     async def _dead_letter(self, record: Record, error: str) -> str:
         """Publish a dead letter for the record (once, however often it is read) and move on."""
-        letter = new_envelope(
-            "deadletter",
-            DeadLetter(
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                consumer=self._consumer,
-                error=error[:2000],
-            ),
-            producer=self._service,
-            correlation_id=record.message_id,
-        )
-        # A stable id makes a redelivered poison message produce the same dead letter, not two.
-        letter = letter.model_copy(update={"event_id": uuid.uuid5(uuid.NAMESPACE_URL, record.message_id)})
+        letter = dead_letter(record, self._consumer, self._service, error)
 
         async def publish() -> str:
             async with self._unit_of_work() as uow:
                 if not await uow.inbox.first_deliveries(self._consumer, [record.message_id]):
                     return "duplicate"
-                await uow.outbox.add([outbox_row(TOPIC_DEADLETTER, letter)])
+                await uow.outbox.add([letter])
                 await uow.commit()
             return "deadlettered"
 
@@ -300,15 +209,3 @@ def _runs(items: Sequence[_Decoded]) -> list[tuple[str, list[Envelope[Any]]]]:
         else:
             runs.append((item.record.topic, [item.envelope]))
     return runs
-
-
-def describe(exc: BaseException) -> str:
-    """An exception's type and where it was raised, without its message (which may echo input)."""
-    if isinstance(exc, PoisonMessage | ContractViolation):
-        return str(exc)  # our own words, written without input values
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = ""
-    if frames:
-        last = frames[-1]
-        where = f" at {last.filename.rsplit('/', 1)[-1]}:{last.lineno} in {last.name}"
-    return f"{type(exc).__name__}{where}"

@@ -132,45 +132,49 @@ def validation_errors(errors: list[Any]) -> list[dict[str, object]]:
     return [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]
 
 
+async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiProblem)
+    headers = dict(exc.headers or {})
+    if exc.status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    return problem(exc.status, exc.title, detail=exc.detail, headers=headers)
+
+
+async def _on_invalid(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem(422, "Invalid request", errors=validation_errors(list(exc.errors())))
+
+
+async def _on_http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def _on_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable, answering 503", extra={"error": type(exc).__name__})
+    return problem(
+        503, "Service unavailable", detail="storage is unavailable; retry later",
+        headers={"Retry-After": RETRY_AFTER_S},
+    )  # fmt: skip
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The exception's message and traceback may echo input: only its type is logged.
+    log.error("unexpected error", extra={"error": type(exc).__name__, "path": request.url.path})
+    # Starlette answers this outside every middleware, so the headers are set here.
+    headers = {n.decode(): v.decode() for n, v in (*SECURITY_HEADERS, CONTENT_SECURITY_POLICY)}
+    return problem(500, "Internal error", detail="the request could not be completed", headers=headers)
+
+
 def add_problem_handlers(app: FastAPI) -> None:
     """Every error as RFC 9457 problem details, never a plain-text page; no input is echoed."""
-
-    async def on_problem(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiProblem)
-        headers = dict(exc.headers or {})
-        if exc.status == 401:
-            headers.setdefault("WWW-Authenticate", "Bearer")
-        return problem(exc.status, exc.title, detail=exc.detail, headers=headers)
-
-    async def on_invalid(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        return problem(422, "Invalid request", errors=validation_errors(list(exc.errors())))
-
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, HTTPException)
-        return problem(exc.status_code, str(exc.detail), headers=exc.headers)
-
-    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database unavailable, answering 503", extra={"error": type(exc).__name__})
-        return problem(
-            503, "Service unavailable", detail="storage is unavailable; retry later",
-            headers={"Retry-After": RETRY_AFTER_S},
-        )  # fmt: skip
-
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The exception's message and traceback may echo input: only its type is logged.
-        log.error("unexpected error", extra={"error": type(exc).__name__, "path": request.url.path})
-        # Starlette answers this outside every middleware, so the headers are set here.
-        headers = {n.decode(): v.decode() for n, v in (*SECURITY_HEADERS, CONTENT_SECURITY_POLICY)}
-        return problem(500, "Internal error", detail="the request could not be completed", headers=headers)
-
-    app.add_exception_handler(ApiProblem, on_problem)
-    app.add_exception_handler(RequestValidationError, on_invalid)
-    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(ApiProblem, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_invalid)
+    app.add_exception_handler(HTTPException, _on_http)
     for unavailable in TRANSIENT_DB_ERRORS:
         if issubclass(unavailable, Exception):
-            app.add_exception_handler(unavailable, on_unavailable)
-    app.add_exception_handler(Exception, on_unexpected)
+            app.add_exception_handler(unavailable, _on_unavailable)
+    app.add_exception_handler(Exception, _on_unexpected)
 
 
 # Every response: no sniffing of content types, nothing kept in caches (answers may be about

@@ -21,7 +21,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from shared import db, metrics
-from shared.consumer import EventConsumer, Record, Subscription
+from shared.consumer import EventConsumer
 from shared.events import Envelope, WireModel
 from shared.http import SecurityHeaders, add_problem_handlers, health_router
 from shared.kafka import (
@@ -35,6 +35,7 @@ from shared.kafka import (
 )
 from shared.outbox import OutboxRelay
 from shared.ports import ConsumingUnitOfWork
+from shared.records import Record, Subscription
 from shared.settings import HttpSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -252,21 +253,14 @@ def service_app(
         finally:
             await runtime.stop()
 
-    docs = runtime.settings.http.api_docs
+    on = runtime.settings.http.api_docs  # API docs only when a deployment asks for them
     app = FastAPI(
-        title=f"referral-router {title}",
-        version="1",
-        lifespan=lifespan,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
-        openapi_url="/openapi.json" if docs else None,
-    )
+        title=f"referral-router {title}", version="1", lifespan=lifespan, docs_url="/docs" if on else None,
+        redoc_url="/redoc" if on else None, openapi_url="/openapi.json" if on else None,
+    )  # fmt: skip
     app.add_middleware(SecurityHeaders)
-    app.include_router(
-        health_router(
-            runtime.readiness_checks(), extra_metrics=extra_metrics, details=runtime.consumer_details
-        )
-    )
+    checks, details = runtime.readiness_checks(), runtime.consumer_details
+    app.include_router(health_router(checks, extra_metrics=extra_metrics, details=details))
     add_problem_handlers(app)
     for router in routers:
         app.include_router(router)

@@ -11,8 +11,8 @@ from services.assignment.domain.model import Referral
 from services.assignment.domain.unit import Unit
 from services.assignment.handlers.assign import ReferralMessage, assign_referrals
 from services.assignment.ports import AssignmentUnitOfWork
-from shared.consumer import PoisonMessage
 from shared.events import TOPIC_RECEIVED, Envelope, ReferralReceived
+from shared.records import PoisonMessage
 from shared.runtime import Runtime
 
 

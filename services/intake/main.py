@@ -92,33 +92,39 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
         unit_of_work=PostgresIntakeUnitOfWork,
     )
     keys = build_secrets(settings.crypto)
-    oep = settings.oep
-    background: list[Callable[[], Awaitable[None]]] = []
-    if oep is not None:
-        config, mapping = poller_config(oep), load_mapping(oep.mapping_path)
-
-        async def poll_open_eplatform() -> None:
-            auth = httpx.BasicAuth(oep.username, oep.password.get_secret_value())
-            async with httpx.AsyncClient(base_url=oep.base_url, auth=auth, timeout=oep.timeout_s) as http:
-                portal = OpenEPlatformClient(
-                    http, oep.callback_path, mapping, clock, settings.portal.max_age_days
-                )
-                turn = PostgresPollerTurn(runtime.pool)
-                poll = OepPolling(runtime.unit_of_work, portal, turn, config, keys, clock)
-                await timers.poll_open_eplatform(poll, oep.poll_interval_s)
-
-        background.append(poll_open_eplatform)
+    poller = open_eplatform_poller(runtime, settings, keys, clock) if settings.oep is not None else None
 
     async def on_start() -> None:
         await adopt_legacy_submissions(runtime.unit_of_work(), keys)
-        for work in background:
-            runtime.run_in_background("oep-poller", work)
+        if poller is not None:
+            runtime.run_in_background("oep-poller", poller)
 
     app = service_app(SERVICE, runtime, routers=[api.router], on_start=on_start)
     app.state.portal = api.Portal(
         lambda: settings.portal.clients, runtime.unit_of_work, keys, clock, settings.portal.max_age_days
     )
     return with_portal_schemas(app)
+
+
+def open_eplatform_poller(
+    runtime: Runtime[PostgresIntakeUnitOfWork], settings: IntakeSettings, keys: IntakeSecrets, clock: Clock
+) -> Callable[[], Awaitable[None]]:
+    """The Open ePlatform poller's loop; its mapping file is read (and checked) here, at start-up."""
+    oep = settings.oep
+    assert oep is not None
+    config, mapping = poller_config(oep), load_mapping(oep.mapping_path)
+
+    async def poll_open_eplatform() -> None:
+        auth = httpx.BasicAuth(oep.username, oep.password.get_secret_value())
+        async with httpx.AsyncClient(base_url=oep.base_url, auth=auth, timeout=oep.timeout_s) as http:
+            portal = OpenEPlatformClient(
+                http, oep.callback_path, mapping, clock, settings.portal.max_age_days
+            )
+            turn = PostgresPollerTurn(runtime.pool)
+            poll = OepPolling(runtime.unit_of_work, portal, turn, config, keys, clock)
+            await timers.poll_open_eplatform(poll, oep.poll_interval_s)
+
+    return poll_open_eplatform
 
 
 def poller_config(oep: OepSettings) -> PollerConfig:

@@ -82,31 +82,31 @@ def create_app(settings: NotificationSettings, clock: Clock | None = None) -> Fa
     )
     subscribe(runtime, unit, clock)
 
-    def start_workers() -> None:
-        senders: dict[str, Sender] = {
-            "email": SmtpSender(settings.smtp),
-            "teams": TeamsSender(settings.teams),
-        }
-        ledger = PostgresDeliveryLedger(runtime.pool)
-        courier = Courier(
-            ledger, runtime.unit_of_work, senders, unit, clock, sending_policy(config, settings.worker)
-        )
-        worker = DeliveryWorker(
-            courier.send_due, courier.reap_abandoned, settings.worker,
-            connect=lambda: db.connect(settings.database, SERVICE),
-        )  # fmt: skip
-        runtime.run_in_background("delivery-worker", worker.run)
-        escalation = config.notifications.escalation
-        if escalation.enabled:
-            scan = functools.partial(escalate_due, runtime.unit_of_work, unit, clock)
-            runtime.run_in_background(
-                "escalations", lambda: run_escalations(scan, escalation.scan_interval_s)
-            )
-
     async def metrics() -> bytes:
         return delivery_metrics(await PostgresDeliveryLedger(runtime.pool).counts())
 
-    return service_app(SERVICE, runtime, on_start=start_workers, extra_metrics=metrics)
+    start = functools.partial(start_workers, runtime, settings, config, unit, clock)
+    return service_app(SERVICE, runtime, on_start=start, extra_metrics=metrics)
+
+
+def start_workers(
+    runtime: Runtime[PostgresNotificationsUnitOfWork], settings: NotificationSettings, config: UnitConfig,
+    unit: Unit, clock: Clock,
+) -> None:  # fmt: skip
+    """The delivery worker (email and Teams senders) and, when enabled, the escalation scan."""
+    senders: dict[str, Sender] = {"email": SmtpSender(settings.smtp), "teams": TeamsSender(settings.teams)}
+    ledger = PostgresDeliveryLedger(runtime.pool)
+    policy = sending_policy(config, settings.worker)
+    courier = Courier(ledger, runtime.unit_of_work, senders, unit, clock, policy)
+    worker = DeliveryWorker(
+        courier.send_due, courier.reap_abandoned, settings.worker,
+        connect=lambda: db.connect(settings.database, SERVICE),
+    )  # fmt: skip
+    runtime.run_in_background("delivery-worker", worker.run)
+    escalation = config.notifications.escalation
+    if escalation.enabled:
+        scan = functools.partial(escalate_due, runtime.unit_of_work, unit, clock)
+        runtime.run_in_background("escalations", lambda: run_escalations(scan, escalation.scan_interval_s))
 
 
 def main() -> None:

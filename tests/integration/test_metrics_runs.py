@@ -16,8 +16,9 @@ from services.metrics.adapters.postgres import PostgresMetricsUnitOfWork
 from services.metrics.ports import MetricsUnitOfWork
 from services.metrics.subscribers import TOPICS, projecting
 from shared import db
-from shared.consumer import EventConsumer, Record, Subscription
+from shared.consumer import EventConsumer
 from shared.events import Envelope, encode_event
+from shared.records import Record, Subscription
 from shared.settings import ConsumerSettings, DatabaseSettings
 from tests.metrics_events import (
     METRICS_TABLES,

@@ -19,8 +19,8 @@ from services.assignment.domain.errors import UnknownTeam
 from services.assignment.domain.model import Override
 from services.assignment.domain.workload import Absence
 from services.assignment.unit_from_config import unit_from_config
-from shared.consumer import PoisonMessage
 from shared.events import TOPIC_RECEIVED, Envelope
+from shared.records import PoisonMessage
 from tests.assignment_support import EXAMPLE_CONFIG, UNIT, Fakes, local, new_assignment, received
 
 MONDAY = local(2026, 10, 5, 10, 0)  # team-b on duty (28 September to 12 October)

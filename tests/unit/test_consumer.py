@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from shared.consumer import EventConsumer, PoisonMessage, Record, Subscription, TransientFailure
+from shared.consumer import EventConsumer
 from shared.events import (
     TOPIC_DEADLETTER,
     TOPIC_RECEIVED,
@@ -24,6 +24,7 @@ from shared.events import (
     new_envelope,
 )
 from shared.memory import InMemoryUnitOfWork, Tables
+from shared.records import PoisonMessage, Record, Subscription, TransientFailure
 from shared.settings import ConsumerSettings
 from tests.wire import received_event
 
