@@ -14,6 +14,7 @@ Run alone (against running servers): `python -m bench.baselines DATABASE_URL BOO
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sys
 import time
 import uuid
@@ -173,7 +174,12 @@ def _statements(templates: dict[str, asyncpg.Record]) -> list[tuple[str, list[st
 
 
 def _values(table: str, row: asyncpg.Record, columns: list[str], n: int) -> list[Any]:
-    fresh = {"submission_id": f"baseline-{n}", "referral_id": f"R-B{n:011d}", "event_id": uuid.uuid4()}
+    fresh = {
+        "submission_id": f"baseline-{n}",
+        "referral_id": f"R-B{n:011d}",
+        "event_id": uuid.uuid4(),
+        "portal_key": hashlib.sha256(b"baseline-%d" % n).digest(),  # as intake's HMAC, unique
+    }
     return [fresh[c] if c in fresh else row[c] for c in columns]
 
 
