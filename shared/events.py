@@ -19,10 +19,15 @@ TOPIC_DEADLINES = "deadlines.v1"
 TOPIC_ROTATION = "rotation.v1"
 TOPIC_NOTIFICATIONS = "notifications.v1"
 TOPIC_DEADLETTER = "deadletter.v1"
+# Issue 19: intake's registration of a referral in the system of record, and its access events.
+TOPIC_REGISTERED = "referrals.registered.v1"
+TOPIC_ACCESS = "access.v1"
 ALL_TOPICS = (
     TOPIC_RECEIVED,
     TOPIC_ASSIGNED,
     TOPIC_UPDATED,
+    TOPIC_REGISTERED,
+    TOPIC_ACCESS,
     TOPIC_DEADLINES,
     TOPIC_ROTATION,
     TOPIC_NOTIFICATIONS,
@@ -33,7 +38,7 @@ Kind = Literal["report", "application"]
 Channel = Literal["e_service", "phone", "letter", "email", "sdk", "visit"]
 AssignmentReason = Literal["rotation", "continuity", "override", "manual"]
 DeadlineName = Literal[
-    "protection_assessment", "preliminary_assessment", "investigation", "reporter_feedback"
+    "protection_assessment", "preliminary_assessment", "investigation", "reporter_feedback", "registration"
 ]
 NotificationChannel = Literal["email", "teams"]
 # Opaque identifiers and pseudonymous keys: short, no whitespace, nothing that could hold free text.
@@ -125,6 +130,51 @@ class DeadlineEvent(WireModel):
     lead_seconds: int | None = Field(default=None, ge=0)
 
 
+class ReferralRegistered(WireModel):
+    """`referral.registered` (issue 19): the intake group recorded the referral in the unit's case
+    management system of record. The system's case number stays in intake."""
+
+    referral_id: OpaqueId
+    family_key: OpaqueId
+    registered_at: AwareDatetime
+    by: OpaqueId
+
+
+class BreakGlassUsed(WireModel):
+    """`access.break_glass` (issue 19): someone without a relation to the referral opened it with a
+    stated reason. The reason stays in intake's access log; the team's manager is alerted."""
+
+    referral_id: OpaqueId
+    family_key: OpaqueId
+    team: OpaqueId | None = None
+    staff: OpaqueId
+    at: AwareDatetime
+    expires_at: AwareDatetime
+
+
+ReviewFindingKind = Literal["break_glass", "outside_assignments", "outside_office_hours", "unusual_volume"]
+
+
+class ReviewFinding(WireModel):
+    """One finding of the monthly access-log review: a staff id, what stood out, how often, where."""
+
+    kind: ReviewFindingKind
+    staff: OpaqueId
+    count: int = Field(ge=1)
+    referral_ids: tuple[OpaqueId, ...] = Field(default=(), max_length=50)
+
+
+class AccessReview(WireModel):
+    """`access.review` (issue 19): last month's access-log review, for the head of unit. Staff ids,
+    counts and referral references only, never client data."""
+
+    family_key: OpaqueId = "access-review"
+    month: str = Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+    head_of_unit: OpaqueId
+    entries: int = Field(ge=0)
+    findings: tuple[ReviewFinding, ...] = Field(default=(), max_length=500)
+
+
 class RotationHandover(WireModel):
     """`rotation.handover`: the team on duty changed."""
 
@@ -182,6 +232,9 @@ EVENT_TYPES: dict[str, tuple[str, type[WireModel]]] = {
     "referral.decided": (TOPIC_UPDATED, ReferralUpdated),
     "investigation.extended": (TOPIC_UPDATED, ReferralUpdated),
     "investigation.closed": (TOPIC_UPDATED, ReferralUpdated),
+    "referral.registered": (TOPIC_REGISTERED, ReferralRegistered),
+    "access.break_glass": (TOPIC_ACCESS, BreakGlassUsed),
+    "access.review": (TOPIC_ACCESS, AccessReview),
     "deadline.approaching": (TOPIC_DEADLINES, DeadlineEvent),
     "deadline.breached": (TOPIC_DEADLINES, DeadlineEvent),
     "rotation.handover": (TOPIC_ROTATION, RotationHandover),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from services.intake.domain.access_log import AccessEntry, LoggedEntry
 from services.intake.domain.open_eplatform import InstanceState, TrackedInstance
 from services.intake.domain.submissions import EncryptedDetails, NewSubmission, StoredSubmission, Submission
 from shared.events import OutboxRow
@@ -50,6 +51,41 @@ class SubmissionStore(Protocol):
 
     async def replace_details(self, details: Sequence[EncryptedDetails]) -> None:
         """Store the details anew (re-encrypted under another key)."""
+        ...
+
+
+@dataclass(frozen=True)
+class AccessLogQuery:
+    """Which log rows to list: every given filter must hold; `after_seq` pages on."""
+
+    staff: str | None = None
+    referral_id: str | None = None
+    child_key: str | None = None
+    teams: frozenset[str] | None = None  # a manager sees rows of their team's referrals only
+    start: datetime | None = None
+    end: datetime | None = None
+    after_seq: int = 0
+    limit: int = 100
+
+
+class AccessLogStore(Protocol):
+    """The append-only, hash-chained access log (issue 19)."""
+
+    async def append(self, entry: AccessEntry) -> LoggedEntry:
+        """Chain the entry after the last one and store it, in this unit of work (which must be
+        committed before any personal detail is returned)."""
+        ...
+
+    async def query(self, query: AccessLogQuery) -> list[LoggedEntry]:
+        """Rows matching the query, in chain order, from `after_seq` on, at most `limit`."""
+        ...
+
+    async def between(self, start: datetime, end: datetime) -> list[LoggedEntry]:
+        """Every row with start <= at < end, in chain order (the monthly review)."""
+        ...
+
+    async def chain(self, after_seq: int, limit: int) -> list[LoggedEntry]:
+        """Rows in chain order after `after_seq` (verify-access-log walks the whole chain)."""
         ...
 
 
