@@ -152,7 +152,9 @@ class BreakGlassUsed(WireModel):
     expires_at: AwareDatetime
 
 
-ReviewFindingKind = Literal["break_glass", "outside_assignments", "outside_office_hours", "unusual_volume"]
+ReviewFindingKind = Literal[
+    "break_glass", "denied", "outside_assignments", "outside_office_hours", "unusual_volume"
+]
 
 
 class ReviewFinding(WireModel):
