@@ -89,6 +89,9 @@ SETTING_MEANINGS: dict[str, str] = {
     "SMTP__CA_FILE": "PEM CA to trust for the relay's STARTTLS certificate; the system store otherwise.",
     "TEAMS__CONNECT_TIMEOUT_S": "Timeout for connecting to a Workflows webhook; retried.",
     "TEAMS__TIMEOUT_S": "Total time for one post; no answer after sending marks it `unknown`.",
+    "LINKS__REFERRAL_URL": "Link to one referral in messages, with `{referral_id}` where the reference "
+    "goes (e.g. `https://socialtjanst.example.se/referrals/{referral_id}`); the access review links each "
+    "reference. Unset: links go under the unit file's `base_url`. Carries only the referral reference.",
     "WORKER__POLL_INTERVAL_S": "How often the delivery worker looks for due deliveries when NOTIFY did "
     "not wake it.",
     "WORKER__BATCH_SIZE": "Emails claimed per round.",
@@ -178,8 +181,14 @@ UNIT_MEANINGS: dict[str, str] = {
     "DeadlineRules.reminders": "Lead times before each due time at which `deadline.approaching` is sent.",
     "DeadlineRules.scan_interval_s": "How often assignment scans for due reminders, breaches and handovers.",
     "NotificationRoutes.routes": "Recipients by event type. `team` is the team's Teams channel, the "
-    "others get email; `out_of_hours` only for acute referrals outside office hours. An unknown event "
-    "type stops start-up. Leaving `routes` out gives the default.",
+    "others get email (and Teams if `staff_webhooks` names them); `out_of_hours` only for acute referrals "
+    "outside office hours. `registration.approaching`/`registration.breached` route the registration "
+    "deadline instead of the `deadline.*` keys; `access.break_glass` goes to the referral's team manager "
+    "(the head of unit without a known team, or when the manager opened it). An unknown event type stops "
+    "start-up. Leaving `routes` out gives the default.",
+    "NotificationRoutes.staff_webhooks": "Staff id → a Workflows webhook posting to a chat with that "
+    "person alone; they get every message routed to them there as well as by email (e.g. the "
+    "break-the-glass alert and the access review). **A secret**, like `teams_webhook`.",
     "NotificationRoutes.quiet_hours": "Hold non-acute messages outside office hours.",
     "NotificationRoutes.escalation": "Escalate unacknowledged acute referrals.",
     "NotificationRoutes.language": "`sv` or `en`; the unit's `language` when unset.",

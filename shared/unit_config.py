@@ -169,6 +169,12 @@ RoutedEvent = Literal[
     "deadline.approaching",
     "deadline.breached",
     "rotation.handover",
+    # Issue 19: a registration deadline (`deadline.*` with `deadline: registration`) is routed by
+    # these keys, not the general deadline ones; break-the-glass and the monthly access review.
+    "registration.approaching",
+    "registration.breached",
+    "access.break_glass",
+    "access.review",
 ]
 
 
@@ -180,6 +186,10 @@ def _default_routes() -> dict[RoutedEvent, tuple[Recipient, ...]]:
         "deadline.approaching": ("caseworker",),
         "deadline.breached": ("caseworker", "manager"),
         "rotation.handover": ("team",),
+        "registration.approaching": ("intake",),
+        "registration.breached": ("intake", "manager"),
+        "access.break_glass": ("manager",),
+        "access.review": ("head_of_unit",),
     }
 
 
@@ -204,10 +214,12 @@ class NotificationRoutes(_Strict):
     """Who is told about what, by event type (e.g. `deadline.breached: [caseworker, manager]`).
 
     `out_of_hours` is told only about acute referrals outside office hours; `team` is the
-    team's Teams channel, every other recipient gets email.
+    team's Teams channel, every other recipient gets email, and also Teams when `staff_webhooks`
+    gives them a webhook of their own (a flow posting to a chat with that person alone).
     """
 
     routes: dict[RoutedEvent, tuple[Recipient, ...]] = Field(default_factory=_default_routes)
+    staff_webhooks: dict[StaffId, str] = Field(default_factory=dict)
     quiet_hours: QuietHours = QuietHours()
     escalation: Escalation = Escalation()
     language: Literal["sv", "en"] | None = None

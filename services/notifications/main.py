@@ -7,6 +7,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
+from pydantic import BaseModel, field_validator
 
 from services.notifications.adapters.metrics import delivery_metrics
 from services.notifications.adapters.postgres import PostgresNotificationsUnitOfWork
@@ -27,9 +28,24 @@ from shared.logging import configure_logging
 from shared.office_days import swedish_holidays
 from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
-from shared.unit_config import UnitConfig, load_unit_config
+from shared.unit_config import Person, UnitConfig, UnitConfigError, load_unit_config
 
 SERVICE = "notifications"
+
+
+class LinkSettings(BaseModel):
+    """Links in messages (`LINKS__…`)."""
+
+    # e.g. https://socialtjanst.example.se/referrals/{referral_id}: each message about a referral
+    # links to it, and the access review links each reference. None: under the unit's base_url.
+    referral_url: str | None = None
+
+    @field_validator("referral_url")
+    @classmethod
+    def _one_placeholder(cls, value: str | None) -> str | None:
+        if value is not None and (value.count("{") != 1 or "{referral_id}" not in value):
+            raise ValueError("must hold {referral_id} and no other placeholder")
+        return value
 
 
 class NotificationSettings(ServiceSettings):
@@ -39,14 +55,19 @@ class NotificationSettings(ServiceSettings):
     smtp: SmtpSettings = SmtpSettings()
     teams: TeamsSettings = TeamsSettings()
     worker: WorkerSettings = WorkerSettings()
+    links: LinkSettings = LinkSettings()
 
 
-def notification_unit(config: UnitConfig) -> Unit:
+def notification_unit(config: UnitConfig, links: LinkSettings | None = None) -> Unit:
     """What the notification rules need of the unit config, with the Swedish holiday calendar."""
     tz = ZoneInfo(config.rotation.timezone)
     routes = config.notifications
+    webhooks = routes.staff_webhooks
+    unknown = sorted(set(webhooks) - {p.id for p in config.all_people()})
+    if unknown:
+        raise UnitConfigError(f"notifications.staff_webhooks names unknown staff ids: {unknown}")
     return Unit(
-        people={p.id: StaffMember(p.id, p.name, str(p.email), p.mentor) for p in config.all_people()},
+        people={p.id: staff_member(p, webhooks.get(p.id)) for p in config.all_people()},
         teams={t.id: Team(t.id, t.name, t.manager.id, t.teams_webhook) for t in config.teams},
         head_of_unit=config.head_of_unit.id,
         office=OfficeHours(config.office_hours.start, config.office_hours.end, tz, swedish_holidays()),
@@ -57,7 +78,13 @@ def notification_unit(config: UnitConfig) -> Unit:
         language=routes.language or config.language,
         quiet_hours=routes.quiet_hours.enabled,
         escalate_after=routes.escalation.after,
+        referral_url=links.referral_url if links else None,
     )
+
+
+def staff_member(person: Person, webhook: str | None) -> StaffMember:
+    """A person of the unit file as the rules see them, with their own Teams webhook if any."""
+    return StaffMember(person.id, person.name, str(person.email), person.mentor, webhook)
 
 
 def sending_policy(config: UnitConfig, worker: WorkerSettings) -> SendingPolicy:
@@ -72,7 +99,7 @@ def sending_policy(config: UnitConfig, worker: WorkerSettings) -> SendingPolicy:
 def create_app(settings: NotificationSettings, clock: Clock | None = None) -> FastAPI:
     """Wire the notifications service; the unit config is validated before anything starts."""
     config = load_unit_config(settings.unit_config_path)
-    unit, clock = notification_unit(config), clock or SystemClock()
+    unit, clock = notification_unit(config, settings.links), clock or SystemClock()
     runtime = Runtime(
         settings,
         service=SERVICE,

@@ -6,23 +6,29 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from services.notifications.domain.review import AccessSummary, Finding
 from services.notifications.domain.routing import Acknowledgement, Occurrence
 from services.notifications.domain.unit import Unit
 from services.notifications.handlers.events import record_events
 from services.notifications.ports import NotificationsUnitOfWork
 from shared.clock import Clock
 from shared.events import (
+    EVENT_TYPES,
+    TOPIC_ACCESS,
     TOPIC_ASSIGNED,
     TOPIC_DEADLINES,
     TOPIC_RECEIVED,
     TOPIC_ROTATION,
     TOPIC_UPDATED,
+    AccessReview,
+    BreakGlassUsed,
     DeadlineEvent,
     Envelope,
     ReferralAssigned,
     ReferralReceived,
     ReferralUpdated,
     RotationHandover,
+    WireModel,
 )
 from shared.runtime import Runtime
 
@@ -71,12 +77,25 @@ def handover(event: Envelope[RotationHandover]) -> list[Input]:
                        team=d.to_team, other_team=d.from_team, at=d.at)]  # fmt: skip
 
 
+def access(event: Envelope[BreakGlassUsed | AccessReview]) -> list[Input]:
+    """Break-the-glass (the manager is alerted at once) or the monthly access review."""
+    d = event.data
+    if isinstance(d, BreakGlassUsed):
+        return [Occurrence(event.event_id, event.event_type, d.family_key, event.occurred_at, d.referral_id,
+                           team=d.team, staff=d.staff, at=d.at, until=d.expires_at)]  # fmt: skip
+    findings = tuple(Finding(f.kind, f.staff, f.count, f.referral_ids) for f in d.findings)
+    review = AccessSummary(d.month, d.entries, findings)
+    return [Occurrence(event.event_id, event.event_type, d.family_key, event.occurred_at, review=review)]
+
+
 TRANSLATIONS: dict[str, tuple[type[Any], Callable[[Any], list[Input]]]] = {
     TOPIC_RECEIVED: (ReferralReceived, received),
     TOPIC_ASSIGNED: (ReferralAssigned, assigned),
     TOPIC_UPDATED: (ReferralUpdated, updated),
     TOPIC_DEADLINES: (DeadlineEvent, deadline),
     TOPIC_ROTATION: (RotationHandover, handover),
+    # Two event models share the topic; the envelope's event type says which (parse_event checks it).
+    TOPIC_ACCESS: (WireModel, access),
 }
 CONSUMED = tuple(TRANSLATIONS)
 
@@ -87,10 +106,10 @@ def inputs(events: Sequence[Envelope[Any]]) -> list[Input]:
 
 
 def _topic(event: Envelope[Any]) -> str:
-    for topic, (model, _) in TRANSLATIONS.items():
-        if isinstance(event.data, model):
-            return topic
-    raise TypeError(f"notifications does not consume {type(event.data).__name__}")
+    topic = EVENT_TYPES[event.event_type][0]
+    if topic not in TRANSLATIONS:
+        raise TypeError(f"notifications does not consume {event.event_type}")
+    return topic
 
 
 def subscribe(runtime: Runtime[Any], unit: Unit, clock: Clock) -> None:

@@ -12,7 +12,8 @@ from services.notifications.domain.messages import Notice, facts, headline, labe
 MAX_CARD_BYTES = 20_000
 
 
-def _envelope(body: list[dict[str, Any]], link: str, link_title: str) -> dict[str, Any]:
+def envelope(body: list[dict[str, Any]], link: str, link_title: str) -> dict[str, Any]:
+    """A card of these blocks with one button opening `link`, in the webhook's message envelope."""
     content = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
@@ -41,7 +42,7 @@ def adaptive_card(notice: Notice, tz: tzinfo, language: str = "sv") -> dict[str,
         {"type": "TextBlock", "text": said, "wrap": True},
         {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in facts(notice, tz, language)]},
     ]
-    card = _envelope(body, notice.link, labels(language)["link"])
+    card = envelope(body, notice.link, labels(language)["link"])
     if card_size(card) > MAX_CARD_BYTES:
         raise ValueError("card exceeds 20 KB")
     return card
@@ -59,7 +60,7 @@ def digest_card(subjects: Sequence[str], link: str, language: str = "sv") -> dic
     lines: list[dict[str, Any]] = []
     for index, subject in enumerate(subjects):
         lines.append({"type": "TextBlock", "text": f"- {subject}", "wrap": True})
-        if card_size(_envelope([title, *lines], link, words["link"])) > MAX_CARD_BYTES - 200:
+        if card_size(envelope([title, *lines], link, words["link"])) > MAX_CARD_BYTES - 200:
             lines[-1] = {"type": "TextBlock", "text": f"(+{len(subjects) - index})", "wrap": True}
             break
-    return _envelope([title, *lines], link, words["link"])
+    return envelope([title, *lines], link, words["link"])

@@ -16,6 +16,7 @@ KINDS = (
     "deadline.breached",
     "rotation.handover",
     "escalation",
+    "access.break_glass",
 )
 
 
@@ -44,6 +45,8 @@ class Notice:
     acute: bool = False
     deadlines: tuple[tuple[str, datetime], ...] = ()
     at: datetime | None = None
+    staff: str | None = None  # the member of staff who acted (break-the-glass), as staff read it
+    until: datetime | None = None  # when what they were given ends (break-the-glass access)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -70,13 +73,20 @@ _SV: dict[str, Any] = {
         "Akut ärende ej kvitterat: {ref}",
         "Ett akut ärende i {team} har inte kvitterats sedan {at}.",
     ),
+    "access.break_glass": (
+        "Nödåtkomst använd: {ref}",
+        "{staff} öppnade ärendet {ref} med nödåtkomst {at}. Åtkomsten gäller till {until}."
+        " Skälet finns i åtkomstloggen.",
+    ),
     "labels": {
         "acute": "AKUT: ",
         "greeting": "Hej {name}!",
         "ref": "Referens",
         "team": "Team",
         "cw": "Handläggare",
+        "staff": "Medarbetare",
         "at": "Tidpunkt",
+        "until": "Åtkomst till",
         "link": "Öppna i systemet",
         "digest": "Sammanfattning: {n} meddelanden",
         "digest_body": "Meddelanden sedan kontorstid slutade:",
@@ -87,12 +97,14 @@ _SV: dict[str, Any] = {
         "preliminary_assessment": "Förhandsbedömning senast",
         "investigation": "Utredning klar senast",
         "reporter_feedback": "Återkoppling senast",
+        "registration": "Registrering i verksamhetssystemet senast",
     },
     "deadline_names": {
         "protection_assessment": "skyddsbedömning",
         "preliminary_assessment": "förhandsbedömning",
         "investigation": "utredning",
         "reporter_feedback": "återkoppling till anmälaren",
+        "registration": "registrering i verksamhetssystemet",
     },
 }
 _EN: dict[str, Any] = {
@@ -115,13 +127,20 @@ _EN: dict[str, Any] = {
         "Acute referral not acknowledged: {ref}",
         "An acute referral in {team} is unacknowledged since {at}.",
     ),
+    "access.break_glass": (
+        "Break-the-glass access used: {ref}",
+        "{staff} opened the referral {ref} with break-the-glass access at {at}. The access lasts"
+        " until {until}. The reason is in the access log.",
+    ),
     "labels": {
         "acute": "ACUTE: ",
         "greeting": "Hello {name},",
         "ref": "Reference",
         "team": "Team",
         "cw": "Caseworker",
+        "staff": "Staff member",
         "at": "Time",
+        "until": "Access until",
         "link": "Open in the system",
         "digest": "Digest: {n} messages",
         "digest_body": "Messages since office hours ended:",
@@ -132,12 +151,14 @@ _EN: dict[str, Any] = {
         "preliminary_assessment": "Preliminary assessment due",
         "investigation": "Investigation due",
         "reporter_feedback": "Reporter feedback due",
+        "registration": "Registration in the case management system due",
     },
     "deadline_names": {
         "protection_assessment": "protection assessment",
         "preliminary_assessment": "preliminary assessment",
         "investigation": "investigation",
         "reporter_feedback": "feedback to the reporter",
+        "registration": "registration in the case management system",
     },
 }
 TEXTS: dict[str, dict[str, Any]] = {"sv": _SV, "en": _EN}
@@ -173,6 +194,8 @@ def headline(notice: Notice, tz: tzinfo, language: str) -> tuple[str, str]:
         "other": notice.other_team or "",
         "at": at,
         "what": what,
+        "staff": notice.staff or "",
+        "until": local(notice.until, tz) if notice.until else "",
     }
     subject = pair[0].format(**values)
     if notice.acute:
@@ -184,9 +207,12 @@ def facts(notice: Notice, tz: tzinfo, language: str) -> list[tuple[str, str]]:
     """Title/value pairs: reference, team, caseworker, due times."""
     words = labels(language)
     names: dict[str, str] = _texts(language)["deadlines"]
-    pairs = [(words["ref"], notice.reference), (words["team"], notice.team), (words["cw"], notice.caseworker)]
+    pairs = [(words["ref"], notice.reference), (words["team"], notice.team), (words["cw"], notice.caseworker),
+             (words["staff"], notice.staff)]  # fmt: skip
     found = [(title, value) for title, value in pairs if value]
     found += [(names.get(name, name), local(due, tz)) for name, due in notice.deadlines]
+    if notice.until is not None and notice.at is not None:
+        found += [(words["at"], local(notice.at, tz)), (words["until"], local(notice.until, tz))]
     return found
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from services.notifications.domain.cards import digest_card
 from services.notifications.domain.delivery import Claim, Permanent
 from services.notifications.domain.messages import digest_message
-from services.notifications.domain.routing import TEAMS
+from services.notifications.domain.routing import PERSONAL, TEAMS
 from services.notifications.domain.unit import Unit
 
 
@@ -46,6 +46,11 @@ class Outgoing:
 
 def address(delivery: ClaimedDelivery, unit: Unit) -> str:
     """Where a delivery goes: the person's email, or the team's webhook URL (a secret)."""
+    if delivery.channel == TEAMS and delivery.recipient.startswith(PERSONAL):
+        staff = unit.person(delivery.recipient.removeprefix(PERSONAL))
+        if staff is None or not staff.webhook:
+            raise Permanent("recipient has no Teams webhook of their own in the unit config")
+        return staff.webhook
     if delivery.channel == TEAMS:
         team = unit.team(delivery.recipient)
         if team is None or not team.webhook:

@@ -7,6 +7,7 @@ non-acute delivery is held for one digest at the next office start.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Iterator
@@ -16,14 +17,22 @@ from datetime import datetime
 from services.notifications.domain.cards import adaptive_card
 from services.notifications.domain.messages import Notice, render
 from services.notifications.domain.office import is_office_time, next_office_start
+from services.notifications.domain.review import AccessSummary, review_card, review_message
 from services.notifications.domain.unit import Unit
 
 EMAIL, TEAMS = "email", "teams"
 # The event types staff can be told about (routes name them); `escalation` is the service's own.
 NOTIFIED = frozenset(
     {"referral.received", "referral.assigned", "referral.reassigned", "deadline.approaching",
-     "deadline.breached", "rotation.handover"}
+     "deadline.breached", "rotation.handover", "access.break_glass", "access.review"}
 )  # fmt: skip
+# Told at once even in quiet hours: someone is reading a referral they had no part in, now.
+IMMEDIATE = frozenset({"access.break_glass"})
+# About what a member of staff did: the manager told is never the one who did it, and without a
+# known team (or when the manager did it) the head of unit is told instead.
+OVERSIGHT = frozenset({"access.break_glass"})
+# A person's own Teams chat is a recipient apart from team ids (which cannot hold a colon).
+PERSONAL = "staff:"
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,9 @@ class Occurrence:
     acute: bool = False
     at: datetime | None = None  # the time the notice tells, if it tells one
     deadlines: tuple[tuple[str, datetime], ...] = ()
+    staff: str | None = None  # who acted (break-the-glass)
+    until: datetime | None = None  # when what they were given ends
+    review: AccessSummary | None = None  # the monthly access review's findings
 
 
 @dataclass(frozen=True)
@@ -87,43 +99,74 @@ def notice_for(occurrence: Occurrence, unit: Unit) -> Notice:
         other_team=unit.team_name(o.other_team) if o.other_team else None,
         caseworker=unit.person_name(o.caseworker) if o.caseworker else None,
         acute=o.acute, deadlines=o.deadlines, at=o.at,
+        staff=staff_name(o.staff, unit) if o.staff else None, until=o.until,
     )  # fmt: skip
+
+
+def staff_name(staff_id: str, unit: Unit) -> str:
+    """A member of staff named with their id (`Astrid Berg (cw-a1)`), the id alone if unknown."""
+    name = unit.person_name(staff_id)
+    return staff_id if name == staff_id else f"{name} ({staff_id})"
+
+
+def route(occurrence: Occurrence) -> str:
+    """The route an occurrence takes: its event type; a registration deadline has routes of its own."""
+    kind = occurrence.kind
+    if kind.startswith("deadline.") and any(name == "registration" for name, _ in occurrence.deadlines):
+        return "registration." + kind.removeprefix("deadline.")
+    return kind
 
 
 def targets(occurrence: Occurrence, unit: Unit, now: datetime) -> list[Target]:
     """Every recipient the unit routes this occurrence to, each once, in route order."""
     found: dict[Target, None] = {}
-    for role in unit.routes.get(occurrence.kind, ()):
+    for role in unit.routes.get(route(occurrence), ()):
         for target in _resolve(role, occurrence, unit, now):
             found.setdefault(target)
     return list(found)
 
 
 def _resolve(role: str, o: Occurrence, unit: Unit, now: datetime) -> Iterator[Target]:
+    if role == "team":
+        team = unit.team(o.team) if o.team else None
+        if team is not None and team.webhook:
+            yield Target(team.id, TEAMS)
+        return
+    for staff_id in _people(role, o, unit, now):
+        yield Target(staff_id, EMAIL)
+        person = unit.person(staff_id)
+        if person is not None and person.webhook:
+            yield Target(PERSONAL + staff_id, TEAMS)
+
+
+def _people(role: str, o: Occurrence, unit: Unit, now: datetime) -> Iterator[str]:
     team = unit.team(o.team) if o.team else None
     if role == "caseworker" and o.caseworker:
-        yield Target(o.caseworker, EMAIL)
+        yield o.caseworker
     elif role == "mentor" and o.caseworker:
         person = unit.person(o.caseworker)
         mentor = o.mentor or (person.mentor if person else None)
         if mentor:
-            yield Target(mentor, EMAIL)
+            yield mentor
+    elif role == "manager" and o.kind in OVERSIGHT:
+        yield team.manager if team is not None and team.manager != o.staff else unit.head_of_unit
     elif role == "manager" and team is not None:
-        yield Target(team.manager, EMAIL)
+        yield team.manager
     elif role == "head_of_unit":
-        yield Target(unit.head_of_unit, EMAIL)
+        yield unit.head_of_unit
     elif role == "intake":
-        yield from (Target(p, EMAIL) for p in unit.intake)
+        yield from unit.intake
     elif role == "out_of_hours" and unit.out_of_hours and o.acute and not is_office_time(unit.office, now):
-        yield Target(unit.out_of_hours, EMAIL)
-    elif role == "team" and team is not None and team.webhook:
-        yield Target(team.id, TEAMS)
+        yield unit.out_of_hours
 
 
 def deliveries_for(occurrence: Occurrence, unit: Unit, now: datetime) -> list[NewDelivery]:
     """The deliveries an occurrence calls for (none for what nobody is told about)."""
     if occurrence.kind not in NOTIFIED:
         return []
+    if occurrence.review is not None:
+        summary = occurrence.review
+        return [review_delivery(summary, t, unit, now, occurrence) for t in targets(occurrence, unit, now)]
     notice = notice_for(occurrence, unit)
     return [
         new_delivery(notice, target, unit, now, occurrence.event_id, occurrence.family_key)
@@ -135,7 +178,7 @@ def new_delivery(
     notice: Notice, target: Target, unit: Unit, now: datetime, source_event_id: uuid.UUID, family_key: str
 ) -> NewDelivery:
     """One notice rendered for one target, due now, or held for the next office start."""
-    held = unit.quiet_hours and not notice.acute and not is_office_time(unit.office, now)
+    held = _held(notice.kind, notice.acute, unit, now)
     tz = unit.office.tz
     if target.channel == TEAMS:
         card = adaptive_card(notice, tz, unit.language)
@@ -147,6 +190,32 @@ def new_delivery(
     return NewDelivery(
         source_event_id=source_event_id, recipient=target.recipient, channel=target.channel,
         kind=notice.kind, referral_id=notice.reference, family_key=family_key, subject=subject,
+        body_text=text, body_html=html, card=card_json,
+        not_before=next_office_start(unit.office, now) if held else now, held=held,
+    )  # fmt: skip
+
+
+def _held(kind: str, acute: bool, unit: Unit, now: datetime) -> bool:
+    return unit.quiet_hours and not acute and kind not in IMMEDIATE and not is_office_time(unit.office, now)
+
+
+def review_delivery(
+    summary: AccessSummary, target: Target, unit: Unit, now: datetime, occurrence: Occurrence
+) -> NewDelivery:
+    """The monthly access review for one target: an email, or a card in the person's own chat."""
+    names, home = functools.partial(staff_name, unit=unit), unit.link(None)
+    held = _held(occurrence.kind, False, unit, now)
+    if target.channel == TEAMS:
+        card = review_card(summary, names, unit.referral_link, home, unit.language)
+        subject, text, html = card["attachments"][0]["content"]["body"][0]["text"], "", None
+        card_json: str | None = json.dumps(card, ensure_ascii=False)
+    else:
+        name = unit.person_name(target.recipient)
+        message = review_message(summary, name, names, unit.referral_link, home, unit.language)
+        subject, text, html, card_json = message.subject, message.text, message.html, None
+    return NewDelivery(
+        source_event_id=occurrence.event_id, recipient=target.recipient, channel=target.channel,
+        kind=occurrence.kind, referral_id=None, family_key=occurrence.family_key, subject=subject,
         body_text=text, body_html=html, card=card_json,
         not_before=next_office_start(unit.office, now) if held else now, held=held,
     )  # fmt: skip

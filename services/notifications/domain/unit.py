@@ -9,18 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import quote
 
 from services.notifications.domain.office import OfficeHours
 
 
 @dataclass(frozen=True)
 class StaffMember:
-    """Someone who can be told: their staff id, name (for the greeting), email and mentor."""
+    """Someone who can be told: their staff id, name (for the greeting), email and mentor, and a
+    Teams webhook of their own (a secret) if the unit gives them one."""
 
     id: str
     name: str
     email: str
     mentor: str | None = None
+    webhook: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class Unit:
     language: str = "sv"
     quiet_hours: bool = False
     escalate_after: timedelta = timedelta(minutes=30)
+    # A link to one referral, with `{referral_id}` where its reference goes; None: under base_url.
+    referral_url: str | None = None
 
     def person(self, staff_id: str) -> StaffMember | None:
         """The staff member with this id, if any."""
@@ -71,5 +76,11 @@ class Unit:
 
     def link(self, referral_id: str | None) -> str:
         """A link into the staff system, never carrying anything but the opaque reference."""
+        if referral_id and self.referral_url:
+            return self.referral_url.format(referral_id=quote(referral_id, safe=""))
         base = self.base_url.rstrip("/")
-        return f"{base}/v1/referrals/{referral_id}" if referral_id else base
+        return f"{base}/v1/referrals/{quote(referral_id, safe='')}" if referral_id else base
+
+    def referral_link(self, referral_id: str) -> str | None:
+        """The configured link to one referral, or None when the unit has no referral URL template."""
+        return self.link(referral_id) if self.referral_url else None
