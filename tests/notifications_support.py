@@ -22,12 +22,15 @@ from services.notifications.ports import DeliveryLedger, NotificationsUnitOfWork
 from services.notifications.subscribers import inputs
 from shared.clock import Clock, SystemClock
 from shared.events import (
+    AccessReview,
+    BreakGlassUsed,
     DeadlineEvent,
     Deadlines,
     Envelope,
     ReferralAssigned,
     ReferralReceived,
     ReferralUpdated,
+    ReviewFinding,
     new_envelope,
 )
 from shared.unit_config import UnitConfig
@@ -179,3 +182,33 @@ def breached(referral_id: str, at: datetime) -> Envelope[Any]:
 def utc(at: datetime) -> datetime:
     """The same instant in UTC (what the service's clock tells)."""
     return at.astimezone(UTC)
+
+
+def break_glass(
+    referral_id: str, at: datetime, *, team: str | None = "team-b", staff: str = "cw-a1"
+) -> Envelope[Any]:
+    """`access.break_glass`: `staff` opened a referral of `team` for eight hours."""
+    data = BreakGlassUsed(
+        referral_id=referral_id, family_key=f"f-{referral_id}", team=team, staff=staff, at=at,
+        expires_at=at + timedelta(hours=8),
+    )  # fmt: skip
+    return new_envelope("access.break_glass", data, producer="intake", correlation_id=referral_id)
+
+
+def review(month: str, entries: int, *findings: tuple[str, str, int, tuple[str, ...]]) -> Envelope[Any]:
+    """`access.review` for the head of unit, with findings as (kind, staff, count, referral ids)."""
+    data = AccessReview(
+        month=month, head_of_unit="head", entries=entries,
+        findings=tuple(ReviewFinding(kind=k, staff=s, count=n, referral_ids=r) for k, s, n, r in findings),
+    )  # fmt: skip
+    return new_envelope("access.review", data, producer="intake", correlation_id=f"review-{month}")
+
+
+def registration_due(referral_id: str, due: datetime, *, breached: bool) -> Envelope[Any]:
+    """`deadline.approaching` / `.breached` of the registration in the system of record (team-b)."""
+    data = DeadlineEvent(
+        referral_id=referral_id, family_key=f"f-{referral_id}", deadline="registration", due_at=due,
+        team="team-b", caseworker=None, lead_seconds=None if breached else 3600,
+    )  # fmt: skip
+    kind = "deadline.breached" if breached else "deadline.approaching"
+    return new_envelope(kind, data, producer="assignment", correlation_id=referral_id)
