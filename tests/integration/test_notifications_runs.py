@@ -23,12 +23,15 @@ from services.notifications.subscribers import inputs
 from shared import db
 from shared.clock import FixedClock
 from shared.events import (
+    AccessReview,
+    BreakGlassUsed,
     DeadlineEvent,
     Deadlines,
     Envelope,
     ReferralAssigned,
     ReferralReceived,
     ReferralUpdated,
+    ReviewFinding,
     RotationHandover,
     new_envelope,
 )
@@ -36,6 +39,8 @@ from shared.settings import DatabaseSettings
 from tests.helpers import random_runs
 from tests.notifications_support import MONDAY_10, example_unit
 
+# Two people with Teams chats of their own, so `staff:` recipients and their slots are compared too.
+UNIT = example_unit(staff_webhooks={"mgr-b": "http://127.0.0.1:9/b", "head": "http://127.0.0.1:9/h"})
 SATURDAY_22 = MONDAY_10 - timedelta(days=1, hours=12)  # quiet hours: held for the office
 TABLES = {
     "deliveries": "source_event_id, recipient, channel, kind, referral_id, family_key, subject, body_text,"
@@ -61,10 +66,21 @@ async def schemas(database_url: str) -> AsyncIterator[tuple[asyncpg.Pool, asyncp
 
 
 def random_event(rng: random.Random, at: datetime) -> Envelope[Any]:
-    """An event about one of ten referrals, of every kind notifications reads."""
+    """An event about one of ten referrals (or the unit), of every kind notifications reads."""
     rid = f"R{rng.randrange(10)}"
     team = rng.choice(("team-a", "team-b"))
-    kind = rng.choice(("received", "assigned", "reassigned", "acknowledged", "deadline", "handover"))
+    kind = rng.choice(
+        (
+            "received",
+            "assigned",
+            "reassigned",
+            "acknowledged",
+            "deadline",
+            "handover",
+            "break_glass",
+            "review",
+        )
+    )
     if kind == "received":
         data: Any = ReferralReceived(
             referral_id=rid, submission_id=f"s-{rid}", kind="report", channel="e_service", received_at=at,
@@ -85,12 +101,26 @@ def random_event(rng: random.Random, at: datetime) -> Envelope[Any]:
         data = ReferralUpdated(referral_id=rid, family_key=f"f-{rid}", status="acknowledged", at=at)
         return new_envelope("referral.acknowledged", data, producer="t", correlation_id=rid, occurred_at=at)
     if kind == "deadline":
+        registration = rng.random() < 0.3
         data = DeadlineEvent(
-            referral_id=rid, family_key=f"f-{rid}", deadline="protection_assessment", due_at=at, team=team,
-            caseworker="cw-b2", lead_seconds=rng.choice((None, 7200)),
+            referral_id=rid, family_key=f"f-{rid}", due_at=at, team=team,
+            deadline="registration" if registration else "protection_assessment",
+            caseworker=None if registration else "cw-b2", lead_seconds=rng.choice((None, 7200)),
         )  # fmt: skip
         event_type = "deadline.breached" if data.lead_seconds is None else "deadline.approaching"
         return new_envelope(event_type, data, producer="t", correlation_id=rid, occurred_at=at)
+    if kind == "break_glass":
+        data = BreakGlassUsed(
+            referral_id=rid, family_key=f"f-{rid}", team=rng.choice((team, None)), staff="cw-a1", at=at,
+            expires_at=at + timedelta(hours=8),
+        )  # fmt: skip
+        return new_envelope("access.break_glass", data, producer="t", correlation_id=rid, occurred_at=at)
+    if kind == "review":
+        finding = ReviewFinding(kind="denied", staff="cw-b2", count=rng.randrange(1, 9), referral_ids=(rid,))
+        data = AccessReview(
+            month="2026-10", head_of_unit="head", entries=rng.randrange(100), findings=(finding,)
+        )
+        return new_envelope("access.review", data, producer="t", correlation_id="review", occurred_at=at)
     data = RotationHandover(
         from_team="team-a", to_team="team-b", at=at, next_handover_at=at + timedelta(days=14)
     )
@@ -118,7 +148,7 @@ async def dump(pool: asyncpg.Pool) -> dict[str, list[tuple[Any, ...]]]:
 async def by_runs(pool: asyncpg.Pool, runs: Iterable[Sequence[Envelope[Any]]], clock: FixedClock) -> None:
     async with PostgresNotificationsUnitOfWork(pool) as uow:
         for run in runs:
-            await record_events(uow, inputs(run), example_unit(), clock)
+            await record_events(uow, inputs(run), UNIT, clock)
         await uow.commit()
 
 
@@ -134,6 +164,8 @@ async def test_runs_leave_the_same_rows_as_the_events_one_by_one(schemas, seed: 
     expected = await dump(each)
     assert await dump(runs) == expected
     assert {"email", "teams"} <= {row[2] for row in expected["deliveries"]}
+    assert {"access.break_glass", "access.review"} <= {row[3] for row in expected["deliveries"]}
+    assert any(row[1].startswith("staff:") for row in expected["deliveries"])
     assert expected["escalations"] and expected["acknowledged"] and expected["webhook_slots"]
 
 
