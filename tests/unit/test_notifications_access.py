@@ -10,21 +10,30 @@ from typing import Any
 
 import pytest
 
+from services.notifications.adapters.memory import InMemoryNotificationsUnitOfWork
+from services.notifications.adapters.memory_deliveries import InMemoryDeliveryLedger
+from services.notifications.adapters.memory_tables import NotificationTables
 from services.notifications.domain.cards import MAX_CARD_BYTES
-from services.notifications.domain.outgoing import ClaimedDelivery, address
+from services.notifications.domain.outgoing import ClaimedDelivery, Outgoing, address
 from services.notifications.domain.routing import NewDelivery, deliveries_for
 from services.notifications.domain.unit import Unit
 from services.notifications.main import LinkSettings, notification_unit
+from services.notifications.ports import HandOver, nothing_to_record
 from services.notifications.subscribers import inputs
+from shared.clock import FixedClock
 from shared.unit_config import UnitConfigError
 from tests.notifications_support import (
     FRIDAY_18,
+    MONDAY_08,
     MONDAY_10,
     break_glass,
+    consume,
+    courier,
     example_unit,
     registration_due,
     review,
     unit_config,
+    utc,
 )
 
 MGR_CHAT = "https://teams.example/webhook/mgr-b"
@@ -132,12 +141,15 @@ FINDINGS = (
 )
 
 
-def test_the_review_goes_to_the_head_of_unit_by_email_and_their_own_chat_held_like_other_news():
+def test_the_review_goes_to_the_head_of_unit_by_email_and_their_own_chat():
     found = deliveries(review("2026-11", 1234, *FINDINGS), unit())
     assert sent_to(found) == {("head", "email"), ("staff:head", "teams")}
     assert all(d.kind == "access.review" and d.referral_id is None for d in found)
-    held = deliveries(review("2026-11", 1234, *FINDINGS), unit(), now=FRIDAY_18)
-    assert all(d.held for d in held)
+
+
+def test_a_review_in_quiet_hours_waits_for_the_office_but_is_not_folded_into_a_digest():
+    found = deliveries(review("2026-11", 1234, *FINDINGS), unit(), now=FRIDAY_18)
+    assert found and all(not d.held and d.not_before == MONDAY_08 for d in found)
 
 
 def test_the_review_email_in_swedish_groups_findings_by_kind_with_staff_counts_and_references():
@@ -286,3 +298,35 @@ def test_a_persons_own_chat_is_their_webhook_and_an_unknown_staff_id_stops_start
     assert address(claimed, unit()) == MGR_CHAT
     with pytest.raises(UnitConfigError, match="nobody"):
         notification_unit(unit_config(staff_webhooks={"nobody": MGR_CHAT}))
+
+
+# Through the courier (in-memory stores)
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.left: list[tuple[str, Outgoing]] = []
+
+    async def send(self, address: str, message: Outgoing, hand_over: HandOver = nothing_to_record) -> None:
+        await hand_over()
+        self.left.append((address, message))
+
+
+async def test_in_quiet_hours_break_glass_goes_out_at_once_and_the_review_whole_at_the_office_start():
+    tables, clock, channel = NotificationTables(), FixedClock(utc(FRIDAY_18)), Recording()
+    u = unit()
+    units = lambda: InMemoryNotificationsUnitOfWork(tables)  # noqa: E731
+    sending = courier(InMemoryDeliveryLedger(tables), units, {"email": channel, "teams": channel}, u, clock)
+    await consume(units, [review("2026-11", 1234, *FINDINGS), break_glass("R-7", FRIDAY_18)], u, clock)
+
+    await sending.send_due()
+    assert {a for a, _ in channel.left} == {"mgr-b@kommun.example", MGR_CHAT}
+    channel.left.clear()
+    clock.set(utc(MONDAY_08))
+    await sending.send_due()
+    await sending.send_due()  # a webhook's second message waits for its slot; the review has one each
+    mails = [m for a, m in channel.left if a == "head@kommun.example"]
+    assert [m.subject for m in mails] == ["Granskning av åtkomstloggen 2026-11"]
+    assert "- Greta Sjö (cw-b1): 4 gånger – ärenden: R-4" in mails[0].text
+    [card] = [m.card for a, m in channel.left if a == HEAD_CHAT]
+    assert card is not None and "Greta Sjö (cw-b1): 4 gånger" in json.dumps(card, ensure_ascii=False)

@@ -204,7 +204,9 @@ def review_delivery(
 ) -> NewDelivery:
     """The monthly access review for one target: an email, or a card in the person's own chat."""
     names, home = functools.partial(staff_name, unit=unit), unit.link(None)
-    held = _held(occurrence.kind, False, unit, now)
+    # In quiet hours it waits for the office like other news, but goes on its own: a digest lists
+    # subjects only and would drop the findings.
+    waits = _held(occurrence.kind, False, unit, now)
     if target.channel == TEAMS:
         card = review_card(summary, names, unit.referral_link, home, unit.language)
         subject, text, html = card["attachments"][0]["content"]["body"][0]["text"], "", None
@@ -217,5 +219,5 @@ def review_delivery(
         source_event_id=occurrence.event_id, recipient=target.recipient, channel=target.channel,
         kind=occurrence.kind, referral_id=None, family_key=occurrence.family_key, subject=subject,
         body_text=text, body_html=html, card=card_json,
-        not_before=next_office_start(unit.office, now) if held else now, held=held,
+        not_before=next_office_start(unit.office, now) if waits else now,
     )  # fmt: skip
