@@ -77,15 +77,18 @@ def handover(event: Envelope[RotationHandover]) -> list[Input]:
                        team=d.to_team, other_team=d.from_team, at=d.at)]  # fmt: skip
 
 
-def access(event: Envelope[BreakGlassUsed | AccessReview]) -> list[Input]:
-    """Break-the-glass (the manager is alerted at once) or the monthly access review."""
+def access(event: Envelope[WireModel]) -> list[Input]:
+    """Break-the-glass (the manager is alerted at once) or the monthly access review; any other
+    access event tells nobody."""
     d = event.data
     if isinstance(d, BreakGlassUsed):
         return [Occurrence(event.event_id, event.event_type, d.family_key, event.occurred_at, d.referral_id,
                            team=d.team, staff=d.staff, at=d.at, until=d.expires_at)]  # fmt: skip
-    findings = tuple(Finding(f.kind, f.staff, f.count, f.referral_ids) for f in d.findings)
-    review = AccessSummary(d.month, d.entries, findings)
-    return [Occurrence(event.event_id, event.event_type, d.family_key, event.occurred_at, review=review)]
+    if isinstance(d, AccessReview):
+        findings = tuple(Finding(f.kind, f.staff, f.count, f.referral_ids) for f in d.findings)
+        review = AccessSummary(d.month, d.entries, findings)
+        return [Occurrence(event.event_id, event.event_type, d.family_key, event.occurred_at, review=review)]
+    return []
 
 
 TRANSLATIONS: dict[str, tuple[type[Any], Callable[[Any], list[Input]]]] = {

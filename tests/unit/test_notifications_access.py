@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,12 +15,14 @@ from services.notifications.adapters.memory_deliveries import InMemoryDeliveryLe
 from services.notifications.adapters.memory_tables import NotificationTables
 from services.notifications.domain.cards import MAX_CARD_BYTES
 from services.notifications.domain.outgoing import ClaimedDelivery, Outgoing, address
+from services.notifications.domain.review import AccessSummary, Finding
 from services.notifications.domain.routing import NewDelivery, deliveries_for
 from services.notifications.domain.unit import Unit
 from services.notifications.main import LinkSettings, notification_unit
 from services.notifications.ports import HandOver, nothing_to_record
-from services.notifications.subscribers import inputs
+from services.notifications.subscribers import CONSUMED, inputs
 from shared.clock import FixedClock
+from shared.events import TOPIC_ACCESS
 from shared.unit_config import UnitConfigError
 from tests.notifications_support import (
     FRIDAY_18,
@@ -330,3 +332,16 @@ async def test_in_quiet_hours_break_glass_goes_out_at_once_and_the_review_whole_
     assert "- Greta Sjö (cw-b1): 4 gånger – ärenden: R-4" in mails[0].text
     [card] = [m.card for a, m in channel.left if a == HEAD_CHAT]
     assert card is not None and "Greta Sjö (cw-b1): 4 gånger" in json.dumps(card, ensure_ascii=False)
+
+
+def test_the_edge_reads_the_access_topic_and_translates_its_events_to_ids_counts_and_times():
+    at = MONDAY_10.astimezone(UTC)
+    [alert, monthly] = inputs(
+        [break_glass("R-7", at), review("2026-11", 5, ("denied", "cw-c1", 2, ("R-1",)))]
+    )
+    assert TOPIC_ACCESS in CONSUMED
+    assert (alert.kind, alert.referral_id, alert.team, alert.staff, alert.at, alert.until) == (
+        "access.break_glass", "R-7", "team-b", "cw-a1", at, at + timedelta(hours=8),
+    )  # fmt: skip
+    assert monthly.kind == "access.review" and monthly.referral_id is None
+    assert monthly.review == AccessSummary("2026-11", 5, (Finding("denied", "cw-c1", 2, ("R-1",)),))
