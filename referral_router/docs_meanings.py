@@ -185,7 +185,9 @@ UNIT_MEANINGS: dict[str, str] = {
     "outside office hours. `registration.approaching`/`registration.breached` route the registration "
     "deadline instead of the `deadline.*` keys; `access.break_glass` goes to the referral's team manager "
     "(the head of unit without a known team, or when the manager opened it). An unknown event type stops "
-    "start-up. Leaving `routes` out gives the default.",
+    "start-up. Leaving `routes` out gives the default; routes that leave out the `registration.*` and "
+    "`access.*` keys get their defaults for those (an alert nobody configured must not fall silent; `[]` "
+    "turns one off).",
     "NotificationRoutes.staff_webhooks": "Staff id → a Workflows webhook posting to a chat with that "
     "person alone; they get every message routed to them there as well as by email (e.g. the "
     "break-the-glass alert and the access review). **A secret**, like `teams_webhook`.",

@@ -28,9 +28,10 @@ from shared.logging import configure_logging
 from shared.office_days import swedish_holidays
 from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
-from shared.unit_config import Person, UnitConfig, UnitConfigError, load_unit_config
+from shared.unit_config import NotificationRoutes, Person, UnitConfig, UnitConfigError, load_unit_config
 
 SERVICE = "notifications"
+ISSUE_19_ROUTES = ("registration.approaching", "registration.breached", "access.break_glass", "access.review")
 
 
 class LinkSettings(BaseModel):
@@ -73,13 +74,22 @@ def notification_unit(config: UnitConfig, links: LinkSettings | None = None) -> 
         office=OfficeHours(config.office_hours.start, config.office_hours.end, tz, swedish_holidays()),
         intake=tuple(p.id for p in config.intake_group),
         out_of_hours=config.out_of_hours.id if config.out_of_hours else None,
-        routes={str(kind): tuple(roles) for kind, roles in routes.routes.items()},
+        routes=unit_routes(config),
         base_url=config.base_url,
         language=routes.language or config.language,
         quiet_hours=routes.quiet_hours.enabled,
         escalate_after=routes.escalation.after,
         referral_url=links.referral_url if links else None,
     )
+
+
+def unit_routes(config: UnitConfig) -> dict[str, tuple[str, ...]]:
+    """The unit file's routes; a file that names routes but not the issue-19 kinds gets their
+    defaults, because a break-the-glass alert nobody configured must not fall silent (`[]` turns
+    one off)."""
+    defaults: dict[str, tuple[str, ...]] = {k: tuple(r) for k, r in NotificationRoutes().routes.items()}
+    given: dict[str, tuple[str, ...]] = {k: tuple(r) for k, r in config.notifications.routes.items()}
+    return {kind: defaults[kind] for kind in ISSUE_19_ROUTES} | given
 
 
 def staff_member(person: Person, webhook: str | None) -> StaffMember:

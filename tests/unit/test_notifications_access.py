@@ -23,11 +23,12 @@ from services.notifications.ports import HandOver, nothing_to_record
 from services.notifications.subscribers import CONSUMED, inputs
 from shared.clock import FixedClock
 from shared.events import TOPIC_ACCESS
-from shared.unit_config import UnitConfigError
+from shared.unit_config import UnitConfigError, load_unit_config
 from tests.notifications_support import (
     FRIDAY_18,
     MONDAY_08,
     MONDAY_10,
+    REPO,
     break_glass,
     consume,
     courier,
@@ -345,3 +346,18 @@ def test_the_edge_reads_the_access_topic_and_translates_its_events_to_ids_counts
     )  # fmt: skip
     assert monthly.kind == "access.review" and monthly.referral_id is None
     assert monthly.review == AccessSummary("2026-11", 5, (Finding("denied", "cw-c1", 2, ("R-1",)),))
+
+
+def test_routes_written_before_issue_19_still_alert_on_break_glass_and_an_empty_list_turns_it_off():
+    older = {"referral.assigned": ["caseworker"], "deadline.breached": ["caseworker", "manager"]}
+    found = deliveries(break_glass("R-7", MONDAY_10), example_unit(routes=older))
+    assert sent_to(found) == {("mgr-b", "email")}
+    off = deliveries(break_glass("R-7", MONDAY_10), example_unit(routes=older | {"access.break_glass": []}))
+    assert off == []
+
+
+def test_the_deployed_unit_files_route_the_issue_19_kinds_explicitly():
+    for path in ("deploy/config/unit.example.yaml", "deploy/k8s/unit.yaml"):
+        routes = load_unit_config(REPO / path).notifications.routes
+        assert routes["access.break_glass"] == ("manager",) and routes["access.review"] == ("head_of_unit",)
+        assert routes["registration.breached"] == ("intake", "manager")
