@@ -15,7 +15,7 @@ from services.notifications.adapters.memory_deliveries import InMemoryDeliveryLe
 from services.notifications.adapters.memory_tables import NotificationTables
 from services.notifications.domain.cards import MAX_CARD_BYTES
 from services.notifications.domain.outgoing import ClaimedDelivery, Outgoing, address
-from services.notifications.domain.review import AccessSummary, Finding
+from services.notifications.domain.review import AccessSummary, Finding, review_message
 from services.notifications.domain.routing import NewDelivery, deliveries_for
 from services.notifications.domain.unit import Unit
 from services.notifications.main import LinkSettings, notification_unit
@@ -361,3 +361,10 @@ def test_the_deployed_unit_files_route_the_issue_19_kinds_explicitly():
         routes = load_unit_config(REPO / path).notifications.routes
         assert routes["access.break_glass"] == ("manager",) and routes["access.review"] == ("head_of_unit",)
         assert routes["registration.breached"] == ("intake", "manager")
+
+
+def test_the_review_email_escapes_staff_names_in_html():
+    summary = AccessSummary("2026-11", 1, (Finding("denied", "x-1", 1, ("R-1",)),))
+    message = review_message(summary, "Chef", lambda s: "<b>Eva</b> (x-1)", lambda r: None, "http://h")
+    assert "<b>Eva</b>" not in message.html
+    assert "&lt;b&gt;Eva&lt;/b&gt; (x-1)" in message.html and "<b>Eva</b> (x-1): 1 gång" in message.text
