@@ -22,7 +22,14 @@ import yaml
 
 from referral_router.devinfra.procs import spawn, stop_process, wait_for_http
 from referral_router.stack import REPO, ServiceConfig, ServiceProcesses
-from shared.events import TOPIC_ACCESS, TOPIC_DEADLETTER, TOPIC_DEADLINES, encode_event, event_key
+from shared.events import (
+    TOPIC_ACCESS,
+    TOPIC_DEADLETTER,
+    TOPIC_DEADLINES,
+    TOPIC_NOTIFICATIONS,
+    encode_event,
+    event_key,
+)
 from tests.conftest import create_database, drop_database
 from tests.e2e.conftest import free_ports
 from tests.e2e.test_intake_no_personal_data import NEEDLES, SECRETS
@@ -215,5 +222,7 @@ async def test_no_break_glass_reason_or_client_detail_reaches_any_email_or_card(
 
     texts = await sinks.everything()
     assert any(ref in t for t in texts)  # the scan reads the messages of this very test
+    outcomes = await read_topic(sinks.bootstrap, f"{sinks.prefix}{TOPIC_NOTIFICATIONS}", expect=2)
+    texts += [json.dumps(v, ensure_ascii=False) for _, v, _, _ in outcomes]  # Kafka is a channel too
     needles = [REASON, *NEEDLES, SECRETS["description"], "sexual_abuse", "honour_related", "neglect"]
     assert [n for n in needles for t in texts if n in t] == []
