@@ -198,11 +198,15 @@ class ReviewStore(Protocol):
         ...
 
 
-class ReviewUnitOfWork(UnitOfWork, Protocol):
-    """One transaction of the monthly access-log review: the log to read, the months sent."""
+class AccessLogUnitOfWork(UnitOfWork, Protocol):
+    """One transaction over the access log (`GET /v1/access-log` reads it)."""
 
     @property
     def access_log(self) -> AccessLogStore: ...
+
+
+class ReviewUnitOfWork(AccessLogUnitOfWork, Protocol):
+    """One transaction of the monthly access-log review: the log to read, the months sent."""
 
     @property
     def reviews(self) -> ReviewStore: ...
