@@ -4,14 +4,19 @@ the month's rows by local month, the event on the first office day, once per mon
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 
+from services.intake import timers
+from services.intake.access_review_config import AccessReviewSettings, access_reviewing
 from services.intake.adapters.memory_reviews import ReviewTables
 from services.intake.domain.access_log import AccessAction, AccessRelation, Outcome
 from services.intake.domain.access_review import STOCKHOLM, ReviewRules
 from services.intake.handlers.access_review import AccessReviewing, review_event_id, send_due_review
+from shared.clock import FixedClock
 from shared.events import TOPIC_ACCESS, AccessReview, parse_event
 from shared.office_days import swedish_holidays
+from shared.unit_config import load_unit_config
 from tests.access_log_fake import FakeAccessLog, ReviewUnitOfWorkWithLog
 from tests.unit.test_intake_access_review import row, seeded_month
 
@@ -101,3 +106,39 @@ async def test_a_quiet_month_is_reviewed_too_with_no_findings() -> None:
     await send_due_review(reviewing(log, tables), FIRST_OFFICE_MORNING)
 
     assert published(tables) == [AccessReview(month="2026-01", head_of_unit="head", entries=1, findings=())]
+
+
+def test_the_review_goes_to_the_unit_files_head_with_its_office_hours_and_the_set_thresholds() -> None:
+    unit = load_unit_config(Path(__file__).resolve().parents[2] / "deploy/config/unit.example.yaml")
+    settings = AccessReviewSettings(volume_floor=60, volume_factor=2.5)
+
+    made = access_reviewing(lambda: ReviewUnitOfWorkWithLog(ReviewTables(), FakeAccessLog()), unit, settings)
+
+    assert made.head_of_unit == unit.head_of_unit.id == "head"
+    assert (made.rules.office_start, made.rules.office_end) == (
+        unit.office_hours.start,
+        unit.office_hours.end,
+    )
+    assert (made.rules.volume_floor, made.rules.volume_factor) == (60, 2.5)
+    assert date(2026, 6, 19) in made.holidays  # Midsummer Eve
+
+
+async def test_the_timer_sends_the_review_after_the_database_comes_back() -> None:
+    tables, log, attempts = ReviewTables(), seeded_log(), []
+
+    def unit_of_work() -> ReviewUnitOfWorkWithLog:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConnectionRefusedError("database away")
+        return ReviewUnitOfWorkWithLog(tables, log)
+
+    made = AccessReviewing(unit_of_work, "head", RULES, swedish_holidays())
+    loop = asyncio.create_task(timers.review_access_log(made, FixedClock(FIRST_OFFICE_MORNING), 0.001))
+    try:
+        async with asyncio.timeout(5):
+            while len(attempts) < 4:
+                await asyncio.sleep(0.001)
+    finally:
+        loop.cancel()
+
+    assert [r.month for r in published(tables)] == ["2026-01"]
