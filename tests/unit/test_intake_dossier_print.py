@@ -13,7 +13,7 @@ import pytest
 from pypdf import PdfReader
 
 from referral_router.synthetic_data import personal_number
-from services.intake.adapters.dossier_print import PrintFontMissing, render_dossier_pdf
+from services.intake.adapters.dossier_print import PrintFontMissing, print_dossier, render_dossier_pdf
 
 RNG = random.Random(19)
 CHILD_NUMBER = personal_number(date(2015, 3, 2), RNG)
@@ -150,3 +150,8 @@ def test_a_whole_section_can_be_masked() -> None:
 def test_a_missing_font_is_named_with_its_debian_package(tmp_path: Path) -> None:
     with pytest.raises(PrintFontMissing, match="fonts-dejavu-core"):
         render_dossier_pdf(dossier(), "in-3", PRINTED_AT, font_dir=tmp_path)
+
+
+async def test_printing_from_the_event_loop_gives_the_same_document() -> None:
+    printed = await print_dossier(dossier(), "in-3", PRINTED_AT)
+    assert text_of(printed)[0] == text_of(render_dossier_pdf(dossier(), "in-3", PRINTED_AT))[0]

@@ -11,6 +11,7 @@ The file's metadata holds no personal details: the title is the reference.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, tzinfo
 from pathlib import Path
@@ -75,6 +76,12 @@ def render_dossier_pdf(
     pdf.add_page()
     _Writer(pdf, frozenset(str(m) for m in dossier.get("masked") or ()), tz).dossier(dossier)
     return bytes(pdf.output())
+
+
+async def print_dossier(dossier: Mapping[str, Any], printed_by: str, printed_at: datetime) -> bytes:
+    """`render_dossier_pdf` in a worker thread: a print takes some 100 ms of CPU (the font is read
+    and subset), too long to hold the event loop."""
+    return await asyncio.to_thread(render_dossier_pdf, dossier, printed_by, printed_at)
 
 
 class _Writer:
