@@ -68,7 +68,7 @@ async def test_on_the_first_office_day_last_months_review_goes_to_the_head_of_un
         ("outside_office_hours", "cw-a3", 3),
         ("unusual_volume", "in-1", 11),
     ]
-    assert tables.outbox[0][0] == review_event_id("2026-01")
+    assert tables.outbox[0][0] == review_event_id("2026-01", FIRST_OFFICE_MORNING)
     assert tables.access_reviews == {"2026-01": FIRST_OFFICE_MORNING}
 
 

@@ -2,7 +2,9 @@
 
 Due from office start on the first office day of a month (domain/access_review.py); sent once per
 month however many intake instances run or restart: the month's row in `access_reviews` and the
-event's outbox row commit together (ports.ReviewStore.claim), with a deterministic event id.
+event's outbox row commit together (ports.ReviewStore.claim). The event id is derived from the
+month and the moment it was claimed: the same claim gives the same id, while a review sent again
+on purpose (its row deleted, RUNBOOK) is a new event that consumers do not drop as a duplicate.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ async def send_due_review(reviewing: AccessReviewing, now: datetime) -> str | No
 
 
 def review_event(review: AccessReview, now: datetime) -> OutboxRow:
-    """The `access.review` outbox row; its event id is the month's, so a second could not pass."""
+    """The `access.review` outbox row, its event id derived from the month and `now`."""
     envelope = new_envelope(
         "access.review",
         review,
@@ -67,12 +69,14 @@ def review_event(review: AccessReview, now: datetime) -> OutboxRow:
         correlation_id=f"access-review:{review.month}",
         occurred_at=now,
     )
-    return outbox_row(TOPIC_ACCESS, envelope.model_copy(update={"event_id": review_event_id(review.month)}))
+    return outbox_row(
+        TOPIC_ACCESS, envelope.model_copy(update={"event_id": review_event_id(review.month, now)})
+    )
 
 
-def review_event_id(month: str) -> uuid.UUID:
-    """The event id of a month's review."""
-    return uuid.uuid5(NAMESPACE, f"access.review/{month}")
+def review_event_id(month: str, sent_at: datetime) -> uuid.UUID:
+    """The event id of a month's review sent at `sent_at`."""
+    return uuid.uuid5(NAMESPACE, f"access.review/{month}/{sent_at.isoformat()}")
 
 
 def _wire(finding: Finding) -> ReviewFinding:
