@@ -145,11 +145,11 @@ class _Writer:
         pdf.set_font("DejaVu", "B", 9.5)
         pdf.cell(_LABEL_W, 5.5, label)
         pdf.set_font("DejaVu", "", 9.5)
-        pdf.multi_cell(0, 5.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 5.5, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def _line(self, text: str) -> None:
         self._pdf.set_font("DejaVu", "", 9.5)
-        self._pdf.multi_cell(0, 5.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self._pdf.multi_cell(0, 5.5, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def _shown(self, path: str, value: Any) -> str:
         parts = path.split(".")
