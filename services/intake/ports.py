@@ -184,6 +184,34 @@ class PollerTurn(Protocol):
         ...
 
 
+class ReviewStore(Protocol):
+    """Which months' access-log reviews were sent: each once, however many intake instances run."""
+
+    async def sent(self, month: str) -> bool:
+        """Whether the review of `month` ("YYYY-MM") was sent (committed)."""
+        ...
+
+    async def claim(self, month: str, sent_at: datetime, event: OutboxRow) -> bool:
+        """Record the review of `month` as sent with its event for the outbox, in this unit of work,
+        unless it already is; whether this one did. A concurrent claim is waited for: once it
+        commits, this one stores nothing and answers False."""
+        ...
+
+
+class AccessLogUnitOfWork(UnitOfWork, Protocol):
+    """One transaction over the access log (`GET /v1/access-log` reads it)."""
+
+    @property
+    def access_log(self) -> AccessLogStore: ...
+
+
+class ReviewUnitOfWork(AccessLogUnitOfWork, Protocol):
+    """One transaction of the monthly access-log review: the log to read, the months sent."""
+
+    @property
+    def reviews(self) -> ReviewStore: ...
+
+
 class IntakeUnitOfWork(UnitOfWork, Protocol):
     """One transaction over intake's stores (intake consumes no topic: no inbox)."""
 

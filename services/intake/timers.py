@@ -1,15 +1,19 @@
-"""The Open ePlatform poller's loop: a round (`handlers.open_eplatform.poll_round`), its counters,
-a pause. An unreachable portal or database fails only the round; the next one resumes."""
+"""Intake's background loops: the Open ePlatform poller (a round, `handlers.open_eplatform.poll_round`,
+its counters, a pause; an unreachable portal or database fails only the round, the next one
+resumes) and the monthly access-log review (`handlers.access_review.send_due_review`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
+import asyncpg
 from prometheus_client import Counter
 
+from services.intake.handlers.access_review import AccessReviewing, send_due_review
 from services.intake.handlers.open_eplatform import OepPolling, PollTally, poll_round
 from services.intake.ports import PortalUnavailable
+from shared.clock import Clock
 from shared.db import TRANSIENT_DB_ERRORS
 
 log = logging.getLogger(__name__)
@@ -17,6 +21,7 @@ INSTANCES = Counter("intake_oep_instances_total", "Open ePlatform instances by o
 ROUNDS = Counter("intake_oep_poll_rounds_total", "Open ePlatform poll rounds", ["outcome"])
 CALLBACKS = Counter("intake_oep_callbacks_total", "Open ePlatform callbacks", ["call", "outcome"])
 _TRY_AGAIN_LATER: tuple[type[BaseException], ...] = (PortalUnavailable, *TRANSIENT_DB_ERRORS)
+_REVIEW_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError)
 
 
 async def poll_open_eplatform(poll: OepPolling, interval_s: float) -> None:
@@ -42,3 +47,17 @@ def count(tally: PollTally) -> None:
         INSTANCES.labels(outcome).inc(n)
     for (call, outcome), n in tally.callbacks.items():
         CALLBACKS.labels(call, outcome).inc(n)
+
+
+async def review_access_log(reviewing: AccessReviewing, clock: Clock, interval_s: float) -> None:
+    """Look every `interval_s` whether a month's access-log review is due, and send it, until
+    cancelled. A failed look (database away) is logged and tried at the next interval: the review
+    stays due until some instance has sent it."""
+    while True:
+        try:
+            month = await send_due_review(reviewing, clock.now())
+            if month is not None:
+                log.info("access-log review sent", extra={"month": month})
+        except _REVIEW_ERRORS as exc:
+            log.warning("access-log review failed, trying again", extra={"error": type(exc).__name__})
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,108 @@
+"""What `GET /v1/access-log` and the monthly review rely on from `AccessLogStore.query` and
+`between` (services/intake/ports.py): every filter holds at once, `teams` keeps the rows of those
+teams' referrals, `start` is inclusive and `end` exclusive, pages go by `after_seq` in chain order.
+
+Run here against the stand-in (tests/access_log_fake.py) only; at the merge with the access log's
+branch, its in-memory fake and Postgres adapter join `backend`'s params, each with a way to put a
+referral in a team (the Postgres adapter joins the access projection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.intake.domain.access_log import AccessAction, AccessEntry, AccessRelation, Outcome
+from services.intake.ports import AccessLogQuery, AccessLogStore
+from tests.access_log_fake import FakeAccessLog
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Backend:
+    store: AccessLogStore
+    put_in_team: Callable[[str, str], Awaitable[None]]
+
+
+@pytest.fixture(params=["stand-in"])
+async def backend(request: pytest.FixtureRequest) -> Backend:
+    # At the merge: "memory" (the access log's fake) and "postgres" (a migrated pool) go here.
+    log = FakeAccessLog()
+
+    async def put_in_team(referral_id: str, team: str) -> None:
+        log.team_of[referral_id] = team
+
+    return Backend(log, put_in_team)
+
+
+def entry(minute: int, staff: str, referral: str, child_key: str | None = "ck-1") -> AccessEntry:
+    return AccessEntry(
+        at=T0 + timedelta(minutes=minute), staff=staff, role="caseworker", relation=AccessRelation.ASSIGNED,
+        referral_id=referral, child_key=child_key, action=AccessAction.READ, reason=None,
+        outcome=Outcome.ALLOWED, client_addr=None, request_id=None,
+    )  # fmt: skip
+
+
+async def seeded(backend: Backend) -> list[int]:
+    await backend.put_in_team("R-A", "team-a")
+    await backend.put_in_team("R-B", "team-b")
+    rows = [
+        entry(0, "cw-a1", "R-A"),
+        entry(1, "cw-b1", "R-B", "ck-2"),
+        entry(2, "cw-a1", "R-B", "ck-2"),
+        entry(3, "cw-x", "R-UNKNOWN", None),  # a refused attempt at a referral intake never had
+        entry(4, "cw-a1", "R-A"),
+    ]
+    return [(await backend.store.append(e)).seq for e in rows]
+
+
+async def minutes(backend: Backend, **filters: object) -> list[int]:
+    found = await backend.store.query(AccessLogQuery(**filters))  # type: ignore[arg-type]
+    return [int((r.entry.at - T0).total_seconds() // 60) for r in found]
+
+
+async def test_every_filter_holds_at_once(backend: Backend) -> None:
+    await seeded(backend)
+    assert await minutes(backend) == [0, 1, 2, 3, 4]
+    assert await minutes(backend, staff="cw-a1") == [0, 2, 4]
+    assert await minutes(backend, staff="cw-a1", referral_id="R-B") == [2]
+    assert await minutes(backend, child_key="ck-2") == [1, 2]
+    assert await minutes(backend, staff="cw-b1", child_key="ck-1") == []
+
+
+async def test_teams_keep_the_rows_of_those_teams_referrals_only(backend: Backend) -> None:
+    await seeded(backend)
+    assert await minutes(backend, teams=frozenset({"team-a"})) == [0, 4]
+    assert await minutes(backend, teams=frozenset({"team-a", "team-b"})) == [0, 1, 2, 4]
+    assert await minutes(backend, teams=frozenset()) == []
+    assert await minutes(backend, teams=frozenset({"team-b"}), staff="cw-a1") == [2]
+
+
+async def test_start_is_inclusive_and_end_exclusive(backend: Backend) -> None:
+    await seeded(backend)
+    window = {"start": T0 + timedelta(minutes=1), "end": T0 + timedelta(minutes=3)}
+    assert await minutes(backend, **window) == [1, 2]
+    assert [r.seq for r in await backend.store.between(window["start"], window["end"])] == [
+        r.seq
+        for r in await backend.store.query(AccessLogQuery(**window))  # type: ignore[arg-type]
+    ]
+
+
+async def test_pages_go_by_seq_in_chain_order(backend: Backend) -> None:
+    seqs = await seeded(backend)
+    first = await backend.store.query(AccessLogQuery(limit=2))
+    rest = await backend.store.query(AccessLogQuery(after_seq=first[-1].seq, limit=10))
+    assert [r.seq for r in first + rest] == seqs == sorted(seqs)
+    assert await backend.store.query(AccessLogQuery(after_seq=seqs[-1])) == []
+
+
+async def test_a_page_of_a_filtered_query_counts_only_matching_rows(backend: Backend) -> None:
+    await seeded(backend)
+    first = await backend.store.query(AccessLogQuery(staff="cw-a1", limit=2))
+    rest = await backend.store.query(AccessLogQuery(staff="cw-a1", after_seq=first[-1].seq, limit=2))
+    assert [r.entry.referral_id for r in first] == ["R-A", "R-B"]
+    assert [r.entry.referral_id for r in rest] == ["R-A"]

@@ -1,0 +1,125 @@
+"""The review store (services/intake/ports.py, ReviewStore), against the in-memory fake and Postgres.
+
+What the monthly review relies on: a month is claimed once, and its event goes to the outbox with
+it or not at all; a claim that is not committed leaves nothing; of two instances claiming a month
+at once, one gets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from services.intake.adapters.memory_reviews import InMemoryReviewUnitOfWork, ReviewTables
+from services.intake.adapters.postgres_reviews import PostgresReviewUnitOfWork
+from shared.events import TOPIC_ACCESS, OutboxRow
+from tests.conftest import migrated_pool
+
+SENT_AT = datetime(2026, 2, 2, 7, 0, tzinfo=UTC)
+
+
+@dataclass
+class Backend:
+    unit_of_work: Callable[[], Any]
+    published: Callable[[], Awaitable[list[uuid.UUID]]]
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    if request.param == "memory":
+        tables = ReviewTables()
+
+        async def memory_outbox() -> list[uuid.UUID]:
+            return [row[0] for row in tables.outbox]
+
+        yield Backend(lambda: InMemoryReviewUnitOfWork(tables), memory_outbox)
+        return
+    server = request.getfixturevalue("postgres_server")
+    async with migrated_pool(server, "services.intake.migrations", schema="intake") as pool:
+
+        async def postgres_outbox() -> list[uuid.UUID]:
+            return [r["event_id"] for r in await pool.fetch("SELECT event_id FROM outbox ORDER BY id")]
+
+        yield Backend(lambda: PostgresReviewUnitOfWork(pool), postgres_outbox)
+
+
+def event(month: str) -> OutboxRow:
+    return (
+        uuid.uuid5(uuid.NAMESPACE_URL, month),
+        TOPIC_ACCESS,
+        b"access-review",
+        b'{"month": "%s"}' % month.encode(),
+    )
+
+
+async def claim(backend: Backend, month: str, *, commit: bool = True) -> bool:
+    async with backend.unit_of_work() as uow:
+        claimed: bool = await uow.reviews.claim(month, SENT_AT, event(month))
+        if commit:
+            await uow.commit()
+    return claimed
+
+
+async def sent(backend: Backend, month: str) -> bool:
+    async with backend.unit_of_work() as uow:
+        found: bool = await uow.reviews.sent(month)
+    return found
+
+
+async def test_a_month_is_claimed_once_and_its_event_goes_out_once(backend: Backend) -> None:
+    assert not await sent(backend, "2026-01")
+
+    assert await claim(backend, "2026-01")
+    assert not await claim(backend, "2026-01")
+
+    assert await sent(backend, "2026-01")
+    assert await backend.published() == [event("2026-01")[0]]
+
+
+async def test_months_are_claimed_each_on_its_own(backend: Backend) -> None:
+    assert await claim(backend, "2026-01")
+    assert await claim(backend, "2026-02")
+    assert not await sent(backend, "2026-03")
+    assert await backend.published() == [event("2026-01")[0], event("2026-02")[0]]
+
+
+async def test_a_claim_that_is_not_committed_leaves_neither_the_month_nor_its_event(backend: Backend) -> None:
+    assert await claim(backend, "2026-01", commit=False)
+
+    assert not await sent(backend, "2026-01")
+    assert await backend.published() == []
+    assert await claim(backend, "2026-01")
+
+
+async def test_a_claim_sees_itself_in_its_own_unit_of_work(backend: Backend) -> None:
+    async with backend.unit_of_work() as uow:
+        assert await uow.reviews.claim("2026-01", SENT_AT, event("2026-01"))
+        assert await uow.reviews.sent("2026-01")
+        assert not await uow.reviews.claim("2026-01", SENT_AT, event("2026-01"))
+
+
+async def test_of_two_instances_claiming_a_month_at_once_one_gets_it(backend: Backend) -> None:
+    first_claimed = asyncio.Event()
+
+    async def first() -> bool:
+        async with backend.unit_of_work() as uow:
+            claimed: bool = await uow.reviews.claim("2026-01", SENT_AT, event("2026-01"))
+            first_claimed.set()
+            await asyncio.sleep(0.05)  # the second claim is waiting on the key meanwhile (Postgres)
+            await uow.commit()
+        return claimed
+
+    async def second() -> bool:
+        await first_claimed.wait()
+        return await claim(backend, "2026-01")
+
+    results = await asyncio.wait_for(asyncio.gather(first(), second()), timeout=10)
+
+    assert results == [True, False]
+    assert await backend.published() == [event("2026-01")[0]]

@@ -1,0 +1,157 @@
+"""The printable dossier (services/intake/adapters/dossier_print.py): a synthetic dossier (invented
+names, generated personal numbers) rendered to PDF and read back with pypdf."""
+
+from __future__ import annotations
+
+import io
+import random
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+
+from referral_router.synthetic_data import personal_number
+from services.intake.adapters.dossier_print import PrintFontMissing, print_dossier, render_dossier_pdf
+
+RNG = random.Random(19)
+CHILD_NUMBER = personal_number(date(2015, 3, 2), RNG)
+GUARDIAN_NUMBER = personal_number(date(1984, 7, 21), RNG)
+HIDDEN_NUMBER = personal_number(date(1986, 1, 9), RNG)
+PRINTED_AT = datetime(2026, 11, 23, 13, 5, tzinfo=UTC)
+
+
+def dossier(**changes: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "referral_id": "R-7Q2K9M3XH4TB",
+        "reference": "S-4KX9P2",
+        "received_at": "2026-11-20T23:41:07+01:00",
+        "kind": "report",
+        "channel": "e_service",
+        "child": {
+            "name": "Zoë Łukasz Đặng",
+            "personal_number": CHILD_NUMBER,
+            "birth_date": "2015-03-02",
+            "school": "Ängsskolan",
+            "protected_identity": False,
+        },
+        "guardians": [
+            {"name": "Åsa Öberg", "personal_number": GUARDIAN_NUMBER, "informed": False},
+            {"name": "Bertil Hemlig", "personal_number": HIDDEN_NUMBER, "informed": True},
+        ],
+        "reporter": {
+            "type": "school",
+            "anonymous": False,
+            "name": "Karin Lärare",
+            "organisation": "Ängsskolan",
+            "role": "Mentor",
+            "phone": "070-000 00 19",
+            "email": "karin@example.se",
+            "feedback_requested": True,
+        },
+        "concern": {
+            "categories": ["violence_witnessed", "neglect"],
+            "description": "Barnet berättar om bråk hemma. " * 60,
+            "acute_danger": False,
+            "child_location": "I skolan",
+            "interpreter_language": "arabiska",
+        },
+        "siblings": ["R-9ZZ81K", "R-9ZZ82K"],
+        "attachments": [{"filename": "teckning.jpg", "content_type": "image/jpeg", "size": 48213}],
+        "assignment": {"team": "team-a", "caseworker": "cw-a1", "mentor": "cw-a2", "status": "assigned"},
+        "deadlines": {"protection_assessment": "2026-11-23T11:00:00+00:00", "investigation": None},
+        "registration": {
+            "system_case_number": "IFO-2026-1234",
+            "registered_at": "2026-11-23T09:12:00+00:00",
+            "by": "in-2",
+        },
+        "masked": ["guardians.1", "reporter.phone"],
+    }
+    d.update(changes)
+    return d
+
+
+def text_of(pdf: bytes) -> tuple[str, list[str]]:
+    reader = PdfReader(io.BytesIO(pdf))
+    pages = [page.extract_text() for page in reader.pages]
+    return "\n".join(pages), pages
+
+
+def squashed(text: str) -> str:
+    return "".join(text.split())
+
+
+def test_the_dossier_prints_every_section_in_swedish_with_names_as_written() -> None:
+    pdf = render_dossier_pdf(dossier(), "in-3", PRINTED_AT)
+
+    assert pdf.startswith(b"%PDF-")
+    text, _ = text_of(pdf)
+    for heading in ("Orosanmälan", "Barn", "Vårdnadshavare", "Anmälare", "Oro", "Syskon", "Bilagor"):
+        assert heading in text
+    flat = squashed(text)
+    for shown in (
+        "Zoë Łukasz Đặng", "Åsa Öberg", "Ängsskolan", "Karin Lärare", "karin@example.se",
+        f"{CHILD_NUMBER[:8]}-{CHILD_NUMBER[8:]}", f"{GUARDIAN_NUMBER[:8]}-{GUARDIAN_NUMBER[8:]}",
+        "Bevittnat våld", "Försummelse", "Skola", "arabiska", "R-9ZZ81K", "teckning.jpg", "IFO-2026-1234",
+        "2026-11-20 23:41", "Skyddsbedömning", "2026-11-23 12:00", "E-tjänst", "cw-a1",
+    ):  # fmt: skip
+        assert squashed(shown) in flat, shown
+
+
+def test_masked_fields_are_shown_as_protected_and_their_values_never_printed() -> None:
+    pdf = render_dossier_pdf(dossier(), "in-3", PRINTED_AT)
+
+    text, _ = text_of(pdf)
+    flat = squashed(text)
+    assert squashed("Skyddad – visas inte") in flat
+    assert "Hemlig" not in flat
+    assert HIDDEN_NUMBER[8:] not in flat
+    assert "070-00000" not in flat
+    # Nothing of them hides in the file's raw bytes or metadata either.
+    assert b"Hemlig" not in pdf
+    reader = PdfReader(io.BytesIO(pdf))
+    assert reader.metadata is not None
+    assert reader.metadata.title == "Orosanmälan S-4KX9P2"
+
+
+def test_every_page_has_the_footer_with_reference_printer_time_secrecy_and_page_number() -> None:
+    pdf = render_dossier_pdf(dossier(), "in-3", PRINTED_AT)
+
+    _, pages = text_of(pdf)
+    assert len(pages) >= 2  # the long description runs over
+    for n, page in enumerate(pages, start=1):
+        flat = squashed(page)
+        assert squashed("S-4KX9P2 · Utskriven av in-3 2026-11-23 14:05") in flat
+        assert squashed("Sekretess enligt OSL 26 kap. 1 §") in flat
+        assert squashed(f"Sida {n} av {len(pages)}") in flat
+
+
+def test_an_application_without_registration_guardians_or_attachments_prints_too() -> None:
+    pdf = render_dossier_pdf(
+        dossier(kind="application", registration=None, guardians=[], attachments=[], masked=[]),
+        "mgr-a",
+        PRINTED_AT,
+    )
+
+    flat = squashed(text_of(pdf)[0])
+    assert squashed("Ansökan") in flat
+    assert squashed("Inte registrerad") in flat
+    assert squashed("Skyddad – visas inte") not in flat
+
+
+def test_a_whole_section_can_be_masked() -> None:
+    flat = squashed(text_of(render_dossier_pdf(dossier(masked=["child"]), "in-3", PRINTED_AT))[0])
+    assert "Zoë" not in flat
+    assert CHILD_NUMBER[8:] not in flat
+    assert flat.count(squashed("Skyddad – visas inte")) == 5
+
+
+def test_a_missing_font_is_named_with_its_debian_package(tmp_path: Path) -> None:
+    with pytest.raises(PrintFontMissing, match="fonts-dejavu-core"):
+        render_dossier_pdf(dossier(), "in-3", PRINTED_AT, font_dir=tmp_path)
+
+
+async def test_printing_from_the_event_loop_gives_the_same_document() -> None:
+    printed = await print_dossier(dossier(), "in-3", PRINTED_AT)
+    assert text_of(printed)[0] == text_of(render_dossier_pdf(dossier(), "in-3", PRINTED_AT))[0]
