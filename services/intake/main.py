@@ -18,7 +18,9 @@ from services.intake.adapters.oep_mapping import load_mapping
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from services.intake.adapters.postgres_oep import PostgresPollerTurn
 from services.intake.api_docs import with_portal_schemas
+from services.intake.domain.access_chain import ChainCheck
 from services.intake.domain.dossier_access import Organisation
+from services.intake.handlers.access_log import verify_access_log
 from services.intake.handlers.dossier import Dossiers
 from services.intake.handlers.open_eplatform import OepPolling, PollerConfig
 from services.intake.handlers.submissions import IntakeSecrets, adopt_legacy_submissions, reencrypt_all
@@ -203,6 +205,15 @@ async def reencrypt_stored_details(settings: IntakeSettings, batch_size: int) ->
     try:
         await db.apply_migrations(pool, SERVICE, MIGRATIONS)
         return await reencrypt_all(lambda: PostgresIntakeUnitOfWork(pool), cipher, batch_size)
+    finally:
+        await pool.close()
+
+
+async def verify_stored_access_log(settings: ServiceSettings) -> ChainCheck:
+    """`referral-router verify-access-log`'s work: the chain as stored, checked from its first row."""
+    pool = await db.create_pool(settings.database, SERVICE)
+    try:
+        return await verify_access_log(lambda: PostgresIntakeUnitOfWork(pool))
     finally:
         await pool.close()
 
