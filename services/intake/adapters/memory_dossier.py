@@ -51,8 +51,13 @@ class InMemoryDossierStore:
         if facts is None:
             return None
         grants = [e for r, s, _, e in self._tables.grants if r == referral_id and s == staff and e > now]
+        siblings = sorted(
+            (f.child_index, f.referral_id)
+            for f in self._tables.referral_facts.values()
+            if f.submission_id == facts.submission_id and f.referral_id != referral_id
+        )  # as Postgres finds them: the other referrals of the submission
         return Tracked(
-            facts,
+            replace(facts, sibling_referral_ids=tuple(r for _, r in siblings)),
             self._tables.projections.get(referral_id),
             self._tables.registrations.get(referral_id),
             max(grants, default=None),
