@@ -122,6 +122,7 @@ async def test_a_caseworker_who_clicks_before_the_event_arrived_is_let_in_on_ass
     answer = await dossier.read_dossier(deps, attempt("cw-a5", "caseworker", referral_id=rid, token="tok-5"))
 
     assert answer["referral_id"] == rid
+    assert answer["assignment"]["caseworker"] == "cw-a5"  # as assignment said
     assert assignment.asked == [(rid, "tok-5")]  # the reader's own token
     assert last_row(tables) == ("read", "assigned", "allowed")
     assert rid not in tables.projections  # the events will bring it; nothing written from the answer

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -92,7 +92,7 @@ async def _open(
     async with deps.unit_of_work() as uow:
         tracked = await uow.dossiers.find(attempt.referral_id, attempt.reader.staff_id, now)
         details = await uow.dossiers.details_of(tracked.referral.submission_id) if tracked else None
-    relation = await _relation(deps, attempt, tracked, now, reason)
+    relation, tracked = await _relation(deps, attempt, tracked, now, reason)
     allowed = relation is not AccessRelation.NONE and tracked is not None and details is not None
     await _log(deps, attempt, tracked, action if allowed else AccessAction.DENIED, relation, reason, now)
     if not allowed or tracked is None or details is None:
@@ -104,20 +104,24 @@ async def _open(
 
 async def _relation(
     deps: Dossiers, attempt: Attempt, tracked: Tracked | None, now: datetime, reason: str | None
-) -> AccessRelation:
+) -> tuple[AccessRelation, Tracked | None]:
     """The rule on the projection; when it refuses someone a newer assignment could admit, the
-    rule again on assignment's own state (never stored: the events will bring it)."""
+    rule again on assignment's own state (shown in the dossier, never stored: the events will
+    bring it). The referral as decided on comes back with the relation."""
     relation = dossier_relation(attempt.reader, standing(tracked), deps.org, now)
     if tracked is None or not worth_a_fresher_look(attempt.reader, relation):
-        return relation
+        return relation, tracked
     try:
         fresher = await deps.assignment.current(attempt.referral_id, attempt.bearer_token)
     except AssignmentUnreachable as exc:
         await _log(deps, attempt, tracked, AccessAction.DENIED, AccessRelation.NONE, reason, now)
         raise AssignmentUnavailable(attempt.referral_id) from exc
     if fresher is None:
-        return relation
-    return dossier_relation(attempt.reader, standing(tracked, fresher), deps.org, now)
+        return relation, tracked
+    relation = dossier_relation(attempt.reader, standing(tracked, fresher), deps.org, now)
+    if tracked.projection is not None and tracked.projection.protection_assessed:
+        fresher = replace(fresher, protection_assessed=True)  # never undone
+    return relation, replace(tracked, projection=fresher)
 
 
 async def _log(
