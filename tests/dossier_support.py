@@ -88,3 +88,32 @@ async def project(
 
 def _fields(a: Assigned) -> tuple[Any, ...]:
     return (a.team, a.caseworker, a.mentor, a.protection_assessment_due, a.preliminary_assessment_due)
+
+
+# Every role × relation (issue 19, "Show" point 1): (staff, roles, state of the referral) → answer.
+DENIED = ("denied", "none", "denied")
+TABLE = [
+    ("assigned caseworker", "cw-a5", ("caseworker",), "assigned", ("read", "assigned", "allowed")),
+    ("mentor", "cw-a1", ("caseworker",), "assigned", ("read", "mentor", "allowed")),
+    ("same-team caseworker", "cw-a2", ("caseworker",), "assigned", DENIED),
+    ("other-team caseworker", "cw-b2", ("caseworker",), "assigned", DENIED),
+    ("manager of the team", "mgr-a", ("manager",), "assigned", ("read", "team_manager", "allowed")),
+    ("manager of another team", "mgr-b", ("manager",), "assigned", DENIED),
+    ("head of unit", "head", ("head_of_unit",), "assigned", ("read", "head_of_unit", "allowed")),
+    ("intake before registration", "in-1", ("intake",), "assigned", ("read", "intake", "allowed")),
+    ("intake after registration and assessment", "in-1", ("intake",), "registered+assessed", DENIED),
+    ("intake registered, not yet assessed", "in-2", ("intake",), "registered", ("read", "intake", "allowed")),
+    ("partner", "partner-1", ("partner",), "assigned", DENIED),
+    ("no roles at all", "cw-a5", (), "assigned", DENIED),
+    ("caseworker's id with the manager role", "cw-a5", ("manager",), "assigned", DENIED),
+    ("break-glass holder", "cw-c3", ("caseworker",), "break-glass", ("read", "break_glass", "allowed")),
+    ("intake before assignment", "in-3", ("intake",), "unassigned", ("read", "intake", "allowed")),
+    (
+        "head of unit before assignment",
+        "head",
+        ("head_of_unit",),
+        "unassigned",
+        ("read", "head_of_unit", "allowed"),
+    ),
+    ("manager before assignment", "mgr-a", ("manager",), "unassigned", DENIED),
+]
