@@ -138,9 +138,7 @@ async def post_registration(
     """Idempotent for the same case number; 409 for another."""
     attempt = await _attempt(request, referral_id)
     deps = request.app.state.dossier.dossiers
-    done = await _guarded(
-        dossier.register(deps, attempt.reader, referral_id, body.system_case_number, body.registered_at)
-    )
+    done = await _guarded(dossier.register(deps, attempt, body.system_case_number, body.registered_at))
     r = done.registration
     return {
         "referral_id": referral_id,

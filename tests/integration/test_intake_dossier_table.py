@@ -8,7 +8,6 @@ import pytest
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from services.intake.domain.access_chain import ChainCheck
 from services.intake.domain.dossier import AccessRefused
-from services.intake.domain.dossier_access import Reader
 from services.intake.handlers import dossier
 from tests.conftest import migrated_pool
 from tests.dossier_support import (
@@ -36,7 +35,7 @@ async def test_each_role_and_relation_reads_or_is_refused_with_exactly_its_acces
             await project(uow, rid, assessed="assessed" in state)
         deps = dossiers(uow, FakeAssignment({} if state == "unassigned" else {rid: assigned_state()}))
         if "registered" in state:
-            await dossier.register(deps, Reader("in-4", frozenset({"intake"})), rid, "BoU-2026-1", NOW)
+            await dossier.register(deps, attempt("in-4", "intake", referral_id=rid), "BoU-2026-1", NOW)
         if state == "break-glass":
             await dossier.break_glass(deps, attempt(staff, *roles, referral_id=rid), "Akut ärende i jouren")
         before = await pool.fetchval("SELECT count(*) FROM access_log")

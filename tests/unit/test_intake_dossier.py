@@ -14,7 +14,6 @@ import pytest
 from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTables
 from services.intake.domain.access_chain import ChainCheck
 from services.intake.domain.dossier import AccessRefused, RegistrationConflict
-from services.intake.domain.dossier_access import Reader
 from services.intake.handlers import dossier
 from services.intake.handlers.access_log import verify_access_log
 from services.intake.handlers.dossier import AssignmentUnavailable
@@ -59,7 +58,7 @@ async def test_each_role_and_relation_reads_or_is_refused_with_exactly_its_acces
     # Assignment agrees with the projection (not assigned at all: it has no such referral).
     deps = dossiers(uow, FakeAssignment({} if state == "unassigned" else {rid: assigned_state()}))
     if "registered" in state:
-        await dossier.register(deps, Reader("in-4", frozenset({"intake"})), rid, "BoU-2026-1", NOW)
+        await dossier.register(deps, attempt("in-4", "intake", referral_id=rid), "BoU-2026-1", NOW)
     if state == "break-glass":
         await dossier.break_glass(deps, attempt(staff, *roles, referral_id=rid), "Akut ärende i jouren")
     before = len(tables.access_log)
@@ -127,7 +126,7 @@ async def test_assignment_is_not_asked_for_those_no_assignment_could_admit(table
     await project(uow, rid, assessed=True)
     assignment = FakeAssignment(unreachable=True)
     deps = dossiers(uow, assignment)
-    await dossier.register(deps, Reader("in-1", frozenset({"intake"})), rid, "BoU-1", NOW)
+    await dossier.register(deps, attempt("in-1", "intake", referral_id=rid), "BoU-1", NOW)
 
     for staff, role in (("in-1", "intake"), ("partner-1", "partner")):
         with pytest.raises(AccessRefused):
@@ -272,12 +271,12 @@ async def test_registration_is_recorded_once_announced_once_and_refuses_another_
     [rid] = await store_referral(uow, form())
     await project(uow, rid)
     deps = dossiers(uow)
-    intake = Reader("in-1", frozenset({"intake"}))
+    intake = attempt("in-1", "intake", referral_id=rid)
 
-    first = await dossier.register(deps, intake, rid, "BoU 2026/117", NOW)
-    again = await dossier.register(deps, Reader("mgr-a", frozenset({"manager"})), rid, "BoU 2026/117", NOW)
+    first = await dossier.register(deps, intake, "BoU 2026/117", NOW)
+    again = await dossier.register(deps, attempt("mgr-a", "manager", referral_id=rid), "BoU 2026/117", NOW)
     with pytest.raises(RegistrationConflict):
-        await dossier.register(deps, intake, rid, "BoU 2026/118", NOW)
+        await dossier.register(deps, intake, "BoU 2026/118", NOW)
 
     assert first.new and not again.new and again.registration == first.registration
     registered = [parse_event(r[3]) for r in tables.outbox if r[1] == "referrals.registered.v1"]
@@ -293,12 +292,27 @@ async def test_the_intake_group_the_teams_manager_and_the_head_of_unit_register(
     uow = uow_of(tables)
     [rid] = await store_referral(uow, form())
     await project(uow, rid)
-    work = dossier.register(dossiers(uow), Reader(staff, frozenset({role})), rid, "BoU-9", NOW)
+    work = dossier.register(dossiers(uow), attempt(staff, role, referral_id=rid), "BoU-9", NOW)
     if allowed:
         assert (await work).new
     else:
         with pytest.raises(AccessRefused):
             await work
+
+
+async def test_a_teams_manager_registers_before_the_projection_knows_the_team_on_assignments_state(tables):
+    uow = uow_of(tables)
+    [rid] = await store_referral(uow, form())
+    assignment = FakeAssignment({rid: assigned_state()})
+    deps = dossiers(uow, assignment)
+
+    assert (await dossier.register(deps, attempt("mgr-a", "manager", referral_id=rid), "BoU-3", NOW)).new
+    with pytest.raises(AccessRefused):
+        await dossier.register(deps, attempt("mgr-b", "manager", referral_id=rid), "BoU-3", NOW)
+    assignment.unreachable = True
+    with pytest.raises(AssignmentUnavailable):
+        await dossier.register(deps, attempt("mgr-c", "manager", referral_id=rid), "BoU-3", NOW)
+    assert rid not in tables.projections
 
 
 # The chain

@@ -207,16 +207,16 @@ class Registered:
     new: bool
 
 
-async def register(
-    deps: Dossiers, reader: Reader, referral_id: str, case_number: str, registered_at: datetime
-) -> Registered:
+async def register(deps: Dossiers, attempt: Attempt, case_number: str, registered_at: datetime) -> Registered:
     """Record the referral's case number in the system of record (once: the same number again is
-    answered as before, another is RegistrationConflict) and announce `referral.registered`."""
-    now = deps.clock.now()
+    answered as before, another is RegistrationConflict) and announce `referral.registered`. A
+    manager the projection does not (yet) show as the team's is checked on assignment's state."""
+    now, reader, referral_id = deps.clock.now(), attempt.reader, attempt.referral_id
     async with deps.unit_of_work() as uow:
         tracked = await uow.dossiers.find(referral_id, reader.staff_id, now)
-        if tracked is None or not may_register(reader, standing(tracked), deps.org):
-            raise AccessRefused(referral_id)
+    if tracked is None or not await _may_register(deps, attempt, tracked):
+        raise AccessRefused(referral_id)
+    async with deps.unit_of_work() as uow:
         mine = Registration(case_number, registered_at, reader.staff_id, now)
         stored = await uow.dossiers.register(referral_id, mine)
         if stored.system_case_number != case_number:
@@ -233,3 +233,15 @@ async def register(
             await uow.outbox.add([outbox_row(TOPIC_REGISTERED, envelope)])
         await uow.commit()
     return Registered(stored, new)
+
+
+async def _may_register(deps: Dossiers, attempt: Attempt, tracked: Tracked) -> bool:
+    if may_register(attempt.reader, standing(tracked), deps.org):
+        return True
+    if "manager" not in attempt.reader.roles:
+        return False
+    try:
+        fresher = await deps.assignment.current(attempt.referral_id, attempt.bearer_token)
+    except AssignmentUnreachable as exc:
+        raise AssignmentUnavailable(attempt.referral_id) from exc
+    return fresher is not None and may_register(attempt.reader, standing(tracked, fresher), deps.org)
