@@ -39,8 +39,8 @@ SETTING_MEANINGS: dict[str, str] = {
     "CONSUMER__LOG_INTERVAL_S": "A failing loop (retries, a record that keeps failing) writes at most one "
     "log line per kind and topic this often, with the number left out.",
     "LOG__LEVEL": "JSON logs on stdout, with identity numbers, phone numbers and emails masked.",
-    "UNIT_CONFIG_PATH": "The unit file (see below). Read by assignment, notifications and metrics; "
-    "intake accepts the variable but does not read the file.",
+    "UNIT_CONFIG_PATH": "The unit file (see below). Read by intake (who holds which position, for the "
+    "dossier's need-to-know rule), assignment, notifications and metrics.",
     "HTTP__HOST": "Listen address (`0.0.0.0` in containers).",
     "HTTP__API_DOCS": "Serve `/docs`, `/redoc` and `/openapi.json` (no token needed). Off by default: "
     "they describe every endpoint to anyone who can reach the service. The dev stack turns them on.",
@@ -70,6 +70,11 @@ SETTING_MEANINGS: dict[str, str] = {
     "OEP__STATUS_REJECTED": "Status alias set when an instance is rejected.",
     "OEP__EXTERNAL_SYSTEM": "`System` of the ExternalID registered in the portal.",
     "OEP__TIMEOUT_S": "HTTP timeout towards the portal.",
+    "ASSIGNMENT__URL": "Intake: assignment's staff API, asked for a referral's state (with the reader's "
+    "own token) when intake's access projection has not yet caught up with an assignment.",
+    "ASSIGNMENT__TIMEOUT_S": "Intake: how long to wait for it; a reader then gets 503 with `Retry-After` "
+    "and the attempt is logged as refused (fail closed).",
+    "DOSSIER__BREAK_GLASS_HOURS": "How long a break-the-glass grant lets its holder read the referral.",
     "AUTH__JWT_SECRET": "HS256 secret for staff tokens (dev stack: `dev-jwt-secret`).",
     "AUTH__JWKS_URL": "Production: JWKS of the municipality's OpenID Connect provider (RS256 tokens).",
     "AUTH__ISSUER": "Required `iss` of tokens, when set.",

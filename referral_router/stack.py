@@ -99,6 +99,8 @@ class ServiceConfig:
                 "SMTP__PORT": str(self.ports.smtp),
                 "SMTP__STARTTLS": "false",
                 "AUTH__JWT_SECRET": DEV_JWT_SECRET,
+                # Intake asks assignment's staff API when its access projection is behind.
+                "ASSIGNMENT__URL": f"http://127.0.0.1:{self.ports.assignment}",
                 "PYTHONUNBUFFERED": "1",
             }
         )

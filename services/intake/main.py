@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time
 from pathlib import Path
@@ -10,21 +11,35 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, Field, SecretStr
 
-from services.intake import api, timers
+from services.intake import api, api_dossier, subscribers, timers
+from services.intake.adapters.assignment_client import AssignmentClient
 from services.intake.adapters.oep_client import OpenEPlatformClient
 from services.intake.adapters.oep_mapping import load_mapping
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from services.intake.adapters.postgres_oep import PostgresPollerTurn
 from services.intake.api_docs import with_portal_schemas
+from services.intake.domain.access_chain import ChainCheck
+from services.intake.domain.dossier_access import Organisation
+from services.intake.handlers.access_log import verify_access_log
+from services.intake.handlers.dossier import Dossiers
 from services.intake.handlers.open_eplatform import OepPolling, PollerConfig
 from services.intake.handlers.submissions import IntakeSecrets, adopt_legacy_submissions, reencrypt_all
 from shared import db
 from shared.clock import STOCKHOLM, Clock, SystemClock
 from shared.crypto import Cipher, decode_key
-from shared.events import TOPIC_DEADLETTER, TOPIC_RECEIVED
+from shared.events import (
+    TOPIC_ACCESS,
+    TOPIC_ASSIGNED,
+    TOPIC_DEADLETTER,
+    TOPIC_RECEIVED,
+    TOPIC_REGISTERED,
+    TOPIC_UPDATED,
+)
 from shared.logging import configure_logging
 from shared.runtime import Runtime, serve, service_app
 from shared.settings import HttpSettings, ServiceSettings
+from shared.staff_auth import AuthSettings, TokenVerifier, authenticator
+from shared.unit_config import UnitConfig, load_unit_config
 
 SERVICE = "intake"
 MIGRATIONS = "services.intake.migrations"
@@ -67,6 +82,20 @@ class OepSettings(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0)
 
 
+class AssignmentApiSettings(BaseModel):
+    """Assignment's staff API, asked for a referral's state when the access projection may be
+    behind it (`ASSIGNMENT__…`)."""
+
+    url: str = "http://127.0.0.1:8082"
+    timeout_s: float = Field(default=2.0, gt=0, le=30)
+
+
+class DossierSettings(BaseModel):
+    """The dossier's access rules (`DOSSIER__…`)."""
+
+    break_glass_hours: float = Field(default=4.0, gt=0, le=72)
+
+
 class IntakeSettings(ServiceSettings):
     """Everything intake reads from the environment."""
 
@@ -74,6 +103,9 @@ class IntakeSettings(ServiceSettings):
     portal: PortalSettings = PortalSettings()
     crypto: CryptoSettings
     oep: OepSettings | None = None
+    auth: AuthSettings = AuthSettings()
+    assignment: AssignmentApiSettings = AssignmentApiSettings()
+    dossier: DossierSettings = DossierSettings()
 
 
 def build_secrets(settings: CryptoSettings) -> IntakeSecrets:
@@ -82,28 +114,55 @@ def build_secrets(settings: CryptoSettings) -> IntakeSecrets:
     return IntakeSecrets(Cipher(keys, settings.current_key), settings.pepper.get_secret_value().encode())
 
 
+TOPICS = (TOPIC_RECEIVED, TOPIC_ASSIGNED, TOPIC_UPDATED, TOPIC_REGISTERED, TOPIC_ACCESS, TOPIC_DEADLETTER)
+
+
 def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
-    """Wire the intake service from its settings and clock; a bad key or mapping stops it here."""
+    """Wire the intake service from its settings and clock; a bad key, mapping or unit file stops
+    it here."""
+    config = load_unit_config(settings.unit_config_path)
     runtime = Runtime(
-        settings,
-        service=SERVICE,
-        migrations=MIGRATIONS,
-        topics=(TOPIC_RECEIVED, TOPIC_DEADLETTER),
-        unit_of_work=PostgresIntakeUnitOfWork,
+        settings, service=SERVICE, migrations=MIGRATIONS, topics=TOPICS, unit_of_work=PostgresIntakeUnitOfWork
     )
+    subscribers.subscribe(runtime)
     keys = build_secrets(settings.crypto)
     poller = open_eplatform_poller(runtime, settings, keys, clock) if settings.oep is not None else None
+    http = httpx.AsyncClient(base_url=settings.assignment.url, timeout=settings.assignment.timeout_s)
 
     async def on_start() -> None:
         await adopt_legacy_submissions(runtime.unit_of_work(), keys)
         if poller is not None:
             runtime.run_in_background("oep-poller", poller)
+        runtime.run_in_background("assignment-client", lambda: _close_when_stopped(http))
 
-    app = service_app(SERVICE, runtime, routers=[api.router], on_start=on_start)
+    app = service_app(SERVICE, runtime, routers=[api.router, api_dossier.router], on_start=on_start)
     app.state.portal = api.Portal(
         lambda: settings.portal.clients, runtime.unit_of_work, keys, clock, settings.portal.max_age_days
     )
+    dossiers = Dossiers(
+        runtime.unit_of_work, organisation(config), keys.cipher, AssignmentClient(http), clock,
+        settings.dossier.break_glass_hours,
+    )  # fmt: skip
+    verifier = TokenVerifier(settings.auth, [p.id for p in config.all_people()])
+    app.state.dossier = api_dossier.DossierApi(dossiers, authenticator(verifier))
     return with_portal_schemas(app)
+
+
+async def _close_when_stopped(http: httpx.AsyncClient) -> None:
+    """Hold the assignment client open until the runtime stops (cancels) this task."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await http.aclose()
+
+
+def organisation(config: UnitConfig) -> Organisation:
+    """The positions that grant relations to a referral, from the unit file."""
+    return Organisation(
+        managers={t.id: t.manager.id for t in config.teams},
+        head_of_unit=config.head_of_unit.id,
+        intake_group=frozenset(p.id for p in config.intake_group),
+    )
 
 
 def open_eplatform_poller(
@@ -146,6 +205,15 @@ async def reencrypt_stored_details(settings: IntakeSettings, batch_size: int) ->
     try:
         await db.apply_migrations(pool, SERVICE, MIGRATIONS)
         return await reencrypt_all(lambda: PostgresIntakeUnitOfWork(pool), cipher, batch_size)
+    finally:
+        await pool.close()
+
+
+async def verify_stored_access_log(settings: ServiceSettings) -> ChainCheck:
+    """`referral-router verify-access-log`'s work: the chain as stored, checked from its first row."""
+    pool = await db.create_pool(settings.database, SERVICE)
+    try:
+        return await verify_access_log(lambda: PostgresIntakeUnitOfWork(pool))
     finally:
         await pool.close()
 

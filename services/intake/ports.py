@@ -13,10 +13,11 @@ from datetime import date, datetime
 from typing import Protocol
 
 from services.intake.domain.access_log import AccessEntry, LoggedEntry
+from services.intake.domain.dossier import Assigned, Projection, Registration, Tracked, Updated
 from services.intake.domain.open_eplatform import InstanceState, TrackedInstance
 from services.intake.domain.submissions import EncryptedDetails, NewSubmission, StoredSubmission, Submission
 from shared.events import OutboxRow
-from shared.ports import UnitOfWork
+from shared.ports import ConsumingUnitOfWork
 
 
 class SubmissionStore(Protocol):
@@ -86,6 +87,60 @@ class AccessLogStore(Protocol):
 
     async def chain(self, after_seq: int, limit: int) -> list[LoggedEntry]:
         """Rows in chain order after `after_seq` (verify-access-log walks the whole chain)."""
+        ...
+
+
+class AccessLogUnavailable(Exception):
+    """The access log could not be written: nothing may be returned (no row, no data)."""
+
+
+class DossierStore(Protocol):
+    """What intake holds about a referral besides its details: registration and grants."""
+
+    async def find(self, referral_id: str, staff: str, now: datetime) -> Tracked | None:
+        """The referral's facts, projection, registration and `staff`'s latest unexpired
+        break-the-glass grant, in one load; None when intake has no such referral."""
+        ...
+
+    async def details_of(self, submission_id: str) -> tuple[str, bytes] | None:
+        """(key id, ciphertext) of the submission's details."""
+        ...
+
+    async def register(self, referral_id: str, registration: Registration) -> Registration:
+        """Record the registration unless one is stored; return the stored one (this or the first)."""
+        ...
+
+    async def grant(self, referral_id: str, staff: str, granted_at: datetime, expires_at: datetime) -> None:
+        """Store a break-the-glass grant."""
+        ...
+
+
+class AccessProjectionStore(Protocol):
+    """Who each referral belongs to, from `referrals.assigned.v1` and `referrals.updated.v1`."""
+
+    async def assigned(self, changes: Sequence[Assigned]) -> None:
+        """Apply assignments in order (a reassignment replaces team, caseworker and mentor)."""
+        ...
+
+    async def updated(self, changes: Sequence[Updated]) -> None:
+        """Apply status changes in order; a protection assessment, once made, stays made."""
+        ...
+
+    async def get(self, referral_id: str) -> Projection | None:
+        """The referral's projection, if any event about it arrived."""
+        ...
+
+
+class AssignmentUnreachable(Exception):
+    """Assignment's staff API did not answer in time (or answered 5xx)."""
+
+
+class AssignmentState(Protocol):
+    """Assignment's own, freshest state of a referral (its staff API), asked as the reader."""
+
+    async def current(self, referral_id: str, bearer_token: str) -> Projection | None:
+        """The state, or None when assignment has no such referral (or refuses to say);
+        AssignmentUnreachable when it cannot be asked."""
         ...
 
 
@@ -212,11 +267,20 @@ class ReviewUnitOfWork(AccessLogUnitOfWork, Protocol):
     def reviews(self) -> ReviewStore: ...
 
 
-class IntakeUnitOfWork(UnitOfWork, Protocol):
-    """One transaction over intake's stores (intake consumes no topic: no inbox)."""
+class IntakeUnitOfWork(ConsumingUnitOfWork, Protocol):
+    """One transaction over intake's stores, its inbox (the access projection's events) and outbox."""
 
     @property
     def submissions(self) -> SubmissionStore: ...
 
     @property
     def oep_instances(self) -> OepInstanceStore: ...
+
+    @property
+    def dossiers(self) -> DossierStore: ...
+
+    @property
+    def access_projection(self) -> AccessProjectionStore: ...
+
+    @property
+    def access_log(self) -> AccessLogStore: ...

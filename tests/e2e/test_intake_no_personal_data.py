@@ -1,4 +1,5 @@
-"""Known synthetic personal details go in; none comes out in logs, events, mail or plain columns."""
+"""Known synthetic personal details go in; none comes out in logs, events, mail or plain columns,
+also after the dossier was read, revealed and broken into (issue 19)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from referral_router.stack import SERVICES
 from referral_router.synthetic_data import check_digit
+from referral_router.tokens import dev_token
 from services.intake.signatures import sign
 from tests.factories import encode, submission
 from tests.helpers import eventually
@@ -55,8 +57,9 @@ def leaky_submission() -> dict:
         phone=SECRETS["phone"], email=SECRETS["email"],
     )  # fmt: skip
     body["children"][0].update(
-        personal_number=CHILD_NUMBER, name=SECRETS["child name"], school=SECRETS["school"]
-    )
+        personal_number=CHILD_NUMBER, name=SECRETS["child name"], school=SECRETS["school"],
+        protected_identity=True,
+    )  # fmt: skip
     body["children"][1].update(
         personal_number=f"{SIBLING_NUMBER[2:8]}-{SIBLING_NUMBER[8:]}", name=SECRETS["sibling name"]
     )
@@ -149,6 +152,36 @@ async def plain_columns(database_url: str) -> list[tuple[str, str]]:
         await conn.close()
 
 
+async def read_the_dossier(stack, referral_id: str) -> None:
+    """Issue 19: the assigned caseworker reads the dossier and reveals the protected whereabouts, a
+    colleague breaks the glass: the details come back to them, and to nothing else."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        state = await client.get(
+            stack.services.url("assignment", f"/v1/referrals/{referral_id}"),
+            headers={"authorization": f"Bearer {dev_token('head', ['head_of_unit'])}"},
+        )
+        caseworker = state.json()["caseworker"]
+        reader = {"authorization": f"Bearer {dev_token(caseworker, ['caseworker'])}"}
+        dossier = await client.get(
+            stack.services.url("intake", f"/v1/referrals/{referral_id}/dossier"), headers=reader
+        )
+        reason = {"reason": "Hembesök planerat i eftermiddag"}
+        reveal = await client.post(
+            stack.services.url("intake", f"/v1/referrals/{referral_id}/reveal"), json=reason, headers=reader
+        )
+        other = "cw-c2" if not caseworker.startswith("cw-c") else "cw-a2"
+        glass = await client.post(
+            stack.services.url("intake", f"/v1/referrals/{referral_id}/break-glass"),
+            json={"reason": "Jouren behöver läsa ärendet nu"},
+            headers={"authorization": f"Bearer {dev_token(other, ['caseworker'])}"},
+        )
+    assert dossier.status_code == 200, dossier.text
+    assert dossier.json()["child"]["name"] == SECRETS["child name"]
+    assert dossier.json()["child"]["school"] is None  # protected identity: masked until revealed
+    assert reveal.status_code == 200 and reveal.json()["revealed"]["child.school"] == SECRETS["school"]
+    assert glass.status_code == 201, glass.text
+
+
 async def test_no_personal_detail_reaches_a_log_an_event_a_mail_or_a_plain_database_column(stack):
     body = leaky_submission()
     raw = encode(body)
@@ -170,6 +203,8 @@ async def test_no_personal_detail_reaches_a_log_an_event_a_mail_or_a_plain_datab
     await eventually(
         stack.emails, lambda ms: all(any(r in m["subject"] for m in ms) for r in referral_ids), timeout_s=30
     )
+
+    await read_the_dossier(stack, referral_ids[0])
 
     reference = first.json()["reference"]  # intake's own id: what travels instead of the portal's
     records = await all_records(stack.broker.bootstrap, stack.topic_prefix)

@@ -143,7 +143,9 @@ def test_every_make_target_in_the_readme_exists() -> None:
 
 def test_every_referral_router_command_and_option_in_the_readme_exists() -> None:
     commands = cli_commands()
-    uses = re.findall(r"\breferral-router ([a-z]+)((?: +(?:--?[a-z-]+|[^\s`-][^\s`]*))*)", code_text(README))
+    uses = re.findall(
+        r"\breferral-router ([a-z][a-z-]*)((?: +(?:--?[a-z-]+|[^\s`-][^\s`]*))*)", code_text(README)
+    )
     assert uses, "the README names no referral-router command at all"
     problems = []
     for command, rest in uses:

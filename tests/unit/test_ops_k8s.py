@@ -135,6 +135,8 @@ def peer_names(rule: dict[str, Any], side: str) -> set[str]:
     for peer in rule.get(side, []):
         if "ipBlock" in peer:
             names.add(peer["ipBlock"]["cidr"])
+        elif "namespaceSelector" not in peer and "podSelector" in peer:  # a pod of this namespace
+            names.add("pod:" + peer["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name", "?"))
         else:
             names.add(
                 peer.get("namespaceSelector", {})
@@ -314,6 +316,8 @@ def test_everything_not_allowed_is_denied():
 @pytest.mark.parametrize("name", deployment_params())
 def test_ingress_comes_only_from_the_flows_in_the_design(name):
     expected = {"monitoring"} | ({"ingress-nginx"} if name in ("intake", "assignment") else set())
+    if name == "assignment":
+        expected.add("pod:intake")  # the dossier asks the staff API when its projection is behind
     sources = set()
     for rule in policies_for(name, "ingress"):
         assert rule.get("from"), f"{name}: an ingress rule open to every source"
@@ -335,8 +339,10 @@ def test_egress_goes_only_to_dns_kafka_postgres_and_each_services_own_endpoints(
     assert allowed[9092] == {"kafka"}
     assert allowed[5432] == {"postgres"}
     extra = set(allowed) - {53, 9092, 5432}
-    expected = {"notifications": {25, 465, 587, 443}, "intake": {443}}.get(name, set())
+    expected = {"notifications": {25, 465, 587, 443}, "intake": {443, 8082}}.get(name, set())
     assert extra == expected, f"{name}: egress ports {sorted(map(str, extra))}"
+    if name == "intake":
+        assert allowed[8082] == {"pod:assignment"}
 
 
 # --- the checks themselves catch mistakes ----------------------------------------------------------

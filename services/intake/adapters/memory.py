@@ -14,12 +14,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import NoReturn, Self
+from typing import Self
 
+from services.intake.adapters.memory_dossier import (
+    AppendTurn,
+    Grant,
+    InMemoryAccessLogStore,
+    InMemoryAccessProjectionStore,
+    InMemoryDossierStore,
+)
 from services.intake.adapters.memory_oep import InMemoryOepInstanceStore, InMemoryPollerTurn, InstanceRow
+from services.intake.domain.access_log import LoggedEntry
+from services.intake.domain.dossier import Projection, ReferralFacts, Registration
 from services.intake.domain.submissions import EncryptedDetails, NewSubmission, StoredSubmission
 from shared.events import OutboxRow
-from shared.memory import InMemoryUnitOfWork, Tables
+from shared.memory import InMemoryInbox, InMemoryOutbox, InMemoryUnitOfWork, Tables
 
 __all__ = ["InMemoryIntakeUnitOfWork", "InMemoryPollerTurn", "IntakeTables"]
 _ALONE = "this unit of work stored a submission alone (already durable): it takes no other statement"
@@ -38,6 +47,15 @@ class IntakeTables(Tables):
     oep_cursors: dict[str, datetime] = field(default_factory=dict)
     # Details held by an open unit of work (FOR UPDATE): shared by all, never part of a copy.
     held_details: dict[str, int] = field(default_factory=dict)
+    referral_facts: dict[str, ReferralFacts] = field(default_factory=dict)
+    projections: dict[str, Projection] = field(default_factory=dict)
+    registrations: dict[str, Registration] = field(default_factory=dict)
+    grants: list[Grant] = field(default_factory=list)
+    access_log: list[LoggedEntry] = field(default_factory=list)
+
+
+# The access log's append turn of each fake database (the advisory lock), by the tables' identity.
+_APPEND_TURNS: dict[int, AppendTurn] = {}
 
 
 class _Steps:
@@ -83,6 +101,14 @@ class InMemorySubmissionStore:
         tables.client_of[submission.submission_id] = submission.client_id
         tables.details[submission.submission_id] = submission.details
         tables.referrals.update((r.referral_id, submission.submission_id) for r in submission.referrals)
+        received = submission.receipt.received_at
+        tables.referral_facts.update(
+            (r.referral_id, ReferralFacts(
+                r.referral_id, submission.submission_id, r.child_index, r.child_key, r.family_key,
+                received, r.protected_identity, r.sibling_referral_ids,
+            ))
+            for r in submission.referrals
+        )  # fmt: skip
         tables.outbox.extend(events)
         return None
 
@@ -130,6 +156,7 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
         super().__init__(committed)
         self._holder = next(self._holders)
         self._steps = _Steps()
+        self._turn: AppendTurn | None = None
 
     @property
     def submissions(self) -> InMemorySubmissionStore:
@@ -143,18 +170,47 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
         return InMemoryOepInstanceStore(tables.oep_instances, tables.oep_cursors, self._steps.in_transaction)
 
     @property
-    def inbox(self) -> NoReturn:
-        """Intake consumes no topic."""
-        raise RuntimeError("intake consumes no topic: its unit of work has no inbox")
+    def dossiers(self) -> InMemoryDossierStore:
+        """Referral facts, registrations and grants, in this unit of work."""
+        return InMemoryDossierStore(self.tables, self._steps.in_transaction)
 
     @property
-    def outbox(self) -> NoReturn:
-        """Intake's events are written with their submission."""
-        raise RuntimeError("intake writes its events with their submission (SubmissionStore.add)")
+    def access_projection(self) -> InMemoryAccessProjectionStore:
+        """The access projection, in this unit of work."""
+        return InMemoryAccessProjectionStore(self.tables, self._steps.in_transaction)
+
+    @property
+    def access_log(self) -> InMemoryAccessLogStore:
+        """The access log, in this unit of work."""
+        return InMemoryAccessLogStore(
+            self.tables, self.committed, self._steps.in_transaction, self._take_turn
+        )
+
+    @property
+    def inbox(self) -> InMemoryInbox:
+        """The inbox, in this unit of work's transaction."""
+        self._steps.in_transaction()
+        return InMemoryInbox(self.tables)
+
+    @property
+    def outbox(self) -> InMemoryOutbox:
+        """The outbox, in this unit of work's transaction."""
+        self._steps.in_transaction()
+        return InMemoryOutbox(self.tables)
+
+    async def _take_turn(self) -> bool:
+        """Take the log's append turn unless this unit of work holds it; whether it was taken now."""
+        if self._turn is not None:
+            return False
+        turn = _APPEND_TURNS.setdefault(id(self.committed), AppendTurn())
+        await turn.take()
+        self._turn = turn
+        return True
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self._steps = _Steps()
+        self._turn = None
         return self
 
     async def commit(self) -> None:
@@ -173,4 +229,7 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
         held = self.committed.held_details
         for sid in [s for s, holder in held.items() if holder == self._holder]:
             del held[sid]
+        if self._turn is not None:
+            self._turn.give_back()
+            self._turn = None
         await super().__aexit__(exc_type, exc, tb)

@@ -4,15 +4,21 @@ when a statement first needs one (`postgres_session.py`: why)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from types import TracebackType
-from typing import NoReturn, Self
+from typing import Self
 
 import asyncpg
 
+from services.intake.adapters.postgres_access_log import PostgresAccessLogStore
+from services.intake.adapters.postgres_dossier import PostgresAccessProjectionStore, PostgresDossierStore
 from services.intake.adapters.postgres_oep import PostgresOepInstanceStore
 from services.intake.adapters.postgres_session import Session
 from services.intake.adapters.postgres_submissions import PostgresSubmissionStore
 from shared.db import TRANSIENT_DB_ERRORS
+from shared.events import OutboxRow
+from shared.inbox import PostgresInbox
+from shared.outbox import PostgresOutbox
 from shared.postgres import PostgresUnitOfWork
 
 _ROLLBACK_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, *TRANSIENT_DB_ERRORS)
@@ -43,14 +49,29 @@ class PostgresIntakeUnitOfWork(PostgresUnitOfWork):
         return PostgresOepInstanceStore(self.session)
 
     @property
-    def inbox(self) -> NoReturn:
-        """Intake consumes no topic."""
-        raise RuntimeError("intake consumes no topic: its unit of work has no inbox")
+    def dossiers(self) -> PostgresDossierStore:
+        """Referral facts, registrations and grants, in this unit of work."""
+        return PostgresDossierStore(self.session)
 
     @property
-    def outbox(self) -> NoReturn:
-        """Intake's events are written with their submission, in the same statement."""
-        raise RuntimeError("intake writes its events with their submission (SubmissionStore.add)")
+    def access_projection(self) -> PostgresAccessProjectionStore:
+        """The access projection, in this unit of work."""
+        return PostgresAccessProjectionStore(self.session)
+
+    @property
+    def access_log(self) -> PostgresAccessLogStore:
+        """The access log, in this unit of work."""
+        return PostgresAccessLogStore(self.session)
+
+    @property
+    def inbox(self) -> _Inbox:
+        """The inbox (the access projection's events), in this unit of work's transaction."""
+        return _Inbox(self.session)
+
+    @property
+    def outbox(self) -> _Outbox:
+        """The outbox, in this unit of work's transaction (a submission writes its events itself)."""
+        return _Outbox(self.session)
 
     async def __aenter__(self) -> Self:
         conn = await self._pool.acquire()
@@ -78,3 +99,28 @@ class PostgresIntakeUnitOfWork(PostgresUnitOfWork):
                     await session.transaction.rollback()
         finally:
             await self._pool.release(conn)
+
+
+class _Inbox(PostgresInbox):
+    """The shared inbox, begun late like every other statement of the unit of work."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def first_deliveries(self, consumer: str, message_ids: Sequence[str]) -> set[str]:
+        """Record the ids in the transaction; return those seen for the first time."""
+        return await PostgresInbox(await self._session.in_transaction()).first_deliveries(
+            consumer, message_ids
+        )
+
+
+class _Outbox(PostgresOutbox):
+    """The shared outbox, begun late like every other statement of the unit of work."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def add(self, rows: Sequence[OutboxRow]) -> None:
+        """Store the events in the transaction; the relay wakes on commit."""
+        if rows:
+            await PostgresOutbox(await self._session.in_transaction()).add(rows)

@@ -1,0 +1,148 @@
+"""Staff endpoints of intake (CONTRACTS.md §2a): the dossier, reveal, break-the-glass and
+registration, with staff bearer tokens (§3).
+
+Who may read is the domain's decision (domain/dossier_access.py); every outcome of reading is in
+the access log before this edge answers. A refusal never says whether the referral exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.intake.domain.dossier import AccessRefused, RegistrationConflict
+from services.intake.domain.dossier_access import Reader
+from services.intake.handlers import dossier
+from services.intake.handlers.dossier import AssignmentUnavailable, Attempt, Dossiers
+from services.intake.ports import AccessLogUnavailable
+from shared.http import ApiProblem, problem_responses
+from shared.staff_auth import Principal
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/referrals", tags=["dossier"])
+RETRY_AFTER_S = "5"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_bearer = HTTPBearer(auto_error=False, description="JWT with claims `sub` and `roles`")
+ReferralId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+
+
+@dataclass(frozen=True)
+class DossierApi:
+    """Set on `app.state.dossier` by the composition root."""
+
+    dossiers: Dossiers
+    authenticate: Callable[[HTTPAuthorizationCredentials | None], Awaitable[Principal]]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ReasonBody(_Body):
+    """Why the reader needs it (kept in the access log, never in logs or events)."""
+
+    reason: str = Field(min_length=10, max_length=500)
+
+
+class RegistrationBody(_Body):
+    """The referral's case number in the system of record, and when it was registered there."""
+
+    system_case_number: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9./:\- ]{0,39}$")
+    registered_at: AwareDatetime
+
+
+async def _attempt(request: Request, referral_id: str) -> Attempt:
+    api: DossierApi = request.app.state.dossier
+    credentials = await _bearer(request)
+    principal = await api.authenticate(credentials)
+    assert credentials is not None  # authenticate refuses a request without one
+    given = request.headers.get("x-request-id", "")
+    request_id = given if _REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
+    client = request.client.host if request.client else None
+    reader = Reader(principal.sub, principal.roles)
+    return Attempt(reader, referral_id, credentials.credentials, client, request_id)
+
+
+def _refused() -> ApiProblem:
+    return ApiProblem(403, "Forbidden", "no need-to-know access to this referral")
+
+
+def _unavailable(what: str) -> ApiProblem:
+    return ApiProblem(503, "Service unavailable", f"{what}; retry later", {"Retry-After": RETRY_AFTER_S})
+
+
+async def _guarded(work: Awaitable[Any]) -> Any:
+    """The use case's answer, or its refusal as problem details."""
+    try:
+        return await work
+    except AccessRefused:
+        raise _refused() from None
+    except AssignmentUnavailable:
+        log.warning("assignment unreachable, dossier refused")
+        raise _unavailable("the referral's assignment could not be checked") from None
+    except AccessLogUnavailable as exc:
+        log.warning("access log not written, nothing returned", extra={"error": str(exc)})
+        raise _unavailable("the access log is unavailable") from None
+    except RegistrationConflict:
+        raise ApiProblem(409, "Conflict", "the referral is registered under another case number") from None
+
+
+_READ = problem_responses(401, 403, 422, 503)
+
+
+@router.get("/{referral_id}/dossier", responses=_READ, summary="The referral as received (need-to-know)")
+async def get_dossier(request: Request, referral_id: ReferralId) -> dict[str, Any]:
+    """The dossier; every call, allowed or not, is in the access log first."""
+    attempt = await _attempt(request, referral_id)
+    answer: dict[str, Any] = await _guarded(dossier.read_dossier(request.app.state.dossier.dossiers, attempt))
+    return answer
+
+
+@router.post("/{referral_id}/reveal", responses=_READ, summary="Unmask a protected child's whereabouts")
+async def post_reveal(request: Request, referral_id: ReferralId, body: ReasonBody) -> dict[str, Any]:
+    """The masked fields, for one who may read the dossier; logged with the reason."""
+    attempt = await _attempt(request, referral_id)
+    deps = request.app.state.dossier.dossiers
+    answer: dict[str, Any] = await _guarded(dossier.reveal(deps, attempt, body.reason))
+    return answer
+
+
+@router.post(
+    "/{referral_id}/break-glass", status_code=201, responses=_READ, summary="Open a referral in an emergency"
+)
+async def post_break_glass(request: Request, referral_id: ReferralId, body: ReasonBody) -> JSONResponse:
+    """A time-limited grant; logged with the reason; the team's manager is alerted."""
+    attempt = await _attempt(request, referral_id)
+    deps = request.app.state.dossier.dossiers
+    expires = await _guarded(dossier.break_glass(deps, attempt, body.reason))
+    return JSONResponse({"expires_at": expires.isoformat()}, status_code=201)
+
+
+@router.post(
+    "/{referral_id}/registration",
+    responses=problem_responses(401, 403, 409, 422, 503),
+    summary="Record the referral's case number in the system of record",
+)
+async def post_registration(
+    request: Request, referral_id: ReferralId, body: RegistrationBody
+) -> dict[str, Any]:
+    """Idempotent for the same case number; 409 for another."""
+    attempt = await _attempt(request, referral_id)
+    deps = request.app.state.dossier.dossiers
+    done = await _guarded(dossier.register(deps, attempt, body.system_case_number, body.registered_at))
+    r = done.registration
+    return {
+        "referral_id": referral_id,
+        "system_case_number": r.system_case_number,
+        "registered_at": r.registered_at.isoformat(),
+        "registered_by": r.registered_by,
+    }
