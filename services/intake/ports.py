@@ -17,7 +17,7 @@ from services.intake.domain.dossier import Assigned, Projection, Registration, T
 from services.intake.domain.open_eplatform import InstanceState, TrackedInstance
 from services.intake.domain.submissions import EncryptedDetails, NewSubmission, StoredSubmission, Submission
 from shared.events import OutboxRow
-from shared.ports import ConsumingUnitOfWork
+from shared.ports import ConsumingUnitOfWork, UnitOfWork
 
 
 class SubmissionStore(Protocol):
@@ -254,14 +254,16 @@ class ReviewStore(Protocol):
 
 
 class AccessLogUnitOfWork(UnitOfWork, Protocol):
-    """One transaction over the access log (`GET /v1/access-log` reads it)."""
+    """One transaction over the access log (`GET /v1/access-log` reads it); the narrow view of
+    `IntakeUnitOfWork` that the log's queries need."""
 
     @property
     def access_log(self) -> AccessLogStore: ...
 
 
 class ReviewUnitOfWork(AccessLogUnitOfWork, Protocol):
-    """One transaction of the monthly access-log review: the log to read, the months sent."""
+    """One transaction of the monthly access-log review: the log to read, the months sent (the
+    narrow view of `IntakeUnitOfWork` the review needs)."""
 
     @property
     def reviews(self) -> ReviewStore: ...
@@ -284,3 +286,6 @@ class IntakeUnitOfWork(ConsumingUnitOfWork, Protocol):
 
     @property
     def access_log(self) -> AccessLogStore: ...
+
+    @property
+    def reviews(self) -> ReviewStore: ...

@@ -2,41 +2,72 @@
 `between` (services/intake/ports.py): every filter holds at once, `teams` keeps the rows of those
 teams' referrals, `start` is inclusive and `end` exclusive, pages go by `after_seq` in chain order.
 
-Run here against the stand-in (tests/access_log_fake.py) only; at the merge with the access log's
-branch, its in-memory fake and Postgres adapter join `backend`'s params, each with a way to put a
-referral in a team (the Postgres adapter joins the access projection).
+Run against intake's in-memory fake and Postgres. A referral's team is the access projection's
+(the `referral.assigned` events intake consumes), so the tests put referrals in teams through it.
+Each step is its own committed unit of work, as the edge and the review use them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.intake.domain.access_log import AccessAction, AccessEntry, AccessRelation, Outcome
-from services.intake.ports import AccessLogQuery, AccessLogStore
-from tests.access_log_fake import FakeAccessLog
+from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTables
+from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
+from services.intake.domain.access_log import AccessAction, AccessEntry, AccessRelation, LoggedEntry, Outcome
+from services.intake.domain.dossier import Assigned
+from services.intake.ports import AccessLogQuery, IntakeUnitOfWork
+from tests.conftest import migrated_pool
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @dataclass
+class Store:
+    """The access log as the edge and the review use it: each call its own unit of work."""
+
+    unit_of_work: Callable[[], IntakeUnitOfWork]
+
+    async def put_in_team(self, referral_id: str, team: str) -> None:
+        async with self.unit_of_work() as uow:
+            await uow.access_projection.assigned([Assigned(referral_id, team, "cw-any", None, None, None)])
+            await uow.commit()
+
+    async def append(self, entry: AccessEntry) -> LoggedEntry:
+        async with self.unit_of_work() as uow:
+            row = await uow.access_log.append(entry)
+            await uow.commit()
+        return row
+
+    async def query(self, query: AccessLogQuery) -> list[LoggedEntry]:
+        async with self.unit_of_work() as uow:
+            return await uow.access_log.query(query)
+
+    async def between(self, start: datetime, end: datetime) -> list[LoggedEntry]:
+        async with self.unit_of_work() as uow:
+            return await uow.access_log.between(start, end)
+
+
+@dataclass
 class Backend:
-    store: AccessLogStore
-    put_in_team: Callable[[str, str], Awaitable[None]]
+    store: Store
+
+    async def put_in_team(self, referral_id: str, team: str) -> None:
+        await self.store.put_in_team(referral_id, team)
 
 
-@pytest.fixture(params=["stand-in"])
-async def backend(request: pytest.FixtureRequest) -> Backend:
-    # At the merge: "memory" (the access log's fake) and "postgres" (a migrated pool) go here.
-    log = FakeAccessLog()
-
-    async def put_in_team(referral_id: str, team: str) -> None:
-        log.team_of[referral_id] = team
-
-    return Backend(log, put_in_team)
+@pytest.fixture(params=["memory", "postgres"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    if request.param == "memory":
+        tables = IntakeTables()
+        yield Backend(Store(lambda: InMemoryIntakeUnitOfWork(tables)))
+        return
+    server = request.getfixturevalue("postgres_server")
+    async with migrated_pool(server, "services.intake.migrations", schema="intake") as pool:
+        yield Backend(Store(lambda: PostgresIntakeUnitOfWork(pool)))
 
 
 def entry(minute: int, staff: str, referral: str, child_key: str | None = "ck-1") -> AccessEntry:

@@ -1,4 +1,5 @@
-"""The review store (services/intake/ports.py, ReviewStore), against the in-memory fake and Postgres.
+"""The review store (services/intake/ports.py, ReviewStore) in intake's unit of work, against the
+in-memory fake and Postgres.
 
 What the monthly review relies on: a month is claimed once, and its event goes to the outbox with
 it or not at all; a claim that is not committed leaves nothing; of two instances claiming a month
@@ -16,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from services.intake.adapters.memory_reviews import InMemoryReviewUnitOfWork, ReviewTables
-from services.intake.adapters.postgres_reviews import PostgresReviewUnitOfWork
+from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTables
+from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from shared.events import TOPIC_ACCESS, OutboxRow
 from tests.conftest import migrated_pool
 
@@ -33,12 +34,12 @@ class Backend:
 @pytest.fixture(params=["memory", "postgres"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "memory":
-        tables = ReviewTables()
+        tables = IntakeTables()
 
         async def memory_outbox() -> list[uuid.UUID]:
             return [row[0] for row in tables.outbox]
 
-        yield Backend(lambda: InMemoryReviewUnitOfWork(tables), memory_outbox)
+        yield Backend(lambda: InMemoryIntakeUnitOfWork(tables), memory_outbox)
         return
     server = request.getfixturevalue("postgres_server")
     async with migrated_pool(server, "services.intake.migrations", schema="intake") as pool:
@@ -46,7 +47,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         async def postgres_outbox() -> list[uuid.UUID]:
             return [r["event_id"] for r in await pool.fetch("SELECT event_id FROM outbox ORDER BY id")]
 
-        yield Backend(lambda: PostgresReviewUnitOfWork(pool), postgres_outbox)
+        yield Backend(lambda: PostgresIntakeUnitOfWork(pool), postgres_outbox)
 
 
 def event(month: str) -> OutboxRow:

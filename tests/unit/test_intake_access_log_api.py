@@ -1,4 +1,4 @@
-"""`GET /v1/access-log` at the edge (services/intake/api_access_log.py) over a stand-in access log:
+"""`GET /v1/access-log` at the edge (services/intake/api_access_log.py) over intake's fake tables:
 who sees which rows, the filters, the cursor, and problem details for bad parameters."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from fastapi import FastAPI
 from fastapi.security import HTTPAuthorizationCredentials
 
 from services.intake import api_access_log
-from services.intake.adapters.memory_reviews import ReviewTables
+from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTables
 from services.intake.domain.access_log import AccessAction, AccessEntry, AccessRelation, Outcome
+from services.intake.domain.dossier import Assigned
 from shared.http import ApiProblem, add_problem_handlers
 from shared.staff_auth import Principal
 from shared.unit_config import load_unit_config
-from tests.access_log_fake import FakeAccessLog, ReviewUnitOfWorkWithLog
 
 UNIT = load_unit_config(Path(__file__).resolve().parents[2] / "deploy/config/unit.example.yaml")
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -58,22 +58,32 @@ SEED = [
 ]  # fmt: skip
 
 
-async def client_for(log: FakeAccessLog) -> httpx.AsyncClient:
+async def logged(entries: list[AccessEntry], team_of: dict[str, str] | None = None) -> IntakeTables:
+    """Intake's fake tables with the referrals in their teams (the access projection) and the rows."""
+    tables = IntakeTables()
+    async with InMemoryIntakeUnitOfWork(tables) as uow:
+        await uow.access_projection.assigned(
+            [Assigned(r, team, f"cw-{r}", None, None, None) for r, team in (team_of or {}).items()]
+        )
+        for e in entries:
+            await uow.access_log.append(e)
+        await uow.commit()
+    return tables
+
+
+async def client_for(tables: IntakeTables) -> httpx.AsyncClient:
     app = FastAPI()
     add_problem_handlers(app)
     app.include_router(api_access_log.router)
     readers = api_access_log.readers_from_unit(UNIT)
-    uow = lambda: ReviewUnitOfWorkWithLog(ReviewTables(), log)  # noqa: E731
+    uow = lambda: InMemoryIntakeUnitOfWork(tables)  # noqa: E731
     app.state.access_log = api_access_log.AccessLogApi(uow, readers, authenticate)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake")
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    log = FakeAccessLog(team_of=TEAM_OF)
-    for e in SEED:
-        await log.append(e)
-    async with await client_for(log) as c:
+    async with await client_for(await logged(SEED, TEAM_OF)) as c:
         yield c
 
 
@@ -171,10 +181,8 @@ async def test_pages_follow_the_cursor_to_the_end(client: httpx.AsyncClient) -> 
 
 
 async def test_a_page_holds_a_hundred_rows_unless_asked_for_up_to_five_hundred() -> None:
-    log = FakeAccessLog()
-    for n in range(620):
-        await log.append(entry(n, "cw-a1", "R-A1"))
-    async with await client_for(log) as client:
+    tables = await logged([entry(n, "cw-a1", "R-A1") for n in range(620)])
+    async with await client_for(tables) as client:
         first = (await client.get("/v1/access-log", headers=HEAD)).json()
         most = (await client.get("/v1/access-log", params={"limit": 500}, headers=HEAD)).json()
 

@@ -9,15 +9,14 @@ from pathlib import Path
 
 from services.intake import timers
 from services.intake.access_review_config import AccessReviewSettings, access_reviewing
-from services.intake.adapters.memory_reviews import ReviewTables
-from services.intake.domain.access_log import AccessAction, AccessRelation, Outcome
+from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTables
+from services.intake.domain.access_log import AccessAction, AccessRelation, LoggedEntry, Outcome
 from services.intake.domain.access_review import STOCKHOLM, ReviewRules
 from services.intake.handlers.access_review import AccessReviewing, review_event_id, send_due_review
 from shared.clock import FixedClock
 from shared.events import TOPIC_ACCESS, AccessReview, parse_event
 from shared.office_days import swedish_holidays
 from shared.unit_config import load_unit_config
-from tests.access_log_fake import FakeAccessLog, ReviewUnitOfWorkWithLog
 from tests.unit.test_intake_access_review import row, seeded_month
 
 # 2 February 2026, a Monday, is February's first office day.
@@ -26,11 +25,11 @@ RULES = ReviewRules(volume_floor=10)
 A, DENIED = AccessAction, Outcome.DENIED
 
 
-def reviewing(log: FakeAccessLog, tables: ReviewTables) -> AccessReviewing:
-    return AccessReviewing(lambda: ReviewUnitOfWorkWithLog(tables, log), "head", RULES, swedish_holidays())
+def reviewing(tables: IntakeTables) -> AccessReviewing:
+    return AccessReviewing(lambda: InMemoryIntakeUnitOfWork(tables), "head", RULES, swedish_holidays())
 
 
-def published(tables: ReviewTables) -> list[AccessReview]:
+def published(tables: IntakeTables) -> list[AccessReview]:
     reviews = []
     for _, topic, key, payload in tables.outbox:
         assert topic == TOPIC_ACCESS
@@ -41,21 +40,24 @@ def published(tables: ReviewTables) -> list[AccessReview]:
     return reviews
 
 
-def seeded_log() -> FakeAccessLog:
-    log = FakeAccessLog(rows=seeded_month())
+def with_log(rows: list[LoggedEntry]) -> IntakeTables:
+    """Intake's fake tables with these access-log rows (the review reads them, never chains them)."""
+    return IntakeTables(access_log=rows)
+
+
+def seeded_log() -> IntakeTables:
     # Rows of December and February in local time, on either side of January in UTC.
-    log.rows.insert(
-        0, row("cw-z", "R-Z1", datetime(2025, 12, 31, 22, 59, tzinfo=UTC), A.DENIED, outcome=DENIED)
-    )
-    log.rows.append(row("cw-z", "R-Z2", datetime(2026, 1, 31, 23, 0, tzinfo=UTC), A.DENIED, outcome=DENIED))
-    return log
+    return with_log([
+        row("cw-z", "R-Z1", datetime(2025, 12, 31, 22, 59, tzinfo=UTC), A.DENIED, outcome=DENIED),
+        *seeded_month(),
+        row("cw-z", "R-Z2", datetime(2026, 1, 31, 23, 0, tzinfo=UTC), A.DENIED, outcome=DENIED),
+    ])  # fmt: skip
 
 
 async def test_on_the_first_office_day_last_months_review_goes_to_the_head_of_unit() -> None:
-    tables = ReviewTables()
-    log = seeded_log()
+    tables = seeded_log()
 
-    assert await send_due_review(reviewing(log, tables), FIRST_OFFICE_MORNING) == "2026-01"
+    assert await send_due_review(reviewing(tables), FIRST_OFFICE_MORNING) == "2026-01"
 
     [review] = published(tables)
     assert review.month == "2026-01"
@@ -73,22 +75,17 @@ async def test_on_the_first_office_day_last_months_review_goes_to_the_head_of_un
 
 
 async def test_nothing_is_sent_before_office_start_on_the_first_office_day() -> None:
-    tables = ReviewTables()
-    assert (
-        await send_due_review(reviewing(seeded_log(), tables), datetime(2026, 2, 2, 7, 59, tzinfo=STOCKHOLM))
-        is None
-    )
+    tables = seeded_log()
+    assert await send_due_review(reviewing(tables), datetime(2026, 2, 2, 7, 59, tzinfo=STOCKHOLM)) is None
     assert tables.outbox == []
 
 
 async def test_a_month_is_reviewed_once_across_restarts_and_instances() -> None:
-    tables, log = ReviewTables(), seeded_log()
+    tables = seeded_log()
     later = datetime(2026, 2, 10, 9, 0, tzinfo=STOCKHOLM)
 
-    sent = await asyncio.gather(
-        *(send_due_review(reviewing(log, tables), FIRST_OFFICE_MORNING) for _ in range(3))
-    )
-    again = await send_due_review(reviewing(log, tables), later)
+    sent = await asyncio.gather(*(send_due_review(reviewing(tables), FIRST_OFFICE_MORNING) for _ in range(3)))
+    again = await send_due_review(reviewing(tables), later)
 
     assert sorted(sent, key=str) == ["2026-01", None, None]
     assert again is None
@@ -96,14 +93,11 @@ async def test_a_month_is_reviewed_once_across_restarts_and_instances() -> None:
 
 
 async def test_a_quiet_month_is_reviewed_too_with_no_findings() -> None:
-    tables = ReviewTables()
-    log = FakeAccessLog(
-        rows=[
-            row("cw-a1", "R-1", datetime(2026, 1, 7, 9, tzinfo=STOCKHOLM), relation=AccessRelation.ASSIGNED)
-        ]
+    tables = with_log(
+        [row("cw-a1", "R-1", datetime(2026, 1, 7, 9, tzinfo=STOCKHOLM), relation=AccessRelation.ASSIGNED)]
     )
 
-    await send_due_review(reviewing(log, tables), FIRST_OFFICE_MORNING)
+    await send_due_review(reviewing(tables), FIRST_OFFICE_MORNING)
 
     assert published(tables) == [AccessReview(month="2026-01", head_of_unit="head", entries=1, findings=())]
 
@@ -112,7 +106,7 @@ def test_the_review_goes_to_the_unit_files_head_with_its_office_hours_and_the_se
     unit = load_unit_config(Path(__file__).resolve().parents[2] / "deploy/config/unit.example.yaml")
     settings = AccessReviewSettings(volume_floor=60, volume_factor=2.5)
 
-    made = access_reviewing(lambda: ReviewUnitOfWorkWithLog(ReviewTables(), FakeAccessLog()), unit, settings)
+    made = access_reviewing(lambda: InMemoryIntakeUnitOfWork(IntakeTables()), unit, settings)
 
     assert made.head_of_unit == unit.head_of_unit.id == "head"
     assert (made.rules.office_start, made.rules.office_end) == (
@@ -124,13 +118,13 @@ def test_the_review_goes_to_the_unit_files_head_with_its_office_hours_and_the_se
 
 
 async def test_the_timer_sends_the_review_after_the_database_comes_back() -> None:
-    tables, log, attempts = ReviewTables(), seeded_log(), []
+    tables, attempts = seeded_log(), []
 
-    def unit_of_work() -> ReviewUnitOfWorkWithLog:
+    def unit_of_work() -> InMemoryIntakeUnitOfWork:
         attempts.append(1)
         if len(attempts) == 1:
             raise ConnectionRefusedError("database away")
-        return ReviewUnitOfWorkWithLog(tables, log)
+        return InMemoryIntakeUnitOfWork(tables)
 
     made = AccessReviewing(unit_of_work, "head", RULES, swedish_holidays())
     loop = asyncio.create_task(timers.review_access_log(made, FixedClock(FIRST_OFFICE_MORNING), 0.001))

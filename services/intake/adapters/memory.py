@@ -24,6 +24,7 @@ from services.intake.adapters.memory_dossier import (
     InMemoryDossierStore,
 )
 from services.intake.adapters.memory_oep import InMemoryOepInstanceStore, InMemoryPollerTurn, InstanceRow
+from services.intake.adapters.memory_reviews import InMemoryReviewStore
 from services.intake.domain.access_log import LoggedEntry
 from services.intake.domain.dossier import Projection, ReferralFacts, Registration
 from services.intake.domain.submissions import EncryptedDetails, NewSubmission, StoredSubmission
@@ -36,7 +37,8 @@ _ALONE = "this unit of work stored a submission alone (already durable): it take
 
 @dataclass
 class IntakeTables(Tables):
-    """Intake's committed state: submissions, details, referrals, the poller's state (and the outbox)."""
+    """Intake's committed state: submissions, details, referrals, the poller's state, the dossier's
+    tables, the access log, the months reviewed (and the inbox and outbox)."""
 
     submissions: dict[str, StoredSubmission] = field(default_factory=dict)  # by reference
     client_of: dict[str, str] = field(default_factory=dict)  # reference -> portal client
@@ -52,6 +54,9 @@ class IntakeTables(Tables):
     registrations: dict[str, Registration] = field(default_factory=dict)
     grants: list[Grant] = field(default_factory=list)
     access_log: list[LoggedEntry] = field(default_factory=list)
+    access_reviews: dict[str, datetime] = field(default_factory=dict)  # month -> sent at
+    # Months claimed by an open unit of work (the primary key entry): shared, never part of a copy.
+    claimed_months: dict[str, int] = field(default_factory=dict)
 
 
 # The access log's append turn of each fake database (the advisory lock), by the tables' identity.
@@ -187,6 +192,15 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
         )
 
     @property
+    def reviews(self) -> InMemoryReviewStore:
+        """The months whose access-log review was sent, in this unit of work."""
+        tables = self.tables
+        return InMemoryReviewStore(
+            tables.access_reviews, tables.outbox, self.committed.claimed_months, self._holder,
+            self._steps.in_transaction,
+        )  # fmt: skip
+
+    @property
     def inbox(self) -> InMemoryInbox:
         """The inbox, in this unit of work's transaction."""
         self._steps.in_transaction()
@@ -219,9 +233,9 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
         if self._steps.alone:
             self.commits += 1
             return
-        held = self.committed.held_details
+        held, claimed = self.committed.held_details, self.committed.claimed_months
         await super().commit()
-        self.committed.held_details = held
+        self.committed.held_details, self.committed.claimed_months = held, claimed
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -229,6 +243,9 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
         held = self.committed.held_details
         for sid in [s for s, holder in held.items() if holder == self._holder]:
             del held[sid]
+        claimed = self.committed.claimed_months
+        for month in [m for m, holder in claimed.items() if holder == self._holder]:
+            del claimed[month]
         if self._turn is not None:
             self._turn.give_back()
             self._turn = None

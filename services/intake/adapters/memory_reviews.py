@@ -1,4 +1,4 @@
-"""In-memory fake of the review store (ports.ReviewStore) and an intake unit of work with it.
+"""In-memory fake of the review store (ports.ReviewStore), part of intake's fake unit of work.
 
 As in Postgres (tests/contract/test_intake_review_ports.py): a month is claimed once, with its
 event; a claim another open unit of work holds makes this one answer False (Postgres would wait
@@ -8,67 +8,41 @@ unit of work ends without committing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime
-from types import TracebackType
 
-from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTables
 from shared.events import OutboxRow
 
 
-@dataclass
-class ReviewTables(IntakeTables):
-    """Intake's tables with `access_reviews` (month -> sent_at)."""
-
-    access_reviews: dict[str, datetime] = field(default_factory=dict)
-    # Months claimed by an open unit of work (its primary key entry): shared, never copied.
-    claimed: dict[str, int] = field(default_factory=dict)
-
-
 class InMemoryReviewStore:
-    """The months whose review was sent, over the fake tables."""
+    """The months whose review was sent (`access_reviews`: month -> sent_at) over the fake tables.
 
-    def __init__(self, work: ReviewTables, claimed: dict[str, int], holder: int) -> None:
-        self._tables, self._claimed, self._holder = work, claimed, holder
+    `claimed` maps a month to the open unit of work that claimed it (its primary key entry): it is
+    shared by every unit of work over the same tables and never part of a copy.
+    """
+
+    def __init__(
+        self,
+        access_reviews: dict[str, datetime],
+        outbox: list[OutboxRow],
+        claimed: dict[str, int],
+        holder: int,
+        begin: Callable[[], None],
+    ) -> None:
+        self._reviews, self._outbox, self._claimed = access_reviews, outbox, claimed
+        self._holder, self._begin = holder, begin
 
     async def sent(self, month: str) -> bool:
         """Whether the month is recorded (committed, or claimed in this unit of work)."""
-        return month in self._tables.access_reviews
+        self._begin()
+        return month in self._reviews
 
     async def claim(self, month: str, sent_at: datetime, event: OutboxRow) -> bool:
         """The month and its event, unless recorded or claimed by another open unit of work."""
-        if month in self._tables.access_reviews or self._claimed.get(month, self._holder) != self._holder:
+        self._begin()
+        if month in self._reviews or self._claimed.get(month, self._holder) != self._holder:
             return False
         self._claimed[month] = self._holder
-        self._tables.access_reviews[month] = sent_at
-        self._tables.outbox.append(event)
+        self._reviews[month] = sent_at
+        self._outbox.append(event)
         return True
-
-
-class InMemoryReviewUnitOfWork(InMemoryIntakeUnitOfWork):
-    """Intake's fake unit of work with the review's months; instances over the same tables share them."""
-
-    def __init__(self, committed: ReviewTables) -> None:
-        super().__init__(committed)
-        self._review_tables = committed
-
-    @property
-    def reviews(self) -> InMemoryReviewStore:
-        """The months whose review was sent, in this unit of work."""
-        work = self.tables
-        assert isinstance(work, ReviewTables)
-        return InMemoryReviewStore(work, self._review_tables.claimed, self._holder)
-
-    async def commit(self) -> None:
-        """Commit, keeping the open claims of other units of work."""
-        claimed = self._review_tables.claimed
-        await super().commit()
-        self._review_tables.claimed = claimed
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        claimed = self._review_tables.claimed
-        for month in [m for m, holder in claimed.items() if holder == self._holder]:
-            del claimed[month]
-        await super().__aexit__(exc_type, exc, tb)

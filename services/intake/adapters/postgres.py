@@ -13,6 +13,7 @@ import asyncpg
 from services.intake.adapters.postgres_access_log import PostgresAccessLogStore
 from services.intake.adapters.postgres_dossier import PostgresAccessProjectionStore, PostgresDossierStore
 from services.intake.adapters.postgres_oep import PostgresOepInstanceStore
+from services.intake.adapters.postgres_reviews import PostgresReviewStore
 from services.intake.adapters.postgres_session import Session
 from services.intake.adapters.postgres_submissions import PostgresSubmissionStore
 from shared.db import TRANSIENT_DB_ERRORS
@@ -62,6 +63,11 @@ class PostgresIntakeUnitOfWork(PostgresUnitOfWork):
     def access_log(self) -> PostgresAccessLogStore:
         """The access log, in this unit of work."""
         return PostgresAccessLogStore(self.session)
+
+    @property
+    def reviews(self) -> PostgresReviewStore:
+        """The months whose access-log review was sent, in this unit of work."""
+        return PostgresReviewStore(self.session)
 
     @property
     def inbox(self) -> _Inbox:

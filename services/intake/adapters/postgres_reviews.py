@@ -1,11 +1,10 @@
 """Postgres side of the monthly access-log review: which months were sent (`access_reviews`,
-migration 006), and intake's unit of work with it."""
+migration 006), a store of intake's unit of work (`adapters/postgres.py`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from services.intake.adapters.postgres_session import Session
 from shared.events import OutboxRow
 from shared.outbox import insert_if
@@ -38,12 +37,3 @@ class PostgresReviewStore:
         conn = await self._session.in_transaction()
         inserted = await conn.fetch(_CLAIM, month, sent_at, *event)
         return bool(inserted)
-
-
-class PostgresReviewUnitOfWork(PostgresIntakeUnitOfWork):
-    """Intake's unit of work with the review's months (`reviews`)."""
-
-    @property
-    def reviews(self) -> PostgresReviewStore:
-        """The months whose review was sent, in this unit of work."""
-        return PostgresReviewStore(self.session)
