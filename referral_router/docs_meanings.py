@@ -75,6 +75,12 @@ SETTING_MEANINGS: dict[str, str] = {
     "ASSIGNMENT__TIMEOUT_S": "Intake: how long to wait for it; a reader then gets 503 with `Retry-After` "
     "and the attempt is logged as refused (fail closed).",
     "DOSSIER__BREAK_GLASS_HOURS": "How long a break-the-glass grant lets its holder read the referral.",
+    "ACCESS_REVIEW__VOLUME_FLOOR": "Monthly access-log review: distinct referrals a month below which "
+    "nobody's volume stands out.",
+    "ACCESS_REVIEW__VOLUME_FACTOR": "Above the floor, a staff member's distinct referrals stand out at this "
+    "many times the month's median.",
+    "ACCESS_REVIEW__CHECK_INTERVAL_S": "Seconds between looks whether last month's review is due (it goes "
+    "to the head of unit on the first office day, once whatever the number of instances).",
     "AUTH__JWT_SECRET": "HS256 secret for staff tokens (dev stack: `dev-jwt-secret`).",
     "AUTH__JWKS_URL": "Production: JWKS of the municipality's OpenID Connect provider (RS256 tokens).",
     "AUTH__ISSUER": "Required `iss` of tokens, when set.",

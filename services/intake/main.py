@@ -11,7 +11,9 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, Field, SecretStr
 
-from services.intake import api, api_dossier, subscribers, timers
+from services.intake import api, api_access_log, api_dossier, subscribers, timers
+from services.intake.access_review_config import AccessReviewSettings, access_reviewing
+from services.intake.adapters import dossier_print
 from services.intake.adapters.assignment_client import AssignmentClient
 from services.intake.adapters.oep_client import OpenEPlatformClient
 from services.intake.adapters.oep_mapping import load_mapping
@@ -106,6 +108,7 @@ class IntakeSettings(ServiceSettings):
     auth: AuthSettings = AuthSettings()
     assignment: AssignmentApiSettings = AssignmentApiSettings()
     dossier: DossierSettings = DossierSettings()
+    access_review: AccessReviewSettings = AccessReviewSettings()
 
 
 def build_secrets(settings: CryptoSettings) -> IntakeSecrets:
@@ -118,9 +121,10 @@ TOPICS = (TOPIC_RECEIVED, TOPIC_ASSIGNED, TOPIC_UPDATED, TOPIC_REGISTERED, TOPIC
 
 
 def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
-    """Wire the intake service from its settings and clock; a bad key, mapping or unit file stops
-    it here."""
+    """Wire the intake service from its settings and clock; a bad key, mapping or unit file, or a
+    missing print font, stops it here."""
     config = load_unit_config(settings.unit_config_path)
+    dossier_print.check_fonts()
     runtime = Runtime(
         settings, service=SERVICE, migrations=MIGRATIONS, topics=TOPICS, unit_of_work=PostgresIntakeUnitOfWork
     )
@@ -128,14 +132,20 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
     keys = build_secrets(settings.crypto)
     poller = open_eplatform_poller(runtime, settings, keys, clock) if settings.oep is not None else None
     http = httpx.AsyncClient(base_url=settings.assignment.url, timeout=settings.assignment.timeout_s)
+    reviewing = access_reviewing(runtime.unit_of_work, config, settings.access_review)
 
     async def on_start() -> None:
         await adopt_legacy_submissions(runtime.unit_of_work(), keys)
         if poller is not None:
             runtime.run_in_background("oep-poller", poller)
         runtime.run_in_background("assignment-client", lambda: _close_when_stopped(http))
+        runtime.run_in_background(
+            "access-review",
+            lambda: timers.review_access_log(reviewing, clock, settings.access_review.check_interval_s),
+        )
 
-    app = service_app(SERVICE, runtime, routers=[api.router, api_dossier.router], on_start=on_start)
+    routers = [api.router, api_dossier.router, api_access_log.router]
+    app = service_app(SERVICE, runtime, routers=routers, on_start=on_start)
     app.state.portal = api.Portal(
         lambda: settings.portal.clients, runtime.unit_of_work, keys, clock, settings.portal.max_age_days
     )
@@ -144,7 +154,11 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
         settings.dossier.break_glass_hours,
     )  # fmt: skip
     verifier = TokenVerifier(settings.auth, [p.id for p in config.all_people()])
-    app.state.dossier = api_dossier.DossierApi(dossiers, authenticator(verifier))
+    authenticate = authenticator(verifier)
+    app.state.dossier = api_dossier.DossierApi(dossiers, authenticate)
+    app.state.access_log = api_access_log.AccessLogApi(
+        runtime.unit_of_work, api_access_log.readers_from_unit(config), authenticate
+    )
     return with_portal_schemas(app)
 
 
