@@ -1,5 +1,5 @@
-"""Staff endpoints of intake (CONTRACTS.md §2a): the dossier, reveal, break-the-glass and
-registration, with staff bearer tokens (§3).
+"""Staff endpoints of intake (CONTRACTS.md §2a): the dossier, its printable PDF, reveal,
+break-the-glass and registration, with staff bearer tokens (§3).
 
 Who may read is the domain's decision (domain/dossier_access.py); every outcome of reading is in
 the access log before this edge answers. A refusal never says whether the referral exists.
@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from services.intake.adapters import dossier_print
 from services.intake.domain.dossier import AccessRefused, RegistrationConflict
 from services.intake.domain.dossier_access import Reader
 from services.intake.handlers import dossier
 from services.intake.handlers.dossier import AssignmentUnavailable, Attempt, Dossiers
-from services.intake.ports import AccessLogUnavailable
+from services.intake.ports import AccessLogUnavailable, DossierPrinter
 from shared.http import ApiProblem, problem_responses
 from shared.staff_auth import Principal
 
@@ -41,6 +42,7 @@ class DossierApi:
 
     dossiers: Dossiers
     authenticate: Callable[[HTTPAuthorizationCredentials | None], Awaitable[Principal]]
+    printer: DossierPrinter = dossier_print.print_dossier
 
 
 class _Body(BaseModel):
@@ -105,6 +107,36 @@ async def get_dossier(request: Request, referral_id: ReferralId) -> dict[str, An
     attempt = await _attempt(request, referral_id)
     answer: dict[str, Any] = await _guarded(dossier.read_dossier(request.app.state.dossier.dossiers, attempt))
     return answer
+
+
+_PDF = {
+    **problem_responses(401, 403, 422, 503),
+    200: {
+        "description": "The printable dossier",
+        "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+    },
+}
+
+
+@router.get(
+    "/{referral_id}/dossier.pdf",
+    response_class=Response,
+    responses=_PDF,
+    summary="The printable dossier for the system of record (need-to-know)",
+)
+async def get_dossier_pdf(request: Request, referral_id: ReferralId) -> Response:
+    """The dossier as a PDF, masked as the dossier is; logged as an export before it is rendered."""
+    attempt = await _attempt(request, referral_id)
+    api: DossierApi = request.app.state.dossier
+    pdf: bytes = await _guarded(dossier.export_dossier(api.dossiers, attempt, api.printer))
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{referral_id}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.post("/{referral_id}/reveal", responses=_READ, summary="Unmask a protected child's whereabouts")

@@ -6,11 +6,11 @@ the in-memory fakes in `adapters/memory.py`, the Open ePlatform client in `adapt
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.intake.domain.access_log import AccessEntry, LoggedEntry
 from services.intake.domain.dossier import Assigned, Projection, Registration, Tracked, Updated
@@ -87,6 +87,14 @@ class AccessLogStore(Protocol):
 
     async def chain(self, after_seq: int, limit: int) -> list[LoggedEntry]:
         """Rows in chain order after `after_seq` (verify-access-log walks the whole chain)."""
+        ...
+
+
+class DossierPrinter(Protocol):
+    """Renders a dossier, as `GET …/dossier` answers it (masked), to a printable document."""
+
+    async def __call__(self, dossier: Mapping[str, Any], printed_by: str, printed_at: datetime) -> bytes:
+        """The document, printed by staff id `printed_by` at `printed_at`."""
         ...
 
 

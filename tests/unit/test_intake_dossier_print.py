@@ -1,5 +1,6 @@
 """The printable dossier (services/intake/adapters/dossier_print.py): a synthetic dossier (invented
-names, generated personal numbers) rendered to PDF and read back with pypdf."""
+names, generated personal numbers) in the shape the dossier use case answers
+(services/intake/domain/dossier.py; the shape is pinned below), rendered to PDF and read back with pypdf."""
 
 from __future__ import annotations
 
@@ -57,14 +58,25 @@ def dossier(**changes: Any) -> dict[str, Any]:
             "child_location": "I skolan",
             "interpreter_language": "arabiska",
         },
-        "siblings": ["R-9ZZ81K", "R-9ZZ82K"],
+        "sibling_referral_ids": ["R-9ZZ81K", "R-9ZZ82K"],
         "attachments": [{"filename": "teckning.jpg", "content_type": "image/jpeg", "size": 48213}],
-        "assignment": {"team": "team-a", "caseworker": "cw-a1", "mentor": "cw-a2", "status": "assigned"},
-        "deadlines": {"protection_assessment": "2026-11-23T11:00:00+00:00", "investigation": None},
+        "assignment": {
+            "team": "team-a",
+            "caseworker": "cw-a1",
+            "mentor": "cw-a2",
+            "status": "assigned",
+            "protection_assessed": False,
+        },
+        "deadlines": {
+            "protection_assessment_due": "2026-11-23T11:00:00+00:00",
+            "preliminary_assessment_due": None,
+            "investigation_due": None,
+            "feedback_due": None,
+        },
         "registration": {
             "system_case_number": "IFO-2026-1234",
             "registered_at": "2026-11-23T09:12:00+00:00",
-            "by": "in-2",
+            "registered_by": "in-2",
         },
         "masked": ["guardians.1", "reporter.phone"],
     }

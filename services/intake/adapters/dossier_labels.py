@@ -58,13 +58,13 @@ CATEGORY = {
     "mental_health": "Psykisk ohälsa",
     "other": "Annat",
 }
-DEADLINE = {
-    "protection_assessment": "Skyddsbedömning",
-    "preliminary_assessment": "Förhandsbedömning",
-    "investigation": "Utredning",
-    "reporter_feedback": "Återkoppling till anmälaren",
-    "registration": "Registrering",
-}
+# The dossier's `deadlines` (domain/dossier.py), in print order.
+DEADLINE = (
+    ("protection_assessment_due", "Skyddsbedömning"),
+    ("preliminary_assessment_due", "Förhandsbedömning"),
+    ("investigation_due", "Utredning"),
+    ("feedback_due", "Återkoppling till anmälaren"),
+)
 STATUS = {
     "assigned": "Fördelad",
     "acknowledged": "Kvitterad",
@@ -101,6 +101,16 @@ CONCERN = (
     ("interpreter_language", "Tolkbehov"),
     ("description", "Beskrivning"),
 )
-ASSIGNMENT = (("team", "Team"), ("caseworker", "Handläggare"), ("mentor", "Mentor"), ("status", "Status"))
-REGISTRATION = (("system_case_number", "Diarienummer"), ("registered_at", "Registrerad"), ("by", "Av"))
+ASSIGNMENT = (
+    ("team", "Team"),
+    ("caseworker", "Handläggare"),
+    ("mentor", "Mentor"),
+    ("status", "Status"),
+    ("protection_assessed", "Skyddsbedömd"),
+)
+REGISTRATION = (
+    ("system_case_number", "Diarienummer"),
+    ("registered_at", "Registrerad"),
+    ("registered_by", "Av"),
+)
 CODES = {"reporter.type": REPORTER_TYPE, "concern.categories": CATEGORY, "assignment.status": STATUS}

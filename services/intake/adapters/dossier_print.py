@@ -1,5 +1,6 @@
 """The printable dossier (`GET /v1/referrals/{id}/dossier.pdf`, CONTRACTS.md §2a): the dossier as
-the endpoint answers it, rendered to PDF for the unit's system of record.
+`GET /v1/referrals/{id}/dossier` answers it (`domain/dossier.py`, `dossier`), rendered to PDF for
+the unit's system of record.
 
 fpdf2 (pure Python) with DejaVu Sans from Debian's `fonts-dejavu-core`: a Unicode TrueType font,
 subset into the file, so every name prints as written ("Zoë Łukasz Đặng"). A field named in the
@@ -109,7 +110,7 @@ class _Writer:
         self._section("Oro")
         self._fields(d.get("concern") or {}, "concern.", sv.CONCERN)
         self._section("Syskon")
-        self._line(", ".join(str(s) for s in d.get("siblings") or ()) or "Inga")
+        self._line(", ".join(str(s) for s in d.get("sibling_referral_ids") or ()) or "Inga")
         self._section("Bilagor")
         for i, attachment in enumerate(d.get("attachments") or ()):
             self._line(self._shown(f"attachments.{i}", _attachment(attachment)))
@@ -117,8 +118,7 @@ class _Writer:
             self._line("Inga")
         self._section("Handläggning")
         self._fields(d.get("assignment") or {}, "assignment.", sv.ASSIGNMENT)
-        deadlines = d.get("deadlines") or {}
-        self._fields(deadlines, "deadlines.", tuple((k, sv.DEADLINE.get(k, k)) for k in deadlines))
+        self._fields(d.get("deadlines") or {}, "deadlines.", sv.DEADLINE)
         self._section("Registrering i verksamhetssystemet")
         if d.get("registration"):
             self._fields(d["registration"], "registration.", sv.REGISTRATION)

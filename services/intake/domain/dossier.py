@@ -140,6 +140,38 @@ def dossier(form: Mapping[str, Any], tracked: Tracked, *, revealed: bool) -> dic
     }
 
 
+def without_masked(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """The dossier with every path in its `masked` list (dotted, e.g. `child.school` or
+    `guardians.0`) emptied, whatever value it held: what a copy leaving the system may carry."""
+    copy: dict[str, Any] = _deep_copy(dict(answer))
+    for path in copy.get("masked") or ():
+        *parents, last = str(path).split(".")
+        node: Any = copy
+        for part in parents:
+            node = _step(node, part)
+        if isinstance(node, dict) and last in node:
+            node[last] = None
+        elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+            node[int(last)] = None
+    return copy
+
+
+def _step(node: Any, part: str) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
+    return None
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
 def whereabouts(form: Mapping[str, Any], tracked: Tracked) -> dict[str, Any]:
     """The fields masked for a protected child, unmasked (what a reveal returns)."""
     child = form["children"][tracked.referral.child_index]

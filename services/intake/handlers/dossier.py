@@ -1,7 +1,7 @@
 """The dossier's use cases: reading it, revealing a protected child's whereabouts, breaking the
 glass, registering the referral (CONTRACTS.md §2a).
 
-Every read, reveal, break-the-glass and refused attempt is written to the access log and
+Every read, export, reveal, break-the-glass and refused attempt is written to the access log and
 committed before anything is decided for the caller: no row, no data. Details are decrypted only
 after that commit.
 """
@@ -23,6 +23,7 @@ from services.intake.domain.dossier import (
     dossier,
     standing,
     whereabouts,
+    without_masked,
 )
 from services.intake.domain.dossier_access import (
     Organisation,
@@ -31,7 +32,7 @@ from services.intake.domain.dossier_access import (
     may_register,
     worth_a_fresher_look,
 )
-from services.intake.ports import AssignmentState, AssignmentUnreachable, IntakeUnitOfWork
+from services.intake.ports import AssignmentState, AssignmentUnreachable, DossierPrinter, IntakeUnitOfWork
 from shared.clock import Clock
 from shared.crypto import Cipher
 from shared.events import (
@@ -77,6 +78,16 @@ async def read_dossier(deps: Dossiers, attempt: Attempt) -> dict[str, Any]:
     """The dossier, masked for a protected child; AccessRefused after logging a refusal."""
     tracked, form = await _open(deps, attempt, AccessAction.READ, None)
     return dossier(form, tracked, revealed=False)
+
+
+async def export_dossier(deps: Dossiers, attempt: Attempt, printer: DossierPrinter) -> bytes:
+    """The printable dossier (for the system of record): the same access rule as a read, logged
+    as an export before it is rendered; always masked for a protected child (a reveal is for the
+    screen, never for a copy that leaves the system), the masked values dropped."""
+    tracked, form = await _open(deps, attempt, AccessAction.EXPORT, None)
+    return await printer(
+        without_masked(dossier(form, tracked, revealed=False)), attempt.reader.staff_id, deps.clock.now()
+    )
 
 
 async def reveal(deps: Dossiers, attempt: Attempt, reason: str) -> dict[str, Any]:
