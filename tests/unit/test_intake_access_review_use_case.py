@@ -136,3 +136,15 @@ async def test_the_timer_sends_the_review_after_the_database_comes_back() -> Non
         loop.cancel()
 
     assert [r.month for r in published(tables)] == ["2026-01"]
+
+
+async def test_a_month_that_ended_before_the_logs_first_row_is_not_reviewed() -> None:
+    empty, later = (
+        IntakeTables(),
+        with_log([row("cw-a1", "R-1", datetime(2026, 2, 1, 0, 0, tzinfo=STOCKHOLM))]),
+    )
+
+    assert await send_due_review(reviewing(empty), FIRST_OFFICE_MORNING) is None
+    assert await send_due_review(reviewing(later), FIRST_OFFICE_MORNING) is None
+
+    assert empty.outbox == later.outbox == [] and empty.access_reviews == later.access_reviews == {}

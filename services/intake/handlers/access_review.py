@@ -5,6 +5,10 @@ month however many intake instances run or restart: the month's row in `access_r
 event's outbox row commit together (ports.ReviewStore.claim). The event id is derived from the
 month and the moment it was claimed: the same claim gives the same id, while a review sent again
 on purpose (its row deleted, RUNBOOK) is a new event that consumers do not drop as a duplicate.
+
+A month that ended before the log's first row is not reviewed: intake was not yet in use, so there
+is nothing to review and nothing to tell the head of unit (a fresh installation does not open with
+a review of the month before it went live).
 """
 
 from __future__ import annotations
@@ -47,7 +51,11 @@ async def send_due_review(reviewing: AccessReviewing, now: datetime) -> str | No
     async with reviewing.unit_of_work() as uow:
         if await uow.reviews.sent(month):
             return None
-        rows = await uow.access_log.between(*month_bounds(month, reviewing.rules.tz))
+        start, end = month_bounds(month, reviewing.rules.tz)
+        first = await uow.access_log.chain(0, 1)
+        if not first or first[0].entry.at >= end:
+            return None
+        rows = await uow.access_log.between(start, end)
         findings = review_findings(rows, reviewing.rules, reviewing.holidays)
         review = AccessReview(
             month=month,
