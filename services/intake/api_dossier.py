@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -62,16 +62,32 @@ class RegistrationBody(_Body):
     registered_at: AwareDatetime
 
 
-async def _attempt(request: Request, referral_id: str) -> Attempt:
+@dataclass(frozen=True)
+class _Caller:
+    principal: Principal
+    token: str
+
+
+async def _caller(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> _Caller:
+    """The authenticated caller (401 otherwise). A dependency: FastAPI solves it before it looks
+    at the path and the body, so a request without a valid token is 401 whatever else is wrong."""
     api: DossierApi = request.app.state.dossier
-    credentials = await _bearer(request)
     principal = await api.authenticate(credentials)
     assert credentials is not None  # authenticate refuses a request without one
+    return _Caller(principal, credentials.credentials)
+
+
+Caller = Annotated[_Caller, Depends(_caller)]
+
+
+def _attempt(request: Request, caller: _Caller, referral_id: str) -> Attempt:
     given = request.headers.get("x-request-id", "")
     request_id = given if _REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
     client = request.client.host if request.client else None
-    reader = Reader(principal.sub, principal.roles)
-    return Attempt(reader, referral_id, credentials.credentials, client, request_id)
+    reader = Reader(caller.principal.sub, caller.principal.roles)
+    return Attempt(reader, referral_id, caller.token, client, request_id)
 
 
 def _refused() -> ApiProblem:
@@ -102,9 +118,9 @@ _READ = problem_responses(401, 403, 422, 503)
 
 
 @router.get("/{referral_id}/dossier", responses=_READ, summary="The referral as received (need-to-know)")
-async def get_dossier(request: Request, referral_id: ReferralId) -> dict[str, Any]:
+async def get_dossier(request: Request, caller: Caller, referral_id: ReferralId) -> dict[str, Any]:
     """The dossier; every call, allowed or not, is in the access log first."""
-    attempt = await _attempt(request, referral_id)
+    attempt = _attempt(request, caller, referral_id)
     answer: dict[str, Any] = await _guarded(dossier.read_dossier(request.app.state.dossier.dossiers, attempt))
     return answer
 
@@ -124,9 +140,9 @@ _PDF = {
     responses=_PDF,
     summary="The printable dossier for the system of record (need-to-know)",
 )
-async def get_dossier_pdf(request: Request, referral_id: ReferralId) -> Response:
+async def get_dossier_pdf(request: Request, caller: Caller, referral_id: ReferralId) -> Response:
     """The dossier as a PDF, masked as the dossier is; logged as an export before it is rendered."""
-    attempt = await _attempt(request, referral_id)
+    attempt = _attempt(request, caller, referral_id)
     api: DossierApi = request.app.state.dossier
     pdf: bytes = await _guarded(dossier.export_dossier(api.dossiers, attempt, api.printer))
     return Response(
@@ -140,9 +156,11 @@ async def get_dossier_pdf(request: Request, referral_id: ReferralId) -> Response
 
 
 @router.post("/{referral_id}/reveal", responses=_READ, summary="Unmask a protected child's whereabouts")
-async def post_reveal(request: Request, referral_id: ReferralId, body: ReasonBody) -> dict[str, Any]:
+async def post_reveal(
+    request: Request, caller: Caller, referral_id: ReferralId, body: ReasonBody
+) -> dict[str, Any]:
     """The masked fields, for one who may read the dossier; logged with the reason."""
-    attempt = await _attempt(request, referral_id)
+    attempt = _attempt(request, caller, referral_id)
     deps = request.app.state.dossier.dossiers
     answer: dict[str, Any] = await _guarded(dossier.reveal(deps, attempt, body.reason))
     return answer
@@ -151,9 +169,11 @@ async def post_reveal(request: Request, referral_id: ReferralId, body: ReasonBod
 @router.post(
     "/{referral_id}/break-glass", status_code=201, responses=_READ, summary="Open a referral in an emergency"
 )
-async def post_break_glass(request: Request, referral_id: ReferralId, body: ReasonBody) -> JSONResponse:
+async def post_break_glass(
+    request: Request, caller: Caller, referral_id: ReferralId, body: ReasonBody
+) -> JSONResponse:
     """A time-limited grant; logged with the reason; the team's manager is alerted."""
-    attempt = await _attempt(request, referral_id)
+    attempt = _attempt(request, caller, referral_id)
     deps = request.app.state.dossier.dossiers
     expires = await _guarded(dossier.break_glass(deps, attempt, body.reason))
     return JSONResponse({"expires_at": expires.isoformat()}, status_code=201)
@@ -165,10 +185,10 @@ async def post_break_glass(request: Request, referral_id: ReferralId, body: Reas
     summary="Record the referral's case number in the system of record",
 )
 async def post_registration(
-    request: Request, referral_id: ReferralId, body: RegistrationBody
+    request: Request, caller: Caller, referral_id: ReferralId, body: RegistrationBody
 ) -> dict[str, Any]:
     """Idempotent for the same case number; 409 for another."""
-    attempt = await _attempt(request, referral_id)
+    attempt = _attempt(request, caller, referral_id)
     deps = request.app.state.dossier.dossiers
     done = await _guarded(dossier.register(deps, attempt, body.system_case_number, body.registered_at))
     r = done.registration

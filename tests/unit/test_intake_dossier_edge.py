@@ -155,3 +155,18 @@ async def test_break_glass_is_201_with_the_expiry_and_registration_409_for_anoth
     assert glass.status_code == 201 and glass.json()["expires_at"]
     assert first.status_code == 200 and first.json()["system_case_number"] == "BoU 1"
     assert other.status_code == 409 and other.headers["content-type"] == "application/problem+json"
+
+
+async def test_without_a_token_every_endpoint_is_401_before_its_path_or_body_is_looked_at(edge):
+    client, tables, rid, _, _ = edge
+    bad_id = "R-" + "x" * 200  # longer than a referral id may be
+    async with client() as http:
+        answers = [
+            await http.get(f"/v1/referrals/{bad_id}/dossier"),
+            await http.get(f"/v1/referrals/{bad_id}/dossier.pdf"),
+            await http.post(f"/v1/referrals/{rid}/reveal", json={"reason": "x"}),
+            await http.post(f"/v1/referrals/{rid}/break-glass", json=[1]),
+            await http.post(f"/v1/referrals/{bad_id}/registration", json={"system_case_number": ";"}),
+        ]
+    assert [a.status_code for a in answers] == [401] * 5
+    assert len(tables.access_log) == 0
