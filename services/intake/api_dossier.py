@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -25,11 +26,10 @@ from services.intake.domain.dossier_access import Reader
 from services.intake.handlers import dossier
 from services.intake.handlers.dossier import AssignmentUnavailable, Attempt, Dossiers
 from services.intake.ports import AccessLogUnavailable, DossierPrinter
-from shared.http import ApiProblem, problem_responses
+from shared.http import ApiProblem, ProblemDetails, problem_responses
 from shared.staff_auth import Principal
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/referrals", tags=["dossier"])
 RETRY_AFTER_S = "5"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _bearer = HTTPBearer(auto_error=False, description="JWT with claims `sub` and `roles`")
@@ -43,6 +43,24 @@ class DossierApi:
     dossiers: Dossiers
     authenticate: Callable[[HTTPAuthorizationCredentials | None], Awaitable[Principal]]
     printer: DossierPrinter = dossier_print.print_dossier
+
+
+class _AuthenticatedFirst(APIRoute):
+    """A route that authenticates the caller before FastAPI reads the body: a request without a
+    valid token is 401 even when its body is not JSON at all (FastAPI parses the body before it
+    solves any dependency). The caller is kept for the `Caller` dependency."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def authenticated_first(request: Request) -> Response:
+            request.state.caller = await _authenticated(request, await _bearer(request))
+            return await handler(request)
+
+        return authenticated_first
+
+
+router = APIRouter(prefix="/v1/referrals", tags=["dossier"], route_class=_AuthenticatedFirst)
 
 
 class _Body(BaseModel):
@@ -68,15 +86,20 @@ class _Caller:
     token: str
 
 
-async def _caller(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> _Caller:
-    """The authenticated caller (401 otherwise). A dependency: FastAPI solves it before it looks
-    at the path and the body, so a request without a valid token is 401 whatever else is wrong."""
+async def _authenticated(request: Request, credentials: HTTPAuthorizationCredentials | None) -> _Caller:
     api: DossierApi = request.app.state.dossier
     principal = await api.authenticate(credentials)
     assert credentials is not None  # authenticate refuses a request without one
     return _Caller(principal, credentials.credentials)
+
+
+async def _caller(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> _Caller:
+    """The caller, authenticated by the route before anything else (`_AuthenticatedFirst`); a
+    dependency so that the OpenAPI document names the bearer scheme."""
+    caller: _Caller | None = getattr(request.state, "caller", None)
+    return caller if caller is not None else await _authenticated(request, credentials)
 
 
 Caller = Annotated[_Caller, Depends(_caller)]
@@ -115,6 +138,15 @@ async def _guarded(work: Awaitable[Any]) -> Any:
 
 
 _READ = problem_responses(401, 403, 422, 503)
+# A body that is not JSON at all (FastAPI's own answer, as problem details).
+_NOT_JSON: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ProblemDetails,
+        "description": "The body is not JSON.",
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+    }
+}
+_WRITE = {**_READ, **_NOT_JSON}
 
 
 @router.get("/{referral_id}/dossier", responses=_READ, summary="The referral as received (need-to-know)")
@@ -155,7 +187,7 @@ async def get_dossier_pdf(request: Request, caller: Caller, referral_id: Referra
     )
 
 
-@router.post("/{referral_id}/reveal", responses=_READ, summary="Unmask a protected child's whereabouts")
+@router.post("/{referral_id}/reveal", responses=_WRITE, summary="Unmask a protected child's whereabouts")
 async def post_reveal(
     request: Request, caller: Caller, referral_id: ReferralId, body: ReasonBody
 ) -> dict[str, Any]:
@@ -167,7 +199,7 @@ async def post_reveal(
 
 
 @router.post(
-    "/{referral_id}/break-glass", status_code=201, responses=_READ, summary="Open a referral in an emergency"
+    "/{referral_id}/break-glass", status_code=201, responses=_WRITE, summary="Open a referral in an emergency"
 )
 async def post_break_glass(
     request: Request, caller: Caller, referral_id: ReferralId, body: ReasonBody
@@ -181,7 +213,7 @@ async def post_break_glass(
 
 @router.post(
     "/{referral_id}/registration",
-    responses=problem_responses(401, 403, 409, 422, 503),
+    responses={**problem_responses(401, 403, 409, 422, 503), **_NOT_JSON},
     summary="Record the referral's case number in the system of record",
 )
 async def post_registration(

@@ -170,3 +170,19 @@ async def test_without_a_token_every_endpoint_is_401_before_its_path_or_body_is_
         ]
     assert [a.status_code for a in answers] == [401] * 5
     assert len(tables.access_log) == 0
+
+
+async def test_a_body_that_is_not_json_is_401_without_a_token_and_400_with_one(edge):
+    client, tables, rid, _, _ = edge
+    path, raw = (
+        f"/v1/referrals/{rid}/reveal",
+        {"content": b"\xff{", "headers": {"content-type": "application/json"}},
+    )
+    async with client() as http:
+        anonymous = await http.post(path, **raw)
+        with_token = await http.post(
+            path, content=raw["content"], headers={**raw["headers"], **as_("cw-a5:caseworker")}
+        )
+    assert anonymous.status_code == 401
+    assert with_token.status_code == 400 and with_token.headers["content-type"] == "application/problem+json"
+    assert len(tables.access_log) == 0
