@@ -9,7 +9,6 @@ The cursor is opaque to clients: the last row's place in the chain, encoded.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -129,9 +128,9 @@ def _after(cursor: str | None) -> int:
         return 0
     try:
         version, _, seq = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64, not ASCII, not UTF-8 (binascii.Error, UnicodeDecodeError too)
         version, seq = "", ""
-    if version != "v1" or not seq.isdigit() or len(seq) > 18:
+    if version != "v1" or not (seq.isascii() and seq.isdigit()) or len(seq) > 18:
         _invalid("cursor", "not a cursor this API gave out")
     return int(seq)
 

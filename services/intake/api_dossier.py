@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from services.intake.adapters import dossier_print
 from services.intake.domain.dossier import AccessRefused, RegistrationConflict
@@ -31,6 +31,8 @@ from shared.staff_auth import Principal
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = "5"
+_NO_CONTROLS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _bearer = HTTPBearer(auto_error=False, description="JWT with claims `sub` and `roles`")
 ReferralId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
@@ -70,7 +72,16 @@ class _Body(BaseModel):
 class ReasonBody(_Body):
     """Why the reader needs it (kept in the access log, never in logs or events)."""
 
-    reason: str = Field(min_length=10, max_length=500)
+    # Text the log can store and print: no control characters but tab and line breaks, and no
+    # lone surrogates (JSON can escape them; UTF-8 and Postgres cannot hold them).
+    reason: str = Field(min_length=10, max_length=500, pattern=_NO_CONTROLS)
+
+    @field_validator("reason")
+    @classmethod
+    def _no_lone_surrogates(cls, reason: str) -> str:
+        if _SURROGATE.search(reason):
+            raise ValueError("lone surrogates are not text")
+        return reason
 
 
 class RegistrationBody(_Body):

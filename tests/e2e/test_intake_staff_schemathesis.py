@@ -2,9 +2,10 @@
 dossier, its PDF, reveal, break-the-glass, registration and the access log.
 
 Without a token every one is 401; with the token of a caseworker who has no relation to the
-referral, the dossier family and the access log are 403 (or 422 for a request the schema
-forbids); with the head of unit's token nothing is a 5xx, on generated referral ids and on a
-referral intake really holds. Every answer is documented (status, content type, body schema).
+referral, the dossier family and the access log are 403 (or 400/422 for a request the schema
+forbids; 401 when schemathesis's negative data drops the token); with the head of unit's token
+nothing is a 5xx, on generated referral ids and on a referral intake really holds. Every answer
+is documented (status, content type, body schema).
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ def run(schema, path: str, method: str, mode: GenerationMode, call: Callable) ->
 
 
 def anonymous(case) -> None:
+    """No token but the test's own (negative data may generate an `Authorization` header)."""
     case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
 
 
@@ -123,16 +125,21 @@ def test_a_caseworker_without_relation_is_403(intake, schema, path, method, mode
     url, _ = intake
 
     def call(case) -> int:
+        anonymous(case)
         response = case.call(base_url=url, headers=STRANGER, timeout=10)
         case.validate_response(response, checks=CHECKS)
+        if "authorization" not in response.request.headers:  # negative data drops the token at times
+            assert response.status_code == 401, case.as_curl_command()
+            return 0
         return response.status_code
 
-    statuses = set(run(schema, path, method, mode, call))
+    statuses = set(run(schema, path, method, mode, call)) - {0}
     if mode is GenerationMode.POSITIVE:
         assert statuses == {403}, statuses
     else:
-        assert 403 in statuses or 422 in statuses
-        assert statuses <= {403, 404, 422}, statuses
+        # What the schema forbids may be refused before the relation is looked at: a body that is
+        # not JSON (400), invalid input (422), a path that names no operation (404).
+        assert statuses and statuses <= {400, 403, 404, 422}, statuses
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
@@ -141,6 +148,7 @@ def test_the_head_of_unit_never_gets_a_server_error(intake, schema, path, method
     url, held = intake
 
     def call(case) -> int:
+        anonymous(case)
         response = case.call(base_url=url, headers=HEAD, timeout=30)
         case.validate_response(response, checks=CHECKS)
         if "referral_id" in (case.path_parameters or {}):  # and once more on the referral intake holds

@@ -3,6 +3,7 @@ details, and nothing of the dossier in any of them."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -185,4 +186,17 @@ async def test_a_body_that_is_not_json_is_401_without_a_token_and_400_with_one(e
         )
     assert anonymous.status_code == 401
     assert with_token.status_code == 400 and with_token.headers["content-type"] == "application/problem+json"
+    assert len(tables.access_log) == 0
+
+
+@pytest.mark.parametrize("reason", ["Behöver läsa\x00 nu", "Behöver läsa \udb99 nu", "Behöver\x1b[31m läsa"])
+async def test_a_reason_the_log_cannot_store_or_print_is_422(edge, reason):
+    client, tables, rid, _, _ = edge
+    raw = json.dumps({"reason": reason}).encode()  # JSON escapes what UTF-8 cannot hold
+    async with client() as http:
+        answer = await http.post(
+            f"/v1/referrals/{rid}/reveal", content=raw,
+            headers={**as_("cw-a5:caseworker"), "content-type": "application/json"},
+        )  # fmt: skip
+    assert answer.status_code == 422, answer.text
     assert len(tables.access_log) == 0
