@@ -15,6 +15,9 @@ from pypdf import PdfReader
 
 from referral_router.synthetic_data import personal_number
 from services.intake.adapters.dossier_print import PrintFontMissing, print_dossier, render_dossier_pdf
+from services.intake.domain.dossier import Projection, ReferralFacts, Registration, Tracked
+from services.intake.domain.dossier import dossier as answer
+from services.intake.domain.dossier_access import Assignment
 
 RNG = random.Random(19)
 CHILD_NUMBER = personal_number(date(2015, 3, 2), RNG)
@@ -167,3 +170,21 @@ def test_a_missing_font_is_named_with_its_debian_package(tmp_path: Path) -> None
 async def test_printing_from_the_event_loop_gives_the_same_document() -> None:
     printed = await print_dossier(dossier(), "in-3", PRINTED_AT)
     assert text_of(printed)[0] == text_of(render_dossier_pdf(dossier(), "in-3", PRINTED_AT))[0]
+
+
+def test_the_sample_has_the_shape_the_dossier_use_case_answers() -> None:
+    """The printer reads the dossier's keys by name: a key renamed in domain/dossier.py shows here."""
+    facts = ReferralFacts("R-1", "S-1", 0, "ck", "fk", PRINTED_AT, True, ("R-2",))
+    projection = Projection(Assignment("team-a", "cw-a1", None), "assigned", False)
+    registration = Registration("IFO-1", PRINTED_AT, "in-2", PRINTED_AT)
+    sample = dossier()
+    form = {
+        "kind": "report", "channel": "e_service", "children": [sample["child"]],
+        "guardians": sample["guardians"], "reporter": sample["reporter"], "concern": sample["concern"],
+    }  # fmt: skip
+    real = answer(form, Tracked(facts, projection, registration, None), revealed=False)
+
+    assert set(real) == set(sample)
+    for section in ("assignment", "deadlines", "registration"):
+        assert set(real[section]) == set(sample[section]), section
+    assert set(real["masked"]) <= {"child.school", "concern.child_location"}
