@@ -16,6 +16,7 @@ from services.assignment.adapters.memory_stores import (
     InMemoryCaseStore,
     InMemoryOverrideStore,
     InMemoryScheduledEventStore,
+    InMemoryWorkQueues,
 )
 from shared.clock import Clock
 from shared.memory import InMemoryUnitOfWork
@@ -58,3 +59,8 @@ class InMemoryAssignmentUnitOfWork(InMemoryUnitOfWork[AssignmentTables]):
     def scheduled(self) -> InMemoryScheduledEventStore:
         """Deadline alerts and handovers, in this unit of work."""
         return InMemoryScheduledEventStore(self.tables)
+
+    @property
+    def queues(self) -> InMemoryWorkQueues:
+        """Work queues, in this unit of work."""
+        return InMemoryWorkQueues(self.tables)
