@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.assignment import api
+from services.assignment.api.queues import encode_cursor
 from services.assignment.domain.registration import Registration
 from services.assignment.handlers.registration import record_registrations
 from shared.http import add_problem_handlers
@@ -137,6 +139,8 @@ async def test_a_queue_without_a_token_is_401(staff_api: Any) -> None:
         {"team": "team-z"},
         {"cursor": "not-a-cursor"},
         {"cursor": "WyJ4IiwiUi0xIl0"},  # JSON, but not a position
+        {"cursor": encode_cursor((datetime(1, 1, 1, 23, tzinfo=timezone(timedelta(hours=-5))), "R-1"))},
+        {"cursor": "WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzE0OjAwIiwiUi0xIl0"},  # before year 1 in UTC
     ],
 )
 async def test_a_bad_filter_is_a_422_problem(staff_api: Any, params: Any) -> None:

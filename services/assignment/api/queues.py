@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from services.assignment.api.bodies import QueueItem, QueuePageOut
+from services.assignment.api.bodies import EARLIEST, QueueItem, QueuePageOut
 from services.assignment.api.dependencies import Api, Caller
 from services.assignment.domain.access import Actor
 from services.assignment.domain.errors import InvalidQueueFilter
@@ -78,8 +78,10 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     try:
         due, referral_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         at = datetime.fromisoformat(due)
-    except (ValueError, TypeError, binascii.Error) as exc:
+        # In UTC here, so a forged time at the end of the calendar fails now, not in the driver.
+        at = at.astimezone(UTC) if at.tzinfo is not None else at
+    except (ValueError, TypeError, OverflowError, binascii.Error) as exc:
         raise InvalidQueueFilter("`cursor` is not one this API gave") from exc
-    if at.tzinfo is None or not isinstance(referral_id, str):
+    if at.tzinfo is None or at.year < EARLIEST.year or not isinstance(referral_id, str):
         raise InvalidQueueFilter("`cursor` is not one this API gave")
     return at, referral_id
