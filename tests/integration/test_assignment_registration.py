@@ -4,6 +4,7 @@ its referral is assigned (the topics have no order between them) is kept for the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -13,8 +14,12 @@ import asyncpg
 import pytest
 
 from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
+from services.assignment.domain.registration import Registration
+from services.assignment.handlers.assign import assign_referrals
+from services.assignment.handlers.registration import record_registrations
 from services.assignment.handlers.scheduled import emit_scheduled_events
 from services.assignment.main import AssignmentSettings, create_app
+from services.assignment.subscribers import referral_message
 from shared.clock import FixedClock
 from shared.events import (
     TOPIC_RECEIVED,
@@ -26,7 +31,7 @@ from shared.events import (
     new_envelope,
 )
 from shared.settings import DatabaseSettings, KafkaSettings
-from tests.assignment_support import UNIT, local, migrated_pool, received
+from tests.assignment_support import UNIT, assign_batch, local, migrated_pool, received
 from tests.helpers import eventually, produce
 
 RECEIVED_AT = local(2026, 10, 20, 10, 0)  # a Tuesday: registration due 16:00, its reminder at 14:00
@@ -108,3 +113,34 @@ async def test_a_registered_event_marks_the_case_and_stops_its_registration_remi
             await emit_scheduled_events(lambda: PostgresAssignmentUnitOfWork(pool), UNIT, moment)
     assert await registration(pool, "R-3") == (None, None)
     assert await registration_alerts(pool) == [("R-3", "deadline.approaching"), ("R-3", "deadline.breached")]
+
+
+async def waiting_for_a_lock(pool: asyncpg.Pool) -> int:
+    return await pool.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+
+
+async def test_a_registration_and_an_assignment_committing_at_once_do_not_miss_each_other(pool) -> None:
+    """Each waits for the other's transaction on the referral's lock, then sees what it stored."""
+    # The registration first, uncommitted; the assignment of the same referral waits for it.
+    async with PostgresAssignmentUnitOfWork(pool) as registering:
+        await record_registrations(registering, [Registration("R-1", RECEIVED_AT, "in-1")])
+        assigning = asyncio.create_task(assign_batch(pool, [received("R-1", at=RECEIVED_AT)]))
+        await eventually(lambda: waiting_for_a_lock(pool), lambda n: n == 1)
+        await registering.commit()
+    await assigning
+    assert await registration(pool, "R-1") == (RECEIVED_AT, "in-1")
+
+    # The assignment first, uncommitted; the registration waits for it.
+    async with PostgresAssignmentUnitOfWork(pool) as assigning_uow:
+        await assign_referrals(assigning_uow, UNIT, [referral_message(received("R-2", at=RECEIVED_AT))])
+
+        async def register() -> None:
+            async with PostgresAssignmentUnitOfWork(pool) as uow:
+                await record_registrations(uow, [Registration("R-2", RECEIVED_AT, "in-2")])
+                await uow.commit()
+
+        registering_task = asyncio.create_task(register())
+        await eventually(lambda: waiting_for_a_lock(pool), lambda n: n == 1)
+        await assigning_uow.commit()
+    await registering_task
+    assert await registration(pool, "R-2") == (RECEIVED_AT, "in-2")

@@ -52,11 +52,19 @@ _ABSENCES = (
     " bool_or(ends_on < {day} AND ends_on >= {since}))"
     " FROM absences WHERE ends_on >= {since} AND starts_on <= {day} GROUP BY staff_id"
 )
+REGISTRATION_LOCK = "pg_advisory_xact_lock(19, hashtext({referral}))"
+"""Held to the end of the transaction by both writers of a referral's registration: the assignment
+(whose insert copies a registration handled first) and the registration (which marks an
+assignment stored first). Without it the two, committing at once, could each miss the other.
+The two-key form: its key space is apart from the one-key locks (the outbox relay's)."""
 BEFORE_LOCK_SQL = (
     "SELECT EXISTS (SELECT 1 FROM assignments WHERE referral_id = $1) AS assigned,"
     f" ARRAY({OVERRIDES_SQL.format(start='$2', end='$2')}) AS overrides,"
     f" ARRAY({_PRIOR.format(child='$3', family='$4')}) AS prior,"
     f" ARRAY({_ABSENCES.format(day='$5', since='$6')}) AS absences, now() AS now"
+    # Taken here, in the batch's first statement, so the insert (a later statement, a later
+    # snapshot) sees a registration that committed while this waited; no round trip of its own.
+    f" FROM (SELECT {REGISTRATION_LOCK.format(referral='$1')}) AS registration_lock"
 )
 
 _INSERT_ASSIGNMENT = insert_if(
