@@ -249,6 +249,7 @@ CLOCK_DAYS = {
     "preliminary_assessment": 14,
     "investigation": 120,
     "reporter_feedback": 21,
+    "registration": 1,
 }
 
 
@@ -291,6 +292,7 @@ def lifecycle(rng: random.Random, rid: str) -> dict[str, list[Envelope[Any]]]:
         )
     by_topic[TOPIC_UPDATED] = [envelope(TOPIC_UPDATED) for _ in range(rng.randint(1, 3))]
     by_topic[TOPIC_DEADLINES] = [envelope(TOPIC_DEADLINES) for _ in range(rng.randint(0, 2))]
+    by_topic[TOPIC_REGISTERED] = [envelope(TOPIC_REGISTERED) for _ in range(rng.randint(0, 1))]
     return by_topic
 
 
