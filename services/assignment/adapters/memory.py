@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Self
 
+from services.assignment.adapters.memory_queues import InMemoryWorkQueues
 from services.assignment.adapters.memory_stores import (
     AssignmentTables,
     InMemoryAbsenceStore,
@@ -16,7 +17,6 @@ from services.assignment.adapters.memory_stores import (
     InMemoryCaseStore,
     InMemoryOverrideStore,
     InMemoryScheduledEventStore,
-    InMemoryWorkQueues,
 )
 from shared.clock import Clock
 from shared.memory import InMemoryUnitOfWork

@@ -13,7 +13,6 @@ from services.assignment.domain.batch import PRIOR_LIMIT, FactsQuery, NewAssignm
 from services.assignment.domain.cases import Case, Extension
 from services.assignment.domain.deadlines import Alert, OpenDeadline
 from services.assignment.domain.model import Load, Override, PriorCase
-from services.assignment.domain.queues import QueueEntry, QueueQuery
 from services.assignment.domain.registration import Registration
 from services.assignment.domain.rotation import Handover
 from services.assignment.domain.workload import Absence
@@ -178,17 +177,6 @@ class InMemoryCaseStore:
             if stored is not None and stored.case.registered_at is None:
                 case = dataclasses.replace(stored.case, registered_at=r.registered_at, registered_by=r.by)
                 self._tables.assignments[r.referral_id] = dataclasses.replace(stored, case=case)
-
-
-class InMemoryWorkQueues:
-    """Work queues over the fake `assignments`: the domain's own page of every case."""
-
-    def __init__(self, tables: AssignmentTables) -> None:
-        self._tables = tables
-
-    async def page(self, query: QueueQuery) -> list[QueueEntry]:
-        """The page the query asks for."""
-        return query.page([QueueEntry(s.case, s.categories) for s in self._tables.assignments.values()])
 
 
 class InMemoryOverrideStore:
