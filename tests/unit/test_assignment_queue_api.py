@@ -115,9 +115,13 @@ async def test_a_queue_is_read_page_by_page_with_the_opaque_cursor(staff_api: An
         ("cw-b2:intake", {}),  # the role without the position
     ],
 )
-async def test_asking_for_a_queue_without_the_right_is_403(staff_api: Any, token: str, params: Any) -> None:
+async def test_asking_for_a_queue_without_the_right_is_403(
+    staff_api: Any, token: str, params: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     response = await queue(staff_api, token, **params)
     assert response.status_code == 403
+    [refusal] = [r for r in caplog.records if r.getMessage().startswith("work queue refused")]
+    assert refusal.staff == token.split(":")[0]  # type: ignore[attr-defined]
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "R-" not in response.text  # says nothing of what the queue holds
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from services.assignment.domain.access import Actor
+from services.assignment.domain.errors import NotPermitted
 from services.assignment.domain.queues import QueueEntry, QueueFilter, QueueQuery, queue_query
 from services.assignment.domain.unit import Unit
 from services.assignment.ports import AssignmentUnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,15 @@ async def work_queue(
 ) -> QueuePage:
     """The caller's queue from `after`: the domain decides what they may see (NotPermitted,
     InvalidQueueFilter), the store reads one entry beyond the page to know whether more follow."""
-    query = queue_query(actor, unit, filters, after, limit, now)
+    try:
+        query = queue_query(actor, unit, filters, after, limit, now)
+    except NotPermitted:
+        # As a refused action is (handlers/cases.py): who asked, and for whose queue.
+        log.warning(
+            "work queue refused: no grant covers it",
+            extra={"staff": actor.staff_id, "assignee": filters.assignee, "team": filters.team},
+        )
+        raise
     async with uow:
         found = await uow.queues.page(query.with_limit(limit + 1))
     entries = found[:limit]
