@@ -487,6 +487,9 @@ async def queue_cases(backend: Backend) -> list[QueueEntry]:
                       "closed_at": T0 + H}),
             ("R-c2", {"status": "closed", "decided_at": T0 + H, "decision": "no_investigation",
                       "closed_at": T0 + H}),
+            # Closed, never registered, but from before the registration clock: not intake's work.
+            ("R-old", {"status": "closed", "decided_at": T0 + H, "decision": "no_investigation",
+                       "closed_at": T0 + H}),
         ):  # fmt: skip
             case = await uow.cases.get_for_update(referral_id)
             await uow.cases.save(case, replace(case, **change))
@@ -538,5 +541,5 @@ async def test_a_queue_read_page_by_page_with_the_cursor_is_the_whole_queue_once
             page = await uow.queues.page(replace(q, after=page[-1].key))
     assert [len(p) for p in pages] == [2, 2, 2, 1]
     assert [r for p in pages for r in p] == [e.case.referral_id for e in q.with_limit(50).page(entries)]
-    assert pages[0] == ["R-b2", "R-a5"]  # breached first; then by due time, then id; R-old last
-    assert pages[-1] == ["R-c2"]  # closed and registered: no clock runs
+    assert pages[0] == ["R-b2", "R-a5"]  # breached first; then by due time, then id
+    assert pages[-1] == ["R-old"]  # closed (and registered, or from before the clock): nothing runs

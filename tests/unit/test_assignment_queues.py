@@ -172,7 +172,11 @@ def test_each_role_sees_by_its_position() -> None:
     other_team = entry("R-3", team="team-a", caseworker="cw-a2")
     closed_unregistered = entry("R-4", team="team-c", caseworker="cw-c1", status="closed", closed_at=NOW)
     closed_registered = replace(closed_unregistered.case, referral_id="R-5", registered_at=NOW)
+    closed_long_ago = replace(
+        closed_unregistered.case, referral_id="R-6", registration_due=None
+    )  # before 006
     entries = [mine, mentored, other_team, closed_unregistered, QueueEntry(closed_registered, ())]
+    entries.append(QueueEntry(closed_long_ago, ()))
 
     def sees(who: Actor) -> list[str]:
         return [e.case.referral_id for e in query(who).page(entries)]
@@ -181,7 +185,7 @@ def test_each_role_sees_by_its_position() -> None:
     assert sees(actor("cw-b5", "caseworker")) == ["R-2"]
     assert sees(actor("mgr-b", "manager")) == ["R-1", "R-2"]  # the team's
     assert sees(actor("in-1", "intake")) == ["R-1", "R-2", "R-3", "R-4"]  # open: not closed or unregistered
-    assert sees(actor("head", "head_of_unit")) == ["R-1", "R-2", "R-3", "R-4", "R-5"]
+    assert sees(actor("head", "head_of_unit")) == ["R-1", "R-2", "R-3", "R-4", "R-5", "R-6"]
 
 
 def test_a_grant_counts_only_with_its_role_and_position() -> None:

@@ -79,7 +79,7 @@ def _grants(q: QueueQuery, p: _Params) -> str:
         return "true"
     grants = []
     if s.all_open:
-        grants.append("(status <> 'closed' OR registered_at IS NULL)")
+        grants.append("(status <> 'closed' OR (registered_at IS NULL AND registration_due IS NOT NULL))")
     if len(s.teams) == 1:  # a manager's one team: an equality the team index serves best
         grants.append(f"team = {p(next(iter(s.teams)), 'text')}")
     elif s.teams:

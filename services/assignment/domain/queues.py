@@ -95,8 +95,10 @@ class QueueEntry:
 
     @property
     def open(self) -> bool:
-        """Still work for someone: not closed, or not yet registered."""
-        return self.case.status != "closed" or self.case.registered_at is None
+        """Still work for someone: not closed, or still to register (a case assigned before the
+        registration clock existed has none, and its history stays out of the intake queue)."""
+        c = self.case
+        return c.status != "closed" or (c.registered_at is None and c.registration_due is not None)
 
     def state(self, now: datetime, reminders: Mapping[str, tuple[timedelta, ...]]) -> str:
         """The worst state among its running clocks; `ok` when none is approaching or breached."""
