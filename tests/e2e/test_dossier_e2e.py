@@ -1,5 +1,7 @@
-"""Opening the dossier from the assignment email (issue 19, point 3): the four services as separate
-processes, a portal POST, the caseworker's email, and at once the dossier as that caseworker.
+"""The dossier end to end, the four services as separate processes (issue 19, points 1 and 3).
+
+Opening the dossier from the assignment email: a portal POST, the caseworker's email, and at once
+the dossier as that caseworker.
 
 Intake's access projection follows assignment's events on its own consumer, which may be behind
 the notifications consumer that sent the email. The second test makes it so (the referral's
@@ -58,6 +60,15 @@ async def _dossier(stack, referral_id: str, staff: str, roles: list[str]) -> htt
         )
 
 
+async def _team_of(stack, referral_id: str) -> str:
+    conn = await stack.db("assignment")
+    try:
+        team: str = await conn.fetchval("SELECT team FROM assignments WHERE referral_id = $1", referral_id)
+        return team
+    finally:
+        await conn.close()
+
+
 async def _log_rows(stack, referral_id: str) -> list[dict]:
     conn = await stack.db("intake")
     try:
@@ -108,4 +119,49 @@ async def test_the_dossier_opens_even_when_intake_has_not_yet_seen_the_assignmen
     assert await _log_rows(stack, referral_id) == [
         {"staff": caseworker, "relation": "assigned", "action": "read", "outcome": "allowed"},
         {"staff": other, "relation": "none", "action": "denied", "outcome": "denied"},
+    ]
+
+
+async def test_breaking_the_glass_opens_the_dossier_and_alerts_the_team_manager(stack):
+    body = submission()
+    referral_id = await _post(stack, body)
+    caseworker = await _caseworker_emailed(stack, referral_id)
+    team = await _team_of(stack, referral_id)
+    outsider_team = next(t for t in UNIT.teams if t.id != team)
+    outsider = outsider_team.members[0].id
+    manager = next(t.manager for t in UNIT.teams if t.id == team)
+    reason = "Jourärende natt: barnet har sökt skydd hos oss, behöver se anmälan nu"
+    headers = {"Authorization": f"Bearer {dev_token(outsider, ['caseworker'])}"}
+
+    before = await _dossier(stack, referral_id, outsider, ["caseworker"])
+    async with httpx.AsyncClient(timeout=10) as client:
+        granted = await client.post(
+            stack.services.url("intake", f"/v1/referrals/{referral_id}/break-glass"),
+            json={"reason": reason},
+            headers=headers,
+        )
+    after = await _dossier(stack, referral_id, outsider, ["caseworker"])
+
+    assert before.status_code == 403
+    assert granted.status_code == 201, granted.text
+    assert after.status_code == 200, after.text
+    assert after.json()["child"]["name"] == body["children"][0]["name"]
+
+    def alert_in(mails: list[dict]) -> list[dict]:
+        return [m for m in mails if referral_id in m["subject"] and manager.email in m["rcpt_tos"]
+                and "Nödåtkomst" in m["subject"]]  # fmt: skip
+
+    mails = await eventually(stack.emails, lambda ms: len(alert_in(ms)) >= 1, timeout_s=20)
+    alerts = alert_in(mails)
+    assert len(alerts) == 1
+    text = " ".join(alerts[0][part] or "" for part in ("subject", "text", "html"))
+    assert outsider in text
+    for secret in (reason, body["children"][0]["name"], body["concern"]["description"]):
+        assert secret not in text
+    rows = await _log_rows(stack, referral_id)
+    assert {"staff": caseworker, "relation": "assigned", "action": "read", "outcome": "allowed"} not in rows
+    assert rows == [
+        {"staff": outsider, "relation": "none", "action": "denied", "outcome": "denied"},
+        {"staff": outsider, "relation": "break_glass", "action": "break_glass", "outcome": "allowed"},
+        {"staff": outsider, "relation": "break_glass", "action": "read", "outcome": "allowed"},
     ]
