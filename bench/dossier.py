@@ -241,6 +241,8 @@ def section(results: dict[str, Any]) -> str:
     sizes = ", ".join(f"{k} {v:,}" for k, v in results["tables_after"].items())
     worst = max(s["p95_ms"] for s in results["steps"])
     verdict = "under" if worst < 50 else "**over**"
+    by_readers = {s["readers"]: s["throughput_per_s"] for s in results["steps"]}
+    gain = (by_readers[4] / by_readers[1] - 1) * 100 if {1, 4} <= by_readers.keys() else float("nan")
     return f"""{HEADING}
 
 `make bench-dossier` ({results["at"]}, {results["machine"]["cores"]} cores): intake as its own
@@ -254,10 +256,12 @@ readers over keep-alive HTTP; latency measured at the client.
 |---|---|---|---|---|---|---|---|
 {rows}
 
-Tables when measured: {sizes}. The issue's bar is p95 under 50 ms: the worst p95 here,
-{worst:.1f} ms, is {verdict} it. Every read commits one log row, and rows are chained one at a
-time (an advisory lock), so reads/s is bounded by the commit (fsync) of the log row rather than
-by the size of the tables: 100,000 referrals cost index lookups only.
+Tables when measured: {sizes}. The issue's bar is p95 under 50 ms
+with 100,000 referrals stored: the worst p95 here, {worst:.1f} ms, is {verdict} it. Every lookup
+of a read is by primary key or index, so the number of referrals stored shows only in the
+seeding. Going from 1 to 4 readers raises reads/s by {gain:.0f} %: the limit is either the
+machine's cores (intake, Postgres and this client share them) or the one-at-a-time chaining of
+log rows (an advisory lock per append); this run does not tell the two apart.
 """
 
 
