@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 unexport KAFKA
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit install kafka-jars tools chaos bench clean
+.PHONY: help run test lint typecheck unit install kafka-jars tools chaos bench bench-dossier clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ chaos: install tools kafka-jars ## Long chaos run (2,000+ referrals, many faults
 bench: install kafka-jars ## End-to-end benchmark with the raw Kafka and Postgres baselines; writes docs/PERFORMANCE.md
 	TEST_KAFKA=$(KAFKA) $(BIN)/python -m bench.e2e --flavour $(KAFKA) \
 		--report docs/$(if $(filter tansu,$(KAFKA)),PERFORMANCE.md,PERFORMANCE-$(KAFKA).md)
+
+bench-dossier: install ## Dossier reads with 100,000 referrals stored (issue 19); writes its section of docs/PERFORMANCE.md
+	$(BIN)/python -m bench.dossier --report docs/PERFORMANCE.md
 
 clean: ## Remove the dev stack's state (.dev/)
 	rm -rf .dev

@@ -189,6 +189,11 @@ UNIT_MEANINGS: dict[str, str] = {
     "due date; a later `until` is refused (422) as a likely typo.",
     "DeadlineRules.feedback_days": "Feedback to a mandatory reporter who asked: days from the decision "
     "(19 kap. 6 §).",
+    "DeadlineRules.registration_due": "Registration in the system of record (issue 19): due by this local "
+    "time the office day of receipt; a referral received later or on a non-office day, by this time the "
+    "next office day. Reminders and the breach go out on `deadlines.v1` as `registration`.",
+    "DeadlineRules.registration_office_days": "Office days added to the registration due day (0: the "
+    "same or next office day).",
     "DeadlineRules.reminders": "Lead times before each due time at which `deadline.approaching` is sent.",
     "DeadlineRules.scan_interval_s": "How often assignment scans for due reminders, breaches and handovers.",
     "NotificationRoutes.routes": "Recipients by event type. `team` is the team's Teams channel, the "

@@ -25,7 +25,13 @@ from referral_router.portal_simulator import SimulatorStats
 from referral_router.stack import SERVICES, Ports
 from shared.unit_config import load_unit_config
 
-DEADLINES = ("protection_assessment", "preliminary_assessment", "investigation", "reporter_feedback")
+DEADLINES = (
+    "protection_assessment",
+    "preliminary_assessment",
+    "investigation",
+    "reporter_feedback",
+    "registration",
+)
 MAX_NOTIFICATIONS = 8
 
 

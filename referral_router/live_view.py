@@ -30,6 +30,7 @@ DEADLINE_LABELS = {
     "preliminary_assessment": "preliminary assessment",
     "investigation": "investigation",
     "reporter_feedback": "feedback to reporter",
+    "registration": "registration",
 }
 
 

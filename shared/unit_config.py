@@ -129,7 +129,7 @@ class Assignment(_Strict):
 
 
 DeadlineName = Literal[
-    "protection_assessment", "preliminary_assessment", "investigation", "reporter_feedback"
+    "protection_assessment", "preliminary_assessment", "investigation", "reporter_feedback", "registration"
 ]
 
 
@@ -140,6 +140,7 @@ def _default_reminders() -> dict[DeadlineName, tuple[timedelta, ...]]:
         "preliminary_assessment": days,
         "investigation": days,
         "reporter_feedback": days,
+        "registration": (timedelta(hours=2),),
     }
 
 
@@ -154,6 +155,11 @@ class DeadlineRules(_Strict):
     # stated period"); a longer one is refused as a likely typo (a year 2100 once passed).
     max_extension_months: int = Field(default=6, ge=1, le=24)
     feedback_days: int = Field(default=7, ge=1, le=60)
+    # Issue 19: the intake group registers each referral in the system of record the day it
+    # arrives, by this local time; one arriving later or on a non-office day, the next office
+    # day. `registration_office_days` adds whole office days to that.
+    registration_due: time = time(16, 0)
+    registration_office_days: int = Field(default=0, ge=0, le=10)
     reminders: dict[DeadlineName, tuple[timedelta, ...]] = Field(default_factory=_default_reminders)
     scan_interval_s: float = Field(default=30.0, gt=0)
 

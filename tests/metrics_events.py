@@ -21,6 +21,7 @@ from shared.events import (
     TOPIC_DEADLINES,
     TOPIC_NOTIFICATIONS,
     TOPIC_RECEIVED,
+    TOPIC_REGISTERED,
     TOPIC_ROTATION,
     TOPIC_UPDATED,
     DeadlineEvent,
@@ -29,6 +30,7 @@ from shared.events import (
     NotificationOutcome,
     ReferralAssigned,
     ReferralReceived,
+    ReferralRegistered,
     ReferralUpdated,
     RotationHandover,
     new_envelope,
@@ -122,8 +124,20 @@ def _deadline(rng: random.Random, rid: str, team: str) -> tuple[str, Any]:
         team=team,
         due_at=at(rng) + timedelta(days=1),
         deadline=rng.choice(
-            ("protection_assessment", "preliminary_assessment", "investigation", "reporter_feedback")
+            (
+                "protection_assessment",
+                "preliminary_assessment",
+                "investigation",
+                "reporter_feedback",
+                "registration",
+            )
         ),
+    )
+
+
+def _registered(rng: random.Random, rid: str, team: str) -> tuple[str, Any]:
+    return "referral.registered", ReferralRegistered(
+        referral_id=rid, family_key=f"f{rid}", registered_at=at(rng), by="in-1"
     )
 
 
@@ -149,6 +163,7 @@ BUILDERS = {
     TOPIC_RECEIVED: _received,
     TOPIC_ASSIGNED: _assigned,
     TOPIC_UPDATED: _updated,
+    TOPIC_REGISTERED: _registered,
     TOPIC_DEADLINES: _deadline,
     TOPIC_ROTATION: _handover,
     TOPIC_NOTIFICATIONS: _notification,
@@ -234,6 +249,7 @@ CLOCK_DAYS = {
     "preliminary_assessment": 14,
     "investigation": 120,
     "reporter_feedback": 21,
+    "registration": 1,
 }
 
 
@@ -276,6 +292,7 @@ def lifecycle(rng: random.Random, rid: str) -> dict[str, list[Envelope[Any]]]:
         )
     by_topic[TOPIC_UPDATED] = [envelope(TOPIC_UPDATED) for _ in range(rng.randint(1, 3))]
     by_topic[TOPIC_DEADLINES] = [envelope(TOPIC_DEADLINES) for _ in range(rng.randint(0, 2))]
+    by_topic[TOPIC_REGISTERED] = [envelope(TOPIC_REGISTERED) for _ in range(rng.randint(0, 1))]
     return by_topic
 
 

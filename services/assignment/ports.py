@@ -15,6 +15,8 @@ from services.assignment.domain.batch import FactsQuery, NewAssignment, Referral
 from services.assignment.domain.cases import Case, Extension
 from services.assignment.domain.deadlines import Alert, OpenDeadline
 from services.assignment.domain.model import Load, Override
+from services.assignment.domain.queues import QueueEntry, QueueQuery
+from services.assignment.domain.registration import Registration
 from services.assignment.domain.rotation import Handover
 from services.assignment.domain.workload import Absence
 from shared.events import OutboxRow
@@ -65,6 +67,20 @@ class CaseStore(Protocol):
 
     async def add_extension(self, extension: Extension) -> None:
         """Keep a decision to extend an investigation."""
+        ...
+
+    async def register(self, registrations: Sequence[Registration]) -> None:
+        """Keep each referral's first registration, assigned yet or not, and mark its case
+        registered (now, or when it is assigned); a later registration changes nothing."""
+        ...
+
+
+class WorkQueues(Protocol):
+    """The staff's work queues: a read of assignments, ordered and paged by the domain's rules."""
+
+    async def page(self, query: QueueQuery) -> list[QueueEntry]:
+        """Exactly `query.page(every stored case)`: matching entries by key after `query.after`,
+        at most `query.limit`, in one query."""
         ...
 
 
@@ -125,3 +141,6 @@ class AssignmentUnitOfWork(ConsumingUnitOfWork, Protocol):
 
     @property
     def scheduled(self) -> ScheduledEventStore: ...
+
+    @property
+    def queues(self) -> WorkQueues: ...

@@ -1,4 +1,5 @@
-"""Kafka edge of assignment: each received referral, decoded at the edge, to the batch use case."""
+"""Kafka edge of assignment: received referrals to the batch use case, registrations to theirs;
+each record decoded at the edge."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ from typing import Any
 from services.assignment.domain.batch import ReceivedReferral
 from services.assignment.domain.errors import ImplausibleTime, UnknownTeam
 from services.assignment.domain.model import Referral
+from services.assignment.domain.registration import Registration
 from services.assignment.domain.unit import Unit
 from services.assignment.handlers.assign import ReferralMessage, assign_referrals
+from services.assignment.handlers.registration import record_registrations
 from services.assignment.ports import AssignmentUnitOfWork
-from shared.events import TOPIC_RECEIVED, Envelope, ReferralReceived
+from shared.events import TOPIC_RECEIVED, TOPIC_REGISTERED, Envelope, ReferralReceived, ReferralRegistered
 from shared.records import PoisonMessage
 from shared.runtime import Runtime
 
 
 def subscribe(runtime: Runtime[Any], unit: Unit) -> None:
-    """Assign the referrals of every fetched batch of `referrals.received.v1` as one batch."""
+    """Assign the referrals of every fetched batch of `referrals.received.v1` as one batch, and
+    record the registrations of `referrals.registered.v1`."""
 
     async def on_received(uow: AssignmentUnitOfWork, events: Sequence[Envelope[ReferralReceived]]) -> None:
         try:
@@ -31,6 +35,17 @@ def subscribe(runtime: Runtime[Any], unit: Unit) -> None:
 
     runtime.subscribe(TOPIC_RECEIVED, ReferralReceived, on_received)
 
+    async def on_registered(
+        uow: AssignmentUnitOfWork, events: Sequence[Envelope[ReferralRegistered]]
+    ) -> None:
+        try:
+            registrations = [registration(e) for e in events]
+        except ImplausibleTime as exc:
+            raise PoisonMessage(f"registration refused: {exc}") from exc
+        await record_registrations(uow, registrations)
+
+    runtime.subscribe(TOPIC_REGISTERED, ReferralRegistered, on_registered)
+
 
 def referral_message(event: Envelope[ReferralReceived]) -> ReferralMessage:
     """The wire event as the use case takes it."""
@@ -40,3 +55,9 @@ def referral_message(event: Envelope[ReferralReceived]) -> ReferralMessage:
     )
     received = ReceivedReferral(referral, r.received_at, r.protected_identity, r.feedback_requested)
     return ReferralMessage(received, str(event.event_id), event.correlation_id)
+
+
+def registration(event: Envelope[ReferralRegistered]) -> Registration:
+    """The wire event as the use case takes it; ImplausibleTime for a time no rule covers."""
+    r = event.data
+    return Registration(r.referral_id, r.registered_at, r.by)

@@ -127,5 +127,7 @@ def deadline_rules(config: UnitConfig) -> DeadlineRules:
         investigation_months=d.investigation_months,
         max_extension_months=d.max_extension_months,
         feedback_days=d.feedback_days,
+        registration_due=d.registration_due,
+        registration_office_days=d.registration_office_days,
         reminders={str(name): leads for name, leads in d.reminders.items()},
     )

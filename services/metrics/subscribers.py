@@ -14,6 +14,7 @@ from services.metrics.domain.events import (
     MetricsEvent,
     ReferralAssigned,
     ReferralReceived,
+    ReferralRegistered,
 )
 from services.metrics.handlers import project
 from services.metrics.ports import MetricsUnitOfWork
@@ -63,6 +64,11 @@ def acted(e: Envelope[wire.ReferralUpdated]) -> CaseActed:
     return CaseActed(e.event_type, d.referral_id, d.status, d.at, d.investigation_due, d.feedback_due)
 
 
+def registered(e: Envelope[wire.ReferralRegistered]) -> ReferralRegistered:
+    """`referral.registered`: the registration clock is met."""
+    return ReferralRegistered(e.data.referral_id, e.data.registered_at)
+
+
 def alerted(e: Envelope[wire.DeadlineEvent]) -> DeadlineAlerted:
     """`deadline.approaching` / `deadline.breached`."""
     d = e.data
@@ -85,6 +91,7 @@ TOPICS: dict[str, tuple[type[WireModel], Callable[[Envelope[Any]], MetricsEvent]
     wire.TOPIC_RECEIVED: (wire.ReferralReceived, received),
     wire.TOPIC_ASSIGNED: (wire.ReferralAssigned, assigned),
     wire.TOPIC_UPDATED: (wire.ReferralUpdated, acted),
+    wire.TOPIC_REGISTERED: (wire.ReferralRegistered, registered),
     wire.TOPIC_DEADLINES: (wire.DeadlineEvent, alerted),
     wire.TOPIC_ROTATION: (wire.RotationHandover, handed_over),
     wire.TOPIC_NOTIFICATIONS: (wire.NotificationOutcome, settled),

@@ -19,14 +19,17 @@ import pytest
 from services.assignment.adapters.memory import InMemoryAssignmentUnitOfWork
 from services.assignment.adapters.memory_stores import AssignmentTables, new_case
 from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
+from services.assignment.domain.access import Actor
 from services.assignment.domain.batch import PRIOR_LIMIT, FactsQuery, NewAssignment
 from services.assignment.domain.cases import Extension
 from services.assignment.domain.deadlines import Alert
 from services.assignment.domain.model import Load, Override
+from services.assignment.domain.queues import QueueEntry, QueueFilter, queue_query
+from services.assignment.domain.registration import Registration
 from services.assignment.domain.rotation import Handover
 from services.assignment.domain.workload import Absence
 from shared.clock import FixedClock
-from tests.assignment_support import T0
+from tests.assignment_support import T0, UNIT
 from tests.assignment_support import new_assignment as assignment
 from tests.conftest import migrated_pool
 
@@ -417,3 +420,126 @@ async def test_a_handover_is_recorded_once(backend: Backend) -> None:
     async with backend.unit_of_work() as uow:
         assert not await uow.scheduled.add_handover(replace(handover, from_team="team-c"))
         assert await uow.scheduled.add_handover(replace(handover, at=T0 + timedelta(days=14)))
+
+
+# --- registration and work queues (issue 19) ----------------------------------------------------
+
+H = timedelta(hours=1)
+
+
+def with_registration_due(row: tuple[NewAssignment, Any], due: Any) -> tuple[NewAssignment, Any]:
+    a, event = row
+    return replace(a, deadlines=replace(a.deadlines, registration_due=due)), event
+
+
+async def test_a_registration_marks_the_case_and_the_first_one_counts(backend: Backend) -> None:
+    await store(backend, with_registration_due(assignment("R-1"), T0 + 8 * H))
+    async with backend.unit_of_work() as uow:
+        await uow.cases.register(
+            [Registration("R-1", T0 + H, "in-1"), Registration("R-1", T0 + 2 * H, "in-2")]
+        )
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        await uow.cases.register([Registration("R-1", T0 + 3 * H, "in-3")])
+        await uow.commit()
+        case = await uow.cases.get("R-1")
+        clocks = await uow.scheduled.open_deadlines(T0 + timedelta(days=30))
+    assert case is not None
+    assert (case.registration_due, case.registered_at, case.registered_by) == (T0 + 8 * H, T0 + H, "in-1")
+    assert "registration" not in {d.name for d in clocks}
+
+
+async def test_a_registration_before_the_assignment_is_copied_onto_it(backend: Backend) -> None:
+    async with backend.unit_of_work() as uow:
+        await uow.cases.register([Registration("R-1", T0 + H, "in-1")])
+        await uow.commit()
+    await store(backend, with_registration_due(assignment("R-1"), T0 + 8 * H))
+    async with backend.unit_of_work() as uow:
+        case = await uow.cases.get("R-1")
+    assert case is not None and (case.registered_at, case.registered_by) == (T0 + H, "in-1")
+
+
+async def test_an_unregistered_case_has_a_registration_clock_for_no_caseworker(backend: Backend) -> None:
+    await store(backend, with_registration_due(assignment("R-1", "cw-a2"), T0 + 8 * H))
+    async with backend.unit_of_work() as uow:
+        clocks = await uow.scheduled.open_deadlines(T0 + 8 * H)
+    [registration] = [d for d in clocks if d.name == "registration"]
+    assert (registration.due_at, registration.caseworker, registration.team) == (T0 + 8 * H, None, "team-a")
+
+
+async def queue_cases(backend: Backend) -> list[QueueEntry]:
+    """Cases in every state a queue tells apart, as they read back."""
+    rows = [
+        with_registration_due(assignment("R-a1", "cw-a1"), T0 + 3 * H),
+        with_registration_due(assignment("R-a5", "cw-a5"), T0 + 3 * H),
+        with_registration_due(assignment("R-b1", "cw-b1", team="team-b"), T0 + 9 * H),
+        with_registration_due(assignment("R-b2", "cw-b2", team="team-b"), T0 - H),
+        with_registration_due(assignment("R-c1", "cw-c1", team="team-c"), T0 + 3 * H),
+        with_registration_due(assignment("R-c2", "cw-c2", team="team-c"), T0 + 3 * H),
+        assignment("R-old", "cw-c2", team="team-c"),  # assigned before issue 19: no registration clock
+    ]
+    rows[1] = (replace(rows[1][0], decision=replace(rows[1][0].decision, mentor="cw-a1")), rows[1][1])
+    await store(backend, *rows)
+    async with backend.unit_of_work() as uow:
+        for referral_id, change in (
+            ("R-b1", {"status": "protection_assessed", "protection_assessed_at": T0 + H}),
+            ("R-c1", {"status": "closed", "decided_at": T0 + H, "decision": "no_investigation",
+                      "closed_at": T0 + H}),
+            ("R-c2", {"status": "closed", "decided_at": T0 + H, "decision": "no_investigation",
+                      "closed_at": T0 + H}),
+            # Closed, never registered, but from before the registration clock: not intake's work.
+            ("R-old", {"status": "closed", "decided_at": T0 + H, "decision": "no_investigation",
+                       "closed_at": T0 + H}),
+        ):  # fmt: skip
+            case = await uow.cases.get_for_update(referral_id)
+            await uow.cases.save(case, replace(case, **change))
+        await uow.cases.register([Registration("R-c2", T0 + H, "in-1"), Registration("R-a1", T0 + H, "in-2")])
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        cases = [await uow.cases.get(a.received.referral_id) for a, _ in rows]
+    return [QueueEntry(c, ("neglect",)) for c in cases if c is not None]
+
+
+QUEUE_ASKS = [
+    (Actor("head", frozenset({"head_of_unit"})), QueueFilter()),
+    (Actor("head", frozenset({"head_of_unit"})), QueueFilter(deadline="breached")),
+    (Actor("head", frozenset({"head_of_unit"})), QueueFilter(deadline="approaching")),
+    (Actor("head", frozenset({"head_of_unit"})), QueueFilter(deadline="ok")),
+    (Actor("head", frozenset({"head_of_unit"})), QueueFilter(registered=True)),
+    (Actor("head", frozenset({"head_of_unit"})), QueueFilter(registered=False, status="assigned")),
+    (Actor("in-1", frozenset({"intake"})), QueueFilter()),
+    (Actor("in-1", frozenset({"intake"})), QueueFilter(team="team-c")),
+    (Actor("mgr-b", frozenset({"manager"})), QueueFilter()),
+    (Actor("mgr-b", frozenset({"manager"})), QueueFilter(assignee="cw-b2", deadline="breached")),
+    (Actor("cw-a1", frozenset({"caseworker"})), QueueFilter()),  # own and mentored
+    (Actor("cw-a1", frozenset({"caseworker"})), QueueFilter(assignee="cw-a5")),
+    (Actor("cw-c2", frozenset({"caseworker"})), QueueFilter(assignee="me", status="closed")),
+]
+
+
+@pytest.mark.parametrize("at", [T0, T0 + 2 * H, T0 + 10 * H], ids=["early", "reminders", "late"])
+@pytest.mark.parametrize(("who", "filters"), QUEUE_ASKS)
+async def test_a_queue_page_is_the_domains_page_of_every_case(
+    backend: Backend, who: Actor, filters: QueueFilter, at: Any
+) -> None:
+    entries = await queue_cases(backend)
+    q = queue_query(who, UNIT, filters, None, 50, at)
+    async with backend.unit_of_work() as uow:
+        found = await uow.queues.page(q)
+    assert [e.case.referral_id for e in found] == [e.case.referral_id for e in q.page(entries)]
+    assert found == q.page(entries)
+
+
+async def test_a_queue_read_page_by_page_with_the_cursor_is_the_whole_queue_once(backend: Backend) -> None:
+    entries = await queue_cases(backend)
+    q = queue_query(Actor("head", frozenset({"head_of_unit"})), UNIT, QueueFilter(), None, 2, T0)
+    pages = []
+    async with backend.unit_of_work() as uow:
+        page = await uow.queues.page(q)
+        while page:
+            pages.append([e.case.referral_id for e in page])
+            page = await uow.queues.page(replace(q, after=page[-1].key))
+    assert [len(p) for p in pages] == [2, 2, 2, 1]
+    assert [r for p in pages for r in p] == [e.case.referral_id for e in q.with_limit(50).page(entries)]
+    assert pages[0] == ["R-b2", "R-a5"]  # breached first; then by due time, then id
+    assert pages[-1] == ["R-old"]  # closed (and registered, or from before the clock): nothing runs

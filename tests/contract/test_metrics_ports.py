@@ -27,7 +27,7 @@ from services.metrics.domain.figures import Figures
 from services.metrics.handlers import project
 from services.metrics.ports import FiguresReader
 from services.metrics.subscribers import TOPICS
-from shared.events import TOPIC_ASSIGNED, TOPIC_DEADLINES, TOPIC_RECEIVED, TOPIC_UPDATED
+from shared.events import TOPIC_ASSIGNED, TOPIC_DEADLINES, TOPIC_RECEIVED, TOPIC_REGISTERED, TOPIC_UPDATED
 from shared.memory import Tables
 from tests.conftest import migrated_pool
 from tests.metrics_events import (
@@ -190,7 +190,7 @@ async def test_the_rows_do_not_depend_on_the_order_between_topics(stores, seed: 
     referrals = {f"R{n}": lifecycle(rng, f"R{n}") for n in range(4)}
     in_topic_order = [
         (topic, envelope)
-        for topic in (TOPIC_RECEIVED, TOPIC_ASSIGNED, TOPIC_UPDATED, TOPIC_DEADLINES)
+        for topic in (TOPIC_RECEIVED, TOPIC_ASSIGNED, TOPIC_UPDATED, TOPIC_REGISTERED, TOPIC_DEADLINES)
         for by_topic in referrals.values()
         for envelope in by_topic.get(topic, [])
     ]

@@ -90,7 +90,21 @@ async def test_existing_weights_and_loads_become_exact_hundredths_and_the_trigge
     await pool.execute("UPDATE assignments SET status = 'closed' WHERE referral_id IN ('R-3', 'R-7')")
     days_before = [tuple(r) for r in await pool.fetch("SELECT * FROM caseworker_days ORDER BY 1, 2, 3")]
 
-    assert await db.apply_migrations(pool, "assignment", MIGRATIONS) == ["005_loads_in_hundredths.sql"]
+    # 006 (issue 19) follows on the same rows: no registration clock for them, a queue key for each.
+    assert await db.apply_migrations(pool, "assignment", MIGRATIONS) == [
+        "005_loads_in_hundredths.sql",
+        "006_registration_and_queues.sql",
+    ]
+    assert await pool.fetchval("SELECT count(*) FROM assignments WHERE registration_due IS NOT NULL") == 0
+    running = await pool.fetchval(
+        "SELECT count(*) FROM assignments WHERE closed_at IS NULL AND decided_at IS NULL"
+    )
+    assert running > 0
+    by_earliest_clock = await pool.fetchval(
+        "SELECT count(*) FROM assignments WHERE next_due = least(protection_due, preliminary_due)"
+        " AND protection_assessed_at IS NULL AND decided_at IS NULL AND closed_at IS NULL"
+    )
+    assert by_earliest_clock == running
 
     stored = {r["referral_id"]: r["weight_hundredths"] for r in await pool.fetch("SELECT * FROM assignments")}
     assert stored == {f"R-{n}": round(weights[n % len(weights)] * 100) for n in range(40)}

@@ -13,7 +13,9 @@ from services.assignment.adapters.postgres_schedules import OPEN_DEADLINES_SQL
 from services.assignment.domain.access import Actor
 from services.assignment.domain.cases import CaseAction
 from services.assignment.domain.errors import InvalidTransition
+from services.assignment.domain.registration import Registration
 from services.assignment.handlers.cases import act_on_case, record_feedback
+from services.assignment.handlers.registration import record_registrations
 from services.assignment.handlers.scheduled import emit_scheduled_events, event_id
 from shared import db
 from shared.clock import FixedClock
@@ -153,9 +155,18 @@ async def deadline_events(pool) -> list[tuple[str, str, int | None]]:
     return [(r["t"], r["d"], r["lead"]) for r in rows]
 
 
+async def register(pool, *referral_ids: str, at: datetime) -> None:
+    """Intake registered the referrals: their registration clocks stop (the statutory ones alone
+    are then watched)."""
+    async with PostgresAssignmentUnitOfWork(pool) as uow:
+        await record_registrations(uow, [Registration(r, at, "in-1") for r in referral_ids])
+        await uow.commit()
+
+
 async def test_deadline_reminders_and_breaches_are_emitted_exactly_once_with_an_injected_clock(pool):
     received_at = local(2026, 10, 20, 10, 0)  # protection due 17:00, preliminary 3 Nov 23:59:59
     await assign(pool, received("R-1", at=received_at))
+    await register(pool, "R-1", at=received_at)
     clock = FixedClock(received_at)
     schedulers = [Scheduler(pool, clock), Scheduler(pool, clock)]
     preliminary_due = local(2026, 11, 3, 23, 59, 59)
@@ -233,6 +244,7 @@ async def test_a_scan_opens_a_transaction_only_for_a_clock_with_an_alert_due(dat
         received_at = local(2026, 10, 20, 10, 0)  # protection assessment due 17:00, reminder 15:00
         for n in range(30):
             await assign(pool, received(f"R-{n}", at=received_at))
+        await register(pool, *[f"R-{n}" for n in range(30)], at=received_at)
         sent: list[str] = []
         async with pool.acquire() as conn:
             conn.add_query_logger(lambda q: sent.append(q.query))
@@ -260,5 +272,11 @@ async def test_the_scan_can_read_each_clock_from_its_partial_index(pool):
         await conn.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {OPEN_DEADLINES_SQL}", MONDAY))
     assert "Seq Scan on assignments" not in plan
-    for index in ("protection_open", "preliminary_open", "investigation_open", "feedback_open"):
+    for index in (
+        "protection_open",
+        "preliminary_open",
+        "investigation_open",
+        "feedback_open",
+        "registration_open",
+    ):
         assert f"assignments_{index}" in plan

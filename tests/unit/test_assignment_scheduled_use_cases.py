@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from services.assignment.domain.access import Actor
 from services.assignment.domain.cases import CaseAction
+from services.assignment.domain.registration import Registration
 from services.assignment.handlers.cases import act_on_case
+from services.assignment.handlers.registration import record_registrations
 from services.assignment.handlers.scheduled import emit_deadline_alerts, emit_scheduled_events, event_id
 from tests.assignment_support import Fakes, local, received
 
@@ -25,11 +27,22 @@ async def scan(fakes: Fakes) -> int:
     return await emit_scheduled_events(fakes.uow, fakes.unit, fakes.clock.now())
 
 
+async def register(fakes: Fakes, *referral_ids: str, by: str = "in-1") -> None:
+    """Intake registered the referrals now, as the consumer of `referrals.registered.v1` would:
+    their registration clocks stop, so a test sees the statutory clocks alone."""
+    uow = fakes.uow()
+    async with uow:
+        now = fakes.clock.now()
+        await record_registrations(uow, [Registration(r, now, by) for r in referral_ids])
+        await uow.commit()
+
+
 async def test_reminders_and_breaches_are_emitted_once_however_often_scans_run() -> None:
     """(Scans of two instances at the same moment are the Postgres integration test's.)"""
     received_at = local(2026, 10, 20, 10, 0)  # protection due 17:00, preliminary 3 Nov 23:59:59
     fakes = Fakes(received_at)
     await fakes.assign(received("R-1", at=received_at))
+    await register(fakes, "R-1")
     preliminary_due = local(2026, 11, 3, 23, 59, 59)
     steps = [
         local(2026, 10, 20, 15, 0),  # two hours before the protection assessment is due
@@ -74,6 +87,7 @@ async def test_a_deadline_passed_while_nobody_scanned_is_breached_once_without_l
 async def test_an_alert_has_a_deterministic_event_id_so_a_second_emission_would_collide() -> None:
     fakes = Fakes(local(2026, 10, 20, 10, 0))
     await fakes.assign(received("R-1", at=local(2026, 10, 20, 10, 0)))
+    await register(fakes, "R-1")
     fakes.clock.set(local(2026, 10, 20, 15, 0))
     await scan(fakes)
     [row] = [r for r in fakes.tables.outbox if r[1] == "deadlines.v1"]
@@ -85,6 +99,7 @@ async def test_a_scan_opens_a_unit_of_work_only_for_a_clock_with_an_alert_due() 
     received_at = local(2026, 10, 20, 10, 0)  # protection assessment due 17:00, reminder 15:00
     fakes = Fakes(received_at)
     await fakes.assign(*[received(f"R-{n}", at=received_at) for n in range(30)])
+    await register(fakes, *[f"R-{n}" for n in range(30)])
     opened: list[object] = []
 
     def counted():
@@ -111,3 +126,54 @@ async def test_a_handover_is_emitted_once_per_boundary_with_the_next_one() -> No
     assert handover["data"]["next_handover_at"].startswith("2026-02-02T07:00:00")
     [row] = fakes.tables.outbox
     assert row[0] == event_id("handover", local(2026, 1, 19, 8, 0).astimezone(UTC).isoformat())
+
+
+# --- registration (issue 19) ---------------------------------------------------------------------
+
+
+async def test_an_unregistered_referral_gets_a_registration_reminder_and_breach_for_no_caseworker() -> None:
+    received_at = local(2026, 10, 20, 10, 0)  # a Tuesday: registration due 16:00, reminder 14:00
+    fakes = Fakes(received_at)
+    await fakes.assign(received("R-1", at=received_at))
+    fakes.clock.set(local(2026, 10, 20, 14, 0))
+    await scan(fakes)
+    fakes.clock.set(local(2026, 10, 20, 16, 0))
+    await scan(fakes)
+    registration = [e for e in fakes.events() if e["data"].get("deadline") == "registration"]
+    assert [(e["event_type"], e["data"]["lead_seconds"]) for e in registration] == [
+        ("deadline.approaching", 7200),
+        ("deadline.breached", None),
+    ]
+    due = local(2026, 10, 20, 16, 0).astimezone(UTC)
+    for event in registration:
+        assert event["data"]["caseworker"] is None  # the intake group registers
+        assert event["data"]["team"] == fakes.case("R-1").team
+        assert datetime.fromisoformat(event["data"]["due_at"]) == due
+
+
+async def test_registration_stops_the_registration_reminders_and_breach() -> None:
+    received_at = local(2026, 10, 20, 10, 0)
+    fakes = Fakes(received_at)
+    await fakes.assign(received("R-1", at=received_at))
+    fakes.clock.set(local(2026, 10, 20, 11, 0))
+    await register(fakes, "R-1")
+    fakes.clock.set(local(2026, 10, 20, 14, 0))
+    await scan(fakes)
+    fakes.clock.set(local(2026, 10, 21, 9, 0))
+    await scan(fakes)
+    assert not [e for e in fakes.events() if e["data"].get("deadline") == "registration"]
+    case = fakes.case("R-1")
+    assert (case.registered_at, case.registered_by) == (local(2026, 10, 20, 11, 0), "in-1")
+
+
+async def test_a_registration_handled_before_the_assignment_is_kept_for_it() -> None:
+    received_at = local(2026, 10, 20, 10, 0)
+    fakes = Fakes(received_at)
+    await register(fakes, "R-1", by="in-2")  # on its own topic: no order with referrals.received
+    await register(fakes, "R-1", by="in-3")  # a second registration changes nothing
+    await fakes.assign(received("R-1", at=received_at))
+    case = fakes.case("R-1")
+    assert (case.registered_at, case.registered_by) == (received_at, "in-2")
+    fakes.clock.set(local(2026, 10, 21, 9, 0))
+    await scan(fakes)
+    assert not [e for e in fakes.events() if e["data"].get("deadline") == "registration"]

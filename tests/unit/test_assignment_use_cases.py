@@ -19,7 +19,7 @@ from services.assignment.domain.errors import UnknownTeam
 from services.assignment.domain.model import Override
 from services.assignment.domain.workload import Absence
 from services.assignment.unit_from_config import unit_from_config
-from shared.events import TOPIC_RECEIVED, Envelope
+from shared.events import TOPIC_RECEIVED, TOPIC_REGISTERED, Envelope, ReferralRegistered, new_envelope
 from shared.records import PoisonMessage
 from tests.assignment_support import EXAMPLE_CONFIG, UNIT, Fakes, local, new_assignment, received
 
@@ -274,3 +274,31 @@ async def test_a_receipt_outside_the_years_the_unit_plans_for_is_a_poison_messag
         async with fakes.uow() as uow:
             await handlers[TOPIC_RECEIVED](uow, [received("R-1", at=received_at)])
     assert fakes.tables.assignments == {}
+
+
+async def test_a_registration_at_an_implausible_time_is_a_poison_message_and_a_good_one_marks_the_case() -> (
+    None
+):
+    fakes = Fakes(MONDAY)
+    await fakes.assign(received("R-1", at=MONDAY))
+    handlers: dict[str, Any] = {}
+
+    class Runtime:
+        def subscribe(self, topic: str, model: Any, handler: Any) -> None:
+            handlers[topic] = handler
+
+    subscribers.subscribe(Runtime(), UNIT)
+
+    def registered(at: datetime) -> Any:
+        data = ReferralRegistered(referral_id="R-1", family_key="f-R-1", registered_at=at, by="in-1")
+        return new_envelope("referral.registered", data, producer="intake", correlation_id="R-1")
+
+    with pytest.raises(PoisonMessage, match="registered_at lies outside the years the unit plans for"):
+        async with fakes.uow() as uow:
+            await handlers[TOPIC_REGISTERED](uow, [registered(datetime(1, 1, 1, 0, 30, tzinfo=UTC))])
+    assert fakes.case("R-1").registered_at is None
+    uow = fakes.uow()
+    async with uow:
+        await handlers[TOPIC_REGISTERED](uow, [registered(MONDAY)])
+        await uow.commit()
+    assert (fakes.case("R-1").registered_at, fakes.case("R-1").registered_by) == (MONDAY, "in-1")

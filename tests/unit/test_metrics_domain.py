@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
-from services.metrics.domain.labels import imbalance_ratio, started
+from services.metrics.domain.events import DeadlineAlerted, ReferralRegistered
+from services.metrics.domain.labels import DEADLINES, imbalance_ratio, started
+from services.metrics.domain.projection import DeadlineRaised, later_state, read_model_changes
 
 FTE = {"cw-1": 1.0, "cw-2": 0.8, "new-1": 1.0}
 HIRED = {"new-1": date(2026, 9, 1)}
@@ -26,3 +28,13 @@ def test_the_ratio_is_per_fte_and_ignores_someone_who_has_not_started():
 
 def test_no_ratio_while_a_started_caseworker_carries_nothing():
     assert imbalance_ratio({"cw-1": 3.0}, {"cw-1": 1.0, "cw-2": 1.0}) is None
+
+
+def test_a_registration_meets_the_registration_clock_and_a_later_alert_cannot_reopen_it():
+    at = datetime(2026, 10, 20, 9, tzinfo=UTC)
+    met = read_model_changes(ReferralRegistered("R1", at))
+    assert met == [DeadlineRaised("R1", "registration", None, None, "met")]
+    breached = read_model_changes(DeadlineAlerted("R1", "registration", at, "team-a", breached=True))
+    assert [c.state for c in breached if isinstance(c, DeadlineRaised)] == ["breached"]
+    assert later_state("met", "breached") == "met"
+    assert "registration" in DEADLINES

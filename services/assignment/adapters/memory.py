@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Self
 
+from services.assignment.adapters.memory_queues import InMemoryWorkQueues
 from services.assignment.adapters.memory_stores import (
     AssignmentTables,
     InMemoryAbsenceStore,
@@ -58,3 +59,8 @@ class InMemoryAssignmentUnitOfWork(InMemoryUnitOfWork[AssignmentTables]):
     def scheduled(self) -> InMemoryScheduledEventStore:
         """Deadline alerts and handovers, in this unit of work."""
         return InMemoryScheduledEventStore(self.tables)
+
+    @property
+    def queues(self) -> InMemoryWorkQueues:
+        """Work queues, in this unit of work."""
+        return InMemoryWorkQueues(self.tables)

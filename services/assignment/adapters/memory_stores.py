@@ -13,6 +13,7 @@ from services.assignment.domain.batch import PRIOR_LIMIT, FactsQuery, NewAssignm
 from services.assignment.domain.cases import Case, Extension
 from services.assignment.domain.deadlines import Alert, OpenDeadline
 from services.assignment.domain.model import Load, Override, PriorCase
+from services.assignment.domain.registration import Registration
 from services.assignment.domain.rotation import Handover
 from services.assignment.domain.workload import Absence
 from shared.events import OutboxRow
@@ -28,6 +29,7 @@ class StoredAssignment:
     assigned_day: date | None
     assigned_at: datetime
     seq: int
+    categories: tuple[str, ...] = ()
 
 
 @dataclass
@@ -41,6 +43,7 @@ class AssignmentTables(Tables):
     alerts: set[tuple[str, str, str, datetime]] = field(default_factory=set)
     handovers: dict[datetime, Handover] = field(default_factory=dict)
     team_locks: set[str] = field(default_factory=set)
+    registrations: dict[str, Registration] = field(default_factory=dict)
     last_id: int = 0
 
     def next_id(self) -> int:
@@ -109,9 +112,14 @@ class InMemoryAssignmentStore:
             referral_id = a.received.referral_id
             if referral_id in self._tables.assignments:
                 continue
+            case = new_case(a)
+            known = self._tables.registrations.get(referral_id)  # handled before the assignment
+            if known is not None:
+                case = dataclasses.replace(case, registered_at=known.registered_at, registered_by=known.by)
             self._tables.assignments[referral_id] = StoredAssignment(
-                new_case(a), a.received.referral.child_key, a.day, self._now, self._tables.next_id()
-            )
+                case, a.received.referral.child_key, a.day, self._now, self._tables.next_id(),
+                a.received.referral.categories,
+            )  # fmt: skip
             self._tables.outbox.append(event)
 
     async def open_loads(self) -> dict[str, Load]:
@@ -131,7 +139,7 @@ def new_case(a: NewAssignment) -> Case:
         r.referral_id, r.referral.family_key, d.team, d.staff_id, d.mentor, d.reason, d.explanation,
         a.duty.source, a.duty.period_start, a.duty.period_end, r.received_at, r.referral.acute_danger,
         r.protected_identity, a.weight, r.feedback_requested, a.deadlines.protection_assessment_due,
-        a.deadlines.preliminary_assessment_due,
+        a.deadlines.preliminary_assessment_due, registration_due=a.deadlines.registration_due,
     )  # fmt: skip
 
 
@@ -158,6 +166,17 @@ class InMemoryCaseStore:
     async def add_extension(self, extension: Extension) -> None:
         """Keep the extension."""
         self._tables.extensions.append(extension)
+
+    async def register(self, registrations: Sequence[Registration]) -> None:
+        """Keep each first registration; mark its case if it is assigned."""
+        for r in registrations:
+            if r.referral_id in self._tables.registrations:
+                continue
+            self._tables.registrations[r.referral_id] = r
+            stored = self._tables.assignments.get(r.referral_id)
+            if stored is not None and stored.case.registered_at is None:
+                case = dataclasses.replace(stored.case, registered_at=r.registered_at, registered_by=r.by)
+                self._tables.assignments[r.referral_id] = dataclasses.replace(stored, case=case)
 
 
 class InMemoryOverrideStore:
@@ -208,7 +227,8 @@ class InMemoryScheduledEventStore:
                 done = frozenset(
                     k for rid, d, k, at in self._tables.alerts if (rid, d, at) == (a.referral_id, name, due)
                 )
-                found.append(OpenDeadline(a.referral_id, a.family_key, a.team, a.caseworker, name, due, done))
+                caseworker = None if name == "registration" else a.caseworker  # the intake group's
+                found.append(OpenDeadline(a.referral_id, a.family_key, a.team, caseworker, name, due, done))
         return found
 
     def _clocks(self) -> Iterator[tuple[Case, str, datetime | None]]:
@@ -218,6 +238,7 @@ class InMemoryScheduledEventStore:
         yield from ((c, "preliminary_assessment", c.preliminary_due) for c in cases if c.decided_at is None)
         yield from ((c, "investigation", c.investigation_due) for c in cases if c.closed_at is None)
         yield from ((c, "reporter_feedback", c.feedback_due) for c in cases if c.feedback_sent_at is None)
+        yield from ((c, "registration", c.registration_due) for c in cases if c.registered_at is None)
 
     async def add_alert(self, deadline: OpenDeadline, alert: Alert) -> bool:
         """Record the alert; False when it was already."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from services.assignment.adapters.postgres_assignments import PostgresAssignmentStore
 from services.assignment.adapters.postgres_cases import PostgresCaseStore
+from services.assignment.adapters.postgres_queues import PostgresWorkQueues
 from services.assignment.adapters.postgres_schedules import (
     PostgresAbsenceStore,
     PostgresOverrideStore,
@@ -43,3 +44,8 @@ class PostgresAssignmentUnitOfWork(PostgresUnitOfWork):
     def scheduled(self) -> PostgresScheduledEventStore:
         """Deadline alerts and handovers, in this transaction."""
         return PostgresScheduledEventStore(self.conn)
+
+    @property
+    def queues(self) -> PostgresWorkQueues:
+        """Work queues, in this transaction."""
+        return PostgresWorkQueues(self.conn)

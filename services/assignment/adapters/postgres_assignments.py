@@ -52,21 +52,33 @@ _ABSENCES = (
     " bool_or(ends_on < {day} AND ends_on >= {since}))"
     " FROM absences WHERE ends_on >= {since} AND starts_on <= {day} GROUP BY staff_id"
 )
+REGISTRATION_LOCK = "pg_advisory_xact_lock(19, hashtext({referral}))"
+"""Held to the end of the transaction by both writers of a referral's registration: the assignment
+(whose insert copies a registration handled first) and the registration (which marks an
+assignment stored first). Without it the two, committing at once, could each miss the other.
+The two-key form: its key space is apart from the one-key locks (the outbox relay's)."""
 BEFORE_LOCK_SQL = (
     "SELECT EXISTS (SELECT 1 FROM assignments WHERE referral_id = $1) AS assigned,"
     f" ARRAY({OVERRIDES_SQL.format(start='$2', end='$2')}) AS overrides,"
     f" ARRAY({_PRIOR.format(child='$3', family='$4')}) AS prior,"
     f" ARRAY({_ABSENCES.format(day='$5', since='$6')}) AS absences, now() AS now"
+    # Taken here, in the batch's first statement, so the insert (a later statement, a later
+    # snapshot) sees a registration that committed while this waited; no round trip of its own.
+    f" FROM (SELECT {REGISTRATION_LOCK.format(referral='$1')}) AS registration_lock"
 )
 
 _INSERT_ASSIGNMENT = insert_if(
     "INSERT INTO assignments (referral_id, family_key, child_key, team, caseworker, mentor,"
     " reason, explanation, source, period_start, period_end, received_at, acute_danger,"
     " protected_identity, protection_due, preliminary_due, assigned_day, categories,"
-    " interpreter_needed, weight_hundredths, feedback_requested)"
-    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
+    " interpreter_needed, weight_hundredths, feedback_requested, registration_due,"
+    " registered_at, registered_by)"
+    " SELECT $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,"
+    # A registration handled before the assignment (it travels on another topic) is kept.
+    " r.registered_at, r.registered_by FROM (SELECT 1) AS one"
+    " LEFT JOIN registrations r ON r.referral_id = $1"
     " ON CONFLICT (referral_id) DO NOTHING RETURNING 1",
-    22,
+    23,
 )
 
 
@@ -151,5 +163,5 @@ def _insert_params(a: NewAssignment, event: OutboxRow) -> tuple[Any, ...]:
         a.duty.source, a.duty.period_start, a.duty.period_end, a.received.received_at, r.acute_danger,
         a.received.protected_identity, a.deadlines.protection_assessment_due,
         a.deadlines.preliminary_assessment_due, a.day, list(r.categories), r.interpreter_needed, a.weight,
-        a.received.feedback_requested, *event,
+        a.received.feedback_requested, a.deadlines.registration_due, *event,
     )  # fmt: skip

@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
+from services.assignment.adapters.postgres_assignments import REGISTRATION_LOCK
 from services.assignment.domain.cases import Case, Extension
+from services.assignment.domain.registration import Registration
 from shared.db import Conn
 
 # Every field of a case is the column of the same name, except the weight, whose column says its unit.
 _COLUMN = {f.name: f.name for f in dataclasses.fields(Case)} | {"weight": "weight_hundredths"}
-_SELECT = "SELECT " + ", ".join(f"{c} AS {f}" if c != f else c for f, c in _COLUMN.items())
-CASE_SQL = f"{_SELECT} FROM assignments WHERE referral_id = $1"
+SELECT_CASE = "SELECT " + ", ".join(f"{c} AS {f}" if c != f else c for f, c in _COLUMN.items())
+CASE_SQL = f"{SELECT_CASE} FROM assignments WHERE referral_id = $1"
+# The first registration of a referral is kept (whether or not it is assigned yet) and, if it is
+# assigned, copied onto the case; the assignment's insert copies one that came first. The lock
+# (postgres_assignments.REGISTRATION_LOCK) comes first, in a statement of its own, so this one's
+# snapshot holds an assignment committed while it waited. Sorted, so two runs never deadlock.
+LOCK_REGISTRATIONS_SQL = (
+    f"SELECT count({REGISTRATION_LOCK.format(referral='r')}) FROM"
+    ' (SELECT DISTINCT r COLLATE "C" AS r FROM unnest($1::text[]) AS t(r) ORDER BY 1) AS sorted'
+)
+REGISTER_SQL = (
+    "WITH kept AS (INSERT INTO registrations (referral_id, registered_at, registered_by)"
+    " VALUES ($1, $2, $3) ON CONFLICT (referral_id) DO NOTHING RETURNING *)"
+    " UPDATE assignments a SET registered_at = k.registered_at, registered_by = k.registered_by"
+    " FROM kept k WHERE a.referral_id = k.referral_id AND a.registered_at IS NULL"
+)
 
 
 class PostgresCaseStore:
@@ -39,6 +56,14 @@ class PostgresCaseStore:
             f"UPDATE assignments SET {sets} WHERE referral_id = $1",
             before.referral_id,
             *(getattr(after, f) for f in changed),
+        )
+
+    async def register(self, registrations: Sequence[Registration]) -> None:
+        """Keep each referral's first registration and mark its case: the referrals' locks, then
+        every registration in one pipelined round trip."""
+        await self._conn.fetchval(LOCK_REGISTRATIONS_SQL, [r.referral_id for r in registrations])
+        await self._conn.executemany(
+            REGISTER_SQL, [(r.referral_id, r.registered_at, r.by) for r in registrations]
         )
 
     async def add_extension(self, extension: Extension) -> None:

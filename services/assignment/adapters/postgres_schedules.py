@@ -16,23 +16,26 @@ from shared.db import Conn
 # each read from a partial index of its unmet rows (migration 004), so closed history is not
 # scanned; whether an alert is due is decided in Python, and only then is a transaction opened.
 _OPEN_CLOCK = (
-    "SELECT referral_id, family_key, team, caseworker, '{name}'::text AS name, {due} AS due_at"
-    " FROM assignments WHERE {unmet} AND {due} IS NOT NULL AND {due} <= $1"
+    "SELECT referral_id, family_key, team, {caseworker} AS caseworker, '{name}'::text AS name,"
+    " {due} AS due_at FROM assignments WHERE {unmet} AND {due} IS NOT NULL AND {due} <= $1"
 )
 OPEN_DEADLINES_SQL = (
     "SELECT o.*, ARRAY(SELECT alert FROM deadline_alerts a WHERE a.referral_id = o.referral_id"
     " AND a.deadline = o.name AND a.due_at = o.due_at) AS done FROM ("
     + " UNION ALL ".join(
-        _OPEN_CLOCK.format(name=name, due=due, unmet=unmet)
-        for name, due, unmet in (
+        _OPEN_CLOCK.format(name=name, due=due, unmet=unmet, caseworker=caseworker)
+        for name, due, unmet, caseworker in (
             (
                 "protection_assessment",
                 "protection_due",
                 "protection_assessed_at IS NULL AND closed_at IS NULL",
+                "caseworker",
             ),
-            ("preliminary_assessment", "preliminary_due", "decided_at IS NULL"),
-            ("investigation", "investigation_due", "closed_at IS NULL"),
-            ("reporter_feedback", "feedback_due", "feedback_sent_at IS NULL"),
+            ("preliminary_assessment", "preliminary_due", "decided_at IS NULL", "caseworker"),
+            ("investigation", "investigation_due", "closed_at IS NULL", "caseworker"),
+            ("reporter_feedback", "feedback_due", "feedback_sent_at IS NULL", "caseworker"),
+            # The intake group registers: the clock is nobody's own (migration 006's index).
+            ("registration", "registration_due", "registered_at IS NULL", "NULL::text"),
         )
     )
     + ") AS o"

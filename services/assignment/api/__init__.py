@@ -1,6 +1,6 @@
 """HTTP edge of assignment: the staff API (CONTRACTS.md §3).
 
-Module-level routers (`rotation`, `referrals`) whose dependencies come from `app.state.assignment`
+Module-level routers (`rotation`, `queues`, `referrals`) whose dependencies come from `app.state.assignment`
 (`AssignmentApi`, set by `main.py`); domain exceptions become problem details here and nowhere
 else (`problems.py`).
 """
@@ -11,9 +11,10 @@ from fastapi import APIRouter
 
 from services.assignment.api.dependencies import AssignmentApi
 from services.assignment.api.problems import add_domain_problem_handlers
+from services.assignment.api.queues import router as queues_router
 from services.assignment.api.referrals import router as referrals_router
 from services.assignment.api.rotation import router as rotation_router
 
-ROUTERS: tuple[APIRouter, ...] = (rotation_router, referrals_router)
+ROUTERS: tuple[APIRouter, ...] = (rotation_router, queues_router, referrals_router)
 
 __all__ = ["ROUTERS", "AssignmentApi", "add_domain_problem_handlers"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
@@ -10,6 +11,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.assignment.domain.cases import Case
 from services.assignment.domain.model import OnDuty, as_cases
+from services.assignment.domain.queues import NO_DUE, QueueEntry
 from services.assignment.domain.workload import CaseworkerWorkload
 
 # Inside the years the unit can plan for (the holiday calendar covers them).
@@ -116,6 +118,12 @@ def referral_state(case: Case) -> dict[str, Any]:
         "preliminary_assessment": _deadline(case.preliminary_due, case.decided_at),
         "investigation": _deadline(case.investigation_due, case.closed_at),
         "reporter_feedback": _deadline(case.feedback_due, case.feedback_sent_at),
+        "registration": _deadline(case.registration_due, case.registered_at),
+    }
+    state["registration"] = {
+        "registered": case.registered_at is not None,
+        "registered_at": case.registered_at,
+        "registered_by": case.registered_by,
     }
     return state | {"decision": case.decision, "protection_outcome": case.protection_outcome}
 
@@ -142,3 +150,67 @@ def workload_body(rows: list[CaseworkerWorkload], at: datetime) -> dict[str, obj
         for r in rows
     ]
     return {"at": at, "caseworkers": people}
+
+
+ClockName = Literal[
+    "protection_assessment", "preliminary_assessment", "investigation", "reporter_feedback", "registration"
+]
+
+
+Reminders = Mapping[str, tuple[timedelta, ...]]
+
+
+class QueueDeadline(_Body):
+    """One deadline of a referral in a queue, with its state at the page's `at`."""
+
+    due_at: datetime
+    met_at: datetime | None
+    state: Literal["ok", "approaching", "breached", "met", "stopped"]
+
+
+class QueueItem(_Body):
+    """A referral in a work queue: ids, codes, flags and times only, never a client detail. No
+    age band: no event assignment receives carries the child's age or birth date."""
+
+    referral_id: str
+    team: str
+    caseworker: str
+    mentor: str | None
+    status: str
+    categories: list[str]
+    acute: bool
+    received_at: datetime
+    deadlines: dict[ClockName, QueueDeadline]
+    deadline_state: Literal["ok", "approaching", "breached"]
+    next_due_at: datetime | None
+    registered: bool
+    registered_at: datetime | None
+
+    @classmethod
+    def of(cls, entry: QueueEntry, now: datetime, reminders: Reminders) -> QueueItem:
+        """The entry as the API shows it, its states at `now`."""
+        c = entry.case
+        deadlines = {
+            clock.name: QueueDeadline(
+                due_at=clock.due_at,
+                met_at=clock.met_at,
+                state=clock.state(now, reminders.get(clock.name, ())),
+            )
+            for clock in entry.clocks
+        }
+        return cls(
+            referral_id=c.referral_id, team=c.team, caseworker=c.caseworker, mentor=c.mentor,
+            status=c.status, categories=list(entry.categories), acute=c.acute_danger,
+            received_at=c.received_at, deadlines=deadlines,
+            deadline_state=entry.state(now, reminders),
+            next_due_at=None if entry.next_due == NO_DUE else entry.next_due,
+            registered=c.registered_at is not None, registered_at=c.registered_at,
+        )  # fmt: skip
+
+
+class QueuePageOut(_Body):
+    """A page of a work queue; `next_cursor` is None on the last page."""
+
+    items: list[QueueItem]
+    next_cursor: str | None
+    at: datetime

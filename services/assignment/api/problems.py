@@ -14,6 +14,7 @@ from services.assignment.domain.errors import (
     ImplausibleTime,
     InvalidAbsenceDates,
     InvalidOverrideWindow,
+    InvalidQueueFilter,
     InvalidScheduleRange,
     InvalidTransition,
     NoFeedbackDue,
@@ -41,6 +42,7 @@ PROBLEMS: dict[type[AssignmentRefused], tuple[int, str]] = {
     InvalidOverrideWindow: (422, "Invalid window"),
     InvalidAbsenceDates: (422, "Invalid dates"),
     InvalidScheduleRange: (422, "Invalid range"),
+    InvalidQueueFilter: (422, "Invalid filter"),
 }
 
 

@@ -60,6 +60,9 @@ class Case:
     feedback_due: datetime | None = None
     feedback_sent_at: datetime | None = None
     closed_at: datetime | None = None
+    registration_due: datetime | None = None  # None for cases assigned before issue 19
+    registered_at: datetime | None = None
+    registered_by: str | None = None
 
     @property
     def parties(self) -> Parties:

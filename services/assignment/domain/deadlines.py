@@ -23,14 +23,35 @@ def referral_deadlines(
     if calendar.is_office_day(local.date()) and local.time() < calendar.protection_cutoff:
         protection = datetime.combine(local.date(), rules.same_day_due, tz)
     else:
-        day = local.date() + timedelta(days=1)
-        while not calendar.is_office_day(day):
-            day += timedelta(days=1)
-        protection = datetime.combine(day, rules.next_day_due, tz)
+        protection = datetime.combine(next_office_day(local.date(), calendar), rules.next_day_due, tz)
     # The 14 days are calendar days; a due date on a weekend or holiday is kept and flagged.
     due_day = local.date() + timedelta(days=rules.preliminary_days)
     preliminary = datetime.combine(due_day, END_OF_DAY, tz)
-    return Deadlines(protection, preliminary, not calendar.is_office_day(due_day))
+    registration = registration_due(received_at, calendar, tz, rules)
+    return Deadlines(protection, preliminary, not calendar.is_office_day(due_day), registration)
+
+
+def registration_due(
+    received_at: datetime, calendar: OfficeCalendar, tz: tzinfo, rules: DeadlineRules = DEFAULT_RULES
+) -> datetime:
+    """When the intake group must have registered the referral in the system of record (issue 19):
+    the same office day by `rules.registration_due`, else that time on the next office day, then
+    `rules.registration_office_days` office days more. Not a statute's clock: the unit's own."""
+    local = received_at.astimezone(tz)
+    day = local.date()
+    if not calendar.is_office_day(day) or local.time() >= rules.registration_due:
+        day = next_office_day(day, calendar)
+    for _ in range(rules.registration_office_days):
+        day = next_office_day(day, calendar)
+    return datetime.combine(day, rules.registration_due, tz)
+
+
+def next_office_day(day: date, calendar: OfficeCalendar) -> date:
+    """The first office day after `day`."""
+    day += timedelta(days=1)
+    while not calendar.is_office_day(day):
+        day += timedelta(days=1)
+    return day
 
 
 def add_months(day: date, months: int) -> date:
@@ -85,8 +106,9 @@ class OpenDeadline:
     referral_id: str
     family_key: str
     team: str
-    caseworker: str
+    caseworker: str | None  # None for registration: the intake group's work, nobody's own
     name: str  # protection_assessment | preliminary_assessment | investigation | reporter_feedback
+    # | registration
     due_at: datetime
     emitted: frozenset[str]  # Alert.key of each alert emitted for this due time
 

@@ -113,3 +113,7 @@ class InvalidScheduleRange(AssignmentRefused):
 
     def __init__(self, max_days: int) -> None:
         super().__init__(f"need from <= to, at most {max_days} days")
+
+
+class InvalidQueueFilter(AssignmentRefused):
+    """A work queue's filter names something the unit lacks, or asks for an impossible page."""

@@ -198,6 +198,7 @@ class Deadlines:
     protection_assessment_due: datetime
     preliminary_assessment_due: datetime
     preliminary_due_on_non_office_day: bool
+    registration_due: datetime | None = None  # None only where a caller has no calendar for it
 
 
 @dataclass(frozen=True)
@@ -210,4 +211,6 @@ class DeadlineRules:
     investigation_months: int = 4
     max_extension_months: int = 6
     feedback_days: int = 7
+    registration_due: time = time(16, 0)
+    registration_office_days: int = 0
     reminders: Mapping[str, tuple[timedelta, ...]] = field(default_factory=dict)

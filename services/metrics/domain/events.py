@@ -78,6 +78,20 @@ class DeliverySettled:
     outcome: str
 
 
+@dataclass(frozen=True, slots=True)
+class ReferralRegistered:
+    """Intake registered the referral in the system of record: its registration clock is met."""
+
+    referral_id: str
+    at: datetime
+
+
 MetricsEvent = (
-    ReferralReceived | ReferralAssigned | CaseActed | DeadlineAlerted | DutyHandedOver | DeliverySettled
+    ReferralReceived
+    | ReferralAssigned
+    | CaseActed
+    | ReferralRegistered
+    | DeadlineAlerted
+    | DutyHandedOver
+    | DeliverySettled
 )

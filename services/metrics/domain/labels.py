@@ -26,7 +26,13 @@ REPORTER_GROUPS: dict[str, str] = {
 # under the next-office-hours policy waits for Monday.
 ASSIGNMENT_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400)
 
-DEADLINES = ("protection_assessment", "preliminary_assessment", "investigation", "reporter_feedback")
+DEADLINES = (
+    "protection_assessment",
+    "preliminary_assessment",
+    "investigation",
+    "reporter_feedback",
+    "registration",
+)
 OPEN_STATES = ("ok", "approaching", "breached")
 STATE_RANK = {"ok": 0, "approaching": 1, "breached": 2, "met": 3}
 

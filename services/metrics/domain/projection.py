@@ -22,6 +22,7 @@ from services.metrics.domain.events import (
     MetricsEvent,
     ReferralAssigned,
     ReferralReceived,
+    ReferralRegistered,
 )
 from services.metrics.domain.labels import CLOSED_STATUSES, MEETS, STATE_RANK, reporter_group
 
@@ -148,6 +149,8 @@ def read_model_changes(event: MetricsEvent) -> list[Change]:
             return _assigned(event)
         case CaseActed():
             return _acted(event)
+        case ReferralRegistered():
+            return [DeadlineRaised(event.referral_id, "registration", None, None, "met")]
         case DeadlineAlerted():
             state = "breached" if event.breached else "approaching"
             raised = DeadlineRaised(event.referral_id, event.deadline, event.due_at, event.team, state)
