@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+import yaml
 
 from referral_router.devinfra.procs import free_port, spawn, stop_process, wait_for_http
 from referral_router.stack import REPO, Ports, ServiceConfig, ServiceProcesses
@@ -54,6 +55,17 @@ def free_ports() -> Ports:
     )
 
 
+def without_reminders(path: Path) -> Path:
+    """The example unit file without reminder lead times. The tests count the emails about a
+    referral; a reminder due within its lead time of the moment the suite runs (a registration
+    received at 15:00 on an office day is due at 16:00, two hours' lead) would add one or not
+    depending on the hour. Deadlines and breaches are unchanged."""
+    raw = yaml.safe_load((REPO / "deploy" / "config" / "unit.example.yaml").read_text("utf-8"))
+    raw["deadlines"]["reminders"] = {name: [] for name in raw["deadlines"]["reminders"]}
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
+    return path
+
+
 async def start_stack(postgres_server: str, broker: Broker, log_dir: Path) -> tuple[RunningStack, list]:
     """Sinks and services on free ports, with a database and topic prefix of their own."""
     name = f"e2e_{uuid.uuid4().hex[:10]}"
@@ -86,6 +98,7 @@ async def start_stack(postgres_server: str, broker: Broker, log_dir: Path) -> tu
         flavour=broker.flavour,
         ports=ports,
         secrets=secrets,
+        unit_config=without_reminders(log_dir / "unit.yaml"),
         topic_prefix=prefix,
         extra_env={"OUTBOX__POLL_INTERVAL_S": "0.5", "WORKER__POLL_INTERVAL_S": "0.5"},
     )

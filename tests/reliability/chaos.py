@@ -59,7 +59,15 @@ from tests.helpers import signed_headers
 # One email per referral (to the caseworker), no escalation, no quiet hours: every message the
 # sink holds can be matched to exactly one delivery row.
 NOTIFICATIONS = {
-    "routes": {"referral.assigned": ["caseworker"]},
+    # Only the assignment email: the keys added in issue 19 would otherwise get their defaults
+    # (registration reminders and breaches, which depend on the hour the run happens at).
+    "routes": {
+        "referral.assigned": ["caseworker"],
+        "registration.approaching": [],
+        "registration.breached": [],
+        "access.break_glass": [],
+        "access.review": [],
+    },
     "quiet_hours": {"enabled": False},
     "escalation": {"enabled": False},
 }
