@@ -95,13 +95,25 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _anchor(text: str) -> tuple[int, bytes]:
+    """`SEQ:HASH` (the hash as 64 hex digits) as given by the monthly access review."""
+    seq, _, digest = text.partition(":")
+    try:
+        parsed = (int(seq), bytes.fromhex(digest))
+    except ValueError:
+        parsed = (0, b"")
+    if parsed[0] < 1 or len(parsed[1]) != 32:
+        raise argparse.ArgumentTypeError("give SEQ:HASH, a row number and 64 hex digits")
+    return parsed
+
+
 def _verify_access_log(args: argparse.Namespace) -> int:
     import asyncio
 
     from services.intake.main import verify_stored_access_log
     from shared.settings import ServiceSettings
 
-    check = asyncio.run(verify_stored_access_log(ServiceSettings()))
+    check = asyncio.run(verify_stored_access_log(ServiceSettings(), dict(args.anchor or ())))
     if check.broken is not None:
         # The seq only: a row's content may be personal (a reason) and stays in the database.
         print(f"access log broken at seq {check.broken.seq}: {check.broken.kind}", file=sys.stderr)
@@ -136,6 +148,14 @@ def parser() -> argparse.ArgumentParser:
         "verify-access-log",
         help="recompute intake's access-log hash chain (DATABASE__URL); exit 1 at the first altered, "
         "missing or reordered row",
+    )
+    verify.add_argument(
+        "--anchor",
+        action="append",
+        type=_anchor,
+        metavar="SEQ:HASH",
+        help="a row and its hash as the monthly access review gave them (repeatable): the row must "
+        "still be there with that hash",
     )
     verify.set_defaults(run=_verify_access_log)
     return p

@@ -175,6 +175,11 @@ class AccessReview(WireModel):
     head_of_unit: OpaqueId
     entries: int = Field(ge=0)
     findings: tuple[ReviewFinding, ...] = Field(default=(), max_length=500)
+    # The newest row of the whole access log when the review was made, and its hash: kept outside
+    # intake's database (this event, the head of unit's mail), it lets `verify-access-log --anchor`
+    # find a log rewritten from some row on, or cut short, which the chain alone cannot show.
+    chain_seq: int | None = Field(default=None, ge=1)
+    chain_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class RotationHandover(WireModel):

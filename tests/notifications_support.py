@@ -195,11 +195,16 @@ def break_glass(
     return new_envelope("access.break_glass", data, producer="intake", correlation_id=referral_id)
 
 
-def review(month: str, entries: int, *findings: tuple[str, str, int, tuple[str, ...]]) -> Envelope[Any]:
-    """`access.review` for the head of unit, with findings as (kind, staff, count, referral ids)."""
+Found = tuple[str, str, int, tuple[str, ...]]
+
+
+def review(month: str, entries: int, *findings: Found, anchor: tuple[int, str] | None = None) -> Envelope:
+    """`access.review` for the head of unit, with findings as (kind, staff, count, referral ids) and
+    the log's newest row and hash if given."""
     data = AccessReview(
         month=month, head_of_unit="head", entries=entries,
         findings=tuple(ReviewFinding(kind=k, staff=s, count=n, referral_ids=r) for k, s, n, r in findings),
+        chain_seq=None if anchor is None else anchor[0], chain_hash=None if anchor is None else anchor[1],
     )  # fmt: skip
     return new_envelope("access.review", data, producer="intake", correlation_id=f"review-{month}")
 

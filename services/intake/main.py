@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -223,11 +223,14 @@ async def reencrypt_stored_details(settings: IntakeSettings, batch_size: int) ->
         await pool.close()
 
 
-async def verify_stored_access_log(settings: ServiceSettings) -> ChainCheck:
-    """`referral-router verify-access-log`'s work: the chain as stored, checked from its first row."""
+async def verify_stored_access_log(
+    settings: ServiceSettings, anchors: Mapping[int, bytes] | None = None
+) -> ChainCheck:
+    """`referral-router verify-access-log`'s work: the chain as stored, checked from its first row,
+    and against the anchors given (seq -> hash, from the monthly reviews)."""
     pool = await db.create_pool(settings.database, SERVICE)
     try:
-        return await verify_access_log(lambda: PostgresIntakeUnitOfWork(pool))
+        return await verify_access_log(lambda: PostgresIntakeUnitOfWork(pool), anchors=anchors)
     finally:
         await pool.close()
 

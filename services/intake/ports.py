@@ -89,6 +89,10 @@ class AccessLogStore(Protocol):
         """Rows in chain order after `after_seq` (verify-access-log walks the whole chain)."""
         ...
 
+    async def head(self) -> LoggedEntry | None:
+        """The newest row of the chain, if any (the monthly review anchors it outside the database)."""
+        ...
+
 
 class DossierPrinter(Protocol):
     """Renders a dossier, as `GET …/dossier` answers it (masked), to a printable document."""

@@ -86,7 +86,8 @@ def access(event: Envelope[WireModel]) -> list[Input]:
                            team=d.team, staff=d.staff, at=d.at, until=d.expires_at)]  # fmt: skip
     if isinstance(d, AccessReview):
         findings = tuple(Finding(f.kind, f.staff, f.count, f.referral_ids) for f in d.findings)
-        review = AccessSummary(d.month, d.entries, findings)
+        anchor = None if d.chain_seq is None or d.chain_hash is None else (d.chain_seq, d.chain_hash)
+        review = AccessSummary(d.month, d.entries, findings, anchor)
         return [Occurrence(event.event_id, event.event_type, d.family_key, event.occurred_at, review=review)]
     return []
 

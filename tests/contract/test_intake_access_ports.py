@@ -132,6 +132,19 @@ async def test_the_log_is_queried_by_staff_referral_child_key_time_and_team_in_c
         assert [r.seq for r in await uow.access_log.chain(2, 1)] == [3]
 
 
+async def test_the_head_is_the_newest_row_and_none_on_an_empty_log(unit_of_work):
+    async with unit_of_work() as uow:
+        assert await uow.access_log.head() is None
+    await append(unit_of_work, entry(0), entry(1))
+    await append(unit_of_work, entry(2))
+
+    async with unit_of_work() as uow:
+        head = await uow.access_log.head()
+
+    assert head == (await whole_log(unit_of_work))[-1]
+    assert head is not None and head.seq == 3
+
+
 # The access projection
 
 

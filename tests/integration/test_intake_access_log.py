@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import asyncpg
 import pytest
 
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
+from services.intake.adapters.postgres_access_log import logged_entry
+from services.intake.domain.access_chain import chained
 from services.intake.domain.access_log import AccessAction, AccessEntry, AccessRelation, Outcome
 from shared import db
 from shared.settings import DatabaseSettings
@@ -108,12 +111,12 @@ async def test_the_triggers_refuse_changes_even_to_a_superuser(database_url):
         await pool.close()
 
 
-def verify(database_url: str) -> subprocess.CompletedProcess[str]:
+def verify(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """`referral-router verify-access-log` against the database, as an operator runs it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE")}
     env |= {"DATABASE__URL": database_url, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "referral_router.cli", "verify-access-log"],
+        [sys.executable, "-m", "referral_router.cli", "verify-access-log", *args],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
@@ -177,3 +180,45 @@ async def test_verify_access_log_finds_rows_swapped_in_order(logged, database_ur
 
     assert done.returncode == 1
     assert "broken at seq 4: altered" in done.stderr
+
+
+async def _anchor(conn: asyncpg.Connection, seq: int) -> str:
+    """`SEQ:HASH` of a row as the monthly review hands it to the head of unit."""
+    digest = await conn.fetchval("SELECT hash FROM access_log WHERE seq = $1", seq)
+    return f"{seq}:{bytes(digest).hex()}"
+
+
+async def test_rows_cut_off_the_end_pass_the_chain_but_not_its_anchor(logged, database_url):
+    anchor = await _anchor(logged, 5)
+    await behind_the_triggers(logged, "DELETE FROM access_log WHERE seq >= 4")
+
+    alone, anchored = verify(database_url), verify(database_url, "--anchor", anchor)
+
+    assert alone.returncode == 0, alone.stderr  # what the chain alone cannot show
+    assert anchored.returncode == 1
+    assert "broken at seq 4: missing" in anchored.stderr
+
+
+async def test_a_chain_rewritten_consistently_from_a_row_on_fails_its_anchor(logged, database_url):
+    anchor = await _anchor(logged, 5)
+    rows = [logged_entry(r) for r in await logged.fetch("SELECT * FROM access_log ORDER BY seq")]
+    forged = chained(rows[2], dataclasses.replace(rows[3].entry, staff="cw-b9"))
+    tail = chained(forged, rows[4].entry)
+    for row in (forged, tail):
+        await behind_the_triggers(
+            logged,
+            f"UPDATE access_log SET staff = '{row.entry.staff}', prev_hash = '\\x{row.prev_hash.hex()}',"
+            f" hash = '\\x{row.hash.hex()}' WHERE seq = {row.seq}",
+        )
+
+    alone, anchored = verify(database_url), verify(database_url, "--anchor", anchor)
+
+    assert alone.returncode == 0, alone.stderr
+    assert anchored.returncode == 1
+    assert "broken at seq 5: altered" in anchored.stderr
+
+
+def test_an_anchor_that_is_not_seq_and_hash_is_refused_by_name(database_url):
+    done = verify(database_url, "--anchor", "5:abc")
+    assert done.returncode == 2
+    assert "SEQ:HASH" in done.stderr

@@ -94,3 +94,26 @@ def altered(rows: list[LoggedEntry], i: int) -> list[LoggedEntry]:
 )
 def test_the_first_break_is_named_by_seq(tamper, expected):
     assert ChainCheck().feed(tamper(chain_of(5))) == expected
+
+
+def test_an_anchor_finds_a_chain_rewritten_consistently_from_a_row_on():
+    rows = chain_of(5)
+    third = chained(rows[1], dataclasses.replace(rows[2].entry, staff="cw-b9"))
+    fourth = chained(third, rows[3].entry)
+    forged = [*rows[:2], third, fourth, chained(fourth, rows[4].entry)]
+    assert ChainCheck().feed(forged) is None  # it links: the chain alone cannot tell
+    check = ChainCheck({5: rows[4].hash})
+    assert check.feed(forged) == ChainBreak(5, Break.ALTERED)
+
+
+def test_an_anchor_beyond_the_end_finds_rows_cut_off():
+    rows = chain_of(5)
+    check = ChainCheck({5: rows[4].hash})
+    assert check.feed(rows[:3]) is None
+    assert check.finish() == ChainBreak(4, Break.MISSING)
+
+
+def test_anchors_that_hold_keep_the_chain_intact():
+    rows = chain_of(5)
+    check = ChainCheck({2: rows[1].hash, 5: rows[4].hash})
+    assert check.feed(rows) is None and check.finish() is None

@@ -99,7 +99,27 @@ async def test_a_quiet_month_is_reviewed_too_with_no_findings() -> None:
 
     await send_due_review(reviewing(tables), FIRST_OFFICE_MORNING)
 
-    assert published(tables) == [AccessReview(month="2026-01", head_of_unit="head", entries=1, findings=())]
+    newest = tables.access_log[-1]
+    assert published(tables) == [
+        AccessReview(
+            month="2026-01",
+            head_of_unit="head",
+            entries=1,
+            findings=(),
+            chain_seq=newest.seq,
+            chain_hash=newest.hash.hex(),
+        )
+    ]
+
+
+async def test_the_review_anchors_the_newest_row_of_the_whole_log_not_of_the_month() -> None:
+    tables = seeded_log()
+    newest = tables.access_log[-1]  # a February row: after the month reviewed
+
+    await send_due_review(reviewing(tables), FIRST_OFFICE_MORNING)
+
+    [review] = published(tables)
+    assert (review.chain_seq, review.chain_hash) == (newest.seq, newest.hash.hex())
 
 
 def test_the_review_goes_to_the_unit_files_head_with_its_office_hours_and_the_set_thresholds() -> None:

@@ -184,6 +184,18 @@ def test_the_review_card_names_the_same_findings():
         assert part in text
 
 
+def test_the_review_gives_the_head_of_unit_the_logs_newest_row_and_hash_to_keep():
+    digest = "ab" * 32
+    found = deliveries(review("2026-11", 1234, *FINDINGS, anchor=(98765, digest)), unit())
+    line = f"Spara för kontroll av åtkomstloggen: rad 98765, kontrollsumma {digest}"
+    mail = email(found, "head")
+    assert line in mail.body_text
+    assert mail.body_html is not None and line in mail.body_html
+    assert line in card_text(card(found))
+    without = email(deliveries(review("2026-11", 1234, *FINDINGS), unit()), "head")
+    assert "kontrollsumma" not in without.body_text
+
+
 def test_the_review_in_english():
     found = deliveries(review("2026-11", 12, ("unusual_volume", "cw-a2", 1, ("R-9",))), unit(language="en"))
     mail = email(found, "head")

@@ -183,6 +183,12 @@ class InMemoryAccessLogStore:
         self._begin()
         return [r for r in self._tables.access_log if start <= r.entry.at < end]
 
+    async def head(self) -> LoggedEntry | None:
+        """The newest row."""
+        self._begin()
+        log = self._tables.access_log
+        return log[-1] if log else None
+
     async def chain(self, after_seq: int, limit: int) -> list[LoggedEntry]:
         """Rows after `after_seq`, in seq order."""
         self._begin()

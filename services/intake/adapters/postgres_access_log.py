@@ -91,6 +91,12 @@ class PostgresAccessLogStore:
         )
         return [logged_entry(r) for r in rows]
 
+    async def head(self) -> LoggedEntry | None:
+        """The row with the highest seq."""
+        conn = await self._session.in_transaction()
+        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM access_log ORDER BY seq DESC LIMIT 1")
+        return None if row is None else logged_entry(row)
+
     async def chain(self, after_seq: int, limit: int) -> list[LoggedEntry]:
         """Rows in seq order after `after_seq`."""
         conn = await self._session.in_transaction()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from enum import StrEnum
@@ -67,11 +67,23 @@ class ChainBreak:
 class ChainCheck:
     """Walks a chain in pages, in seq order, and remembers the first break."""
 
-    def __init__(self) -> None:
+    def __init__(self, anchors: Mapping[int, bytes] | None = None) -> None:
         self.last_seq = 0
         self._prev = GENESIS
         self.checked = 0
         self.broken: ChainBreak | None = None
+        # seq -> the hash that row had when it was anchored outside the database (the monthly
+        # review's `chain_seq`/`chain_hash`): a chain rewritten from some row on, consistently,
+        # still links, but no longer ends in those hashes.
+        self._anchors = dict(anchors or {})
+
+    def finish(self) -> ChainBreak | None:
+        """After the last row: an anchor beyond it means rows were cut off the end."""
+        if self.broken is None:
+            beyond = [seq for seq in self._anchors if seq > self.last_seq]
+            if beyond:
+                self.broken = ChainBreak(self.last_seq + 1, Break.MISSING)
+        return self.broken
 
     def feed(self, rows: Iterable[LoggedEntry]) -> ChainBreak | None:
         """Check the next rows; return the first break found so far, if any."""
@@ -88,5 +100,7 @@ class ChainCheck:
         if row.seq != expected:
             return ChainBreak(expected, Break.MISSING)
         if row.prev_hash != self._prev or row.hash != entry_hash(self._prev, row.seq, row.entry):
+            return ChainBreak(row.seq, Break.ALTERED)
+        if self._anchors.get(row.seq, row.hash) != row.hash:
             return ChainBreak(row.seq, Break.ALTERED)
         return None

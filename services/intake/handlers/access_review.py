@@ -57,11 +57,14 @@ async def send_due_review(reviewing: AccessReviewing, now: datetime) -> str | No
             return None
         rows = await uow.access_log.between(start, end)
         findings = review_findings(rows, reviewing.rules, reviewing.holidays)
+        head = await uow.access_log.head()
         review = AccessReview(
             month=month,
             head_of_unit=reviewing.head_of_unit,
             entries=len(rows),
             findings=tuple(_wire(f) for f in findings),
+            chain_seq=None if head is None else head.seq,
+            chain_hash=None if head is None else head.hash.hex(),
         )
         claimed = await uow.reviews.claim(month, now, review_event(review, now))
         await uow.commit()

@@ -36,6 +36,9 @@ class AccessSummary:
     month: str
     entries: int
     findings: tuple[Finding, ...] = ()
+    # The newest row of the access log and its hash (hex) when the review was made: kept in the
+    # head of unit's mail, outside intake's database, for `verify-access-log --anchor SEQ:HASH`.
+    anchor: tuple[int, str] | None = None
 
 
 _TEXTS: dict[str, dict[str, str]] = {
@@ -50,6 +53,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "more": "och {n} till",
         "cut": "… och {n} fynd till, se e-posten.",
         "reasons": "Skälen för nödåtkomst finns i åtkomstloggen.",
+        "anchor": "Spara för kontroll av åtkomstloggen: rad {seq}, kontrollsumma {hash}",
         "break_glass": "Nödåtkomst",
         "denied": "Nekade försök",
         "outside_assignments": "Åtkomst utanför egna ärenden",
@@ -67,6 +71,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "more": "and {n} more",
         "cut": "… and {n} more findings, see the email.",
         "reasons": "The reasons for break-the-glass access are in the access log.",
+        "anchor": "Keep for checking the access log: row {seq}, checksum {hash}",
         "break_glass": "Break-the-glass access",
         "denied": "Refused attempts",
         "outside_assignments": "Access outside own referrals",
@@ -117,6 +122,14 @@ def headline(summary: AccessSummary, language: str) -> tuple[str, str, str]:
     )
 
 
+def anchor_line(summary: AccessSummary, language: str) -> list[str]:
+    """The log's newest row and hash as the head of unit keeps them, if the review carried them."""
+    if summary.anchor is None:
+        return []
+    seq, digest = summary.anchor
+    return [_TEXTS[language]["anchor"].format(seq=seq, hash=digest)]
+
+
 def review_message(
     summary: AccessSummary, recipient: str, names: Names, links: Links, home: str, language: str = "sv"
 ) -> Message:
@@ -132,13 +145,14 @@ def review_message(
         items.append(f"<h3>{escape(texts.get(kind, kind))}</h3><ul>{rows}</ul>")
     greeting = words["greeting"].format(name=recipient)
     text = "\n".join(
-        [greeting, "", entries, found, *lines, "", texts["reasons"], "", f"{words['link']}: {home}",
-         "", words["footer"]]
+        [greeting, "", entries, found, *lines, "", texts["reasons"], *anchor_line(summary, language), "",
+         f"{words['link']}: {home}", "", words["footer"]]
     )  # fmt: skip
     html = (
         f"<html><body><p>{escape(greeting)}</p><p>{escape(entries)} {escape(found)}</p>{''.join(items)}"
         f"<p>{escape(texts['reasons'])}</p>"
-        f'<p><a href="{escape(home)}">{escape(words["link"])}</a></p>'
+        + "".join(f"<p><small>{escape(line)}</small></p>" for line in anchor_line(summary, language))
+        + f'<p><a href="{escape(home)}">{escape(words["link"])}</a></p>'
         f"<p><small>{escape(words['footer'])}</small></p></body></html>"
     )
     return Message(subject, text + "\n", html)
@@ -161,7 +175,8 @@ def review_card(
                 body[-1] = _block(texts["cut"].format(n=left))
                 return envelope(body, home, words["link"])
             left -= 1
-    return envelope([*body, _block(texts["reasons"])], home, words["link"])
+    tail = [_block(texts["reasons"]), *(_block(line) for line in anchor_line(summary, language))]
+    return envelope([*body, *tail], home, words["link"])
 
 
 def _block(text: str, *, bold: bool = False) -> dict[str, Any]:
