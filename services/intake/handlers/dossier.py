@@ -17,9 +17,12 @@ from typing import Any
 from services.intake.domain.access_log import AccessAction, AccessEntry, AccessRelation, Outcome
 from services.intake.domain.dossier import (
     AccessRefused,
+    AttachmentMissing,
+    AttachmentWithheld,
     Registration,
     RegistrationConflict,
     Tracked,
+    attachment_withheld,
     dossier,
     standing,
     whereabouts,
@@ -32,6 +35,7 @@ from services.intake.domain.dossier_access import (
     may_register,
     worth_a_fresher_look,
 )
+from services.intake.domain.submissions import DocumentInfo, document_associated_data
 from services.intake.ports import AssignmentState, AssignmentUnreachable, DossierPrinter, IntakeUnitOfWork
 from shared.clock import Clock
 from shared.crypto import Cipher
@@ -77,7 +81,42 @@ class Attempt:
 async def read_dossier(deps: Dossiers, attempt: Attempt) -> dict[str, Any]:
     """The dossier, masked for a protected child; AccessRefused after logging a refusal."""
     tracked, form = await _open(deps, attempt, AccessAction.READ, None)
-    return dossier(form, tracked, revealed=False)
+    async with deps.unit_of_work() as uow:
+        attachments = await uow.dossiers.documents_of(tracked.referral.submission_id)
+    return dossier(form, tracked, revealed=False, attachments=attachments)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attachment's content as served, with its metadata."""
+
+    info: DocumentInfo
+    content: bytes
+
+
+async def download_attachment(deps: Dossiers, attempt: Attempt, n: int) -> Attachment:
+    """Attachment `n` of the referral's submission, decrypted: the dossier's access rule, an
+    `attachment` row committed first. AccessRefused (logged as denied) whether or not it exists;
+    AttachmentWithheld (logged as denied) when it is not served for this referral
+    (`attachment_withheld`); AttachmentMissing (logged: the reader may look) when there is none."""
+    now = deps.clock.now()
+    async with deps.unit_of_work() as uow:
+        tracked = await uow.dossiers.find(attempt.referral_id, attempt.reader.staff_id, now)
+        document = await uow.dossiers.document(tracked.referral.submission_id, n) if tracked else None
+    relation, tracked = await _relation(deps, attempt, tracked, now, None)
+    allowed = relation is not AccessRelation.NONE and tracked is not None
+    withheld = allowed and tracked is not None and attachment_withheld(tracked.referral) is not None
+    action = AccessAction.ATTACHMENT if allowed and not withheld else AccessAction.DENIED
+    await _log(deps, attempt, tracked, action, relation, None, now)
+    if not allowed or tracked is None:
+        raise AccessRefused(attempt.referral_id)
+    why = attachment_withheld(tracked.referral)
+    if why is not None:
+        raise AttachmentWithheld(why)
+    if document is None:
+        raise AttachmentMissing(attempt.referral_id)
+    associated = document_associated_data(document.submission_id, document.info.n)
+    return Attachment(document.info, deps.cipher.decrypt(document.key_id, document.ciphertext, associated))
 
 
 async def export_dossier(deps: Dossiers, attempt: Attempt, printer: DossierPrinter) -> bytes:
