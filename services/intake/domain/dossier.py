@@ -14,8 +14,9 @@ from typing import Any
 from services.intake.domain.dossier_access import Assignment, Standing
 from services.intake.domain.submissions import DocumentInfo
 
-# The whereabouts of a child with protected identity: masked until revealed (issue 19).
-MASKED_PATHS = ("child.school", "concern.child_location")
+# The whereabouts of a child with protected identity: masked until revealed (issue 19). The
+# reporter's organisation is among them: a reporter from the child's school names the school.
+MASKED_PATHS = ("child.school", "concern.child_location", "reporter.organisation")
 
 
 class AccessRefused(Exception):
@@ -137,7 +138,7 @@ def dossier(
     reporter = dict(form["reporter"])
     masked: list[str] = []
     if ref.protected_identity and not revealed:
-        child["school"], concern["child_location"] = None, None
+        child["school"], concern["child_location"], reporter["organisation"] = None, None, None
         masked = list(MASKED_PATHS)
     return {
         "referral_id": ref.referral_id,
@@ -198,6 +199,7 @@ def whereabouts(form: Mapping[str, Any], tracked: Tracked) -> dict[str, Any]:
     return {
         "child.school": child.get("school"),
         "concern.child_location": form["concern"].get("child_location"),
+        "reporter.organisation": form["reporter"].get("organisation"),
     }
 
 
