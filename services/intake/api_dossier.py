@@ -211,8 +211,8 @@ async def get_dossier_pdf(request: Request, caller: Caller, referral_id: Referra
 _ATTACHMENT = {
     **problem_responses(401, 403, 404, 422, 503),
     200: {
-        "description": "The attachment's content, with its stored media type",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The attachment's content, served with its stored media type",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
     },
 }
 
