@@ -24,6 +24,7 @@ from shared.http import SecurityHeaders, add_problem_handlers
 from tests.dossier_support import DENIED, FakeAssignment, attempt, dossiers, form, project, store_referral
 from tests.intake_fakes import KEY_1
 from tests.unit.test_intake_dossier_edge import FailingLog, as_, authenticate
+from tests.unit.test_intake_dossier_export import RecordingPrinter
 
 ORIGINAL = '<?xml version="1.0" encoding="ISO-8859-1"?><FlowInstance>Åsa Öberg</FlowInstance>'.encode(
     "latin-1"
@@ -81,6 +82,18 @@ async def test_the_dossier_lists_the_original_document_by_its_metadata(tables):
     assert read["attachments"] == [META]
     other = await dossier.read_dossier(deps, attempt("cw-a5", "caseworker", referral_id=portal_api))
     assert other["attachments"] == []  # the portal API's format carries none
+
+
+async def test_the_printed_dossier_lists_the_original_by_its_metadata_only(tables):
+    rid = await referral(tables)
+    printer = RecordingPrinter(tables)
+
+    await dossier.export_dossier(
+        dossiers(uow_of(tables)), attempt("cw-a5", "caseworker", referral_id=rid), printer
+    )
+
+    [(printed, _, _)] = printer.printed
+    assert printed["attachments"] == [META]
 
 
 async def test_the_original_is_downloaded_as_fetched_after_its_attachment_row_is_committed(tables):

@@ -80,10 +80,8 @@ class Attempt:
 
 async def read_dossier(deps: Dossiers, attempt: Attempt) -> dict[str, Any]:
     """The dossier, masked for a protected child; AccessRefused after logging a refusal."""
-    tracked, form = await _open(deps, attempt, AccessAction.READ, None)
-    async with deps.unit_of_work() as uow:
-        attachments = await uow.dossiers.documents_of(tracked.referral.submission_id)
-    return dossier(form, tracked, revealed=False, attachments=attachments)
+    opened = await _open(deps, attempt, AccessAction.READ, None)
+    return dossier(opened.form, opened.tracked, revealed=False, attachments=opened.attachments)
 
 
 @dataclass(frozen=True)
@@ -123,25 +121,35 @@ async def export_dossier(deps: Dossiers, attempt: Attempt, printer: DossierPrint
     """The printable dossier (for the system of record): the same access rule as a read, logged
     as an export before it is rendered; always masked for a protected child (a reveal is for the
     screen, never for a copy that leaves the system), the masked values dropped."""
-    tracked, form = await _open(deps, attempt, AccessAction.EXPORT, None)
-    return await printer(
-        without_masked(dossier(form, tracked, revealed=False)), attempt.reader.staff_id, deps.clock.now()
-    )
+    opened = await _open(deps, attempt, AccessAction.EXPORT, None)
+    answer = dossier(opened.form, opened.tracked, revealed=False, attachments=opened.attachments)
+    return await printer(without_masked(answer), attempt.reader.staff_id, deps.clock.now())
 
 
 async def reveal(deps: Dossiers, attempt: Attempt, reason: str) -> dict[str, Any]:
     """A protected child's masked fields, for one who may read the dossier; logged with the reason."""
-    tracked, form = await _open(deps, attempt, AccessAction.REVEAL, reason)
-    return {"referral_id": tracked.referral.referral_id, "revealed": whereabouts(form, tracked)}
+    opened = await _open(deps, attempt, AccessAction.REVEAL, reason)
+    return {
+        "referral_id": opened.tracked.referral.referral_id,
+        "revealed": whereabouts(opened.form, opened.tracked),
+    }
 
 
-async def _open(
-    deps: Dossiers, attempt: Attempt, action: AccessAction, reason: str | None
-) -> tuple[Tracked, dict[str, Any]]:
+@dataclass(frozen=True)
+class _Opened:
+    tracked: Tracked
+    form: dict[str, Any]
+    attachments: list[DocumentInfo]
+
+
+async def _open(deps: Dossiers, attempt: Attempt, action: AccessAction, reason: str | None) -> _Opened:
     now = deps.clock.now()
+    attachments: list[DocumentInfo] = []
     async with deps.unit_of_work() as uow:
         tracked = await uow.dossiers.find(attempt.referral_id, attempt.reader.staff_id, now)
         details = await uow.dossiers.details_of(tracked.referral.submission_id) if tracked else None
+        if tracked is not None:
+            attachments = await uow.dossiers.documents_of(tracked.referral.submission_id)
     relation, tracked = await _relation(deps, attempt, tracked, now, reason)
     allowed = relation is not AccessRelation.NONE and tracked is not None and details is not None
     await _log(deps, attempt, tracked, action if allowed else AccessAction.DENIED, relation, reason, now)
@@ -149,7 +157,7 @@ async def _open(
         raise AccessRefused(attempt.referral_id)
     key_id, ciphertext = details
     plain = deps.cipher.decrypt(key_id, ciphertext, tracked.referral.submission_id.encode())
-    return tracked, json.loads(plain)
+    return _Opened(tracked, json.loads(plain), attachments)
 
 
 async def _relation(
