@@ -5,17 +5,22 @@ child's name is nowhere in the stored bytes), listed in the dossier and download
 from __future__ import annotations
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from pydantic import SecretStr
 
 from referral_router.devinfra.procs import stop_process
 from referral_router.stack import DEV_JWT_SECRET
+from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from services.intake.domain.submissions import document_associated_data
-from services.intake.main import AssignmentApiSettings
-from shared.crypto import Cipher, decode_key
+from services.intake.handlers.submissions import reencrypt_all
+from services.intake.main import AssignmentApiSettings, build_secrets
+from shared import db
 from shared.staff_auth import AuthSettings
 from tests.helpers import eventually
 from tests.integration.intake_support import (
     FIXTURES,
+    KEY_1,
+    KEY_2,
     intake_db,
     intake_settings,
     running_intake,
@@ -78,7 +83,7 @@ async def test_the_original_is_kept_as_fetched_encrypted_and_downloadable(
             )
 
     # Stored: the bytes as fetched, under the current key, bound to the submission and its place.
-    cipher = Cipher({k: decode_key(v.get_secret_value()) for k, v in settings.crypto.keys.items()}, "k1")
+    cipher = build_secrets(settings.crypto).cipher
     plain = cipher.decrypt(
         row["key_id"], row["ciphertext"], document_associated_data(row["submission_id"], 1)
     )
@@ -112,3 +117,32 @@ async def test_the_original_is_kept_as_fetched_encrypted_and_downloadable(
         ("cw-b1", "denied", "none", "denied"),
         ("cw-a5", "attachment", "assigned", "allowed"),
     ]
+
+
+async def test_the_rekey_moves_the_original_to_the_newest_key_and_it_passes_for_nothing_else(
+    fake_portal, database_url, kafka_broker, topic_prefix
+):
+    fetched = (FIXTURES / f"{INSTANCE}.xml").read_bytes()
+    old = intake_settings(database_url, kafka_broker, topic_prefix, oep=oep_settings(fake_portal))
+    async with running_intake(old):
+        await eventually(lambda: stored(database_url, INSTANCE), lambda r: r is not None, timeout_s=60)
+    rotated = intake_settings(
+        database_url, kafka_broker, topic_prefix, keys={"k1": KEY_1, "k2": KEY_2}, current_key="k2"
+    )
+    cipher = build_secrets(rotated.crypto).cipher
+    pool = await db.create_pool(rotated.database, "intake")
+    try:
+        await reencrypt_all(lambda: PostgresIntakeUnitOfWork(pool), cipher, batch_size=2)
+        assert await reencrypt_all(lambda: PostgresIntakeUnitOfWork(pool), cipher, batch_size=2) == 0
+    finally:
+        await pool.close()
+
+    row = await stored(database_url, INSTANCE)
+    assert row is not None and row["key_id"] == "k2"
+    only_new = build_secrets(
+        intake_settings(database_url, kafka_broker, topic_prefix, keys={"k2": KEY_2}, current_key="k2").crypto
+    ).cipher
+    sid = row["submission_id"]
+    assert only_new.decrypt("k2", row["ciphertext"], document_associated_data(sid, 1)) == fetched
+    with pytest.raises(InvalidTag):  # bound to its place: it does not pass for the details
+        only_new.decrypt("k2", row["ciphertext"], sid.encode())
