@@ -1,9 +1,9 @@
-"""The dossier's use cases: reading it, revealing a protected child's whereabouts, breaking the
-glass, registering the referral (CONTRACTS.md §2a).
+"""The dossier's use cases: reading it, downloading an attachment, revealing a protected child's
+whereabouts, breaking the glass, registering the referral (CONTRACTS.md §2a).
 
-Every read, export, reveal, break-the-glass and refused attempt is written to the access log and
-committed before anything is decided for the caller: no row, no data. Details are decrypted only
-after that commit.
+Every read, export, attachment, reveal, break-the-glass and refused attempt is written to the
+access log and committed before anything is decided for the caller: no row, no data. Details and
+documents are decrypted only after that commit.
 """
 
 from __future__ import annotations
@@ -103,12 +103,11 @@ async def download_attachment(deps: Dossiers, attempt: Attempt, n: int) -> Attac
         document = await uow.dossiers.document(tracked.referral.submission_id, n) if tracked else None
     relation, tracked = await _relation(deps, attempt, tracked, now, None)
     allowed = relation is not AccessRelation.NONE and tracked is not None
-    withheld = allowed and tracked is not None and attachment_withheld(tracked.referral) is not None
-    action = AccessAction.ATTACHMENT if allowed and not withheld else AccessAction.DENIED
+    why = attachment_withheld(tracked.referral) if allowed and tracked is not None else None
+    action = AccessAction.ATTACHMENT if allowed and why is None else AccessAction.DENIED
     await _log(deps, attempt, tracked, action, relation, None, now)
     if not allowed or tracked is None:
         raise AccessRefused(attempt.referral_id)
-    why = attachment_withheld(tracked.referral)
     if why is not None:
         raise AttachmentWithheld(why)
     if document is None:
