@@ -1,5 +1,5 @@
-"""Staff endpoints of intake (CONTRACTS.md §2a): the dossier, its printable PDF, an attachment, reveal,
-break-the-glass and registration, with staff bearer tokens (§3).
+"""Staff endpoints of intake (CONTRACTS.md §2a): the dossier, its printable PDF, an attachment,
+reveal, break-the-glass and registration, with staff bearer tokens (§3).
 
 Who may read is the domain's decision (domain/dossier_access.py); every outcome of reading is in
 the access log before this edge answers. A refusal never says whether the referral exists.
