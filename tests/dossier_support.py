@@ -4,13 +4,14 @@ API, and a referral stored through the real use case (so its details decrypt).""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from services.intake.domain.dossier import Assigned, Projection, Updated
 from services.intake.domain.dossier_access import Assignment, Organisation, Reader
+from services.intake.domain.submissions import Document
 from services.intake.handlers.access_projection import project_assignments, project_updates
 from services.intake.handlers.dossier import Attempt, Dossiers
 from services.intake.handlers.submissions import receive_submission
@@ -68,10 +69,15 @@ def form(protected: bool = False, seed: int = 7, children: int = 1) -> dict[str,
     return body
 
 
-async def store_referral(unit_of_work: Callable[[], IntakeUnitOfWork], body: dict[str, Any]) -> list[str]:
-    """Receive the body as the portal API does; the referral ids, by child."""
+async def store_referral(
+    unit_of_work: Callable[[], IntakeUnitOfWork], body: dict[str, Any], documents: Sequence[Document] = ()
+) -> list[str]:
+    """Receive the body as the portal API does (with `documents`, as the Open ePlatform import
+    keeps its original); the referral ids, by child."""
     submission, raw = as_received(body)
-    received = await receive_submission(unit_of_work(), submission, raw, "dev-portal", keys(), clock())
+    received = await receive_submission(
+        unit_of_work(), submission, raw, "dev-portal", keys(), clock(), documents
+    )
     return [r.referral_id for r in received.receipt.referrals]
 
 

@@ -1,5 +1,5 @@
-"""Staff endpoints of intake (CONTRACTS.md §2a): the dossier, its printable PDF, reveal,
-break-the-glass and registration, with staff bearer tokens (§3).
+"""Staff endpoints of intake (CONTRACTS.md §2a): the dossier, its printable PDF, an attachment,
+reveal, break-the-glass and registration, with staff bearer tokens (§3).
 
 Who may read is the domain's decision (domain/dossier_access.py); every outcome of reading is in
 the access log before this edge answers. A refusal never says whether the referral exists.
@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
@@ -21,10 +22,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from services.intake.adapters import dossier_print
-from services.intake.domain.dossier import AccessRefused, RegistrationConflict
+from services.intake.domain.dossier import (
+    AccessRefused,
+    AttachmentMissing,
+    AttachmentWithheld,
+    RegistrationConflict,
+)
 from services.intake.domain.dossier_access import Reader
 from services.intake.handlers import dossier
-from services.intake.handlers.dossier import AssignmentUnavailable, Attempt, Dossiers
+from services.intake.handlers.dossier import AssignmentUnavailable, Attachment, Attempt, Dossiers
 from services.intake.ports import AccessLogUnavailable, DossierPrinter
 from shared.http import ApiProblem, ProblemDetails, problem_responses
 from shared.staff_auth import Principal
@@ -144,6 +150,10 @@ async def _guarded(work: Awaitable[Any]) -> Any:
     except AccessLogUnavailable as exc:
         log.warning("access log not written, nothing returned", extra={"error": str(exc)})
         raise _unavailable("the access log is unavailable") from None
+    except AttachmentWithheld as exc:
+        raise ApiProblem(403, "Forbidden", f"the attachment is not served: {exc}") from None
+    except AttachmentMissing:
+        raise ApiProblem(404, "Not Found", "the referral has no such attachment") from None
     except RegistrationConflict:
         raise ApiProblem(409, "Conflict", "the referral is registered under another case number") from None
 
@@ -196,6 +206,48 @@ async def get_dossier_pdf(request: Request, caller: Caller, referral_id: Referra
             "Cache-Control": "no-store",
         },
     )
+
+
+_ATTACHMENT = {
+    **problem_responses(401, 403, 404, 422, 503),
+    200: {
+        "description": "The attachment's content, served with its stored media type",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    },
+}
+
+
+@router.get(
+    "/{referral_id}/attachments/{n}",
+    response_class=Response,
+    responses=_ATTACHMENT,
+    summary="One attachment's content (need-to-know; logged)",
+)
+async def get_attachment(
+    request: Request, caller: Caller, referral_id: ReferralId, n: Annotated[int, Path(ge=1, le=1000)]
+) -> Response:
+    """Logged as `attachment` before it is decrypted; 403 for a refused caller whether or not it
+    exists, and for the original document of a protected child or of several children (reveal
+    gives the protected child's whereabouts); 404 only for a reader who may read the dossier."""
+    attempt = _attempt(request, caller, referral_id)
+    api: DossierApi = request.app.state.dossier
+    attachment: Attachment = await _guarded(dossier.download_attachment(api.dossiers, attempt, n))
+    info = attachment.info
+    return Response(
+        attachment.content,
+        media_type=info.media_type,
+        headers={
+            "Content-Disposition": _disposition(info.name),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def _disposition(name: str) -> str:
+    """`attachment` with the name: an ASCII fallback and the UTF-8 name (RFC 6266, 8187)."""
+    fallback = re.sub(r"[^A-Za-z0-9 ._()\-]", "_", name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 @router.post("/{referral_id}/reveal", responses=_WRITE, summary="Unmask a protected child's whereabouts")

@@ -15,7 +15,14 @@ from typing import Any, Protocol
 from services.intake.domain.access_log import AccessEntry, LoggedEntry
 from services.intake.domain.dossier import Assigned, Projection, Registration, Tracked, Updated
 from services.intake.domain.open_eplatform import InstanceState, TrackedInstance
-from services.intake.domain.submissions import EncryptedDetails, NewSubmission, StoredSubmission, Submission
+from services.intake.domain.submissions import (
+    DocumentInfo,
+    EncryptedDetails,
+    EncryptedDocument,
+    NewSubmission,
+    StoredSubmission,
+    Submission,
+)
 from shared.events import OutboxRow
 from shared.ports import ConsumingUnitOfWork, UnitOfWork
 
@@ -52,6 +59,15 @@ class SubmissionStore(Protocol):
 
     async def replace_details(self, details: Sequence[EncryptedDetails]) -> None:
         """Store the details anew (re-encrypted under another key)."""
+        ...
+
+    async def documents_not_under(self, key_id: str, limit: int) -> list[EncryptedDocument]:
+        """Up to `limit` documents encrypted under another key than `key_id`, in (submission id,
+        n) order, held for this unit of work; those another unit of work holds are skipped."""
+        ...
+
+    async def replace_documents(self, documents: Sequence[EncryptedDocument]) -> None:
+        """Store the documents' ciphertexts anew (re-encrypted under another key)."""
         ...
 
 
@@ -116,6 +132,14 @@ class DossierStore(Protocol):
 
     async def details_of(self, submission_id: str) -> tuple[str, bytes] | None:
         """(key id, ciphertext) of the submission's details."""
+        ...
+
+    async def documents_of(self, submission_id: str) -> list[DocumentInfo]:
+        """The metadata of the submission's documents, by n."""
+        ...
+
+    async def document(self, submission_id: str, n: int) -> EncryptedDocument | None:
+        """The submission's document number `n`, encrypted."""
         ...
 
     async def register(self, referral_id: str, registration: Registration) -> Registration:
@@ -220,6 +244,7 @@ class PortalForm:
     first_submitted: datetime
     submission: Submission
     details: bytes
+    original: bytes | None = None  # the instance's XML as fetched, byte for byte
 
 
 class OpenEPlatform(Protocol):

@@ -21,7 +21,13 @@ from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, InMemoryPo
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from services.intake.adapters.postgres_oep import PostgresPollerTurn
 from services.intake.domain.open_eplatform import InstanceState, TrackedInstance
-from services.intake.domain.submissions import EncryptedDetails, NewSubmission, StoredSubmission
+from services.intake.domain.submissions import (
+    DocumentInfo,
+    EncryptedDetails,
+    EncryptedDocument,
+    NewSubmission,
+    StoredSubmission,
+)
 from services.intake.ports import PollerTurn
 from shared.events import TOPIC_RECEIVED, OutboxRow, outbox_row
 from tests.conftest import migrated_pool
@@ -238,6 +244,61 @@ async def test_details_one_unit_of_work_holds_are_skipped_by_another_until_it_en
 
     assert held == ["S-0", "S-1"] and others == ["S-2", "S-3"]
     assert again == ["S-0", "S-1", "S-2", "S-3"]
+
+
+# Documents (the original portal document)
+
+
+def with_documents(submission: NewSubmission, *keys: str) -> NewSubmission:
+    """The submission with one document per key id given, numbered from 1."""
+    sid = submission.submission_id
+    documents = tuple(
+        EncryptedDocument(
+            sid, DocumentInfo(n, f"Dokument {n}.xml", "application/xml", 100 + n), key, b"blob %d" % n
+        )
+        for n, key in enumerate(keys, 1)
+    )
+    return replace(submission, documents=documents)
+
+
+async def test_documents_are_stored_with_their_submission_and_come_back_as_stored(backend):
+    submission = with_documents(new_submission("S-9"), "k1", "k1")
+    await add_alone(backend, submission)
+    await add_alone(backend, new_submission("S-10"))  # none: its list stays empty
+    async with backend.unit_of_work() as uow:
+        assert await uow.dossiers.documents_of("S-9") == [d.info for d in submission.documents]
+        assert await uow.dossiers.documents_of("S-10") == []
+        assert await uow.dossiers.document("S-9", 2) == submission.documents[1]
+        assert await uow.dossiers.document("S-9", 3) is None
+        assert await uow.dossiers.document("S-10", 1) is None
+
+
+async def test_a_resubmission_stores_no_documents(backend):
+    await add_alone(backend, with_documents(new_submission("S-11"), "k1"))
+    again = with_documents(new_submission("S-11"), "k1", "k1")
+    assert await add_alone(backend, again) is not None
+    async with backend.unit_of_work() as uow:
+        assert [d.n for d in await uow.dossiers.documents_of("S-11")] == [1]
+
+
+async def test_documents_under_other_keys_are_held_and_re_encrypted_ones_replace_them(backend):
+    await add_alone(backend, with_documents(new_submission("S-b"), "k1", "k2"))
+    await add_alone(backend, with_documents(new_submission("S-a"), "k0"))
+    async with backend.unit_of_work() as first:
+        held = await first.submissions.documents_not_under("k2", 1)
+        async with backend.unit_of_work() as second:
+            others = await second.submissions.documents_not_under("k2", 10)
+        assert [(d.submission_id, d.info.n) for d in held] == [("S-a", 1)]
+        assert [(d.submission_id, d.info.n) for d in others] == [("S-b", 1)]
+        await first.submissions.replace_documents([replace(held[0], key_id="k2", ciphertext=b"new blob")])
+        await first.commit()
+    async with backend.unit_of_work() as uow:
+        stored = await uow.dossiers.document("S-a", 1)
+        assert stored is not None and (stored.key_id, stored.ciphertext) == ("k2", b"new blob")
+        assert stored.info == DocumentInfo(1, "Dokument 1.xml", "application/xml", 101)
+        assert [(d.submission_id, d.info.n) for d in await uow.submissions.documents_not_under("k2", 10)] == [
+            ("S-b", 1)
+        ]
 
 
 # The Open ePlatform poller's state

@@ -1,11 +1,12 @@
 """Schemathesis against the intake process's staff endpoints (issue 19, "Show" point 6): the
-dossier, its PDF, reveal, break-the-glass, registration and the access log.
+dossier, its PDF, an attachment, reveal, break-the-glass, registration and the access log.
 
 Without a token every one is 401; with the token of a caseworker who has no relation to the
 referral, the dossier family and the access log are 403 (or 400/422 for a request the schema
 forbids; 401 when schemathesis's negative data drops the token); with the head of unit's token
-nothing is a 5xx, on generated referral ids and on a referral intake really holds. Every answer
-is documented (status, content type, body schema).
+nothing is a 5xx, on generated referral ids and on a referral intake really holds (a portal API
+submission: it has no attachments, so 404 to the head of unit). Every answer is documented
+(status, content type, body schema).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ SECRETS = {"key_id": "e2e-1", "key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZW
 DOSSIER_FAMILY = [
     ("/v1/referrals/{referral_id}/dossier", "GET"),
     ("/v1/referrals/{referral_id}/dossier.pdf", "GET"),
+    ("/v1/referrals/{referral_id}/attachments/{n}", "GET"),
     ("/v1/referrals/{referral_id}/reveal", "POST"),
     ("/v1/referrals/{referral_id}/break-glass", "POST"),
     ("/v1/referrals/{referral_id}/registration", "POST"),

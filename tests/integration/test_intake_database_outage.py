@@ -88,13 +88,15 @@ async def test_postgres_crashing_in_the_middle_of_a_submission_leaves_nothing_ha
     body = submission(children=3)
     async with running_intake(intake_settings(database_url, kafka_broker, topic_prefix)) as intake:
         admin = await asyncpg.connect(database_url)
-        # The statement storing the submission waits in its first outbox row.
+        # The statement storing the submission waits in its first outbox row (the trigger's
+        # sleep: pg_stat_activity shows only the statement's first 1024 bytes, so its text is
+        # matched by its start).
         await admin.execute(SLOW_OUTBOX)
         pending = asyncio.create_task(post(intake, body))
         await eventually(
             lambda: admin.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE query LIKE '%INSERT INTO outbox%' AND pid <> pg_backend_pid()"
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%INSERT INTO submissions%'"
+                " AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()"
             ),
             lambda n: n == 1,
         )

@@ -178,19 +178,23 @@ async def test_the_dossier_is_the_childs_part_of_the_form_with_siblings_by_id_an
 async def test_a_protected_childs_whereabouts_are_masked_until_revealed_with_a_logged_reason(tables):
     uow = uow_of(tables)
     body = form(protected=True)
+    body["reporter"]["organisation"] = "Ängsskolan i Norrby"  # the reporter is from the child's school
     [rid] = await store_referral(uow, body)
     await project(uow, rid)
     deps = dossiers(uow)
 
     read = await dossier.read_dossier(deps, attempt("cw-a5", "caseworker", referral_id=rid))
-    assert read["masked"] == ["child.school", "concern.child_location"]
+    assert read["masked"] == ["child.school", "concern.child_location", "reporter.organisation"]
     assert read["child"]["school"] is None and read["concern"]["child_location"] is None
+    assert read["reporter"]["organisation"] is None
     assert body["concern"]["child_location"] not in json.dumps(read)
+    assert "Ängsskolan" not in json.dumps(read, ensure_ascii=False)
 
     revealed = await dossier.reveal(deps, attempt("cw-a5", "caseworker", referral_id=rid), "Hembesök i dag")
     assert revealed["revealed"] == {
         "child.school": body["children"][0]["school"],
         "concern.child_location": body["concern"]["child_location"],
+        "reporter.organisation": "Ängsskolan i Norrby",
     }
     assert last_row(tables) == ("reveal", "assigned", "allowed")
     assert tables.access_log[-1].entry.reason == "Hembesök i dag"

@@ -71,7 +71,7 @@ async def test_the_assigned_caseworker_gets_the_dossier_and_the_request_id_is_lo
         answer = await http.get(f"/v1/referrals/{rid}/dossier", headers=as_("cw-a5:caseworker"))
     assert answer.status_code == 200
     assert answer.json()["child"]["name"] == body["children"][0]["name"]
-    assert answer.json()["masked"] == ["child.school", "concern.child_location"]
+    assert answer.json()["masked"] == ["child.school", "concern.child_location", "reporter.organisation"]
     assert answer.headers["cache-control"] == "no-store"
     assert tables.access_log[-1].entry.request_id == "req-42"
 

@@ -131,7 +131,7 @@ async def test_a_protected_childs_whereabouts_never_reach_the_pdf() -> None:
     pdf = text_of(await dossier.export_dossier(deps, who, print_dossier))
 
     [(printed, _, _)] = printer.printed
-    assert printed["masked"] == ["child.school", "concern.child_location"]
+    assert printed["masked"] == ["child.school", "concern.child_location", "reporter.organisation"]
     assert printed["child"]["school"] is None and printed["concern"]["child_location"] is None
     child = body["children"][0]
     assert "".join(child["name"].split()) in pdf

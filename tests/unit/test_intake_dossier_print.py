@@ -18,6 +18,7 @@ from services.intake.adapters.dossier_print import PrintFontMissing, print_dossi
 from services.intake.domain.dossier import Projection, ReferralFacts, Registration, Tracked
 from services.intake.domain.dossier import dossier as answer
 from services.intake.domain.dossier_access import Assignment
+from services.intake.domain.submissions import DocumentInfo
 
 RNG = random.Random(19)
 CHILD_NUMBER = personal_number(date(2015, 3, 2), RNG)
@@ -62,7 +63,14 @@ def dossier(**changes: Any) -> dict[str, Any]:
             "interpreter_language": "arabiska",
         },
         "sibling_referral_ids": ["R-9ZZ81K", "R-9ZZ82K"],
-        "attachments": [{"filename": "teckning.jpg", "content_type": "image/jpeg", "size": 48213}],
+        "attachments": [
+            {
+                "n": 1,
+                "name": "Originaldokument (Open ePlatform).xml",
+                "media_type": "application/xml",
+                "size": 48213,
+            }
+        ],
         "assignment": {
             "team": "team-a",
             "caseworker": "cw-a1",
@@ -108,7 +116,7 @@ def test_the_dossier_prints_every_section_in_swedish_with_names_as_written() -> 
     for shown in (
         "Zoë Łukasz Đặng", "Åsa Öberg", "Ängsskolan", "Karin Lärare", "karin@example.se",
         f"{CHILD_NUMBER[:8]}-{CHILD_NUMBER[8:]}", f"{GUARDIAN_NUMBER[:8]}-{GUARDIAN_NUMBER[8:]}",
-        "Bevittnat våld", "Försummelse", "Skola", "arabiska", "R-9ZZ81K", "teckning.jpg", "IFO-2026-1234",
+        "Bevittnat våld", "Försummelse", "Skola", "arabiska", "R-9ZZ81K", "Originaldokument", "IFO-2026-1234",
         "2026-11-20 23:41", "Skyddsbedömning", "2026-11-23 12:00", "E-tjänst", "cw-a1",
     ):  # fmt: skip
         assert squashed(shown) in flat, shown
@@ -182,9 +190,29 @@ def test_the_sample_has_the_shape_the_dossier_use_case_answers() -> None:
         "kind": "report", "channel": "e_service", "children": [sample["child"]],
         "guardians": sample["guardians"], "reporter": sample["reporter"], "concern": sample["concern"],
     }  # fmt: skip
-    real = answer(form, Tracked(facts, projection, registration, None), revealed=False)
+    attachments = [DocumentInfo(1, "Originaldokument (Open ePlatform).xml", "application/xml", 48213)]
+    tracked = Tracked(facts, projection, registration, None)
+    real = answer(form, tracked, revealed=False, attachments=attachments)
 
     assert set(real) == set(sample)
     for section in ("assignment", "deadlines", "registration"):
         assert set(real[section]) == set(sample[section]), section
-    assert set(real["masked"]) <= {"child.school", "concern.child_location"}
+    assert real["attachments"] == sample["attachments"]
+    assert set(real["masked"]) == {"child.school", "concern.child_location", "reporter.organisation"}
+
+
+def test_a_protected_childs_school_is_printed_nowhere_not_even_as_the_reporters_organisation() -> None:
+    facts = ReferralFacts("R-1", "S-1", 0, "ck", "fk", PRINTED_AT, True, ())
+    sample = dossier()
+    form = {
+        "kind": "report", "channel": "e_service", "children": [sample["child"]],
+        "guardians": sample["guardians"], "reporter": sample["reporter"], "concern": sample["concern"],
+    }  # fmt: skip
+    masked = answer(form, Tracked(facts, None, None, None), revealed=False)
+    masked["reporter"]["organisation"] = "Ängsskolan"  # a value that came with a masked path anyway
+
+    flat = squashed(text_of(render_dossier_pdf(masked, "in-3", PRINTED_AT))[0])
+
+    assert "Ängsskolan" not in flat
+    assert "Karin" in flat  # the rest of the reporter is printed
+    assert flat.count(squashed("Skyddad – visas inte")) == 3

@@ -197,5 +197,6 @@ def _attachment(attachment: Any) -> str:
     if not isinstance(attachment, Mapping):
         return str(attachment)
     name = attachment.get("filename") or attachment.get("name") or "bilaga"
-    details = [str(attachment[k]) for k in ("content_type", "size") if attachment.get(k) is not None]
+    keys = ("media_type", "content_type", "size")
+    details = [str(attachment[k]) for k in keys if attachment.get(k) is not None]
     return f"{name} ({', '.join(details)})" if details else str(name)

@@ -27,7 +27,12 @@ from services.intake.adapters.memory_oep import InMemoryOepInstanceStore, InMemo
 from services.intake.adapters.memory_reviews import InMemoryReviewStore
 from services.intake.domain.access_log import LoggedEntry
 from services.intake.domain.dossier import Projection, ReferralFacts, Registration
-from services.intake.domain.submissions import EncryptedDetails, NewSubmission, StoredSubmission
+from services.intake.domain.submissions import (
+    EncryptedDetails,
+    EncryptedDocument,
+    NewSubmission,
+    StoredSubmission,
+)
 from shared.events import OutboxRow
 from shared.memory import InMemoryInbox, InMemoryOutbox, InMemoryUnitOfWork, Tables
 
@@ -44,11 +49,13 @@ class IntakeTables(Tables):
     client_of: dict[str, str] = field(default_factory=dict)  # reference -> portal client
     by_portal_key: dict[bytes, str] = field(default_factory=dict)  # -> reference
     details: dict[str, EncryptedDetails] = field(default_factory=dict)
+    documents: dict[tuple[str, int], EncryptedDocument] = field(default_factory=dict)  # (reference, n)
     referrals: dict[str, str] = field(default_factory=dict)  # referral id -> submission id
     oep_instances: dict[int, InstanceRow] = field(default_factory=dict)
     oep_cursors: dict[str, datetime] = field(default_factory=dict)
     # Details held by an open unit of work (FOR UPDATE): shared by all, never part of a copy.
     held_details: dict[str, int] = field(default_factory=dict)
+    held_documents: dict[tuple[str, int], int] = field(default_factory=dict)
     referral_facts: dict[str, ReferralFacts] = field(default_factory=dict)
     projections: dict[str, Projection] = field(default_factory=dict)
     registrations: dict[str, Registration] = field(default_factory=dict)
@@ -105,6 +112,7 @@ class InMemorySubmissionStore:
         tables.by_portal_key[submission.portal_key] = submission.submission_id
         tables.client_of[submission.submission_id] = submission.client_id
         tables.details[submission.submission_id] = submission.details
+        tables.documents.update(((d.submission_id, d.info.n), d) for d in submission.documents)
         tables.referrals.update((r.referral_id, submission.submission_id) for r in submission.referrals)
         received = submission.receipt.received_at
         tables.referral_facts.update(
@@ -150,6 +158,24 @@ class InMemorySubmissionStore:
         if details:
             self._steps.in_transaction()
             self._tables.details.update((d.submission_id, d) for d in details)
+
+    async def documents_not_under(self, key_id: str, limit: int) -> list[EncryptedDocument]:
+        """The first `limit` not under `key_id` and not held by another unit of work, now held."""
+        self._steps.in_transaction()
+        held = self._committed.held_documents
+        free = [
+            d
+            for at, d in sorted(self._tables.documents.items())
+            if d.key_id != key_id and held.get(at, self._holder) == self._holder
+        ][:limit]
+        held.update(((d.submission_id, d.info.n), self._holder) for d in free)
+        return free
+
+    async def replace_documents(self, documents: Sequence[EncryptedDocument]) -> None:
+        """Store them anew."""
+        if documents:
+            self._steps.in_transaction()
+            self._tables.documents.update(((d.submission_id, d.info.n), d) for d in documents)
 
 
 class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
@@ -233,9 +259,11 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
         if self._steps.alone:
             self.commits += 1
             return
-        held, claimed = self.committed.held_details, self.committed.claimed_months
+        c = self.committed
+        held, documents, claimed = c.held_details, c.held_documents, c.claimed_months
         await super().commit()
-        self.committed.held_details, self.committed.claimed_months = held, claimed
+        c = self.committed
+        c.held_details, c.held_documents, c.claimed_months = held, documents, claimed
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -243,6 +271,9 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
         held = self.committed.held_details
         for sid in [s for s, holder in held.items() if holder == self._holder]:
             del held[sid]
+        documents = self.committed.held_documents
+        for at in [a for a, holder in documents.items() if holder == self._holder]:
+            del documents[at]
         claimed = self.committed.claimed_months
         for month in [m for m, holder in claimed.items() if holder == self._holder]:
             del claimed[month]

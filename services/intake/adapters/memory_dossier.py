@@ -21,7 +21,7 @@ from services.intake.domain.dossier import (
     Updated,
 )
 from services.intake.domain.dossier_access import Assignment
-from services.intake.domain.submissions import EncryptedDetails
+from services.intake.domain.submissions import DocumentInfo, EncryptedDetails, EncryptedDocument
 from services.intake.ports import AccessLogQuery
 
 Grant = tuple[str, str, datetime, datetime]  # referral id, staff, granted at, expires at
@@ -36,6 +36,7 @@ class DossierTables(Protocol):
     grants: list[Grant]
     access_log: list[LoggedEntry]
     details: dict[str, EncryptedDetails]
+    documents: dict[tuple[str, int], EncryptedDocument]
 
 
 class InMemoryDossierStore:
@@ -68,6 +69,16 @@ class InMemoryDossierStore:
         self._begin()
         details = self._tables.details.get(submission_id)
         return None if details is None else (details.key_id, details.ciphertext)
+
+    async def documents_of(self, submission_id: str) -> list[DocumentInfo]:
+        """The submission's documents' metadata, by n."""
+        self._begin()
+        return [d.info for (sid, _), d in sorted(self._tables.documents.items()) if sid == submission_id]
+
+    async def document(self, submission_id: str, n: int) -> EncryptedDocument | None:
+        """One document of the submission, encrypted."""
+        self._begin()
+        return self._tables.documents.get((submission_id, n))
 
     async def register(self, referral_id: str, registration: Registration) -> Registration:
         """The first registration stays."""

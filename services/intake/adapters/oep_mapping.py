@@ -111,7 +111,7 @@ def read_form(raw: bytes, mapping: FormMapping, now: datetime, max_age_days: int
             f"invalid after mapping at {', '.join(paths)}", instance.first_submitted
         ) from None
     details = body.model_dump_json().encode()
-    return PortalForm(instance.flow_instance_id, instance.first_submitted, body.to_domain(), details)
+    return PortalForm(instance.flow_instance_id, instance.first_submitted, body.to_domain(), details, raw)
 
 
 def to_submission(instance: FlowInstance, mapping: FormMapping) -> dict[str, Any]:

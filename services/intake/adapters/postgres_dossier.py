@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from services.intake.adapters.postgres_session import Session
+from services.intake.adapters.postgres_submissions import document_of
 from services.intake.domain.dossier import (
     Assigned,
     Projection,
@@ -17,6 +18,7 @@ from services.intake.domain.dossier import (
     Updated,
 )
 from services.intake.domain.dossier_access import Assignment
+from services.intake.domain.submissions import DocumentInfo, EncryptedDocument
 
 _FIND = """
 SELECT r.referral_id, r.submission_id, r.child_index, r.child_key, r.family_key, r.received_at,
@@ -112,6 +114,26 @@ class PostgresDossierStore:
             "SELECT key_id, ciphertext FROM personal_details WHERE submission_id = $1", submission_id
         )
         return None if row is None else (row["key_id"], bytes(row["ciphertext"]))
+
+    async def documents_of(self, submission_id: str) -> list[DocumentInfo]:
+        """The submission's documents' metadata, by n."""
+        conn = await self._session.in_transaction()
+        rows = await conn.fetch(
+            "SELECT n, name, media_type, size FROM documents WHERE submission_id = $1 ORDER BY n",
+            submission_id,
+        )
+        return [DocumentInfo(r["n"], r["name"], r["media_type"], r["size"]) for r in rows]
+
+    async def document(self, submission_id: str, n: int) -> EncryptedDocument | None:
+        """One document of the submission, encrypted."""
+        conn = await self._session.in_transaction()
+        row = await conn.fetchrow(
+            "SELECT submission_id, n, name, media_type, size, key_id, ciphertext FROM documents"
+            " WHERE submission_id = $1 AND n = $2",
+            submission_id,
+            n,
+        )
+        return None if row is None else document_of(row)
 
     async def register(self, referral_id: str, registration: Registration) -> Registration:
         """Insert unless registered; a concurrent registration waits on the key, then is read."""

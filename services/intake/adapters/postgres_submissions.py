@@ -9,7 +9,9 @@ from typing import Any
 
 from services.intake.adapters.postgres_session import Session
 from services.intake.domain.submissions import (
+    DocumentInfo,
     EncryptedDetails,
+    EncryptedDocument,
     NewSubmission,
     Receipt,
     ReferralReceipt,
@@ -17,7 +19,7 @@ from services.intake.domain.submissions import (
 )
 from shared.events import OutboxRow
 
-# One statement stores a submission, its encrypted details, its referrals and their outbox rows,
+# One statement stores a submission, its encrypted details and documents, its referrals and their outbox rows,
 # and wakes the relay; every insert after the first reads from `s`, so a portal key seen before
 # inserts nothing and returns no row.
 _INSERT_ALL = """
@@ -26,6 +28,11 @@ WITH s AS (
     VALUES ($1, $2, $3, $4, $5, $19) ON CONFLICT (portal_key) DO NOTHING RETURNING submission_id
 ), d AS (
     INSERT INTO personal_details (submission_id, key_id, ciphertext) SELECT submission_id, $6, $7 FROM s
+), a AS (
+    INSERT INTO documents (submission_id, n, name, media_type, size, key_id, ciphertext)
+    SELECT s.submission_id, x.n, x.name, x.media_type, x.size, x.key_id, x.ciphertext
+    FROM s, unnest($20::int[], $21::text[], $22::text[], $23::int[], $24::text[], $25::bytea[])
+         AS x(n, name, media_type, size, key_id, ciphertext)
 ), r AS (
     INSERT INTO referrals (referral_id, submission_id, child_index, child_key, family_key, kind,
                            received_at, acute_danger, protected_identity)
@@ -76,7 +83,7 @@ class PostgresSubmissionStore:
         """One statement, alone or in the transaction (postgres_session.py). A concurrent twin waits
         for our commit on the primary key, then inserts nothing and reads what we stored."""
         conn = self._session.for_one_statement()
-        refs, details = submission.referrals, submission.details
+        refs, details, docs = submission.referrals, submission.details, submission.documents
         inserted = await conn.fetch(
             _INSERT_ALL,
             submission.submission_id, submission.client_id, submission.body_digest, submission.received_at,
@@ -84,7 +91,9 @@ class PostgresSubmissionStore:
             submission.acute_danger, [r.referral_id for r in refs], [r.child_index for r in refs],
             [r.child_key for r in refs], [r.family_key for r in refs], [r.protected_identity for r in refs],
             [e[0] for e in events], [e[1] for e in events], [e[2] for e in events], [e[3] for e in events],
-            submission.portal_key,
+            submission.portal_key, [d.info.n for d in docs], [d.info.name for d in docs],
+            [d.info.media_type for d in docs], [d.info.size for d in docs], [d.key_id for d in docs],
+            [d.ciphertext for d in docs],
         )  # fmt: skip
         if inserted:
             return None
@@ -138,3 +147,30 @@ class PostgresSubmissionStore:
             "UPDATE personal_details SET key_id = $2, ciphertext = $3 WHERE submission_id = $1",
             [(d.submission_id, d.key_id, d.ciphertext) for d in details],
         )
+
+    async def documents_not_under(self, key_id: str, limit: int) -> list[EncryptedDocument]:
+        """Locked with SKIP LOCKED, as the details are."""
+        conn = await self._session.in_transaction()
+        rows = await conn.fetch(
+            "SELECT submission_id, n, name, media_type, size, key_id, ciphertext FROM documents"
+            " WHERE key_id <> $1 ORDER BY submission_id, n LIMIT $2 FOR UPDATE SKIP LOCKED",
+            key_id,
+            limit,
+        )
+        return [document_of(r) for r in rows]
+
+    async def replace_documents(self, documents: Sequence[EncryptedDocument]) -> None:
+        """One pipelined statement for all of them."""
+        if not documents:
+            return
+        conn = await self._session.in_transaction()
+        await conn.executemany(
+            "UPDATE documents SET key_id = $3, ciphertext = $4 WHERE submission_id = $1 AND n = $2",
+            [(d.submission_id, d.info.n, d.key_id, d.ciphertext) for d in documents],
+        )
+
+
+def document_of(row: Any) -> EncryptedDocument:
+    """A `documents` row."""
+    info = DocumentInfo(row["n"], row["name"], row["media_type"], row["size"])
+    return EncryptedDocument(row["submission_id"], info, row["key_id"], bytes(row["ciphertext"]))

@@ -6,19 +6,30 @@ Pure: the decrypted form comes in as parsed JSON; nothing here decrypts, stores 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from services.intake.domain.dossier_access import Assignment, Standing
+from services.intake.domain.submissions import DocumentInfo
 
-# The whereabouts of a child with protected identity: masked until revealed (issue 19).
-MASKED_PATHS = ("child.school", "concern.child_location")
+# The whereabouts of a child with protected identity: masked until revealed (issue 19). The
+# reporter's organisation is among them: a reporter from the child's school names the school.
+MASKED_PATHS = ("child.school", "concern.child_location", "reporter.organisation")
 
 
 class AccessRefused(Exception):
     """The reader has no need-to-know relation to the referral (or it does not exist: the same)."""
+
+
+class AttachmentWithheld(Exception):
+    """The reader may read the dossier, but this attachment is not served to anyone (see
+    `attachment_withheld`); the refusal is logged."""
+
+
+class AttachmentMissing(Exception):
+    """The reader may read the dossier, and it has no attachment with that number."""
 
 
 class RegistrationConflict(Exception):
@@ -110,16 +121,24 @@ def standing(tracked: Tracked | None, fresher: Projection | None = None) -> Stan
     )
 
 
-def dossier(form: Mapping[str, Any], tracked: Tracked, *, revealed: bool) -> dict[str, Any]:
+def dossier(
+    form: Mapping[str, Any],
+    tracked: Tracked,
+    *,
+    revealed: bool,
+    attachments: Sequence[DocumentInfo] = (),
+) -> dict[str, Any]:
     """The referral as received for its child: the child, guardians, reporter, concern, siblings'
-    referral ids (never their details), assignment state, deadlines and registration; a protected
-    child's whereabouts masked (`masked` lists the paths) unless `revealed`."""
+    referral ids (never their details), the attachments' metadata, assignment state, deadlines and
+    registration; a protected child's whereabouts masked (`masked` lists the paths) unless
+    `revealed`."""
     ref = tracked.referral
     child = dict(form["children"][ref.child_index])
     concern = dict(form["concern"])
+    reporter = dict(form["reporter"])
     masked: list[str] = []
     if ref.protected_identity and not revealed:
-        child["school"], concern["child_location"] = None, None
+        child["school"], concern["child_location"], reporter["organisation"] = None, None, None
         masked = list(MASKED_PATHS)
     return {
         "referral_id": ref.referral_id,
@@ -129,9 +148,11 @@ def dossier(form: Mapping[str, Any], tracked: Tracked, *, revealed: bool) -> dic
         "received_at": ref.received_at.isoformat(),
         "child": child,
         "guardians": [dict(g) for g in form.get("guardians", [])],
-        "reporter": dict(form["reporter"]),
+        "reporter": reporter,
         "concern": concern,
-        "attachments": [],  # the portal's format carries none yet
+        "attachments": [
+            {"n": a.n, "name": a.name, "media_type": a.media_type, "size": a.size} for a in attachments
+        ],
         "sibling_referral_ids": list(ref.sibling_referral_ids),
         "assignment": _assignment(tracked.projection),
         "deadlines": _deadlines(tracked.projection),
@@ -178,7 +199,22 @@ def whereabouts(form: Mapping[str, Any], tracked: Tracked) -> dict[str, Any]:
     return {
         "child.school": child.get("school"),
         "concern.child_location": form["concern"].get("child_location"),
+        "reporter.organisation": form["reporter"].get("organisation"),
     }
+
+
+def attachment_withheld(referral: ReferralFacts) -> str | None:
+    """Why the submission's attachments are not served for this referral, or None when they are.
+
+    Today the only attachment is the original portal document, the whole submission unmasked. It
+    is withheld for a child with protected identity (it holds the whereabouts the dossier masks;
+    a reveal gives those, logged with its reason) and for a submission about several children (it
+    holds the siblings' details, which a dossier never shows: each sibling has its own)."""
+    if referral.protected_identity:
+        return "the child has protected identity: the original shows what is masked; use reveal"
+    if referral.sibling_referral_ids:
+        return "the submission concerns several children: the original shows the siblings' details"
+    return None
 
 
 def _assignment(projection: Projection | None) -> dict[str, Any] | None:

@@ -88,6 +88,56 @@ class EncryptedDetails:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A document kept with a submission, before encryption: the original portal document.
+
+    `name` is a fixed label intake chooses (never a file name a user gave: it is stored in the
+    clear), `media_type` its type as served."""
+
+    name: str
+    media_type: str
+    content: bytes
+
+
+# The original FlowInstance XML of an Open ePlatform submission, as fetched (issue 19).
+ORIGINAL_OEP_NAME = "Originaldokument (Open ePlatform).xml"
+ORIGINAL_OEP_MEDIA_TYPE = "application/xml"
+
+
+def original_oep_document(raw: bytes) -> Document:
+    """The instance's XML exactly as the portal sent it (its encoding declared inside)."""
+    return Document(ORIGINAL_OEP_NAME, ORIGINAL_OEP_MEDIA_TYPE, raw)
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A stored document's metadata (no personal data): its number within the submission
+    (1, 2, …), fixed label, media type and size in bytes."""
+
+    n: int
+    name: str
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class EncryptedDocument:
+    """A stored document: its metadata and its content encrypted under the key `key_id`, bound
+    to the submission and the document's number (`document_associated_data`)."""
+
+    submission_id: str
+    info: DocumentInfo
+    key_id: str
+    ciphertext: bytes
+
+
+def document_associated_data(submission_id: str, n: int) -> bytes:
+    """What a document's ciphertext is bound to: its submission and its place there, so it can
+    neither pass for the submission's details nor for another document."""
+    return f"{submission_id}:document:{n}".encode()
+
+
+@dataclass(frozen=True)
 class NewSubmission:
     """Everything stored for a first-time submission (no personal data outside `details`)."""
 
@@ -99,6 +149,7 @@ class NewSubmission:
     details: EncryptedDetails
     referrals: tuple[Referral, ...]
     receipt: Receipt
+    documents: tuple[EncryptedDocument, ...] = ()
 
     @property
     def submission_id(self) -> str:

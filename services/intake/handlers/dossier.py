@@ -1,9 +1,9 @@
-"""The dossier's use cases: reading it, revealing a protected child's whereabouts, breaking the
-glass, registering the referral (CONTRACTS.md §2a).
+"""The dossier's use cases: reading it, downloading an attachment, revealing a protected child's
+whereabouts, breaking the glass, registering the referral (CONTRACTS.md §2a).
 
-Every read, export, reveal, break-the-glass and refused attempt is written to the access log and
-committed before anything is decided for the caller: no row, no data. Details are decrypted only
-after that commit.
+Every read, export, attachment, reveal, break-the-glass and refused attempt is written to the
+access log and committed before anything is decided for the caller: no row, no data. Details and
+documents are decrypted only after that commit.
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from typing import Any
 from services.intake.domain.access_log import AccessAction, AccessEntry, AccessRelation, Outcome
 from services.intake.domain.dossier import (
     AccessRefused,
+    AttachmentMissing,
+    AttachmentWithheld,
     Registration,
     RegistrationConflict,
     Tracked,
+    attachment_withheld,
     dossier,
     standing,
     whereabouts,
@@ -32,6 +35,7 @@ from services.intake.domain.dossier_access import (
     may_register,
     worth_a_fresher_look,
 )
+from services.intake.domain.submissions import DocumentInfo, document_associated_data
 from services.intake.ports import AssignmentState, AssignmentUnreachable, DossierPrinter, IntakeUnitOfWork
 from shared.clock import Clock
 from shared.crypto import Cipher
@@ -76,33 +80,75 @@ class Attempt:
 
 async def read_dossier(deps: Dossiers, attempt: Attempt) -> dict[str, Any]:
     """The dossier, masked for a protected child; AccessRefused after logging a refusal."""
-    tracked, form = await _open(deps, attempt, AccessAction.READ, None)
-    return dossier(form, tracked, revealed=False)
+    opened = await _open(deps, attempt, AccessAction.READ, None)
+    return dossier(opened.form, opened.tracked, revealed=False, attachments=opened.attachments)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attachment's content as served, with its metadata."""
+
+    info: DocumentInfo
+    content: bytes
+
+
+async def download_attachment(deps: Dossiers, attempt: Attempt, n: int) -> Attachment:
+    """Attachment `n` of the referral's submission, decrypted: the dossier's access rule, an
+    `attachment` row committed first. AccessRefused (logged as denied) whether or not it exists;
+    AttachmentWithheld (logged as denied) when it is not served for this referral
+    (`attachment_withheld`); AttachmentMissing (logged: the reader may look) when there is none."""
+    now = deps.clock.now()
+    async with deps.unit_of_work() as uow:
+        tracked = await uow.dossiers.find(attempt.referral_id, attempt.reader.staff_id, now)
+        document = await uow.dossiers.document(tracked.referral.submission_id, n) if tracked else None
+    relation, tracked = await _relation(deps, attempt, tracked, now, None)
+    allowed = relation is not AccessRelation.NONE and tracked is not None
+    why = attachment_withheld(tracked.referral) if allowed and tracked is not None else None
+    action = AccessAction.ATTACHMENT if allowed and why is None else AccessAction.DENIED
+    await _log(deps, attempt, tracked, action, relation, None, now)
+    if not allowed or tracked is None:
+        raise AccessRefused(attempt.referral_id)
+    if why is not None:
+        raise AttachmentWithheld(why)
+    if document is None:
+        raise AttachmentMissing(attempt.referral_id)
+    associated = document_associated_data(document.submission_id, document.info.n)
+    return Attachment(document.info, deps.cipher.decrypt(document.key_id, document.ciphertext, associated))
 
 
 async def export_dossier(deps: Dossiers, attempt: Attempt, printer: DossierPrinter) -> bytes:
     """The printable dossier (for the system of record): the same access rule as a read, logged
     as an export before it is rendered; always masked for a protected child (a reveal is for the
     screen, never for a copy that leaves the system), the masked values dropped."""
-    tracked, form = await _open(deps, attempt, AccessAction.EXPORT, None)
-    return await printer(
-        without_masked(dossier(form, tracked, revealed=False)), attempt.reader.staff_id, deps.clock.now()
-    )
+    opened = await _open(deps, attempt, AccessAction.EXPORT, None)
+    answer = dossier(opened.form, opened.tracked, revealed=False, attachments=opened.attachments)
+    return await printer(without_masked(answer), attempt.reader.staff_id, deps.clock.now())
 
 
 async def reveal(deps: Dossiers, attempt: Attempt, reason: str) -> dict[str, Any]:
     """A protected child's masked fields, for one who may read the dossier; logged with the reason."""
-    tracked, form = await _open(deps, attempt, AccessAction.REVEAL, reason)
-    return {"referral_id": tracked.referral.referral_id, "revealed": whereabouts(form, tracked)}
+    opened = await _open(deps, attempt, AccessAction.REVEAL, reason)
+    return {
+        "referral_id": opened.tracked.referral.referral_id,
+        "revealed": whereabouts(opened.form, opened.tracked),
+    }
 
 
-async def _open(
-    deps: Dossiers, attempt: Attempt, action: AccessAction, reason: str | None
-) -> tuple[Tracked, dict[str, Any]]:
+@dataclass(frozen=True)
+class _Opened:
+    tracked: Tracked
+    form: dict[str, Any]
+    attachments: list[DocumentInfo]
+
+
+async def _open(deps: Dossiers, attempt: Attempt, action: AccessAction, reason: str | None) -> _Opened:
     now = deps.clock.now()
+    attachments: list[DocumentInfo] = []
     async with deps.unit_of_work() as uow:
         tracked = await uow.dossiers.find(attempt.referral_id, attempt.reader.staff_id, now)
         details = await uow.dossiers.details_of(tracked.referral.submission_id) if tracked else None
+        if tracked is not None:
+            attachments = await uow.dossiers.documents_of(tracked.referral.submission_id)
     relation, tracked = await _relation(deps, attempt, tracked, now, reason)
     allowed = relation is not AccessRelation.NONE and tracked is not None and details is not None
     await _log(deps, attempt, tracked, action if allowed else AccessAction.DENIED, relation, reason, now)
@@ -110,7 +156,7 @@ async def _open(
         raise AccessRefused(attempt.referral_id)
     key_id, ciphertext = details
     plain = deps.cipher.decrypt(key_id, ciphertext, tracked.referral.submission_id.encode())
-    return tracked, json.loads(plain)
+    return _Opened(tracked, json.loads(plain), attachments)
 
 
 async def _relation(

@@ -24,7 +24,7 @@ from services.intake.domain.open_eplatform import (
     may_import,
     next_callback,
 )
-from services.intake.domain.submissions import SubmissionConflict
+from services.intake.domain.submissions import SubmissionConflict, original_oep_document
 from services.intake.handlers.submissions import IntakeSecrets, store_submission
 from services.intake.ports import CallbackFault, IntakeUnitOfWork, OpenEPlatform, PollerTurn, PortalForm
 from shared.clock import STOCKHOLM, Clock
@@ -111,8 +111,9 @@ async def store_form(poll: OepPolling, tally: PollTally, family: str, form: Port
         if not may_import(await uow.oep_instances.state_of(iid)):
             return
         try:
+            originals = () if form.original is None else (original_oep_document(form.original),)
             received = await store_submission(
-                uow, form.submission, form.details, f"oep:{family}", poll.keys, poll.clock
+                uow, form.submission, form.details, f"oep:{family}", poll.keys, poll.clock, originals
             )
         except SubmissionConflict:
             raise InstanceRejected(

@@ -8,19 +8,23 @@ import hmac
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from services.intake.domain.referrals import Referral, split_into_referrals
 from services.intake.domain.submissions import (
+    Document,
+    DocumentInfo,
     EncryptedDetails,
+    EncryptedDocument,
     NewSubmission,
     Receipt,
     Received,
     Submission,
     answer_again,
+    document_associated_data,
     receipt_for,
 )
 from services.intake.ports import IntakeUnitOfWork
@@ -72,14 +76,15 @@ async def receive_submission(
     client_id: str,
     keys: IntakeSecrets,
     clock: Clock,
+    documents: Sequence[Document] = (),
 ) -> Received:
-    """Store a submission once, its details encrypted, with one referral event per child.
+    """Store a submission once, its details (and documents) encrypted, with one referral event per child.
 
     An identical resubmission gets the original answer (`repeated`) and stores nothing; another
     body under the same id raises SubmissionConflict.
     """
     async with uow:
-        received = await store_submission(uow, submission, details, client_id, keys, clock)
+        received = await store_submission(uow, submission, details, client_id, keys, clock, documents)
         await uow.commit()
     return received
 
@@ -91,9 +96,11 @@ async def store_submission(
     client_id: str,
     keys: IntakeSecrets,
     clock: Clock,
+    documents: Sequence[Document] = (),
 ) -> Received:
     """`receive_submission`'s work inside a unit of work the caller holds (the Open ePlatform
-    import records the instance's state in the same one)."""
+    import records the instance's state in the same one). `documents` (the original portal
+    document) are encrypted like the details and stored in the same statement, numbered from 1."""
     referrals = _referrals(submission, keys)
     receipt = receipt_for(submission, new_submission_reference(), referrals)
     digest = keys.digest(details)
@@ -107,6 +114,7 @@ async def store_submission(
         details=EncryptedDetails(receipt.reference, key_id, ciphertext),
         referrals=tuple(referrals),
         receipt=receipt,
+        documents=tuple(_encrypted(receipt.reference, n, d, keys.cipher) for n, d in enumerate(documents, 1)),
     )
     now = clock.now()
     events = [outbox_row(TOPIC_RECEIVED, _received_event(submission, receipt, r, now)) for r in referrals]
@@ -114,6 +122,12 @@ async def store_submission(
     if stored is None:
         return Received(receipt, repeated=False)
     return Received(answer_again(stored, digest), repeated=True)
+
+
+def _encrypted(submission_id: str, n: int, document: Document, cipher: Cipher) -> EncryptedDocument:
+    key_id, blob = cipher.encrypt(document.content, document_associated_data(submission_id, n))
+    info = DocumentInfo(n, document.name, document.media_type, len(document.content))
+    return EncryptedDocument(submission_id, info, key_id, blob)
 
 
 def _referrals(submission: Submission, keys: IntakeSecrets) -> list[Referral]:
@@ -173,15 +187,18 @@ async def read_details(uow: IntakeUnitOfWork, submission_id: str, cipher: Cipher
 
 
 async def reencrypt_batch(uow: IntakeUnitOfWork, cipher: Cipher, batch_size: int) -> int:
-    """Re-encrypt up to `batch_size` details not under the current key; return how many.
+    """Re-encrypt up to `batch_size` details and up to `batch_size` documents not under the
+    current key; return how many rows.
 
     The rows are held until the commit, so two runs at once share the work instead of colliding.
     """
     async with uow:
         held = await uow.submissions.details_not_under(cipher.current, batch_size)
         await uow.submissions.replace_details([_reencrypted(d, cipher) for d in held])
+        documents = await uow.submissions.documents_not_under(cipher.current, batch_size)
+        await uow.submissions.replace_documents([_reencrypted_document(d, cipher) for d in documents])
         await uow.commit()
-    return len(held)
+    return len(held) + len(documents)
 
 
 def _reencrypted(details: EncryptedDetails, cipher: Cipher) -> EncryptedDetails:
@@ -190,10 +207,18 @@ def _reencrypted(details: EncryptedDetails, cipher: Cipher) -> EncryptedDetails:
     return EncryptedDetails(details.submission_id, key_id, blob)
 
 
+def _reencrypted_document(document: EncryptedDocument, cipher: Cipher) -> EncryptedDocument:
+    associated = document_associated_data(document.submission_id, document.info.n)
+    plain = cipher.decrypt(document.key_id, document.ciphertext, associated)
+    key_id, blob = cipher.encrypt(plain, associated)
+    return replace(document, key_id=key_id, ciphertext=blob)
+
+
 async def reencrypt_all(
     unit_of_work: Callable[[], IntakeUnitOfWork], cipher: Cipher, batch_size: int = 200
 ) -> int:
-    """Re-encrypt in batches until no detail is left under an old key; return how many."""
+    """Re-encrypt in batches until no detail and no document is left under an old key; return
+    how many rows."""
     total = 0
     while True:
         done = await reencrypt_batch(unit_of_work(), cipher, batch_size)
