@@ -17,6 +17,10 @@ SETTING_MEANINGS: dict[str, str] = {
     "KAFKA__FETCH_MAX_WAIT_MS": "How long a consumer's fetch waits for `KAFKA__FETCH_MIN_BYTES` to "
     "gather: under load a batch (one transaction, one offset commit) then holds several events; adds "
     "at most this much latency per hop.",
+    "KAFKA__SESSION_TIMEOUT_MS": "How long a consumer may go without a heartbeat (sent every third "
+    "of it) before it leaves its group and its partitions go to another instance. Tansu holds a new "
+    "member's first join for about half of it, which every start waits for; Apache Kafka refuses "
+    "less than its `group.min.session.timeout.ms` (6000 by default).",
     "KAFKA__FETCH_MIN_BYTES": "How many bytes a consumer's fetch waits for (at most "
     "`KAFKA__FETCH_MAX_WAIT_MS`); unset: 65536 on Apache Kafka, 1 on Tansu (which spins while it "
     "waits).",

@@ -49,6 +49,8 @@ def subscriber_options(settings: KafkaSettings, group: str) -> dict[str, Any]:
         "auto_offset_reset": "earliest",
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
         "fetch_min_bytes": settings.consumer_min_bytes,
+        "session_timeout_ms": settings.session_timeout_ms,
+        "heartbeat_interval_ms": settings.session_timeout_ms // 3,
     }
 
 

@@ -25,6 +25,11 @@ class KafkaSettings(BaseModel):
     fetch_max_wait_ms: int = Field(default=50, ge=0, le=5000)
     # None: by flavour (`consumer_min_bytes`).
     fetch_min_bytes: int | None = Field(default=None, ge=1)
+    # A consumer that sends no heartbeat for this long leaves its group (heartbeats every third of
+    # it). Tansu also holds a new member's first join for about half of it (measured: 5 s at
+    # 10 s, 1 s at 2 s), which every service start waits for; Apache Kafka refuses less than its
+    # `group.min.session.timeout.ms` (6 s by default).
+    session_timeout_ms: int = Field(default=10_000, ge=1000, le=300_000)
 
     @property
     def consumer_min_bytes(self) -> int:

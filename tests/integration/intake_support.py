@@ -40,7 +40,14 @@ def intake_settings(
     """Settings for an intake bound to a test's database, broker and topic prefix."""
     return IntakeSettings(
         database=DatabaseSettings(url=SecretStr(database_url), connect_timeout_s=2),
-        kafka=KafkaSettings(bootstrap_servers=broker.bootstrap, flavour=broker.flavour, topic_prefix=prefix),
+        kafka=KafkaSettings(
+            bootstrap_servers=broker.bootstrap,
+            flavour=broker.flavour,
+            topic_prefix=prefix,
+            # Each test starts its own intake, whose consumers join their group first: on Tansu
+            # that join takes half the session timeout (shared/settings.py).
+            session_timeout_ms=2000 if broker.flavour == "tansu" else 10_000,
+        ),
         outbox=OutboxSettings(poll_interval_s=0.2),
         http=HttpSettings(api_docs=True),
         # The Open ePlatform fixtures were submitted in November 2026: the longest allowed age
