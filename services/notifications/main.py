@@ -131,7 +131,10 @@ def start_workers(
     unit: Unit, clock: Clock,
 ) -> None:  # fmt: skip
     """The delivery worker (email and Teams senders) and, when enabled, the escalation scan."""
-    senders: dict[str, Sender] = {"email": SmtpSender(settings.smtp), "teams": TeamsSender(settings.teams)}
+    senders: dict[str, Sender] = {
+        "email": SmtpSender(settings.smtp, clock),
+        "teams": TeamsSender(settings.teams),
+    }
     ledger = PostgresDeliveryLedger(runtime.pool)
     policy = sending_policy(config, settings.worker)
     courier = Courier(ledger, runtime.unit_of_work, senders, unit, clock, policy)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import binascii
-import secrets
+import email.policy
 import ssl
-from email.charset import SHORTEST, Charset
-from email.header import Header
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from pydantic import BaseModel, Field, SecretStr
 from services.notifications.domain.delivery import Ambiguous, Permanent, Retryable
 from services.notifications.domain.outgoing import Outgoing
 from services.notifications.ports import HandOver, nothing_to_record
+from shared.clock import Clock, SystemClock
 
 
 class SmtpSettings(BaseModel):
@@ -36,28 +36,9 @@ class SmtpSettings(BaseModel):
     ca_file: Path | None = None
 
 
-_UTF8 = Charset("utf-8")
-_UTF8.header_encoding = SHORTEST
-
-
-def _qp(content: str) -> bytes:
-    """UTF-8 text in quoted-printable with CRLF line ends: 7-bit clean for any relay."""
-    crlf = content.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
-    return binascii.b2a_qp(crlf.encode("utf-8"), istext=True)
-
-
-def _text_part(content: str, subtype: str) -> bytes:
-    return (
-        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    ).encode("ascii") + _qp(content)
-
-
-def _header(value: str) -> str:
-    """A header value as is when it is plain ASCII, else as RFC 2047 encoded words."""
-    if value.isascii() and "\n" not in value and "\r" not in value:
-        return value
-    return Header(value, _UTF8, header_name="Subject").encode(linesep="\r\n")
+def _one_line(value: str) -> str:
+    """A header value on one line: a line break in a subject would end the header (injection)."""
+    return " ".join(value.splitlines())
 
 
 # Connections kept open between messages (the worker sends a batch of up to 20 concurrently).
@@ -67,42 +48,44 @@ MAX_IDLE_CONNECTIONS = 20
 class SmtpSender:
     """Sends one message per call; classifies failures for the delivery state machine."""
 
-    def __init__(self, settings: SmtpSettings) -> None:
+    def __init__(self, settings: SmtpSettings, clock: Clock | None = None) -> None:
         self._s = settings
+        self._clock = clock or SystemClock()
+        # Message-IDs name the sender's domain: make_msgid's default asks DNS for this host's name.
+        self._domain = settings.sender.rpartition("@")[2] or "referral-router.invalid"
         self._tls = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
         self._idle: list[_TrackedSMTP] = []
 
     def compose(self, to: str, outgoing: Outgoing) -> bytes:
         """The message as sent: plain text, plus an HTML alternative when there is one.
 
-        Written out directly instead of through the `email` package's MIME classes and
-        generator, which were the largest cost of a delivery (bench/). Text is UTF-8 in
-        quoted-printable; the subject an RFC 2047 word when it is not ASCII. A multipart
-        boundary starting with "=_" cannot occur in quoted-printable text.
+        Built with the standard library's `EmailMessage` under the SMTP policy (CRLF everywhere,
+        RFC 2047 words for a non-ASCII subject), text as UTF-8 quoted-printable so any relay takes
+        it. `Date` and `Message-ID` as RFC 5322 wants them, and `Auto-Submitted: auto-generated`
+        (RFC 3834) so that out-of-office replies and other robots do not answer. About 1.5 ms per
+        message against 0.1 ms written out by hand (docs/PERFORMANCE.md), which is little beside
+        an SMTP round trip.
         """
-        head = [f"From: {self._s.sender}", f"To: {to}", f"Subject: {_header(outgoing.subject)}"]
+        message = EmailMessage(policy=email.policy.SMTP)
+        message["From"] = self._s.sender
+        message["To"] = to
+        message["Subject"] = _one_line(outgoing.subject)
         if self._s.reply_to:
-            head.append(f"Reply-To: {self._s.reply_to}")
-        head.append("MIME-Version: 1.0")
-        headers = "\r\n".join(head).encode("ascii") + b"\r\n"
-        if not outgoing.html:
-            return headers + _text_part(outgoing.text, "plain")
-        boundary = f"=_{secrets.token_hex(16)}".encode("ascii")
-        return (
-            headers
-            + b'Content-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n\r\n'
-            + b"--" + boundary + b"\r\n" + _text_part(outgoing.text, "plain") + b"\r\n"
-            + b"--" + boundary + b"\r\n" + _text_part(outgoing.html, "html") + b"\r\n"
-            + b"--" + boundary + b"--\r\n"
-        )  # fmt: skip
+            message["Reply-To"] = self._s.reply_to
+        message["Date"] = format_datetime(self._clock.now())
+        message["Message-ID"] = make_msgid(domain=self._domain)
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(outgoing.text, cte="quoted-printable")
+        if outgoing.html:
+            message.add_alternative(outgoing.html, subtype="html", cte="quoted-printable")
+        return message.as_bytes()
 
     async def send(self, address: str, message: Outgoing, hand_over: HandOver = nothing_to_record) -> None:
         """Send one message to one address, over STARTTLS unless it is disabled; `hand_over` just
         before DATA (connection, TLS, AUTH, MAIL and RCPT have all succeeded by then)."""
-        try:
-            raw = self.compose(address, message)
-        except UnicodeEncodeError as exc:  # an address only an SMTPUTF8 relay could take
-            raise Permanent("address is not ASCII") from exc
+        if not address.isascii():  # an address only an SMTPUTF8 relay could take
+            raise Permanent("address is not ASCII")
+        raw = self.compose(address, message)
         try:
             await asyncio.wait_for(self._send(address, raw, hand_over), self._s.timeout_s)
         except _NotSent as exc:
