@@ -183,7 +183,7 @@ class AccessReview(WireModel):
 
 
 class RotationHandover(WireModel):
-    """`rotation.handover`: the team on duty changed."""
+    """`rotation.handover`: the team on duty changed; `rotation.on_duty`: who has been since `at`."""
 
     family_key: OpaqueId = "rotation"
     from_team: OpaqueId
@@ -245,6 +245,9 @@ EVENT_TYPES: dict[str, tuple[str, type[WireModel]]] = {
     "deadline.approaching": (TOPIC_DEADLINES, DeadlineEvent),
     "deadline.breached": (TOPIC_DEADLINES, DeadlineEvent),
     "rotation.handover": (TOPIC_ROTATION, RotationHandover),
+    # Issue 25: who has been on duty since when, announced at start when no handover of the
+    # current period was (a fresh installation): for metrics, not a change to tell staff about.
+    "rotation.on_duty": (TOPIC_ROTATION, RotationHandover),
     "notification.sent": (TOPIC_NOTIFICATIONS, NotificationOutcome),
     "notification.failed": (TOPIC_NOTIFICATIONS, NotificationOutcome),
     "notification.unknown": (TOPIC_NOTIFICATIONS, NotificationOutcome),

@@ -3,6 +3,7 @@ metrics tests on the fakes and on real infrastructure. Opaque ids only."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime
 
@@ -164,6 +165,9 @@ EXPECTED = {
     ("caseload_weighted", (("caseworker", "cw-a2"), ("team", "team-a"))): 0.0,
     ("caseload_weighted", (("caseworker", "cw-b1"), ("team", "team-b"))): 0.0,
     ("caseload_weighted", (("caseworker", "cw-b2"), ("team", "team-b"))): 1.0,
+    # cw-a2 and cw-b1 carry nothing while a colleague carries something: infinitely uneven.
+    ("caseload_imbalance_ratio", (("team", "team-a"),)): math.inf,
+    ("caseload_imbalance_ratio", (("team", "team-b"),)): math.inf,
     ("deadlines_open", (("deadline", "protection_assessment"), ("state", "ok"))): 1,
     ("deadlines_open", (("deadline", "protection_assessment"), ("state", "breached"))): 1,
     ("deadlines_open", (("deadline", "preliminary_assessment"), ("state", "approaching"))): 1,

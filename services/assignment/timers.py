@@ -11,7 +11,7 @@ import logging
 import asyncpg
 
 from services.assignment.domain.unit import Unit
-from services.assignment.handlers.scheduled import UnitsOfWork, emit_scheduled_events
+from services.assignment.handlers.scheduled import UnitsOfWork, announce_on_duty, emit_scheduled_events
 from shared.clock import Clock
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.logging import Throttle
@@ -26,10 +26,15 @@ async def scan_for_scheduled_events(
 ) -> None:
     """Emit what is due every `interval_s` until cancelled. A scan the database fails is logged
     (at most a line per LOG_INTERVAL_S) and tried again at the next interval: the next scan
-    finds everything the failed one missed, since alerts are chosen by what is due, not when."""
+    finds everything the failed one missed, since alerts are chosen by what is due, not when.
+    Before the first scan, the team on duty is announced (`announce_on_duty`)."""
     throttle = Throttle(LOG_INTERVAL_S)
+    announced = False
     while True:
         try:
+            if not announced:  # once per start: the team on duty, for metrics
+                await announce_on_duty(units_of_work(), unit, clock.now())
+                announced = True
             await emit_scheduled_events(units_of_work, unit, clock.now())
         except _SCAN_ERRORS as exc:
             if throttle.allows("scan"):

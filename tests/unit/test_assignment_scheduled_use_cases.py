@@ -9,7 +9,12 @@ from services.assignment.domain.cases import CaseAction
 from services.assignment.domain.registration import Registration
 from services.assignment.handlers.cases import act_on_case
 from services.assignment.handlers.registration import record_registrations
-from services.assignment.handlers.scheduled import emit_deadline_alerts, emit_scheduled_events, event_id
+from services.assignment.handlers.scheduled import (
+    announce_on_duty,
+    emit_deadline_alerts,
+    emit_scheduled_events,
+    event_id,
+)
 from tests.assignment_support import Fakes, local, received
 
 MANAGER = Actor("head", frozenset({"head_of_unit"}))  # may act on any referral
@@ -126,6 +131,25 @@ async def test_a_handover_is_emitted_once_per_boundary_with_the_next_one() -> No
     assert handover["data"]["next_handover_at"].startswith("2026-02-02T07:00:00")
     [row] = fakes.tables.outbox
     assert row[0] == event_id("handover", local(2026, 1, 19, 8, 0).astimezone(UTC).isoformat())
+
+
+async def test_a_start_days_after_the_handover_announces_the_team_on_duty_once_and_tells_nobody() -> None:
+    fakes = Fakes(local(2026, 1, 27, 10, 0))  # team-b took over on 19 January at 08:00
+    assert await announce_on_duty(fakes.uow(), fakes.unit, fakes.clock.now()) == 1
+    assert await announce_on_duty(fakes.uow(), fakes.unit, fakes.clock.now()) == 0  # a restart
+    [event] = fakes.events()
+    assert event["event_type"] == "rotation.on_duty"  # not a handover: no card days late
+    assert (event["data"]["from_team"], event["data"]["to_team"]) == ("team-a", "team-b")
+    assert datetime.fromisoformat(event["data"]["at"]) == local(2026, 1, 19, 8, 0)
+    assert datetime.fromisoformat(event["data"]["next_handover_at"]) == local(2026, 2, 2, 8, 0)
+    assert await scan(fakes) == 0  # the scans that follow announce nothing more for this period
+
+
+async def test_a_start_within_a_day_of_the_handover_leaves_it_to_the_scan_as_a_real_handover() -> None:
+    fakes = Fakes(local(2026, 1, 19, 9, 0))
+    assert await announce_on_duty(fakes.uow(), fakes.unit, fakes.clock.now()) == 0
+    assert await scan(fakes) == 1
+    assert [e["event_type"] for e in fakes.events()] == ["rotation.handover"]
 
 
 # --- registration (issue 19) ---------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 
 import pytest
@@ -22,12 +23,20 @@ def test_a_new_hire_counts_from_the_hire_date_and_not_before():
 def test_the_ratio_is_per_fte_and_ignores_someone_who_has_not_started():
     loads = {"cw-1": 20.0, "cw-2": 12.0}  # 20 per FTE against 15 per FTE
     assert imbalance_ratio(loads, started(FTE, HIRED, date(2026, 8, 1))) == pytest.approx(20 / 15)
-    # Counting the new hire before the first day would make the ratio undefined (an empty caseload).
-    assert imbalance_ratio(loads, FTE) is None
+    # Counting the new hire before the first day would make the ratio infinite (an empty caseload).
+    assert imbalance_ratio(loads, FTE) == math.inf
 
 
-def test_no_ratio_while_a_started_caseworker_carries_nothing():
-    assert imbalance_ratio({"cw-1": 3.0}, {"cw-1": 1.0, "cw-2": 1.0}) is None
+def test_the_ratio_is_infinite_while_a_started_caseworker_carries_nothing_and_another_something():
+    assert imbalance_ratio({"cw-1": 3.0}, {"cw-1": 1.0, "cw-2": 1.0}) == math.inf
+    assert imbalance_ratio({"cw-1": 3.0, "cw-2": 0.0}, {"cw-1": 1.0, "cw-2": 1.0}) == math.inf
+
+
+def test_the_ratio_is_one_when_nobody_carries_anything_and_absent_without_caseworkers():
+    assert imbalance_ratio({}, {"cw-1": 1.0, "cw-2": 0.5}) == 1.0
+    assert imbalance_ratio({"cw-1": 0.0}, {"cw-1": 1.0}) == 1.0
+    assert imbalance_ratio({"cw-1": 2.0}, {}) is None
+    assert imbalance_ratio({"cw-1": 2.0}, {"cw-1": 0.0}) is None  # no employment rate: not compared
 
 
 def test_a_registration_meets_the_registration_clock_and_a_later_alert_cannot_reopen_it():

@@ -6,6 +6,7 @@ exact domain metrics of a known sequence of events.
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -34,7 +35,7 @@ from services.metrics.domain.projection import read_model_changes
 from services.metrics.handlers import project
 from services.metrics.instruments import domain_metrics
 from services.metrics.subscribers import TOPICS
-from shared.events import TOPIC_UPDATED
+from shared.events import TOPIC_ROTATION, TOPIC_UPDATED, RotationHandover, new_envelope
 from tests.metrics_events import random_events, runs_by_topic
 from tests.metrics_sequence import EXPECTED, SEQUENCE, samples
 
@@ -254,8 +255,18 @@ async def test_every_domain_metric_of_a_known_sequence_has_its_exact_value(table
 
     for key, value in EXPECTED.items():
         assert got.get(key) == pytest.approx(value), key
-    assert not any(name == "caseload_imbalance_ratio" for name, _ in got)  # someone carries nothing
+    # team-c has no caseworkers to compare: no ratio.
+    assert ("caseload_imbalance_ratio", (("team", "team-c"),)) not in got
     assert got[("referral_assignment_seconds_bucket", (("le", "+Inf"),))] == 3
+
+
+async def test_the_imbalance_ratio_is_infinite_with_a_caseworker_at_zero_load_and_one_for_an_idle_team(
+    tables,
+):
+    await projected(tables, assigned("R1", "cw-a1", 3.0))
+    got = samples((await domain_metrics(InMemoryFiguresReader(tables), UNIT, date(2026, 11, 16))).decode())
+    assert got[("caseload_imbalance_ratio", (("team", "team-a"),))] == math.inf
+    assert got[("caseload_imbalance_ratio", (("team", "team-b"),))] == 1.0  # nobody carries anything
 
 
 async def test_the_imbalance_ratio_is_shown_once_everyone_carries_something(tables):
@@ -263,3 +274,22 @@ async def test_the_imbalance_ratio_is_shown_once_everyone_carries_something(tabl
     got = samples((await domain_metrics(InMemoryFiguresReader(tables), UNIT, date(2026, 11, 16))).decode())
     assert got[("caseload_imbalance_ratio", (("team", "team-a"),))] == pytest.approx(2.0)
     assert got[("caseload_weighted", (("caseworker", "cw-a1"), ("team", "team-a")))] == 3.0
+
+
+async def test_the_team_on_duty_has_samples_as_soon_as_the_announcement_at_start_is_read(tables):
+    reader = InMemoryFiguresReader(tables)
+    before = samples((await domain_metrics(reader, UNIT, date(2026, 11, 16))).decode())
+    assert not [key for key in before if key[0] == "rotation_on_duty"]  # nothing known yet
+    at, following = T0 - 3 * 24 * H, T0 + 11 * 24 * H
+    announced = new_envelope(
+        "rotation.on_duty",
+        RotationHandover(from_team="team-a", to_team="team-b", at=at, next_handover_at=following),
+        producer="assignment",
+        correlation_id="rotation",
+    )
+    await projected(tables, TOPICS[TOPIC_ROTATION][1](announced))
+    got = samples((await domain_metrics(reader, UNIT, date(2026, 11, 16))).decode())
+    assert {key[1][0][1]: v for key, v in got.items() if key[0] == "rotation_on_duty"} == {
+        "team-a": 0.0, "team-b": 1.0, "team-c": 0.0,
+    }  # fmt: skip
+    assert got[("rotation_next_handover_timestamp_seconds", ())] == following.timestamp()

@@ -131,6 +131,20 @@ def recent_handovers(
     return found
 
 
+def standing_handover(
+    plan: RotationPlan, overrides: Sequence[Override], now: datetime, tz: tzinfo
+) -> Handover | None:
+    """The change of team that put today's team on duty, when it lies further back than a scan
+    looks (HANDOVER_LOOKBACK), within a year; None when a scan announces it itself or the team
+    has held for over a year."""
+    changes = handovers(plan, overrides, now - HANDOVER_LOOKAHEAD, now, tz)
+    if not changes or changes[-1][2] > now - HANDOVER_LOOKBACK:
+        return None
+    from_team, to_team, at = changes[-1]
+    ahead = handovers(plan, overrides, at, at + HANDOVER_LOOKAHEAD, tz)
+    return Handover(from_team, to_team, at, ahead[0][2] if ahead else None)
+
+
 MAX_SCHEDULE_DAYS = 400
 
 

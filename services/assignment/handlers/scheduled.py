@@ -11,7 +11,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from services.assignment.domain.deadlines import Alert, OpenDeadline, longest_reminder
-from services.assignment.domain.rotation import OVERRIDE_HORIZON, Handover, recent_handovers
+from services.assignment.domain.rotation import (
+    OVERRIDE_HORIZON,
+    Handover,
+    recent_handovers,
+    standing_handover,
+)
 from services.assignment.domain.unit import Unit
 from services.assignment.handlers.assign import PRODUCER
 from services.assignment.ports import AssignmentUnitOfWork
@@ -77,6 +82,21 @@ async def emit_handovers(uow: AssignmentUnitOfWork, unit: Unit, now: datetime) -
     return emitted
 
 
+async def announce_on_duty(uow: AssignmentUnitOfWork, unit: Unit, now: datetime) -> int:
+    """At start: the team on duty as `rotation.on_duty` when the handover that put it there lies
+    before what a scan looks back on and was never announced (a fresh installation, or one down
+    across a handover), so that metrics show who is on duty at once. Nobody is notified of it:
+    a handover card days late would mislead. Recorded like a handover, so once per period."""
+    async with uow:
+        overrides = await uow.overrides.between(now - OVERRIDE_HORIZON, now + OVERRIDE_HORIZON)
+        standing = standing_handover(unit.plan, overrides, now, unit.tz)
+        if standing is None or not await uow.scheduled.add_handover(standing):
+            return 0
+        await uow.outbox.add([_handover_event(standing, "rotation.on_duty")])
+        await uow.commit()
+    return 1
+
+
 def _deadline_event(deadline: OpenDeadline, alert: Alert) -> OutboxRow:
     data = DeadlineEvent(
         referral_id=deadline.referral_id,
@@ -96,13 +116,13 @@ def _deadline_event(deadline: OpenDeadline, alert: Alert) -> OutboxRow:
     return outbox_row(TOPIC_DEADLINES, envelope.model_copy(update={"event_id": stable}))
 
 
-def _handover_event(handover: Handover) -> OutboxRow:
+def _handover_event(handover: Handover, event_type: str = "rotation.handover") -> OutboxRow:
     data = RotationHandover(
         from_team=handover.from_team,
         to_team=handover.to_team,
         at=handover.at.astimezone(UTC),
         next_handover_at=handover.next_at and handover.next_at.astimezone(UTC),
     )
-    envelope = new_envelope("rotation.handover", data, producer=PRODUCER, correlation_id="rotation")
+    envelope = new_envelope(event_type, data, producer=PRODUCER, correlation_id="rotation")
     stable = event_id("handover", handover.at.astimezone(UTC).isoformat())
     return outbox_row(TOPIC_ROTATION, envelope.model_copy(update={"event_id": stable}))

@@ -5,6 +5,7 @@ Standard library only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import date
 
@@ -60,8 +61,13 @@ def started(fte: Mapping[str, float], hired: Mapping[str, date], today: date) ->
 
 
 def imbalance_ratio(loads: Mapping[str, float], fte: Mapping[str, float]) -> float | None:
-    """Max ÷ min weighted load per full-time equivalent; None when someone carries nothing."""
+    """Max ÷ min weighted load per full-time equivalent: +Inf when someone carries nothing while
+    another carries something (the most uneven case), 1 when nobody carries anything (even);
+    None only when the team has nobody at work to compare."""
     per_fte = [loads.get(person, 0.0) / rate for person, rate in fte.items() if rate > 0]
-    if not per_fte or min(per_fte) <= 0:
+    if not per_fte:
         return None
-    return max(per_fte) / min(per_fte)
+    low, high = min(per_fte), max(per_fte)
+    if high <= 0:
+        return 1.0
+    return math.inf if low <= 0 else high / low
