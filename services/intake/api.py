@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr, ValidationError
 
-from services.intake.api_docs import DESCRIPTION, REQUEST_EXAMPLES, RESPONSES
+from services.intake.api_docs import DESCRIPTION, HEADER_PARAMETERS, REQUEST_EXAMPLES, RESPONSES, SECURITY
 from services.intake.domain.submissions import Receipt, SubmissionConflict
 from services.intake.handlers.submissions import IntakeSecrets, receive_submission
 from services.intake.ports import IntakeUnitOfWork
@@ -43,6 +43,8 @@ class Portal:
 
 router = APIRouter()
 _OPENAPI: dict[str, Any] = {
+    "security": SECURITY,
+    "parameters": HEADER_PARAMETERS,
     "requestBody": {
         "required": True,
         "content": {
@@ -51,7 +53,7 @@ _OPENAPI: dict[str, Any] = {
                 "examples": REQUEST_EXAMPLES,
             }
         },
-    }
+    },
 }
 
 

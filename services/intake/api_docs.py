@@ -183,6 +183,46 @@ _ACCEPTED_SCHEMA = {
 }
 
 
+# The portal's signature scheme (CONTRACTS.md §2): two headers that only hold together, so one
+# security requirement names both schemes (OpenAPI ANDs the schemes of one requirement).
+SECURITY_SCHEMES: dict[str, Any] = {
+    "PortalClientId": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Client-Id",
+        "description": "The portal client's id, as configured in `PORTAL__CLIENTS`.",
+    },
+    "PortalSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Signature",
+        "description": '`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` with one of the '
+        "client's secrets; `t` within 300 s of the server's clock. Compared in constant time.",
+    },
+}
+SECURITY: list[dict[str, list[str]]] = [{"PortalClientId": [], "PortalSignature": []}]
+SIGNATURE_PATTERN = r"^t=[0-9]{1,12},v1=[0-9a-fA-F]{64}$"
+HEADER_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "X-Client-Id",
+        "in": "header",
+        "required": True,
+        "description": "The portal client's id.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+        "example": "dev-portal",
+    },
+    {
+        "name": "X-Signature",
+        "in": "header",
+        "required": True,
+        "description": "HMAC-SHA256 of `<t>.<raw body>` under one of the client's secrets, hex; "
+        "`t` is the signing time in unix seconds. Missing, malformed or stale: 401.",
+        "schema": {"type": "string", "pattern": SIGNATURE_PATTERN},
+        "example": "t=1795732867,v1=" + "0" * 64,
+    },
+]
+
+
 def with_portal_schemas(app: FastAPI) -> FastAPI:
     """Add the body and answer schemas to the app's OpenAPI components (the route reads raw bytes)."""
     generate = app.openapi
@@ -194,6 +234,8 @@ def with_portal_schemas(app: FastAPI) -> FastAPI:
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             schemas.update(submission.pop("$defs", {}))
             schemas.update({"Submission": submission, "Problem": _PROBLEM, "Accepted": _ACCEPTED_SCHEMA})
+            schemes = document["components"].setdefault("securitySchemes", {})
+            schemes.update(SECURITY_SCHEMES)
             app.openapi_schema = document
         return app.openapi_schema
 

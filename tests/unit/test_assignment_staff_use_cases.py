@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -20,8 +20,8 @@ from services.assignment.handlers.cases import act_on_case
 from services.assignment.handlers.rotation import (
     add_absence,
     add_override,
+    calendar_periods,
     on_duty_at,
-    rotation_calendar,
     schedule_between,
     workload,
 )
@@ -62,9 +62,11 @@ async def test_a_schedule_must_run_forwards_over_at_most_four_hundred_days() -> 
 
 async def test_the_calendar_lists_the_periods_from_a_month_ago_to_a_year_ahead() -> None:
     fakes = Fakes(MONDAY)
-    ics = await rotation_calendar(fakes.uow(), fakes.unit, MONDAY)
-    assert ics.startswith("BEGIN:VCALENDAR") and ics.count("BEGIN:VEVENT") >= 365 // 14
-    assert "SUMMARY:Team B on duty" in ics
+    periods = await calendar_periods(fakes.uow(), fakes.unit, MONDAY)
+    assert periods[0].period_start <= MONDAY - timedelta(days=30) < periods[0].period_end
+    assert periods[-1].period_start <= MONDAY + timedelta(days=365) < periods[-1].period_end
+    assert len(periods) >= 365 // 14
+    assert [p.team for p in periods if p.period_start <= MONDAY < p.period_end] == ["team-b"]
 
 
 async def test_an_absence_of_someone_in_the_unit_is_stored_and_others_are_refused() -> None:

@@ -101,7 +101,6 @@ def test_the_next_office_moment_is_never_earlier_and_always_inside_office_hours(
 
 # --- any number of teams, any period, overrides, schedule, handovers, calendar ------------------
 
-from services.assignment.domain.ical import calendar_ics  # noqa: E402
 from services.assignment.domain.model import Override, RotationPlan  # noqa: E402
 from services.assignment.domain.rotation import handovers, on_duty, schedule  # noqa: E402
 
@@ -190,15 +189,6 @@ def test_handovers_are_found_once_per_change_of_team_including_across_dst():
         ("team-b", "team-c", local(2026, 4, 27, 8)),
     ]
     assert found[2][2].utcoffset() == timedelta(hours=2)
-
-
-def test_the_calendar_export_is_rfc5545_with_crlf_and_utc_times():
-    periods = schedule(PLAN, [], local(2026, 1, 5, 8), local(2026, 2, 2, 8), TZ)
-    text = calendar_ics(periods, {"team-a": "Team A"}, local(2026, 1, 1))
-    assert text.startswith("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n")
-    assert text.count("BEGIN:VEVENT") == 2
-    assert "DTSTART:20260105T070000Z" in text and "SUMMARY:Team A on duty" in text
-    assert all(line.endswith("\r") or not line for line in text.split("\n"))
 
 
 # --- policy edge cases ------------------------------------------------------------------------

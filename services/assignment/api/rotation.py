@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from services.assignment.api.bodies import AbsenceIn, Created, Day, Instant, OverrideIn, Period, workload_body
 from services.assignment.api.dependencies import Api, Caller
+from services.assignment.api.ical import calendar_ics
 from services.assignment.domain.model import Override
 from services.assignment.domain.workload import Absence
 from services.assignment.handlers import rotation
@@ -42,13 +43,18 @@ async def rotation_schedule(
     "/rotation/calendar.ics",
     response_class=Response,
     responses={
-        200: {"description": "RFC 5545 iCalendar of the on-duty periods.", "content": {"text/calendar": {}}},
+        200: {
+            "description": "RFC 5545 iCalendar of the on-duty periods (UTF-8, lines folded at 75 octets).",
+            "content": {"text/calendar": {"schema": {"type": "string"}}},
+        },
         **problem_responses(401, 403, 503),
     },
 )
 async def rotation_calendar(api: Api, caller: Caller) -> Response:
     require(caller, ROLES)
-    ics = await rotation.rotation_calendar(api.unit_of_work(), api.unit, api.clock.now())
+    now = api.clock.now()
+    periods = await rotation.calendar_periods(api.unit_of_work(), api.unit, now)
+    ics = calendar_ics(periods, {t.id: t.name for t in api.unit.teams}, now)
     return Response(ics, media_type="text/calendar; charset=utf-8")
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from services.assignment.domain.day_to_day import check_absence, check_override
-from services.assignment.domain.ical import calendar_ics
 from services.assignment.domain.model import OnDuty, Override
 from services.assignment.domain.rotation import on_duty, schedule, schedule_window
 from services.assignment.domain.unit import Unit
@@ -32,11 +31,10 @@ async def schedule_between(uow: AssignmentUnitOfWork, unit: Unit, start: date, e
     return schedule(unit.plan, overrides, lo, hi, unit.tz)
 
 
-async def rotation_calendar(uow: AssignmentUnitOfWork, unit: Unit, now: datetime) -> str:
-    """The iCalendar of the periods from a month ago to a year ahead."""
+async def calendar_periods(uow: AssignmentUnitOfWork, unit: Unit, now: datetime) -> list[OnDuty]:
+    """The on-duty periods of the calendar feed: from a month ago to a year ahead."""
     today = unit.local_day(now)
-    periods = await schedule_between(uow, unit, today - CALENDAR_PAST, today + CALENDAR_AHEAD)
-    return calendar_ics(periods, {t.id: t.name for t in unit.teams}, now)
+    return await schedule_between(uow, unit, today - CALENDAR_PAST, today + CALENDAR_AHEAD)
 
 
 async def add_override(uow: AssignmentUnitOfWork, unit: Unit, override: Override, by: str) -> int:
