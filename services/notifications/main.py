@@ -133,7 +133,7 @@ def start_workers(
     """The delivery worker (email and Teams senders) and, when enabled, the escalation scan."""
     senders: dict[str, Sender] = {
         "email": SmtpSender(settings.smtp, clock),
-        "teams": TeamsSender(settings.teams),
+        "teams": TeamsSender(settings.teams, clock=clock),
     }
     ledger = PostgresDeliveryLedger(runtime.pool)
     policy = sending_policy(config, settings.worker)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from services.notifications.adapters.teams import classify
+from services.notifications.adapters.teams import classify, retry_after
 from services.notifications.domain import (
     KINDS,
     Notice,
@@ -161,14 +161,36 @@ def response(status: int, **headers: str) -> httpx.Response:
 
 
 def test_teams_202_is_success_429_and_5xx_retry_with_retry_after_other_4xx_are_permanent():
-    classify(response(202))
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    classify(response(202), now)
     with pytest.raises(Retryable) as too_many:
-        classify(response(429, **{"Retry-After": "7"}))
+        classify(response(429, **{"Retry-After": "7"}), now)
     assert too_many.value.retry_after_s == 7.0
     with pytest.raises(Retryable) as unavailable:
-        classify(response(503))
+        classify(response(503), now)
     assert unavailable.value.retry_after_s is None
     with pytest.raises(Permanent):
-        classify(response(400))
+        classify(response(400), now)
     with pytest.raises(Permanent):
-        classify(response(404))
+        classify(response(404), now)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        ("Tue, 24 Nov 2026 09:02:00 GMT", 120.0),  # IMF-fixdate
+        ("Tuesday, 24-Nov-26 09:02:00 GMT", 120.0),  # obsolete RFC 850
+        ("Tue Nov 24 09:02:00 2026", 120.0),  # obsolete asctime, GMT by definition
+        ("Tue, 24 Nov 2026 08:00:00 GMT", 0.0),  # already past: at once
+        ("99999999999", 86_400.0),  # more than a day: a day
+        ("inf", None),
+        ("nan", None),
+        ("-5", None),
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_as_an_http_date(header, seconds):
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    assert retry_after(response(429, **{"Retry-After": header}), now) == seconds
