@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 import yaml
-from test_deployment_files import SERVICE_MODULES, env_settings, image_problem, settings_class
+from test_deployment_files import (
+    SERVICE_MODULES,
+    app_services,
+    env_settings,
+    image_problem,
+    load_compose,
+    settings_class,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -275,6 +282,21 @@ def test_services_that_load_the_unit_config_find_it_mounted_from_the_config_map(
 
 
 @needs_kubectl
+@pytest.mark.parametrize("name", ["intake", "assignment"])
+def test_staff_tokens_are_checked_against_the_jwks_issuer_and_audience_like_compose_does(name):
+    env = container_env(container(name))
+    compose = app_services(load_compose())[name]["environment"]
+    for variable in ("AUTH__JWKS_URL", "AUTH__ISSUER", "AUTH__AUDIENCE"):
+        assert variable in compose, f"compose's {name} has no {variable}"
+        config_map, key = env[variable]["configMap"]
+        assert config_map.startswith("referral-router-auth") and key == variable, f"{name}: {variable}"
+        assert env[variable]["value"], f"{name}: {variable} is empty"
+    assert env["AUTH__JWKS_URL"]["value"].startswith("https://")
+    # The HS256 secret of the dev stack, if given at all, only from the service's Secret.
+    assert env.get("AUTH__JWT_SECRET", {"secret": None}).keys() == {"secret"}
+
+
+@needs_kubectl
 def test_images_are_pinned():
     for name in SERVICES:
         assert image_problem(container(name)["image"]) is None, container(name)["image"]
@@ -339,7 +361,9 @@ def test_egress_goes_only_to_dns_kafka_postgres_and_each_services_own_endpoints(
     assert allowed[9092] == {"kafka"}
     assert allowed[5432] == {"postgres"}
     extra = set(allowed) - {53, 9092, 5432}
-    expected = {"notifications": {25, 465, 587, 443}, "intake": {443, 8082}}.get(name, set())
+    expected = {"notifications": {25, 465, 587, 443}, "intake": {443, 8082}, "assignment": {443}}.get(
+        name, set()
+    )  # 443 for assignment and intake: the JWKS of AUTH__JWKS_URL
     assert extra == expected, f"{name}: egress ports {sorted(map(str, extra))}"
     if name == "intake":
         assert allowed[8082] == {"pod:assignment"}
