@@ -93,7 +93,7 @@ def _schemas() -> dict[str, Any]:
     models: list[type[BaseModel]] = sorted({m for _, m in EVENT_TYPES.values()}, key=lambda m: m.__name__)
     _, top = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     schemas: dict[str, Any] = dict(sorted(top["$defs"].items()))
-    envelope = Envelope[WireModel].model_json_schema(ref_template=REF)  # type: ignore[misc]
+    envelope = Envelope[WireModel].model_json_schema(ref_template=REF)
     envelope.pop("$defs", None)
     envelope["properties"]["data"] = {"type": "object", "description": "The event's data (see each message)."}
     envelope["title"] = "Envelope"

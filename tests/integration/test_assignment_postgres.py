@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from datetime import UTC, date, datetime, timedelta
 
@@ -16,11 +17,13 @@ from services.assignment.domain.errors import InvalidTransition
 from services.assignment.domain.registration import Registration
 from services.assignment.handlers.cases import act_on_case, record_feedback
 from services.assignment.handlers.registration import record_registrations
-from services.assignment.handlers.scheduled import emit_scheduled_events, event_id
+from services.assignment.handlers.scheduled import announce_on_duty, emit_scheduled_events, event_id
+from services.assignment.timers import scan_for_scheduled_events
 from shared import db
 from shared.clock import FixedClock
 from shared.settings import DatabaseSettings
 from tests.assignment_support import UNIT, assign, local, migrated_pool, received
+from tests.helpers import eventually
 
 MONDAY = local(2026, 10, 5, 10, 0)  # team-b on duty
 HEAD = Actor("head", frozenset({"head_of_unit"}))  # may act on any referral, whichever team has it
@@ -217,6 +220,33 @@ async def test_a_handover_is_emitted_once_per_boundary_by_concurrent_schedulers(
     assert datetime.fromisoformat(handovers[0]["at"]) == local(2026, 1, 19, 8, 0)
     assert datetime.fromisoformat(handovers[0]["next_handover_at"]) == local(2026, 2, 2, 8, 0)
     assert rows[0]["event_id"] == event_id("handover", local(2026, 1, 19, 8, 0).astimezone(UTC).isoformat())
+
+
+async def test_the_timer_announces_the_team_on_duty_as_soon_as_it_starts(pool):
+    clock = FixedClock(local(2026, 1, 27, 10, 0))  # team-b on duty since 19 January 08:00
+    timer = asyncio.create_task(  # an hour between scans: only the start can announce anything
+        scan_for_scheduled_events(lambda: PostgresAssignmentUnitOfWork(pool), UNIT, clock, 3600)
+    )
+    try:
+        await eventually(lambda: outbox_types(pool), lambda types: types == ["rotation.on_duty"])
+    finally:
+        timer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timer
+    payload = await pool.fetchval("SELECT convert_from(payload, 'UTF8') FROM outbox")
+    data = json.loads(payload)["data"]
+    assert (data["from_team"], data["to_team"]) == ("team-a", "team-b")
+    assert datetime.fromisoformat(data["at"]) == local(2026, 1, 19, 8, 0)
+
+
+async def test_instances_starting_together_and_restarts_announce_the_team_on_duty_once(pool):
+    now = local(2026, 1, 27, 10, 0)
+    announced = await asyncio.gather(
+        *(announce_on_duty(PostgresAssignmentUnitOfWork(pool), UNIT, now) for _ in range(3))
+    )
+    assert sorted(announced) == [0, 0, 1]
+    assert await announce_on_duty(PostgresAssignmentUnitOfWork(pool), UNIT, now + timedelta(days=2)) == 0
+    assert await outbox_types(pool) == ["rotation.on_duty"]
 
 
 async def test_feedback_to_the_reporter_meets_its_clock_and_no_alert_follows(pool):

@@ -42,4 +42,5 @@ def calendar_ics(periods: Sequence[OnDuty], names: Mapping[str, str], generated_
     calendar.add("x-wr-calname", "On duty")
     for period in periods:
         calendar.add_component(_event(period, names.get(period.team, period.team), generated_at))
-    return calendar.to_ical()
+    ics: bytes = calendar.to_ical()
+    return ics
