@@ -109,3 +109,11 @@ def test_a_line_break_in_a_subject_cannot_start_a_header_of_its_own():
     message = parsed(raw)
     assert message["Bcc"] is None
     assert message["Subject"] == "Nytt ärende Bcc: evil@example.com"
+
+
+def test_the_message_id_names_the_senders_domain_however_the_sender_is_written():
+    for sender in ("Socialtjänsten <noreply@soc.kommun.example>", "noreply@soc.kommun.example"):
+        raw = SmtpSender(SmtpSettings(sender=sender), FixedClock(NOW)).compose(
+            "a@kommun.example", Outgoing("S", "T")
+        )
+        assert parsed(raw)["Message-ID"].endswith("@soc.kommun.example>")

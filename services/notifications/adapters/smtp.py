@@ -6,7 +6,7 @@ import asyncio
 import email.policy
 import ssl
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ class SmtpSender:
         self._s = settings
         self._clock = clock or SystemClock()
         # Message-IDs name the sender's domain: make_msgid's default asks DNS for this host's name.
-        self._domain = settings.sender.rpartition("@")[2] or "referral-router.invalid"
+        self._domain = parseaddr(settings.sender)[1].rpartition("@")[2] or "referral-router.invalid"
         self._tls = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
         self._idle: list[_TrackedSMTP] = []
 
