@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TextIO, TypeVar
 
 import asyncpg
 import httpx
@@ -403,8 +403,64 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
+class _ReaderSafeStream:
+    """stdout or stderr that survives its reader going away (`make run | tee run.log`, Ctrl-C).
+
+    Ctrl-C reaches `tee` or `cat` too, so the next write fails with EPIPE. Without this the
+    launcher would die on that write, before it stops what it started. After the first EPIPE
+    the file descriptor is pointed at /dev/null, so later writes (and the interpreter's last
+    flush) go nowhere instead of failing.
+    """
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        try:
+            return self._inner.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._inner.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._inner.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _guard_output_and_signals() -> None:
+    """Install before anything starts: a vanished reader and SIGTERM, SIGHUP or SIGINT all lead
+    to the clean stop, never to an exit that leaves the stack running."""
+    if not isinstance(sys.stdout, _ReaderSafeStream):
+        sys.stdout = _ReaderSafeStream(sys.stdout)  # type: ignore[assignment]
+    if not isinstance(sys.stderr, _ReaderSafeStream):
+        sys.stderr = _ReaderSafeStream(sys.stderr)  # type: ignore[assignment]
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)  # the terminal was closed
+    # Started in the background by a shell without job control, SIGINT is ignored for its
+    # children: Ctrl-C (or `kill -INT`) must still stop everything.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _stop_uninterrupted(stack: DevStack) -> None:
+    """Stop the stack; a second Ctrl-C (or `make`'s SIGTERM) must not cut the clean-up short."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    stack.stop()
+
+
 def run_dev(options: DevOptions) -> int:
-    """Run the dev stack until Ctrl-C or SIGTERM; always stop what was started."""
+    """Run the dev stack until Ctrl-C, SIGTERM or SIGHUP; always stop what was started."""
+    _guard_output_and_signals()
     state = Path(os.environ.get("DEV_STATE_DIR", REPO / ".dev"))
     ports = ports_from_env()
     problems = preflight(ports, options.kafka)
@@ -414,12 +470,8 @@ def run_dev(options: DevOptions) -> int:
             print(f"  ✗ {problem}", file=sys.stderr)
         return 2
     stack = DevStack(state, ports, options.kafka)
-    signal.signal(signal.SIGTERM, _interrupt)
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        # Started in the background by a shell without job control, which ignores SIGINT for
-        # its children: Ctrl-C (or `kill -INT`) must still stop everything.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
+    code = 0
     try:
         print("starting the dev stack (Ctrl-C stops everything):", flush=True)
         stack.start()
@@ -427,13 +479,14 @@ def run_dev(options: DevOptions) -> int:
         print(f"started in {time.monotonic() - started:.1f} s", flush=True)
         terminal = sys.stdout.isatty() and not options.plain
         asyncio.run(_run_view(stack.ports, options, terminal))
+        print("\nstopping …", flush=True)
     except KeyboardInterrupt:
         print("\nstopping …", flush=True)
     except (StartError, TimeoutError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
         print(f"\nthe dev stack could not start: {exc}", file=sys.stderr, flush=True)
         print("stopping what was started …", file=sys.stderr, flush=True)
-        stack.stop()
-        return 1
-    stack.stop()
+        code = 1
+    finally:
+        _stop_uninterrupted(stack)
     print("stopped.", flush=True)
-    return 0
+    return code

@@ -13,7 +13,7 @@ import time
 import httpx
 import psutil
 
-from referral_router.devinfra.procs import free_port
+from referral_router.devinfra.procs import free_port, port_in_use
 from referral_router.stack import REPO, SERVICES, Ports
 
 PARTS = tuple(Ports.__dataclass_fields__)  # every part of the stack that has a port
@@ -79,3 +79,43 @@ def test_dev_answers_on_every_port_and_stops_cleanly_on_sigint(tmp_path):
             proc.kill()
             proc.wait()
         kill_left_over(descendants)
+
+
+def test_dev_piped_through_cat_stops_everything_when_ctrl_c_reaches_the_whole_group(tmp_path):
+    """`make run | cat` and Ctrl-C: the terminal signals the whole foreground group, so `cat`
+    dies with the launcher and the launcher's next write meets a closed pipe. It must still
+    stop every process it started and leave no port listening."""
+    ports = {part: free_port() for part in PARTS}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA__", "DATABASE__"))}
+    env.update({f"DEV_{part.upper()}_PORT": str(port) for part, port in ports.items()})
+    env["DEV_STATE_DIR"] = str(tmp_path / "state")
+    command = f"{sys.executable} -m referral_router.cli dev --no-simulator --plain | cat"
+    # A session of its own stands in for the terminal's foreground process group.
+    shell = subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    started: list[psutil.Process] = []
+    try:
+        wait_for_line(shell, "portal client", timeout_s=120)
+        started = psutil.Process(shell.pid).children(recursive=True)
+        launcher = [p for p in started if "referral_router.cli" in " ".join(p.cmdline())]
+        assert len(launcher) == 1
+        assert len(launcher[0].children(recursive=True)) >= 8  # postgres, tansu, sinks, services
+
+        os.killpg(shell.pid, signal.SIGINT)
+        shell.wait(timeout=90)
+        _gone, alive = psutil.wait_procs(started, timeout=15)
+        assert alive == [], [(p.pid, p.name()) for p in alive]
+        listening = [part for part, port in ports.items() if port_in_use(port)]
+        assert listening == []
+    finally:
+        if shell.poll() is None:
+            os.killpg(shell.pid, signal.SIGKILL)
+            shell.wait()
+        kill_left_over(started)
