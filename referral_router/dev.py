@@ -202,8 +202,11 @@ def preflight(ports: Ports, kafka: str) -> list[str]:
 class DevStack:
     """Starts infrastructure and services; `stop` ends exactly what it started."""
 
-    def __init__(self, state: Path, ports: Ports, kafka: str) -> None:
+    def __init__(
+        self, state: Path, ports: Ports, kafka: str, service_env: dict[str, str] | None = None
+    ) -> None:
         self.state = state
+        self.service_env = service_env or {}
         self.ports = ports
         self.kafka = kafka
         self.logs = state / "logs"
@@ -233,6 +236,7 @@ class DevStack:
             flavour="apache" if self.kafka == "apache" else "tansu",
             ports=self.ports,
             secrets=dev_secrets(self.state),
+            extra_env=self.service_env,
         )
         self.services = ServiceProcesses(config, self.logs)
         self._step("services (" + ", ".join(SERVICES) + ")", self._start_services)
@@ -375,9 +379,9 @@ async def _ensure_database(server_url: str, name: str) -> None:
         await conn.close()
 
 
-async def _run_view(ports: Ports, options: DevOptions, terminal: bool) -> None:
+async def _run_view(ports: Ports, options: DevOptions, clock: SimClock, terminal: bool) -> None:
     """The simulator (if asked for) and the live view, until cancelled or the screenshot is taken."""
-    stats = SimulatorStats(clock=SimClock(options.accelerate, options.backdate))
+    stats = SimulatorStats(clock=clock)
     tasks: list[asyncio.Task[int]] = []
     if options.rate:
         intake = f"http://127.0.0.1:{ports.intake}"
@@ -469,7 +473,10 @@ def run_dev(options: DevOptions) -> int:
         for problem in problems:
             print(f"  ✗ {problem}", file=sys.stderr)
         return 2
-    stack = DevStack(state, ports, options.kafka)
+    # One simulated clock for the simulator and the services: with --accelerate, assignment's
+    # deadline scan and handovers and notifications' office hours follow it (DEV_CLOCK__*).
+    clock = SimClock(options.accelerate, options.backdate)
+    stack = DevStack(state, ports, options.kafka, clock.dev_clock_env())
     started = time.monotonic()
     code = 0
     try:
@@ -478,7 +485,7 @@ def run_dev(options: DevOptions) -> int:
         print(stack.banner(), flush=True)
         print(f"started in {time.monotonic() - started:.1f} s", flush=True)
         terminal = sys.stdout.isatty() and not options.plain
-        asyncio.run(_run_view(stack.ports, options, terminal))
+        asyncio.run(_run_view(stack.ports, options, clock, terminal))
         print("\nstopping …", flush=True)
     except KeyboardInterrupt:
         print("\nstopping …", flush=True)
