@@ -78,3 +78,25 @@ def test_dev_clock_settings_give_the_real_clock_unless_a_start_is_set():
 def test_a_dev_clock_start_without_a_utc_offset_is_refused():
     with pytest.raises(ValueError, match="timezone"):
         DevClockSettings.model_validate({"start": "2026-11-21T18:30:00"})
+
+
+def test_the_accelerated_dev_stack_gives_the_services_the_simulators_own_clock(monkeypatch):
+    from referral_router.dev import DevStack
+    from referral_router.portal_simulator import SimClock
+    from referral_router.stack import Ports
+    from services.assignment.main import AssignmentSettings
+
+    simulated = SimClock(5000.0, timedelta(days=42))
+    stack = DevStack(Path("/nonexistent"), Ports(), "tansu", simulated.dev_clock_env())
+    for name, value in stack.service_env.items():
+        monkeypatch.setenv(name, value)
+    services_clock = AssignmentSettings().dev_clock.clock()
+    before, theirs, after = simulated.now(), services_clock.now(), simulated.now()
+    assert before <= theirs <= after  # the same instant, running 5000 times as fast
+    assert theirs < datetime.now(UTC) - timedelta(days=30)
+
+
+def test_without_acceleration_the_services_keep_the_real_clock():
+    from referral_router.portal_simulator import SimClock
+
+    assert SimClock(1.0).dev_clock_env() == {}
