@@ -445,9 +445,9 @@ def _guard_output_and_signals() -> None:
     """Install before anything starts: a vanished reader and SIGTERM, SIGHUP or SIGINT all lead
     to the clean stop, never to an exit that leaves the stack running."""
     if not isinstance(sys.stdout, _ReaderSafeStream):
-        sys.stdout = _ReaderSafeStream(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = _ReaderSafeStream(sys.stdout)
     if not isinstance(sys.stderr, _ReaderSafeStream):
-        sys.stderr = _ReaderSafeStream(sys.stderr)  # type: ignore[assignment]
+        sys.stderr = _ReaderSafeStream(sys.stderr)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)  # the terminal was closed
     # Started in the background by a shell without job control, SIGINT is ignored for its
