@@ -26,6 +26,7 @@ from typing import Any, TextIO, TypeVar
 
 import asyncpg
 import httpx
+import yaml
 
 from referral_router.devinfra.postgres import LocalPostgres
 from referral_router.devinfra.procs import (
@@ -203,10 +204,16 @@ class DevStack:
     """Starts infrastructure and services; `stop` ends exactly what it started."""
 
     def __init__(
-        self, state: Path, ports: Ports, kafka: str, service_env: dict[str, str] | None = None
+        self,
+        state: Path,
+        ports: Ports,
+        kafka: str,
+        service_env: dict[str, str] | None = None,
+        unit_config: Path = UNIT_CONFIG,
     ) -> None:
         self.state = state
         self.service_env = service_env or {}
+        self.unit_config = unit_config
         self.ports = ports
         self.kafka = kafka
         self.logs = state / "logs"
@@ -237,6 +244,7 @@ class DevStack:
             ports=self.ports,
             secrets=dev_secrets(self.state),
             extra_env=self.service_env,
+            unit_config=self.unit_config,
         )
         self.services = ServiceProcesses(config, self.logs)
         self._step("services (" + ", ".join(SERVICES) + ")", self._start_services)
@@ -362,6 +370,29 @@ class DevStack:
         return "\n".join(lines)
 
 
+SIMULATED_SCAN = timedelta(hours=1)
+"""With --accelerate, the deadline and escalation scans run at least once per simulated hour:
+at 5000x the example's 30 s would be 42 simulated hours, longer than the day a handover scan
+looks back, so handover cards would be skipped."""
+
+
+def unit_file_for(accelerate: float, state: Path, source: Path = UNIT_CONFIG) -> Path:
+    """The example unit file; with --accelerate a copy under `state` whose scans keep pace with
+    simulated time (never more often than every half second of real time)."""
+    if accelerate <= 1:
+        return source
+    raw = yaml.safe_load(source.read_text("utf-8"))
+    interval = max(0.5, SIMULATED_SCAN.total_seconds() / accelerate)
+    deadlines = raw.setdefault("deadlines", {})
+    deadlines["scan_interval_s"] = min(float(deadlines.get("scan_interval_s", 30.0)), interval)
+    escalation = raw.setdefault("notifications", {}).setdefault("escalation", {})
+    escalation["scan_interval_s"] = min(float(escalation.get("scan_interval_s", 15.0)), interval)
+    state.mkdir(parents=True, exist_ok=True)
+    path = state / "unit.accelerated.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), "utf-8")
+    return path
+
+
 def _with_log(message: str, log: Path) -> str:
     tail = log_tail(log, 2500).strip()
     if not tail:
@@ -476,7 +507,8 @@ def run_dev(options: DevOptions) -> int:
     # One simulated clock for the simulator and the services: with --accelerate, assignment's
     # deadline scan and handovers and notifications' office hours follow it (DEV_CLOCK__*).
     clock = SimClock(options.accelerate, options.backdate)
-    stack = DevStack(state, ports, options.kafka, clock.dev_clock_env())
+    unit_file = unit_file_for(options.accelerate, state)
+    stack = DevStack(state, ports, options.kafka, clock.dev_clock_env(), unit_file)
     started = time.monotonic()
     code = 0
     try:

@@ -119,3 +119,47 @@ def test_dev_piped_through_cat_stops_everything_when_ctrl_c_reaches_the_whole_gr
             os.killpg(shell.pid, signal.SIGKILL)
             shell.wait()
         kill_left_over(started)
+
+
+async def test_with_accelerate_the_services_run_on_the_simulated_clock_and_handover_cards_come(tmp_path):
+    """`--accelerate`: the deadline scan and the handovers follow the simulator's clock. 40 days
+    pass in about 70 s, so at least one handover (every 14 days) lies in the simulated past and
+    more than a day before the real now: on the real clock, whose scan looks back one day, it
+    would never be announced; on the simulated one it is, with a card in the team's channel."""
+    from datetime import UTC, datetime, timedelta
+
+    from shared.events import TOPIC_ROTATION
+    from tests.helpers import eventually, read_topic
+
+    ports = {part: free_port() for part in PARTS}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA__", "DATABASE__"))}
+    env.update({f"DEV_{part.upper()}_PORT": str(port) for part, port in ports.items()})
+    env["DEV_STATE_DIR"] = str(tmp_path / "state")
+    argv = [sys.executable, "-m", "referral_router.cli", "dev", "--no-simulator", "--plain"]
+    argv += ["--accelerate", "50000", "--backdate-days", "40"]
+    proc = subprocess.Popen(
+        argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    descendants: list[psutil.Process] = []
+    try:
+        wait_for_line(proc, "portal client", timeout_s=120)
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+        bootstrap = f"127.0.0.1:{ports['kafka']}"
+        records = await read_topic(bootstrap, TOPIC_ROTATION, expect=1, timeout_s=120)
+        handovers = [datetime.fromisoformat(v["data"]["at"]) for _, v, _, _ in records]
+        assert any(at < datetime.now(UTC) - timedelta(days=1) for at in handovers), handovers
+
+        async def cards() -> list[dict]:
+            async with httpx.AsyncClient(timeout=5) as client:
+                listed: list[dict] = (await client.get(f"http://127.0.0.1:{ports['teams']}/messages")).json()
+                return listed
+
+        delivered = await eventually(cards, bool, timeout_s=60)
+        assert {c["team"] for c in delivered} <= {"team-a", "team-b", "team-c"}
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=90) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        kill_left_over(descendants)

@@ -100,3 +100,15 @@ def test_without_acceleration_the_services_keep_the_real_clock():
     from referral_router.portal_simulator import SimClock
 
     assert SimClock(1.0).dev_clock_env() == {}
+
+
+def test_with_accelerate_the_scans_run_at_least_once_per_simulated_hour(tmp_path):
+    from referral_router.dev import UNIT_CONFIG, unit_file_for
+
+    assert unit_file_for(1.0, tmp_path) == UNIT_CONFIG  # real time: the example file itself
+    config = load_unit_config(unit_file_for(5000.0, tmp_path))
+    assert config.deadlines.scan_interval_s * 5000 <= 3600  # 0.72 s real: one simulated hour
+    assert config.notifications.escalation.scan_interval_s * 5000 <= 3600
+    slowest = load_unit_config(unit_file_for(1e6, tmp_path))
+    assert slowest.deadlines.scan_interval_s == 0.5  # never busier than twice a second
+    assert slowest.teams == load_unit_config(UNIT_CONFIG).teams  # the rest is the example's
