@@ -19,6 +19,16 @@ from referral_router.stack import REPO, SERVICES, Ports
 PARTS = tuple(Ports.__dataclass_fields__)  # every part of the stack that has a port
 
 
+def distinct_free_ports() -> dict[str, int]:
+    """A free port per part, no two alike (two calls of free_port may return the same port)."""
+    ports: dict[str, int] = {}
+    while len(ports) < len(PARTS):
+        port = free_port()
+        if port not in ports.values():
+            ports[PARTS[len(ports)]] = port
+    return ports
+
+
 def kill_left_over(processes: list[psutil.Process]) -> None:
     """After a failure, end the servers the dev command started, so none outlives the test."""
     for process in processes:
@@ -41,7 +51,7 @@ def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float) ->
 
 
 def test_dev_answers_on_every_port_and_stops_cleanly_on_sigint(tmp_path):
-    ports = {part: free_port() for part in PARTS}
+    ports = distinct_free_ports()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA__", "DATABASE__"))}
     env.update({f"DEV_{part.upper()}_PORT": str(port) for part, port in ports.items()})
     env["DEV_STATE_DIR"] = str(tmp_path / "state")
@@ -85,7 +95,7 @@ def test_dev_piped_through_cat_stops_everything_when_ctrl_c_reaches_the_whole_gr
     """`make run | cat` and Ctrl-C: the terminal signals the whole foreground group, so `cat`
     dies with the launcher and the launcher's next write meets a closed pipe. It must still
     stop every process it started and leave no port listening."""
-    ports = {part: free_port() for part in PARTS}
+    ports = distinct_free_ports()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA__", "DATABASE__"))}
     env.update({f"DEV_{part.upper()}_PORT": str(port) for part, port in ports.items()})
     env["DEV_STATE_DIR"] = str(tmp_path / "state")
@@ -131,7 +141,7 @@ async def test_with_accelerate_the_services_run_on_the_simulated_clock_and_hando
     from shared.events import TOPIC_ROTATION
     from tests.helpers import eventually, read_topic
 
-    ports = {part: free_port() for part in PARTS}
+    ports = distinct_free_ports()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA__", "DATABASE__"))}
     env.update({f"DEV_{part.upper()}_PORT": str(port) for part, port in ports.items()})
     env["DEV_STATE_DIR"] = str(tmp_path / "state")
