@@ -46,21 +46,20 @@ lint: install ## ruff (lint and format) and import-linter (domain purity, servic
 typecheck: install ## mypy (strict on shared and every domain)
 	$(BIN)/mypy shared services referral_router
 
-kafka-jars:
+kafka-jars: tools
 ifeq ($(KAFKA),apache)
-	@command -v java >/dev/null || { echo "KAFKA=apache needs Java 17 (apt-get install openjdk-17-jre-headless)"; exit 1; }
-	@command -v mvn >/dev/null || { echo "KAFKA=apache needs Maven (apt-get install maven)"; exit 1; }
 	bash deploy/kafka/kafka.sh fetch
 endif
 
 unit: install ## Only the fast unit tests
 	$(BIN)/python -m pytest tests/unit -q
 
+# The system packages `make test` needs (Prometheus and promtool, a font; Java and Maven for
+# KAFKA=apache; Chromium once there are browser tests), installed with apt-get when missing.
 tools:
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
-	  { echo "make test needs Prometheus and promtool: apt-get install prometheus"; exit 1; }
+	bash deploy/tools/system-packages.sh $(KAFKA)
 
-test: lint typecheck tools kafka-jars ## Lint, type checks and the whole suite (unit, integration, e2e, reliability)
+test: tools lint typecheck kafka-jars ## Lint, type checks and the whole suite (unit, integration, e2e, reliability)
 	# A private basetemp: another pytest session resets /tmp/pytest-of-<user> to 0700, which
 	# would cut the unprivileged test Postgres off from its data directory.
 	mkdir -p .pytest-tmp

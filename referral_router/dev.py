@@ -22,10 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TextIO, TypeVar
 
 import asyncpg
 import httpx
+import yaml
 
 from referral_router.devinfra.postgres import LocalPostgres
 from referral_router.devinfra.procs import (
@@ -202,8 +203,17 @@ def preflight(ports: Ports, kafka: str) -> list[str]:
 class DevStack:
     """Starts infrastructure and services; `stop` ends exactly what it started."""
 
-    def __init__(self, state: Path, ports: Ports, kafka: str) -> None:
+    def __init__(
+        self,
+        state: Path,
+        ports: Ports,
+        kafka: str,
+        service_env: dict[str, str] | None = None,
+        unit_config: Path = UNIT_CONFIG,
+    ) -> None:
         self.state = state
+        self.service_env = service_env or {}
+        self.unit_config = unit_config
         self.ports = ports
         self.kafka = kafka
         self.logs = state / "logs"
@@ -233,6 +243,8 @@ class DevStack:
             flavour="apache" if self.kafka == "apache" else "tansu",
             ports=self.ports,
             secrets=dev_secrets(self.state),
+            extra_env=self.service_env,
+            unit_config=self.unit_config,
         )
         self.services = ServiceProcesses(config, self.logs)
         self._step("services (" + ", ".join(SERVICES) + ")", self._start_services)
@@ -358,6 +370,29 @@ class DevStack:
         return "\n".join(lines)
 
 
+SIMULATED_SCAN = timedelta(hours=1)
+"""With --accelerate, the deadline and escalation scans run at least once per simulated hour:
+at 5000x the example's 30 s would be 42 simulated hours, longer than the day a handover scan
+looks back, so handover cards would be skipped."""
+
+
+def unit_file_for(accelerate: float, state: Path, source: Path = UNIT_CONFIG) -> Path:
+    """The example unit file; with --accelerate a copy under `state` whose scans keep pace with
+    simulated time (never more often than every half second of real time)."""
+    if accelerate <= 1:
+        return source
+    raw = yaml.safe_load(source.read_text("utf-8"))
+    interval = max(0.5, SIMULATED_SCAN.total_seconds() / accelerate)
+    deadlines = raw.setdefault("deadlines", {})
+    deadlines["scan_interval_s"] = min(float(deadlines.get("scan_interval_s", 30.0)), interval)
+    escalation = raw.setdefault("notifications", {}).setdefault("escalation", {})
+    escalation["scan_interval_s"] = min(float(escalation.get("scan_interval_s", 15.0)), interval)
+    state.mkdir(parents=True, exist_ok=True)
+    path = state / "unit.accelerated.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), "utf-8")
+    return path
+
+
 def _with_log(message: str, log: Path) -> str:
     tail = log_tail(log, 2500).strip()
     if not tail:
@@ -375,9 +410,9 @@ async def _ensure_database(server_url: str, name: str) -> None:
         await conn.close()
 
 
-async def _run_view(ports: Ports, options: DevOptions, terminal: bool) -> None:
+async def _run_view(ports: Ports, options: DevOptions, clock: SimClock, terminal: bool) -> None:
     """The simulator (if asked for) and the live view, until cancelled or the screenshot is taken."""
-    stats = SimulatorStats(clock=SimClock(options.accelerate, options.backdate))
+    stats = SimulatorStats(clock=clock)
     tasks: list[asyncio.Task[int]] = []
     if options.rate:
         intake = f"http://127.0.0.1:{ports.intake}"
@@ -403,8 +438,64 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
+class _ReaderSafeStream:
+    """stdout or stderr that survives its reader going away (`make run | tee run.log`, Ctrl-C).
+
+    Ctrl-C reaches `tee` or `cat` too, so the next write fails with EPIPE. Without this the
+    launcher would die on that write, before it stops what it started. After the first EPIPE
+    the file descriptor is pointed at /dev/null, so later writes (and the interpreter's last
+    flush) go nowhere instead of failing.
+    """
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        try:
+            return self._inner.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._inner.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._inner.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _guard_output_and_signals() -> None:
+    """Install before anything starts: a vanished reader and SIGTERM, SIGHUP or SIGINT all lead
+    to the clean stop, never to an exit that leaves the stack running."""
+    if not isinstance(sys.stdout, _ReaderSafeStream):
+        sys.stdout = _ReaderSafeStream(sys.stdout)
+    if not isinstance(sys.stderr, _ReaderSafeStream):
+        sys.stderr = _ReaderSafeStream(sys.stderr)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)  # the terminal was closed
+    # Started in the background by a shell without job control, SIGINT is ignored for its
+    # children: Ctrl-C (or `kill -INT`) must still stop everything.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _stop_uninterrupted(stack: DevStack) -> None:
+    """Stop the stack; a second Ctrl-C (or `make`'s SIGTERM) must not cut the clean-up short."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    stack.stop()
+
+
 def run_dev(options: DevOptions) -> int:
-    """Run the dev stack until Ctrl-C or SIGTERM; always stop what was started."""
+    """Run the dev stack until Ctrl-C, SIGTERM or SIGHUP; always stop what was started."""
+    _guard_output_and_signals()
     state = Path(os.environ.get("DEV_STATE_DIR", REPO / ".dev"))
     ports = ports_from_env()
     problems = preflight(ports, options.kafka)
@@ -413,27 +504,28 @@ def run_dev(options: DevOptions) -> int:
         for problem in problems:
             print(f"  ✗ {problem}", file=sys.stderr)
         return 2
-    stack = DevStack(state, ports, options.kafka)
-    signal.signal(signal.SIGTERM, _interrupt)
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        # Started in the background by a shell without job control, which ignores SIGINT for
-        # its children: Ctrl-C (or `kill -INT`) must still stop everything.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    # One simulated clock for the simulator and the services: with --accelerate, assignment's
+    # deadline scan and handovers and notifications' office hours follow it (DEV_CLOCK__*).
+    clock = SimClock(options.accelerate, options.backdate)
+    unit_file = unit_file_for(options.accelerate, state)
+    stack = DevStack(state, ports, options.kafka, clock.dev_clock_env(), unit_file)
     started = time.monotonic()
+    code = 0
     try:
         print("starting the dev stack (Ctrl-C stops everything):", flush=True)
         stack.start()
         print(stack.banner(), flush=True)
         print(f"started in {time.monotonic() - started:.1f} s", flush=True)
         terminal = sys.stdout.isatty() and not options.plain
-        asyncio.run(_run_view(stack.ports, options, terminal))
+        asyncio.run(_run_view(stack.ports, options, clock, terminal))
+        print("\nstopping …", flush=True)
     except KeyboardInterrupt:
         print("\nstopping …", flush=True)
     except (StartError, TimeoutError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
         print(f"\nthe dev stack could not start: {exc}", file=sys.stderr, flush=True)
         print("stopping what was started …", file=sys.stderr, flush=True)
-        stack.stop()
-        return 1
-    stack.stop()
+        code = 1
+    finally:
+        _stop_uninterrupted(stack)
     print("stopped.", flush=True)
-    return 0
+    return code

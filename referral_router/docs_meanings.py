@@ -42,6 +42,12 @@ SETTING_MEANINGS: dict[str, str] = {
     "a value no rule foresaw) before it is dead-lettered, so no record can stall its partition.",
     "CONSUMER__LOG_INTERVAL_S": "A failing loop (retries, a record that keeps failing) writes at most one "
     "log line per kind and topic this often, with the number left out.",
+    "DEV_CLOCK__START": "Dev and tests only: the instant assignment's and notifications' clock reads "
+    "at `DEV_CLOCK__SINCE` (unset: the real clock). `referral-router dev --accelerate` sets all three.",
+    "DEV_CLOCK__SINCE": "Dev and tests only: the real instant at which the clock reads "
+    "`DEV_CLOCK__START` (unset: when the service starts).",
+    "DEV_CLOCK__RATE": "Dev and tests only: how many times faster than real time that clock runs; it "
+    "never runs ahead of the real time.",
     "LOG__LEVEL": "JSON logs on stdout, with identity numbers, phone numbers and emails masked.",
     "UNIT_CONFIG_PATH": "The unit file (see below). Read by intake (who holds which position, for the "
     "dossier's need-to-know rule), assignment, notifications and metrics.",
@@ -186,6 +192,8 @@ UNIT_MEANINGS: dict[str, str] = {
     "DeadlineRules.protection_same_day_due": "Protection assessment due time for a referral received "
     "before the cut-off on an office day.",
     "DeadlineRules.protection_next_day_due": "Due time on the next office day otherwise.",
+    "DeadlineRules.acute_protection_assessment": "An acute referral's protection assessment is due "
+    "this long after receipt at any hour (20 kap. 1 §, genast); left out, the office-day rule.",
     "DeadlineRules.preliminary_days": "Preliminary assessment: calendar days from receipt (20 kap. 2 § "
     "SoL 2025:400).",
     "DeadlineRules.investigation_months": "Investigation: months from opening (20 kap. 3 §).",

@@ -23,7 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from referral_router.portal_simulator import SimulatorStats
 from referral_router.stack import SERVICES, Ports
-from shared.unit_config import load_unit_config
+from services.assignment.domain.unit import Unit as AssignmentUnit
+from services.assignment.unit_from_config import unit_from_config
+from shared.unit_config import UnitConfigError, load_unit_config
 
 DEADLINES = (
     "protection_assessment",
@@ -81,6 +83,35 @@ class OnDuty:
     def from_api(cls, body: Mapping[str, Any]) -> OnDuty:
         """From GET /v1/rotation/on-duty."""
         return cls(str(body["team"]), datetime.fromisoformat(str(body["period_end"])), str(body["source"]))
+
+
+@dataclass(frozen=True)
+class NewReferrals:
+    """Where a referral arriving now goes: the instant whose team on duty takes it, why that
+    instant, and (from the staff API, which knows the overrides) that team."""
+
+    instant: datetime
+    why: str
+    team: str | None = None
+
+
+def new_referral_route(unit: AssignmentUnit, now: datetime) -> NewReferrals:
+    """The instant whose team takes a referral received `now`, by the rule assignment applies
+    (`Unit.assignment_moment`: the assignment policy and office hours), and why in plain words."""
+    instant, _day = unit.assignment_moment(now)
+    if unit.policy != "next_office_hours":
+        return NewReferrals(instant, f"assigned at receipt (assignment_policy: {unit.policy})")
+    if instant == now:
+        return NewReferrals(instant, "within office hours")
+    local = now.astimezone(unit.tz)
+    if not unit.calendar.is_office_day(local.date()):
+        outside = "not an office day (weekend or public holiday)"
+    elif local.time() < unit.calendar.start:
+        outside = "before office hours"
+    else:
+        outside = "after office hours"
+    start = instant.astimezone(unit.tz).strftime("%A %d %b %H:%M")
+    return NewReferrals(instant, f"{outside}; next office hours begin {start}")
 
 
 @dataclass(frozen=True)
@@ -171,6 +202,13 @@ class Unit:
         return cls({t.id: t.name for t in config.teams}, ZoneInfo(config.rotation.timezone))
 
 
+def _assignment_unit(path: Path) -> AssignmentUnit | None:
+    try:
+        return unit_from_config(load_unit_config(path))
+    except (OSError, ValueError, UnitConfigError):
+        return None
+
+
 @dataclass
 class Snapshot:
     """Everything one frame of the live view shows."""
@@ -180,6 +218,7 @@ class Snapshot:
     on_duty: OnDuty | None = None
     simulated_at: datetime | None = None  # the simulator's clock, when it runs accelerated
     simulated_on_duty: OnDuty | None = None
+    new_referrals: NewReferrals | None = None  # where one arriving now (simulated, if so) goes
     received: float = 0.0
     assigned: float = 0.0
     assigned_by_team: dict[str, float] = field(default_factory=dict)
@@ -231,6 +270,7 @@ class Gatherer:
         self._auth = {"authorization": f"Bearer {token}"}
         self.simulator = simulator
         self.unit = Unit.load(unit_config)
+        self.rules = _assignment_unit(unit_config)
         self._notices: list[Notice] = []  # the newest few
         self._count = 0
         self._seen = {"email": 0, "teams": 0}  # highest message id fetched per sink
@@ -283,16 +323,23 @@ class Gatherer:
 
     async def _on_duty(self, client: httpx.AsyncClient, snap: Snapshot) -> None:
         try:
-            body = await self._staff_api(client, "/v1/rotation/on-duty")
-            snap.on_duty = OnDuty.from_api(body) if body else None
+            # At the real time explicitly: with --accelerate the service's own clock is simulated.
+            snap.on_duty = await self._on_duty_at(client, snap.taken_at)
             clock = self.simulator.clock if self.simulator else None
             if clock is not None and clock.accelerated:
                 snap.simulated_at = clock.now()
-                at = httpx.QueryParams({"at": snap.simulated_at.isoformat()})
-                body = await self._staff_api(client, f"/v1/rotation/on-duty?{at}")
-                snap.simulated_on_duty = OnDuty.from_api(body) if body else None
+                snap.simulated_on_duty = await self._on_duty_at(client, snap.simulated_at)
+            if self.rules is not None:
+                route = new_referral_route(self.rules, snap.simulated_at or snap.taken_at)
+                duty = await self._on_duty_at(client, route.instant)
+                snap.new_referrals = NewReferrals(route.instant, route.why, duty.team if duty else None)
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             snap.problems.append(f"on duty: {type(exc).__name__}")
+
+    async def _on_duty_at(self, client: httpx.AsyncClient, at: datetime) -> OnDuty | None:
+        query = httpx.QueryParams({"at": at.isoformat()})
+        body = await self._staff_api(client, f"/v1/rotation/on-duty?{query}")
+        return OnDuty.from_api(body) if body else None
 
     async def _new_notices(self, client: httpx.AsyncClient, snap: Snapshot) -> None:
         smtp = self.ports.smtp_http

@@ -85,7 +85,20 @@ def on_duty_panel(snap: Snapshot) -> Panel:
         lines.append(Text.assemble(("simulated time ", "dim"), (_local(snap, snap.simulated_at), "yellow")))
         if snap.simulated_on_duty is not None:
             lines += _duty_lines(snap, snap.simulated_on_duty, snap.simulated_at)
+    lines += _new_referral_lines(snap)
     return Panel(Group(*lines), title="Rotation", border_style="cyan")
+
+
+def _new_referral_lines(snap: Snapshot) -> list[Text]:
+    """Where a referral arriving now goes, and why (it differs from the team on duty at night
+    and on weekends under the next-office-hours policy)."""
+    route = snap.new_referrals
+    if route is None or route.team is None:
+        return []
+    return [
+        Text.assemble(("new referrals now go to ", "dim"), (team_label(snap, route.team), "bold green")),
+        Text.assemble(("  why ", "dim"), route.why),
+    ]
 
 
 def referrals_panel(snap: Snapshot) -> Panel:
@@ -203,6 +216,9 @@ def plain_line(snap: Snapshot) -> str:
         parts.append(f"on duty {duty.team} (handover in {duration(duty.period_end - snap.taken_at)})")
     if snap.simulated_at is not None and snap.simulated_on_duty is not None:
         parts.append(f"simulated {_local(snap, snap.simulated_at)}: {snap.simulated_on_duty.team}")
+    route = snap.new_referrals
+    if route is not None and route.team is not None:
+        parts.append(f"new referrals now go to {route.team} ({route.why})")
     ready = sum(v == "ready" for v in snap.health.values())
     parts += [
         f"received {snap.received:.0f}",

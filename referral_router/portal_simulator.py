@@ -23,17 +23,26 @@ import httpx
 from referral_router.referral_mix import Mix, ReportMaker
 from referral_router.stack import DEV_PORTAL_CLIENT, DEV_PORTAL_SECRET
 from services.intake.signatures import sign
+from shared.clock import ShiftedClock
 
 DEFAULT_BACKDATE = timedelta(days=42)  # three 14-day rotation periods
 
 
 class SimClock:
-    """Simulated time: `start` + `factor` × elapsed wall time, never later than the real now."""
+    """Simulated time: `start` + `factor` × elapsed wall time, never later than the real now.
 
-    def __init__(self, factor: float = 1.0, backdate: timedelta = DEFAULT_BACKDATE) -> None:
+    `since` is the real instant at which it reads `start` (by default: now). The dev stack gives
+    the services the same clock (`dev_clock_env`), so their deadline scan and handovers keep
+    pace with the back-dated referrals the simulator submits.
+    """
+
+    def __init__(
+        self, factor: float = 1.0, backdate: timedelta = DEFAULT_BACKDATE, since: datetime | None = None
+    ) -> None:
         self.factor = factor
-        self._real_start = time.monotonic()
-        self._start = datetime.now(UTC) - (backdate if factor > 1 else timedelta(0))
+        self.since = since or datetime.now(UTC)
+        self.start = self.since - (backdate if factor > 1 else timedelta(0))
+        self._clock = ShiftedClock(self.start, self.since, factor)
 
     @property
     def accelerated(self) -> bool:
@@ -42,9 +51,17 @@ class SimClock:
 
     def now(self) -> datetime:
         """The simulated instant; it never lies in the future, which intake would reject."""
-        elapsed = time.monotonic() - self._real_start
-        simulated = self._start + timedelta(seconds=elapsed * self.factor)
-        return min(simulated, datetime.now(UTC))
+        return self._clock.now()
+
+    def dev_clock_env(self) -> dict[str, str]:
+        """The services' `DEV_CLOCK__*` settings for this clock; none when it is the real one."""
+        if self.factor <= 1:
+            return {}
+        return {
+            "DEV_CLOCK__START": self.start.isoformat(),
+            "DEV_CLOCK__SINCE": self.since.isoformat(),
+            "DEV_CLOCK__RATE": repr(self.factor),
+        }
 
 
 @dataclass

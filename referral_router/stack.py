@@ -102,6 +102,10 @@ class ServiceConfig:
                 # Intake asks assignment's staff API when its access projection is behind.
                 "ASSIGNMENT__URL": f"http://127.0.0.1:{self.ports.assignment}",
                 "PYTHONUNBUFFERED": "1",
+                # The example unit file takes its links' base and the Teams webhooks' port from
+                # these (`${DEV_ASSIGNMENT_PORT:-8082}`), so moving a port moves them too.
+                "DEV_ASSIGNMENT_PORT": str(self.ports.assignment),
+                "DEV_TEAMS_PORT": str(self.ports.teams),
             }
         )
         env.update(self.extra_env)

@@ -36,3 +36,22 @@ class FixedClock:
     def set(self, at: datetime) -> None:
         """Move the clock to `at`."""
         self._at = at
+
+
+class ShiftedClock:
+    """Dev and test time: `start` at the real instant `since`, running `rate` times as fast,
+    and never later than the real now (then it is the real clock).
+
+    The dev stack's `--accelerate` gives the services the simulator's clock this way, so the
+    deadline scan and handovers follow the back-dated referrals; an end-to-end test sets a
+    Saturday evening with it. Never configured in production.
+    """
+
+    def __init__(self, start: datetime, since: datetime, rate: float = 1.0) -> None:
+        self.start, self.since, self.rate = start, since, rate
+
+    def now(self) -> datetime:
+        """The shifted instant, in UTC."""
+        real = datetime.now(UTC)
+        shifted = self.start + (real - self.since) * self.rate
+        return min(shifted, real).astimezone(UTC)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AwareDatetime, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.clock import Clock, ShiftedClock, SystemClock
 
 
 class KafkaSettings(BaseModel):
@@ -102,6 +105,23 @@ class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class DevClockSettings(BaseModel):
+    """Dev and tests only (`DEV_CLOCK__…`): the service's clock reads `start` at the real instant
+    `since` and runs `rate` times as fast, never later than the real time. Unset: the real clock.
+    `referral-router dev --accelerate` sets it so the deadline scan and handovers keep pace with
+    the simulator's back-dated referrals."""
+
+    start: AwareDatetime | None = None
+    since: AwareDatetime | None = None  # unset: when the service starts
+    rate: float = Field(default=1.0, gt=0, le=1_000_000)
+
+    def clock(self) -> Clock:
+        """The real clock, or the shifted one these settings describe."""
+        if self.start is None:
+            return SystemClock()
+        return ShiftedClock(self.start, self.since or datetime.now(UTC), self.rate)
+
+
 class ServiceSettings(BaseSettings):
     """Base of every service's settings class; each service adds its own groups."""
 
@@ -114,3 +134,4 @@ class ServiceSettings(BaseSettings):
     consumer: ConsumerSettings = ConsumerSettings()
     log: LogSettings = LogSettings()
     unit_config_path: Path = Path("deploy/config/unit.example.yaml")
+    dev_clock: DevClockSettings = DevClockSettings()

@@ -6,9 +6,12 @@ This module only describes and checks the file; the rules that use it live in ea
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, model_validator
@@ -149,6 +152,12 @@ class DeadlineRules(_Strict):
 
     protection_same_day_due: time = time(17, 0)
     protection_next_day_due: time = time(12, 0)
+    # A referral flagged as acute danger: its protection assessment is due this long after
+    # receipt, whatever the hour ("genast", 20 kap. 1 §), instead of the office-day rule above.
+    # Left out, acute referrals follow the office-day rule like any other.
+    acute_protection_assessment: timedelta | None = Field(
+        default=None, gt=timedelta(0), le=timedelta(hours=24)
+    )
     preliminary_days: int = Field(default=14, ge=1, le=60)
     investigation_months: int = Field(default=4, ge=1, le=24)
     # How far one extension decision may move an investigation's due date (20 kap. 3 §: "for a
@@ -239,6 +248,39 @@ class NotificationRoutes(_Strict):
         return ()
 
 
+# Innermost first, so a default may itself hold a variable: ${A:-http://x:${PORT:-80}}.
+_VARIABLE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^${}]*))?\}")
+
+
+def interpolate(node: Any, env: Mapping[str, str]) -> Any:
+    """`${NAME}` and `${NAME:-default}` in every string of a parsed file, from `env`.
+
+    So one file serves every deployment: the Teams webhooks (signed URLs, secrets) and the
+    links' `base_url` come from the environment, and the dev stack's port variables move them.
+    """
+    if isinstance(node, str):
+        for _ in range(8):  # nesting depth; a value that names itself stops here
+            expanded = _VARIABLE.sub(lambda m: _variable(m, env), node)
+            if expanded == node:
+                break
+            node = expanded
+        return node
+    if isinstance(node, list):
+        return [interpolate(item, env) for item in node]
+    if isinstance(node, dict):
+        return {key: interpolate(value, env) for key, value in node.items()}
+    return node
+
+
+def _variable(match: re.Match[str], env: Mapping[str, str]) -> str:
+    name, default = match.group(1), match.group(2)
+    if name in env:
+        return env[name]
+    if default is None:
+        raise ValueError(f"${{{name}}} is used but the environment variable {name} is not set")
+    return default
+
+
 class UnitConfig(_Strict):
     """The whole unit configuration file."""
 
@@ -255,6 +297,11 @@ class UnitConfig(_Strict):
     assignment: Assignment = Assignment()
     deadlines: DeadlineRules = DeadlineRules()
     notifications: NotificationRoutes = NotificationRoutes()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, raw: Any) -> Any:
+        return interpolate(raw, os.environ)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> UnitConfig:

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.assignment import api, subscribers, timers
 from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
 from services.assignment.unit_from_config import unit_from_config
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock
 from shared.events import ALL_TOPICS
 from shared.logging import configure_logging
 from shared.runtime import Runtime, serve, service_app
@@ -29,7 +29,7 @@ def create_app(settings: AssignmentSettings, clock: Clock | None = None) -> Fast
     """Wire the assignment service; the unit config is validated here, before anything starts."""
     config = load_unit_config(settings.unit_config_path)
     unit = unit_from_config(config)
-    clock = clock or SystemClock()
+    clock = clock or settings.dev_clock.clock()
     runtime = Runtime(
         settings,
         service=SERVICE,

@@ -123,6 +123,7 @@ def deadline_rules(config: UnitConfig) -> DeadlineRules:
     return DeadlineRules(
         same_day_due=d.protection_same_day_due,
         next_day_due=d.protection_next_day_due,
+        acute_protection=d.acute_protection_assessment,
         preliminary_days=d.preliminary_days,
         investigation_months=d.investigation_months,
         max_extension_months=d.max_extension_months,

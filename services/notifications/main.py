@@ -22,7 +22,7 @@ from services.notifications.ports import Sender
 from services.notifications.subscribers import CONSUMED, subscribe
 from services.notifications.timers import DeliveryWorker, WorkerSettings, run_escalations
 from shared import db
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock
 from shared.events import TOPIC_DEADLETTER, TOPIC_NOTIFICATIONS
 from shared.logging import configure_logging
 from shared.office_days import swedish_holidays
@@ -109,7 +109,7 @@ def sending_policy(config: UnitConfig, worker: WorkerSettings) -> SendingPolicy:
 def create_app(settings: NotificationSettings, clock: Clock | None = None) -> FastAPI:
     """Wire the notifications service; the unit config is validated before anything starts."""
     config = load_unit_config(settings.unit_config_path)
-    unit, clock = notification_unit(config, settings.links), clock or SystemClock()
+    unit, clock = notification_unit(config, settings.links), clock or settings.dev_clock.clock()
     runtime = Runtime(
         settings,
         service=SERVICE,

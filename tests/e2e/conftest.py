@@ -55,13 +55,30 @@ def free_ports() -> Ports:
     )
 
 
+# One email per referral (to its caseworker), as the thin-path tests count them; the example
+# file's own routes tell the intake group, the out-of-hours service, mentors and Teams too
+# (tests/e2e/test_example_config_e2e.py shows those).
+THIN_ROUTES = {
+    "referral.assigned": ["caseworker"],
+    "deadline.approaching": ["caseworker"],
+    "deadline.breached": ["caseworker", "manager"],
+    "rotation.handover": ["team"],
+    "registration.approaching": ["intake"],
+    "registration.breached": ["intake", "manager"],
+    "access.break_glass": ["manager"],
+    "access.review": ["head_of_unit"],
+}
+
+
 def without_reminders(path: Path) -> Path:
-    """The example unit file without reminder lead times. The tests count the emails about a
-    referral; a reminder due within its lead time of the moment the suite runs (a registration
-    received at 15:00 on an office day is due at 16:00, two hours' lead) would add one or not
-    depending on the hour. Deadlines and breaches are unchanged."""
+    """The example unit file without reminder lead times, and with one email per referral
+    (`THIN_ROUTES`). The tests count the emails about a referral; a reminder due within its lead
+    time of the moment the suite runs (a registration received at 15:00 on an office day is due
+    at 16:00, two hours' lead) would add one or not depending on the hour. Deadlines and
+    breaches are unchanged."""
     raw = yaml.safe_load((REPO / "deploy" / "config" / "unit.example.yaml").read_text("utf-8"))
     raw["deadlines"]["reminders"] = {name: [] for name in raw["deadlines"]["reminders"]}
+    raw["notifications"]["routes"] = THIN_ROUTES
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
     return path
 

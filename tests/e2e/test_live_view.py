@@ -106,6 +106,10 @@ def test_live_view_on_a_terminal_shows_the_system_at_work(tmp_path):
     assert duty.group(2) in teams and duty.group(1) == teams[duty.group(2)]
     assert re.search(r"handover .*\(in \d+ (d|h|min|s)", frame), frame
     assert "simulated time" in frame  # the accelerated simulator's clock and its team on duty
+    # Where a referral arriving now goes (at the simulated time), and why (issue 25).
+    route = re.search(r"new referrals now go to\s+(.+?) \((team-[a-z])\)", frame)
+    assert route is not None and route.group(2) in teams, frame
+    assert re.search(r"why .*(office hours|office day|at receipt)", frame), frame
 
     # Referrals received and assigned, with plausible numbers.
     received = int(re.search(r"received\s+(\d+)", frame).group(1))

@@ -1,9 +1,13 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from services.assignment.domain.deadlines import referral_deadlines
-from services.assignment.unit_from_config import office_calendar
+from services.assignment.domain.model import DeadlineRules
+from services.assignment.unit_from_config import office_calendar, unit_from_config
+from shared.unit_config import DeadlineRules as DeadlinesConfig
 from shared.unit_config import load_unit_config
 
 TZ = ZoneInfo("Europe/Stockholm")
@@ -35,6 +39,40 @@ def test_preliminary_assessment_is_due_at_the_end_of_the_fourteenth_day_across_d
     assert d.preliminary_assessment_due == local(2026, 11, 3, 23, 59, 59)
     assert d.preliminary_assessment_due.utcoffset().total_seconds() == 3600
     assert not d.preliminary_due_on_non_office_day
+
+
+ACUTE_WITHIN_AN_HOUR = DeadlineRules(acute_protection=timedelta(hours=1))
+
+
+def test_an_acute_referral_on_saturday_evening_needs_protection_assessment_within_the_configured_hour():
+    d = referral_deadlines(local(2026, 11, 21, 19, 30), CALENDAR, TZ, ACUTE_WITHIN_AN_HOUR, acute=True)
+    assert d.protection_assessment_due == local(2026, 11, 21, 20, 30)
+
+
+def test_an_acute_referral_in_office_hours_is_also_due_within_the_hour_not_at_five():
+    d = referral_deadlines(local(2026, 11, 18, 9, 0), CALENDAR, TZ, ACUTE_WITHIN_AN_HOUR, acute=True)
+    assert d.protection_assessment_due == local(2026, 11, 18, 10, 0)
+
+
+def test_a_non_acute_referral_on_saturday_evening_keeps_the_next_office_day_noon():
+    d = referral_deadlines(local(2026, 11, 21, 19, 30), CALENDAR, TZ, ACUTE_WITHIN_AN_HOUR, acute=False)
+    assert d.protection_assessment_due == local(2026, 11, 23, 12, 0)
+
+
+def test_without_the_acute_setting_an_acute_referral_follows_the_office_day_rule():
+    d = referral_deadlines(local(2026, 11, 21, 19, 30), CALENDAR, TZ, acute=True)
+    assert d.protection_assessment_due == local(2026, 11, 23, 12, 0)
+
+
+def test_the_example_config_makes_an_acute_protection_assessment_due_within_an_hour():
+    unit = unit_from_config(load_unit_config(Path("deploy/config/unit.example.yaml")))
+    assert unit.deadlines.acute_protection == timedelta(hours=1)
+
+
+def test_an_acute_protection_setting_of_zero_or_over_a_day_is_refused_naming_the_field():
+    for value in ("PT0S", "P2D"):
+        with pytest.raises(ValueError, match="acute_protection_assessment"):
+            DeadlinesConfig.model_validate({"acute_protection_assessment": value})
 
 
 # --- investigation, feedback and reminders ----------------------------------------------------

@@ -191,7 +191,7 @@ class AssignmentBatch:
         decision = decide_or_manager(situation, self.unit)
         weight = self.unit.weights.weight(r.categories, r.acute_danger, r.interpreter_needed)
         deadlines = referral_deadlines(
-            received.received_at, self.unit.calendar, self.unit.tz, self.unit.deadlines
+            received.received_at, self.unit.calendar, self.unit.tz, self.unit.deadlines, acute=r.acute_danger
         )
         assignment = NewAssignment(received, decision, pending.duty, pending.day, weight, deadlines)
         self._carry_forward(assignment, facts.now)

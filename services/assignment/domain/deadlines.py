@@ -16,19 +16,40 @@ DEFAULT_RULES = DeadlineRules()
 
 
 def referral_deadlines(
-    received_at: datetime, calendar: OfficeCalendar, tz: tzinfo, rules: DeadlineRules = DEFAULT_RULES
+    received_at: datetime,
+    calendar: OfficeCalendar,
+    tz: tzinfo,
+    rules: DeadlineRules = DEFAULT_RULES,
+    *,
+    acute: bool = False,
 ) -> Deadlines:
     """Protection assessment and preliminary assessment due times for a received referral."""
     local = received_at.astimezone(tz)
-    if calendar.is_office_day(local.date()) and local.time() < calendar.protection_cutoff:
-        protection = datetime.combine(local.date(), rules.same_day_due, tz)
-    else:
-        protection = datetime.combine(next_office_day(local.date(), calendar), rules.next_day_due, tz)
+    protection = protection_assessment_due(received_at, calendar, tz, rules, acute=acute)
     # The 14 days are calendar days; a due date on a weekend or holiday is kept and flagged.
     due_day = local.date() + timedelta(days=rules.preliminary_days)
     preliminary = datetime.combine(due_day, END_OF_DAY, tz)
     registration = registration_due(received_at, calendar, tz, rules)
     return Deadlines(protection, preliminary, not calendar.is_office_day(due_day), registration)
+
+
+def protection_assessment_due(
+    received_at: datetime,
+    calendar: OfficeCalendar,
+    tz: tzinfo,
+    rules: DeadlineRules = DEFAULT_RULES,
+    *,
+    acute: bool = False,
+) -> datetime:
+    """20 kap. 1 §: "genast". An acute referral, when the unit sets `acute_protection`, that long
+    after receipt at any hour; otherwise the same office day before the cut-off, else the next
+    office day at noon (DOMAIN.md §3)."""
+    local = received_at.astimezone(tz)
+    if acute and rules.acute_protection is not None:
+        return (received_at + rules.acute_protection).astimezone(tz)
+    if calendar.is_office_day(local.date()) and local.time() < calendar.protection_cutoff:
+        return datetime.combine(local.date(), rules.same_day_due, tz)
+    return datetime.combine(next_office_day(local.date(), calendar), rules.next_day_due, tz)
 
 
 def registration_due(

@@ -207,6 +207,7 @@ class DeadlineRules:
 
     same_day_due: time = time(17, 0)
     next_day_due: time = time(12, 0)
+    acute_protection: timedelta | None = None  # None: acute referrals follow the office-day rule
     preliminary_days: int = 14
     investigation_months: int = 4
     max_extension_months: int = 6
