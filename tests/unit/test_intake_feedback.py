@@ -197,7 +197,7 @@ async def test_a_request_before_the_decision_waits_for_it(tables):
     assert SV["joined_ongoing"] in mailer.sent[0][2]
 
 
-@pytest.mark.parametrize("reporter_type,anonymous", [("private_person", False), ("relative", True)])
+@pytest.mark.parametrize(("reporter_type", "anonymous"), [("private_person", False), ("relative", True)])
 async def test_a_private_or_anonymous_reporter_gets_no_feedback_by_any_path(tables, reporter_type, anonymous):
     body = form()
     body["reporter"] |= {"type": reporter_type, "anonymous": anonymous}
