@@ -57,7 +57,9 @@ async def test_the_first_decision_and_the_first_request_are_kept(backend: Backen
         assert await uow.feedback.request(rid) == first
 
 
-async def test_a_referral_owes_feedback_once_and_an_uncommitted_sending_leaves_nothing(backend: Backend) -> None:
+async def test_a_referral_owes_feedback_once_and_an_uncommitted_sending_leaves_nothing(
+    backend: Backend,
+) -> None:
     [rid] = await referrals(backend, 1)
     async with backend() as uow:
         assert await uow.feedback.owe(pending(rid))

@@ -180,6 +180,8 @@ async def test_a_request_recorded_after_the_decision_is_owed_at_once_and_announc
     assert done.new and done.sending is not None and done.sending.state == "pending"
     again = await request_feedback(deps, attempt(*CASEWORKER, referral_id=rid), NOW, "letter")
     assert not again.new and again.request.channel == "email"  # the first request counts
+    same = await request_feedback(deps, attempt(*CASEWORKER, referral_id=rid), NOW, "email")
+    assert not same.new  # the same request again is no news either
     assert [e["event_type"] for e in feedback_events(tables)] == ["reporter_feedback.requested"]
     assert await send_due_feedback(sending_deps(uow, mailer, "en"), NOW) == {"sent": 1}
     assert EN["open_investigation"] in mailer.sent[0][2]

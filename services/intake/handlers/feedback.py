@@ -84,16 +84,16 @@ async def request_feedback(
     reporter; AccessRefused (logged) without a relation; NotYetAssigned before assignment."""
     now = deps.clock.now()
     tracked, form = await _checked(deps, attempt, now, "reporter feedback: request recorded")
-    feedback_recipient(form.get("reporter", {}))  # NotOwedFeedback: nothing stored
     if requested_at > now + FUTURE_SLACK or requested_at < tracked.referral.received_at:
         raise FeedbackTimeOutOfRange("`requested_at` must lie between receipt and now")
+    feedback_recipient(form.get("reporter", {}))  # NotOwedFeedback: nothing stored
     if tracked.projection is None or tracked.projection.assignment is None:
         raise NotYetAssigned(attempt.referral_id)
     mine = FeedbackRequest(attempt.referral_id, requested_at, channel, "staff", attempt.reader.staff_id)
     async with deps.unit_of_work() as uow:
         await uow.feedback.hold(attempt.referral_id)
+        new = await uow.feedback.request(attempt.referral_id) is None
         stored = await uow.feedback.add_request(mine, now)
-        new = stored == mine
         decided = await uow.feedback.decision(attempt.referral_id)
         if new:
             await uow.outbox.add(
