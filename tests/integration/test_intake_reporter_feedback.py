@@ -47,7 +47,7 @@ class Inbox:
 
     messages: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd's hook name
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         self.messages.append((list(envelope.rcpt_tos), parsed))
@@ -114,8 +114,8 @@ async def feedback_events(database_url: str) -> list[dict[str, Any]]:
     conn = await intake_db(database_url)
     try:
         rows = await conn.fetch(
-            "SELECT payload FROM outbox WHERE topic LIKE '%referrals.feedback.v1' AND published_at IS NOT NULL"
-            " ORDER BY id"
+            "SELECT payload FROM outbox"
+            " WHERE topic LIKE '%referrals.feedback.v1' AND published_at IS NOT NULL ORDER BY id"
         )
         return [json.loads(r["payload"]) for r in rows]
     finally:
