@@ -10,9 +10,10 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 
+from services.intake.adapters.feedback_letter import print_feedback_letter
 from services.intake.api_dossier import (
     _NOT_JSON,
     Caller,
@@ -22,7 +23,7 @@ from services.intake.api_dossier import (
     _Body,
     _guarded,
 )
-from services.intake.domain.feedback import NotOwedFeedback, Sending
+from services.intake.domain.feedback import Language, NotOwedFeedback, Sending
 from services.intake.handlers import feedback
 from services.intake.handlers.feedback import FeedbackTimeOutOfRange, NoFeedbackOwed, NotYetAssigned
 from shared.http import ApiProblem, problem_responses
@@ -108,3 +109,25 @@ async def post_feedback_sent(
     deps = request.app.state.dossier.dossiers
     sending = await _feedback_guarded(feedback.record_sent(deps, attempt, body.sent_at, body.channel))
     return {"referral_id": referral_id, "feedback": _sending(sending)}
+
+
+@router.get(
+    "/{referral_id}/feedback-letter.pdf", responses={**problem_responses(401, 403, 409, 503)},
+    response_class=Response, summary="The feedback letter to print and post (logged as an export)",
+)  # fmt: skip
+async def get_feedback_letter(request: Request, caller: Caller, referral_id: ReferralId) -> Response:
+    """The letter for a reporter who asked for one (or whose email could not be sent)."""
+    attempt = _attempt(request, caller, referral_id)
+    deps = request.app.state.dossier.dossiers
+    language: Language = getattr(request.app.state, "feedback_language", "sv")
+    recipient, text, reference, dated = await _feedback_guarded(feedback.letter_of(deps, attempt, language))
+    pdf = await print_feedback_letter(recipient, text, reference, dated)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="aterkoppling-{referral_id}.pdf"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

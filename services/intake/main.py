@@ -171,6 +171,7 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
     verifier = TokenVerifier(settings.auth, [p.id for p in config.all_people()])
     authenticate = authenticator(verifier)
     app.state.dossier = api_dossier.DossierApi(dossiers, authenticate)
+    app.state.feedback_language = settings.feedback.language
     app.state.access_log = api_access_log.AccessLogApi(
         runtime.unit_of_work, api_access_log.readers_from_unit(config), authenticate
     )

@@ -6,6 +6,7 @@ the events or the logs."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
+from pypdf import PdfReader
 
 from referral_router.devinfra.procs import free_port
 from referral_router.stack import DEV_JWT_SECRET
@@ -109,6 +111,17 @@ async def assign_and_decide(broker: Any, prefix: str, rid: str, decision: str | 
         await produce(broker.bootstrap, prefix + TOPIC_UPDATED, [(event_key(d), encode_event(d))])
 
 
+async def access_rows(database_url: str, rid: str) -> list[tuple[str, str, str]]:
+    conn = await intake_db(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT staff, action, outcome FROM access_log WHERE referral_id = $1 ORDER BY seq", rid
+        )
+        return [tuple(r) for r in rows]
+    finally:
+        await conn.close()
+
+
 async def feedback_events(database_url: str) -> list[dict[str, Any]]:
     """The published `referrals.feedback.v1` events in intake's outbox."""
     conn = await intake_db(database_url)
@@ -159,7 +172,7 @@ async def test_a_decision_on_the_broker_sends_the_email_once_with_nothing_about_
 async def test_a_later_request_by_letter_is_recorded_and_its_sending_recorded_by_staff(
     intake, smtp, database_url, kafka_broker, topic_prefix
 ):
-    rid, _ = await referral(intake, feedback_requested=False)
+    rid, body = await referral(intake, feedback_requested=False)
     await assign_and_decide(kafka_broker, topic_prefix, rid, "no_investigation", owed=False)
     cw = bearer("cw-a5", "caseworker")
     now = datetime.now(UTC).isoformat()
@@ -180,6 +193,22 @@ async def test_a_later_request_by_letter_is_recorded_and_its_sending_recorded_by
 
     await eventually(feedback_state, lambda f: f is not None and f["state"] == "letter", timeout_s=30)
     assert smtp[1].messages == []  # a letter is not emailed
+    letter = await intake.get(f"/v1/referrals/{rid}/feedback-letter.pdf", headers=cw)
+    assert letter.status_code == 200 and letter.headers["content-type"] == "application/pdf"
+    pdf = PdfReader(io.BytesIO(letter.content))
+    printed = pdf.pages[0].extract_text()
+    assert "Socialtjänsten har beslutat att inte inleda en utredning." in printed
+    assert body["reporter"]["name"] in printed and body["children"][0]["name"] not in printed
+    assert pdf.metadata.title == rid
+    assert (
+        await intake.get(f"/v1/referrals/{rid}/feedback-letter.pdf", headers=bearer("cw-b2", "caseworker"))
+    ).status_code == 403
+    rows = await access_rows(database_url, rid)
+    assert rows[-2:] == [("cw-a5", "export", "allowed"), ("cw-b2", "denied", "denied")]
+    # Each request was logged first: refused while the assignment was not yet projected, then read.
+    assert {(r[0], r[1]) for r in rows[:-2]} <= {("cw-a5", "read"), ("cw-a5", "denied")} and rows[-3][
+        1
+    ] == "read"
     sent = await intake.post(
         f"/v1/referrals/{rid}/feedback-sent", json={"sent_at": now, "channel": "letter"},
         headers=bearer("mgr-a", "manager"),

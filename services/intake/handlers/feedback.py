@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.intake.domain.access_log import AccessAction, AccessRelation
@@ -22,6 +22,7 @@ from services.intake.domain.feedback import (
     Decided,
     FeedbackChannel,
     FeedbackRequest,
+    FeedbackText,
     Language,
     Recipient,
     Sending,
@@ -34,6 +35,7 @@ from services.intake.domain.feedback import (
 )
 from services.intake.handlers.dossier import Attempt, Dossiers, _entry
 from services.intake.ports import IntakeUnitOfWork
+from shared.clock import STOCKHOLM
 from shared.crypto import Cipher
 from shared.events import TOPIC_FEEDBACK, ReporterFeedback, new_envelope, outbox_row
 
@@ -138,7 +140,7 @@ async def record_sent(
 
 
 async def _checked(
-    deps: Dossiers, attempt: Attempt, now: datetime, reason: str
+    deps: Dossiers, attempt: Attempt, now: datetime, reason: str, action: AccessAction = AccessAction.READ
 ) -> tuple[Tracked, dict[str, Any]]:
     """The referral and its decrypted form for a reader with a feedback role and a relation to it;
     the attempt logged (allowed: a read, with `reason`; else denied) before anything is decided."""
@@ -148,9 +150,9 @@ async def _checked(
     relation = dossier_relation(attempt.reader, standing(tracked), deps.org, now)
     allowed = bool(attempt.reader.roles & FEEDBACK_ROLES) and relation is not AccessRelation.NONE
     allowed = allowed and tracked is not None and details is not None
-    action = AccessAction.READ if allowed else AccessAction.DENIED
+    logged = action if allowed else AccessAction.DENIED
     async with deps.unit_of_work() as uow:
-        await uow.access_log.append(_entry(attempt, tracked, action, relation, reason, now))
+        await uow.access_log.append(_entry(attempt, tracked, logged, relation, reason, now))
         await uow.commit()
     if not allowed or tracked is None or details is None:
         raise AccessRefused(attempt.referral_id)
@@ -196,3 +198,24 @@ def compose(sending: Sending, tracked: Tracked, form: dict[str, Any], tz: Any, l
     text = feedback_text(sending.decision, received_on, tracked.referral.referral_id, language)
     channel = sending.channel or channel_given(recipient)
     return Letter(recipient, channel, text.subject, as_plain_text(text, recipient))
+
+
+async def letter_of(
+    deps: Dossiers, attempt: Attempt, language: Language
+) -> tuple[Recipient, FeedbackText, str, date]:
+    """What the printed letter holds, for one who may record feedback: logged as an export (the
+    reporter's name and organisation leave the system on paper). NoFeedbackOwed before a
+    decision on a request; NotOwedFeedback for a private or anonymous reporter."""
+    now = deps.clock.now()
+    tracked, form = await _checked(
+        deps, attempt, now, "reporter feedback: letter printed", AccessAction.EXPORT
+    )
+    async with deps.unit_of_work() as uow:
+        sending = await uow.feedback.sending(attempt.referral_id)
+    if sending is None:
+        raise NoFeedbackOwed(attempt.referral_id)
+    recipient = feedback_recipient(form.get("reporter", {}))
+    received_on = tracked.referral.received_at.astimezone(STOCKHOLM).date()
+    reference = tracked.referral.referral_id
+    text = feedback_text(sending.decision, received_on, reference, language)
+    return recipient, text, reference, now.astimezone(STOCKHOLM).date()
