@@ -253,3 +253,50 @@ async def test_a_refused_connection_is_retried_later_and_a_lost_one_is_never_res
     assert await send_due_feedback(sending_deps(uow, mailer), NOW + timedelta(minutes=1)) == {"unknown": 1}
     assert await send_due_feedback(sending_deps(uow, mailer), NOW + timedelta(days=1)) == {}
     assert mailer.sent == [] and feedback_events(tables) == []
+
+
+class Crash(BaseException):
+    """The process dies (SIGKILL) at this point: nothing after it runs."""
+
+
+@dataclass
+class CrashingMailer(FakeMailer):
+    """The relay takes the message, then the process dies before intake records it."""
+
+    async def send(self, to: str, subject: str, body: str) -> None:
+        await super().send(to, subject, body)
+        raise Crash
+
+
+async def test_a_crash_after_the_relay_took_the_email_never_sends_it_again(tables):
+    uow, rid = await setup(tables, form())
+    await decided(uow, rid, "no_investigation", owed_by_report=True)
+    mailer = CrashingMailer()
+    with pytest.raises(Crash):
+        await send_due_feedback(sending_deps(uow, mailer), NOW)
+    assert len(mailer.sent) == 1 and tables.feedback.sendings[rid].state == "sending"
+    # The restarted timer, however often it runs, leaves it to an operator (docs/RUNBOOK.md).
+    again = FakeMailer()
+    for later in (NOW, NOW + timedelta(minutes=5), NOW + timedelta(days=1)):
+        assert await send_due_feedback(sending_deps(uow, again), later) == {}
+    assert again.sent == [] and feedback_events(tables) == []
+
+
+async def test_a_crash_before_the_claim_committed_sends_it_after_the_restart(tables):
+    uow, rid = await setup(tables, form())
+    await decided(uow, rid, "no_investigation", owed_by_report=True)
+    async with uow() as u:
+        await u.feedback.claim_due(NOW, 10)  # the process dies before this commits
+    mailer = FakeMailer()
+    assert await send_due_feedback(sending_deps(uow, mailer), NOW) == {"sent": 1}
+    assert len(mailer.sent) == 1
+
+
+async def test_a_redelivered_decision_owes_the_feedback_once(tables):
+    uow, rid = await setup(tables, form())
+    await decided(uow, rid, "no_investigation", owed_by_report=True)
+    mailer = FakeMailer()
+    assert await send_due_feedback(sending_deps(uow, mailer), NOW) == {"sent": 1}
+    await decided(uow, rid, "no_investigation", owed_by_report=True)  # the same event again
+    assert await send_due_feedback(sending_deps(uow, mailer), NOW + timedelta(hours=1)) == {}
+    assert len(mailer.sent) == 1
