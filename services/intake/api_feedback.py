@@ -80,7 +80,8 @@ def _sending(sending: Sending | None) -> dict[str, Any] | None:
 
 
 @router.post(
-    "/{referral_id}/feedback-requests", status_code=201, responses=_RESPONSES,
+    "/{referral_id}/feedback-requests", status_code=201,
+    responses={**_RESPONSES, 200: {"description": "A request was recorded before; the first one counts"}},
     summary="Record a mandatory reporter's request for feedback made after the report",
 )  # fmt: skip
 async def post_feedback_request(
@@ -111,9 +112,18 @@ async def post_feedback_sent(
     return {"referral_id": referral_id, "feedback": _sending(sending)}
 
 
+_LETTER: dict[int | str, dict[str, Any]] = {
+    **problem_responses(401, 403, 409, 422, 503),
+    200: {
+        "description": "The feedback letter",
+        "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+    },
+}
+
+
 @router.get(
-    "/{referral_id}/feedback-letter.pdf", responses={**problem_responses(401, 403, 409, 503)},
-    response_class=Response, summary="The feedback letter to print and post (logged as an export)",
+    "/{referral_id}/feedback-letter.pdf", responses=_LETTER, response_class=Response,
+    summary="The feedback letter to print and post (logged as an export)",
 )  # fmt: skip
 async def get_feedback_letter(request: Request, caller: Caller, referral_id: ReferralId) -> Response:
     """The letter for a reporter who asked for one (or whose email could not be sent)."""
