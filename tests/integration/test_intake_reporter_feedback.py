@@ -143,7 +143,7 @@ async def test_a_decision_on_the_broker_sends_the_email_once_with_nothing_about_
     rid, body = await referral(intake)
     await assign_and_decide(kafka_broker, topic_prefix, rid, "open_investigation", owed=True)
 
-    await eventually(lambda: feedback_events(database_url), lambda events: len(events) == 1, timeout_s=30)
+    await eventually(lambda: feedback_events(database_url), lambda events: len(events) == 1, timeout_s=60)
     [(to, message)] = inbox.messages
     assert to == [body["reporter"]["email"]]
     assert message["Subject"] == "Återkoppling från socialtjänsten"
@@ -185,13 +185,13 @@ async def test_a_later_request_by_letter_is_recorded_and_its_sending_recorded_by
         )
 
     # The decision may not be projected yet; once it is, the feedback is owed at once.
-    first = await eventually(request, lambda r: r.status_code in (200, 201), timeout_s=30)
+    first = await eventually(request, lambda r: r.status_code in (200, 201), timeout_s=60)
     assert first.json()["recorded_by"] == "cw-a5"
 
     async def feedback_state() -> Any:
         return (await request()).json()["feedback"]
 
-    await eventually(feedback_state, lambda f: f is not None and f["state"] == "letter", timeout_s=30)
+    await eventually(feedback_state, lambda f: f is not None and f["state"] == "letter", timeout_s=60)
     assert smtp[1].messages == []  # a letter is not emailed
     letter = await intake.get(f"/v1/referrals/{rid}/feedback-letter.pdf", headers=cw)
     assert letter.status_code == 200 and letter.headers["content-type"] == "application/pdf"
@@ -215,7 +215,7 @@ async def test_a_later_request_by_letter_is_recorded_and_its_sending_recorded_by
     )  # fmt: skip
     assert sent.status_code == 200, sent.text
     assert (sent.json()["feedback"]["state"], sent.json()["feedback"]["sent_by"]) == ("sent", "mgr-a")
-    events = await eventually(lambda: feedback_events(database_url), lambda e: len(e) == 2, timeout_s=30)
+    events = await eventually(lambda: feedback_events(database_url), lambda e: len(e) == 2, timeout_s=60)
     assert [e["event_type"] for e in events] == ["reporter_feedback.requested", "reporter_feedback.sent"]
 
 
@@ -231,7 +231,7 @@ async def test_every_refusal_is_problem_details_and_stores_nothing(
     async def private() -> httpx.Response:
         return await intake.post(url, json={"requested_at": now.isoformat(), "channel": "email"}, headers=cw)
 
-    refused = await eventually(private, lambda r: r.status_code != 403, timeout_s=30)  # once projected
+    refused = await eventually(private, lambda r: r.status_code != 403, timeout_s=60)  # once projected
     assert refused.status_code == 409 and "mandatory reporter" in refused.json()["detail"]
     cases = [
         ({"requested_at": "2026-11-20T10:00:00", "channel": "email"}, cw, 422, ["body", "requested_at"]),

@@ -6,14 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
-from services.assignment import subscribers
+from services.assignment import api, subscribers
 from services.assignment.domain.access import Actor
 from services.assignment.domain.cases import CaseAction, feedback_owed
 from services.assignment.domain.deadlines import reporter_feedback_due
 from services.assignment.handlers.cases import act_on_case
 from shared.events import TOPIC_FEEDBACK, ReporterFeedback, new_envelope
+from shared.http import add_problem_handlers
 from shared.records import PoisonMessage
 from tests.assignment_support import TZ, UNIT, Fakes, local, received
 
@@ -160,3 +163,40 @@ async def test_feedback_news_assignment_cannot_apply_goes_to_the_dead_letters() 
     with pytest.raises(PoisonMessage, match="no assignment"):
         await on_feedback(fakes, feedback_event("requested", local(2026, 9, 16, 9, 0), "R-none"))
     assert not fakes.case("R-1").feedback_requested
+
+
+async def test_the_referral_state_and_the_queue_show_the_clock_from_request_to_sent() -> None:
+    from tests.unit.test_assignment_api import authenticate  # the edge's token stand-in
+
+    fakes = Fakes(RECEIVED)
+    await fakes.assign(received("R-1", at=RECEIVED))
+    await decide(fakes, "no_investigation", local(2026, 9, 16, 9, 0))
+    app = FastAPI()
+    add_problem_handlers(app)
+    for router in api.ROUTERS:
+        app.include_router(router)
+    app.state.assignment = api.AssignmentApi(fakes.unit, fakes.uow, fakes.clock, authenticate)
+    head = {"authorization": "Bearer head:head_of_unit"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as client:
+
+        async def shown() -> tuple[Any, Any]:
+            state = (await client.get("/v1/referrals/R-1", headers=head)).json()
+            queue = (await client.get("/v1/referrals?status=closed", headers=head)).json()
+            return state["deadlines"]["reporter_feedback"], queue
+
+        assert (await shown())[0] is None
+        await on_feedback(fakes, feedback_event("requested", local(2026, 9, 22, 10, 0)))
+        clock, queue = await shown()
+        assert (
+            datetime.fromisoformat(clock["due_at"]) == local(2026, 9, 22, 17, 0) and clock["met_at"] is None
+        )
+        [entry] = queue["items"]
+        in_queue = entry["deadlines"]["reporter_feedback"]
+        assert (
+            datetime.fromisoformat(in_queue["due_at"]) == local(2026, 9, 22, 17, 0)
+            and in_queue["state"] == "ok"
+        )
+        await on_feedback(fakes, feedback_event("sent", local(2026, 9, 22, 11, 0)))
+        clock, queue = await shown()
+        assert datetime.fromisoformat(clock["met_at"]) == local(2026, 9, 22, 11, 0)
+        assert queue["items"][0]["deadlines"]["reporter_feedback"]["state"] == "met"
