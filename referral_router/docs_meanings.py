@@ -201,8 +201,10 @@ UNIT_MEANINGS: dict[str, str] = {
     "DeadlineRules.investigation_months": "Investigation: months from opening (20 kap. 3 §).",
     "DeadlineRules.max_extension_months": "How far one extension decision may move an investigation's "
     "due date; a later `until` is refused (422) as a likely typo.",
-    "DeadlineRules.feedback_days": "Feedback to a mandatory reporter who asked: days from the decision "
-    "(19 kap. 6 §).",
+    "DeadlineRules.feedback_days": "Feedback to a mandatory reporter who asked: calendar days from the "
+    "decision, a due day on a weekend or holiday kept (19 kap. 6 §). A request after the decision, or a "
+    "referral joined to an ongoing investigation, is due at once: by `same_day_due` before the cut-off "
+    "on an office day, else `next_day_due` the next office day.",
     "DeadlineRules.registration_due": "Registration in the system of record (issue 19): due by this local "
     "time the office day of receipt; a referral received later or on a non-office day, by this time the "
     "next office day. Reminders and the breach go out on `deadlines.v1` as `registration`.",
