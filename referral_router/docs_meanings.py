@@ -91,6 +91,16 @@ SETTING_MEANINGS: dict[str, str] = {
     "many times the month's median.",
     "ACCESS_REVIEW__CHECK_INTERVAL_S": "Seconds between looks whether last month's review is due (it goes "
     "to the head of unit on the first office day, once whatever the number of instances).",
+    "FEEDBACK__SMTP_HOST": "SMTP relay for feedback emails to mandatory reporters (19 kap. 6 §); intake "
+    "sends them itself, since only intake holds the reporter's address.",
+    "FEEDBACK__SMTP_PORT": "Port of that relay (the dev stack's SMTP sink listens on 1025).",
+    "FEEDBACK__STARTTLS": "Upgrade the connection with STARTTLS before sending (production: yes).",
+    "FEEDBACK__USERNAME": "SMTP user, when the relay asks for authentication.",
+    "FEEDBACK__PASSWORD": "SMTP password, when the relay asks for authentication.",
+    "FEEDBACK__SENDER": "From address of feedback emails (the unit's functional mailbox).",
+    "FEEDBACK__LANGUAGE": "Language of the feedback text, email and letter: `sv` (default) or `en`.",
+    "FEEDBACK__TIMEOUT_S": "Seconds one SMTP exchange may take; a connection lost mid-send is never resent.",
+    "FEEDBACK__INTERVAL_S": "Seconds between looks for feedback owed and not yet emailed.",
     "AUTH__JWT_SECRET": "HS256 secret for staff tokens (dev stack: `dev-jwt-secret`).",
     "AUTH__JWKS_URL": "Production: JWKS of the municipality's OpenID Connect provider (RS256 tokens).",
     "AUTH__ISSUER": "Required `iss` of tokens, when set.",
@@ -199,8 +209,10 @@ UNIT_MEANINGS: dict[str, str] = {
     "DeadlineRules.investigation_months": "Investigation: months from opening (20 kap. 3 §).",
     "DeadlineRules.max_extension_months": "How far one extension decision may move an investigation's "
     "due date; a later `until` is refused (422) as a likely typo.",
-    "DeadlineRules.feedback_days": "Feedback to a mandatory reporter who asked: days from the decision "
-    "(19 kap. 6 §).",
+    "DeadlineRules.feedback_days": "Feedback to a mandatory reporter who asked: calendar days from the "
+    "decision, a due day on a weekend or holiday kept (19 kap. 6 §). A request after the decision, or a "
+    "referral joined to an ongoing investigation, is due at once: by `same_day_due` before the cut-off "
+    "on an office day, else `next_day_due` the next office day.",
     "DeadlineRules.registration_due": "Registration in the system of record (issue 19): due by this local "
     "time the office day of receipt; a referral received later or on a non-office day, by this time the "
     "next office day. Reminders and the breach go out on `deadlines.v1` as `registration`.",

@@ -98,6 +98,9 @@ class ServiceConfig:
                 "CRYPTO__PEPPER": self.secrets["pepper"],
                 "SMTP__PORT": str(self.ports.smtp),
                 "SMTP__STARTTLS": "false",
+                # Intake's feedback to mandatory reporters goes to the same sink.
+                "FEEDBACK__SMTP_PORT": str(self.ports.smtp),
+                "FEEDBACK__STARTTLS": "false",
                 "AUTH__JWT_SECRET": DEV_JWT_SECRET,
                 # Intake asks assignment's staff API when its access projection is behind.
                 "ASSIGNMENT__URL": f"http://127.0.0.1:{self.ports.assignment}",

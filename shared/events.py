@@ -22,12 +22,16 @@ TOPIC_DEADLETTER = "deadletter.v1"
 # Issue 19: intake's registration of a referral in the system of record, and its access events.
 TOPIC_REGISTERED = "referrals.registered.v1"
 TOPIC_ACCESS = "access.v1"
+# Issue 23: a mandatory reporter's request for feedback recorded after the report, and the
+# feedback sent (by email or a letter); intake produces them, assignment's feedback clock follows.
+TOPIC_FEEDBACK = "referrals.feedback.v1"
 ALL_TOPICS = (
     TOPIC_RECEIVED,
     TOPIC_ASSIGNED,
     TOPIC_UPDATED,
     TOPIC_REGISTERED,
     TOPIC_ACCESS,
+    TOPIC_FEEDBACK,
     TOPIC_DEADLINES,
     TOPIC_ROTATION,
     TOPIC_NOTIFICATIONS,
@@ -128,6 +132,18 @@ class DeadlineEvent(WireModel):
     caseworker: OpaqueId | None = None
     # Added in issue 4 (optional, additive): which reminder this is (seconds before the due time).
     lead_seconds: int | None = Field(default=None, ge=0)
+
+
+class ReporterFeedback(WireModel):
+    """`reporter_feedback.requested` / `reporter_feedback.sent` (issue 23): a mandatory reporter
+    asked for feedback after the report, or was given it. Who the reporter is, and what they
+    were told, stay in intake: only times, the channel and a staff id travel."""
+
+    referral_id: OpaqueId
+    family_key: OpaqueId
+    at: AwareDatetime
+    by: OpaqueId
+    channel: Literal["email", "letter"]
 
 
 class ReferralRegistered(WireModel):
@@ -240,6 +256,8 @@ EVENT_TYPES: dict[str, tuple[str, type[WireModel]]] = {
     "investigation.extended": (TOPIC_UPDATED, ReferralUpdated),
     "investigation.closed": (TOPIC_UPDATED, ReferralUpdated),
     "referral.registered": (TOPIC_REGISTERED, ReferralRegistered),
+    "reporter_feedback.requested": (TOPIC_FEEDBACK, ReporterFeedback),
+    "reporter_feedback.sent": (TOPIC_FEEDBACK, ReporterFeedback),
     "access.break_glass": (TOPIC_ACCESS, BreakGlassUsed),
     "access.review": (TOPIC_ACCESS, AccessReview),
     "deadline.approaching": (TOPIC_DEADLINES, DeadlineEvent),

@@ -19,6 +19,7 @@ from services.metrics.subscribers import TOPICS
 from shared.events import (
     TOPIC_ASSIGNED,
     TOPIC_DEADLINES,
+    TOPIC_FEEDBACK,
     TOPIC_NOTIFICATIONS,
     TOPIC_RECEIVED,
     TOPIC_REGISTERED,
@@ -32,6 +33,7 @@ from shared.events import (
     ReferralReceived,
     ReferralRegistered,
     ReferralUpdated,
+    ReporterFeedback,
     RotationHandover,
     new_envelope,
 )
@@ -141,6 +143,12 @@ def _registered(rng: random.Random, rid: str, team: str) -> tuple[str, Any]:
     )
 
 
+def _feedback(rng: random.Random, rid: str, team: str) -> tuple[str, Any]:
+    return rng.choice(("reporter_feedback.requested", "reporter_feedback.sent")), ReporterFeedback(
+        referral_id=rid, family_key=f"f{rid}", at=at(rng), by="in-1", channel=rng.choice(("email", "letter"))
+    )
+
+
 def _handover(rng: random.Random, rid: str, team: str) -> tuple[str, Any]:
     return "rotation.handover", RotationHandover(
         from_team=team, to_team=rng.choice(("team-b", "team-c")), at=at(rng), next_handover_at=maybe_at(rng)
@@ -164,6 +172,7 @@ BUILDERS = {
     TOPIC_ASSIGNED: _assigned,
     TOPIC_UPDATED: _updated,
     TOPIC_REGISTERED: _registered,
+    TOPIC_FEEDBACK: _feedback,
     TOPIC_DEADLINES: _deadline,
     TOPIC_ROTATION: _handover,
     TOPIC_NOTIFICATIONS: _notification,

@@ -11,10 +11,11 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, Field, SecretStr
 
-from services.intake import api, api_access_log, api_dossier, subscribers, timers
+from services.intake import api, api_access_log, api_dossier, api_feedback, subscribers, timers
 from services.intake.access_review_config import AccessReviewSettings, access_reviewing
 from services.intake.adapters import dossier_print
 from services.intake.adapters.assignment_client import AssignmentClient
+from services.intake.adapters.feedback_mail import FeedbackSettings, SmtpFeedbackMailer
 from services.intake.adapters.oep_client import OpenEPlatformClient
 from services.intake.adapters.oep_mapping import load_mapping
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
@@ -24,6 +25,7 @@ from services.intake.domain.access_chain import ChainCheck
 from services.intake.domain.dossier_access import Organisation
 from services.intake.handlers.access_log import verify_access_log
 from services.intake.handlers.dossier import Dossiers
+from services.intake.handlers.feedback_sending import FeedbackSending
 from services.intake.handlers.open_eplatform import OepPolling, PollerConfig
 from services.intake.handlers.submissions import IntakeSecrets, adopt_legacy_submissions, reencrypt_all
 from shared import db
@@ -33,6 +35,7 @@ from shared.events import (
     TOPIC_ACCESS,
     TOPIC_ASSIGNED,
     TOPIC_DEADLETTER,
+    TOPIC_FEEDBACK,
     TOPIC_RECEIVED,
     TOPIC_REGISTERED,
     TOPIC_UPDATED,
@@ -109,6 +112,7 @@ class IntakeSettings(ServiceSettings):
     assignment: AssignmentApiSettings = AssignmentApiSettings()
     dossier: DossierSettings = DossierSettings()
     access_review: AccessReviewSettings = AccessReviewSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
 
 
 def build_secrets(settings: CryptoSettings) -> IntakeSecrets:
@@ -117,7 +121,10 @@ def build_secrets(settings: CryptoSettings) -> IntakeSecrets:
     return IntakeSecrets(Cipher(keys, settings.current_key), settings.pepper.get_secret_value().encode())
 
 
-TOPICS = (TOPIC_RECEIVED, TOPIC_ASSIGNED, TOPIC_UPDATED, TOPIC_REGISTERED, TOPIC_ACCESS, TOPIC_DEADLETTER)
+TOPICS = (
+    TOPIC_RECEIVED, TOPIC_ASSIGNED, TOPIC_UPDATED, TOPIC_REGISTERED, TOPIC_ACCESS, TOPIC_FEEDBACK,
+    TOPIC_DEADLETTER,
+)  # fmt: skip
 
 
 def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
@@ -133,6 +140,10 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
     poller = open_eplatform_poller(runtime, settings, keys, clock) if settings.oep is not None else None
     http = httpx.AsyncClient(base_url=settings.assignment.url, timeout=settings.assignment.timeout_s)
     reviewing = access_reviewing(runtime.unit_of_work, config, settings.access_review)
+    feedback_sending = FeedbackSending(
+        runtime.unit_of_work, keys.cipher, SmtpFeedbackMailer(settings.feedback),
+        STOCKHOLM, language=settings.feedback.language,
+    )  # fmt: skip
 
     async def on_start() -> None:
         await adopt_legacy_submissions(runtime.unit_of_work(), keys)
@@ -143,8 +154,12 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
             "access-review",
             lambda: timers.review_access_log(reviewing, clock, settings.access_review.check_interval_s),
         )
+        runtime.run_in_background(
+            "reporter-feedback",
+            lambda: timers.send_reporter_feedback(feedback_sending, clock, settings.feedback.interval_s),
+        )
 
-    routers = [api.router, api_dossier.router, api_access_log.router]
+    routers = [api.router, api_dossier.router, api_feedback.router, api_access_log.router]
     app = service_app(SERVICE, runtime, routers=routers, on_start=on_start)
     app.state.portal = api.Portal(
         lambda: settings.portal.clients, runtime.unit_of_work, keys, clock, settings.portal.max_age_days
@@ -156,6 +171,7 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
     verifier = TokenVerifier(settings.auth, [p.id for p in config.all_people()])
     authenticate = authenticator(verifier)
     app.state.dossier = api_dossier.DossierApi(dossiers, authenticate)
+    app.state.feedback_language = settings.feedback.language
     app.state.access_log = api_access_log.AccessLogApi(
         runtime.unit_of_work, api_access_log.readers_from_unit(config), authenticate
     )

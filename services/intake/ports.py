@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from services.intake.domain.access_log import AccessEntry, LoggedEntry
 from services.intake.domain.dossier import Assigned, Projection, Registration, Tracked, Updated
+from services.intake.domain.feedback import Decided, FeedbackRequest, Sending
 from services.intake.domain.open_eplatform import InstanceState, TrackedInstance
 from services.intake.domain.submissions import (
     DocumentInfo,
@@ -164,6 +165,48 @@ class AccessProjectionStore(Protocol):
 
     async def get(self, referral_id: str) -> Projection | None:
         """The referral's projection, if any event about it arrived."""
+        ...
+
+
+class FeedbackStore(Protocol):
+    """Feedback to mandatory reporters (issue 23): decisions, requests and sendings. A request and
+    a decision about one referral serialise on it, so whichever comes second sees the first."""
+
+    async def hold(self, referral_id: str) -> None:
+        """Hold the referral's feedback turn to the end of the unit of work."""
+        ...
+
+    async def decided(self, decided: Decided) -> None:
+        """Keep the referral's decision (the first one: a decision is made once)."""
+        ...
+
+    async def decision(self, referral_id: str) -> Decided | None:
+        """The referral's decision, if assignment announced one."""
+        ...
+
+    async def add_request(self, request: FeedbackRequest, recorded_at: datetime) -> FeedbackRequest:
+        """Keep the request unless one is stored; the stored one (this or the first)."""
+        ...
+
+    async def request(self, referral_id: str) -> FeedbackRequest | None:
+        """The request staff recorded, if any."""
+        ...
+
+    async def owe(self, sending: Sending) -> bool:
+        """Keep a sending unless the referral has one; whether this one was kept."""
+        ...
+
+    async def sending(self, referral_id: str) -> Sending | None:
+        """The referral's sending, if feedback is owed."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Sending]:
+        """Up to `limit` pending sendings due by `now`, oldest first, moved to `sending`; rows
+        another unit of work holds are skipped."""
+        ...
+
+    async def save(self, sending: Sending) -> None:
+        """Store the sending's state as it is now."""
         ...
 
 
@@ -326,3 +369,27 @@ class IntakeUnitOfWork(ConsumingUnitOfWork, Protocol):
 
     @property
     def reviews(self) -> ReviewStore: ...
+
+    @property
+    def feedback(self) -> FeedbackStore: ...
+
+
+class FeedbackNotSent(Exception):
+    """The relay certainly did not take the feedback email; `retry` whether it is worth trying
+    again (a 4xx or no connection) or not (a 5xx: staff send a letter instead)."""
+
+    def __init__(self, reason: str, *, retry: bool) -> None:
+        super().__init__(reason)
+        self.retry = retry
+
+
+class FeedbackMaybeSent(Exception):
+    """The connection was lost after the message may have reached the relay: never resent."""
+
+
+class FeedbackMailer(Protocol):
+    """Sends one feedback email to a reporter's (organisation's) address."""
+
+    async def send(self, to: str, subject: str, body: str) -> None:
+        """Hand the message to the relay; FeedbackNotSent or FeedbackMaybeSent when it failed."""
+        ...

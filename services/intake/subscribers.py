@@ -38,4 +38,5 @@ def updated(event: Envelope[ReferralUpdated]) -> Updated:
     """The wire event as the projection takes it: an outcome means the assessment is made."""
     u = event.data
     assessed = event.event_type == "referral.protection_assessed" or u.outcome is not None
-    return Updated(u.referral_id, u.status, assessed, u.investigation_due, u.feedback_due)
+    decision = u.decision if event.event_type == "referral.decided" else None
+    return Updated(u.referral_id, u.status, assessed, u.investigation_due, u.feedback_due, decision, u.at)

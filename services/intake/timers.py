@@ -11,6 +11,7 @@ import asyncpg
 from prometheus_client import Counter
 
 from services.intake.handlers.access_review import AccessReviewing, send_due_review
+from services.intake.handlers.feedback_sending import FeedbackSending, send_due_feedback
 from services.intake.handlers.open_eplatform import OepPolling, PollTally, poll_round
 from services.intake.ports import PortalUnavailable
 from shared.clock import Clock
@@ -60,4 +61,19 @@ async def review_access_log(reviewing: AccessReviewing, clock: Clock, interval_s
                 log.info("access-log review sent", extra={"month": month})
         except _REVIEW_ERRORS as exc:
             log.warning("access-log review failed, trying again", extra={"error": type(exc).__name__})
+        await asyncio.sleep(interval_s)
+
+
+FEEDBACK = Counter("intake_reporter_feedback_total", "Feedback to reporters by outcome", ["outcome"])
+
+
+async def send_reporter_feedback(sending: FeedbackSending, clock: Clock, interval_s: float) -> None:
+    """Send the feedback owed by email every `interval_s`, until cancelled; a failed round
+    (database away) is logged and the next one resumes (`sending` rows stay claimed, never resent)."""
+    while True:
+        try:
+            for outcome, n in (await send_due_feedback(sending, clock.now())).items():
+                FEEDBACK.labels(outcome).inc(n)
+        except _REVIEW_ERRORS as exc:
+            log.warning("reporter feedback round failed", extra={"error": type(exc).__name__})
         await asyncio.sleep(interval_s)

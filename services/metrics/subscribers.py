@@ -15,6 +15,7 @@ from services.metrics.domain.events import (
     ReferralAssigned,
     ReferralReceived,
     ReferralRegistered,
+    ReporterFeedbackNews,
 )
 from services.metrics.handlers import project
 from services.metrics.ports import MetricsUnitOfWork
@@ -69,6 +70,11 @@ def registered(e: Envelope[wire.ReferralRegistered]) -> ReferralRegistered:
     return ReferralRegistered(e.data.referral_id, e.data.registered_at)
 
 
+def told(e: Envelope[wire.ReporterFeedback]) -> ReporterFeedbackNews:
+    """`reporter_feedback.requested` / `.sent` (issue 23)."""
+    return ReporterFeedbackNews(e.data.referral_id, e.event_type == "reporter_feedback.sent", e.data.at)
+
+
 def alerted(e: Envelope[wire.DeadlineEvent]) -> DeadlineAlerted:
     """`deadline.approaching` / `deadline.breached`."""
     d = e.data
@@ -92,6 +98,7 @@ TOPICS: dict[str, tuple[type[WireModel], Callable[[Envelope[Any]], MetricsEvent]
     wire.TOPIC_ASSIGNED: (wire.ReferralAssigned, assigned),
     wire.TOPIC_UPDATED: (wire.ReferralUpdated, acted),
     wire.TOPIC_REGISTERED: (wire.ReferralRegistered, registered),
+    wire.TOPIC_FEEDBACK: (wire.ReporterFeedback, told),
     wire.TOPIC_DEADLINES: (wire.DeadlineEvent, alerted),
     wire.TOPIC_ROTATION: (wire.RotationHandover, handed_over),
     wire.TOPIC_NOTIFICATIONS: (wire.NotificationOutcome, settled),

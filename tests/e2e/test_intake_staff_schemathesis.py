@@ -1,5 +1,6 @@
 """Schemathesis against the intake process's staff endpoints (issue 19, "Show" point 6): the
-dossier, its PDF, an attachment, reveal, break-the-glass, registration and the access log.
+dossier, its PDF, an attachment, reveal, break-the-glass, registration, the access log, and the
+reporter feedback endpoints (issue 23).
 
 Without a token every one is 401; with the token of a caseworker who has no relation to the
 referral, the dossier family and the access log are 403 (or 400/422 for a request the schema
@@ -46,6 +47,9 @@ DOSSIER_FAMILY = [
     ("/v1/referrals/{referral_id}/reveal", "POST"),
     ("/v1/referrals/{referral_id}/break-glass", "POST"),
     ("/v1/referrals/{referral_id}/registration", "POST"),
+    ("/v1/referrals/{referral_id}/feedback-requests", "POST"),
+    ("/v1/referrals/{referral_id}/feedback-sent", "POST"),
+    ("/v1/referrals/{referral_id}/feedback-letter.pdf", "GET"),
 ]
 STAFF_OPERATIONS = [*DOSSIER_FAMILY, ("/v1/access-log", "GET")]
 IDS = [f"{method} {path}" for path, method in STAFF_OPERATIONS]

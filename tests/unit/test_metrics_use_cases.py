@@ -29,6 +29,7 @@ from services.metrics.domain.events import (
     MetricsEvent,
     ReferralAssigned,
     ReferralReceived,
+    ReporterFeedbackNews,
 )
 from services.metrics.domain.figures import Unit
 from services.metrics.domain.projection import read_model_changes
@@ -130,6 +131,18 @@ async def test_an_action_sets_the_status_meets_its_clock_and_starts_the_next_one
         "protection_assessment": "met", "preliminary_assessment": "met",
         "investigation": "ok", "reporter_feedback": "ok",
     }  # fmt: skip
+
+
+async def test_feedback_sent_to_the_reporter_meets_the_feedback_clock_and_a_request_changes_nothing(tables):
+    await projected(
+        tables,
+        assigned(),
+        acted("referral.decided", "closed", T0 + H, feedback_due=T0 + 7 * 24 * H),
+        ReporterFeedbackNews("R1", sent=False, at=T0 + 2 * H),
+    )
+    assert tables.deadline_states[("R1", "reporter_feedback")].state == "ok"
+    await projected(tables, ReporterFeedbackNews("R1", sent=True, at=T0 + 3 * H))
+    assert tables.deadline_states[("R1", "reporter_feedback")].state == "met"
 
 
 async def test_closing_starts_no_investigation_clock_and_meets_the_investigation(tables):

@@ -10,7 +10,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from services.assignment.domain.access import Action, Actor, Parties, authorize
-from services.assignment.domain.deadlines import END_OF_DAY, add_months, feedback_due, investigation_due
+from services.assignment.domain.deadlines import (
+    END_OF_DAY,
+    add_months,
+    feedback_at_once,
+    investigation_due,
+    reporter_feedback_due,
+)
 from services.assignment.domain.errors import (
     AlreadyTheCaseworker,
     ExtensionNotLater,
@@ -161,7 +167,11 @@ def _decided(case: Case, action: CaseAction, unit: Unit) -> Case:
         due = investigation_due(opened, unit.tz, unit.deadlines).astimezone(UTC)
         after = replace(after, investigation_opened_on=opened, investigation_due=due)
     if case.feedback_requested:
-        after = replace(after, feedback_due=feedback_due(action.at, unit.tz, unit.deadlines).astimezone(UTC))
+        # Asked with the report: a week from the decision, or at once when it joined an ongoing one.
+        due = reporter_feedback_due(
+            action.at, action.decision or "", case.received_at, unit.calendar, unit.tz, unit.deadlines
+        )
+        after = replace(after, feedback_due=due.astimezone(UTC))
     if after.status == "closed":
         after = replace(after, closed_at=action.at)
     return after
@@ -192,4 +202,34 @@ def feedback_given(case: Case, by: Actor, at: datetime, unit: Unit, now: datetim
         raise NoFeedbackDue
     if at > now + FUTURE_SLACK or at < case.decided_at:
         raise TimeOutOfRange("`at` must lie between the decision and now")
+    return replace(case, feedback_sent_at=case.feedback_sent_at or at)
+
+
+def feedback_owed(requested: bool, reporter_mandatory: bool) -> bool:
+    """Whether a reporter's request starts a feedback clock: only a mandatory reporter is owed
+    feedback (19 kap. 6 §); a private reporter gets a receipt, an anonymous one nothing."""
+    return requested and reporter_mandatory
+
+
+def feedback_requested_later(case: Case, requested_at: datetime, unit: Unit) -> Case:
+    """A mandatory reporter asked for feedback after the report (recorded by intake's staff).
+
+    Before the decision the week runs from the decision as if they had asked with the report;
+    after it the feedback is owed at once. The first request counts; a repeat changes nothing.
+    """
+    if case.feedback_requested:
+        return case
+    if requested_at < case.received_at:
+        raise TimeOutOfRange("`requested_at` must not lie before receipt")
+    after = replace(case, feedback_requested=True)
+    if case.decided_at is None:
+        return after
+    due = feedback_at_once(max(requested_at, case.decided_at), unit.calendar, unit.tz, unit.deadlines)
+    return replace(after, feedback_due=due.astimezone(UTC))
+
+
+def feedback_sent(case: Case, at: datetime) -> Case:
+    """Intake told the reporter (email sent or letter recorded): the feedback clock stops, once."""
+    if case.feedback_due is None:
+        raise NoFeedbackDue
     return replace(case, feedback_sent_at=case.feedback_sent_at or at)

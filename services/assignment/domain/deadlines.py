@@ -88,9 +88,41 @@ def investigation_due(opened_on: date, tz: tzinfo, rules: DeadlineRules = DEFAUL
 
 
 def feedback_due(decided_at: datetime, tz: tzinfo, rules: DeadlineRules = DEFAULT_RULES) -> datetime:
-    """End of the day one week after the decision a mandatory reporter asked to hear of (19 kap. 6 §)."""
+    """End of the day one week after the decision a mandatory reporter asked to hear of (19 kap. 6 §).
+
+    "Within one week" is read as seven calendar days, like the 14 days of the preliminary
+    assessment: a due day on a weekend or holiday is kept, not moved to the next office day.
+    """
     day = decided_at.astimezone(tz).date() + timedelta(days=rules.feedback_days)
     return datetime.combine(day, END_OF_DAY, tz)
+
+
+def feedback_at_once(
+    at: datetime, calendar: OfficeCalendar, tz: tzinfo, rules: DeadlineRules = DEFAULT_RULES
+) -> datetime:
+    """When feedback owed "at once" is due: read as the protection assessment's "genast" is
+    (DOMAIN.md §3): by `same_day_due` when `at` is on an office day before the cut-off, else by
+    `next_day_due` on the next office day."""
+    local = at.astimezone(tz)
+    if calendar.is_office_day(local.date()) and local.time() < calendar.protection_cutoff:
+        return datetime.combine(local.date(), rules.same_day_due, tz)
+    return datetime.combine(next_office_day(local.date(), calendar), rules.next_day_due, tz)
+
+
+def reporter_feedback_due(
+    decided_at: datetime,
+    decision: str,
+    requested_at: datetime,
+    calendar: OfficeCalendar,
+    tz: tzinfo,
+    rules: DeadlineRules = DEFAULT_RULES,
+) -> datetime:
+    """When a mandatory reporter who asked must be told the outcome (19 kap. 6 §): a week after the
+    decision; at once when the request came after the decision, or when the referral joined an
+    investigation already under way (there is nothing left to wait for)."""
+    if decision == "joined_ongoing" or requested_at > decided_at:
+        return feedback_at_once(max(decided_at, requested_at), calendar, tz, rules)
+    return feedback_due(decided_at, tz, rules)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from services.intake.adapters.memory_dossier import (
     InMemoryAccessProjectionStore,
     InMemoryDossierStore,
 )
+from services.intake.adapters.memory_feedback import FeedbackTables, InMemoryFeedbackStore
 from services.intake.adapters.memory_oep import InMemoryOepInstanceStore, InMemoryPollerTurn, InstanceRow
 from services.intake.adapters.memory_reviews import InMemoryReviewStore
 from services.intake.domain.access_log import LoggedEntry
@@ -64,6 +65,7 @@ class IntakeTables(Tables):
     access_reviews: dict[str, datetime] = field(default_factory=dict)  # month -> sent at
     # Months claimed by an open unit of work (the primary key entry): shared, never part of a copy.
     claimed_months: dict[str, int] = field(default_factory=dict)
+    feedback: FeedbackTables = field(default_factory=FeedbackTables)
 
 
 # The access log's append turn of each fake database (the advisory lock), by the tables' identity.
@@ -225,6 +227,11 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
             tables.access_reviews, tables.outbox, self.committed.claimed_months, self._holder,
             self._steps.in_transaction,
         )  # fmt: skip
+
+    @property
+    def feedback(self) -> InMemoryFeedbackStore:
+        """Feedback to mandatory reporters, in this unit of work."""
+        return InMemoryFeedbackStore(self.tables.feedback, self._steps.in_transaction)
 
     @property
     def inbox(self) -> InMemoryInbox:

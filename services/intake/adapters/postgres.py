@@ -12,6 +12,7 @@ import asyncpg
 
 from services.intake.adapters.postgres_access_log import PostgresAccessLogStore
 from services.intake.adapters.postgres_dossier import PostgresAccessProjectionStore, PostgresDossierStore
+from services.intake.adapters.postgres_feedback import PostgresFeedbackStore
 from services.intake.adapters.postgres_oep import PostgresOepInstanceStore
 from services.intake.adapters.postgres_reviews import PostgresReviewStore
 from services.intake.adapters.postgres_session import Session
@@ -68,6 +69,11 @@ class PostgresIntakeUnitOfWork(PostgresUnitOfWork):
     def reviews(self) -> PostgresReviewStore:
         """The months whose access-log review was sent, in this unit of work."""
         return PostgresReviewStore(self.session)
+
+    @property
+    def feedback(self) -> PostgresFeedbackStore:
+        """Feedback to mandatory reporters, in this unit of work."""
+        return PostgresFeedbackStore(self.session)
 
     @property
     def inbox(self) -> _Inbox:

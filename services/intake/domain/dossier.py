@@ -104,6 +104,8 @@ class Updated:
     protection_assessed: bool
     investigation_due: datetime | None
     feedback_due: datetime | None
+    decision: str | None = None  # set by `referral.decided` only
+    at: datetime | None = None
 
 
 def standing(tracked: Tracked | None, fresher: Projection | None = None) -> Standing:

@@ -86,11 +86,22 @@ class ReferralRegistered:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ReporterFeedbackNews:
+    """Intake recorded a mandatory reporter's request (`sent` False) or gave them the feedback they
+    asked for (`sent` True: the feedback clock is met)."""
+
+    referral_id: str
+    sent: bool
+    at: datetime
+
+
 MetricsEvent = (
     ReferralReceived
     | ReferralAssigned
     | CaseActed
     | ReferralRegistered
+    | ReporterFeedbackNews
     | DeadlineAlerted
     | DutyHandedOver
     | DeliverySettled

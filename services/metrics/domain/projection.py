@@ -23,6 +23,7 @@ from services.metrics.domain.events import (
     ReferralAssigned,
     ReferralReceived,
     ReferralRegistered,
+    ReporterFeedbackNews,
 )
 from services.metrics.domain.labels import CLOSED_STATUSES, MEETS, STATE_RANK, reporter_group
 
@@ -151,6 +152,13 @@ def read_model_changes(event: MetricsEvent) -> list[Change]:
             return _acted(event)
         case ReferralRegistered():
             return [DeadlineRaised(event.referral_id, "registration", None, None, "met")]
+        case ReporterFeedbackNews():
+            # A request's due time is assignment's: its alerts bring it. Sending meets the clock.
+            return (
+                [DeadlineRaised(event.referral_id, "reporter_feedback", None, None, "met")]
+                if event.sent
+                else []
+            )
         case DeadlineAlerted():
             state = "breached" if event.breached else "approaching"
             raised = DeadlineRaised(event.referral_id, event.deadline, event.due_at, event.team, state)
