@@ -24,6 +24,7 @@ from shared.events import (
     TOPIC_ASSIGNED,
     TOPIC_DEADLETTER,
     TOPIC_DEADLINES,
+    TOPIC_FEEDBACK,
     TOPIC_NOTIFICATIONS,
     TOPIC_RECEIVED,
     TOPIC_REGISTERED,
@@ -66,6 +67,11 @@ TOPICS: dict[str, Topic] = {
     TOPIC_ACCESS: Topic(
         summary="Break-the-glass reads and the monthly access-log review.",
         producers=("intake",), consumers=("notifications",), key="family_key, or access-review",
+    ),
+    TOPIC_FEEDBACK: Topic(
+        summary="A mandatory reporter asked for feedback after the report, or was given it "
+        "(ids, time, staff id and channel only; who the reporter is stays in intake).",
+        producers=("intake",), consumers=("assignment", "metrics"), key="family_key",
     ),
     TOPIC_DEADLINES: Topic(
         summary="A legal deadline is approaching or was breached.",
