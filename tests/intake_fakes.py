@@ -118,7 +118,7 @@ class FakePortal:
         if exc is not None:
             raise exc
 
-    async def list_instances(self, family_id: str, from_date: date) -> list[int]:
+    async def list_instances(self, family_id: str, from_date: date, to_date: date | None = None) -> list[int]:
         self._maybe_fail("getinstances", 0)
         self.listed_from.append(from_date)
         return list(self.families.get(family_id, []))
@@ -128,8 +128,16 @@ class FakePortal:
         self._maybe_fail("getinstance", flow_instance_id)
         form = self.forms[flow_instance_id]
         if isinstance(form, InstanceRejected):
-            raise InstanceRejected(form.reason, form.first_submitted)
+            raise InstanceRejected(
+                form.reason, form.first_submitted, raw=form.raw, charset=form.charset, gone=form.gone
+            )
         return form
+
+    async def read_form(self, flow_instance_id: int, raw: bytes, charset: str | None) -> PortalForm:
+        """A kept document read again: whatever `forms` holds for the instance now (a test
+        replaces an InstanceRejected with a form to stand for a fixed mapping)."""
+        self.calls.append(("read_form", flow_instance_id, raw.decode(charset or "utf-8")))
+        return await self.fetch_form(flow_instance_id)
 
     async def confirm_delivery(self, flow_instance_id: int, external_id: str, system: str) -> None:
         self._maybe_fail("confirmDelivery", flow_instance_id)

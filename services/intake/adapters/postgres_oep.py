@@ -10,7 +10,13 @@ from datetime import datetime
 import asyncpg
 
 from services.intake.adapters.postgres_session import Session
-from services.intake.domain.open_eplatform import AWAITING_CALLBACK, InstanceState, TrackedInstance
+from services.intake.domain.open_eplatform import (
+    AWAITING_CALLBACK,
+    REMAPPABLE,
+    InstanceState,
+    KeptRaw,
+    TrackedInstance,
+)
 from shared.db import lock_id
 
 _POLLER_LOCK = lock_id("intake:oep-poller")
@@ -73,6 +79,8 @@ class PostgresOepInstanceStore:
             submission_id,
             list(referral_ids),
         )
+        # Its original is document 1 of the submission now.
+        await conn.execute("DELETE FROM oep_raw_documents WHERE flow_instance_id = $1", flow_instance_id)
 
     async def record_failure(
         self,
@@ -131,6 +139,61 @@ class PostgresOepInstanceStore:
         """Move the cursor to the newest submission seen, but never past an instance still retried."""
         conn = await self._session.in_transaction()
         await conn.execute(_MOVE_CURSOR, family_id)
+
+    async def keep_raw(
+        self, flow_instance_id: int, charset: str | None, key_id: str, ciphertext: bytes, size: int
+    ) -> None:
+        """Keep (or replace) the encrypted raw document of an instance that has a row."""
+        conn = await self._session.in_transaction()
+        await conn.execute(
+            "INSERT INTO oep_raw_documents (flow_instance_id, charset, size, key_id, ciphertext)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (flow_instance_id) DO UPDATE SET"
+            " charset = $2, size = $3, key_id = $4, ciphertext = $5, kept_at = now()",
+            flow_instance_id,
+            charset,
+            size,
+            key_id,
+            ciphertext,
+        )
+
+    async def raw_of(self, flow_instance_id: int | None = None) -> list[KeptRaw]:
+        """Kept raw documents of instances still to be re-mapped, by id."""
+        conn = await self._session.in_transaction()
+        rows = await conn.fetch(
+            "SELECT i.flow_instance_id, i.family_id, i.state, r.charset, r.key_id, r.ciphertext"
+            " FROM oep_raw_documents r JOIN oep_instances i USING (flow_instance_id)"
+            " WHERE i.state = ANY($1::text[]) AND ($2::bigint IS NULL OR i.flow_instance_id = $2)"
+            " ORDER BY i.flow_instance_id",
+            sorted(s.value for s in REMAPPABLE),
+            flow_instance_id,
+        )
+        return [
+            KeptRaw(r["flow_instance_id"], r["family_id"], InstanceState(r["state"]), r["charset"],
+                    r["key_id"], r["ciphertext"])
+            for r in rows
+        ]  # fmt: skip
+
+    async def record_gone(
+        self, flow_instance_id: int, family_id: str | None, reason: str
+    ) -> InstanceState | None:
+        """Mark an instance gone (unless done) and return the state it had."""
+        conn = await self._session.in_transaction()
+        before: str | None = await conn.fetchval(
+            "SELECT state FROM oep_instances WHERE flow_instance_id = $1 FOR UPDATE", flow_instance_id
+        )
+        if before == InstanceState.DONE.value:
+            return InstanceState.DONE
+        if before is None and family_id is None:
+            raise LookupError(f"instance {flow_instance_id} has no row and no family was given")
+        await conn.execute(
+            "INSERT INTO oep_instances (flow_instance_id, family_id, state, attempts, last_error)"
+            " VALUES ($1, $2, 'gone', 1, $3) ON CONFLICT (flow_instance_id) DO UPDATE SET"
+            " state = 'gone', last_error = $3, updated_at = now()",
+            flow_instance_id,
+            family_id,
+            reason,
+        )
+        return None if before is None else InstanceState(before)
 
 
 class PostgresPollerTurn:
