@@ -90,13 +90,19 @@ def test_an_invalid_number_fails_the_same_validation_as_the_portal_api():
     [
         (b"<FlowInstance><Header>", "well-formed"),
         (b"<Other/>", "expected a FlowInstance"),
-        (b"<FlowInstance><Header/></FlowInstance>", "expected a FlowInstance in the Open ePlatform namespace"),
+        (
+            b"<FlowInstance><Header/></FlowInstance>",
+            "expected a FlowInstance in the Open ePlatform namespace",
+        ),
         (
             b'<FlowInstance xmlns="http://www.oeplatform.org/version/2.0/schemas/flowinstance"><Header>'
             b"<FlowInstanceID>x</FlowInstanceID></Header></FlowInstance>",
             "lacks",
         ),
-        (b'<!DOCTYPE x [<!ENTITY a "aaaa">]><FlowInstance/>', "well-formed|expected a FlowInstance|DTD|Entit"),
+        (
+            b'<!DOCTYPE x [<!ENTITY a "aaaa">]><FlowInstance/>',
+            "well-formed|expected a FlowInstance|DTD|Entit",
+        ),
     ],
 )
 def test_documents_that_are_not_flow_instances_are_unreadable(raw, reason):
