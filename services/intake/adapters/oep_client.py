@@ -96,10 +96,11 @@ class OpenEPlatformClient:
 
     async def _attachments(self, form: PortalForm, files: tuple[AttachedFile, ...]) -> tuple[Document, ...]:
         iid, limit = form.flow_instance_id, self._limits.max_file_bytes
-        documents = []
-        for n, file in enumerate(files, 1):
+        for n, file in enumerate(files, 1):  # by the sizes declared, before fetching any
             if file.size > limit:
                 raise InstanceRejected(_too_big(n, file, file.size, limit), form.first_submitted)
+        documents = []
+        for n, file in enumerate(files, 1):
             path = f"/api/fileuploadqueryapi/getfile/{iid}/{file.query_id}/{file.file_id}"
             response = await self._get_for(form, path)
             if len(response.content) > limit:
@@ -116,7 +117,7 @@ class OpenEPlatformClient:
         except _InstanceGone:
             kind = "a file" if "getfile" in path else "the PDF"
             raise InstanceRejected(
-                f"the portal has no longer {kind} of the instance", form.first_submitted
+                f"the portal no longer has {kind} of the instance", form.first_submitted
             ) from None
 
     async def confirm_delivery(self, flow_instance_id: int, external_id: str, system: str) -> None:
