@@ -137,7 +137,10 @@ class FakePortal:
         """A kept document read again: whatever `forms` holds for the instance now (a test
         replaces an InstanceRejected with a form to stand for a fixed mapping)."""
         self.calls.append(("read_form", flow_instance_id, raw.decode(charset or "utf-8")))
-        return await self.fetch_form(flow_instance_id)
+        form = self.forms[flow_instance_id]
+        if isinstance(form, InstanceRejected):
+            raise InstanceRejected(form.reason, form.first_submitted, raw=raw, charset=charset)
+        return form
 
     async def confirm_delivery(self, flow_instance_id: int, external_id: str, system: str) -> None:
         self._maybe_fail("confirmDelivery", flow_instance_id)
