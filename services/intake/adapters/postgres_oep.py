@@ -185,14 +185,21 @@ class PostgresOepInstanceStore:
             return InstanceState.DONE
         if before is None and family_id is None:
             raise LookupError(f"instance {flow_instance_id} has no row and no family was given")
-        await conn.execute(
-            "INSERT INTO oep_instances (flow_instance_id, family_id, state, attempts, last_error)"
-            " VALUES ($1, $2, 'gone', 1, $3) ON CONFLICT (flow_instance_id) DO UPDATE SET"
-            " state = 'gone', last_error = $3, updated_at = now()",
-            flow_instance_id,
-            family_id,
-            reason,
-        )
+        if before is None:
+            await conn.execute(
+                "INSERT INTO oep_instances (flow_instance_id, family_id, state, attempts, last_error)"
+                " VALUES ($1, $2, 'gone', 1, $3)",
+                flow_instance_id,
+                family_id,
+                reason,
+            )
+        else:
+            await conn.execute(
+                "UPDATE oep_instances SET state = 'gone', last_error = $2, updated_at = now()"
+                " WHERE flow_instance_id = $1",
+                flow_instance_id,
+                reason,
+            )
         return None if before is None else InstanceState(before)
 
 
