@@ -11,7 +11,7 @@ is ignored) with Basic authentication:
   GET  /api/instanceapi/getinstance/{id}/xml       one instance (404: an HTML page, as the real one)
   GET  /api/instanceapi/getinstance/{id}/pdf       the instance as PDF (a small synthetic one)
   GET  /api/fileuploadqueryapi/getfile/{id}/{queryId}/{fileId}   an uploaded file: its
-       EncodedData, or DIR's ``*file-{fileId}.*`` when the instance leaves the content out
+       EncodedData, or DIR's ``**/*file-{fileId}.*`` when the instance leaves the content out
   POST /callback/CallbackService   SOAP: confirmDelivery, setStatus (answered like the real service:
        setStatusResponse/eventID; faults as recorded: "The requested flow instance with ID … was not
        found", "Status with alias … not found"); a body whose elements are not in the callback
@@ -138,7 +138,7 @@ class FakePortal:
             return None
         name, data = entry
         if data is None:
-            stored = next(iter(self.fixtures.glob(f"*file-{file_id}.*")), None)
+            stored = next(iter(self.fixtures.rglob(f"*file-{file_id}.*")), None)
             data = stored.read_bytes() if stored is not None else None
         return None if data is None else (name, data)
 
@@ -225,11 +225,10 @@ def routes(portal: FakePortal) -> list[Route]:
         return Response(data, media_type=media)
 
     async def callback(request: Request) -> Response:
-        answer = soap_answer(portal, request, await request.body())
         for iid in list(portal.purge_after_fetch):
             if any(c["op"] == "getinstance" and c["flow_instance_id"] == iid for c in portal.calls):
                 portal.instances.pop(iid, None)  # purged in the portal right after it was fetched
-        return answer
+        return soap_answer(portal, request, await request.body())
 
     async def calls(request: Request) -> Response:
         return JSONResponse(portal.calls)
