@@ -13,7 +13,7 @@ import asyncio
 import logging
 import shutil
 from contextlib import suppress
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -43,7 +43,7 @@ from services.intake.main import (
     remap_open_eplatform,
 )
 from shared import db
-from shared.clock import STOCKHOLM, FixedClock
+from shared.clock import FixedClock
 from shared.settings import DatabaseSettings
 from tests.helpers import eventually
 from tests.integration.intake_support import FakePortal, intake_settings, start_fake_portal

@@ -126,6 +126,7 @@ async def test_an_instance_comes_with_both_files_from_the_file_endpoint_and_its_
         "/api/instanceapi/getinstance/4999/pdf": httpx.Response(200, content=b"%PDF-1.4 x"),
     })  # fmt: skip
     form = await portal.fetch_form(4999)
+    assert [r.url.path for r in recorded.requests][-1] == "/api/instanceapi/getinstance/4999/pdf"
     assert [(d.name, d.media_type, len(d.content)) for d in form.attachments] == [
         ("Bilaga 1", "text/plain", 50), ("Bilaga 2", "application/pdf", 67),
         ("Ärendet som PDF (Open ePlatform).pdf", "application/pdf", 10),

@@ -5,6 +5,7 @@ contact-details question, masked numbers and files; and what must be refused."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def test_a_real_flow_instance_gives_its_header_status_name_and_answers_and_a_mas
 def test_a_flow_instance_in_a_foreign_namespace_is_refused():
     with pytest.raises(
         UnreadableInstance,
-        match="Open ePlatform namespace, got <FlowInstance> in namespace http://www.nowhere.com",
+        match=re.escape("Open ePlatform namespace, got <FlowInstance> in namespace http://www.nowhere.com"),
     ):
         parse_flow_instance(real("getinstance-foreign-namespace.xml"))
 
@@ -140,7 +141,7 @@ def test_the_standard_contact_details_question_is_read_by_its_own_field_names():
 
 def test_field_names_are_configured_per_question_and_an_unconfigured_name_is_not_read():
     mapping = load_mapping(CONTACT_MAPPING)
-    form, files = read_instance(real("composed-orosanmalan-4999.xml"), None, mapping, NOW, 365)
+    form, _ = read_instance(real("composed-orosanmalan-4999.xml"), None, mapping, NOW, 365)
     assert form.submission.children[0].personal_number == "201503129825"  # from <Personnummer>
     data = mapping.model_dump()
     data["children"][0]["person"] = "barnet"  # the mapping's default field names only
