@@ -29,7 +29,7 @@ from services.intake.domain.open_eplatform import (
     next_callback,
     raw_associated_data,
 )
-from services.intake.domain.submissions import SubmissionConflict, original_oep_document
+from services.intake.domain.submissions import Document, SubmissionConflict, original_oep_document
 from services.intake.handlers.submissions import IntakeSecrets, store_submission
 from services.intake.ports import CallbackFault, IntakeUnitOfWork, OpenEPlatform, PollerTurn, PortalForm
 from shared.clock import STOCKHOLM, Clock
@@ -123,8 +123,8 @@ async def store_form(
         if not allowed(await uow.oep_instances.state_of(iid)):
             return
         try:
-            originals = () if form.original is None else (original_oep_document(form.original),)
-            originals += form.attachments
+            first = () if form.original is None else (original_oep_document(form.original),)
+            originals: tuple[Document, ...] = (*first, *form.attachments)
             received = await store_submission(
                 uow, form.submission, form.details, f"oep:{family}", poll.keys, poll.clock, originals
             )
