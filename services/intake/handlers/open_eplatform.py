@@ -91,7 +91,8 @@ async def poll_family(poll: OepPolling, tally: PollTally, family: str) -> None:
     from_date = since.astimezone(STOCKHOLM).date()
     days = poll.config.list_days
     to_date = None if days is None else from_date + timedelta(days=days)
-    for flow_instance_id in await poll.portal.list_instances(family, from_date, to_date):
+    # Open ePlatform lists the newest first; the oldest report is taken first (ids grow with time).
+    for flow_instance_id in sorted(await poll.portal.list_instances(family, from_date, to_date)):
         async with poll.unit_of_work() as uow:
             state = await uow.oep_instances.state_of(flow_instance_id)
         if may_import(state):
