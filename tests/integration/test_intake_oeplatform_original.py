@@ -79,8 +79,8 @@ async def test_the_original_is_kept_as_fetched_encrypted_and_downloadable(
             refused = await intake.get(
                 f"/v1/referrals/{rid}/attachments/1", headers=bearer("cw-b1", "caseworker")
             )
-            missing = await intake.get(
-                f"/v1/referrals/{rid}/attachments/2", headers=bearer("cw-a5", "caseworker")
+            missing = await intake.get(  # 1 is the original, 2 the instance's PDF
+                f"/v1/referrals/{rid}/attachments/3", headers=bearer("cw-a5", "caseworker")
             )
 
     # Stored: the bytes as fetched, under the current key, bound to the submission and its place.
