@@ -239,6 +239,11 @@ class OepInstanceStore(Protocol):
         them, or the one given, by id."""
         ...
 
+    async def raw_not_under(self, key_id: str, limit: int) -> list[KeptRaw]:
+        """Up to `limit` kept raw documents (of any state) not encrypted under `key_id`, held by this
+        unit of work until it ends (others skip them), for re-encryption through `keep_raw`."""
+        ...
+
     async def record_gone(
         self, flow_instance_id: int, family_id: str | None, reason: str
     ) -> InstanceState | None:

@@ -450,3 +450,20 @@ async def test_a_gone_instance_is_not_awaited_nor_remapped_and_a_done_one_stays_
         assert await uow.oep_instances.state_of(42) is InstanceState.GONE
         assert await uow.oep_instances.raw_of() == []
         assert await uow.oep_instances.awaiting_callback() == []
+
+
+async def test_kept_raw_documents_under_an_old_key_are_found_for_the_rekey_and_replaced(backend):
+    async with backend.unit_of_work() as uow:
+        await uow.oep_instances.record_failure(51, "101", "unmappable", 1, T0)
+        await uow.oep_instances.keep_raw(51, None, "k1", b"old", 3)
+        await uow.oep_instances.record_failure(52, "101", "unmappable", 3, None)
+        await uow.oep_instances.keep_raw(52, None, "k2", b"new", 3)
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        [old] = await uow.oep_instances.raw_not_under("k2", 10)
+        assert (old.flow_instance_id, old.key_id, old.ciphertext) == (51, "k1", b"old")
+        await uow.oep_instances.keep_raw(51, None, "k2", b"rekeyed", 3)
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        assert await uow.oep_instances.raw_not_under("k2", 10) == []
+        assert [k.ciphertext for k in await uow.oep_instances.raw_of(51)] == [b"rekeyed"]

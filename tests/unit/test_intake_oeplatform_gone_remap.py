@@ -16,6 +16,7 @@ from services.intake.domain.open_eplatform import (
     retry_delay,
 )
 from services.intake.handlers.open_eplatform import PollTally, remap
+from services.intake.handlers.submissions import reencrypt_all
 from services.intake.ports import CallbackFault
 from tests.intake_fakes import FakePortal, ids_of, keys, portal_form
 from tests.unit.test_intake_open_eplatform import FAMILY, RECEIVED, T1, T2, polling, rounds, states
@@ -106,3 +107,16 @@ async def test_a_failed_instance_keeps_its_raw_document_encrypted_and_is_remappe
 )
 def test_failed_rounds_in_a_row_double_the_pause_up_to_the_cap(failed, delay):
     assert retry_delay(30.0, failed, 600.0) == delay
+
+
+async def test_the_rekey_re_encrypts_kept_raw_documents_so_the_old_key_can_go(tables, portal):
+    portal.add(FAMILY, InstanceRejected(UNMAPPED, T2, raw=RAW, charset="ISO-8859-1"), 4965)
+    await rounds(polling(tables, portal, max_attempts=2))
+    rotated = keys("k2", k2=b"\x02" * 32).cipher
+    uow = polling(tables, portal).unit_of_work
+
+    assert await reencrypt_all(uow, rotated, batch_size=5) == 1
+    assert await reencrypt_all(uow, rotated, batch_size=5) == 0
+    charset, key_id, blob = tables.oep_instances[4965].raw or (None, "", b"")
+    assert (charset, key_id) == ("ISO-8859-1", "k2")
+    assert rotated.decrypt("k2", blob, raw_associated_data(4965)) == RAW

@@ -139,6 +139,15 @@ class InMemoryOepInstanceStore:
             if row.raw is not None and row.state in REMAPPABLE and flow_instance_id in (None, iid)
         ]
 
+    async def raw_not_under(self, key_id: str, limit: int) -> list[KeptRaw]:
+        """Kept raw documents under another key (the fake holds no locks)."""
+        self._in_transaction()
+        return [
+            KeptRaw(iid, row.family_id, row.state, *row.raw)
+            for iid, row in sorted(self._instances.items())
+            if row.raw is not None and row.raw[1] != key_id
+        ][:limit]
+
     async def record_gone(
         self, flow_instance_id: int, family_id: str | None, reason: str
     ) -> InstanceState | None:

@@ -173,6 +173,22 @@ class PostgresOepInstanceStore:
             for r in rows
         ]  # fmt: skip
 
+    async def raw_not_under(self, key_id: str, limit: int) -> list[KeptRaw]:
+        """Kept raw documents under another key, locked (others skip them) until the commit."""
+        conn = await self._session.in_transaction()
+        rows = await conn.fetch(
+            "SELECT r.flow_instance_id, i.family_id, i.state, r.charset, r.key_id, r.ciphertext"
+            " FROM oep_raw_documents r JOIN oep_instances i USING (flow_instance_id)"
+            " WHERE r.key_id <> $1 ORDER BY r.flow_instance_id LIMIT $2 FOR UPDATE OF r SKIP LOCKED",
+            key_id,
+            limit,
+        )
+        return [
+            KeptRaw(r["flow_instance_id"], r["family_id"], InstanceState(r["state"]), r["charset"],
+                    r["key_id"], r["ciphertext"])
+            for r in rows
+        ]  # fmt: skip
+
     async def record_gone(
         self, flow_instance_id: int, family_id: str | None, reason: str
     ) -> InstanceState | None:
