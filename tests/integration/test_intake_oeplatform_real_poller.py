@@ -167,7 +167,7 @@ async def test_the_poller_takes_the_real_documents_end_to_end(fake_portal, datab
         made = [
             (c["op"], c["flow_instance_id"]) for c in calls if c["op"] in ("confirmDelivery", "setStatus")
         ]
-        assert made == [("confirmDelivery", 4999), ("setStatus", 4999), ("setStatus", 4965)]
+        assert made == [("setStatus", 4965), ("confirmDelivery", 4999), ("setStatus", 4999)]  # oldest first
         error = await pool.fetchval("SELECT last_error FROM oep_instances WHERE flow_instance_id = 4932")
         assert error == "confirmDelivery: S:Server The requested flow instance with ID 4932 was not found"
         assert await pool.fetchval("SELECT count(*) FROM oep_instances WHERE flow_instance_id = 4933") == 1
