@@ -10,8 +10,12 @@ a second referral."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from contextlib import suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -46,7 +50,7 @@ from shared import db
 from shared.clock import FixedClock
 from shared.settings import DatabaseSettings
 from tests.helpers import eventually
-from tests.integration.intake_support import FakePortal, intake_settings, start_fake_portal
+from tests.integration.intake_support import KEY_1, FakePortal, intake_settings, start_fake_portal
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = REPO / "tests" / "fixtures" / "oeplatform" / "real"
@@ -85,6 +89,21 @@ def settings_for(portal: FakePortal, database_url: str, mapping: Path):
     )  # fmt: skip
     broker = SimpleNamespace(bootstrap="127.0.0.1:9", flavour="tansu")  # never reached: no Kafka here
     return intake_settings(database_url, broker, "unused.", oep=oep)
+
+
+def remap_command(portal: FakePortal, database_url: str, mapping: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m services.intake.oep_remap` with intake's settings in its environment. The
+    instances are from 2025: the longest allowed age keeps them valid on the real clock."""
+    env = {
+        "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO), "DATABASE__URL": database_url,
+        "CRYPTO__KEYS": json.dumps({"k1": KEY_1}), "CRYPTO__CURRENT_KEY": "k1",
+        "CRYPTO__PEPPER": "test-pepper",
+        "PORTAL__MAX_AGE_DAYS": "3650", "OEP__BASE_URL": portal.url, "OEP__USERNAME": "integration",
+        "OEP__PASSWORD": "integration-secret", "OEP__FAMILIES": '["101"]', "OEP__MAPPING_PATH": str(mapping),
+        "OEP__START_DATE": "2025-02-01",
+    }  # fmt: skip
+    argv = [sys.executable, "-m", "services.intake.oep_remap"]
+    return subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
 
 
 async def states(pool: asyncpg.Pool) -> dict[int, str]:
@@ -185,6 +204,11 @@ async def test_the_poller_takes_the_real_documents_end_to_end(fake_portal, datab
         # 4999 and 4932 (stored before the portal purged it: what was reported stays) are stored.
         assert await pool.fetchval("SELECT count(*) FROM submissions") == 2
 
+        # Before the fix, `python -m services.intake.oep_remap` (its own process, the service's
+        # settings from the environment) says what still fails, naming the question only.
+        before = remap_command(portal, database_url, mapping)
+        assert before.returncode == 1, before.stderr
+        assert "4965: question 'oroOmraden': 1 answer(s) not in the mapping" in before.stderr
         # The mapping fixed, the re-mapping imports 4965 once, and calls it back.
         mapping.write_text(
             mapping.read_text("utf-8").replace(
@@ -192,8 +216,10 @@ async def test_the_poller_takes_the_real_documents_end_to_end(fake_portal, datab
             ),
             "utf-8",
         )
-        outcome = await remap_open_eplatform(settings, CLOCK, None)
-        assert (outcome.imported, outcome.failing) == ([4965], {})
+        after = remap_command(portal, database_url, mapping)
+        assert after.returncode == 0, after.stderr
+        assert '"imported": [4965]' in after.stdout
+        assert not [p for p in PERSONAL if p in before.stdout + before.stderr + after.stdout + after.stderr]
         assert (await states(pool))[4965] == "done"
         assert (await remap_open_eplatform(settings, CLOCK, None)).imported == []
         assert await pool.fetchval("SELECT count(*) FROM submissions") == 3
