@@ -105,6 +105,7 @@ class FakePortal:
     calls: list[tuple[str, int, str]] = field(default_factory=list)
     fail: dict[tuple[str, int], BaseException] = field(default_factory=dict)
     listed_from: list[date] = field(default_factory=list)
+    listed_to: list[date | None] = field(default_factory=list)
 
     def add(self, family: str, form: PortalForm | InstanceRejected, flow_instance_id: int) -> None:
         self.families.setdefault(family, []).append(flow_instance_id)
@@ -121,6 +122,7 @@ class FakePortal:
     async def list_instances(self, family_id: str, from_date: date, to_date: date | None = None) -> list[int]:
         self._maybe_fail("getinstances", 0)
         self.listed_from.append(from_date)
+        self.listed_to.append(to_date)
         return list(self.families.get(family_id, []))
 
     async def fetch_form(self, flow_instance_id: int) -> PortalForm:

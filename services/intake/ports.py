@@ -224,8 +224,9 @@ class OepInstanceStore(Protocol):
         """The instant the family was last polled up to, if ever."""
         ...
 
-    async def move_cursor(self, family_id: str) -> None:
-        """Move the family's cursor by `domain.open_eplatform.cursor_after` over its instances."""
+    async def move_cursor(self, family_id: str, floor: datetime | None = None) -> None:
+        """Move the family's cursor by `domain.open_eplatform.cursor_after` over its instances
+        (and `floor`, the end of a window listed with toDate)."""
         ...
 
     async def keep_raw(

@@ -467,3 +467,18 @@ async def test_kept_raw_documents_under_an_old_key_are_found_for_the_rekey_and_r
     async with backend.unit_of_work() as uow:
         assert await uow.oep_instances.raw_not_under("k2", 10) == []
         assert [k.ciphertext for k in await uow.oep_instances.raw_of(51)] == [b"rekeyed"]
+
+
+async def test_the_end_of_a_listed_window_moves_the_cursor_past_an_empty_window_but_not_past_a_retried_one(
+    backend,
+):
+    window_end = T0 + timedelta(days=60)
+    async with backend.unit_of_work() as uow:
+        await uow.oep_instances.move_cursor("101", window_end)  # nothing seen in the window
+        assert await uow.oep_instances.cursor("101") == window_end
+        await stored(uow, 1, "101", window_end + timedelta(days=1))
+        await uow.oep_instances.move_cursor("101", window_end)  # a newer submission wins
+        assert await uow.oep_instances.cursor("101") == window_end + timedelta(days=1)
+        await failure(uow, 2, "202", T0)
+        await uow.oep_instances.move_cursor("202", window_end)  # still retried: it holds the cursor
+        assert await uow.oep_instances.cursor("202") == T0

@@ -5,6 +5,8 @@ one submission once the mapping is fixed; failed rounds back off."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -18,6 +20,7 @@ from services.intake.domain.open_eplatform import (
 from services.intake.handlers.open_eplatform import PollTally, remap
 from services.intake.handlers.submissions import reencrypt_all
 from services.intake.ports import CallbackFault
+from shared.clock import FixedClock
 from tests.intake_fakes import FakePortal, ids_of, keys, portal_form
 from tests.unit.test_intake_open_eplatform import FAMILY, RECEIVED, T1, T2, polling, rounds, states
 
@@ -120,3 +123,13 @@ async def test_the_rekey_re_encrypts_kept_raw_documents_so_the_old_key_can_go(ta
     charset, key_id, blob = tables.oep_instances[4965].raw or (None, "", b"")
     assert (charset, key_id) == ("ISO-8859-1", "k2")
     assert rotated.decrypt("k2", blob, raw_associated_data(4965)) == RAW
+
+
+async def test_with_list_days_an_empty_past_window_moves_the_cursor_on_and_to_date_is_asked(tables, portal):
+    poll = polling(tables, portal)
+    poll = replace(
+        poll, config=replace(poll.config, list_days=3), clock=FixedClock(datetime(2026, 12, 1, tzinfo=UTC))
+    )
+    await rounds(poll, 3)
+    assert portal.listed_from == [date(2026, 11, 20), date(2026, 11, 23), date(2026, 11, 26)]
+    assert portal.listed_to == [date(2026, 11, 23), date(2026, 11, 26), date(2026, 11, 29)]

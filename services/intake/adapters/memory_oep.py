@@ -111,7 +111,7 @@ class InMemoryOepInstanceStore:
         self._in_transaction()
         return self._cursors.get(family_id)
 
-    async def move_cursor(self, family_id: str) -> None:
+    async def move_cursor(self, family_id: str, floor: datetime | None = None) -> None:
         """Move it by the domain's rule; None leaves it."""
         self._in_transaction()
         marks = [
@@ -119,7 +119,7 @@ class InMemoryOepInstanceStore:
             for r in self._instances.values()
             if r.family_id == family_id
         ]
-        at = cursor_after(marks)
+        at = cursor_after(marks, floor)
         if at is not None:
             self._cursors[family_id] = at
 

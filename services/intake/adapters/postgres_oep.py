@@ -37,7 +37,7 @@ _MOVE_CURSOR = (
     "   WHEN EXISTS (SELECT 1 FROM f WHERE state = 'received' AND first_submitted IS NULL) THEN NULL"
     "   WHEN EXISTS (SELECT 1 FROM f WHERE state = 'received')"
     "     THEN (SELECT min(first_submitted) FROM f WHERE state = 'received')"
-    "   ELSE (SELECT max(first_submitted) FROM f) END AS at)"
+    "   ELSE GREATEST((SELECT max(first_submitted) FROM f), $2::timestamptz) END AS at)"
     " INSERT INTO oep_cursors (family_id, last_seen) SELECT $1, at FROM target WHERE at IS NOT NULL"
     " ON CONFLICT (family_id) DO UPDATE SET last_seen = EXCLUDED.last_seen"
 )
@@ -135,10 +135,10 @@ class PostgresOepInstanceStore:
         )
         return seen
 
-    async def move_cursor(self, family_id: str) -> None:
-        """Move the cursor to the newest submission seen, but never past an instance still retried."""
+    async def move_cursor(self, family_id: str, floor: datetime | None = None) -> None:
+        """Move the cursor to the newest submission seen (or `floor`), never past one still retried."""
         conn = await self._session.in_transaction()
-        await conn.execute(_MOVE_CURSOR, family_id)
+        await conn.execute(_MOVE_CURSOR, family_id, floor)
 
     async def keep_raw(
         self, flow_instance_id: int, charset: str | None, key_id: str, ciphertext: bytes, size: int

@@ -135,8 +135,9 @@ def next_callback(state: InstanceState) -> CallbackStep | None:
     return None
 
 
-def cursor_after(instances: Iterable[CursorMark]) -> datetime | None:
-    """Where a family's polling resumes: the newest submission seen, never past one still retried.
+def cursor_after(instances: Iterable[CursorMark], floor: datetime | None = None) -> datetime | None:
+    """Where a family's polling resumes: the newest submission seen, or `floor` (the end of a
+    listed window, `toDate`) when later, but never past one still retried.
 
     None leaves the cursor where it is: nothing seen yet, or a retried instance whose submission
     time is unknown (it could not even be read), which the next listing must still include.
@@ -146,5 +147,5 @@ def cursor_after(instances: Iterable[CursorMark]) -> datetime | None:
     if retried:
         known = [t for t in retried if t is not None]
         return min(known) if len(known) == len(retried) else None
-    seen = [m.first_submitted for m in marks if m.first_submitted is not None]
+    seen = [t for t in (*(m.first_submitted for m in marks), floor) if t is not None]
     return max(seen) if seen else None

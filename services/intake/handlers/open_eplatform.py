@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from services.intake.domain.open_eplatform import (
     REMAPPABLE,
@@ -98,8 +98,12 @@ async def poll_family(poll: OepPolling, tally: PollTally, family: str) -> None:
         if may_import(state):
             await import_instance(poll, tally, family, flow_instance_id)
             await call_back(poll, tally, flow_instance_id)
+    # A window that ended before today was listed whole: the next one starts at its end, even
+    # when it held nothing (else an empty window would be listed for ever).
+    today = poll.clock.now().astimezone(STOCKHOLM).date()
+    floor = None if to_date is None or to_date >= today else datetime.combine(to_date, time(0), STOCKHOLM)
     async with poll.unit_of_work() as uow:
-        await uow.oep_instances.move_cursor(family)
+        await uow.oep_instances.move_cursor(family, floor)
         await uow.commit()
 
 
