@@ -80,7 +80,8 @@ SETTING_MEANINGS: dict[str, str] = {
     "OEP__MAX_BACKOFF_S": "Longest pause after failed rounds in a row (portal away, or answering a list "
     "request with another document): the pause doubles from `OEP__POLL_INTERVAL_S` up to this.",
     "OEP__LIST_DAYS": "When set, each listing asks for at most this many days from the cursor "
-    "(`toDate`); unset lists everything from the cursor on.",
+    "(`toDate`), and a window that ended before today moves the cursor to its end, also when it was "
+    "empty; unset lists everything from the cursor on.",
     "OEP__MAX_FILE_BYTES": "Largest uploaded file taken (by its declared and its fetched size); an "
     "instance with a larger one fails, is kept raw and can be re-mapped after raising this.",
     "OEP__FETCH_PDF": "Fetch the instance's PDF and keep it encrypted with the referral.",
