@@ -55,6 +55,7 @@ def test_an_empty_real_list_is_no_instances():
     ("name", "root"),
     [
         ("getstatus.xml", "<Status>"),
+        ("getmessages.xml", "<Messages>"),  # its messages carry flowInstanceIDs too
         ("setStatusResponse.xml", "<Envelope>"),
         ("fault-flowinstance-not-found.xml", "<Envelope>"),
         ("getinstance-preliminar.xml", "<FlowInstance> in namespace"),
