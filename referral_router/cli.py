@@ -122,6 +122,14 @@ def _verify_access_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def _oep_remap(args: argparse.Namespace) -> int:
+    from services.intake import oep_remap
+
+    return oep_remap.main(
+        [] if args.flow_instance_id is None else ["--flow-instance-id", str(args.flow_instance_id)]
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(prog="referral-router", description=__doc__)
@@ -158,6 +166,13 @@ def parser() -> argparse.ArgumentParser:
         "still be there with that hash",
     )
     verify.set_defaults(run=_verify_access_log)
+    remap = sub.add_parser(
+        "oep-remap",
+        help="import failed Open ePlatform instances from their kept raw documents through the mapping "
+        "as configured now (intake's settings); exit 1 while some still fail",
+    )
+    remap.add_argument("--flow-instance-id", type=int, default=None, help="only this instance")
+    remap.set_defaults(run=_oep_remap)
     return p
 
 

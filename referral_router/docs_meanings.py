@@ -76,10 +76,21 @@ SETTING_MEANINGS: dict[str, str] = {
     "OEP__START_DATE": "On the very first run, poll instances submitted from this date.",
     "OEP__POLL_INTERVAL_S": "Seconds between poll rounds.",
     "OEP__MAX_ATTEMPTS": "Attempts before an instance that cannot be mapped is rejected in the portal.",
-    "OEP__STATUS_RECEIVED": "Status alias set in the portal after a referral is stored.",
-    "OEP__STATUS_REJECTED": "Status alias set when an instance is rejected.",
+    "OEP__STATUS_RECEIVED": "Status alias set in the portal after a referral is stored. It must exist "
+    "in the installation (the e-service's statuses; real ones seen: `Inskickat`, `Klart`, `Preliminär`); "
+    "an unknown one is refused with the fault text `Status with alias … not found`, logged, and tried "
+    "again every round.",
+    "OEP__STATUS_REJECTED": "Status alias set when an instance is rejected; must exist likewise.",
     "OEP__EXTERNAL_SYSTEM": "`System` of the ExternalID registered in the portal.",
     "OEP__TIMEOUT_S": "HTTP timeout towards the portal.",
+    "OEP__MAX_BACKOFF_S": "Longest pause after failed rounds in a row (portal away, or answering a list "
+    "request with another document): the pause doubles from `OEP__POLL_INTERVAL_S` up to this.",
+    "OEP__LIST_DAYS": "When set, each listing asks for at most this many days from the cursor "
+    "(`toDate`), and a window that ended before today moves the cursor to its end, also when it was "
+    "empty; unset lists everything from the cursor on.",
+    "OEP__MAX_FILE_BYTES": "Largest uploaded file taken (by its declared and its fetched size); an "
+    "instance with a larger one fails, is kept raw and can be re-mapped after raising this.",
+    "OEP__FETCH_PDF": "Fetch the instance's PDF and keep it encrypted with the referral.",
     "ASSIGNMENT__URL": "Intake: assignment's staff API, asked for a referral's state (with the reader's "
     "own token) when intake's access projection has not yet caught up with an assignment.",
     "ASSIGNMENT__TIMEOUT_S": "Intake: how long to wait for it; a reader then gets 503 with `Retry-After` "

@@ -105,6 +105,7 @@ class FakePortal:
     calls: list[tuple[str, int, str]] = field(default_factory=list)
     fail: dict[tuple[str, int], BaseException] = field(default_factory=dict)
     listed_from: list[date] = field(default_factory=list)
+    listed_to: list[date | None] = field(default_factory=list)
 
     def add(self, family: str, form: PortalForm | InstanceRejected, flow_instance_id: int) -> None:
         self.families.setdefault(family, []).append(flow_instance_id)
@@ -118,9 +119,10 @@ class FakePortal:
         if exc is not None:
             raise exc
 
-    async def list_instances(self, family_id: str, from_date: date) -> list[int]:
+    async def list_instances(self, family_id: str, from_date: date, to_date: date | None = None) -> list[int]:
         self._maybe_fail("getinstances", 0)
         self.listed_from.append(from_date)
+        self.listed_to.append(to_date)
         return list(self.families.get(family_id, []))
 
     async def fetch_form(self, flow_instance_id: int) -> PortalForm:
@@ -128,7 +130,18 @@ class FakePortal:
         self._maybe_fail("getinstance", flow_instance_id)
         form = self.forms[flow_instance_id]
         if isinstance(form, InstanceRejected):
-            raise InstanceRejected(form.reason, form.first_submitted)
+            raise InstanceRejected(
+                form.reason, form.first_submitted, raw=form.raw, charset=form.charset, gone=form.gone
+            )
+        return form
+
+    async def read_form(self, flow_instance_id: int, raw: bytes, charset: str | None) -> PortalForm:
+        """A kept document read again: whatever `forms` holds for the instance now (a test
+        replaces an InstanceRejected with a form to stand for a fixed mapping)."""
+        self.calls.append(("read_form", flow_instance_id, raw.decode(charset or "utf-8")))
+        form = self.forms[flow_instance_id]
+        if isinstance(form, InstanceRejected):
+            raise InstanceRejected(form.reason, form.first_submitted, raw=raw, charset=charset)
         return form
 
     async def confirm_delivery(self, flow_instance_id: int, external_id: str, system: str) -> None:

@@ -16,8 +16,8 @@ from services.intake.access_review_config import AccessReviewSettings, access_re
 from services.intake.adapters import dossier_print
 from services.intake.adapters.assignment_client import AssignmentClient
 from services.intake.adapters.feedback_mail import FeedbackSettings, SmtpFeedbackMailer
-from services.intake.adapters.oep_client import OpenEPlatformClient
-from services.intake.adapters.oep_mapping import load_mapping
+from services.intake.adapters.oep_client import FetchLimits, OpenEPlatformClient
+from services.intake.adapters.oep_mapping import FormMapping, load_mapping
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from services.intake.adapters.postgres_oep import PostgresPollerTurn
 from services.intake.api_docs import with_portal_schemas
@@ -26,7 +26,7 @@ from services.intake.domain.dossier_access import Organisation
 from services.intake.handlers.access_log import verify_access_log
 from services.intake.handlers.dossier import Dossiers
 from services.intake.handlers.feedback_sending import FeedbackSending
-from services.intake.handlers.open_eplatform import OepPolling, PollerConfig
+from services.intake.handlers.open_eplatform import OepPolling, PollerConfig, PollTally, RemapOutcome, remap
 from services.intake.handlers.submissions import IntakeSecrets, adopt_legacy_submissions, reencrypt_all
 from shared import db
 from shared.clock import STOCKHOLM, Clock, SystemClock
@@ -81,10 +81,22 @@ class OepSettings(BaseModel):
     max_attempts: int = Field(
         default=3, ge=1, description="attempts before an unmappable instance is rejected"
     )
-    status_received: str = Field(default="Mottagen", description="status alias set after delivery")
+    status_received: str = Field(
+        default="Mottagen",
+        description="status alias set after delivery; must exist in the installation (real ones seen: "
+        "Inskickat, Klart, Preliminär)",
+    )
     status_rejected: str = Field(default="Kunde inte tas emot automatiskt", description="alias when rejected")
     external_system: str = Field(default="referral-router", description="System of the ExternalID")
     timeout_s: float = Field(default=10.0, gt=0)
+    max_backoff_s: float = Field(
+        default=600.0, gt=0, description="longest pause after failed rounds in a row"
+    )
+    list_days: int | None = Field(
+        default=None, ge=1, description="toDate: list at most this many days per round"
+    )
+    max_file_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="largest uploaded file taken")
+    fetch_pdf: bool = Field(default=True, description="fetch and keep the instance's PDF")
 
 
 class AssignmentApiSettings(BaseModel):
@@ -204,16 +216,27 @@ def open_eplatform_poller(
     config, mapping = poller_config(oep), load_mapping(oep.mapping_path)
 
     async def poll_open_eplatform() -> None:
-        auth = httpx.BasicAuth(oep.username, oep.password.get_secret_value())
-        async with httpx.AsyncClient(base_url=oep.base_url, auth=auth, timeout=oep.timeout_s) as http:
-            portal = OpenEPlatformClient(
-                http, oep.callback_path, mapping, clock, settings.portal.max_age_days
-            )
+        async with portal_http(oep) as http:
+            portal = portal_client(http, oep, mapping, clock, settings.portal.max_age_days)
             turn = PostgresPollerTurn(runtime.pool)
             poll = OepPolling(runtime.unit_of_work, portal, turn, config, keys, clock)
-            await timers.poll_open_eplatform(poll, oep.poll_interval_s)
+            await timers.poll_open_eplatform(poll, oep.poll_interval_s, oep.max_backoff_s)
 
     return poll_open_eplatform
+
+
+def portal_http(oep: OepSettings) -> httpx.AsyncClient:
+    """The HTTP client of the Open ePlatform installation (Basic authentication)."""
+    auth = httpx.BasicAuth(oep.username, oep.password.get_secret_value())
+    return httpx.AsyncClient(base_url=oep.base_url, auth=auth, timeout=oep.timeout_s)
+
+
+def portal_client(
+    http: httpx.AsyncClient, oep: OepSettings, mapping: FormMapping, clock: Clock, max_age_days: int
+) -> OpenEPlatformClient:
+    """The Open ePlatform client over `http`, reading forms through `mapping`."""
+    limits = FetchLimits(max_file_bytes=oep.max_file_bytes, fetch_pdf=oep.fetch_pdf)
+    return OpenEPlatformClient(http, oep.callback_path, mapping, clock, max_age_days, limits)
 
 
 def poller_config(oep: OepSettings) -> PollerConfig:
@@ -225,7 +248,39 @@ def poller_config(oep: OepSettings) -> PollerConfig:
         status_received=oep.status_received,
         status_rejected=oep.status_rejected,
         external_system=oep.external_system,
+        list_days=oep.list_days,
     )
+
+
+async def remap_open_eplatform(
+    settings: IntakeSettings, clock: Clock, flow_instance_id: int | None
+) -> RemapOutcome:
+    """`python -m services.intake.oep_remap`'s work: the kept raw documents of failed instances
+    imported through the mapping as configured now, then called back."""
+    oep = settings.oep
+    if oep is None:
+        raise SystemExit("OEP__… is not configured: nothing to re-map")
+    keys, mapping = build_secrets(settings.crypto), load_mapping(oep.mapping_path)
+    pool = await db.create_pool(settings.database, SERVICE)
+    try:
+        await db.apply_migrations(pool, SERVICE, MIGRATIONS)
+        async with portal_http(oep) as http:
+            portal = portal_client(http, oep, mapping, clock, settings.portal.max_age_days)
+            poll = OepPolling(
+                lambda: PostgresIntakeUnitOfWork(pool),
+                portal,
+                PostgresPollerTurn(pool),
+                poller_config(oep),
+                keys,
+                clock,
+            )
+            tally = PollTally()
+            try:
+                return await remap(poll, tally, flow_instance_id)
+            finally:
+                timers.count(tally)
+    finally:
+        await pool.close()
 
 
 async def reencrypt_stored_details(settings: IntakeSettings, batch_size: int) -> int:

@@ -15,8 +15,9 @@ from typing import Any, Protocol
 from services.intake.domain.access_log import AccessEntry, LoggedEntry
 from services.intake.domain.dossier import Assigned, Projection, Registration, Tracked, Updated
 from services.intake.domain.feedback import Decided, FeedbackRequest, Sending
-from services.intake.domain.open_eplatform import InstanceState, TrackedInstance
+from services.intake.domain.open_eplatform import InstanceState, KeptRaw, TrackedInstance
 from services.intake.domain.submissions import (
+    Document,
     DocumentInfo,
     EncryptedDetails,
     EncryptedDocument,
@@ -266,8 +267,32 @@ class OepInstanceStore(Protocol):
         """The instant the family was last polled up to, if ever."""
         ...
 
-    async def move_cursor(self, family_id: str) -> None:
-        """Move the family's cursor by `domain.open_eplatform.cursor_after` over its instances."""
+    async def move_cursor(self, family_id: str, floor: datetime | None = None) -> None:
+        """Move the family's cursor by `domain.open_eplatform.cursor_after` over its instances
+        (and `floor`, the end of a window listed with toDate)."""
+        ...
+
+    async def keep_raw(
+        self, flow_instance_id: int, charset: str | None, key_id: str, ciphertext: bytes, size: int
+    ) -> None:
+        """Keep (or replace) the encrypted raw document of an instance that has a row."""
+        ...
+
+    async def raw_of(self, flow_instance_id: int | None = None) -> list[KeptRaw]:
+        """Kept raw documents of instances still to be re-mapped (state in REMAPPABLE): all of
+        them, or the one given, by id."""
+        ...
+
+    async def raw_not_under(self, key_id: str, limit: int) -> list[KeptRaw]:
+        """Up to `limit` kept raw documents (of any state) not encrypted under `key_id`, held by this
+        unit of work until it ends (others skip them), for re-encryption through `keep_raw`."""
+        ...
+
+    async def record_gone(
+        self, flow_instance_id: int, family_id: str | None, reason: str
+    ) -> InstanceState | None:
+        """Mark an instance gone (not done yet) and return the state it had; no more attempts.
+        `family_id` may be None for an instance that has a row (LookupError otherwise)."""
         ...
 
 
@@ -276,7 +301,12 @@ class PortalUnavailable(Exception):
 
 
 class CallbackFault(Exception):
-    """The callback service refused a call with a SOAP fault such as StatusNotFound."""
+    """The callback service refused a call with a SOAP fault such as StatusNotFound; the message
+    keeps the fault's text. `instance_gone`: the portal no longer knows the instance."""
+
+    def __init__(self, message: str, instance_gone: bool = False) -> None:
+        super().__init__(message)
+        self.instance_gone = instance_gone
 
 
 @dataclass(frozen=True)
@@ -288,18 +318,25 @@ class PortalForm:
     submission: Submission
     details: bytes
     original: bytes | None = None  # the instance's XML as fetched, byte for byte
+    attachments: tuple[Document, ...] = ()  # uploaded files, then the instance's PDF
 
 
 class OpenEPlatform(Protocol):
     """One Open ePlatform installation: its REST API and its callback service (DOMAIN.md §4)."""
 
-    async def list_instances(self, family_id: str, from_date: date) -> list[int]:
-        """Ids of the family's instances submitted on or after `from_date`; PortalUnavailable."""
+    async def list_instances(self, family_id: str, from_date: date, to_date: date | None = None) -> list[int]:
+        """Ids of the family's instances submitted from `from_date` (to `to_date`, both included);
+        PortalUnavailable, also when the portal answers with something else than a list."""
         ...
 
     async def fetch_form(self, flow_instance_id: int) -> PortalForm:
         """One instance as a submission; InstanceRejected when it cannot be taken (gone, unreadable,
         unmappable, invalid), PortalUnavailable when the portal does not answer."""
+        ...
+
+    async def read_form(self, flow_instance_id: int, raw: bytes, charset: str | None) -> PortalForm:
+        """A kept raw document as a submission through the current mapping, its attachments
+        fetched again; InstanceRejected, PortalUnavailable as `fetch_form`."""
         ...
 
     async def confirm_delivery(self, flow_instance_id: int, external_id: str, system: str) -> None:

@@ -1,5 +1,6 @@
-"""Re-encrypt every stored personal detail (the details and the original portal documents) under
-the newest key: `python -m services.intake.rekey`.
+"""Re-encrypt every stored personal detail (the details, the documents kept with submissions and
+the kept raw documents of failed Open ePlatform instances) under the newest key:
+`python -m services.intake.rekey`.
 
 Run it after adding a new key and making it `CRYPTO__CURRENT_KEY`; once it reports 0 rows left,
 the old key can be removed from `CRYPTO__KEYS`. Safe to run again or in parallel.

@@ -10,6 +10,7 @@ import logging
 import asyncpg
 from prometheus_client import Counter
 
+from services.intake.domain.open_eplatform import retry_delay
 from services.intake.handlers.access_review import AccessReviewing, send_due_review
 from services.intake.handlers.feedback_sending import FeedbackSending, send_due_feedback
 from services.intake.handlers.open_eplatform import OepPolling, PollTally, poll_round
@@ -25,21 +26,26 @@ _TRY_AGAIN_LATER: tuple[type[BaseException], ...] = (PortalUnavailable, *TRANSIE
 _REVIEW_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError)
 
 
-async def poll_open_eplatform(poll: OepPolling, interval_s: float) -> None:
-    """Poll until cancelled, a round every `interval_s` seconds."""
+async def poll_open_eplatform(poll: OepPolling, interval_s: float, max_backoff_s: float = 600.0) -> None:
+    """Poll until cancelled, a round every `interval_s` seconds; after failed rounds (portal away,
+    or answering with something else than asked for) the pause doubles, up to `max_backoff_s`."""
+    failed = 0
     while True:
         tally = PollTally()
         try:
             await poll_round(poll, tally)
             ROUNDS.labels("ok").inc()
+            failed = 0
         except _TRY_AGAIN_LATER as exc:
             ROUNDS.labels("failed").inc()
+            failed += 1
             log.warning(
-                "open eplatform poll round failed", extra={"error": type(exc).__name__, "detail": str(exc)}
+                "open eplatform poll round failed",
+                extra={"error": type(exc).__name__, "detail": str(exc), "failed_in_a_row": failed},
             )
         finally:
             count(tally)
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(retry_delay(interval_s, failed, max_backoff_s))
 
 
 def count(tally: PollTally) -> None:

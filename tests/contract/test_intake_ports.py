@@ -409,3 +409,76 @@ async def test_one_poller_holds_the_turn_at_a_time(backend):
         assert (first, second) == (True, False)
     async with backend.turn().hold() as again:
         assert again
+
+
+async def test_a_kept_raw_document_is_found_while_the_instance_may_be_remapped_and_dropped_once_stored(
+    backend,
+):
+    async with backend.unit_of_work() as uow:
+        await uow.oep_instances.record_failure(31, "101", "unmappable", 1, T0)
+        await uow.oep_instances.keep_raw(31, "ISO-8859-1", "k1", b"sealed-1", 120)
+        await uow.oep_instances.record_failure(32, "101", "unmappable", 3, None)
+        await uow.oep_instances.keep_raw(32, None, "k1", b"sealed-2", 80)
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        kept = await uow.oep_instances.raw_of()
+        assert [(k.flow_instance_id, k.family_id, k.state, k.charset, k.ciphertext) for k in kept] == [
+            (31, "101", InstanceState.REJECTED, "ISO-8859-1", b"sealed-1"),
+            (32, "101", InstanceState.RECEIVED, None, b"sealed-2"),
+        ]
+        assert [k.flow_instance_id for k in await uow.oep_instances.raw_of(32)] == [32]
+    await add_alone(backend, new_submission("S-31"))
+    async with backend.unit_of_work() as uow:
+        await uow.oep_instances.state_of(31)
+        await uow.oep_instances.record_stored(31, "101", T0, "S-31", ["R-31"])
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        assert [k.flow_instance_id for k in await uow.oep_instances.raw_of()] == [32]
+
+
+async def test_a_gone_instance_is_not_awaited_nor_remapped_and_a_done_one_stays_done(backend):
+    async with backend.unit_of_work() as uow:
+        await uow.oep_instances.record_failure(41, "101", "unmappable", 3, T0)
+        await uow.oep_instances.keep_raw(41, None, "k1", b"sealed", 6)
+        assert await uow.oep_instances.record_gone(41, None, "not found") is InstanceState.RECEIVED
+        assert await uow.oep_instances.record_gone(42, "101", "HTTP 404") is None
+        with pytest.raises(LookupError):
+            await uow.oep_instances.record_gone(43, None, "no row, no family")
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        assert await uow.oep_instances.state_of(41) is InstanceState.GONE
+        assert await uow.oep_instances.state_of(42) is InstanceState.GONE
+        assert await uow.oep_instances.raw_of() == []
+        assert await uow.oep_instances.awaiting_callback() == []
+
+
+async def test_kept_raw_documents_under_an_old_key_are_found_for_the_rekey_and_replaced(backend):
+    async with backend.unit_of_work() as uow:
+        await uow.oep_instances.record_failure(51, "101", "unmappable", 1, T0)
+        await uow.oep_instances.keep_raw(51, None, "k1", b"old", 3)
+        await uow.oep_instances.record_failure(52, "101", "unmappable", 3, None)
+        await uow.oep_instances.keep_raw(52, None, "k2", b"new", 3)
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        [old] = await uow.oep_instances.raw_not_under("k2", 10)
+        assert (old.flow_instance_id, old.key_id, old.ciphertext) == (51, "k1", b"old")
+        await uow.oep_instances.keep_raw(51, None, "k2", b"rekeyed", 3)
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        assert await uow.oep_instances.raw_not_under("k2", 10) == []
+        assert [k.ciphertext for k in await uow.oep_instances.raw_of(51)] == [b"rekeyed"]
+
+
+async def test_the_end_of_a_listed_window_moves_the_cursor_past_an_empty_window_but_not_past_a_retried_one(
+    backend,
+):
+    window_end = T0 + timedelta(days=60)
+    async with backend.unit_of_work() as uow:
+        await uow.oep_instances.move_cursor("101", window_end)  # nothing seen in the window
+        assert await uow.oep_instances.cursor("101") == window_end
+        await stored(uow, 1, "101", window_end + timedelta(days=1))
+        await uow.oep_instances.move_cursor("101", window_end)  # a newer submission wins
+        assert await uow.oep_instances.cursor("101") == window_end + timedelta(days=1)
+        await failure(uow, 2, "202", T0)
+        await uow.oep_instances.move_cursor("202", window_end)  # still retried: it holds the cursor
+        assert await uow.oep_instances.cursor("202") == T0

@@ -8,6 +8,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from pydantic import SecretStr
 
+from referral_router.devinfra.fake_oeplatform import PDF
 from referral_router.devinfra.procs import stop_process
 from referral_router.stack import DEV_JWT_SECRET
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
@@ -78,8 +79,8 @@ async def test_the_original_is_kept_as_fetched_encrypted_and_downloadable(
             refused = await intake.get(
                 f"/v1/referrals/{rid}/attachments/1", headers=bearer("cw-b1", "caseworker")
             )
-            missing = await intake.get(
-                f"/v1/referrals/{rid}/attachments/2", headers=bearer("cw-a5", "caseworker")
+            missing = await intake.get(  # 1 is the original, 2 the instance's PDF
+                f"/v1/referrals/{rid}/attachments/3", headers=bearer("cw-a5", "caseworker")
             )
 
     # Stored: the bytes as fetched, under the current key, bound to the submission and its place.
@@ -103,7 +104,13 @@ async def test_the_original_is_kept_as_fetched_encrypted_and_downloadable(
             "name": "Originaldokument (Open ePlatform).xml",
             "media_type": "application/xml",
             "size": len(fetched),
-        }
+        },
+        {  # the instance as the portal renders it (issue 21); it has no uploaded files
+            "n": 2,
+            "name": "Ärendet som PDF (Open ePlatform).pdf",
+            "media_type": "application/pdf",
+            "size": len(PDF),
+        },
     ]
     assert download.status_code == 200 and download.content == fetched
     assert download.headers["content-type"].startswith("application/xml")

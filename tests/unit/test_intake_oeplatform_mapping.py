@@ -89,9 +89,20 @@ def test_an_invalid_number_fails_the_same_validation_as_the_portal_api():
     ("raw", "reason"),
     [
         (b"<FlowInstance><Header>", "well-formed"),
-        (b"<Other/>", "not a FlowInstance"),
-        (b"<FlowInstance><Header><FlowInstanceID>x</FlowInstanceID></Header></FlowInstance>", "lacks"),
-        (b'<!DOCTYPE x [<!ENTITY a "aaaa">]><FlowInstance/>', "well-formed|not a FlowInstance|DTD|Entit"),
+        (b"<Other/>", "expected a FlowInstance"),
+        (
+            b"<FlowInstance><Header/></FlowInstance>",
+            "expected a FlowInstance in the Open ePlatform namespace",
+        ),
+        (
+            b'<FlowInstance xmlns="http://www.oeplatform.org/version/2.0/schemas/flowinstance"><Header>'
+            b"<FlowInstanceID>x</FlowInstanceID></Header></FlowInstance>",
+            "lacks",
+        ),
+        (
+            b'<!DOCTYPE x [<!ENTITY a "aaaa">]><FlowInstance/>',
+            "well-formed|expected a FlowInstance|DTD|Entit",
+        ),
     ],
 )
 def test_documents_that_are_not_flow_instances_are_unreadable(raw, reason):
@@ -156,6 +167,6 @@ def test_an_instance_that_cannot_be_taken_is_rejected_with_its_time_and_a_reason
 
 
 def test_a_document_that_is_no_flow_instance_is_rejected_without_a_time():
-    with pytest.raises(InstanceRejected, match="not a FlowInstance") as caught:
+    with pytest.raises(InstanceRejected, match="expected a FlowInstance") as caught:
         read_form(b"<Other/>", MAPPING, NOW, 365)
     assert caught.value.first_submitted is None

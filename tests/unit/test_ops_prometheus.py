@@ -68,6 +68,12 @@ EXPOSED: dict[str, Metric] = {
     "notifications_total": metric(
         "channel", "outcome", channel=CHANNELS, outcome=("sent", "failed", "unknown")
     ),
+    # intake's Open ePlatform poller (services/intake/timers.py)
+    "intake_oep_instances_total": metric(
+        "outcome", outcome=("stored", "replayed", "failed_attempt", "rejected", "gone")
+    ),
+    "intake_oep_poll_rounds_total": metric("outcome", outcome=("ok", "failed")),
+    "intake_oep_callbacks_total": metric("call", "outcome"),
     # technical metrics (every service)
     "events_handled_total": metric(
         "service", "topic", "outcome", outcome=("handled", "duplicate", "deadlettered", "failed")

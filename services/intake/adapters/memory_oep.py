@@ -9,8 +9,10 @@ from datetime import datetime
 
 from services.intake.domain.open_eplatform import (
     AWAITING_CALLBACK,
+    REMAPPABLE,
     CursorMark,
     InstanceState,
+    KeptRaw,
     TrackedInstance,
     cursor_after,
     state_after_failure,
@@ -28,6 +30,7 @@ class InstanceRow:
     submission_id: str | None = None
     referral_ids: tuple[str, ...] = ()
     last_error: str | None = None
+    raw: tuple[str | None, str, bytes] | None = None  # charset, key id, ciphertext
 
 
 class InMemoryOepInstanceStore:
@@ -61,7 +64,7 @@ class InMemoryOepInstanceStore:
         attempts = 1 if row is None else row.attempts + 1
         self._instances[flow_instance_id] = InstanceRow(
             family_id if row is None else row.family_id, InstanceState.STORED, attempts,
-            first_submitted, submission_id, tuple(referral_ids),
+            first_submitted, submission_id, tuple(referral_ids), raw=None,
         )  # fmt: skip
 
     async def record_failure(
@@ -108,7 +111,7 @@ class InMemoryOepInstanceStore:
         self._in_transaction()
         return self._cursors.get(family_id)
 
-    async def move_cursor(self, family_id: str) -> None:
+    async def move_cursor(self, family_id: str, floor: datetime | None = None) -> None:
         """Move it by the domain's rule; None leaves it."""
         self._in_transaction()
         marks = [
@@ -116,9 +119,52 @@ class InMemoryOepInstanceStore:
             for r in self._instances.values()
             if r.family_id == family_id
         ]
-        at = cursor_after(marks)
+        at = cursor_after(marks, floor)
         if at is not None:
             self._cursors[family_id] = at
+
+    async def keep_raw(
+        self, flow_instance_id: int, charset: str | None, key_id: str, ciphertext: bytes, size: int
+    ) -> None:
+        """Keep the encrypted raw document on the instance's row."""
+        self._in_transaction()
+        self._instances[flow_instance_id].raw = (charset, key_id, ciphertext)
+
+    async def raw_of(self, flow_instance_id: int | None = None) -> list[KeptRaw]:
+        """Kept raw documents of instances still to be re-mapped, by id."""
+        self._in_transaction()
+        return [
+            KeptRaw(iid, row.family_id, row.state, *row.raw)
+            for iid, row in sorted(self._instances.items())
+            if row.raw is not None and row.state in REMAPPABLE and flow_instance_id in (None, iid)
+        ]
+
+    async def raw_not_under(self, key_id: str, limit: int) -> list[KeptRaw]:
+        """Kept raw documents under another key (the fake holds no locks)."""
+        self._in_transaction()
+        return [
+            KeptRaw(iid, row.family_id, row.state, *row.raw)
+            for iid, row in sorted(self._instances.items())
+            if row.raw is not None and row.raw[1] != key_id
+        ][:limit]
+
+    async def record_gone(
+        self, flow_instance_id: int, family_id: str | None, reason: str
+    ) -> InstanceState | None:
+        """Mark it gone unless done; return the state it had."""
+        self._in_transaction()
+        row = self._instances.get(flow_instance_id)
+        if row is None:
+            if family_id is None:
+                raise LookupError(f"instance {flow_instance_id} has no row and no family was given")
+            self._instances[flow_instance_id] = InstanceRow(
+                family_id, InstanceState.GONE, 1, None, last_error=reason
+            )
+            return None
+        before = row.state
+        if before is not InstanceState.DONE:
+            row.state, row.last_error = InstanceState.GONE, reason
+        return before
 
 
 class InMemoryPollerTurn:

@@ -10,7 +10,13 @@ from datetime import datetime
 import asyncpg
 
 from services.intake.adapters.postgres_session import Session
-from services.intake.domain.open_eplatform import AWAITING_CALLBACK, InstanceState, TrackedInstance
+from services.intake.domain.open_eplatform import (
+    AWAITING_CALLBACK,
+    REMAPPABLE,
+    InstanceState,
+    KeptRaw,
+    TrackedInstance,
+)
 from shared.db import lock_id
 
 _POLLER_LOCK = lock_id("intake:oep-poller")
@@ -31,7 +37,7 @@ _MOVE_CURSOR = (
     "   WHEN EXISTS (SELECT 1 FROM f WHERE state = 'received' AND first_submitted IS NULL) THEN NULL"
     "   WHEN EXISTS (SELECT 1 FROM f WHERE state = 'received')"
     "     THEN (SELECT min(first_submitted) FROM f WHERE state = 'received')"
-    "   ELSE (SELECT max(first_submitted) FROM f) END AS at)"
+    "   ELSE GREATEST((SELECT max(first_submitted) FROM f), $2::timestamptz) END AS at)"
     " INSERT INTO oep_cursors (family_id, last_seen) SELECT $1, at FROM target WHERE at IS NOT NULL"
     " ON CONFLICT (family_id) DO UPDATE SET last_seen = EXCLUDED.last_seen"
 )
@@ -73,6 +79,8 @@ class PostgresOepInstanceStore:
             submission_id,
             list(referral_ids),
         )
+        # Its original is document 1 of the submission now.
+        await conn.execute("DELETE FROM oep_raw_documents WHERE flow_instance_id = $1", flow_instance_id)
 
     async def record_failure(
         self,
@@ -127,10 +135,88 @@ class PostgresOepInstanceStore:
         )
         return seen
 
-    async def move_cursor(self, family_id: str) -> None:
-        """Move the cursor to the newest submission seen, but never past an instance still retried."""
+    async def move_cursor(self, family_id: str, floor: datetime | None = None) -> None:
+        """Move the cursor to the newest submission seen (or `floor`), never past one still retried."""
         conn = await self._session.in_transaction()
-        await conn.execute(_MOVE_CURSOR, family_id)
+        await conn.execute(_MOVE_CURSOR, family_id, floor)
+
+    async def keep_raw(
+        self, flow_instance_id: int, charset: str | None, key_id: str, ciphertext: bytes, size: int
+    ) -> None:
+        """Keep (or replace) the encrypted raw document of an instance that has a row."""
+        conn = await self._session.in_transaction()
+        await conn.execute(
+            "INSERT INTO oep_raw_documents (flow_instance_id, charset, size, key_id, ciphertext)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (flow_instance_id) DO UPDATE SET"
+            " charset = $2, size = $3, key_id = $4, ciphertext = $5, kept_at = now()",
+            flow_instance_id,
+            charset,
+            size,
+            key_id,
+            ciphertext,
+        )
+
+    async def raw_of(self, flow_instance_id: int | None = None) -> list[KeptRaw]:
+        """Kept raw documents of instances still to be re-mapped, by id."""
+        conn = await self._session.in_transaction()
+        rows = await conn.fetch(
+            "SELECT i.flow_instance_id, i.family_id, i.state, r.charset, r.key_id, r.ciphertext"
+            " FROM oep_raw_documents r JOIN oep_instances i USING (flow_instance_id)"
+            " WHERE i.state = ANY($1::text[]) AND ($2::bigint IS NULL OR i.flow_instance_id = $2)"
+            " ORDER BY i.flow_instance_id",
+            sorted(s.value for s in REMAPPABLE),
+            flow_instance_id,
+        )
+        return [
+            KeptRaw(r["flow_instance_id"], r["family_id"], InstanceState(r["state"]), r["charset"],
+                    r["key_id"], r["ciphertext"])
+            for r in rows
+        ]  # fmt: skip
+
+    async def raw_not_under(self, key_id: str, limit: int) -> list[KeptRaw]:
+        """Kept raw documents under another key, locked (others skip them) until the commit."""
+        conn = await self._session.in_transaction()
+        rows = await conn.fetch(
+            "SELECT r.flow_instance_id, i.family_id, i.state, r.charset, r.key_id, r.ciphertext"
+            " FROM oep_raw_documents r JOIN oep_instances i USING (flow_instance_id)"
+            " WHERE r.key_id <> $1 ORDER BY r.flow_instance_id LIMIT $2 FOR UPDATE OF r SKIP LOCKED",
+            key_id,
+            limit,
+        )
+        return [
+            KeptRaw(r["flow_instance_id"], r["family_id"], InstanceState(r["state"]), r["charset"],
+                    r["key_id"], r["ciphertext"])
+            for r in rows
+        ]  # fmt: skip
+
+    async def record_gone(
+        self, flow_instance_id: int, family_id: str | None, reason: str
+    ) -> InstanceState | None:
+        """Mark an instance gone (unless done) and return the state it had."""
+        conn = await self._session.in_transaction()
+        before: str | None = await conn.fetchval(
+            "SELECT state FROM oep_instances WHERE flow_instance_id = $1 FOR UPDATE", flow_instance_id
+        )
+        if before == InstanceState.DONE.value:
+            return InstanceState.DONE
+        if before is None and family_id is None:
+            raise LookupError(f"instance {flow_instance_id} has no row and no family was given")
+        if before is None:
+            await conn.execute(
+                "INSERT INTO oep_instances (flow_instance_id, family_id, state, attempts, last_error)"
+                " VALUES ($1, $2, 'gone', 1, $3)",
+                flow_instance_id,
+                family_id,
+                reason,
+            )
+        else:
+            await conn.execute(
+                "UPDATE oep_instances SET state = 'gone', last_error = $2, updated_at = now()"
+                " WHERE flow_instance_id = $1",
+                flow_instance_id,
+                reason,
+            )
+        return None if before is None else InstanceState(before)
 
 
 class PostgresPollerTurn:

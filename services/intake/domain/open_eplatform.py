@@ -3,7 +3,10 @@
 received → stored → delivered → done: mapped and committed, then confirmDelivery and setStatus
 after the commit, each recorded, so a poller killed anywhere resumes at the first step not done.
 received → rejected → rejected_reported: an instance that could not be taken, after a bounded
-number of attempts (the mapping may be fixed meanwhile), its status set back in the portal.
+number of attempts (the mapping may be fixed meanwhile), its status set back in the portal; its
+raw document is kept encrypted, so it can be re-mapped (received/rejected… → stored).
+any state before done → gone: the portal no longer knows the instance (purged or deleted); it is
+never asked for again, and alerted.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ class InstanceState(StrEnum):
     DONE = "done"
     REJECTED = "rejected"
     REJECTED_REPORTED = "rejected_reported"
+    GONE = "gone"
+
+
+REMAPPABLE = frozenset({InstanceState.RECEIVED, InstanceState.REJECTED, InstanceState.REJECTED_REPORTED})
 
 
 AWAITING_CALLBACK = frozenset({InstanceState.STORED, InstanceState.DELIVERED, InstanceState.REJECTED})
@@ -38,10 +45,35 @@ class CallbackCall(StrEnum):
 class InstanceRejected(Exception):
     """This attempt at an instance failed, for a reason that names tags or paths, never answers."""
 
-    def __init__(self, reason: str, first_submitted: datetime | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        first_submitted: datetime | None = None,
+        *,
+        raw: bytes | None = None,
+        charset: str | None = None,
+        gone: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.first_submitted = first_submitted
+        self.raw = raw  # the document as fetched, to keep (encrypted) for a later re-mapping
+        self.charset = charset
+        self.gone = gone  # the portal no longer knows the instance: do not ask again
+
+
+def raw_associated_data(flow_instance_id: int) -> bytes:
+    """What a kept raw document's ciphertext is bound to: its instance."""
+    return f"oep-raw:{flow_instance_id}".encode()
+
+
+def retry_delay(interval_s: float, failed_rounds: int, max_delay_s: float) -> float:
+    """The pause before the next poll round: the interval after a good round, doubled for each
+    round failed in a row (a portal answering garbage is not asked every interval), at most
+    `max_delay_s`."""
+    if failed_rounds <= 0:
+        return interval_s
+    return float(min(interval_s * 2 ** min(failed_rounds, 30), max(max_delay_s, interval_s)))
 
 
 @dataclass(frozen=True)
@@ -51,6 +83,18 @@ class TrackedInstance:
     flow_instance_id: int
     state: InstanceState
     referral_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KeptRaw:
+    """An instance's raw document as kept: encrypted, with the charset it was served in."""
+
+    flow_instance_id: int
+    family_id: str
+    state: InstanceState
+    charset: str | None
+    key_id: str
+    ciphertext: bytes
 
 
 @dataclass(frozen=True)
@@ -91,8 +135,9 @@ def next_callback(state: InstanceState) -> CallbackStep | None:
     return None
 
 
-def cursor_after(instances: Iterable[CursorMark]) -> datetime | None:
-    """Where a family's polling resumes: the newest submission seen, never past one still retried.
+def cursor_after(instances: Iterable[CursorMark], floor: datetime | None = None) -> datetime | None:
+    """Where a family's polling resumes: the newest submission seen, or `floor` (the end of a
+    listed window, `toDate`) when later, but never past one still retried.
 
     None leaves the cursor where it is: nothing seen yet, or a retried instance whose submission
     time is unknown (it could not even be read), which the next listing must still include.
@@ -102,5 +147,5 @@ def cursor_after(instances: Iterable[CursorMark]) -> datetime | None:
     if retried:
         known = [t for t in retried if t is not None]
         return min(known) if len(known) == len(retried) else None
-    seen = [m.first_submitted for m in marks if m.first_submitted is not None]
+    seen = [t for t in (*(m.first_submitted for m in marks), floor) if t is not None]
     return max(seen) if seen else None

@@ -109,6 +109,20 @@ def original_oep_document(raw: bytes) -> Document:
     return Document(ORIGINAL_OEP_NAME, ORIGINAL_OEP_MEDIA_TYPE, raw)
 
 
+OEP_PDF_NAME = "Ärendet som PDF (Open ePlatform).pdf"
+
+
+def attachment_document(n: int, media_type: str, content: bytes) -> Document:
+    """The `n`th file uploaded with an instance. Its label is ours ("Bilaga n"): the name the
+    reporter gave the file may name the child, so it stays inside the encrypted original."""
+    return Document(f"Bilaga {n}", media_type, content)
+
+
+def oep_pdf_document(content: bytes) -> Document:
+    """The instance as the portal renders it to PDF."""
+    return Document(OEP_PDF_NAME, "application/pdf", content)
+
+
 @dataclass(frozen=True)
 class DocumentInfo:
     """A stored document's metadata (no personal data): its number within the submission

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from services.intake.domain.open_eplatform import raw_associated_data
 from services.intake.domain.referrals import Referral, split_into_referrals
 from services.intake.domain.submissions import (
     Document,
@@ -187,8 +188,8 @@ async def read_details(uow: IntakeUnitOfWork, submission_id: str, cipher: Cipher
 
 
 async def reencrypt_batch(uow: IntakeUnitOfWork, cipher: Cipher, batch_size: int) -> int:
-    """Re-encrypt up to `batch_size` details and up to `batch_size` documents not under the
-    current key; return how many rows.
+    """Re-encrypt up to `batch_size` details, documents and kept raw Open ePlatform documents not
+    under the current key; return how many rows.
 
     The rows are held until the commit, so two runs at once share the work instead of colliding.
     """
@@ -197,8 +198,14 @@ async def reencrypt_batch(uow: IntakeUnitOfWork, cipher: Cipher, batch_size: int
         await uow.submissions.replace_details([_reencrypted(d, cipher) for d in held])
         documents = await uow.submissions.documents_not_under(cipher.current, batch_size)
         await uow.submissions.replace_documents([_reencrypted_document(d, cipher) for d in documents])
+        raws = await uow.oep_instances.raw_not_under(cipher.current, batch_size)
+        for raw in raws:  # the kept raw Open ePlatform documents of failed instances
+            associated = raw_associated_data(raw.flow_instance_id)
+            plain = cipher.decrypt(raw.key_id, raw.ciphertext, associated)
+            key_id, blob = cipher.encrypt(plain, associated)
+            await uow.oep_instances.keep_raw(raw.flow_instance_id, raw.charset, key_id, blob, len(plain))
         await uow.commit()
-    return len(held) + len(documents)
+    return len(held) + len(documents) + len(raws)
 
 
 def _reencrypted(details: EncryptedDetails, cipher: Cipher) -> EncryptedDetails:
