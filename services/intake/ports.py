@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from services.intake.domain.access_log import AccessEntry, LoggedEntry
 from services.intake.domain.dossier import Assigned, Projection, Registration, Tracked, Updated
 from services.intake.domain.open_eplatform import InstanceState, TrackedInstance
+from services.intake.domain.statistics import Decided, StatisticsRecord
 from services.intake.domain.submissions import (
     DocumentInfo,
     EncryptedDetails,
@@ -290,6 +291,27 @@ class ReviewStore(Protocol):
         ...
 
 
+class StatisticsStore(Protocol):
+    """The non-personal statistics records (issue 23); each is written with its referral, by
+    `SubmissionStore.add`."""
+
+    async def decided(self, changes: Sequence[Decided]) -> None:
+        """Apply protection assessments and decisions in order (`domain.statistics.decided`); a
+        change about a referral without a record (stored before the records were kept) is skipped."""
+        ...
+
+    async def received_between(self, start: datetime, end: datetime) -> list[StatisticsRecord]:
+        """Every record with start <= received_at < end, by receipt."""
+        ...
+
+
+class StatisticsUnitOfWork(UnitOfWork, Protocol):
+    """One transaction over the statistics records: the narrow view the export needs."""
+
+    @property
+    def statistics(self) -> StatisticsStore: ...
+
+
 class AccessLogUnitOfWork(UnitOfWork, Protocol):
     """One transaction over the access log (`GET /v1/access-log` reads it); the narrow view of
     `IntakeUnitOfWork` that the log's queries need."""
@@ -326,3 +348,6 @@ class IntakeUnitOfWork(ConsumingUnitOfWork, Protocol):
 
     @property
     def reviews(self) -> ReviewStore: ...
+
+    @property
+    def statistics(self) -> StatisticsStore: ...

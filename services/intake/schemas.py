@@ -164,7 +164,9 @@ class Submission(_Wire):
             categories=self.concern.categories,
             acute_danger=self.concern.acute_danger,
             interpreter_needed=self.concern.interpreter_language is not None,
-            children=tuple(ChildToRoute(c.personal_number, c.protected_identity) for c in self.children),
+            children=tuple(
+                ChildToRoute(c.personal_number, c.protected_identity, c.birth_date) for c in self.children
+            ),
             guardian_numbers=tuple(g.personal_number for g in self.guardians if g.personal_number),
         )
 

@@ -25,8 +25,10 @@ from services.intake.adapters.memory_dossier import (
 )
 from services.intake.adapters.memory_oep import InMemoryOepInstanceStore, InMemoryPollerTurn, InstanceRow
 from services.intake.adapters.memory_reviews import InMemoryReviewStore
+from services.intake.adapters.memory_statistics import InMemoryStatisticsStore
 from services.intake.domain.access_log import LoggedEntry
 from services.intake.domain.dossier import Projection, ReferralFacts, Registration
+from services.intake.domain.statistics import StatisticsRecord
 from services.intake.domain.submissions import (
     EncryptedDetails,
     EncryptedDocument,
@@ -62,6 +64,7 @@ class IntakeTables(Tables):
     grants: list[Grant] = field(default_factory=list)
     access_log: list[LoggedEntry] = field(default_factory=list)
     access_reviews: dict[str, datetime] = field(default_factory=dict)  # month -> sent at
+    statistics: dict[str, StatisticsRecord] = field(default_factory=dict)  # by referral id
     # Months claimed by an open unit of work (the primary key entry): shared, never part of a copy.
     claimed_months: dict[str, int] = field(default_factory=dict)
 
@@ -122,6 +125,7 @@ class InMemorySubmissionStore:
             ))
             for r in submission.referrals
         )  # fmt: skip
+        tables.statistics.update((r.referral_id, r) for r in submission.statistics)
         tables.outbox.extend(events)
         return None
 
@@ -225,6 +229,11 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
             tables.access_reviews, tables.outbox, self.committed.claimed_months, self._holder,
             self._steps.in_transaction,
         )  # fmt: skip
+
+    @property
+    def statistics(self) -> InMemoryStatisticsStore:
+        """The statistics records, in this unit of work."""
+        return InMemoryStatisticsStore(self.tables.statistics, self._steps.in_transaction)
 
     @property
     def inbox(self) -> InMemoryInbox:

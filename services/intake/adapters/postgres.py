@@ -15,6 +15,7 @@ from services.intake.adapters.postgres_dossier import PostgresAccessProjectionSt
 from services.intake.adapters.postgres_oep import PostgresOepInstanceStore
 from services.intake.adapters.postgres_reviews import PostgresReviewStore
 from services.intake.adapters.postgres_session import Session
+from services.intake.adapters.postgres_statistics import PostgresStatisticsStore
 from services.intake.adapters.postgres_submissions import PostgresSubmissionStore
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.events import OutboxRow
@@ -68,6 +69,11 @@ class PostgresIntakeUnitOfWork(PostgresUnitOfWork):
     def reviews(self) -> PostgresReviewStore:
         """The months whose access-log review was sent, in this unit of work."""
         return PostgresReviewStore(self.session)
+
+    @property
+    def statistics(self) -> PostgresStatisticsStore:
+        """The statistics records, in this unit of work."""
+        return PostgresStatisticsStore(self.session)
 
     @property
     def inbox(self) -> _Inbox:

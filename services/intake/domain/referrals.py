@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class Child:
 
     personal_number: str | None  # 12-digit normalised, or None when unknown
     protected_identity: bool
+    birth_date: date | None = None  # as the reporter gave it (the statistics' age without a number)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,204 @@
+"""The national statistics (issue 23) in pure code and on fakes: the record's sex and age, the
+projection of assessments and decisions, the file's rows, and small-cell suppression on a
+hand-made data set whose every expected cell is written out."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from referral_router.synthetic_data import personal_number
+from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTables
+from services.intake.domain.referrals import Child
+from services.intake.domain.statistics import (
+    Decided,
+    StatisticsRecord,
+    age_at_receipt,
+    age_in_years,
+    decided,
+    sex_from_number,
+)
+from services.intake.domain.statistics_export import (
+    COLUMNS,
+    InvalidPeriod,
+    age_band,
+    period_bounds,
+    row_of,
+    statistics_rows,
+)
+from services.intake.handlers.statistics import project_decisions, statistics_for
+from services.intake.handlers.submissions import receive_submission
+from services.intake.subscribers import decided as decided_from_event
+from shared.events import ReferralUpdated, new_envelope
+from tests.intake_fakes import clock, keys, portal_submission
+
+RNG = random.Random(23)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def record(n: int = 0, **changes: object) -> StatisticsRecord:
+    base = StatisticsRecord(
+        referral_id=f"R-{n:04d}", received_at=T0 + timedelta(hours=n), kind="report", channel="e_service",
+        reporter_type="school", categories=("neglect",), acute_danger=False, sex="female", age=9,
+    )  # fmt: skip
+    return StatisticsRecord(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+
+
+def test_sex_follows_the_second_to_last_digit_and_is_unknown_without_a_number():
+    assert sex_from_number("201203019802") == "female"  # 0: even
+    assert sex_from_number("201203019810") == "male"  # 1: odd
+    assert sex_from_number(None) == "unknown"
+
+
+def test_age_is_whole_years_on_the_local_receipt_date_from_number_coordination_number_or_birth_date():
+    born = date(2016, 3, 3)
+    number = personal_number(born, RNG)
+    coordination = personal_number(born, RNG, coordination=True)
+    # 22:30 UTC on 2 March is 23:30 in Stockholm: still the day before the tenth birthday.
+    evening = datetime(2026, 3, 2, 22, 30, tzinfo=UTC)
+    assert age_at_receipt(Child(number, False), evening) == 9
+    assert age_at_receipt(Child(coordination, False), evening) == 9
+    # 23:30 UTC is 00:30 on 3 March in Stockholm: ten today.
+    assert age_at_receipt(Child(number, False), evening + timedelta(hours=1)) == 10
+    assert age_at_receipt(Child(None, False, born), evening + timedelta(hours=1)) == 10
+    assert age_at_receipt(Child(None, False), evening) is None
+    assert age_in_years(date(2026, 4, 1), date(2026, 3, 1)) is None  # a birth date after receipt
+
+
+def test_the_first_protection_assessment_is_kept_and_the_decision_is_recorded_with_its_time():
+    r = record()
+    first, again, decision = T0 + timedelta(hours=3), T0 + timedelta(days=1), T0 + timedelta(days=9)
+    r = decided(r, Decided(r.referral_id, first, True, None))
+    r = decided(r, Decided(r.referral_id, again, True, None))
+    r = decided(r, Decided(r.referral_id, decision, False, "no_investigation"))
+    assert (r.protection_assessed_at, r.decision, r.decided_at) == (first, "no_investigation", decision)
+
+
+def test_an_updated_event_becomes_a_decision_only_for_the_three_decisions_the_follow_up_knows():
+    def event(event_type: str, **data: object) -> object:
+        update = ReferralUpdated(referral_id="R-1", family_key="f-1", status="closed", at=T0, **data)  # type: ignore[arg-type]
+        return new_envelope(event_type, update, producer="assignment", correlation_id="R-1")
+
+    assert decided_from_event(event("referral.decided", decision="joined_ongoing")) == Decided(
+        "R-1", T0, False, "joined_ongoing"
+    )
+    assert decided_from_event(event("referral.decided", decision="something_new")).decision is None
+    assert decided_from_event(event("referral.protection_assessed", outcome="no_immediate_need")) == Decided(
+        "R-1", T0, True, None
+    )
+    assert decided_from_event(event("investigation.closed")) == Decided("R-1", T0, False, None)
+
+
+def test_a_row_gives_the_month_and_the_days_to_assessment_and_decision_in_local_dates():
+    received = datetime(2026, 3, 31, 22, 30, tzinfo=UTC)  # 1 April 00:30 in Stockholm (summer time)
+    r = record(
+        received_at=received, categories=("violence", "neglect"), acute_danger=True,
+        protection_assessed_at=received + timedelta(hours=2), decision="open_investigation",
+        decided_at=datetime(2026, 4, 14, 12, 0, tzinfo=UTC),
+    )  # fmt: skip
+    row = row_of(r)
+    assert row.cells(1) == (
+        1, "2026-04", "report", "e_service", "school", "female", 9, "neglect;violence", "yes", 0,
+        "open_investigation", 13,
+    )  # fmt: skip
+    assert len(row.cells(1)) == len(COLUMNS)
+    assert row_of(record(age=None)).age == "unknown"
+
+
+def test_the_period_covers_whole_local_days_and_must_not_end_before_it_starts():
+    start, end = period_bounds(date(2026, 1, 1), date(2026, 12, 31))
+    assert start == datetime(2025, 12, 31, 23, 0, tzinfo=UTC)
+    assert end == datetime(2026, 12, 31, 23, 0, tzinfo=UTC)
+    with pytest.raises(InvalidPeriod):
+        period_bounds(date(2026, 2, 1), date(2026, 1, 31))
+    with pytest.raises(InvalidPeriod):
+        statistics_rows([record()], min_cell=1)
+
+
+def test_age_bands():
+    assert [age_band(a) for a in (0, 5, 6, 12, 13, 17, 18, 20)] == [
+        "0-5", "0-5", "6-12", "6-12", "13-17", "13-17", "18+", "18+",
+    ]  # fmt: skip
+
+
+def published(rows: list[object]) -> list[tuple[object, ...]]:
+    return [(r.received_month, r.reporter_category, r.sex, r.age) for r in rows]  # type: ignore[attr-defined]
+
+
+def test_small_cells_are_generalised_step_by_step_until_every_combination_is_shared_by_three():
+    """Hand-made: one month, cell size 3.
+
+    - three 9-year-old girls reported by a school: common, published as they are;
+    - two girls of 7 and 8 reported by a school: rare alone, but with a third girl of 11 they
+      share the band 6-12 (the 9-year-olds stay exact, so the band holds these three);
+    - two boys of 15 and 16 by the police: rare, and still only two in the band 13-17, so sex and
+      age go; with the police's girl of 4 (rare, alone in 0-5) that makes three police rows;
+    - one relative's report about a child of 2 of unknown sex: rare at every step, so the
+      reporter category goes too and nothing is left to single the child out.
+    """
+    spec = [
+        ("school", "female", 9), ("school", "female", 9), ("school", "female", 9),
+        ("school", "female", 7), ("school", "female", 8), ("school", "female", 11),
+        ("police", "male", 15), ("police", "male", 16), ("police", "female", 4),
+        ("relative", "unknown", 2),
+    ]  # fmt: skip
+    records = [record(i, reporter_type=who, sex=sex, age=age) for i, (who, sex, age) in enumerate(spec)]
+
+    rows = statistics_rows(records, min_cell=3)
+
+    assert published(rows) == [
+        ("2026-03", "school", "female", 9), ("2026-03", "school", "female", 9),
+        ("2026-03", "school", "female", 9), ("2026-03", "school", "female", "6-12"),
+        ("2026-03", "school", "female", "6-12"), ("2026-03", "school", "female", "6-12"),
+        ("2026-03", "police", "suppressed", "suppressed"), ("2026-03", "police", "suppressed", "suppressed"),
+        ("2026-03", "police", "suppressed", "suppressed"),
+        ("2026-03", "suppressed", "suppressed", "suppressed"),
+    ]  # fmt: skip
+    # What is not a quasi-identifier is published unchanged.
+    assert [r.reason_categories for r in rows] == ["neglect"] * len(spec)
+
+
+def test_with_a_larger_cell_size_more_is_suppressed_and_no_published_combination_is_rarer_than_it():
+    rng = random.Random(5)
+    records = [
+        record(i, reporter_type=rng.choice(("school", "police", "health_care", "relative")),
+               sex=rng.choice(("female", "male", "unknown")), age=rng.choice((None, *range(18))))
+        for i in range(400)
+    ]  # fmt: skip
+    for k in (3, 5, 10):
+        rows = statistics_rows(records, min_cell=k)
+        counts: dict[tuple[object, ...], int] = {}
+        for row in rows:
+            counts[(row.received_month, row.sex, str(row.age), row.reporter_category)] = (
+                counts.get((row.received_month, row.sex, str(row.age), row.reporter_category), 0) + 1
+            )
+        fully_suppressed = ("suppressed", "suppressed", "suppressed")
+        rare = {key: n for key, n in counts.items() if n < k and key[1:] != fully_suppressed}
+        assert rare == {}, (k, rare)
+        assert len(rows) == len(records)
+
+
+async def test_a_stored_submission_gets_one_record_per_child_and_the_decision_reaches_the_file():
+    tables = IntakeTables()
+    submission, raw = portal_submission(random.Random(1), children=2, submitted_at=T0)
+    received = await receive_submission(
+        InMemoryIntakeUnitOfWork(tables), submission, raw, "dev-portal", keys(), clock()
+    )
+    ids = [r.referral_id for r in received.receipt.referrals]
+    assert sorted(tables.statistics) == sorted(ids)
+    first = tables.statistics[ids[0]]
+    assert (first.kind, first.reporter_type, first.categories) == ("report", "school", ("neglect",))
+    assert first.sex in ("female", "male") and first.age is not None and 0 <= first.age <= 17
+
+    uow = InMemoryIntakeUnitOfWork(tables)
+    async with uow:
+        await project_decisions(uow, [Decided(ids[0], T0 + timedelta(days=3), False, "open_investigation")])
+        await project_decisions(uow, [Decided("R-unknown", T0, False, "no_investigation")])  # skipped
+        await uow.commit()
+
+    rows = await statistics_for(InMemoryIntakeUnitOfWork(tables), date(2026, 3, 1), date(2026, 3, 31), 2)
+    assert {(r.decision, r.decision_days) for r in rows} == {("open_investigation", 3), (None, None)}
+    assert len(rows) == 2
+    assert await statistics_for(InMemoryIntakeUnitOfWork(tables), date(2026, 4, 1), date(2026, 4, 30)) == []
