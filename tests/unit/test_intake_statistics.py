@@ -5,7 +5,9 @@ hand-made data set whose every expected cell is written out."""
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -131,30 +133,30 @@ def test_small_cells_are_generalised_step_by_step_until_every_combination_is_sha
     """Hand-made: one month, cell size 3.
 
     - three 9-year-old girls reported by a school: common, published as they are;
-    - two girls of 7 and 8 reported by a school: rare alone, but with a third girl of 11 they
-      share the band 6-12 (the 9-year-olds stay exact, so the band holds these three);
-    - two boys of 15 and 16 by the police: rare, and still only two in the band 13-17, so sex and
-      age go; with the police's girl of 4 (rare, alone in 0-5) that makes three police rows;
-    - one relative's report about a child of 2 of unknown sex: rare at every step, so the
-      reporter category goes too and nothing is left to single the child out.
+    - single school reports about girls of 7, 8 and 11: each rare alone, three in the band 6-12
+      (the 9-year-olds stay exact, so the band holds just these three);
+    - police reports about boys of 15 and 16 and a health-care report about a boy of 14: two in
+      the band with the police, so the reporter becomes its group and the three share
+      "mandatory reporter, male, 13-17";
+    - a police report about a girl of 4 and a relative's about a child of 2 of unknown sex: rare
+      at every step, so sex, age and reporter all go and nothing singles either child out.
     """
     spec = [
         ("school", "female", 9), ("school", "female", 9), ("school", "female", 9),
         ("school", "female", 7), ("school", "female", 8), ("school", "female", 11),
-        ("police", "male", 15), ("police", "male", 16), ("police", "female", 4),
-        ("relative", "unknown", 2),
+        ("police", "male", 15), ("police", "male", 16), ("health_care", "male", 14),
+        ("police", "female", 4), ("relative", "unknown", 2),
     ]  # fmt: skip
     records = [record(i, reporter_type=who, sex=sex, age=age) for i, (who, sex, age) in enumerate(spec)]
 
     rows = statistics_rows(records, min_cell=3)
 
+    gone = ("2026-03", "suppressed", "suppressed", "suppressed")
     assert published(rows) == [
-        ("2026-03", "school", "female", 9), ("2026-03", "school", "female", 9),
-        ("2026-03", "school", "female", 9), ("2026-03", "school", "female", "6-12"),
-        ("2026-03", "school", "female", "6-12"), ("2026-03", "school", "female", "6-12"),
-        ("2026-03", "police", "suppressed", "suppressed"), ("2026-03", "police", "suppressed", "suppressed"),
-        ("2026-03", "police", "suppressed", "suppressed"),
-        ("2026-03", "suppressed", "suppressed", "suppressed"),
+        *[("2026-03", "school", "female", 9)] * 3,
+        *[("2026-03", "school", "female", "6-12")] * 3,
+        *[("2026-03", "mandatory_reporter", "male", "13-17")] * 3,
+        gone, gone,
     ]  # fmt: skip
     # What is not a quasi-identifier is published unchanged.
     assert [r.reason_categories for r in rows] == ["neglect"] * len(spec)
@@ -202,3 +204,9 @@ async def test_a_stored_submission_gets_one_record_per_child_and_the_decision_re
     assert {(r.decision, r.decision_days) for r in rows} == {("open_investigation", 3), (None, None)}
     assert len(rows) == 2
     assert await statistics_for(InMemoryIntakeUnitOfWork(tables), date(2026, 4, 1), date(2026, 4, 30)) == []
+
+
+def test_the_columns_are_the_ones_docs_statistics_md_documents_in_order():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "STATISTICS.md").read_text("utf-8")
+    section = text.split("## Columns", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^\| `([a-z_]+)` \|", section, re.MULTILINE) == [name for name, _ in COLUMNS]

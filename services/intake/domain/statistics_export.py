@@ -9,8 +9,9 @@ Suppression: the quasi-identifiers are what someone outside the unit may know of
 the month, sex, age and who reported. A row whose combination of them occurs fewer than
 `min_cell` times in the file is generalised step by step until it does (or nothing is left):
   1. the age becomes an age band,
-  2. sex and age are suppressed,
-  3. the reporter category is suppressed too.
+  2. the reporter category becomes its group (mandatory reporter or not),
+  3. sex and age are suppressed,
+  4. the reporter group is suppressed too.
 Counting only rows published at the same step errs on the safe side.
 """
 
@@ -21,13 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
+from services.intake.domain.reporting import is_mandatory_reporter
 from services.intake.domain.statistics import LOCAL, StatisticsRecord, local_date
 
 SUPPRESSED = "suppressed"
+MANDATORY_GROUP, OTHER_GROUP = "mandatory_reporter", "other_reporter"
 UNKNOWN = "unknown"
 DEFAULT_MIN_CELL = 5
 AGE_BANDS = ((0, 5), (6, 12), (13, 17))  # 18 and over: "18+"
-LAST_STEP = 3
+LAST_STEP = 4
 
 # (column, meaning): the file's header in this order; docs/STATISTICS.md documents the same.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -35,7 +38,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("received_month", "month of receipt, YYYY-MM (Europe/Stockholm)"),
     ("kind", "report | application"),
     ("channel", "e_service | phone | letter | email | sdk | visit"),
-    ("reporter_category", "reporter type code, or suppressed"),
+    ("reporter_category", "reporter type code, mandatory_reporter | other_reporter, or suppressed"),
     ("sex", "female | male | unknown, or suppressed"),
     ("age", "whole years at receipt, an age band (0-5, 6-12, 13-17, 18+), unknown, or suppressed"),
     ("reason_categories", "concern category codes, sorted, separated by ';'"),
@@ -146,12 +149,15 @@ def quasi_identifiers(row: StatisticsRow) -> tuple[str, str, str, str, int]:
 
 
 def generalised(row: StatisticsRow, step: int) -> StatisticsRow:
-    """The original row generalised to `step` (1: age band; 2: sex and age suppressed; 3: the
-    reporter category too)."""
+    """The original row generalised to `step` (1: age band; 2: the reporter's group too; 3: sex
+    and age suppressed; 4: the reporter suppressed too)."""
     if step == 0:
         return row
+    age = row.age if isinstance(row.age, str) else age_band(row.age)
     if step == 1:
-        age = row.age if isinstance(row.age, str) else age_band(row.age)
         return replace(row, age=age, step=1)
-    category = SUPPRESSED if step >= LAST_STEP else row.reporter_category
+    group = MANDATORY_GROUP if is_mandatory_reporter(row.reporter_category) else OTHER_GROUP
+    if step == 2:
+        return replace(row, age=age, reporter_category=group, step=2)
+    category = SUPPRESSED if step >= LAST_STEP else group
     return replace(row, sex=SUPPRESSED, age=SUPPRESSED, reporter_category=category, step=step)
