@@ -134,14 +134,25 @@ def _statistics(args: argparse.Namespace) -> int:
 
     from services.intake.domain.statistics_export import InvalidPeriod
     from services.intake.main import export_statistics
+    from services.intake.ports import StatisticsNotKept
     from shared.settings import ServiceSettings
 
+    if not args.out.parent.is_dir():
+        print(f"referral-router statistics: no directory {args.out.parent} for --out", file=sys.stderr)
+        return 2
     try:
         written = asyncio.run(
             export_statistics(ServiceSettings(), args.start, args.end, args.format, args.out, args.min_cell)
         )
     except InvalidPeriod as bad:
         print(f"referral-router statistics: {bad}", file=sys.stderr)
+        return 2
+    except StatisticsNotKept:
+        print(
+            "referral-router statistics: intake's schema has no statistics records: start intake of "
+            "this release once against this database (migration 011), or check DATABASE__URL",
+            file=sys.stderr,
+        )
         return 2
     print(f"{written} referrals received {args.start} to {args.end} written to {args.out}")
     return 0

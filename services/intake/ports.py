@@ -301,8 +301,13 @@ class StatisticsStore(Protocol):
         ...
 
     async def received_between(self, start: datetime, end: datetime) -> list[StatisticsRecord]:
-        """Every record with start <= received_at < end, by receipt."""
+        """Every record with start <= received_at < end, by receipt; StatisticsNotKept when the
+        database has no such records at all."""
         ...
+
+
+class StatisticsNotKept(Exception):
+    """The database holds no statistics records (intake's migration 011 has not run there)."""
 
 
 class StatisticsUnitOfWork(UnitOfWork, Protocol):

@@ -102,14 +102,20 @@ def decisions_for(stored: list[tuple[dict[str, Any], list[str]]], rng: random.Ra
     return changes
 
 
-def run_command(database_url: str, file_format: str, out: Path) -> str:
+def command(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """`referral-router statistics` as a separate process, as an operator runs it."""
     env = {**os.environ, "DATABASE__URL": database_url, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-m", "referral_router.cli", "statistics", "--from", "2026-01-01",
-         "--to", "2026-12-31", "--format", file_format, "--out", str(out)],
+    return subprocess.run(
+        [sys.executable, "-m", "referral_router.cli", "statistics", *args],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
+
+
+def run_command(database_url: str, file_format: str, out: Path) -> str:
+    """The year 2026 as `file_format` to `out`; what the command said."""
+    done = command(
+        database_url, "--from", "2026-01-01", "--to", "2026-12-31", "--format", file_format, "--out", str(out)
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -298,6 +304,16 @@ async def test_the_statistics_file_for_a_simulated_year_agrees_with_the_database
     secrets_ = personal_strings(stored)
     assert not [s for s in secrets_ if s in csv_text or s in package]
     assert not re.search(r"\d{6}[-+]?\d{4}", csv_text)
+    conn = await intake_db(database_url)
+    try:
+        table = " ".join(r[0] for r in await conn.fetch("SELECT s::text FROM statistics_records s"))
+    finally:
+        await conn.close()
+    # The record keeps its referral id and instants (a birth date may equal a receipt date).
+    kept = {rid for _, ids in stored for rid in ids}
+    assert not [s for s in secrets_ - kept if s in table and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", s)]
+    # The records' sex and age are the child's at receipt, as the test reads them itself.
+    await sex_and_age_are_the_childs_at_receipt(year, database_url)
 
     # Suppression at the default cell size: no published combination is rarer than 5.
     combos = Counter((r["received_month"], r["sex"], r["age"], r["reporter_category"]) for r in rows)
@@ -346,3 +362,19 @@ async def test_a_decision_on_the_broker_reaches_the_statistics_record_through_in
             now,
             1,
         )
+
+
+async def test_the_command_refuses_a_backward_period_a_missing_directory_and_a_database_without_records(
+    database_url, tmp_path
+):
+    def run(*args: str, out: Path = tmp_path / "nuso.csv") -> subprocess.CompletedProcess[str]:
+        return command(database_url, *args, "--format", "csv", "--out", str(out))
+
+    backward = run("--from", "2026-02-01", "--to", "2026-01-31")
+    assert backward.returncode == 2 and "ends before it starts" in backward.stderr
+    missing = run("--from", "2026-01-01", "--to", "2026-01-31", out=tmp_path / "missing" / "nuso.csv")
+    assert missing.returncode == 2 and "no directory" in missing.stderr
+    # A database intake never migrated: a clear word, no traceback, no file.
+    empty = run("--from", "2026-01-01", "--to", "2026-01-31")
+    assert empty.returncode == 2 and "migration 011" in empty.stderr and "Traceback" not in empty.stderr
+    assert list(tmp_path.iterdir()) == []

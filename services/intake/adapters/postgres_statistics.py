@@ -6,8 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+
 from services.intake.adapters.postgres_session import Session
 from services.intake.domain.statistics import Decided, StatisticsRecord
+from services.intake.ports import StatisticsNotKept
 
 # `domain.statistics.decided` in SQL: the first assessment's time stays; a decision replaces.
 _DECIDED = """
@@ -41,12 +44,15 @@ class PostgresStatisticsStore:
     async def received_between(self, start: datetime, end: datetime) -> list[StatisticsRecord]:
         """By receipt, on the index on received_at."""
         conn = await self._session.in_transaction()
-        rows = await conn.fetch(
-            f"SELECT {_COLUMNS} FROM statistics_records WHERE received_at >= $1 AND received_at < $2"
-            " ORDER BY received_at, referral_id",
-            start,
-            end,
-        )
+        try:
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM statistics_records WHERE received_at >= $1 AND received_at < $2"
+                " ORDER BY received_at, referral_id",
+                start,
+                end,
+            )
+        except asyncpg.UndefinedTableError:
+            raise StatisticsNotKept from None
         return [record_of(r) for r in rows]
 
 
