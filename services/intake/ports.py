@@ -296,7 +296,7 @@ class StatisticsStore(Protocol):
     `SubmissionStore.add`."""
 
     async def decided(self, changes: Sequence[Decided]) -> None:
-        """Apply protection assessments and decisions in order (`domain.statistics.decided`); a
+        """Apply protection assessments and decisions in order (`domain.statistics.projected`); a
         change about a referral without a record (stored before the records were kept) is skipped."""
         ...
 

@@ -1,6 +1,6 @@
 """Intake's statistics store (issue 23), run against the in-memory fake and Postgres: a record is
 stored with its submission in the same statement (and not again for a resubmission), assessments
-and decisions follow `domain.statistics.decided`, and the period is half-open."""
+and decisions follow `domain.statistics.projected`, and the period is half-open."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from services.intake.domain.statistics import (
     StatisticsRecord,
     age_at_receipt,
     age_in_years,
-    decided,
+    projected,
     sex_from_number,
 )
 from services.intake.domain.statistics_export import (
@@ -72,9 +72,9 @@ def test_age_is_whole_years_on_the_local_receipt_date_from_number_coordination_n
 def test_the_first_protection_assessment_is_kept_and_the_decision_is_recorded_with_its_time():
     r = record()
     first, again, decision = T0 + timedelta(hours=3), T0 + timedelta(days=1), T0 + timedelta(days=9)
-    r = decided(r, Decided(r.referral_id, first, True, None))
-    r = decided(r, Decided(r.referral_id, again, True, None))
-    r = decided(r, Decided(r.referral_id, decision, False, "no_investigation"))
+    r = projected(r, Decided(r.referral_id, first, True, None))
+    r = projected(r, Decided(r.referral_id, again, True, None))
+    r = projected(r, Decided(r.referral_id, decision, False, "no_investigation"))
     assert (r.protection_assessed_at, r.decision, r.decided_at) == (first, "no_investigation", decision)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, MutableMapping, Sequence
 from datetime import datetime
 
-from services.intake.domain.statistics import Decided, StatisticsRecord, decided
+from services.intake.domain.statistics import Decided, StatisticsRecord, projected
 
 
 class InMemoryStatisticsStore:
@@ -21,7 +21,7 @@ class InMemoryStatisticsStore:
         for change in changes:
             record = self._records.get(change.referral_id)
             if record is not None:
-                self._records[change.referral_id] = decided(record, change)
+                self._records[change.referral_id] = projected(record, change)
 
     async def received_between(self, start: datetime, end: datetime) -> list[StatisticsRecord]:
         """Those received in [start, end), by receipt."""

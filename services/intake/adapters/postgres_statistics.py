@@ -12,7 +12,7 @@ from services.intake.adapters.postgres_session import Session
 from services.intake.domain.statistics import Decided, StatisticsRecord
 from services.intake.ports import StatisticsNotKept
 
-# `domain.statistics.decided` in SQL: the first assessment's time stays; a decision replaces.
+# `domain.statistics.projected` in SQL: the first assessment's time stays; a decision replaces.
 _DECIDED = """
 UPDATE statistics_records SET
     protection_assessed_at = CASE WHEN $2 THEN coalesce(protection_assessed_at, $3)

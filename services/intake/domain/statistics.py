@@ -87,7 +87,7 @@ def age_at_receipt(child: Child, received_at: datetime) -> int | None:
     return None if born is None else age_in_years(born, local_date(received_at))
 
 
-def decided(record: StatisticsRecord, change: Decided) -> StatisticsRecord:
+def projected(record: StatisticsRecord, change: Decided) -> StatisticsRecord:
     """The record after an assessment or a decision: the first protection assessment's time is
     kept (later ones are re-assessments); a decision replaces an earlier one."""
     assessed_at = record.protection_assessed_at
