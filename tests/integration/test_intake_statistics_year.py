@@ -20,6 +20,7 @@ import sys
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from pydantic import SecretStr
 
 from referral_router.referral_mix import ReportMaker
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
-from services.intake.domain.statistics import Decided
+from services.intake.domain.statistics import Decided, StatisticsRecord
 from services.intake.handlers.statistics import project_decisions
 from services.intake.handlers.submissions import receive_submission
 from services.intake.main import MIGRATIONS, SERVICE
@@ -43,7 +44,7 @@ from shared.events import TOPIC_UPDATED, ReferralUpdated, encode_event, event_ke
 from shared.settings import DatabaseSettings
 from tests.factories import encode
 from tests.helpers import eventually, produce
-from tests.intake_fakes import keys
+from tests.intake_fakes import keys, new_submission
 from tests.integration.intake_support import intake_db, intake_settings, post, running_intake
 
 REPO = Path(__file__).resolve().parents[2]
@@ -378,3 +379,43 @@ async def test_the_command_refuses_a_backward_period_a_missing_directory_and_a_d
     empty = run("--from", "2026-01-01", "--to", "2026-01-31")
     assert empty.returncode == 2 and "migration 011" in empty.stderr and "Traceback" not in empty.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_hand_made_month_comes_out_of_the_command_suppressed_as_docs_statistics_md_says(
+    database_url, tmp_path
+):
+    """The worked example of docs/STATISTICS.md, stored in Postgres and written by the command."""
+    spec = [
+        ("school", "female", 9), ("school", "female", 9), ("school", "female", 9),
+        ("school", "female", 7), ("school", "female", 8), ("school", "female", 11),
+        ("police", "male", 15), ("police", "male", 16), ("health_care", "male", 14),
+        ("police", "female", 4), ("relative", "unknown", 2),
+    ]  # fmt: skip
+    march = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    pool = await db.create_pool(DatabaseSettings(url=SecretStr(database_url)), SERVICE)
+    try:
+        await db.apply_migrations(pool, SERVICE, MIGRATIONS)
+        for n, (who, sex, age) in enumerate(spec):
+            new = new_submission()
+            record = StatisticsRecord(
+                new.referrals[0].referral_id, march + timedelta(days=n), "report", "e_service", who,
+                ("neglect",), False, sex, age,
+            )  # fmt: skip
+            async with PostgresIntakeUnitOfWork(pool) as uow:
+                assert await uow.submissions.add(replace(new, statistics=(record,)), []) is None
+                await uow.commit()
+    finally:
+        await pool.close()
+
+    out = tmp_path / "march.xlsx"
+    done = command(database_url, "--from", "2026-03-01", "--to", "2026-03-31", "--format", "xlsx",
+                   "--out", str(out), "--min-cell", "3")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    header, *rows = read_xlsx(out)
+    cells = [dict(zip(header, row, strict=True)) for row in rows]
+    gone = ("suppressed", "suppressed", "suppressed")
+    assert [(c["reporter_category"], c["sex"], c["age"]) for c in cells] == [
+        *[("school", "female", 9)] * 3, *[("school", "female", "6-12")] * 3,
+        *[("mandatory_reporter", "male", "13-17")] * 3, gone, gone,
+    ]  # fmt: skip
+    assert {c["received_month"] for c in cells} == {"2026-03"}
