@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from referral_router.synthetic_data import personal_number
-from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTables
+from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, InMemoryPollerTurn, IntakeTables
 from services.intake.domain.referrals import Child
 from services.intake.domain.statistics import (
     Decided,
@@ -30,11 +30,12 @@ from services.intake.domain.statistics_export import (
     row_of,
     statistics_rows,
 )
+from services.intake.handlers.open_eplatform import OepPolling, PollerConfig, PollTally, poll_round
 from services.intake.handlers.statistics import project_decisions, statistics_for
 from services.intake.handlers.submissions import receive_submission
 from services.intake.subscribers import decided as decided_from_event
 from shared.events import ReferralUpdated, new_envelope
-from tests.intake_fakes import clock, keys, portal_submission
+from tests.intake_fakes import FakePortal, clock, keys, portal_form, portal_submission
 
 RNG = random.Random(23)
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -210,3 +211,16 @@ def test_the_columns_are_the_ones_docs_statistics_md_documents_in_order():
     text = (Path(__file__).resolve().parents[2] / "docs" / "STATISTICS.md").read_text("utf-8")
     section = text.split("## Columns", 1)[1].split("\n## ", 1)[0]
     assert re.findall(r"^\| `([a-z_]+)` \|", section, re.MULTILINE) == [name for name, _ in COLUMNS]
+
+
+async def test_an_open_eplatform_import_stores_its_records_like_a_portal_post():
+    tables, portal = IntakeTables(), FakePortal()
+    portal.add("101", portal_form(1001, T0, children=2), 1001)
+    config = PollerConfig(families=("101",), start=T0 - timedelta(days=1), max_attempts=2)
+    poll = OepPolling(
+        lambda: InMemoryIntakeUnitOfWork(tables), portal, InMemoryPollerTurn(), config, keys(), clock()
+    )
+    await poll_round(poll, PollTally())
+    assert sorted(tables.statistics) == sorted(tables.referrals)
+    assert len(tables.statistics) == 2
+    assert {r.received_at for r in tables.statistics.values()} == {T0}
