@@ -34,7 +34,7 @@ def with_records(submission: Any, **changes: Any) -> Any:
         StatisticsRecord(
             referral_id=r.referral_id, received_at=submission.received_at, kind="application",
             channel="phone", reporter_type="police", categories=("violence", "neglect"), acute_danger=True,
-            sex=("female", "male")[r.child_index % 2], age=None if r.child_index else 7,
+            sex=("girl", "boy")[r.child_index % 2], age=None if r.child_index else 7,
         )
         for r in submission.referrals
     )  # fmt: skip

@@ -33,7 +33,7 @@ from pydantic import SecretStr
 from referral_router.referral_mix import ReportMaker
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from services.intake.domain.statistics import Decided, StatisticsRecord
-from services.intake.handlers.statistics import project_decisions
+from services.intake.handlers.statistics import project_decisions, statistics_for
 from services.intake.handlers.submissions import receive_submission
 from services.intake.main import MIGRATIONS, SERVICE
 from services.intake.schemas import Submission as SubmissionBody
@@ -199,16 +199,16 @@ async def sql_counts(database_url: str) -> dict[str, Counter[Any]]:
 
 
 def expected_sex_and_age(body: dict[str, Any], index: int) -> tuple[str, int | None]:
-    """The test's own reading of a child's sex code and age at receipt."""
+    """The test's own reading of a child's sex and age at receipt: from the form's `sex` and
+    `birth_date` only (never from the number, DOMAIN.md §5)."""
     child = body["children"][index]
     received = datetime.fromisoformat(body["submitted_at"]).astimezone(LOCAL).date()
-    number = child.get("personal_number")
-    if number:
-        day = int(number[6:8]) % 60 or 60
-        born = date(int(number[:4]), int(number[4:6]), day)
-        sex = "male" if int(number[10]) % 2 else "female"
-    else:
-        born, sex = date.fromisoformat(child["birth_date"]), "unknown"
+    sex = child.get("sex", "unknown")
+    if not child.get("birth_date"):
+        return sex, None
+    born = date.fromisoformat(child["birth_date"])
+    if born > received:  # a repeat report dated before the first (the year is drawn unordered)
+        return sex, None
     return sex, received.year - born.year - ((received.month, received.day) < (born.month, born.day))
 
 
@@ -225,7 +225,31 @@ async def sex_and_age_are_the_childs_at_receipt(year: dict[str, Any], database_u
         rid: expected_sex_and_age(body, i) for body, ids in year["stored"] for i, rid in enumerate(ids)
     }
     assert stored == expected
-    assert {sex for sex, _ in stored.values()} == {"female", "male", "unknown"}
+    assert {sex for sex, _ in stored.values()} == {"girl", "boy", "other", "unknown"}
+    # Most forms gave sex and birth date, so the figures mean something; a child with a number but
+    # no birth date has no age (the number is not read).
+    assert sum(sex != "unknown" for sex, _ in stored.values()) > 0.8 * len(stored)
+    assert sum(age is not None for _, age in stored.values()) > 0.8 * len(stored)
+    children = {rid: body["children"][i] for body, ids in year["stored"] for i, rid in enumerate(ids)}
+    number_only = [rid for rid, c in children.items() if c.get("personal_number") and not c.get("birth_date")]
+    assert number_only and all(stored[rid][1] is None for rid in number_only)
+
+
+async def steps_by_cell_size(database_url: str) -> dict[int, Counter[int]]:
+    """How many of the year's rows end at each generalisation step, per cell size."""
+    pool = await db.create_pool(DatabaseSettings(url=SecretStr(database_url)), SERVICE)
+    try:
+        return {
+            k: Counter(
+                r.step
+                for r in await statistics_for(
+                    PostgresIntakeUnitOfWork(pool), date(2026, 1, 1), date(2026, 12, 31), k
+                )
+            )
+            for k in (3, 5, 10)
+        }
+    finally:
+        await pool.close()
 
 
 @pytest.fixture
@@ -324,6 +348,9 @@ async def test_the_statistics_file_for_a_simulated_year_agrees_with_the_database
     print(
         f"\nNUSO file: {len(rows)} rows, {banded} with an age band, {suppressed} with sex and age suppressed"
     )
+    # docs/STATISTICS.md's table: rows per suppression step at cell sizes 3, 5 and 10.
+    for k, steps in (await steps_by_cell_size(database_url)).items():
+        print(f"--min-cell {k}: rows per step 0-4: {[steps[n] for n in range(5)]}")
 
 
 async def test_a_decision_on_the_broker_reaches_the_statistics_record_through_intakes_consumer(
@@ -386,10 +413,10 @@ async def test_a_hand_made_month_comes_out_of_the_command_suppressed_as_docs_sta
 ):
     """The worked example of docs/STATISTICS.md, stored in Postgres and written by the command."""
     spec = [
-        ("school", "female", 9), ("school", "female", 9), ("school", "female", 9),
-        ("school", "female", 7), ("school", "female", 8), ("school", "female", 11),
-        ("police", "male", 15), ("police", "male", 16), ("health_care", "male", 14),
-        ("police", "female", 4), ("relative", "unknown", 2),
+        ("school", "girl", 9), ("school", "girl", 9), ("school", "girl", 9),
+        ("school", "girl", 7), ("school", "girl", 8), ("school", "girl", 11),
+        ("police", "boy", 15), ("police", "boy", 16), ("health_care", "boy", 14),
+        ("police", "girl", 4), ("relative", "unknown", 2), ("school", "other", 10),
     ]  # fmt: skip
     march = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     pool = await db.create_pool(DatabaseSettings(url=SecretStr(database_url)), SERVICE)
@@ -415,7 +442,7 @@ async def test_a_hand_made_month_comes_out_of_the_command_suppressed_as_docs_sta
     cells = [dict(zip(header, row, strict=True)) for row in rows]
     gone = ("suppressed", "suppressed", "suppressed")
     assert [(c["reporter_category"], c["sex"], c["age"]) for c in cells] == [
-        *[("school", "female", 9)] * 3, *[("school", "female", "6-12")] * 3,
-        *[("mandatory_reporter", "male", "13-17")] * 3, gone, gone,
+        *[("school", "girl", 9)] * 3, *[("school", "girl", "6-12")] * 3,
+        *[("mandatory_reporter", "boy", "13-17")] * 3, gone, gone, gone,
     ]  # fmt: skip
     assert {c["received_month"] for c in cells} == {"2026-03"}

@@ -1,9 +1,11 @@
-"""The national statistics (issue 23) in pure code and on fakes: the record's sex and age, the
+"""The national statistics (issue 23) in pure code and on fakes: the record's sex and age (as the
+form gave them, never from the personal identity number), the
 projection of assessments and decisions, the file's rows, and small-cell suppression on a
 hand-made data set whose every expected cell is written out."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -11,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from referral_router.synthetic_data import personal_number
+from referral_router.synthetic_data import check_digit, personal_number
 from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, InMemoryPollerTurn, IntakeTables
-from services.intake.domain.referrals import Child
+from services.intake.domain.referrals import Child, Referral
 from services.intake.domain.statistics import (
+    SEXES,
     Decided,
     StatisticsRecord,
     age_at_receipt,
     age_in_years,
     projected,
-    sex_from_number,
 )
 from services.intake.domain.statistics_export import (
     COLUMNS,
@@ -31,11 +33,12 @@ from services.intake.domain.statistics_export import (
     statistics_rows,
 )
 from services.intake.handlers.open_eplatform import OepPolling, PollerConfig, PollTally, poll_round
-from services.intake.handlers.statistics import project_decisions, statistics_for
+from services.intake.handlers.statistics import project_decisions, statistics_for, statistics_records
 from services.intake.handlers.submissions import receive_submission
 from services.intake.subscribers import decided as decided_from_event
 from shared.events import ReferralUpdated, new_envelope
-from tests.intake_fakes import FakePortal, clock, keys, portal_form, portal_submission
+from tests.factories import submission as submission_body
+from tests.intake_fakes import FakePortal, as_received, clock, keys, portal_form, portal_submission
 
 RNG = random.Random(23)
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -44,30 +47,50 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def record(n: int = 0, **changes: object) -> StatisticsRecord:
     base = StatisticsRecord(
         referral_id=f"R-{n:04d}", received_at=T0 + timedelta(hours=n), kind="report", channel="e_service",
-        reporter_type="school", categories=("neglect",), acute_danger=False, sex="female", age=9,
+        reporter_type="school", categories=("neglect",), acute_danger=False, sex="girl", age=9,
     )  # fmt: skip
     return StatisticsRecord(**{**base.__dict__, **changes})  # type: ignore[arg-type]
 
 
-def test_sex_follows_the_second_to_last_digit_and_is_unknown_without_a_number():
-    assert sex_from_number("201203019802") == "female"  # 0: even
-    assert sex_from_number("201203019810") == "male"  # 1: odd
-    assert sex_from_number(None) == "unknown"
+def records_for(*children: dict[str, object]) -> tuple[StatisticsRecord, ...]:
+    """The records `children` (portal child objects) get when a school reports them at T0."""
+    body = submission_body(random.Random(3), children=len(children), submitted_at=T0)
+    body["children"] = list(children)
+    submission, _ = as_received(body)
+    referrals = [Referral(f"R-{i}", i, f"c{i}", "f", False, ()) for i in range(len(children))]
+    return statistics_records(submission, referrals)
 
 
-def test_age_is_whole_years_on_the_local_receipt_date_from_number_coordination_number_or_birth_date():
+def test_sex_is_what_the_form_gave_and_never_read_from_the_number():
+    # Second-to-last digits 0 (even) and 1 (odd): the traditional reading would say female, male.
+    even, odd = (f"20120301{serial}{check_digit(f'120301{serial}')}" for serial in ("980", "981"))
+    records = records_for(
+        {"personal_number": even, "sex": "boy"},
+        {"personal_number": odd, "sex": "girl"},
+        {"personal_number": even},  # not given: unknown, whatever the number says
+        {"personal_number": odd, "sex": "other"},
+        {"name": "Ture Provlund", "sex": "unknown"},
+    )
+    assert [r.sex for r in records] == ["boy", "girl", "unknown", "other", "unknown"]
+    assert SEXES == ("girl", "boy", "other", "unknown")
+
+
+def test_age_is_whole_years_on_the_local_receipt_date_from_the_given_birth_date_only():
     born = date(2016, 3, 3)
     number = personal_number(born, RNG)
     coordination = personal_number(born, RNG, coordination=True)
     # 22:30 UTC on 2 March is 23:30 in Stockholm: still the day before the tenth birthday.
     evening = datetime(2026, 3, 2, 22, 30, tzinfo=UTC)
-    assert age_at_receipt(Child(number, False), evening) == 9
-    assert age_at_receipt(Child(coordination, False), evening) == 9
+    assert age_at_receipt(Child(number, False, born), evening) == 9
     # 23:30 UTC is 00:30 on 3 March in Stockholm: ten today.
-    assert age_at_receipt(Child(number, False), evening + timedelta(hours=1)) == 10
     assert age_at_receipt(Child(None, False, born), evening + timedelta(hours=1)) == 10
+    # A number alone, ordinary or coordination, gives no age (DOMAIN.md §5).
+    assert age_at_receipt(Child(number, False), evening) is None
+    assert age_at_receipt(Child(coordination, False), evening) is None
     assert age_at_receipt(Child(None, False), evening) is None
     assert age_in_years(date(2026, 4, 1), date(2026, 3, 1)) is None  # a birth date after receipt
+    # The given birth date wins even where it disagrees with the number's digits.
+    assert age_at_receipt(Child(number, False, date(2020, 1, 1)), evening) == 6
 
 
 def test_the_first_protection_assessment_is_kept_and_the_decision_is_recorded_with_its_time():
@@ -103,7 +126,7 @@ def test_a_row_gives_the_month_and_the_days_to_assessment_and_decision_in_local_
     )  # fmt: skip
     row = row_of(r)
     assert row.cells(1) == (
-        1, "2026-04", "report", "e_service", "school", "female", 9, "neglect;violence", "yes", 0,
+        1, "2026-04", "report", "e_service", "school", "girl", 9, "neglect;violence", "yes", 0,
         "open_investigation", 13,
     )  # fmt: skip
     assert len(row.cells(1)) == len(COLUMNS)
@@ -138,15 +161,17 @@ def test_small_cells_are_generalised_step_by_step_until_every_combination_is_sha
       (the 9-year-olds stay exact, so the band holds just these three);
     - police reports about boys of 15 and 16 and a health-care report about a boy of 14: two in
       the band with the police, so the reporter becomes its group and the three share
-      "mandatory reporter, male, 13-17";
-    - a police report about a girl of 4 and a relative's about a child of 2 of unknown sex: rare
-      at every step, so sex, age and reporter all go and nothing singles either child out.
+      "mandatory reporter, boy, 13-17";
+    - a police report about a girl of 4, a relative's about a child of 2 of unknown sex and a
+      school's about a child of 10 whose sex the form gave as other: rare at every step, so sex,
+      age and reporter all go and nothing singles any of them out (a rare sex value is never
+      published).
     """
     spec = [
-        ("school", "female", 9), ("school", "female", 9), ("school", "female", 9),
-        ("school", "female", 7), ("school", "female", 8), ("school", "female", 11),
-        ("police", "male", 15), ("police", "male", 16), ("health_care", "male", 14),
-        ("police", "female", 4), ("relative", "unknown", 2),
+        ("school", "girl", 9), ("school", "girl", 9), ("school", "girl", 9),
+        ("school", "girl", 7), ("school", "girl", 8), ("school", "girl", 11),
+        ("police", "boy", 15), ("police", "boy", 16), ("health_care", "boy", 14),
+        ("police", "girl", 4), ("relative", "unknown", 2), ("school", "other", 10),
     ]  # fmt: skip
     records = [record(i, reporter_type=who, sex=sex, age=age) for i, (who, sex, age) in enumerate(spec)]
 
@@ -154,10 +179,10 @@ def test_small_cells_are_generalised_step_by_step_until_every_combination_is_sha
 
     gone = ("2026-03", "suppressed", "suppressed", "suppressed")
     assert published(rows) == [
-        *[("2026-03", "school", "female", 9)] * 3,
-        *[("2026-03", "school", "female", "6-12")] * 3,
-        *[("2026-03", "mandatory_reporter", "male", "13-17")] * 3,
-        gone, gone,
+        *[("2026-03", "school", "girl", 9)] * 3,
+        *[("2026-03", "school", "girl", "6-12")] * 3,
+        *[("2026-03", "mandatory_reporter", "boy", "13-17")] * 3,
+        gone, gone, gone,
     ]  # fmt: skip
     # What is not a quasi-identifier is published unchanged.
     assert [r.reason_categories for r in rows] == ["neglect"] * len(spec)
@@ -167,7 +192,7 @@ def test_with_a_larger_cell_size_more_is_suppressed_and_no_published_combination
     rng = random.Random(5)
     records = [
         record(i, reporter_type=rng.choice(("school", "police", "health_care", "relative")),
-               sex=rng.choice(("female", "male", "unknown")), age=rng.choice((None, *range(18))))
+               sex=rng.choice(SEXES), age=rng.choice((None, *range(18))))
         for i in range(400)
     ]  # fmt: skip
     for k in (3, 5, 10):
@@ -193,7 +218,12 @@ async def test_a_stored_submission_gets_one_record_per_child_and_the_decision_re
     assert sorted(tables.statistics) == sorted(ids)
     first = tables.statistics[ids[0]]
     assert (first.kind, first.reporter_type, first.categories) == ("report", "school", ("neglect",))
-    assert first.sex in ("female", "male") and first.age is not None and 0 <= first.age <= 17
+    body = json.loads(raw)["children"][0]
+    assert (first.sex, first.age) == (
+        body["sex"],
+        age_in_years(date.fromisoformat(body["birth_date"]), T0.date()),
+    )
+    assert first.sex in ("girl", "boy") and first.age is not None and 0 <= first.age <= 17
 
     uow = InMemoryIntakeUnitOfWork(tables)
     async with uow:

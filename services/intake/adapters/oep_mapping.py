@@ -45,6 +45,7 @@ class ChildMap(_Config):
 
     person: str
     birth_date: str | None = None
+    sex: Choice | None = None  # answer texts to girl | boy | other | unknown; unasked: unknown
     school: str | None = None
     protected_identity: Choice | None = None
 
@@ -180,6 +181,7 @@ def _child(answers: Answers, m: ChildMap) -> dict[str, Any] | None:
         "personal_number": person.get("citizenIdentifier"),
         "name": _name(person),
         "birth_date": _text(answers, m.birth_date),
+        "sex": _choose(answers, m.sex),
         "school": _text(answers, m.school),
         "protected_identity": bool(_choose(answers, m.protected_identity)),
     }

@@ -2,20 +2,23 @@
 reports (NUSO) asks for, kept apart from the personal details so that it survives their erasure.
 
 It holds codes, flags, a sex code, an age in whole years and instants; never a name, a number or
-free text. It is written in the same statement that stores the referral, so it is never missing;
-the protection assessment and the decision are projected into it from assignment's events.
+free text. Sex and age come from what the reporter gave on the form (the child's `sex` and
+`birth_date`), never from the personal identity number (DOMAIN.md §5). It is written in the same
+statement that stores the referral, so it is never missing; the protection assessment and the
+decision are projected into it from assignment's events.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import get_args
 from zoneinfo import ZoneInfo
 
-from services.intake.domain.referrals import Child
+from services.intake.domain.referrals import Child, Sex
 
 LOCAL = ZoneInfo("Europe/Stockholm")
-SEXES = ("female", "male", "unknown")
+SEXES: tuple[Sex, ...] = get_args(Sex)
 DECISIONS = ("open_investigation", "no_investigation", "joined_ongoing")
 
 
@@ -30,8 +33,8 @@ class StatisticsRecord:
     reporter_type: str
     categories: tuple[str, ...]
     acute_danger: bool
-    sex: str  # one of SEXES
-    age: int | None  # whole years at receipt; None when neither number nor birth date is known
+    sex: str  # one of SEXES, as the reporter gave it
+    age: int | None  # whole years at receipt from the given birth date; None without one
     protection_assessed_at: datetime | None = None
     decision: str | None = None  # one of DECISIONS once decided
     decided_at: datetime | None = None
@@ -48,22 +51,6 @@ class Decided:
     decision: str | None
 
 
-def sex_from_number(personal_number: str | None) -> str:
-    """`female` for an even, `male` for an odd second-to-last digit of a personal identity or
-    coordination number (the birth number's last digit), `unknown` without a number.
-
-    Used for the national statistics only (docs/STATISTICS.md says why), never to route a referral."""
-    if personal_number is None:
-        return "unknown"
-    return "female" if int(personal_number[-2]) % 2 == 0 else "male"
-
-
-def birth_date_from_number(personal_number: str) -> date:
-    """The birth date in a normalised 12-digit number (a coordination number's day less 60)."""
-    day = int(personal_number[6:8])
-    return date(int(personal_number[:4]), int(personal_number[4:6]), day - 60 if day > 60 else day)
-
-
 def age_in_years(born: date, on: date) -> int | None:
     """Whole years from `born` to `on`; None when `born` lies after `on` (a wrong birth date)."""
     if born > on:
@@ -78,13 +65,12 @@ def local_date(instant: datetime) -> date:
 
 
 def age_at_receipt(child: Child, received_at: datetime) -> int | None:
-    """The child's age in whole years on the local receipt date: from the number when known,
-    else from the birth date the reporter gave, else unknown."""
-    if child.personal_number is not None:
-        born: date | None = birth_date_from_number(child.personal_number)
-    else:
-        born = child.birth_date
-    return None if born is None else age_in_years(born, local_date(received_at))
+    """The child's age in whole years on the local receipt date, from the birth date the reporter
+    gave; unknown without one. Never from the number: a coordination number or a reassigned
+    number does not carry a reliable date (DOMAIN.md §5)."""
+    if child.birth_date is None:
+        return None
+    return age_in_years(child.birth_date, local_date(received_at))
 
 
 def projected(record: StatisticsRecord, change: Decided) -> StatisticsRecord:

@@ -39,7 +39,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("kind", "report | application"),
     ("channel", "e_service | phone | letter | email | sdk | visit"),
     ("reporter_category", "reporter type code, mandatory_reporter | other_reporter, or suppressed"),
-    ("sex", "female | male | unknown, or suppressed"),
+    ("sex", "girl | boy | other | unknown (as the form gave it), or suppressed"),
     ("age", "whole years at receipt, an age band (0-5, 6-12, 13-17, 18+), unknown, or suppressed"),
     ("reason_categories", "concern category codes, sorted, separated by ';'"),
     ("acute_danger", "yes | no"),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from services.intake.domain.referrals import Referral
-from services.intake.domain.statistics import Decided, StatisticsRecord, age_at_receipt, sex_from_number
+from services.intake.domain.statistics import Decided, StatisticsRecord, age_at_receipt
 from services.intake.domain.statistics_export import (
     DEFAULT_MIN_CELL,
     StatisticsRow,
@@ -19,7 +19,8 @@ from services.intake.ports import IntakeUnitOfWork, StatisticsUnitOfWork
 
 
 def statistics_records(submission: Submission, referrals: Sequence[Referral]) -> tuple[StatisticsRecord, ...]:
-    """One non-personal record per referral: the submission's codes, the child's sex code and age."""
+    """One non-personal record per referral: the submission's codes, the child's sex as given and
+    age from the given birth date (never from the number, DOMAIN.md §5)."""
     return tuple(
         StatisticsRecord(
             referral_id=r.referral_id,
@@ -29,7 +30,7 @@ def statistics_records(submission: Submission, referrals: Sequence[Referral]) ->
             reporter_type=submission.reporter_type,
             categories=submission.categories,
             acute_danger=submission.acute_danger,
-            sex=sex_from_number(submission.children[r.child_index].personal_number),
+            sex=submission.children[r.child_index].sex,
             age=age_at_receipt(submission.children[r.child_index], submission.received_at),
         )
         for r in referrals
