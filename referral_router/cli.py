@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from referral_router.tokens import dev_token
@@ -130,6 +130,58 @@ def _oep_remap(args: argparse.Namespace) -> int:
     )
 
 
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("give a date as YYYY-MM-DD") from None
+
+
+def _statistics(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from services.intake.domain.statistics_export import InvalidPeriod
+    from services.intake.main import export_statistics
+    from services.intake.ports import StatisticsNotKept
+    from shared.settings import ServiceSettings
+
+    if not args.out.parent.is_dir():
+        print(f"referral-router statistics: no directory {args.out.parent} for --out", file=sys.stderr)
+        return 2
+    try:
+        written = asyncio.run(
+            export_statistics(ServiceSettings(), args.start, args.end, args.format, args.out, args.min_cell)
+        )
+    except InvalidPeriod as bad:
+        print(f"referral-router statistics: {bad}", file=sys.stderr)
+        return 2
+    except StatisticsNotKept:
+        print(
+            "referral-router statistics: intake's schema has no statistics records: start intake of "
+            "this release once against this database (migration 011), or check DATABASE__URL",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"{written} referrals received {args.start} to {args.end} written to {args.out}")
+    return 0
+
+
+def _statistics_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    stats = sub.add_parser(
+        "statistics",
+        help="write the national follow-up file (NUSO) of referrals received in a period, from "
+        "intake's database (DATABASE__URL); no names or numbers, small cells suppressed",
+    )
+    stats.add_argument("--from", dest="start", type=_date, required=True, help="first day (YYYY-MM-DD)")
+    stats.add_argument("--to", dest="end", type=_date, required=True, help="last day, included")
+    stats.add_argument("--format", choices=("csv", "xlsx"), required=True)
+    stats.add_argument("--out", type=Path, required=True, help="the file to write (replaced)")
+    stats.add_argument(
+        "--min-cell", type=int, default=5, help="the smallest group a published combination may have (5)"
+    )
+    stats.set_defaults(run=_statistics)
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(prog="referral-router", description=__doc__)
@@ -173,6 +225,8 @@ def parser() -> argparse.ArgumentParser:
     )
     remap.add_argument("--flow-instance-id", type=int, default=None, help="only this instance")
     remap.set_defaults(run=_oep_remap)
+
+    _statistics_parser(sub)
     return p
 
 

@@ -3,8 +3,11 @@
 DOMAIN.md §4 and §7: about 60 % of reports come from police, school, preschool and health care;
 private persons may report anonymously (then without name or contact details); a report may name
 several siblings; a few children are in acute danger or have a protected identity; and the same
-children are reported again. Every value is invented (referral_router/synthetic_data.py); personal
-identity numbers have valid check digits and serials 980-999.
+children are reported again. Most forms give the child's sex and birth date (what the national
+statistics count by; intake never reads them from the number, DOMAIN.md §5): the generator makes
+a child's number from its birth date, so the two agree, and keeps each child's sex. Every value
+is invented (referral_router/synthetic_data.py); personal identity numbers have valid check
+digits and serials 980-999.
 
 Pure: no I/O, deterministic for a seeded `random.Random`, so the proportions can be tested.
 """
@@ -57,6 +60,7 @@ CATEGORY_WEIGHTS = {
     "other": 0.06,
 }
 LANGUAGES = ("arabiska", "somaliska", "tigrinja", "dari", "ukrainska")
+SEX_WEIGHTS = {"girl": 0.495, "boy": 0.495, "other": 0.01}
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class Mix:
     unknown_number_share: float = 0.04  # children given by name and birth date only
     interpreter_share: float = 0.06
     application_share: float = 0.04  # `kind: application` instead of a report
+    sex_given_share: float = 0.9  # per child: the reporter gave the child's sex
+    birth_date_given_share: float = 0.85  # per child with a known number (always without one)
 
 
 @dataclass(frozen=True)
@@ -81,10 +87,17 @@ class Report:
     repeat: bool
 
 
+@dataclass(frozen=True)
+class _ChildFacts:
+    born: date
+    sex: str
+
+
 @dataclass
 class _Family:
-    children: list[str]
+    children: list[str]  # personal numbers
     guardians: list[str]
+    facts: dict[str, _ChildFacts] = field(default_factory=dict)  # by number
 
 
 @dataclass
@@ -104,7 +117,7 @@ class ReportMaker:
         today = submitted_at.date()
         reporter = self._reporter()
         family, repeat = self._family(today)
-        children = [self._child(number, reporter["type"], today) for number in family.children]
+        children = [self._child(number, family.facts[number], reporter["type"]) for number in family.children]
         concern = self._concern(reporter["type"])
         body = {
             "submission_id": f"{self.prefix}-{self.serial:06d}-{self.rng.getrandbits(32):08x}",
@@ -143,16 +156,19 @@ class ReportMaker:
         if self.families and self.rng.random() < self.mix.repeat_share:
             return self.rng.choice(self.families), True
         count = self.rng.choice((2, 2, 2, 3)) if self.rng.random() < self.mix.sibling_share else 1
-        children = [self._number(child_birth_date(self.rng, today)) for _ in range(count)]
+        born = [self._number(child_birth_date(self.rng, today)) for _ in range(count)]
         guardians = [
-            self._number(today - timedelta(days=self.rng.randint(22 * 365, 50 * 365)))
+            self._number(today - timedelta(days=self.rng.randint(22 * 365, 50 * 365)))[0]
             for _ in range(self.rng.choice((1, 2)))
         ]
-        family = _Family(children, guardians)
+        sexes = self.rng.choices(list(SEX_WEIGHTS), weights=list(SEX_WEIGHTS.values()), k=count)
+        facts = {number: _ChildFacts(day, sex) for (number, day), sex in zip(born, sexes, strict=True)}
+        family = _Family([number for number, _ in born], guardians, facts)
         self.families.append(family)
         return family, False
 
-    def _number(self, born: date) -> str:
+    def _number(self, born: date) -> tuple[str, date]:
+        """A new number and the birth date it was made from."""
         # Serials 980-999 leave few numbers per birth date: draw again rather than make a new
         # child collide with one reported before (that would be an accidental repeat report).
         for _ in range(50):
@@ -161,9 +177,9 @@ class ReportMaker:
                 break
             born -= timedelta(days=1)
         self.issued.add(number)
-        return number
+        return number, born
 
-    def _child(self, number: str, reporter_type: str, today: date) -> dict[str, Any]:
+    def _child(self, number: str, facts: _ChildFacts, reporter_type: str) -> dict[str, Any]:
         child: dict[str, Any] = {
             "personal_number": number,
             "name": full_name(self.rng),
@@ -172,10 +188,14 @@ class ReportMaker:
         }
         if reporter_type in ("school", "preschool", "after_school"):
             child["school"] = ORGANISATIONS[reporter_type][0]
+        if self.rng.random() < self.mix.birth_date_given_share:
+            child["birth_date"] = facts.born.isoformat()
         if self.rng.random() < self.mix.unknown_number_share:
-            # The reporter did not know the number: only name and an approximate birth date.
+            # The reporter did not know the number: only name and birth date.
             child["personal_number"] = None
-            child["birth_date"] = child_birth_date(self.rng, today).isoformat()
+            child["birth_date"] = facts.born.isoformat()
+        if self.rng.random() < self.mix.sex_given_share:
+            child["sex"] = facts.sex
         return child
 
     def _concern(self, reporter_type: str) -> dict[str, Any]:

@@ -85,7 +85,8 @@ def submission(
     submitted_at: datetime | None = None,
     submission_id: str | None = None,
 ) -> dict[str, Any]:
-    """A valid portal submission: a school's report about `children` siblings with known numbers."""
+    """A valid portal submission: a school's report about `children` siblings with known numbers,
+    each with a birth date (the one its number was made from) and a sex."""
     today = date(2026, 11, 22)
     return {
         "submission_id": submission_id or f"sim-{rng.getrandbits(64):016x}",
@@ -102,16 +103,7 @@ def submission(
             "email": "larare@skola.example",
             "feedback_requested": True,
         },
-        "children": [
-            {
-                "personal_number": personal_number(child_birth_date(rng, today), rng),
-                "name": full_name(rng),
-                "birth_date": None,
-                "protected_identity": False,
-                "school": "Påhittade skolan",
-            }
-            for _ in range(children)
-        ],
+        "children": [_child(rng, today) for _ in range(children)],
         "guardians": [
             {
                 "personal_number": personal_number(adult_birth_date(rng, today), rng),
@@ -126,4 +118,18 @@ def submission(
             "child_location": "Skolan",
             "interpreter_language": None,
         },
+    }
+
+
+def _child(rng: random.Random, today: date) -> dict[str, Any]:
+    """A child with a number, the birth date the number was made from and a sex: both generated
+    here together, as test data; intake itself never reads one from the other (DOMAIN.md §5)."""
+    born = child_birth_date(rng, today)
+    return {
+        "personal_number": personal_number(born, rng),
+        "name": full_name(rng),
+        "birth_date": born.isoformat(),
+        "sex": rng.choice(("girl", "boy")),
+        "protected_identity": False,
+        "school": "Påhittade skolan",
     }

@@ -22,6 +22,10 @@ with the same body after a timeout or a 503: you get the original answer (200). 
 (the legal receipt time) must carry a UTC offset, lie no more than 5 minutes ahead and no more
 than a year back (`PORTAL__MAX_AGE_DAYS`). Errors are `application/problem+json` with an
 `errors` list of `{"loc": [...], "msg": ...}`; they name the field, never the value sent.
+
+A child's `sex` (`girl`, `boy`, `other`, `unknown`; default `unknown`) and `birth_date` are
+optional; the national statistics count by them and never read them from the personal identity
+number, so send them whenever the form asks.
 """
 
 _REPORT: dict[str, Any] = {
@@ -43,11 +47,12 @@ _REPORT: dict[str, Any] = {
         {
             "personal_number": "20150412-9824",
             "name": "Alva Testsson",
-            "birth_date": None,
+            "birth_date": "2015-04-12",
+            "sex": "girl",
             "protected_identity": False,
             "school": "Påhittade skolan",
         },
-        {"personal_number": None, "name": "Nils Testsson", "birth_date": "2019-06-02"},
+        {"personal_number": None, "name": "Nils Testsson", "birth_date": "2019-06-02", "sex": "boy"},
     ],
     "guardians": [{"personal_number": "198503149919", "name": "Stina Testsson", "informed": False}],
     "concern": {

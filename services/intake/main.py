@@ -20,6 +20,7 @@ from services.intake.adapters.oep_client import FetchLimits, OpenEPlatformClient
 from services.intake.adapters.oep_mapping import FormMapping, load_mapping
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from services.intake.adapters.postgres_oep import PostgresPollerTurn
+from services.intake.adapters.statistics_files import FileFormat, write_statistics
 from services.intake.api_docs import with_portal_schemas
 from services.intake.domain.access_chain import ChainCheck
 from services.intake.domain.dossier_access import Organisation
@@ -27,6 +28,7 @@ from services.intake.handlers.access_log import verify_access_log
 from services.intake.handlers.dossier import Dossiers
 from services.intake.handlers.feedback_sending import FeedbackSending
 from services.intake.handlers.open_eplatform import OepPolling, PollerConfig, PollTally, RemapOutcome, remap
+from services.intake.handlers.statistics import statistics_for
 from services.intake.handlers.submissions import IntakeSecrets, adopt_legacy_submissions, reencrypt_all
 from shared import db
 from shared.clock import STOCKHOLM, Clock, SystemClock
@@ -304,6 +306,20 @@ async def verify_stored_access_log(
         return await verify_access_log(lambda: PostgresIntakeUnitOfWork(pool), anchors=anchors)
     finally:
         await pool.close()
+
+
+async def export_statistics(
+    settings: ServiceSettings, start: date, end: date, file_format: FileFormat, out: Path, min_cell: int
+) -> int:
+    """`referral-router statistics`'s work: the follow-up file for the period written to `out`;
+    returns how many rows it has."""
+    pool = await db.create_pool(settings.database, SERVICE)
+    try:
+        rows = await statistics_for(PostgresIntakeUnitOfWork(pool), start, end, min_cell)
+    finally:
+        await pool.close()
+    write_statistics(rows, file_format, out)
+    return len(rows)
 
 
 def main() -> None:

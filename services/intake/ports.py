@@ -16,6 +16,7 @@ from services.intake.domain.access_log import AccessEntry, LoggedEntry
 from services.intake.domain.dossier import Assigned, Projection, Registration, Tracked, Updated
 from services.intake.domain.feedback import Decided, FeedbackRequest, Sending
 from services.intake.domain.open_eplatform import InstanceState, KeptRaw, TrackedInstance
+from services.intake.domain.statistics import CaseProgress, StatisticsRecord
 from services.intake.domain.submissions import (
     Document,
     DocumentInfo,
@@ -370,6 +371,32 @@ class ReviewStore(Protocol):
         ...
 
 
+class StatisticsStore(Protocol):
+    """The non-personal statistics records (issue 23); each is written with its referral, by
+    `SubmissionStore.add`."""
+
+    async def decided(self, changes: Sequence[CaseProgress]) -> None:
+        """Apply protection assessments and decisions in order (`domain.statistics.projected`); a
+        change about a referral without a record (stored before the records were kept) is skipped."""
+        ...
+
+    async def received_between(self, start: datetime, end: datetime) -> list[StatisticsRecord]:
+        """Every record with start <= received_at < end, by receipt; StatisticsNotKept when the
+        database has no such records at all."""
+        ...
+
+
+class StatisticsNotKept(Exception):
+    """The database holds no statistics records (intake's migration 011 has not run there)."""
+
+
+class StatisticsUnitOfWork(UnitOfWork, Protocol):
+    """One transaction over the statistics records: the narrow view the export needs."""
+
+    @property
+    def statistics(self) -> StatisticsStore: ...
+
+
 class AccessLogUnitOfWork(UnitOfWork, Protocol):
     """One transaction over the access log (`GET /v1/access-log` reads it); the narrow view of
     `IntakeUnitOfWork` that the log's queries need."""
@@ -409,6 +436,9 @@ class IntakeUnitOfWork(ConsumingUnitOfWork, Protocol):
 
     @property
     def feedback(self) -> FeedbackStore: ...
+
+    @property
+    def statistics(self) -> StatisticsStore: ...
 
 
 class FeedbackNotSent(Exception):

@@ -20,6 +20,7 @@ from pydantic import (
 from services.intake.domain import submissions
 from services.intake.domain.personal_numbers import InvalidPersonalNumber, normalise_personal_number
 from services.intake.domain.referrals import Child as ChildToRoute
+from services.intake.domain.referrals import Sex
 from services.intake.domain.reporting import (
     CATEGORIES,
     MANDATORY_REPORTERS,
@@ -82,11 +83,19 @@ class Reporter(_Wire):
 
 
 class Child(_Wire):
-    """A child the referral concerns: a valid number, or at least a name or birth date."""
+    """A child the referral concerns: a valid number, or at least a name or birth date.
+
+    `sex` and `birth_date` are what the national statistics (docs/STATISTICS.md) count by; intake
+    never reads either from the personal identity number (DOMAIN.md §5)."""
 
     personal_number: str | None = None
     name: Text | None = None
     birth_date: date | None = None
+    sex: Sex = Field(
+        default="unknown",
+        description="As the reporter gave it; `unknown` when not asked or not known. "
+        "Never derived from the personal identity number.",
+    )
     protected_identity: bool = False
     school: Text | None = None
 
@@ -164,7 +173,10 @@ class Submission(_Wire):
             categories=self.concern.categories,
             acute_danger=self.concern.acute_danger,
             interpreter_needed=self.concern.interpreter_language is not None,
-            children=tuple(ChildToRoute(c.personal_number, c.protected_identity) for c in self.children),
+            children=tuple(
+                ChildToRoute(c.personal_number, c.protected_identity, c.birth_date, c.sex)
+                for c in self.children
+            ),
             guardian_numbers=tuple(g.personal_number for g in self.guardians if g.personal_number),
         )
 

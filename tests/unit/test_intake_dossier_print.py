@@ -38,6 +38,7 @@ def dossier(**changes: Any) -> dict[str, Any]:
             "name": "Zoë Łukasz Đặng",
             "personal_number": CHILD_NUMBER,
             "birth_date": "2015-03-02",
+            "sex": "girl",
             "school": "Ängsskolan",
             "protected_identity": False,
         },
@@ -117,7 +118,7 @@ def test_the_dossier_prints_every_section_in_swedish_with_names_as_written() -> 
         "Zoë Łukasz Đặng", "Åsa Öberg", "Ängsskolan", "Karin Lärare", "karin@example.se",
         f"{CHILD_NUMBER[:8]}-{CHILD_NUMBER[8:]}", f"{GUARDIAN_NUMBER[:8]}-{GUARDIAN_NUMBER[8:]}",
         "Bevittnat våld", "Försummelse", "Skola", "arabiska", "R-9ZZ81K", "Originaldokument", "IFO-2026-1234",
-        "2026-11-20 23:41", "Skyddsbedömning", "2026-11-23 12:00", "E-tjänst", "cw-a1",
+        "2026-11-20 23:41", "Skyddsbedömning", "2026-11-23 12:00", "E-tjänst", "cw-a1", "Kön", "Flicka",
     ):  # fmt: skip
         assert squashed(shown) in flat, shown
 
@@ -167,7 +168,8 @@ def test_a_whole_section_can_be_masked() -> None:
     flat = squashed(text_of(render_dossier_pdf(dossier(masked=["child"]), "in-3", PRINTED_AT))[0])
     assert "Zoë" not in flat
     assert CHILD_NUMBER[8:] not in flat
-    assert flat.count(squashed("Skyddad – visas inte")) == 5
+    # Every child field: name, number, birth date, sex, school, protected identity.
+    assert flat.count(squashed("Skyddad – visas inte")) == 6
 
 
 def test_a_missing_font_is_named_with_its_debian_package(tmp_path: Path) -> None:

@@ -61,6 +61,20 @@ def test_a_masked_identity_number_means_the_child_has_no_known_number():
     assert second.personal_number is None and second.birth_date is not None
 
 
+def test_the_childs_sex_is_mapped_from_its_own_question_and_is_unknown_when_not_answered():
+    first, second = mapped(1001).children
+    assert first.sex == "boy"  # barn1Kon: "Pojke"
+    assert second.sex == "unknown"  # the form has no barn2Kon answer
+    assert {c.sex for c in mapped(1003).children} == {"unknown"}
+
+
+def test_an_answer_to_the_sex_question_the_mapping_does_not_know_is_unmappable():
+    raw = (FIXTURES / "1001.xml").read_bytes().replace(b"[Pojke]", b"[Kanske]")
+    with pytest.raises(UnmappableInstance, match="'barn1Kon'") as caught:
+        to_submission(parse_flow_instance(raw), MAPPING)
+    assert "Kanske" not in str(caught.value)
+
+
 def test_an_anonymous_private_person_maps_without_name_or_contact():
     submission = mapped(1002)
     assert submission.reporter.type == "private_person" and submission.reporter.anonymous

@@ -95,6 +95,20 @@ def test_a_child_with_neither_number_nor_name_nor_birth_date_is_rejected():
     assert "personal_number, or at least a name or birth_date" in errors[("children", 0)]
 
 
+@pytest.mark.parametrize("sex", ["girl", "boy", "other", "unknown"])
+def test_a_childs_sex_is_one_of_four_codes_and_reaches_the_domain(sex):
+    parsed = accepts(with_change(("children", 0, "sex"), sex))
+    assert parsed.children[0].sex == sex == parsed.to_domain().children[0].sex
+
+
+def test_a_child_without_a_sex_is_unknown_and_an_unknown_code_is_rejected_at_its_field():
+    parsed = accepts(with_change(("children", 0, "sex"), _DELETE))
+    assert parsed.children[0].sex == "unknown" == parsed.to_domain().children[0].sex
+    errors = errors_of(with_change(("children", 0, "sex"), "female"))
+    assert "'girl', 'boy', 'other' or 'unknown'" in errors[("children", 0, "sex")]
+    assert "female" not in errors[("children", 0, "sex")]
+
+
 @pytest.mark.parametrize("reporter_type", ["private_person", "relative"])
 def test_a_private_person_or_relative_may_report_anonymously_without_name_or_contact(reporter_type):
     body = with_change(("reporter",), {"type": reporter_type, "anonymous": True})

@@ -91,6 +91,35 @@ def test_personal_numbers_are_synthetic_with_valid_check_digits(reports):
                 assert 980 <= int(number[8:11]) <= 999  # the synthetic serial range
 
 
+def test_most_children_come_with_a_sex_and_a_birth_date_that_agree_with_their_number(reports):
+    children = [c for r in reports for c in r.body["children"]]
+    sexes = Counter(c.get("sex", "unknown") for c in children)
+    assert set(sexes) == {"girl", "boy", "other", "unknown"}
+    assert 0.85 <= 1 - sexes["unknown"] / len(children) <= 0.95
+    assert 0.4 <= sexes["girl"] / len(children) <= 0.5 and 0.4 <= sexes["boy"] / len(children) <= 0.5
+    with_date = [c for c in children if c["birth_date"]]
+    assert 0.8 <= len(with_date) / len(children) <= 0.9
+    for child in with_date:
+        number = child["personal_number"]
+        if number:  # the generator made the number from this date (a coordination number: day + 60)
+            day = int(number[6:8])
+            assert child["birth_date"] == f"{number[:4]}-{number[4:6]}-{day - 60 if day > 60 else day:02d}"
+
+
+def test_a_child_reported_again_keeps_its_sex_and_birth_date():
+    maker = ReportMaker(random.Random(12))
+    seen: dict[str, tuple[str, str]] = {}
+    checked = 0
+    for i in range(N):
+        for child in maker.make(NOW - timedelta(hours=N - i)).body["children"]:
+            number, sex, born = child["personal_number"], child.get("sex"), child["birth_date"]
+            if number is None or sex is None or born is None:
+                continue
+            checked += number in seen
+            assert seen.setdefault(number, (sex, born)) == (sex, born)
+    assert checked > 0.05 * N
+
+
 def test_the_same_seed_gives_the_same_reports():
     a = ReportMaker(random.Random(7)).make(NOW).body
     b = ReportMaker(random.Random(7)).make(NOW).body

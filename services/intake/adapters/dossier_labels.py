@@ -75,11 +75,14 @@ STATUS = {
     "joined_ongoing": "Ingår i pågående utredning",
 }
 
+SEX = {"girl": "Flicka", "boy": "Pojke", "other": "Annat", "unknown": "Okänt"}
+
 # Field labels by section, in print order.
 CHILD = (
     ("name", "Namn"),
     ("personal_number", "Personnummer"),
     ("birth_date", "Födelsedatum"),
+    ("sex", "Kön"),
     ("school", "Skola"),
     ("protected_identity", "Skyddade personuppgifter"),
 )
@@ -113,4 +116,9 @@ REGISTRATION = (
     ("registered_at", "Registrerad"),
     ("registered_by", "Av"),
 )
-CODES = {"reporter.type": REPORTER_TYPE, "concern.categories": CATEGORY, "assignment.status": STATUS}
+CODES = {
+    "child.sex": SEX,
+    "reporter.type": REPORTER_TYPE,
+    "concern.categories": CATEGORY,
+    "assignment.status": STATUS,
+}

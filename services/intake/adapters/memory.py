@@ -26,8 +26,10 @@ from services.intake.adapters.memory_dossier import (
 from services.intake.adapters.memory_feedback import FeedbackTables, InMemoryFeedbackStore
 from services.intake.adapters.memory_oep import InMemoryOepInstanceStore, InMemoryPollerTurn, InstanceRow
 from services.intake.adapters.memory_reviews import InMemoryReviewStore
+from services.intake.adapters.memory_statistics import InMemoryStatisticsStore
 from services.intake.domain.access_log import LoggedEntry
 from services.intake.domain.dossier import Projection, ReferralFacts, Registration
+from services.intake.domain.statistics import StatisticsRecord
 from services.intake.domain.submissions import (
     EncryptedDetails,
     EncryptedDocument,
@@ -63,6 +65,7 @@ class IntakeTables(Tables):
     grants: list[Grant] = field(default_factory=list)
     access_log: list[LoggedEntry] = field(default_factory=list)
     access_reviews: dict[str, datetime] = field(default_factory=dict)  # month -> sent at
+    statistics: dict[str, StatisticsRecord] = field(default_factory=dict)  # by referral id
     # Months claimed by an open unit of work (the primary key entry): shared, never part of a copy.
     claimed_months: dict[str, int] = field(default_factory=dict)
     feedback: FeedbackTables = field(default_factory=FeedbackTables)
@@ -124,6 +127,7 @@ class InMemorySubmissionStore:
             ))
             for r in submission.referrals
         )  # fmt: skip
+        tables.statistics.update((r.referral_id, r) for r in submission.statistics)
         tables.outbox.extend(events)
         return None
 
@@ -232,6 +236,11 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
     def feedback(self) -> InMemoryFeedbackStore:
         """Feedback to mandatory reporters, in this unit of work."""
         return InMemoryFeedbackStore(self.tables.feedback, self._steps.in_transaction)
+
+    @property
+    def statistics(self) -> InMemoryStatisticsStore:
+        """The statistics records, in this unit of work."""
+        return InMemoryStatisticsStore(self.tables.statistics, self._steps.in_transaction)
 
     @property
     def inbox(self) -> InMemoryInbox:

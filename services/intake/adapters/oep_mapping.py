@@ -80,6 +80,7 @@ class ChildMap(_Config):
 
     person: PersonRef
     birth_date: str | None = None
+    sex: Choice | None = None  # answer texts to girl | boy | other | unknown; unasked: unknown
     school: str | None = None
     protected_identity: Choice | None = None
 
@@ -257,6 +258,7 @@ def _child(answers: _Answers, m: ChildMap) -> dict[str, Any] | None:
         "personal_number": person.get("personal_number"),
         "name": _name(person),
         "birth_date": _text(answers, m.birth_date),
+        "sex": _choose(answers, m.sex),
         "school": _text(answers, m.school),
         "protected_identity": bool(_choose(answers, m.protected_identity)),
     }

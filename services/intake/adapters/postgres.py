@@ -16,6 +16,7 @@ from services.intake.adapters.postgres_feedback import PostgresFeedbackStore
 from services.intake.adapters.postgres_oep import PostgresOepInstanceStore
 from services.intake.adapters.postgres_reviews import PostgresReviewStore
 from services.intake.adapters.postgres_session import Session
+from services.intake.adapters.postgres_statistics import PostgresStatisticsStore
 from services.intake.adapters.postgres_submissions import PostgresSubmissionStore
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.events import OutboxRow
@@ -74,6 +75,11 @@ class PostgresIntakeUnitOfWork(PostgresUnitOfWork):
     def feedback(self) -> PostgresFeedbackStore:
         """Feedback to mandatory reporters, in this unit of work."""
         return PostgresFeedbackStore(self.session)
+
+    @property
+    def statistics(self) -> PostgresStatisticsStore:
+        """The statistics records, in this unit of work."""
+        return PostgresStatisticsStore(self.session)
 
     @property
     def inbox(self) -> _Inbox:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from services.intake.adapters.postgres_session import Session
+from services.intake.adapters.postgres_statistics import insert_arguments
 from services.intake.domain.submissions import (
     DocumentInfo,
     EncryptedDetails,
@@ -19,7 +20,8 @@ from services.intake.domain.submissions import (
 )
 from shared.events import OutboxRow
 
-# One statement stores a submission, its encrypted details and documents, its referrals and their outbox rows,
+# One statement stores a submission, its encrypted details and documents, its referrals, their
+# statistics records and outbox rows,
 # and wakes the relay; every insert after the first reads from `s`, so a portal key seen before
 # inserts nothing and returns no row.
 _INSERT_ALL = """
@@ -46,6 +48,14 @@ WITH s AS (
     FROM s, unnest($15::uuid[], $16::text[], $17::bytea[], $18::bytea[]) WITH ORDINALITY
          AS e(event_id, topic, key, payload, n)
     ORDER BY e.n
+), t AS (
+    INSERT INTO statistics_records (referral_id, received_at, kind, channel, reporter_type, categories,
+                                    acute_danger, sex, age)
+    SELECT x.referral_id, x.received_at, x.kind, x.channel, x.reporter_type,
+           string_to_array(x.categories, ';'), x.acute_danger, x.sex, x.age
+    FROM s, unnest($26::text[], $27::timestamptz[], $28::text[], $29::text[], $30::text[], $31::text[],
+                   $32::bool[], $33::text[], $34::int[])
+         AS x(referral_id, received_at, kind, channel, reporter_type, categories, acute_danger, sex, age)
 )
 SELECT pg_notify('outbox_' || current_schema(), '') FROM s
 """
@@ -93,7 +103,7 @@ class PostgresSubmissionStore:
             [e[0] for e in events], [e[1] for e in events], [e[2] for e in events], [e[3] for e in events],
             submission.portal_key, [d.info.n for d in docs], [d.info.name for d in docs],
             [d.info.media_type for d in docs], [d.info.size for d in docs], [d.key_id for d in docs],
-            [d.ciphertext for d in docs],
+            [d.ciphertext for d in docs], *insert_arguments(submission.statistics),
         )  # fmt: skip
         if inserted:
             return None

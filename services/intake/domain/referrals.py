@@ -7,6 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+# The child's sex as the reporter gave it on the form (`unknown` when not given). Never derived
+# from the personal identity number (DOMAIN.md §5): numbers may become sex-neutral.
+Sex = Literal["girl", "boy", "other", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -15,6 +21,8 @@ class Child:
 
     personal_number: str | None  # 12-digit normalised, or None when unknown
     protected_identity: bool
+    birth_date: date | None = None  # as the reporter gave it: the statistics' only source of age
+    sex: Sex = "unknown"  # as the reporter gave it: the statistics' only source of sex
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from services.intake.domain.referrals import Child, Referral
 from services.intake.domain.reporting import Channel, Kind, is_mandatory_reporter
+from services.intake.domain.statistics import StatisticsRecord
 
 
 class SubmissionConflict(Exception):
@@ -164,6 +165,7 @@ class NewSubmission:
     referrals: tuple[Referral, ...]
     receipt: Receipt
     documents: tuple[EncryptedDocument, ...] = ()
+    statistics: tuple[StatisticsRecord, ...] = ()  # one per referral, stored in the same statement
 
     @property
     def submission_id(self) -> str:

@@ -28,6 +28,7 @@ from services.intake.domain.submissions import (
     document_associated_data,
     receipt_for,
 )
+from services.intake.handlers.statistics import statistics_records
 from services.intake.ports import IntakeUnitOfWork
 from shared.clock import Clock
 from shared.crypto import Cipher, pseudonym
@@ -116,6 +117,7 @@ async def store_submission(
         referrals=tuple(referrals),
         receipt=receipt,
         documents=tuple(_encrypted(receipt.reference, n, d, keys.cipher) for n, d in enumerate(documents, 1)),
+        statistics=statistics_records(submission, referrals),
     )
     now = clock.now()
     events = [outbox_row(TOPIC_RECEIVED, _received_event(submission, receipt, r, now)) for r in referrals]
