@@ -122,6 +122,22 @@ def _verify_access_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retention(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from services.intake.main import IntakeSettings, retain_stored_details
+    from shared.clock import SystemClock
+
+    report = asyncio.run(retain_stored_details(IntakeSettings(), args.dry_run, SystemClock()))
+    verb = "would erase" if report.dry_run else "erased"
+    print(f"retention run {report.run_id} at {report.at.isoformat()}: {verb} {len(report.erased)} referrals")
+    for e in report.erased:
+        print(f"  {e.referral_id}\tsubmission {e.submission_id}\trule {e.rule}")
+    for reason, n in sorted(report.kept.items()):
+        print(f"  kept {n}: {reason}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(prog="referral-router", description=__doc__)
@@ -158,6 +174,15 @@ def parser() -> argparse.ArgumentParser:
         "still be there with that hash",
     )
     verify.set_defaults(run=_verify_access_log)
+    retention = sub.add_parser(
+        "retention",
+        help="erase the received copies due by the unit file's retention rules (crypto-shredding; "
+        "intake's settings from the environment)",
+    )
+    retention.add_argument(
+        "--dry-run", action="store_true", help="list exactly what a run now would erase; change nothing"
+    )
+    retention.set_defaults(run=_retention)
     return p
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
 
 StaffId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-]{0,39}$")]
 
@@ -239,6 +239,27 @@ class NotificationRoutes(_Strict):
         return ()
 
 
+class Retention(_Strict):
+    """The unit's document management plan for intake's working copy (issue 23): when the received
+    copy of a referral is erased. Nothing is erased automatically before registration."""
+
+    erase_registered_after_days: int | None = Field(
+        default=None, ge=0, le=36500, description="days after registration; null: never automatically"
+    )
+    research_sample_days: tuple[int, ...] = Field(
+        default=(), description="days of birth the archive authority holds for research, e.g. [5, 15, 25]"
+    )
+    run_at: time = time(3, 0)  # local time of the daily run
+    check_interval_s: float = Field(default=600.0, gt=0)
+
+    @field_validator("research_sample_days")
+    @classmethod
+    def _days_of_a_month(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 1 <= d <= 31 for d in value):
+            raise ValueError("days of birth lie in 1-31")
+        return value
+
+
 class UnitConfig(_Strict):
     """The whole unit configuration file."""
 
@@ -255,6 +276,7 @@ class UnitConfig(_Strict):
     assignment: Assignment = Assignment()
     deadlines: DeadlineRules = DeadlineRules()
     notifications: NotificationRoutes = NotificationRoutes()
+    retention: Retention = Retention()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> UnitConfig:

@@ -26,6 +26,7 @@ from services.intake.domain.dossier import (
     AccessRefused,
     AttachmentMissing,
     AttachmentWithheld,
+    ReferralErased,
     RegistrationConflict,
 )
 from services.intake.domain.dossier_access import Reader
@@ -156,6 +157,11 @@ async def _guarded(work: Awaitable[Any]) -> Any:
         raise ApiProblem(404, "Not Found", "the referral has no such attachment") from None
     except RegistrationConflict:
         raise ApiProblem(409, "Conflict", "the referral is registered under another case number") from None
+    except ReferralErased as exc:
+        when = exc.erased_at.isoformat()
+        raise ApiProblem(
+            410, "Gone", f"the referral's received copy was erased on {when} by rule {exc.rule}"
+        ) from None
 
 
 _READ = problem_responses(401, 403, 422, 503)

@@ -24,15 +24,19 @@ from services.intake.adapters.memory_dossier import (
     InMemoryDossierStore,
 )
 from services.intake.adapters.memory_oep import InMemoryOepInstanceStore, InMemoryPollerTurn, InstanceRow
+from services.intake.adapters.memory_retention import InMemoryDataKeyStore, InMemoryRetentionStore
 from services.intake.adapters.memory_reviews import InMemoryReviewStore
 from services.intake.domain.access_log import LoggedEntry
 from services.intake.domain.dossier import Projection, ReferralFacts, Registration
 from services.intake.domain.submissions import (
+    DataKey,
     EncryptedDetails,
     EncryptedDocument,
     NewSubmission,
     StoredSubmission,
 )
+from services.intake.ports import Erasure, Hold
+from shared.crypto import DATA_KEY_ID
 from shared.events import OutboxRow
 from shared.memory import InMemoryInbox, InMemoryOutbox, InMemoryUnitOfWork, Tables
 
@@ -64,6 +68,10 @@ class IntakeTables(Tables):
     access_reviews: dict[str, datetime] = field(default_factory=dict)  # month -> sent at
     # Months claimed by an open unit of work (the primary key entry): shared, never part of a copy.
     claimed_months: dict[str, int] = field(default_factory=dict)
+    data_keys: dict[str, DataKey] = field(default_factory=dict)  # by submission id
+    legal_holds: list[Hold] = field(default_factory=list)
+    retention_log: dict[str, Erasure] = field(default_factory=dict)  # by referral id
+    kinds: dict[str, str] = field(default_factory=dict)  # referral id -> kind
 
 
 # The access log's append turn of each fake database (the advisory lock), by the tables' identity.
@@ -113,6 +121,9 @@ class InMemorySubmissionStore:
         tables.client_of[submission.submission_id] = submission.client_id
         tables.details[submission.submission_id] = submission.details
         tables.documents.update(((d.submission_id, d.info.n), d) for d in submission.documents)
+        tables.kinds.update((r.referral_id, submission.kind) for r in submission.referrals)
+        if submission.data_key is not None:
+            tables.data_keys[submission.submission_id] = submission.data_key
         tables.referrals.update((r.referral_id, submission.submission_id) for r in submission.referrals)
         received = submission.receipt.received_at
         tables.referral_facts.update(
@@ -148,7 +159,7 @@ class InMemorySubmissionStore:
         free = [
             d
             for sid, d in sorted(self._tables.details.items())
-            if d.key_id != key_id and self._held.get(sid, self._holder) == self._holder
+            if d.key_id not in (key_id, DATA_KEY_ID) and self._held.get(sid, self._holder) == self._holder
         ][:limit]
         self._held.update((d.submission_id, self._holder) for d in free)
         return free
@@ -166,7 +177,7 @@ class InMemorySubmissionStore:
         free = [
             d
             for at, d in sorted(self._tables.documents.items())
-            if d.key_id != key_id and held.get(at, self._holder) == self._holder
+            if d.key_id not in (key_id, DATA_KEY_ID) and held.get(at, self._holder) == self._holder
         ][:limit]
         held.update(((d.submission_id, d.info.n), self._holder) for d in free)
         return free
@@ -225,6 +236,16 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
             tables.access_reviews, tables.outbox, self.committed.claimed_months, self._holder,
             self._steps.in_transaction,
         )  # fmt: skip
+
+    @property
+    def data_keys(self) -> InMemoryDataKeyStore:
+        """Each submission's data key, in this unit of work."""
+        return InMemoryDataKeyStore(self.tables, self._steps.in_transaction)
+
+    @property
+    def retention(self) -> InMemoryRetentionStore:
+        """Legal holds, erasure and the retention log, in this unit of work."""
+        return InMemoryRetentionStore(self.tables, self._steps.in_transaction)
 
     @property
     def inbox(self) -> InMemoryInbox:

@@ -13,6 +13,7 @@ import asyncpg
 from services.intake.adapters.postgres_access_log import PostgresAccessLogStore
 from services.intake.adapters.postgres_dossier import PostgresAccessProjectionStore, PostgresDossierStore
 from services.intake.adapters.postgres_oep import PostgresOepInstanceStore
+from services.intake.adapters.postgres_retention import PostgresDataKeyStore, PostgresRetentionStore
 from services.intake.adapters.postgres_reviews import PostgresReviewStore
 from services.intake.adapters.postgres_session import Session
 from services.intake.adapters.postgres_submissions import PostgresSubmissionStore
@@ -68,6 +69,16 @@ class PostgresIntakeUnitOfWork(PostgresUnitOfWork):
     def reviews(self) -> PostgresReviewStore:
         """The months whose access-log review was sent, in this unit of work."""
         return PostgresReviewStore(self.session)
+
+    @property
+    def data_keys(self) -> PostgresDataKeyStore:
+        """Each submission's data key, in this unit of work."""
+        return PostgresDataKeyStore(self.session)
+
+    @property
+    def retention(self) -> PostgresRetentionStore:
+        """Legal holds, erasure and the retention log, in this unit of work."""
+        return PostgresRetentionStore(self.session)
 
     @property
     def inbox(self) -> _Inbox:
