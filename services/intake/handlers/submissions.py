@@ -30,7 +30,7 @@ from services.intake.domain.submissions import (
 from services.intake.handlers.sealing import DataKeyRing, open_row
 from services.intake.ports import IntakeUnitOfWork
 from shared.clock import Clock
-from shared.crypto import Cipher, pseudonym
+from shared.crypto import DATA_KEY_ID, Cipher, pseudonym
 from shared.events import TOPIC_RECEIVED, ReferralReceived, new_envelope, outbox_row
 
 log = logging.getLogger(__name__)
@@ -199,8 +199,9 @@ async def reencrypt_batch(uow: IntakeUnitOfWork, cipher: Cipher, batch_size: int
     The rows are held until the commit, so two runs at once share the work instead of colliding.
     """
     async with uow:
-        held = await uow.submissions.details_not_under(cipher.current, batch_size)
-        documents = await uow.submissions.documents_not_under(cipher.current, batch_size)
+        # Every row still under a global key, the current one included, moves onto a data key.
+        held = await uow.submissions.details_not_under(DATA_KEY_ID, batch_size)
+        documents = await uow.submissions.documents_not_under(DATA_KEY_ID, batch_size)
         sids = {d.submission_id for d in held} | {d.submission_id for d in documents}
         rings = await _rings(uow, cipher, sids)
         await uow.submissions.replace_details([_onto_data_key(d, cipher, rings) for d in held])
