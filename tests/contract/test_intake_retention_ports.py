@@ -83,36 +83,10 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
 
 
 async def _as_legacy_in_postgres(pool: Any) -> None:
-    from services.intake.domain.submissions import document_associated_data
-    from services.intake.handlers.sealing import open_row
+    from tests.integration.intake_support import as_legacy
 
-    cipher = keys().cipher
-    keys_by_sid = {}
-    async with PostgresIntakeUnitOfWork(pool) as uow:
-        for r in await pool.fetch("SELECT submission_id FROM data_keys"):
-            keys_by_sid[r["submission_id"]] = await uow.data_keys.get(r["submission_id"])
-    for r in await pool.fetch("SELECT submission_id, key_id, ciphertext FROM personal_details"):
-        sid = r["submission_id"]
-        plain = open_row(cipher, keys_by_sid.get(sid), r["key_id"], bytes(r["ciphertext"]), sid.encode())
-        key_id, blob = cipher.encrypt(plain, sid.encode())
-        await pool.execute(
-            "UPDATE personal_details SET key_id = $2, ciphertext = $3 WHERE submission_id = $1",
-            sid,
-            key_id,
-            blob,
-        )
-    for r in await pool.fetch("SELECT submission_id, n, key_id, ciphertext FROM documents"):
-        sid, at = r["submission_id"], document_associated_data(r["submission_id"], r["n"])
-        plain = open_row(cipher, keys_by_sid.get(sid), r["key_id"], bytes(r["ciphertext"]), at)
-        key_id, blob = cipher.encrypt(plain, at)
-        await pool.execute(
-            "UPDATE documents SET key_id = $3, ciphertext = $4 WHERE submission_id = $1 AND n = $2",
-            sid,
-            r["n"],
-            key_id,
-            blob,
-        )
-    await pool.execute("DELETE FROM data_keys")
+    async with pool.acquire() as conn:
+        await as_legacy(conn, keys().cipher)
 
 
 def number_born_on(day: int, serial: str = "982") -> str:
