@@ -132,6 +132,15 @@ UNIT_MEANINGS: dict[str, str] = {
     "UnitConfig.assignment": "How a caseworker is chosen inside the team.",
     "UnitConfig.deadlines": "Legal clocks and reminders.",
     "UnitConfig.notifications": "Who is told about what, and how.",
+    "UnitConfig.retention": "The document management plan for intake's working copy: when a "
+    "referral's received copy is erased (crypto-shredding; docs/RUNBOOK.md, Retention).",
+    "Retention.erase_registered_after_days": "Days after registration in the system of record when "
+    "the received copy (details, documents) is erased; `null`: never automatically. Never before "
+    "registration, never under a legal hold.",
+    "Retention.research_sample_days": "Days of birth (e.g. `[5, 15, 25]`) the archive authority keeps "
+    "for research: such children's referrals are never erased automatically. Empty: no sample.",
+    "Retention.run_at": "Local (Stockholm) time of day from which the daily run is made.",
+    "Retention.check_interval_s": "Seconds between looks whether the daily run is due.",
     "Team.id": "Team id used in events, metrics and the rotation (`team-a`).",
     "Team.name": "Display name.",
     "Team.manager": "The team's manager (*enhetschef*).",

@@ -240,8 +240,9 @@ class NotificationRoutes(_Strict):
 
 
 class Retention(_Strict):
-    """The unit's document management plan for intake's working copy (issue 23): when the received
-    copy of a referral is erased. Nothing is erased automatically before registration."""
+    """When intake erases a referral's received copy (never before registration, never under hold).
+
+    The unit's document management plan for intake's working copy (issue 23)."""
 
     erase_registered_after_days: int | None = Field(
         default=None, ge=0, le=36500, description="days after registration; null: never automatically"
