@@ -185,7 +185,7 @@ async def get_dossier(request: Request, caller: Caller, referral_id: ReferralId)
 
 
 _PDF = {
-    **problem_responses(401, 403, 422, 503),
+    **problem_responses(401, 403, 410, 422, 503),
     200: {
         "description": "The printable dossier",
         "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
@@ -215,7 +215,7 @@ async def get_dossier_pdf(request: Request, caller: Caller, referral_id: Referra
 
 
 _ATTACHMENT = {
-    **problem_responses(401, 403, 404, 422, 503),
+    **problem_responses(401, 403, 404, 410, 422, 503),
     200: {
         "description": "The attachment's content, served with its stored media type",
         "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
@@ -256,7 +256,11 @@ def _disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-@router.post("/{referral_id}/reveal", responses=_WRITE, summary="Unmask a protected child's whereabouts")
+@router.post(
+    "/{referral_id}/reveal",
+    responses={**_WRITE, **problem_responses(410)},
+    summary="Unmask a protected child's whereabouts",
+)
 async def post_reveal(
     request: Request, caller: Caller, referral_id: ReferralId, body: ReasonBody
 ) -> dict[str, Any]:

@@ -8,15 +8,17 @@ the field, never its value.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.domain.personal_numbers import InvalidPersonalNumber, normalise_personal_number
 from services.intake.domain.retention import HoldScope
@@ -24,14 +26,29 @@ from services.intake.handlers import register_extract as extract
 from services.intake.handlers import retention
 from services.intake.ports import Hold, IntakeUnitOfWork
 from shared.clock import Clock
-from shared.http import ApiProblem, problem_responses
+from shared.http import ApiProblem, ProblemDetails, problem_responses
 from shared.staff_auth import Principal
 
 _bearer = HTTPBearer(auto_error=False, description="JWT with claims `sub` and `roles`")
 ReferralId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 _NO_CONTROLS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
-router = APIRouter(tags=["retention"])
+
+class _AuthenticatedFirst(APIRoute):
+    """A route that authenticates the caller before FastAPI reads the body (as the dossier's do,
+    `api_dossier.py`): without a valid token it is 401 even when the body is not JSON at all."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def authenticated_first(request: Request) -> Response:
+            request.state.principal = await _api(request).authenticate(await _bearer(request))
+            return await handler(request)
+
+        return authenticated_first
+
+
+router = APIRouter(tags=["retention"], route_class=_AuthenticatedFirst)
 
 
 @dataclass(frozen=True)
@@ -56,17 +73,32 @@ class HoldBody(_Body):
 
 
 class ExtractBody(_Body):
-    """The person's personal identity or coordination number (10 or 12 digits)."""
+    """The person's personal identity or coordination number (10 or 12 digits, with or without
+    separator); its check digit is checked once the caller is known to be the head of unit."""
 
-    personal_number: str = Field(min_length=10, max_length=13)
+    personal_number: str = Field(min_length=10, max_length=13, pattern=r"^[0-9]{6,8}[-+]?[0-9]{4}$")
 
-    @field_validator("personal_number")
-    @classmethod
-    def _valid(cls, value: str, info: ValidationInfo) -> str:
-        try:
-            return normalise_personal_number(value, date.today())
-        except InvalidPersonalNumber:
-            raise ValueError("not a valid personal identity or coordination number") from None
+
+def _normalised(number: str) -> str:
+    """The 12-digit form, or a 422 naming the field (never its value)."""
+    try:
+        return normalise_personal_number(number, date.today())
+    except InvalidPersonalNumber:
+        error = {
+            "loc": ("body", "personal_number"),
+            "msg": "not a valid personal identity or coordination number",
+        }
+        raise RequestValidationError([{**error, "type": "value_error"}]) from None
+
+
+# A body that is not JSON at all (FastAPI's own answer, as problem details).
+_NOT_JSON: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ProblemDetails,
+        "description": "The body is not JSON.",
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+    }
+}
 
 
 def _api(request: Request) -> RetentionApi:
@@ -77,7 +109,9 @@ def _api(request: Request) -> RetentionApi:
 async def _principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    return await _api(request).authenticate(credentials)
+    """The caller, authenticated by the route first; a dependency so OpenAPI names the scheme."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal if principal is not None else await _api(request).authenticate(credentials)
 
 
 Caller = Annotated[Principal, Depends(_principal)]
@@ -100,7 +134,7 @@ _REFUSED = "only a manager or the head of unit sets or lifts a legal hold on a r
 @router.post(
     "/v1/referrals/{referral_id}/legal-hold",
     status_code=201,
-    responses=problem_responses(401, 403, 422),
+    responses={**problem_responses(401, 403, 422), **_NOT_JSON},
     summary="Hold a referral (or every referral about its child) from erasure",
 )
 async def post_legal_hold(
@@ -141,7 +175,7 @@ async def delete_legal_hold(
 
 @router.post(
     "/v1/register-extract",
-    responses=problem_responses(401, 403, 422),
+    responses={**problem_responses(401, 403, 422), **_NOT_JSON},
     summary="What intake holds about a person (head of unit; logged)",
 )
 async def post_register_extract(request: Request, caller: Caller, body: ExtractBody) -> JSONResponse:
@@ -154,7 +188,10 @@ async def post_register_extract(request: Request, caller: Caller, body: ExtractB
     client = request.client.host if request.client else None
     asker = extract.Asker(caller.sub, frozenset(caller.roles), client, request_id)
     try:
-        answer = await extract.register_extract(_api(request).extracting, asker, body.personal_number)
+        if not extract.may_extract(asker):  # refused (and logged) before the number is looked at
+            await extract.refuse(_api(request).extracting, asker)
+        number = _normalised(body.personal_number)
+        answer = await extract.register_extract(_api(request).extracting, asker, number)
     except extract.ExtractRefused:
         raise ApiProblem(403, "Forbidden", "only the head of unit takes a register extract") from None
     return JSONResponse(answer, headers={"Cache-Control": "no-store"})

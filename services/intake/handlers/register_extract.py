@@ -48,11 +48,25 @@ class Asker:
     request_id: str | None
 
 
+def may_extract(asker: Asker) -> bool:
+    """Whether the asker may take a register extract: the head of unit only."""
+    return "head_of_unit" in asker.roles
+
+
+async def refuse(deps: Extracting, asker: Asker) -> None:
+    """Log a refused attempt (committed) and raise ExtractRefused; no number is looked at."""
+    async with deps.unit_of_work() as uow:
+        for entry in _entries(asker, [], "", False, deps.clock.now()):
+            await uow.access_log.append(entry)
+        await uow.commit()
+    raise ExtractRefused(asker.staff)
+
+
 async def register_extract(deps: Extracting, asker: Asker, personal_number: str) -> dict[str, Any]:
     """What intake holds about the person with this (normalised, 12-digit) number; ExtractRefused
     for anyone but the head of unit. Logged and committed before it is returned."""
     now = deps.clock.now()
-    allowed = "head_of_unit" in asker.roles
+    allowed = may_extract(asker)
     child_key = pseudonym(deps.pepper, "child", personal_number)
     family_key = pseudonym(deps.pepper, "family", personal_number)
     async with deps.unit_of_work() as uow:
