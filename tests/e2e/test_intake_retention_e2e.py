@@ -2,7 +2,7 @@
 details go in, the referrals are registered, `referral-router retention` runs (dry, then real):
 afterwards the ciphertext cannot be decrypted, the dossier says erased, a referral under legal
 hold is kept, and nothing else held the data: no plain database column, topic record, service or
-command log, or mail carries any of it.
+command log, mail, Teams card or metric carries any of it.
 """
 
 from __future__ import annotations
@@ -20,11 +20,14 @@ import pytest
 import yaml
 from cryptography.exceptions import InvalidTag
 
+from referral_router.devinfra.procs import stop_process
 from referral_router.stack import SERVICES
 from referral_router.tokens import dev_token
 from services.intake.domain.submissions import DataKey
 from services.intake.handlers.sealing import open_row
 from shared.crypto import Cipher, DataKeyDestroyed, decode_key
+from tests.conftest import drop_database
+from tests.e2e.conftest import start_stack
 from tests.e2e.test_intake_no_personal_data import (
     SECRETS,
     all_records,
@@ -35,6 +38,21 @@ from tests.e2e.test_intake_no_personal_data import (
 )
 from tests.factories import encode, submission
 from tests.helpers import eventually
+
+
+@pytest.fixture(scope="module")
+async def stack(postgres_server, kafka_broker, tmp_path_factory):
+    """The e2e stack (tests/e2e/conftest.py) with a Teams sink, so cards are scanned too."""
+    log_dir = tmp_path_factory.mktemp("e2e-retention-logs")
+    running, (smtp, name, teams) = await start_stack(postgres_server, kafka_broker, log_dir, teams_sink=True)
+    try:
+        yield running
+    finally:
+        running.services.stop_all()
+        stop_process(smtp)
+        stop_process(teams)
+        await drop_database(postgres_server, name)
+
 
 KEY_ID, KEY = "e2e-1", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # the e2e stack's (conftest.py)
 REPO = Path(__file__).resolve().parents[2]
@@ -96,6 +114,7 @@ async def test_erasure_shreds_the_data_key_keeps_held_referrals_and_leaves_the_d
     await eventually(
         stack.emails, lambda ms: all(any(r in m["subject"] for m in ms) for r in everyone), timeout_s=60
     )
+    await eventually(stack.cards, lambda cs: all(r in json.dumps(cs) for r in everyone), timeout_s=60)
     now = datetime.now(UTC).isoformat()
     for n, rid in enumerate(everyone):
         body = {"system_case_number": f"BoU-2026-{n:04d}", "registered_at": now}
@@ -150,6 +169,8 @@ async def test_erasure_shreds_the_data_key_keeps_held_referrals_and_leaves_the_d
     assert {s: leaks(text) for s, text in logs.items() if leaks(text)} == {}
     assert not leaks(dry + real)
     assert not leaks(json.dumps(await stack.emails(), ensure_ascii=False))
+    cards = json.dumps(await stack.cards(), ensure_ascii=False)
+    assert any(rid in cards for rid in everyone) and not leaks(cards)  # the cards were sent, clean
     async with httpx.AsyncClient(timeout=10) as client:
         scraped = {s: (await client.get(stack.services.url(s, "/metrics"))).text for s in SERVICES}
     assert {s: leaks(text) for s, text in scraped.items() if leaks(text)} == {}
