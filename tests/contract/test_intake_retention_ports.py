@@ -33,6 +33,7 @@ from services.intake.handlers.retention import (
     set_hold,
 )
 from services.intake.handlers.submissions import read_details, reencrypt_all
+from services.intake.ports import Erasure
 from shared.clock import FixedClock
 from shared.crypto import DataKeyDestroyed
 from tests.conftest import migrated_pool
@@ -319,3 +320,44 @@ async def _sid(backend: Backend, rid: str) -> str:
 async def _log_rows(backend: Backend) -> list[Any]:
     async with backend.unit_of_work() as uow:
         return [r.entry for r in await uow.access_log.chain(0, 1000)]
+
+
+async def test_the_extract_finds_the_guardian_whose_number_keyed_the_family(backend):
+    guardian = "198503149919"  # synthetic
+    body = form(seed=9)
+    body["guardians"] = [{"personal_number": guardian, "name": "Påhittad Vårdnadshavare", "informed": True}]
+    [rid] = await store_referral(backend.unit_of_work, body)
+    deps = Extracting(backend.unit_of_work, keys().pepper, FixedClock(LATER))
+    answer = await register_extract(deps, Asker("head", frozenset({"head_of_unit"}), None, None), guardian)
+    assert [(r["referral_id"], r["role"]) for r in answer["referrals"]] == [(rid, "guardian")]
+
+
+async def test_data_keys_held_by_one_re_encryption_are_skipped_by_another(backend):
+    sids = sorted([(await referral_of(backend, seed=s))[1] for s in (1, 2, 3)])
+    async with backend.unit_of_work() as first:
+        held = [k.submission_id for k in await first.data_keys.not_under("k2", 2)]
+        async with backend.unit_of_work() as second:
+            others = [k.submission_id for k in await second.data_keys.not_under("k2", 10)]
+        assert held == sids[:2] and others == sids[2:]
+    async with backend.unit_of_work() as third:
+        assert [k.submission_id for k in await third.data_keys.not_under("k2", 10)] == sids
+        assert await third.data_keys.not_under("k1", 10) == []  # all wrapped by k1 already
+
+
+async def test_a_key_already_stored_wins_and_a_destroyed_key_stays_destroyed(backend):
+    from services.intake.domain.submissions import DataKey
+
+    (rid, sid), (_, other) = await referral_of(backend, seed=1), await referral_of(backend, seed=2)
+    async with backend.unit_of_work() as uow:
+        stored = await uow.data_keys.get(sid)
+        await uow.data_keys.add([DataKey(sid, "k9", b"another")])
+        assert await uow.data_keys.get(sid) == stored
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        await uow.retention.erase([Erasure(rid, sid, "c-key", LATER, "manual-test", "run-1")], LATER)
+        await uow.data_keys.rewrap([DataKey(sid, "k2", b"rewrapped"), DataKey(other, "k2", b"rewrapped")])
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        assert (await uow.data_keys.get(sid)).wrapped is None
+        assert (await uow.data_keys.get(other)).wrapped == b"rewrapped"
+        assert (await uow.retention.erasure(rid)).rule == "manual-test"

@@ -60,6 +60,7 @@ class IntakeTables(Tables):
     # Details held by an open unit of work (FOR UPDATE): shared by all, never part of a copy.
     held_details: dict[str, int] = field(default_factory=dict)
     held_documents: dict[tuple[str, int], int] = field(default_factory=dict)
+    held_data_keys: dict[str, int] = field(default_factory=dict)
     referral_facts: dict[str, ReferralFacts] = field(default_factory=dict)
     projections: dict[str, Projection] = field(default_factory=dict)
     registrations: dict[str, Registration] = field(default_factory=dict)
@@ -240,7 +241,8 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
     @property
     def data_keys(self) -> InMemoryDataKeyStore:
         """Each submission's data key, in this unit of work."""
-        return InMemoryDataKeyStore(self.tables, self._steps.in_transaction)
+        held = self.committed.held_data_keys
+        return InMemoryDataKeyStore(self.tables, self._steps.in_transaction, held, self._holder)
 
     @property
     def retention(self) -> InMemoryRetentionStore:
@@ -281,10 +283,16 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
             self.commits += 1
             return
         c = self.committed
-        held, documents, claimed = c.held_details, c.held_documents, c.claimed_months
+        held, documents, claimed, data_keys = (
+            c.held_details,
+            c.held_documents,
+            c.claimed_months,
+            c.held_data_keys,
+        )
         await super().commit()
         c = self.committed
         c.held_details, c.held_documents, c.claimed_months = held, documents, claimed
+        c.held_data_keys = data_keys
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -295,6 +303,9 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
         documents = self.committed.held_documents
         for at in [a for a, holder in documents.items() if holder == self._holder]:
             del documents[at]
+        data_keys = self.committed.held_data_keys
+        for sid in [s for s, holder in data_keys.items() if holder == self._holder]:
+            del data_keys[sid]
         claimed = self.committed.claimed_months
         for month in [m for m, holder in claimed.items() if holder == self._holder]:
             del claimed[month]

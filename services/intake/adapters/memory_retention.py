@@ -30,10 +30,12 @@ class RetentionTables(Protocol):
 
 
 class InMemoryDataKeyStore:
-    """Data keys over the fake tables (one re-encryption at a time: no row holds)."""
+    """Data keys over the fake tables; keys held by one unit of work are skipped by another."""
 
-    def __init__(self, tables: RetentionTables, begin: Callable[[], None]) -> None:
-        self._tables, self._begin = tables, begin
+    def __init__(
+        self, tables: RetentionTables, begin: Callable[[], None], held: dict[str, int], holder: int
+    ) -> None:
+        self._tables, self._begin, self._held, self._holder = tables, begin, held, holder
 
     async def get(self, submission_id: str) -> DataKey | None:
         """The key, if any."""
@@ -47,10 +49,19 @@ class InMemoryDataKeyStore:
             self._tables.data_keys.setdefault(key.submission_id, key)
 
     async def not_under(self, key_id: str, limit: int) -> list[DataKey]:
-        """Live keys under another key-encryption key, by submission id."""
+        """Live keys under another key-encryption key and not held by another unit of work, by
+        submission id, now held."""
         self._begin()
         keys = sorted(self._tables.data_keys.items())
-        return [k for _, k in keys if k.wrapped is not None and k.key_id != key_id][:limit]
+        free = [
+            k
+            for sid, k in keys
+            if k.wrapped is not None
+            and k.key_id != key_id
+            and self._held.get(sid, self._holder) == self._holder
+        ][:limit]
+        self._held.update((k.submission_id, self._holder) for k in free)
+        return free
 
     async def rewrap(self, keys: Sequence[DataKey]) -> None:
         """A key destroyed meanwhile stays destroyed."""
