@@ -20,6 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 from pydantic import SecretStr
 
 from referral_router.devinfra.postgres import LocalPostgres
@@ -27,7 +28,7 @@ from referral_router.devinfra.procs import free_port
 from referral_router.synthetic_data import submission as synthetic_submission
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from services.intake.domain.dossier import Registration
-from services.intake.domain.retention import RetentionPlan
+from services.intake.domain.retention import Keep, RetentionPlan
 from services.intake.handlers.retention import Retaining, run_retention
 from services.intake.handlers.submissions import IntakeSecrets, reencrypt_all, store_submission
 from services.intake.main import MIGRATIONS, SERVICE
@@ -41,18 +42,18 @@ KEY_1, KEY_2 = bytes(range(32)), bytes(range(32, 64))
 PLAN = RetentionPlan(30, frozenset({5, 15, 25}))
 
 
-async def seed(pool: object, count: int, now: datetime, keys: IntakeSecrets) -> None:
+async def seed(pool: asyncpg.Pool, count: int, now: datetime, keys: IntakeSecrets) -> None:
     rng, clock, context = random.Random(23), FixedClock(now), validation_context(now)
     for n in range(count):
         body = synthetic_submission(rng, children=1, submission_id=f"bench-{n}")
         raw = json.dumps(body, ensure_ascii=False).encode()
         form = Submission.model_validate_json(raw, context=context).to_domain()
-        async with PostgresIntakeUnitOfWork(pool) as uow:  # type: ignore[arg-type]
+        async with PostgresIntakeUnitOfWork(pool) as uow:
             received = await store_submission(uow, form, raw, "bench-portal", keys, clock)
             await uow.commit()
         rid = received.receipt.referrals[0].referral_id
         at = now - timedelta(days=60 if n % 2 else 10)
-        async with PostgresIntakeUnitOfWork(pool) as uow:  # type: ignore[arg-type]
+        async with PostgresIntakeUnitOfWork(pool) as uow:
             await uow.dossiers.register(rid, Registration(f"B-{n}", at, "in-1", at))
             await uow.commit()
 
@@ -76,7 +77,7 @@ async def measure(database_url: str, count: int) -> dict[str, float]:
         figures["real_run_s"] = time.perf_counter() - started
         assert [e.referral_id for e in dry.erased] == [e.referral_id for e in real.erased]
         figures["erased"] = len(real.erased)
-        figures["kept_research_sample"] = real.kept.get("research_sample", 0)  # type: ignore[call-overload]
+        figures["kept_research_sample"] = real.kept.get(Keep.RESEARCH_SAMPLE, 0)
         rotated = Cipher({"k1": KEY_1, "k2": KEY_2}, "k2")
         started = time.perf_counter()
         figures["rewrapped"] = await reencrypt_all(lambda: PostgresIntakeUnitOfWork(pool), rotated, 200)
