@@ -54,9 +54,10 @@ SETTING_MEANINGS: dict[str, str] = {
     "PORTAL__MAX_AGE_DAYS": "How far back a form's `submitted_at` may lie; older is refused (422, or the "
     "Open ePlatform instance is rejected) instead of breaching every legal clock on arrival. Times "
     "outside 2000-2100 are always refused.",
-    "CRYPTO__KEYS": 'JSON `{"<key id>": "<base64 of 32 random bytes>"}`: AES-256-GCM keys for '
-    "personal details at rest; old keys stay until `python -m services.intake.rekey` is done.",
-    "CRYPTO__CURRENT_KEY": "The key id new data is encrypted with; must be in `CRYPTO__KEYS`.",
+    "CRYPTO__KEYS": 'JSON `{"<key id>": "<base64 of 32 random bytes>"}`: AES-256-GCM key-encryption '
+    "keys wrapping each submission's data key (and keys of rows from before data keys); old keys "
+    "stay until `python -m services.intake.rekey` is done.",
+    "CRYPTO__CURRENT_KEY": "The key id new data keys are wrapped with; must be in `CRYPTO__KEYS`.",
     "CRYPTO__PEPPER": "HMAC pepper of the pseudonymous `child_key`/`family_key`. Never change it once "
     "data exists (families would split).",
     "OEP__BASE_URL": "Open ePlatform installation, e.g. `https://e-tjanster.example.se`. Setting the "
