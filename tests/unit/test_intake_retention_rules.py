@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
+import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +20,8 @@ from services.intake.domain.retention import (
     in_research_sample,
     to_erase,
 )
+from services.intake.main import retention_plan
+from shared.unit_config import UnitConfigError, load_unit_config
 
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 PLAN = RetentionPlan(erase_registered_after_days=90, research_sample_days=frozenset({5, 15, 25}))
@@ -98,3 +103,18 @@ def test_nothing_is_erased_unregistered_held_sampled_or_beside_a_kept_sibling(al
         assert NOW - c.registered_at >= timedelta(days=90)
         assert d.submission_id not in kept_submissions
     assert sorted(d.referral_id for d in decisions) == sorted(by_id)
+
+
+def test_a_bad_retention_section_stops_start_up_naming_the_field(tmp_path):
+    example = Path(__file__).resolve().parents[2] / "deploy" / "config" / "unit.example.yaml"
+    raw = yaml.safe_load(example.read_text("utf-8"))
+    assert retention_plan(load_unit_config(example)) == RetentionPlan(None, frozenset({5, 15, 25}))
+    for bad, field in (
+        ({"research_sample_days": [5, 32]}, "retention.research_sample_days"),
+        ({"erase_registered_after_days": -1}, "retention.erase_registered_after_days"),
+        ({"erase_after_days": 90}, "retention.erase_after_days"),
+    ):
+        path = tmp_path / "unit.yaml"
+        path.write_text(yaml.safe_dump({**raw, "retention": bad}, allow_unicode=True), "utf-8")
+        with pytest.raises(UnitConfigError, match=field.replace(".", r"\.")):
+            load_unit_config(path)
