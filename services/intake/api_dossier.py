@@ -33,6 +33,7 @@ from services.intake.domain.dossier_access import Reader
 from services.intake.handlers import dossier
 from services.intake.handlers.dossier import AssignmentUnavailable, Attachment, Attempt, Dossiers
 from services.intake.ports import AccessLogUnavailable, DossierPrinter
+from shared.crypto import DataKeyDestroyed
 from shared.http import ApiProblem, ProblemDetails, problem_responses
 from shared.staff_auth import Principal
 
@@ -157,6 +158,8 @@ async def _guarded(work: Awaitable[Any]) -> Any:
         raise ApiProblem(404, "Not Found", "the referral has no such attachment") from None
     except RegistrationConflict:
         raise ApiProblem(409, "Conflict", "the referral is registered under another case number") from None
+    except DataKeyDestroyed:  # erased between the load and the decryption
+        raise ApiProblem(410, "Gone", "the referral's received copy was erased") from None
     except ReferralErased as exc:
         when = exc.erased_at.isoformat()
         raise ApiProblem(
@@ -164,7 +167,7 @@ async def _guarded(work: Awaitable[Any]) -> Any:
         ) from None
 
 
-_READ = problem_responses(401, 403, 422, 503)
+_READ = problem_responses(401, 403, 410, 422, 503)
 # A body that is not JSON at all (FastAPI's own answer, as problem details).
 _NOT_JSON: dict[int | str, dict[str, Any]] = {
     400: {

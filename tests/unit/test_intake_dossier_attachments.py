@@ -23,7 +23,7 @@ from services.intake.ports import AccessLogUnavailable
 from shared.crypto import Cipher
 from shared.http import SecurityHeaders, add_problem_handlers
 from tests.dossier_support import DENIED, FakeAssignment, attempt, dossiers, form, project, store_referral
-from tests.intake_fakes import KEY_1, as_legacy
+from tests.intake_fakes import KEY_1, NOW, as_legacy
 from tests.unit.test_intake_dossier_edge import FailingLog, as_, authenticate
 from tests.unit.test_intake_dossier_export import RecordingPrinter
 
@@ -232,3 +232,16 @@ async def test_the_endpoint_refuses_alike_and_answers_404_only_to_a_reader(table
     assert zero.status_code == 422
     for answer in (exists, absent, unknown, missing, withheld):
         assert "Åsa".encode() not in answer.content and b"FlowInstance" not in answer.content
+
+
+async def test_a_key_destroyed_between_the_load_and_the_decryption_answers_410_not_500(tables):
+    from services.intake.domain.submissions import DataKey
+
+    rid = await referral(tables)
+    [(sid, _)] = tables.documents
+    tables.data_keys[sid] = DataKey(
+        sid, None, None, NOW
+    )  # as a retention run leaves it, its log row not yet seen
+    async with client(tables) as http:
+        got = await http.get(f"/v1/referrals/{rid}/dossier", headers=as_("cw-a5:caseworker"))
+    assert got.status_code == 410 and got.json()["detail"] == "the referral's received copy was erased"
