@@ -182,6 +182,22 @@ def _statistics_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     stats.set_defaults(run=_statistics)
 
 
+def _retention(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from services.intake.main import IntakeSettings, retain_stored_details
+    from shared.clock import SystemClock
+
+    report = asyncio.run(retain_stored_details(IntakeSettings(), args.dry_run, SystemClock()))
+    verb = "would erase" if report.dry_run else "erased"
+    print(f"retention run {report.run_id} at {report.at.isoformat()}: {verb} {len(report.erased)} referrals")
+    for e in report.erased:
+        print(f"  {e.referral_id}\tsubmission {e.submission_id}\trule {e.rule}")
+    for reason, n in sorted(report.kept.items()):
+        print(f"  kept {n}: {reason}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(prog="referral-router", description=__doc__)
@@ -227,6 +243,15 @@ def parser() -> argparse.ArgumentParser:
     remap.set_defaults(run=_oep_remap)
 
     _statistics_parser(sub)
+    retention = sub.add_parser(
+        "retention",
+        help="erase the received copies due by the unit file's retention rules (crypto-shredding; "
+        "intake's settings from the environment)",
+    )
+    retention.add_argument(
+        "--dry-run", action="store_true", help="list exactly what a run now would erase; change nothing"
+    )
+    retention.set_defaults(run=_retention)
     return p
 
 

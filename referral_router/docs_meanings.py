@@ -60,9 +60,10 @@ SETTING_MEANINGS: dict[str, str] = {
     "PORTAL__MAX_AGE_DAYS": "How far back a form's `submitted_at` may lie; older is refused (422, or the "
     "Open ePlatform instance is rejected) instead of breaching every legal clock on arrival. Times "
     "outside 2000-2100 are always refused.",
-    "CRYPTO__KEYS": 'JSON `{"<key id>": "<base64 of 32 random bytes>"}`: AES-256-GCM keys for '
-    "personal details at rest; old keys stay until `python -m services.intake.rekey` is done.",
-    "CRYPTO__CURRENT_KEY": "The key id new data is encrypted with; must be in `CRYPTO__KEYS`.",
+    "CRYPTO__KEYS": 'JSON `{"<key id>": "<base64 of 32 random bytes>"}`: AES-256-GCM key-encryption '
+    "keys wrapping each submission's data key (and keys of rows from before data keys); old keys "
+    "stay until `python -m services.intake.rekey` is done.",
+    "CRYPTO__CURRENT_KEY": "The key id new data keys are wrapped with; must be in `CRYPTO__KEYS`.",
     "CRYPTO__PEPPER": "HMAC pepper of the pseudonymous `child_key`/`family_key`. Never change it once "
     "data exists (families would split).",
     "OEP__BASE_URL": "Open ePlatform installation, e.g. `https://e-tjanster.example.se`. Setting the "
@@ -159,6 +160,15 @@ UNIT_MEANINGS: dict[str, str] = {
     "UnitConfig.assignment": "How a caseworker is chosen inside the team.",
     "UnitConfig.deadlines": "Legal clocks and reminders.",
     "UnitConfig.notifications": "Who is told about what, and how.",
+    "UnitConfig.retention": "The document management plan for intake's working copy: when a "
+    "referral's received copy is erased (crypto-shredding; docs/RUNBOOK.md, Retention).",
+    "Retention.erase_registered_after_days": "Days after registration in the system of record when "
+    "the received copy (details, documents) is erased; `null`: never automatically. Never before "
+    "registration, never under a legal hold.",
+    "Retention.research_sample_days": "Days of birth (e.g. `[5, 15, 25]`) the archive authority keeps "
+    "for research: such children's referrals are never erased automatically. Empty: no sample.",
+    "Retention.run_at": "Local (Stockholm) time of day from which the daily run is made.",
+    "Retention.check_interval_s": "Seconds between looks whether the daily run is due.",
     "Team.id": "Team id used in events, metrics and the rotation (`team-a`).",
     "Team.name": "Display name.",
     "Team.manager": "The team's manager (*enhetschef*).",

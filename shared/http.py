@@ -43,6 +43,7 @@ _PROBLEM_MEANINGS = {
     403: "Not allowed: the role, or the relation to this referral, does not permit it.",
     404: "Not found.",
     409: "Conflicts with the current state.",
+    410: "Gone: the referral's received copy was erased by the retention rules (when, by which rule).",
     413: "Body too large.",
     415: "Not application/json.",
     422: "Invalid input; `errors` lists the fields (never their values).",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
 
 StaffId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-]{0,39}$")]
 
@@ -281,6 +281,28 @@ def _variable(match: re.Match[str], env: Mapping[str, str]) -> str:
     return default
 
 
+class Retention(_Strict):
+    """When intake erases a referral's received copy (never before registration, never under hold).
+
+    The unit's document management plan for intake's working copy (issue 23)."""
+
+    erase_registered_after_days: int | None = Field(
+        default=None, ge=0, le=36500, description="days after registration; null: never automatically"
+    )
+    research_sample_days: tuple[int, ...] = Field(
+        default=(), description="days of birth the archive authority holds for research, e.g. [5, 15, 25]"
+    )
+    run_at: time = time(3, 0)  # local time of the daily run
+    check_interval_s: float = Field(default=600.0, gt=0)
+
+    @field_validator("research_sample_days")
+    @classmethod
+    def _days_of_a_month(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 1 <= d <= 31 for d in value):
+            raise ValueError("days of birth lie in 1-31")
+        return value
+
+
 class UnitConfig(_Strict):
     """The whole unit configuration file."""
 
@@ -297,6 +319,7 @@ class UnitConfig(_Strict):
     assignment: Assignment = Assignment()
     deadlines: DeadlineRules = DeadlineRules()
     notifications: NotificationRoutes = NotificationRoutes()
+    retention: Retention = Retention()
 
     @model_validator(mode="before")
     @classmethod

@@ -156,3 +156,24 @@ class FakePortal:
 def ids_of(calls: Sequence[tuple[int, str]]) -> list[int]:
     """The instance ids of recorded calls, in order."""
     return [iid for iid, _ in calls]
+
+
+def as_legacy(tables: Any, cipher: Cipher) -> None:
+    """Turn every submission in the fake tables into one stored before data keys (migration 010):
+    details and documents under the global key `cipher.current`, no data key."""
+    from dataclasses import replace
+
+    from services.intake.domain.submissions import document_associated_data
+    from services.intake.handlers.sealing import open_row
+
+    for sid, details in list(tables.details.items()):
+        key = tables.data_keys.get(sid)
+        plain = open_row(cipher, key, details.key_id, details.ciphertext, sid.encode())
+        key_id, blob = cipher.encrypt(plain, sid.encode())
+        tables.details[sid] = EncryptedDetails(sid, key_id, blob)
+    for (sid, n), document in list(tables.documents.items()):
+        associated = document_associated_data(sid, n)
+        plain = open_row(cipher, tables.data_keys.get(sid), document.key_id, document.ciphertext, associated)
+        key_id, blob = cipher.encrypt(plain, associated)
+        tables.documents[(sid, n)] = replace(document, key_id=key_id, ciphertext=blob)
+    tables.data_keys.clear()

@@ -26,12 +26,14 @@ from services.intake.domain.dossier import (
     AccessRefused,
     AttachmentMissing,
     AttachmentWithheld,
+    ReferralErased,
     RegistrationConflict,
 )
 from services.intake.domain.dossier_access import Reader
 from services.intake.handlers import dossier
 from services.intake.handlers.dossier import AssignmentUnavailable, Attachment, Attempt, Dossiers
 from services.intake.ports import AccessLogUnavailable, DossierPrinter
+from shared.crypto import DataKeyDestroyed
 from shared.http import ApiProblem, ProblemDetails, problem_responses
 from shared.staff_auth import Principal
 
@@ -156,9 +158,16 @@ async def _guarded(work: Awaitable[Any]) -> Any:
         raise ApiProblem(404, "Not Found", "the referral has no such attachment") from None
     except RegistrationConflict:
         raise ApiProblem(409, "Conflict", "the referral is registered under another case number") from None
+    except DataKeyDestroyed:  # erased between the load and the decryption
+        raise ApiProblem(410, "Gone", "the referral's received copy was erased") from None
+    except ReferralErased as exc:
+        when = exc.erased_at.isoformat()
+        raise ApiProblem(
+            410, "Gone", f"the referral's received copy was erased on {when} by rule {exc.rule}"
+        ) from None
 
 
-_READ = problem_responses(401, 403, 422, 503)
+_READ = problem_responses(401, 403, 410, 422, 503)
 # A body that is not JSON at all (FastAPI's own answer, as problem details).
 _NOT_JSON: dict[int | str, dict[str, Any]] = {
     400: {
@@ -179,7 +188,7 @@ async def get_dossier(request: Request, caller: Caller, referral_id: ReferralId)
 
 
 _PDF = {
-    **problem_responses(401, 403, 422, 503),
+    **problem_responses(401, 403, 410, 422, 503),
     200: {
         "description": "The printable dossier",
         "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
@@ -209,7 +218,7 @@ async def get_dossier_pdf(request: Request, caller: Caller, referral_id: Referra
 
 
 _ATTACHMENT = {
-    **problem_responses(401, 403, 404, 422, 503),
+    **problem_responses(401, 403, 404, 410, 422, 503),
     200: {
         "description": "The attachment's content, served with its stored media type",
         "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
@@ -250,7 +259,11 @@ def _disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-@router.post("/{referral_id}/reveal", responses=_WRITE, summary="Unmask a protected child's whereabouts")
+@router.post(
+    "/{referral_id}/reveal",
+    responses={**_WRITE, **problem_responses(410)},
+    summary="Unmask a protected child's whereabouts",
+)
 async def post_reveal(
     request: Request, caller: Caller, referral_id: ReferralId, body: ReasonBody
 ) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, Field, SecretStr
 
-from services.intake import api, api_access_log, api_dossier, api_feedback, subscribers, timers
+from services.intake import api, api_access_log, api_dossier, api_feedback, api_retention, subscribers, timers
 from services.intake.access_review_config import AccessReviewSettings, access_reviewing
 from services.intake.adapters import dossier_print
 from services.intake.adapters.assignment_client import AssignmentClient
@@ -24,10 +24,13 @@ from services.intake.adapters.statistics_files import FileFormat, write_statisti
 from services.intake.api_docs import with_portal_schemas
 from services.intake.domain.access_chain import ChainCheck
 from services.intake.domain.dossier_access import Organisation
+from services.intake.domain.retention import RetentionPlan
 from services.intake.handlers.access_log import verify_access_log
 from services.intake.handlers.dossier import Dossiers
 from services.intake.handlers.feedback_sending import FeedbackSending
 from services.intake.handlers.open_eplatform import OepPolling, PollerConfig, PollTally, RemapOutcome, remap
+from services.intake.handlers.register_extract import Extracting
+from services.intake.handlers.retention import Retaining, RetentionReport, run_retention
 from services.intake.handlers.statistics import statistics_for
 from services.intake.handlers.submissions import IntakeSecrets, adopt_legacy_submissions, reencrypt_all
 from shared import db
@@ -173,7 +176,22 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
             lambda: timers.send_reporter_feedback(feedback_sending, clock, settings.feedback.interval_s),
         )
 
-    routers = [api.router, api_dossier.router, api_feedback.router, api_access_log.router]
+        if config.retention.erase_registered_after_days is not None:
+            runtime.run_in_background(
+                "retention",
+                lambda: timers.retain_daily(
+                    retaining, config.retention.run_at, config.retention.check_interval_s
+                ),
+            )
+
+    retaining = Retaining(runtime.unit_of_work, retention_plan(config), keys.cipher, clock)
+    routers = [
+        api.router,
+        api_dossier.router,
+        api_feedback.router,
+        api_access_log.router,
+        api_retention.router,
+    ]
     app = service_app(SERVICE, runtime, routers=routers, on_start=on_start)
     app.state.portal = api.Portal(
         lambda: settings.portal.clients, runtime.unit_of_work, keys, clock, settings.portal.max_age_days
@@ -189,6 +207,9 @@ def create_app(settings: IntakeSettings, clock: Clock) -> FastAPI:
     app.state.access_log = api_access_log.AccessLogApi(
         runtime.unit_of_work, api_access_log.readers_from_unit(config), authenticate
     )
+    app.state.retention = api_retention.RetentionApi(
+        runtime.unit_of_work, Extracting(runtime.unit_of_work, keys.pepper, clock), clock, authenticate
+    )
     return with_portal_schemas(app)
 
 
@@ -198,6 +219,12 @@ async def _close_when_stopped(http: httpx.AsyncClient) -> None:
         await asyncio.Event().wait()
     finally:
         await http.aclose()
+
+
+def retention_plan(config: UnitConfig) -> RetentionPlan:
+    """The unit file's document management plan for intake's working copy."""
+    r = config.retention
+    return RetentionPlan(r.erase_registered_after_days, frozenset(r.research_sample_days))
 
 
 def organisation(config: UnitConfig) -> Organisation:
@@ -292,6 +319,20 @@ async def reencrypt_stored_details(settings: IntakeSettings, batch_size: int) ->
     try:
         await db.apply_migrations(pool, SERVICE, MIGRATIONS)
         return await reencrypt_all(lambda: PostgresIntakeUnitOfWork(pool), cipher, batch_size)
+    finally:
+        await pool.close()
+
+
+async def retain_stored_details(settings: IntakeSettings, dry_run: bool, clock: Clock) -> RetentionReport:
+    """`referral-router retention [--dry-run]`'s work: one run of the retention job by the unit
+    file's plan, as the service runs it daily."""
+    plan = retention_plan(load_unit_config(settings.unit_config_path))
+    cipher = build_secrets(settings.crypto).cipher
+    pool = await db.create_pool(settings.database, SERVICE)
+    try:
+        await db.apply_migrations(pool, SERVICE, MIGRATIONS)
+        retaining = Retaining(lambda: PostgresIntakeUnitOfWork(pool), plan, cipher, clock)
+        return await run_retention(retaining, dry_run)
     finally:
         await pool.close()
 

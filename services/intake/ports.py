@@ -16,8 +16,10 @@ from services.intake.domain.access_log import AccessEntry, LoggedEntry
 from services.intake.domain.dossier import Assigned, Projection, Registration, Tracked, Updated
 from services.intake.domain.feedback import Decided, FeedbackRequest, Sending
 from services.intake.domain.open_eplatform import InstanceState, KeptRaw, TrackedInstance
+from services.intake.domain.retention import HoldScope
 from services.intake.domain.statistics import CaseProgress, StatisticsRecord
 from services.intake.domain.submissions import (
+    DataKey,
     Document,
     DocumentInfo,
     EncryptedDetails,
@@ -56,7 +58,8 @@ class SubmissionStore(Protocol):
         ...
 
     async def details_not_under(self, key_id: str, limit: int) -> list[EncryptedDetails]:
-        """Up to `limit` details encrypted under another key than `key_id`, in submission id order,
+        """Up to `limit` details encrypted under another global key than `key_id` (not under a data
+        key), in submission id order,
         held for this unit of work; those another unit of work holds are skipped, not waited for."""
         ...
 
@@ -65,7 +68,8 @@ class SubmissionStore(Protocol):
         ...
 
     async def documents_not_under(self, key_id: str, limit: int) -> list[EncryptedDocument]:
-        """Up to `limit` documents encrypted under another key than `key_id`, in (submission id,
+        """Up to `limit` documents encrypted under another global key than `key_id` (not under a
+        data key), in (submission id,
         n) order, held for this unit of work; those another unit of work holds are skipped."""
         ...
 
@@ -397,6 +401,111 @@ class StatisticsUnitOfWork(UnitOfWork, Protocol):
     def statistics(self) -> StatisticsStore: ...
 
 
+class DataKeyStore(Protocol):
+    """Each submission's data key, wrapped by a key-encryption key (issue 23)."""
+
+    async def get(self, submission_id: str) -> DataKey | None:
+        """The submission's data key (destroyed or not); None for a submission without one (its
+        rows are still under a global key, from before data keys)."""
+        ...
+
+    async def add(self, keys: Sequence[DataKey]) -> None:
+        """Store data keys for submissions that have none; one already stored is kept (then `get`
+        it: two re-encryptions at once agree on the first)."""
+        ...
+
+    async def not_under(self, key_id: str, limit: int) -> list[DataKey]:
+        """Up to `limit` live data keys wrapped by another key than `key_id`, held for this unit of
+        work; those another unit of work holds are skipped."""
+        ...
+
+    async def rewrap(self, keys: Sequence[DataKey]) -> None:
+        """Store the data keys wrapped anew (under another key-encryption key)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A legal hold as set: on one referral, or on every referral about its child."""
+
+    scope: HoldScope
+    referral_id: str
+    child_key: str
+    reason: str
+    set_by: str
+    set_at: datetime
+    lifted_by: str | None = None
+    lifted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RetentionFacts:
+    """A referral not yet erased, as the retention job weighs it: ids, times, holds."""
+
+    referral_id: str
+    submission_id: str
+    child_index: int
+    child_key: str
+    registered_at: datetime | None
+    legal_hold: bool
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """One referral's entry in the retention log: what was erased, when, by which rule."""
+
+    referral_id: str
+    submission_id: str
+    child_key: str
+    erased_at: datetime
+    rule: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class HeldAbout:
+    """One referral as the register extract lists it: the person's role in it, dates, erasure."""
+
+    referral_id: str
+    role: str  # "child" | "guardian"
+    kind: str
+    received_at: datetime
+    registered_at: datetime | None
+    erasure: Erasure | None
+    legal_hold: bool
+
+
+class RetentionStore(Protocol):
+    """Legal holds, the referrals retention weighs, the erasure itself and its log."""
+
+    async def weigh(self) -> list[RetentionFacts]:
+        """Every referral not yet erased, by referral id; holds are locked against change until
+        this unit of work ends, so what was weighed is what is erased."""
+        ...
+
+    async def erase(self, erasures: Sequence[Erasure], at: datetime) -> None:
+        """Destroy the data keys of the erasures' submissions (and delete ciphertext still under a
+        global key, and the body's keyed digest), and log each referral: one step."""
+        ...
+
+    async def erasure(self, referral_id: str) -> Erasure | None:
+        """The referral's retention log entry, if it was erased."""
+        ...
+
+    async def set_hold(self, hold: Hold) -> Hold:
+        """Set the hold unless one of its scope is active on the referral; the active one."""
+        ...
+
+    async def lift_hold(self, scope: HoldScope, referral_id: str, by: str, at: datetime) -> Hold | None:
+        """Lift the active hold of that scope set through the referral; None when none is active."""
+        ...
+
+    async def about(self, child_key: str, family_key: str) -> list[HeldAbout]:
+        """Every referral about the child (by `child_key`) or naming the guardian (by
+        `family_key`), erased or not, by receipt time."""
+        ...
+
+
 class AccessLogUnitOfWork(UnitOfWork, Protocol):
     """One transaction over the access log (`GET /v1/access-log` reads it); the narrow view of
     `IntakeUnitOfWork` that the log's queries need."""
@@ -439,6 +548,12 @@ class IntakeUnitOfWork(ConsumingUnitOfWork, Protocol):
 
     @property
     def statistics(self) -> StatisticsStore: ...
+
+    @property
+    def data_keys(self) -> DataKeyStore: ...
+
+    @property
+    def retention(self) -> RetentionStore: ...
 
 
 class FeedbackNotSent(Exception):

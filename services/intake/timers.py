@@ -1,11 +1,13 @@
 """Intake's background loops: the Open ePlatform poller (a round, `handlers.open_eplatform.poll_round`,
 its counters, a pause; an unreachable portal or database fails only the round, the next one
-resumes) and the monthly access-log review (`handlers.access_review.send_due_review`)."""
+resumes), the monthly access-log review (`handlers.access_review.send_due_review`) and the daily
+retention run (`handlers.retention.run_retention`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import date, time
 
 import asyncpg
 from prometheus_client import Counter
@@ -14,8 +16,9 @@ from services.intake.domain.open_eplatform import retry_delay
 from services.intake.handlers.access_review import AccessReviewing, send_due_review
 from services.intake.handlers.feedback_sending import FeedbackSending, send_due_feedback
 from services.intake.handlers.open_eplatform import OepPolling, PollTally, poll_round
+from services.intake.handlers.retention import Retaining, run_retention
 from services.intake.ports import PortalUnavailable
-from shared.clock import Clock
+from shared.clock import STOCKHOLM, Clock
 from shared.db import TRANSIENT_DB_ERRORS
 
 log = logging.getLogger(__name__)
@@ -82,4 +85,20 @@ async def send_reporter_feedback(sending: FeedbackSending, clock: Clock, interva
                 FEEDBACK.labels(outcome).inc(n)
         except _REVIEW_ERRORS as exc:
             log.warning("reporter feedback round failed", extra={"error": type(exc).__name__})
+        await asyncio.sleep(interval_s)
+
+
+async def retain_daily(retaining: Retaining, run_at: time, interval_s: float) -> None:
+    """Run the retention job once a day, at the first look after `run_at` (Stockholm time), until
+    cancelled. Each instance runs it once a day; a second run the same day erases nothing more
+    (erasure is idempotent). A failed run (database away) is tried again at the next look."""
+    last: date | None = None
+    while True:
+        local = retaining.clock.now().astimezone(STOCKHOLM)
+        if local.time() >= run_at and local.date() != last:
+            try:
+                await run_retention(retaining, dry_run=False)
+                last = local.date()
+            except _REVIEW_ERRORS as exc:
+                log.warning("retention run failed, trying again", extra={"error": type(exc).__name__})
         await asyncio.sleep(interval_s)

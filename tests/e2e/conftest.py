@@ -36,6 +36,11 @@ class RunningStack:
         async with httpx.AsyncClient() as client:
             return (await client.get(f"http://127.0.0.1:{self.ports.smtp_http}/messages")).json()
 
+    async def cards(self) -> list[dict]:
+        """What the Teams sink received (a stack started with `teams_sink`)."""
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"http://127.0.0.1:{self.ports.teams}/messages")).json()
+
     async def metrics_text(self) -> str:
         async with httpx.AsyncClient() as client:
             return (await client.get(self.services.url("metrics", "/metrics"))).text
@@ -70,21 +75,30 @@ THIN_ROUTES = {
 }
 
 
-def without_reminders(path: Path) -> Path:
+def without_reminders(path: Path, teams_port: int | None = None) -> Path:
     """The example unit file without reminder lead times, and with one email per referral
     (`THIN_ROUTES`). The tests count the emails about a referral; a reminder due within its lead
     time of the moment the suite runs (a registration received at 15:00 on an office day is due
     at 16:00, two hours' lead) would add one or not depending on the hour. Deadlines and
-    breaches are unchanged."""
+    breaches are unchanged. With `teams_port`, each assignment is also a card in the team's
+    channel on a Teams sink at that port."""
     raw = yaml.safe_load((REPO / "deploy" / "config" / "unit.example.yaml").read_text("utf-8"))
     raw["deadlines"]["reminders"] = {name: [] for name in raw["deadlines"]["reminders"]}
-    raw["notifications"]["routes"] = THIN_ROUTES
+    raw["notifications"]["routes"] = dict(THIN_ROUTES)
+    if teams_port is not None:
+        for team in raw["teams"]:
+            team["teams_webhook"] = f"http://127.0.0.1:{teams_port}/webhook/{team['id']}"
+        raw["notifications"]["routes"]["referral.assigned"] = ["caseworker", "team"]
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
     return path
 
 
-async def start_stack(postgres_server: str, broker: Broker, log_dir: Path) -> tuple[RunningStack, list]:
-    """Sinks and services on free ports, with a database and topic prefix of their own."""
+async def start_stack(
+    postgres_server: str, broker: Broker, log_dir: Path, teams_sink: bool = False
+) -> tuple[RunningStack, list]:
+    """Sinks and services on free ports, with a database and topic prefix of their own; with
+    `teams_sink`, a Teams sink too and the teams' webhooks pointing at it (`RunningStack.cards`),
+    its process last in the list of things to stop."""
     name = f"e2e_{uuid.uuid4().hex[:10]}"
     database_url = await create_database(postgres_server, name)
     ports = free_ports()
@@ -103,6 +117,11 @@ async def start_stack(postgres_server: str, broker: Broker, log_dir: Path) -> tu
         cwd=REPO,
     )
     wait_for_http(f"http://127.0.0.1:{ports.smtp_http}/healthz", 20)
+    extra = []
+    if teams_sink:
+        argv = [sys.executable, "-m", "referral_router.devinfra.teams_sink", "--port", str(ports.teams)]
+        extra.append(spawn("teams-sink", argv, log_dir / "teams-sink.log", cwd=REPO))
+        wait_for_http(f"http://127.0.0.1:{ports.teams}/healthz", 20, proc=extra[0])
     prefix = f"e{uuid.uuid4().hex[:8]}."
     secrets = {
         "key_id": "e2e-1",
@@ -115,13 +134,13 @@ async def start_stack(postgres_server: str, broker: Broker, log_dir: Path) -> tu
         flavour=broker.flavour,
         ports=ports,
         secrets=secrets,
-        unit_config=without_reminders(log_dir / "unit.yaml"),
+        unit_config=without_reminders(log_dir / "unit.yaml", ports.teams if teams_sink else None),
         topic_prefix=prefix,
         extra_env={"OUTBOX__POLL_INTERVAL_S": "0.5", "WORKER__POLL_INTERVAL_S": "0.5"},
     )
     services = ServiceProcesses(config, log_dir)
     services.start_all()
-    return RunningStack(services, ports, broker, prefix, database_url), [sink, name]
+    return RunningStack(services, ports, broker, prefix, database_url), [sink, name, *extra]
 
 
 @pytest.fixture(scope="module")

@@ -116,6 +116,8 @@ def _every_topic_known(parts: list[TopicPartition]) -> bool:
 
 
 async def decrypted_details(database_url: str, submission_id: str) -> str:
+    from services.intake.domain.submissions import DataKey
+    from services.intake.handlers.sealing import open_row
     from shared.crypto import Cipher, decode_key
 
     key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # the e2e stack's key (tests/e2e/conftest.py)
@@ -124,10 +126,16 @@ async def decrypted_details(database_url: str, submission_id: str) -> str:
         row = await conn.fetchrow(
             "SELECT key_id, ciphertext FROM personal_details WHERE submission_id = $1", submission_id
         )
+        k = await conn.fetchrow(
+            "SELECT key_id, wrapped FROM data_keys WHERE submission_id = $1", submission_id
+        )
     finally:
         await conn.close()
-    cipher = Cipher({row["key_id"]: decode_key(key)}, row["key_id"])
-    return cipher.decrypt(row["key_id"], bytes(row["ciphertext"]), submission_id.encode()).decode()
+    cipher = Cipher({"e2e-1": decode_key(key)}, "e2e-1")
+    data_key = None if k is None else DataKey(submission_id, k["key_id"], bytes(k["wrapped"]))
+    return open_row(
+        cipher, data_key, row["key_id"], bytes(row["ciphertext"]), submission_id.encode()
+    ).decode()
 
 
 async def plain_columns(database_url: str) -> list[tuple[str, str]]:

@@ -51,7 +51,12 @@ DOSSIER_FAMILY = [
     ("/v1/referrals/{referral_id}/feedback-sent", "POST"),
     ("/v1/referrals/{referral_id}/feedback-letter.pdf", "GET"),
 ]
-STAFF_OPERATIONS = [*DOSSIER_FAMILY, ("/v1/access-log", "GET")]
+RETENTION = [  # issue 23: holds (manager, head of unit) and the register extract (head of unit)
+    ("/v1/referrals/{referral_id}/legal-hold", "POST"),
+    ("/v1/referrals/{referral_id}/legal-hold", "DELETE"),
+    ("/v1/register-extract", "POST"),
+]
+STAFF_OPERATIONS = [*DOSSIER_FAMILY, ("/v1/access-log", "GET"), *RETENTION]
 IDS = [f"{method} {path}" for path, method in STAFF_OPERATIONS]
 HEAD = {"authorization": f"Bearer {dev_token('head', ['head_of_unit'])}"}
 STRANGER = {"authorization": f"Bearer {dev_token('cw-b1', ['caseworker'])}"}  # no relation to any

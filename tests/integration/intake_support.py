@@ -136,3 +136,52 @@ def by_instance(calls: list[dict]) -> dict[int, list[dict]]:
     for call in calls:
         grouped.setdefault(call["flow_instance_id"], []).append(call["params"])
     return grouped
+
+
+async def data_key_of(conn: Any, submission_id: str) -> Any:
+    """The submission's data key row (`services.intake.domain.submissions.DataKey`), or None."""
+    from services.intake.domain.submissions import DataKey
+
+    row = await conn.fetchrow(
+        "SELECT key_id, wrapped, destroyed_at FROM data_keys WHERE submission_id = $1", submission_id
+    )
+    if row is None:
+        return None
+    wrapped = None if row["wrapped"] is None else bytes(row["wrapped"])
+    return DataKey(submission_id, row["key_id"], wrapped, row["destroyed_at"])
+
+
+async def open_stored(
+    conn: Any, cipher: Any, submission_id: str, key_id: str, blob: bytes, associated: bytes
+) -> bytes:
+    """A stored detail or document opened as intake opens it: under its submission's data key, or
+    (stored before data keys) under a global key."""
+    from services.intake.handlers.sealing import open_row
+
+    return open_row(cipher, await data_key_of(conn, submission_id), key_id, bytes(blob), associated)
+
+
+async def as_legacy(conn: Any, cipher: Any) -> None:
+    """Turn every stored submission into one stored before data keys (migration 010): details and
+    documents under the global key `cipher.current`, no data key."""
+    from services.intake.domain.submissions import document_associated_data
+
+    for r in await conn.fetch("SELECT submission_id, key_id, ciphertext FROM personal_details"):
+        sid = r["submission_id"]
+        plain = await open_stored(conn, cipher, sid, r["key_id"], r["ciphertext"], sid.encode())
+        key_id, blob = cipher.encrypt(plain, sid.encode())
+        await conn.execute(
+            "UPDATE personal_details SET key_id = $2, ciphertext = $3 WHERE submission_id = $1",
+            sid,
+            key_id,
+            blob,
+        )
+    for r in await conn.fetch("SELECT submission_id, n, key_id, ciphertext FROM documents"):
+        sid, at = r["submission_id"], document_associated_data(r["submission_id"], r["n"])
+        plain = await open_stored(conn, cipher, sid, r["key_id"], r["ciphertext"], at)
+        key_id, blob = cipher.encrypt(plain, at)
+        await conn.execute(
+            "UPDATE documents SET key_id = $3, ciphertext = $4 WHERE submission_id = $1 AND n = $2",
+            sid, r["n"], key_id, blob,
+        )  # fmt: skip
+    await conn.execute("DELETE FROM data_keys")

@@ -14,6 +14,7 @@ from tests.factories import encode, submission
 from tests.integration.intake_support import (
     KEY_1,
     KEY_2,
+    as_legacy,
     intake_db,
     intake_settings,
     post,
@@ -25,6 +26,14 @@ async def stored(database_url: str) -> list[asyncpg.Record]:
     conn = await intake_db(database_url)
     try:
         return await conn.fetch("SELECT submission_id, key_id, ciphertext FROM personal_details ORDER BY 1")
+    finally:
+        await conn.close()
+
+
+async def data_keys(database_url: str) -> list[asyncpg.Record]:
+    conn = await intake_db(database_url)
+    try:
+        return await conn.fetch("SELECT submission_id, key_id FROM data_keys ORDER BY 1")
     finally:
         await conn.close()
 
@@ -50,7 +59,9 @@ async def test_the_body_is_stored_encrypted_and_decrypts_to_exactly_what_the_por
         response = await post(intake, body)
         assert response.status_code == 202
     [row] = await stored(database_url)
-    assert row["key_id"] == "k1"
+    assert row["key_id"] == "dek"  # sealed under the submission's own data key…
+    [key] = await data_keys(database_url)
+    assert key["submission_id"] == row["submission_id"] and key["key_id"] == "k1"  # …wrapped by k1
     assert body["children"][0]["name"].encode() not in row["ciphertext"]
     assert await decrypt_all(database_url, settings) == {response.json()["reference"]: encode(body)}
 
@@ -65,22 +76,31 @@ async def test_rows_under_an_old_key_stay_readable_and_rekey_moves_every_row_to_
     bodies = [submission() for _ in range(5)]
     expected = {}
     async with running_intake(old) as intake:
-        for body in bodies[:3]:
+        for body in bodies[:2]:
+            expected[(await post(intake, body)).json()["reference"]] = encode(body)
+        conn = await intake_db(database_url)
+        try:  # these two as stored before data keys (migration 010): under the global key k1
+            await as_legacy(conn, build_secrets(old.crypto).cipher)
+        finally:
+            await conn.close()
+        for body in bodies[2:4]:  # these two under data keys wrapped by k1
             expected[(await post(intake, body)).json()["reference"]] = encode(body)
     async with running_intake(rotated) as intake:
-        for body in bodies[3:]:
-            expected[(await post(intake, body)).json()["reference"]] = encode(body)
-    assert sorted(r["key_id"] for r in await stored(database_url)) == ["k1", "k1", "k1", "k2", "k2"]
+        expected[(await post(intake, bodies[4])).json()["reference"]] = encode(bodies[4])
+    assert sorted(r["key_id"] for r in await stored(database_url)) == ["dek", "dek", "dek", "k1", "k1"]
+    assert sorted(k["key_id"] for k in await data_keys(database_url)) == ["k1", "k1", "k2"]
     assert await decrypt_all(database_url, rotated) == expected
 
     pool = await db.create_pool(rotated.database, "intake")
     try:
         cipher = build_secrets(rotated.crypto).cipher
-        assert await reencrypt_all(lambda: PostgresIntakeUnitOfWork(pool), cipher, batch_size=2) == 3
+        # Two legacy rows moved onto new data keys, two data keys re-wrapped.
+        assert await reencrypt_all(lambda: PostgresIntakeUnitOfWork(pool), cipher, batch_size=2) == 4
         assert await reencrypt_all(lambda: PostgresIntakeUnitOfWork(pool), cipher, batch_size=2) == 0
     finally:
         await pool.close()
-    assert {r["key_id"] for r in await stored(database_url)} == {"k2"}
+    assert {r["key_id"] for r in await stored(database_url)} == {"dek"}
+    assert [k["key_id"] for k in await data_keys(database_url)] == ["k2"] * 5
     only_new = intake_settings(database_url, kafka_broker, topic_prefix, keys={"k2": KEY_2}, current_key="k2")
     assert await decrypt_all(database_url, only_new) == expected
 
@@ -145,5 +165,5 @@ async def test_the_rekey_command_re_encrypts_under_the_current_key_from_the_envi
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert '"rows": 2' in done.stdout
-    assert {r["key_id"] for r in await stored(database_url)} == {"k2"}
+    assert '"rows": 2' in done.stdout  # the two data keys, re-wrapped
+    assert {k["key_id"] for k in await data_keys(database_url)} == {"k2"}

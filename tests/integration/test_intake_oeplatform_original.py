@@ -13,6 +13,7 @@ from referral_router.devinfra.procs import stop_process
 from referral_router.stack import DEV_JWT_SECRET
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from services.intake.domain.submissions import document_associated_data
+from services.intake.handlers.sealing import DataKeyRing
 from services.intake.handlers.submissions import reencrypt_all
 from services.intake.main import AssignmentApiSettings, build_secrets
 from shared import db
@@ -22,8 +23,11 @@ from tests.integration.intake_support import (
     FIXTURES,
     KEY_1,
     KEY_2,
+    as_legacy,
+    data_key_of,
     intake_db,
     intake_settings,
+    open_stored,
     running_intake,
     start_fake_portal,
 )
@@ -85,10 +89,13 @@ async def test_the_original_is_kept_as_fetched_encrypted_and_downloadable(
 
     # Stored: the bytes as fetched, under the current key, bound to the submission and its place.
     cipher = build_secrets(settings.crypto).cipher
-    plain = cipher.decrypt(
-        row["key_id"], row["ciphertext"], document_associated_data(row["submission_id"], 1)
-    )
-    assert plain == fetched
+    conn = await intake_db(database_url)
+    try:
+        at = document_associated_data(row["submission_id"], 1)
+        plain = await open_stored(conn, cipher, row["submission_id"], row["key_id"], row["ciphertext"], at)
+    finally:
+        await conn.close()
+    assert row["key_id"] == "dek" and plain == fetched
     assert (row["n"], row["name"], row["media_type"], row["size"]) == (
         1, "Originaldokument (Open ePlatform).xml", "application/xml", len(fetched),
     )  # fmt: skip
@@ -137,6 +144,12 @@ async def test_the_rekey_moves_the_original_to_the_newest_key_and_it_passes_for_
         database_url, kafka_broker, topic_prefix, keys={"k1": KEY_1, "k2": KEY_2}, current_key="k2"
     )
     cipher = build_secrets(rotated.crypto).cipher
+    conn = await intake_db(database_url)
+    try:  # as stored before data keys (migration 010)
+        await as_legacy(conn, build_secrets(old.crypto).cipher)
+    finally:
+        await conn.close()
+    assert (await stored(database_url, INSTANCE))["key_id"] == "k1"
     pool = await db.create_pool(rotated.database, "intake")
     try:
         await reencrypt_all(lambda: PostgresIntakeUnitOfWork(pool), cipher, batch_size=2)
@@ -145,11 +158,18 @@ async def test_the_rekey_moves_the_original_to_the_newest_key_and_it_passes_for_
         await pool.close()
 
     row = await stored(database_url, INSTANCE)
-    assert row is not None and row["key_id"] == "k2"
+    assert row is not None and row["key_id"] == "dek"  # now under a data key, wrapped by k2
     only_new = build_secrets(
         intake_settings(database_url, kafka_broker, topic_prefix, keys={"k2": KEY_2}, current_key="k2").crypto
     ).cipher
     sid = row["submission_id"]
-    assert only_new.decrypt("k2", row["ciphertext"], document_associated_data(sid, 1)) == fetched
+    conn = await intake_db(database_url)
+    try:
+        key = await data_key_of(conn, sid)
+    finally:
+        await conn.close()
+    assert key.key_id == "k2"
+    ring = DataKeyRing.of(only_new, key)
+    assert ring.open(row["ciphertext"], document_associated_data(sid, 1)) == fetched
     with pytest.raises(InvalidTag):  # bound to its place: it does not pass for the details
-        only_new.decrypt("k2", row["ciphertext"], sid.encode())
+        ring.open(row["ciphertext"], sid.encode())

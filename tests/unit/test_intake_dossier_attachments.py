@@ -17,12 +17,13 @@ from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTabl
 from services.intake.domain.dossier import AccessRefused, AttachmentMissing, AttachmentWithheld
 from services.intake.domain.submissions import document_associated_data, original_oep_document
 from services.intake.handlers import dossier
+from services.intake.handlers.sealing import DataKeyRing
 from services.intake.handlers.submissions import reencrypt_all
 from services.intake.ports import AccessLogUnavailable
 from shared.crypto import Cipher
 from shared.http import SecurityHeaders, add_problem_handlers
 from tests.dossier_support import DENIED, FakeAssignment, attempt, dossiers, form, project, store_referral
-from tests.intake_fakes import KEY_1
+from tests.intake_fakes import KEY_1, NOW, as_legacy
 from tests.unit.test_intake_dossier_edge import FailingLog, as_, authenticate
 from tests.unit.test_intake_dossier_export import RecordingPrinter
 
@@ -59,16 +60,17 @@ async def referral(tables: IntakeTables, **changes: Any) -> str:
 
 
 class LogFirstCipher(Cipher):
-    """Decrypts a document only once its `attachment` row is committed."""
+    """Unwraps the submission's data key (without which no document opens) only once the
+    `attachment` row is committed."""
 
     def __init__(self, tables: IntakeTables) -> None:
         super().__init__({"k1": KEY_1}, "k1")
         self.tables, self.documents = tables, 0
 
     def decrypt(self, key_id: str, blob: bytes, associated: bytes) -> bytes:
-        if b":document:" in associated:
-            assert self.tables.access_log and last_row(self.tables) == ("attachment", "assigned", "allowed")
-            self.documents += 1
+        if associated.startswith(b"data-key:"):  # a read's or an attachment's, each after its row
+            assert self.tables.access_log and last_row(self.tables)[1:] == ("assigned", "allowed")
+            self.documents += last_row(self.tables)[0] == "attachment"
         return super().decrypt(key_id, blob, associated)
 
 
@@ -168,15 +170,17 @@ async def test_the_original_of_a_submission_about_several_children_is_withheld(t
 
 async def test_the_rekey_re_encrypts_documents_too(tables):
     rid = await referral(tables)
+    as_legacy(tables, Cipher({"k1": KEY_1}, "k1"))  # stored before data keys
     [(at, before)] = tables.documents.items()
     rotated = Cipher({"k1": KEY_1, "k2": b"\x02" * 32}, "k2")
 
     assert await reencrypt_all(uow_of(tables), rotated, batch_size=1) == 2  # the details and the original
 
     after = tables.documents[at]
-    assert after.key_id == "k2" and after.ciphertext != before.ciphertext and after.info == before.info
-    assert rotated.decrypt("k2", after.ciphertext, document_associated_data(*at)) == ORIGINAL
-    deps = replace(dossiers(uow_of(tables)), cipher=rotated)
+    assert after.key_id == "dek" and after.ciphertext != before.ciphertext and after.info == before.info
+    ring = DataKeyRing.of(Cipher({"k2": b"\x02" * 32}, "k2"), tables.data_keys[at[0]])
+    assert ring.open(after.ciphertext, document_associated_data(*at)) == ORIGINAL
+    deps = replace(dossiers(uow_of(tables)), cipher=Cipher({"k2": b"\x02" * 32}, "k2"))
     got = await dossier.download_attachment(deps, attempt("cw-a5", "caseworker", referral_id=rid), 1)
     assert got.content == ORIGINAL
 
@@ -228,3 +232,16 @@ async def test_the_endpoint_refuses_alike_and_answers_404_only_to_a_reader(table
     assert zero.status_code == 422
     for answer in (exists, absent, unknown, missing, withheld):
         assert "Åsa".encode() not in answer.content and b"FlowInstance" not in answer.content
+
+
+async def test_a_key_destroyed_between_the_load_and_the_decryption_answers_410_not_500(tables):
+    from services.intake.domain.submissions import DataKey
+
+    rid = await referral(tables)
+    [(sid, _)] = tables.documents
+    tables.data_keys[sid] = DataKey(
+        sid, None, None, NOW
+    )  # as a retention run leaves it, its log row not yet seen
+    async with client(tables) as http:
+        got = await http.get(f"/v1/referrals/{rid}/dossier", headers=as_("cw-a5:caseworker"))
+    assert got.status_code == 410 and got.json()["detail"] == "the referral's received copy was erased"

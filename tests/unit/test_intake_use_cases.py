@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.exceptions import InvalidTag
 from fastapi import FastAPI
 from pydantic import SecretStr
 
@@ -28,11 +29,21 @@ from services.intake.handlers.submissions import (
     reencrypt_batch,
 )
 from shared.clock import SystemClock
+from shared.crypto import Cipher
 from shared.http import add_problem_handlers
 from tests.factories import encode
 from tests.factories import submission as submission_body
 from tests.helpers import signed_headers
-from tests.intake_fakes import KEY_2, NOW, as_received, clock, keys, new_submission, portal_submission
+from tests.intake_fakes import (
+    KEY_2,
+    NOW,
+    as_legacy,
+    as_received,
+    clock,
+    keys,
+    new_submission,
+    portal_submission,
+)
 
 
 @pytest.fixture
@@ -105,9 +116,23 @@ async def test_the_details_are_stored_encrypted_and_decrypt_to_exactly_what_was_
     reference = (await receive(tables, submission, raw)).receipt.reference
 
     stored = tables.details[reference]
-    assert stored.key_id == "k1" and raw not in stored.ciphertext
+    assert stored.key_id == "dek" and raw not in stored.ciphertext  # under the submission's data key
+    data_key = tables.data_keys[reference]
+    assert data_key.key_id == "k1" and data_key.wrapped is not None  # wrapped by the current key
     assert await read_details(uow(tables), reference, keys().cipher) == raw
     assert await read_details(uow(tables), "never-sent", keys().cipher) is None
+
+
+async def test_each_submission_has_a_data_key_of_its_own(tables):
+    first = (await receive(tables, *portal_submission(random.Random(1)))).receipt.reference
+    second = (await receive(tables, *portal_submission(random.Random(2)))).receipt.reference
+    cipher = keys().cipher
+    from services.intake.handlers.sealing import DataKeyRing
+
+    one, two = (DataKeyRing.of(cipher, tables.data_keys[s]) for s in (first, second))
+    with pytest.raises(InvalidTag):  # the other's key does not open it
+        two.open(tables.details[first].ciphertext, first.encode())
+    assert one.open(tables.details[first].ciphertext, first.encode())
 
 
 async def test_an_identical_resubmission_gets_the_original_answer_and_stores_nothing_new(tables):
@@ -255,15 +280,34 @@ async def test_with_the_database_unavailable_the_edge_answers_503_with_retry_aft
     assert (await post(client, raw)).status_code == 202
 
 
-async def test_details_under_old_keys_are_re_encrypted_under_the_current_one_in_batches(tables):
+async def test_details_stored_before_data_keys_are_moved_onto_a_data_key_under_the_current_key(tables):
     bodies = [portal_submission(random.Random(i)) for i in range(3)]
     references = [(await receive(tables, submission, raw)).receipt.reference for submission, raw in bodies]
+    as_legacy(tables, keys().cipher)  # as stored before migration 010
+    assert {d.key_id for d in tables.details.values()} == {"k1"}
+    assert [await read_details(uow(tables), r, keys().cipher) for r in references] == [b[1] for b in bodies]
     rotated = keys("k2", k2=KEY_2)
 
     assert await reencrypt_all(lambda: uow(tables), rotated.cipher, batch_size=2) == 3
     assert await reencrypt_all(lambda: uow(tables), rotated.cipher, batch_size=2) == 0
-    assert {d.key_id for d in tables.details.values()} == {"k2"}
+    assert {d.key_id for d in tables.details.values()} == {"dek"}
+    assert {k.key_id for k in tables.data_keys.values()} == {"k2"}
     only_new = keys("k2", k2=KEY_2).cipher
+    for reference, (_, raw) in zip(references, bodies, strict=True):
+        assert await read_details(uow(tables), reference, only_new) == raw
+
+
+async def test_data_keys_are_rewrapped_under_the_current_key_and_the_details_stay_as_they_are(tables):
+    bodies = [portal_submission(random.Random(i)) for i in range(3)]
+    references = [(await receive(tables, submission, raw)).receipt.reference for submission, raw in bodies]
+    before = dict(tables.details)
+    rotated = keys("k2", k2=KEY_2)
+
+    assert await reencrypt_all(lambda: uow(tables), rotated.cipher, batch_size=2) == 3
+    assert await reencrypt_all(lambda: uow(tables), rotated.cipher, batch_size=2) == 0
+    assert tables.details == before  # only the 32-byte keys were re-wrapped
+    assert {k.key_id for k in tables.data_keys.values()} == {"k2"}
+    only_new = Cipher({"k2": KEY_2}, "k2")
     for reference, (_, raw) in zip(references, bodies, strict=True):
         assert await read_details(uow(tables), reference, only_new) == raw
 
@@ -271,13 +315,14 @@ async def test_details_under_old_keys_are_re_encrypted_under_the_current_one_in_
 async def test_two_re_encryptions_at_once_share_the_rows_instead_of_taking_the_same(tables):
     for i in range(4):
         await receive(tables, *portal_submission(random.Random(i)))
+    as_legacy(tables, keys().cipher)
     cipher = keys("k2", k2=KEY_2).cipher
     async with uow(tables) as first:
         held = await first.submissions.details_not_under("k2", 2)
         # Another run meanwhile gets the other two, not these.
         assert await reencrypt_batch(uow(tables), cipher, batch_size=10) == 2
         assert {d.submission_id for d in held}.isdisjoint(
-            sid for sid, d in tables.details.items() if d.key_id == "k2"
+            sid for sid, d in tables.details.items() if d.key_id == "dek"
         )
     assert await reencrypt_batch(uow(tables), cipher, batch_size=10) == 2
 

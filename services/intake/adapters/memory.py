@@ -25,17 +25,21 @@ from services.intake.adapters.memory_dossier import (
 )
 from services.intake.adapters.memory_feedback import FeedbackTables, InMemoryFeedbackStore
 from services.intake.adapters.memory_oep import InMemoryOepInstanceStore, InMemoryPollerTurn, InstanceRow
+from services.intake.adapters.memory_retention import InMemoryDataKeyStore, InMemoryRetentionStore
 from services.intake.adapters.memory_reviews import InMemoryReviewStore
 from services.intake.adapters.memory_statistics import InMemoryStatisticsStore
 from services.intake.domain.access_log import LoggedEntry
 from services.intake.domain.dossier import Projection, ReferralFacts, Registration
 from services.intake.domain.statistics import StatisticsRecord
 from services.intake.domain.submissions import (
+    DataKey,
     EncryptedDetails,
     EncryptedDocument,
     NewSubmission,
     StoredSubmission,
 )
+from services.intake.ports import Erasure, Hold
+from shared.crypto import DATA_KEY_ID
 from shared.events import OutboxRow
 from shared.memory import InMemoryInbox, InMemoryOutbox, InMemoryUnitOfWork, Tables
 
@@ -59,6 +63,7 @@ class IntakeTables(Tables):
     # Details held by an open unit of work (FOR UPDATE): shared by all, never part of a copy.
     held_details: dict[str, int] = field(default_factory=dict)
     held_documents: dict[tuple[str, int], int] = field(default_factory=dict)
+    held_data_keys: dict[str, int] = field(default_factory=dict)
     referral_facts: dict[str, ReferralFacts] = field(default_factory=dict)
     projections: dict[str, Projection] = field(default_factory=dict)
     registrations: dict[str, Registration] = field(default_factory=dict)
@@ -69,6 +74,10 @@ class IntakeTables(Tables):
     # Months claimed by an open unit of work (the primary key entry): shared, never part of a copy.
     claimed_months: dict[str, int] = field(default_factory=dict)
     feedback: FeedbackTables = field(default_factory=FeedbackTables)
+    data_keys: dict[str, DataKey] = field(default_factory=dict)  # by submission id
+    legal_holds: list[Hold] = field(default_factory=list)
+    retention_log: dict[str, Erasure] = field(default_factory=dict)  # by referral id
+    kinds: dict[str, str] = field(default_factory=dict)  # referral id -> kind
 
 
 # The access log's append turn of each fake database (the advisory lock), by the tables' identity.
@@ -118,6 +127,9 @@ class InMemorySubmissionStore:
         tables.client_of[submission.submission_id] = submission.client_id
         tables.details[submission.submission_id] = submission.details
         tables.documents.update(((d.submission_id, d.info.n), d) for d in submission.documents)
+        tables.kinds.update((r.referral_id, submission.kind) for r in submission.referrals)
+        if submission.data_key is not None:
+            tables.data_keys[submission.submission_id] = submission.data_key
         tables.referrals.update((r.referral_id, submission.submission_id) for r in submission.referrals)
         received = submission.receipt.received_at
         tables.referral_facts.update(
@@ -154,7 +166,7 @@ class InMemorySubmissionStore:
         free = [
             d
             for sid, d in sorted(self._tables.details.items())
-            if d.key_id != key_id and self._held.get(sid, self._holder) == self._holder
+            if d.key_id not in (key_id, DATA_KEY_ID) and self._held.get(sid, self._holder) == self._holder
         ][:limit]
         self._held.update((d.submission_id, self._holder) for d in free)
         return free
@@ -172,7 +184,7 @@ class InMemorySubmissionStore:
         free = [
             d
             for at, d in sorted(self._tables.documents.items())
-            if d.key_id != key_id and held.get(at, self._holder) == self._holder
+            if d.key_id not in (key_id, DATA_KEY_ID) and held.get(at, self._holder) == self._holder
         ][:limit]
         held.update(((d.submission_id, d.info.n), self._holder) for d in free)
         return free
@@ -243,6 +255,17 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
         return InMemoryStatisticsStore(self.tables.statistics, self._steps.in_transaction)
 
     @property
+    def data_keys(self) -> InMemoryDataKeyStore:
+        """Each submission's data key, in this unit of work."""
+        held = self.committed.held_data_keys
+        return InMemoryDataKeyStore(self.tables, self._steps.in_transaction, held, self._holder)
+
+    @property
+    def retention(self) -> InMemoryRetentionStore:
+        """Legal holds, erasure and the retention log, in this unit of work."""
+        return InMemoryRetentionStore(self.tables, self._steps.in_transaction)
+
+    @property
     def inbox(self) -> InMemoryInbox:
         """The inbox, in this unit of work's transaction."""
         self._steps.in_transaction()
@@ -276,10 +299,16 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
             self.commits += 1
             return
         c = self.committed
-        held, documents, claimed = c.held_details, c.held_documents, c.claimed_months
+        held, documents, claimed, data_keys = (
+            c.held_details,
+            c.held_documents,
+            c.claimed_months,
+            c.held_data_keys,
+        )
         await super().commit()
         c = self.committed
         c.held_details, c.held_documents, c.claimed_months = held, documents, claimed
+        c.held_data_keys = data_keys
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -290,6 +319,9 @@ class InMemoryIntakeUnitOfWork(InMemoryUnitOfWork[IntakeTables]):
         documents = self.committed.held_documents
         for at in [a for a, holder in documents.items() if holder == self._holder]:
             del documents[at]
+        data_keys = self.committed.held_data_keys
+        for sid in [s for s, holder in data_keys.items() if holder == self._holder]:
+            del data_keys[sid]
         claimed = self.committed.claimed_months
         for month in [m for m, holder in claimed.items() if holder == self._holder]:
             del claimed[month]

@@ -14,6 +14,7 @@ from services.intake.adapters.postgres_access_log import PostgresAccessLogStore
 from services.intake.adapters.postgres_dossier import PostgresAccessProjectionStore, PostgresDossierStore
 from services.intake.adapters.postgres_feedback import PostgresFeedbackStore
 from services.intake.adapters.postgres_oep import PostgresOepInstanceStore
+from services.intake.adapters.postgres_retention import PostgresDataKeyStore, PostgresRetentionStore
 from services.intake.adapters.postgres_reviews import PostgresReviewStore
 from services.intake.adapters.postgres_session import Session
 from services.intake.adapters.postgres_statistics import PostgresStatisticsStore
@@ -80,6 +81,16 @@ class PostgresIntakeUnitOfWork(PostgresUnitOfWork):
     def statistics(self) -> PostgresStatisticsStore:
         """The statistics records, in this unit of work."""
         return PostgresStatisticsStore(self.session)
+
+    @property
+    def data_keys(self) -> PostgresDataKeyStore:
+        """Each submission's data key, in this unit of work."""
+        return PostgresDataKeyStore(self.session)
+
+    @property
+    def retention(self) -> PostgresRetentionStore:
+        """Legal holds, erasure and the retention log, in this unit of work."""
+        return PostgresRetentionStore(self.session)
 
     @property
     def inbox(self) -> _Inbox:

@@ -35,6 +35,9 @@ WITH s AS (
     SELECT s.submission_id, x.n, x.name, x.media_type, x.size, x.key_id, x.ciphertext
     FROM s, unnest($20::int[], $21::text[], $22::text[], $23::int[], $24::text[], $25::bytea[])
          AS x(n, name, media_type, size, key_id, ciphertext)
+), k AS (
+    INSERT INTO data_keys (submission_id, key_id, wrapped)
+    SELECT submission_id, $26, $27 FROM s WHERE $27::bytea IS NOT NULL
 ), r AS (
     INSERT INTO referrals (referral_id, submission_id, child_index, child_key, family_key, kind,
                            received_at, acute_danger, protected_identity)
@@ -103,7 +106,7 @@ class PostgresSubmissionStore:
             [e[0] for e in events], [e[1] for e in events], [e[2] for e in events], [e[3] for e in events],
             submission.portal_key, [d.info.n for d in docs], [d.info.name for d in docs],
             [d.info.media_type for d in docs], [d.info.size for d in docs], [d.key_id for d in docs],
-            [d.ciphertext for d in docs], *insert_arguments(submission.statistics),
+            [d.ciphertext for d in docs], *_data_key(submission), *insert_arguments(submission.statistics),
         )  # fmt: skip
         if inserted:
             return None
@@ -141,7 +144,7 @@ class PostgresSubmissionStore:
         """Locked with SKIP LOCKED: two re-encryptions at once share the work instead of colliding."""
         conn = await self._session.in_transaction()
         rows = await conn.fetch(
-            "SELECT submission_id, key_id, ciphertext FROM personal_details WHERE key_id <> $1"
+            "SELECT submission_id, key_id, ciphertext FROM personal_details WHERE key_id NOT IN ($1, 'dek')"
             " ORDER BY submission_id LIMIT $2 FOR UPDATE SKIP LOCKED",
             key_id,
             limit,
@@ -163,7 +166,7 @@ class PostgresSubmissionStore:
         conn = await self._session.in_transaction()
         rows = await conn.fetch(
             "SELECT submission_id, n, name, media_type, size, key_id, ciphertext FROM documents"
-            " WHERE key_id <> $1 ORDER BY submission_id, n LIMIT $2 FOR UPDATE SKIP LOCKED",
+            " WHERE key_id NOT IN ($1, 'dek') ORDER BY submission_id, n LIMIT $2 FOR UPDATE SKIP LOCKED",
             key_id,
             limit,
         )
@@ -178,6 +181,11 @@ class PostgresSubmissionStore:
             "UPDATE documents SET key_id = $3, ciphertext = $4 WHERE submission_id = $1 AND n = $2",
             [(d.submission_id, d.info.n, d.key_id, d.ciphertext) for d in documents],
         )
+
+
+def _data_key(submission: NewSubmission) -> tuple[str | None, bytes | None]:
+    key = submission.data_key
+    return (None, None) if key is None else (key.key_id, key.wrapped)
 
 
 def document_of(row: Any) -> EncryptedDocument:

@@ -21,6 +21,7 @@ class AccessAction(StrEnum):
     ATTACHMENT = "attachment"
     REVEAL = "reveal"
     BREAK_GLASS = "break_glass"
+    REGISTER_EXTRACT = "register_extract"  # issue 23: the head of unit listed what is held about a person
     DENIED = "denied"
 
 
@@ -51,7 +52,7 @@ class AccessEntry:
     staff: str
     role: str  # the roles the token carried, comma-separated, sorted
     relation: AccessRelation
-    referral_id: str
+    referral_id: str  # "*" for a register extract that found no referral (a lookup by person)
     child_key: str | None  # None when the referral is unknown to intake (the entry still is written)
     action: AccessAction
     reason: str | None

@@ -50,7 +50,13 @@ KINDS: tuple[FindingKind, ...] = (
     "unusual_volume",
 )
 DATA_ACTIONS = frozenset(
-    {AccessAction.READ, AccessAction.EXPORT, AccessAction.ATTACHMENT, AccessAction.REVEAL}
+    {
+        AccessAction.READ,
+        AccessAction.EXPORT,
+        AccessAction.ATTACHMENT,
+        AccessAction.REVEAL,
+        AccessAction.REGISTER_EXTRACT,
+    }
 )
 OWN_RELATIONS = frozenset(
     {AccessRelation.ASSIGNED, AccessRelation.MENTOR, AccessRelation.INTAKE, AccessRelation.TEAM_MANAGER}

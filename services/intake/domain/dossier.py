@@ -163,6 +163,30 @@ def dossier(
     }
 
 
+class ReferralErased(Exception):
+    """The referral's received copy was erased by the retention rules: nothing of it can be read."""
+
+    def __init__(self, referral_id: str, erased_at: datetime, rule: str) -> None:
+        super().__init__(referral_id)
+        self.referral_id, self.erased_at, self.rule = referral_id, erased_at, rule
+
+
+def erased_dossier(tracked: Tracked, erased_at: datetime, rule: str) -> dict[str, Any]:
+    """The dossier of an erased referral: that it was erased, when and by which rule, beside the
+    work record that stays (ids, dates, assignment, registration); no personal detail is left."""
+    ref = tracked.referral
+    return {
+        "referral_id": ref.referral_id,
+        "reference": ref.submission_id,
+        "received_at": ref.received_at.isoformat(),
+        "erased": {"erased_at": erased_at.isoformat(), "rule": rule},
+        "sibling_referral_ids": list(ref.sibling_referral_ids),
+        "assignment": _assignment(tracked.projection),
+        "deadlines": _deadlines(tracked.projection),
+        "registration": _registration(tracked.registration),
+    }
+
+
 def without_masked(answer: Mapping[str, Any]) -> dict[str, Any]:
     """The dossier with every path in its `masked` list (dotted, e.g. `child.school` or
     `guardians.0`) emptied, whatever value it held: what a copy leaving the system may carry."""

@@ -153,6 +153,22 @@ def document_associated_data(submission_id: str, n: int) -> bytes:
 
 
 @dataclass(frozen=True)
+class DataKey:
+    """A submission's own data key, wrapped by a key-encryption key (`key_id`); once destroyed
+    (crypto-shredding) only the time it was destroyed is left."""
+
+    submission_id: str
+    key_id: str | None
+    wrapped: bytes | None
+    destroyed_at: datetime | None = None
+
+    @property
+    def destroyed(self) -> bool:
+        """Whether the key, and with it everything sealed under it, is gone."""
+        return self.wrapped is None
+
+
+@dataclass(frozen=True)
 class NewSubmission:
     """Everything stored for a first-time submission (no personal data outside `details`)."""
 
@@ -166,6 +182,7 @@ class NewSubmission:
     receipt: Receipt
     documents: tuple[EncryptedDocument, ...] = ()
     statistics: tuple[StatisticsRecord, ...] = ()  # one per referral, stored in the same statement
+    data_key: DataKey | None = None  # the wrapped key `details` and `documents` are sealed under
 
     @property
     def submission_id(self) -> str:

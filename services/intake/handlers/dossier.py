@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,11 +19,13 @@ from services.intake.domain.dossier import (
     AccessRefused,
     AttachmentMissing,
     AttachmentWithheld,
+    ReferralErased,
     Registration,
     RegistrationConflict,
     Tracked,
     attachment_withheld,
     dossier,
+    erased_dossier,
     standing,
     whereabouts,
     without_masked,
@@ -35,8 +37,15 @@ from services.intake.domain.dossier_access import (
     may_register,
     worth_a_fresher_look,
 )
-from services.intake.domain.submissions import DocumentInfo, document_associated_data
-from services.intake.ports import AssignmentState, AssignmentUnreachable, DossierPrinter, IntakeUnitOfWork
+from services.intake.domain.submissions import DataKey, DocumentInfo, document_associated_data
+from services.intake.handlers.sealing import open_row
+from services.intake.ports import (
+    AssignmentState,
+    AssignmentUnreachable,
+    DossierPrinter,
+    Erasure,
+    IntakeUnitOfWork,
+)
 from shared.clock import Clock
 from shared.crypto import Cipher
 from shared.events import (
@@ -79,8 +88,11 @@ class Attempt:
 
 
 async def read_dossier(deps: Dossiers, attempt: Attempt) -> dict[str, Any]:
-    """The dossier, masked for a protected child; AccessRefused after logging a refusal."""
-    opened = await _open(deps, attempt, AccessAction.READ, None)
+    """The dossier, masked for a protected child; AccessRefused after logging a refusal. The
+    dossier of an erased referral says so (when, by which rule) and holds no personal detail."""
+    opened = await _open(deps, attempt, AccessAction.READ, None, erased_answers=True)
+    if opened.erased is not None:
+        return erased_dossier(opened.tracked, opened.erased.erased_at, opened.erased.rule)
     return dossier(opened.form, opened.tracked, revealed=False, attachments=opened.attachments)
 
 
@@ -100,7 +112,10 @@ async def download_attachment(deps: Dossiers, attempt: Attempt, n: int) -> Attac
     now = deps.clock.now()
     async with deps.unit_of_work() as uow:
         tracked = await uow.dossiers.find(attempt.referral_id, attempt.reader.staff_id, now)
-        document = await uow.dossiers.document(tracked.referral.submission_id, n) if tracked else None
+        sid = tracked.referral.submission_id if tracked else None
+        document = await uow.dossiers.document(sid, n) if sid else None
+        key = await uow.data_keys.get(sid) if sid else None
+        erased = await uow.retention.erasure(attempt.referral_id) if tracked else None
     relation, tracked = await _relation(deps, attempt, tracked, now, None)
     allowed = relation is not AccessRelation.NONE and tracked is not None
     why = attachment_withheld(tracked.referral) if allowed and tracked is not None else None
@@ -110,10 +125,13 @@ async def download_attachment(deps: Dossiers, attempt: Attempt, n: int) -> Attac
         raise AccessRefused(attempt.referral_id)
     if why is not None:
         raise AttachmentWithheld(why)
+    if erased is not None:
+        raise ReferralErased(attempt.referral_id, erased.erased_at, erased.rule)
     if document is None:
         raise AttachmentMissing(attempt.referral_id)
     associated = document_associated_data(document.submission_id, document.info.n)
-    return Attachment(document.info, deps.cipher.decrypt(document.key_id, document.ciphertext, associated))
+    content = open_row(deps.cipher, key, document.key_id, document.ciphertext, associated)
+    return Attachment(document.info, content)
 
 
 async def export_dossier(deps: Dossiers, attempt: Attempt, printer: DossierPrinter) -> bytes:
@@ -139,24 +157,56 @@ class _Opened:
     tracked: Tracked
     form: dict[str, Any]
     attachments: list[DocumentInfo]
+    erased: Erasure | None = None
 
 
-async def _open(deps: Dossiers, attempt: Attempt, action: AccessAction, reason: str | None) -> _Opened:
+async def _open(
+    deps: Dossiers, attempt: Attempt, action: AccessAction, reason: str | None, erased_answers: bool = False
+) -> _Opened:
+    """Load, decide, log (committed), then decrypt. An erased referral is refused like any other
+    to those who may not read it; to those who may it is ReferralErased, or (`erased_answers`) an
+    `_Opened` that says so and holds nothing."""
     now = deps.clock.now()
-    attachments: list[DocumentInfo] = []
+    loaded = await _load(deps, attempt, now)
+    relation, tracked = await _relation(deps, attempt, loaded.tracked, now, reason)
+    present = loaded.details is not None or loaded.erased is not None
+    allowed = relation is not AccessRelation.NONE and tracked is not None and present
+    await _log(deps, attempt, tracked, action if allowed else AccessAction.DENIED, relation, reason, now)
+    if not allowed or tracked is None:
+        raise AccessRefused(attempt.referral_id)
+    if loaded.erased is not None:
+        if erased_answers:
+            return _Opened(tracked, {}, [], loaded.erased)
+        raise ReferralErased(attempt.referral_id, loaded.erased.erased_at, loaded.erased.rule)
+    assert loaded.details is not None  # present and not erased
+    key_id, ciphertext = loaded.details
+    associated = tracked.referral.submission_id.encode()
+    plain = open_row(deps.cipher, loaded.key, key_id, ciphertext, associated)
+    return _Opened(tracked, json.loads(plain), loaded.attachments)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    tracked: Tracked | None
+    details: tuple[str, bytes] | None = None
+    key: DataKey | None = None
+    erased: Erasure | None = None
+    attachments: list[DocumentInfo] = field(default_factory=list)
+
+
+async def _load(deps: Dossiers, attempt: Attempt, now: datetime) -> _Loaded:
     async with deps.unit_of_work() as uow:
         tracked = await uow.dossiers.find(attempt.referral_id, attempt.reader.staff_id, now)
-        details = await uow.dossiers.details_of(tracked.referral.submission_id) if tracked else None
-        if tracked is not None:
-            attachments = await uow.dossiers.documents_of(tracked.referral.submission_id)
-    relation, tracked = await _relation(deps, attempt, tracked, now, reason)
-    allowed = relation is not AccessRelation.NONE and tracked is not None and details is not None
-    await _log(deps, attempt, tracked, action if allowed else AccessAction.DENIED, relation, reason, now)
-    if not allowed or tracked is None or details is None:
-        raise AccessRefused(attempt.referral_id)
-    key_id, ciphertext = details
-    plain = deps.cipher.decrypt(key_id, ciphertext, tracked.referral.submission_id.encode())
-    return _Opened(tracked, json.loads(plain), attachments)
+        if tracked is None:
+            return _Loaded(None)
+        sid = tracked.referral.submission_id
+        return _Loaded(
+            tracked,
+            await uow.dossiers.details_of(sid),
+            await uow.data_keys.get(sid),
+            await uow.retention.erasure(attempt.referral_id),
+            await uow.dossiers.documents_of(sid),
+        )
 
 
 async def _relation(

@@ -33,7 +33,9 @@ from services.intake.domain.feedback import (
     marked_sent,
     owed_sending,
 )
+from services.intake.domain.submissions import DataKey
 from services.intake.handlers.dossier import Attempt, Dossiers, _entry
+from services.intake.handlers.sealing import open_row
 from services.intake.ports import IntakeUnitOfWork
 from shared.clock import STOCKHOLM
 from shared.crypto import Cipher
@@ -147,6 +149,7 @@ async def _checked(
     async with deps.unit_of_work() as uow:
         tracked = await uow.dossiers.find(attempt.referral_id, attempt.reader.staff_id, now)
         details = await uow.dossiers.details_of(tracked.referral.submission_id) if tracked else None
+        key = await uow.data_keys.get(tracked.referral.submission_id) if tracked else None
     relation = dossier_relation(attempt.reader, standing(tracked), deps.org, now)
     allowed = bool(attempt.reader.roles & FEEDBACK_ROLES) and relation is not AccessRelation.NONE
     allowed = allowed and tracked is not None and details is not None
@@ -156,14 +159,17 @@ async def _checked(
         await uow.commit()
     if not allowed or tracked is None or details is None:
         raise AccessRefused(attempt.referral_id)
-    return tracked, decrypted_form(deps.cipher, tracked, details)
+    return tracked, decrypted_form(deps.cipher, tracked, details, key)
 
 
-def decrypted_form(cipher: Cipher, tracked: Tracked, details: tuple[str, bytes]) -> dict[str, Any]:
+def decrypted_form(
+    cipher: Cipher, tracked: Tracked, details: tuple[str, bytes], key: DataKey | None
+) -> dict[str, Any]:
+    """The stored form, opened under its submission's data key (or a global key, from before data
+    keys); DataKeyDestroyed when retention erased it."""
     key_id, ciphertext = details
-    form: dict[str, Any] = json.loads(
-        cipher.decrypt(key_id, ciphertext, tracked.referral.submission_id.encode())
-    )
+    plain = open_row(cipher, key, key_id, ciphertext, tracked.referral.submission_id.encode())
+    form: dict[str, Any] = json.loads(plain)
     return form
 
 

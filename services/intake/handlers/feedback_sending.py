@@ -16,7 +16,7 @@ from datetime import datetime, tzinfo
 from services.intake.domain.feedback import Language, NotOwedFeedback, Sending, marked_sent, retry_later
 from services.intake.handlers.feedback import compose, decrypted_form, feedback_event
 from services.intake.ports import FeedbackMailer, FeedbackMaybeSent, FeedbackNotSent, IntakeUnitOfWork
-from shared.crypto import Cipher
+from shared.crypto import Cipher, DataKeyDestroyed
 
 log = logging.getLogger(__name__)
 SYSTEM = "system"
@@ -50,12 +50,15 @@ async def _send_one(deps: FeedbackSending, sending: Sending, now: datetime) -> s
     async with deps.unit_of_work() as uow:
         tracked = await uow.dossiers.find(sending.referral_id, SYSTEM, now)
         details = await uow.dossiers.details_of(tracked.referral.submission_id) if tracked else None
+        key = await uow.data_keys.get(tracked.referral.submission_id) if tracked else None
     if tracked is None or details is None:
         return await _finish(deps, replace(sending, state="failed", error="referral_missing"))
     try:
-        letter = compose(
-            sending, tracked, decrypted_form(deps.cipher, tracked, details), deps.tz, deps.language
-        )
+        form = decrypted_form(deps.cipher, tracked, details, key)
+    except DataKeyDestroyed:  # erased by retention before the feedback left: staff answer by hand
+        return await _finish(deps, replace(sending, state="failed", error="erased"))
+    try:
+        letter = compose(sending, tracked, form, deps.tz, deps.language)
     except NotOwedFeedback:
         return await _finish(deps, replace(sending, state="failed", error="not_owed"))
     if letter.channel == "letter" or letter.recipient.email is None:

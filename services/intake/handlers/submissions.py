@@ -28,10 +28,11 @@ from services.intake.domain.submissions import (
     document_associated_data,
     receipt_for,
 )
+from services.intake.handlers.sealing import DataKeyRing, open_row
 from services.intake.handlers.statistics import statistics_records
 from services.intake.ports import IntakeUnitOfWork
 from shared.clock import Clock
-from shared.crypto import Cipher, pseudonym
+from shared.crypto import DATA_KEY_ID, Cipher, pseudonym
 from shared.events import TOPIC_RECEIVED, ReferralReceived, new_envelope, outbox_row
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,8 @@ async def store_submission(
     referrals = _referrals(submission, keys)
     receipt = receipt_for(submission, new_submission_reference(), referrals)
     digest = keys.digest(details)
-    key_id, ciphertext = keys.cipher.encrypt(details, receipt.reference.encode())
+    ring = DataKeyRing.new(keys.cipher, receipt.reference)
+    key_id, ciphertext = ring.seal(details, receipt.reference.encode())
     new = NewSubmission(
         portal_key=keys.portal_key(client_id, submission.portal_id),
         client_id=client_id,
@@ -116,7 +118,8 @@ async def store_submission(
         details=EncryptedDetails(receipt.reference, key_id, ciphertext),
         referrals=tuple(referrals),
         receipt=receipt,
-        documents=tuple(_encrypted(receipt.reference, n, d, keys.cipher) for n, d in enumerate(documents, 1)),
+        documents=tuple(_encrypted(receipt.reference, n, d, ring) for n, d in enumerate(documents, 1)),
+        data_key=ring.stored,
         statistics=statistics_records(submission, referrals),
     )
     now = clock.now()
@@ -127,8 +130,8 @@ async def store_submission(
     return Received(answer_again(stored, digest), repeated=True)
 
 
-def _encrypted(submission_id: str, n: int, document: Document, cipher: Cipher) -> EncryptedDocument:
-    key_id, blob = cipher.encrypt(document.content, document_associated_data(submission_id, n))
+def _encrypted(submission_id: str, n: int, document: Document, ring: DataKeyRing) -> EncryptedDocument:
+    key_id, blob = ring.seal(document.content, document_associated_data(submission_id, n))
     info = DocumentInfo(n, document.name, document.media_type, len(document.content))
     return EncryptedDocument(submission_id, info, key_id, blob)
 
@@ -180,26 +183,38 @@ async def adopt_legacy_submissions(uow: IntakeUnitOfWork, keys: IntakeSecrets) -
 
 
 async def read_details(uow: IntakeUnitOfWork, submission_id: str, cipher: Cipher) -> bytes | None:
-    """The decrypted details of a submission (the body as sent), whichever configured key wrote
-    them; `submission_id` is intake's reference."""
+    """The decrypted details of a submission (the body as sent), under its data key or whichever
+    configured key wrote them before data keys; `submission_id` is intake's reference.
+    DataKeyDestroyed once the submission was erased."""
     async with uow:
         stored = await uow.submissions.details(submission_id)
+        key = await uow.data_keys.get(submission_id)
     if stored is None:
         return None
-    return cipher.decrypt(stored.key_id, stored.ciphertext, submission_id.encode())
+    return open_row(cipher, key, stored.key_id, stored.ciphertext, submission_id.encode())
 
 
 async def reencrypt_batch(uow: IntakeUnitOfWork, cipher: Cipher, batch_size: int) -> int:
-    """Re-encrypt up to `batch_size` details, documents and kept raw Open ePlatform documents not
-    under the current key; return how many rows.
+    """Move up to `batch_size` details and documents still under a global key onto their
+    submission's data key (made now if it has none), re-wrap up to `batch_size` data keys not
+    under the current key-encryption key, and re-encrypt up to `batch_size` kept raw Open ePlatform
+    documents (no submission yet, so under the global key) not under the current key; return how
+    many rows.
 
     The rows are held until the commit, so two runs at once share the work instead of colliding.
     """
     async with uow:
-        held = await uow.submissions.details_not_under(cipher.current, batch_size)
-        await uow.submissions.replace_details([_reencrypted(d, cipher) for d in held])
-        documents = await uow.submissions.documents_not_under(cipher.current, batch_size)
-        await uow.submissions.replace_documents([_reencrypted_document(d, cipher) for d in documents])
+        # Every row still under a global key, the current one included, moves onto a data key.
+        held = await uow.submissions.details_not_under(DATA_KEY_ID, batch_size)
+        documents = await uow.submissions.documents_not_under(DATA_KEY_ID, batch_size)
+        sids = {d.submission_id for d in held} | {d.submission_id for d in documents}
+        rings = await _rings(uow, cipher, sids)
+        await uow.submissions.replace_details([_onto_data_key(d, cipher, rings) for d in held])
+        await uow.submissions.replace_documents(
+            [_document_onto_data_key(d, cipher, rings) for d in documents]
+        )
+        keys = await uow.data_keys.not_under(cipher.current, batch_size)
+        await uow.data_keys.rewrap([DataKeyRing.of(cipher, k).rewrapped(cipher) for k in keys])
         raws = await uow.oep_instances.raw_not_under(cipher.current, batch_size)
         for raw in raws:  # the kept raw Open ePlatform documents of failed instances
             associated = raw_associated_data(raw.flow_instance_id)
@@ -207,27 +222,46 @@ async def reencrypt_batch(uow: IntakeUnitOfWork, cipher: Cipher, batch_size: int
             key_id, blob = cipher.encrypt(plain, associated)
             await uow.oep_instances.keep_raw(raw.flow_instance_id, raw.charset, key_id, blob, len(plain))
         await uow.commit()
-    return len(held) + len(documents) + len(raws)
+    return len(held) + len(documents) + len(keys) + len(raws)
 
 
-def _reencrypted(details: EncryptedDetails, cipher: Cipher) -> EncryptedDetails:
+async def _rings(uow: IntakeUnitOfWork, cipher: Cipher, submission_ids: set[str]) -> dict[str, DataKeyRing]:
+    """The submissions' data keys, made (and stored) for those that have none yet."""
+    stored = {sid: await uow.data_keys.get(sid) for sid in sorted(submission_ids)}
+    await uow.data_keys.add(
+        [DataKeyRing.new(cipher, sid).stored for sid, key in stored.items() if key is None]
+    )
+    rings: dict[str, DataKeyRing] = {}
+    for sid in sorted(submission_ids):
+        key = await uow.data_keys.get(sid)
+        assert key is not None  # added above, or by a concurrent run whose key won
+        rings[sid] = DataKeyRing.of(cipher, key)
+    return rings
+
+
+def _onto_data_key(
+    details: EncryptedDetails, cipher: Cipher, rings: dict[str, DataKeyRing]
+) -> EncryptedDetails:
     associated = details.submission_id.encode()
-    key_id, blob = cipher.encrypt(cipher.decrypt(details.key_id, details.ciphertext, associated), associated)
+    plain = cipher.decrypt(details.key_id, details.ciphertext, associated)
+    key_id, blob = rings[details.submission_id].seal(plain, associated)
     return EncryptedDetails(details.submission_id, key_id, blob)
 
 
-def _reencrypted_document(document: EncryptedDocument, cipher: Cipher) -> EncryptedDocument:
+def _document_onto_data_key(
+    document: EncryptedDocument, cipher: Cipher, rings: dict[str, DataKeyRing]
+) -> EncryptedDocument:
     associated = document_associated_data(document.submission_id, document.info.n)
     plain = cipher.decrypt(document.key_id, document.ciphertext, associated)
-    key_id, blob = cipher.encrypt(plain, associated)
+    key_id, blob = rings[document.submission_id].seal(plain, associated)
     return replace(document, key_id=key_id, ciphertext=blob)
 
 
 async def reencrypt_all(
     unit_of_work: Callable[[], IntakeUnitOfWork], cipher: Cipher, batch_size: int = 200
 ) -> int:
-    """Re-encrypt in batches until no detail and no document is left under an old key; return
-    how many rows."""
+    """Re-encrypt in batches until no detail and no document is left under a global key and no
+    data key is wrapped by an old key; return how many rows."""
     total = 0
     while True:
         done = await reencrypt_batch(unit_of_work(), cipher, batch_size)
