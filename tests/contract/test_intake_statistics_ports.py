@@ -13,7 +13,7 @@ import pytest
 
 from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTables
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
-from services.intake.domain.statistics import Decided, StatisticsRecord
+from services.intake.domain.statistics import CaseProgress, StatisticsRecord
 from tests.conftest import migrated_pool
 from tests.intake_fakes import NOW, new_submission
 
@@ -75,10 +75,10 @@ async def test_assessments_and_decisions_follow_the_domain_rule_and_unknown_refe
     first, later, decision = NOW + timedelta(hours=2), NOW + timedelta(days=1), NOW + timedelta(days=10)
     async with unit_of_work() as uow:
         await uow.statistics.decided([
-            Decided(rid, first, True, None), Decided(rid, later, True, None),
-            Decided("R-NOT-HERE", later, False, "no_investigation"),
-            Decided(rid, decision, False, "joined_ongoing"),
-            Decided(rid, decision + timedelta(days=1), False, None),
+            CaseProgress(rid, first, True, None), CaseProgress(rid, later, True, None),
+            CaseProgress("R-NOT-HERE", later, False, "no_investigation"),
+            CaseProgress(rid, decision, False, "joined_ongoing"),
+            CaseProgress(rid, decision + timedelta(days=1), False, None),
         ])  # fmt: skip
         await uow.commit()
     [stored] = await records(unit_of_work)
@@ -94,7 +94,7 @@ async def test_a_decision_not_committed_is_not_there(unit_of_work):
     await store(unit_of_work, submission)
     rid = submission.referrals[0].referral_id
     async with unit_of_work() as uow:
-        await uow.statistics.decided([Decided(rid, NOW, False, "open_investigation")])
+        await uow.statistics.decided([CaseProgress(rid, NOW, False, "open_investigation")])
     [stored] = await records(unit_of_work)
     assert stored.decision is None
 

@@ -32,7 +32,7 @@ from pydantic import SecretStr
 
 from referral_router.referral_mix import ReportMaker
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
-from services.intake.domain.statistics import Decided, StatisticsRecord
+from services.intake.domain.statistics import CaseProgress, StatisticsRecord
 from services.intake.handlers.statistics import project_decisions, statistics_for
 from services.intake.handlers.submissions import receive_submission
 from services.intake.main import MIGRATIONS, SERVICE
@@ -89,17 +89,18 @@ async def store_year(pool: Any, rng: random.Random) -> list[tuple[dict[str, Any]
     return list(await asyncio.gather(*(one(b) for b in bodies)))
 
 
-def decisions_for(stored: list[tuple[dict[str, Any], list[str]]], rng: random.Random) -> list[Decided]:
+def decisions_for(stored: list[tuple[dict[str, Any], list[str]]], rng: random.Random) -> list[CaseProgress]:
     """Protection assessments (most, within two days) and decisions (most, within 20 days)."""
-    changes: list[Decided] = []
+    changes: list[CaseProgress] = []
     for body, ids in stored:
         received = datetime.fromisoformat(body["submitted_at"])
         for rid in ids:
             if rng.random() < 0.9:
-                changes.append(Decided(rid, received + timedelta(hours=rng.randint(0, 48)), True, None))
+                changes.append(CaseProgress(rid, received + timedelta(hours=rng.randint(0, 48)), True, None))
             if rng.random() < 0.85:
                 decision = rng.choices(list(DECISION_WEIGHTS), weights=list(DECISION_WEIGHTS.values()))[0]
-                changes.append(Decided(rid, received + timedelta(days=rng.randint(1, 20)), False, decision))
+                at = received + timedelta(days=rng.randint(1, 20))
+                changes.append(CaseProgress(rid, at, False, decision))
     return changes
 
 
