@@ -1,0 +1,65 @@
+"""What the HTTP edge needs, built by the composition root and kept on `app.state.web`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+
+from services.web.adapters.oidc import OidcClient
+from services.web.domain.texts import Language, language_or_default, text
+from services.web.domain.views import navigation
+from services.web.ports import Session, SessionStore, StaffApi
+from shared.clock import Clock
+
+TEMPLATES = Jinja2Templates(
+    env=Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
+)
+
+
+@dataclass(frozen=True)
+class WebContext:
+    """Ports and settings the routes use."""
+
+    api: StaffApi
+    sessions: SessionStore
+    oidc: OidcClient | None
+    clock: Clock
+    staff_id_claim: str = "sub"
+    roles_claim: str = "roles"
+    upstream_token: str = "access_token"  # noqa: S105 - which token, not a token
+
+
+def web(request: Request) -> WebContext:
+    """The context set by `main.create_app`."""
+    context: WebContext = request.app.state.web
+    return context
+
+
+def language(request: Request) -> Language:
+    """The session's language."""
+    session: Session = request.state.session
+    return language_or_default(session.language)
+
+
+def render(request: Request, template: str, status_code: int = 200, **values: Any) -> Any:
+    """A page in the session's language, with the menu, CSRF token and any flash messages."""
+    session: Session = request.state.session
+    lang = language(request)
+    user = session.user
+    flash, session.flash = session.flash, []
+    context = {
+        "lang": lang,
+        "t": lambda key, **kw: text(key, lang, **kw),
+        "user": user,
+        "nav": navigation(user, lang) if user else [],
+        "csrf_token": session.csrf_token,
+        "flash": flash,
+        "path": request.url.path,
+        **values,
+    }
+    return TEMPLATES.TemplateResponse(request, template, context, status_code=status_code)
