@@ -31,14 +31,20 @@ def deadline_phrase(due_at: datetime, now: datetime, language: Language) -> str:
     if due_at < now:
         hours = math.floor((now - due_at) / timedelta(hours=1))
         if hours < 24:
-            return text("overdue_hours", language, n=max(hours, 1))
-        return text("overdue_days", language, n=math.floor(hours / 24))
+            return _counted("overdue_hours", "overdue_one_hour", max(hours, 1), language)
+        return _counted("overdue_days", "overdue_one_day", hours // 24, language)
     if days == 0:
         hours = math.ceil((due_at - now) / timedelta(hours=1))
-        return text("due_in_hours", language, n=hours) if hours <= 12 else text("due_today", language)
+        if hours > 12:
+            return text("due_today", language)
+        return _counted("due_in_hours", "due_in_one_hour", hours, language)
     if days == 1:
         return text("due_in_one_day", language)
     return text("due_in_days", language, n=days)
+
+
+def _counted(many: str, one: str, n: int, language: Language) -> str:
+    return text(one, language) if n == 1 else text(many, language, n=n)
 
 
 @dataclass(frozen=True)
