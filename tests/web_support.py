@@ -85,11 +85,14 @@ def web_settings(issuer: str = "http://127.0.0.1:1", https_only: bool = False, *
 class WebApp:
     """A web app over the fake API, with a fixed clock and a session store the test can seed."""
 
-    def __init__(self, api: FakeStaffApi | None = None, https_only: bool = False) -> None:
+    def __init__(
+        self, api: FakeStaffApi | None = None, https_only: bool = False, settings: WebSettings | None = None
+    ) -> None:
         self.api = api or seeded_api()
         self.clock = FixedClock(NOW)
         self.sessions = MemorySessionStore()
-        self.app = create_app(web_settings(https_only=https_only), self.api, self.sessions, self.clock)
+        settings = settings or web_settings(https_only=https_only)
+        self.app = create_app(settings, self.api, self.sessions, self.clock)
         base = "https://testserver" if https_only else "http://testserver"
         self.client = TestClient(self.app, base_url=base, follow_redirects=False)
 
