@@ -1,0 +1,167 @@
+"""The web app in a real browser: Debian's Chromium driven by Playwright, signing in through the
+dev OpenID provider, axe-core on the pages, and one flow done with the keyboard alone.
+
+The staff APIs are the in-memory fake here (the real-services walk is the next step, docs/WEB.md).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+from services.web.adapters.memory import FakeStaffApi, MemorySessionStore
+from services.web.dev_identity import run_in_thread
+from services.web.main import create_app
+from shared.clock import SystemClock
+from tests.web_support import seeded_api, web_settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+STAFF = {
+    "cw-a1": {"roles": ["caseworker"]},
+    "in-1": {"roles": ["intake"]},
+    "mgr-a": {"roles": ["manager"]},
+}
+
+
+@dataclass
+class Site:
+    """The running web app and what it talks to."""
+
+    url: str
+    api: FakeStaffApi
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    with run_in_thread(STAFF) as provider:
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        settings = web_settings(
+            f"http://localhost:{provider.server_port}",
+            redirect_url=f"{url}/auth/callback",
+            upstream_token="id_token",
+        )
+        api = seeded_api()
+        app = create_app(settings, api, MemorySessionStore(), SystemClock())
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "the web app did not start"
+            time.sleep(0.05)
+        try:
+            yield Site(url, api)
+        finally:
+            server.should_exit = True
+            thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "apt-get install chromium"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(locale="sv-SE", timezone_id="Europe/Stockholm")
+    opened = context.new_page()
+    problems: list[str] = []
+    opened.on("console", lambda m: _keep_csp_errors(m, problems))
+    opened.on("pageerror", lambda e: problems.append(str(e)))
+    yield opened
+    context.close()
+    assert problems == [], "no CSP violation or script error in the browser"
+
+
+def _keep_csp_errors(message: ConsoleMessage, problems: list[str]) -> None:
+    # Not every console error: the provider's form asks a CDN for its stylesheet (no network
+    # here) and the 403 page is a 403 on purpose.
+    if "Content Security Policy" in message.text:
+        problems.append(message.text)
+
+
+def _sign_in(page: Page, site: Site, path: str, staff_id: str) -> None:
+    page.goto(site.url + path)
+    page.get_by_role("button", name=staff_id, exact=True).click()
+    page.wait_for_url(site.url + path)
+
+
+def _assert_accessible(page: Page) -> None:
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
+
+
+def test_a_caseworker_signs_in_and_the_pages_pass_axe(site: Site, page: Page) -> None:
+    _sign_in(page, site, "/referrals", "cw-a1")
+    assert page.get_by_role("heading", level=1).inner_text() == "Mina ärenden"
+    assert page.locator("html").get_attribute("lang") == "sv"
+    _assert_accessible(page)
+    for path in ("/", "/referrals/R-A1", "/referrals/R-A1/dossier", "/referrals/R-B1"):
+        page.goto(site.url + path)
+        _assert_accessible(page)
+    assert "Vi säger inte om ärendet finns" in page.content()  # R-B1 is another team's
+
+
+def test_a_manager_s_team_board_passes_axe(site: Site, page: Page) -> None:
+    _sign_in(page, site, "/team", "mgr-a")
+    assert page.locator("meter").count() == 2
+    _assert_accessible(page)
+
+
+def test_intake_acknowledges_a_referral_with_the_keyboard_alone(site: Site, page: Page) -> None:
+    _sign_in(page, site, "/incoming", "in-1")
+    assert _tab(page) == "Hoppa till innehållet"
+    page.keyboard.press("Enter")
+    # The skip link lands in main: the next stop is the queue's most urgent referral.
+    assert _tab(page) == "R-A2"
+    page.keyboard.press("Enter")
+    page.wait_for_url(site.url + "/referrals/R-A2")
+    stops = []
+    while (name := _tab(page)) != "Kvittera":
+        stops.append(name)
+        assert len(stops) < 20, stops
+    # Reading order: skip link, header, menu, then the page's content.
+    assert stops == [
+        "Hoppa till innehållet",
+        "Orosanmälningar",
+        "English",
+        "Logga ut",
+        "Start",
+        "Inkommande",
+        "Läs anmälan",
+    ]
+    page.keyboard.press("Enter")
+    page.wait_for_url(site.url + "/referrals/R-A2")
+    assert page.get_by_role("status").inner_text() == "Sparat."
+    assert ("in-1", "R-A2", "acknowledge", {}) in site.api.done
+
+
+def _tab(page: Page) -> str:
+    page.keyboard.press("Tab")
+    return _focused(page)
+
+
+def _focused(page: Page) -> str:
+    return str(page.evaluate("() => (document.activeElement.innerText || '').trim()"))
