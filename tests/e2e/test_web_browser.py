@@ -118,7 +118,7 @@ def test_a_caseworker_signs_in_and_the_pages_pass_axe(site: Site, page: Page) ->
     assert page.get_by_role("heading", level=1).inner_text() == "Mina ärenden"
     assert page.locator("html").get_attribute("lang") == "sv"
     _assert_accessible(page)
-    for path in ("/", "/referrals/R-A1", "/referrals/R-A1/dossier", "/referrals/R-B1"):
+    for path in ("/", "/referrals/R-A1", "/referrals/R-A1/dossier", "/referrals/R-B1/dossier"):
         page.goto(site.url + path)
         _assert_accessible(page)
     assert "Vi säger inte om ärendet finns" in page.content()  # R-B1 is another team's

@@ -26,7 +26,9 @@ def issuer() -> Iterator[str]:
 
 
 def _web(issuer: str, **oidc: str) -> WebApp:
-    settings = web_settings(issuer, redirect_url="http://testserver/auth/callback", upstream_token="id_token", **oidc)
+    settings = web_settings(
+        issuer, redirect_url="http://testserver/auth/callback", upstream_token="id_token", **oidc
+    )
     return WebApp(seeded_api(), settings=settings)
 
 

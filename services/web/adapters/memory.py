@@ -51,8 +51,12 @@ class FakeStaffApi:
         return items
 
     async def referral(self, caller: Caller, referral_id: str) -> ReferralState:
-        """The assignment state, or UpstreamDenied when unknown or out of the caller's reach."""
-        item = self._visible(caller, referral_id)
+        """The assignment state (any staff role may read it: it holds no client details), or
+        UpstreamDenied when unknown."""
+        self._check(caller)
+        item = self.queue.get(referral_id)
+        if item is None:
+            raise UpstreamDenied("404")
         return ReferralState(
             referral_id=item.referral_id,
             team=item.team,
