@@ -69,7 +69,10 @@ def seeded_api() -> FakeStaffApi:
             WorkloadRow("cw-a2", "team-a", 1, 7.0, 6.0, mentor="cw-a1"),
             WorkloadRow("cw-b1", "team-b", 1, 2.0, 6.0),
         ],
-        duty=OnDuty("team-a", NOW - timedelta(days=3), NOW + timedelta(days=11), "rotation"),
+        duties=[
+            OnDuty("team-a", NOW - timedelta(days=3), NOW + timedelta(days=11), "rotation"),
+            OnDuty("team-b", NOW + timedelta(days=11), NOW + timedelta(days=25), "rotation"),
+        ],
         teams={"mgr-a": "team-a", "mgr-b": "team-b"},
     )
 

@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
 from services.web.adapters.oidc import OidcClient
+from services.web.domain.office_hours import OfficePolicy
 from services.web.domain.texts import Language, language_or_default, text
 from services.web.domain.views import navigation
 from services.web.ports import Session, SessionStore, StaffApi
@@ -29,6 +30,7 @@ class WebContext:
     sessions: SessionStore
     oidc: OidcClient | None
     clock: Clock
+    office: OfficePolicy
     staff_id_claim: str = "sub"
     roles_claim: str = "roles"
     upstream_token: str = "access_token"  # noqa: S105 - which token, not a token

@@ -12,6 +12,7 @@ from typing import Any
 
 from services.web.domain import views
 from services.web.domain.model import Caller
+from services.web.domain.office_hours import OfficePolicy, assignment_instant
 from services.web.domain.texts import Language
 from services.web.ports import StaffApi, UpstreamDenied
 
@@ -25,14 +26,18 @@ class StartPage:
     queue_title: str
 
 
-async def start_page(api: StaffApi, caller: Caller, now: datetime, language: Language) -> StartPage:
-    """The queue the user's role works from and the on-duty panel, fetched side by side."""
-    queue, duty = await asyncio.gather(
-        api.work_queue(caller, views.queue_query(caller.user)), api.on_duty(caller, now)
+async def start_page(
+    api: StaffApi, caller: Caller, now: datetime, language: Language, office: OfficePolicy
+) -> StartPage:
+    """The queue the user's role works from, the team on duty now, and the team that gets a
+    referral arriving now (the next office-hours start's team, outside office hours)."""
+    queue, duty, arriving = await asyncio.gather(
+        api.work_queue(caller, views.queue_query(caller.user)),
+        api.on_duty(caller, now),
+        api.on_duty(caller, assignment_instant(office, now)),
     )
     title = "my_referrals" if views.queue_query(caller.user) else "incoming"
-    # The office-hours policy's "arriving now" instant is not known to the web app yet (docs/WEB.md).
-    return StartPage(views.queue_rows(queue, now, language), views.on_duty_view(duty, duty), title)
+    return StartPage(views.queue_rows(queue, now, language), views.on_duty_view(duty, arriving), title)
 
 
 async def queue_page(

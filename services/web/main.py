@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI, Request
@@ -22,6 +23,7 @@ from services.web.adapters.http_staff_api import HttpStaffApi
 from services.web.adapters.memory import MemorySessionStore
 from services.web.adapters.oidc import OidcClient, OidcConfig
 from services.web.context import WebContext, render
+from services.web.domain.office_hours import OfficePolicy
 from services.web.ports import (
     SessionStore,
     StaffApi,
@@ -32,8 +34,10 @@ from services.web.ports import (
 from services.web.security import CsrfRejected, SessionPolicy, SignInRequired, session_middleware
 from shared.clock import Clock, SystemClock
 from shared.logging import configure_logging
+from shared.office_days import swedish_holidays
 from shared.runtime import serve
 from shared.settings import HttpSettings, LogSettings
+from shared.unit_config import UnitConfig, load_unit_config
 
 SERVICE = "web"
 log = logging.getLogger(__name__)
@@ -81,6 +85,7 @@ class WebSettings(BaseSettings):
     oidc: OidcSettings = OidcSettings()
     upstream: UpstreamSettings = UpstreamSettings()
     session: SessionSettings = SessionSettings()
+    unit_config_path: Path = Path("deploy/config/unit.example.yaml")
 
 
 def create_app(
@@ -110,6 +115,7 @@ def create_app(
         sessions=sessions or MemorySessionStore(),
         oidc=OidcClient(oidc_config, client()),
         clock=clock or SystemClock(),
+        office=office_policy(load_unit_config(settings.unit_config_path)),
         staff_id_claim=o.staff_id_claim,
         roles_claim=o.roles_claim,
         upstream_token=o.upstream_token,
@@ -133,6 +139,17 @@ def create_app(
     app.add_api_route("/healthz", _healthz, methods=["GET"])
     _add_error_pages(app)
     return app
+
+
+def office_policy(config: UnitConfig) -> OfficePolicy:
+    """The unit file's assignment policy and office hours, with the shared holiday calendar."""
+    return OfficePolicy(
+        policy=config.assignment_policy,
+        start=config.office_hours.start,
+        end=config.office_hours.end,
+        holidays=swedish_holidays(),
+        tz=ZoneInfo(config.rotation.timezone),
+    )
 
 
 async def _healthz() -> PlainTextResponse:

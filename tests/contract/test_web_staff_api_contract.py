@@ -70,7 +70,7 @@ def _fake_world() -> World:
     api = FakeStaffApi(
         queue={item.referral_id: item},
         workloads=[WorkloadRow("cw-a1", "team-a", 1, 1.0, 6.0), WorkloadRow("cw-b1", "team-b", 0, 0.0, 6.0)],
-        duty=OnDuty("team-a", NOW - timedelta(days=1), NOW + timedelta(days=13), "rotation"),
+        duties=[OnDuty("team-a", NOW - timedelta(days=1), NOW + timedelta(days=13), "rotation")],
         teams={"mgr-a": "team-a"},
         valid_tokens=issued,
     )

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from services.web.domain.model import OnDuty
 from services.web.security import COOKIE
-from tests.web_support import WebApp
+from tests.web_support import NOW, WebApp
 
 TEMPLATES = Path(__file__).parents[2] / "services" / "web" / "templates"
 
@@ -167,6 +168,21 @@ def test_the_start_page_shows_who_is_on_duty_and_where_a_referral_arriving_now_g
     page = web.client.get("/").text
     assert "I tjänst nu" in page and "En anmälan som kommer in nu går till" in page
     assert "<strong>team-a</strong> till 2026-12-18 10:00" in page
+    assert "går till: <strong>team-a</strong>" in page
+
+
+def test_after_office_hours_a_referral_arriving_now_goes_to_the_team_on_duty_next_morning() -> None:
+    web = WebApp()
+    handover = datetime(2026, 12, 18, 6, 0, tzinfo=UTC)  # Friday 07:00 local, before the office opens
+    web.api.duties = [
+        OnDuty("team-a", NOW, handover, "rotation"),
+        OnDuty("team-b", handover, handover + timedelta(days=14), "override"),
+    ]
+    web.clock.set(datetime(2026, 12, 17, 19, 0, tzinfo=UTC))  # Thursday 20:00 local
+    web.sign_in("mgr-a", "manager")
+    page = web.client.get("/").text
+    assert "<strong>team-a</strong> till 2026-12-18 07:00" in page
+    assert "går till: <strong>team-b</strong>" in page
 
 
 def test_a_manager_sees_their_teams_load_against_capacity_and_can_record_an_absence() -> None:

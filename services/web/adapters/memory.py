@@ -34,7 +34,7 @@ class FakeStaffApi:
     queue: dict[str, QueueItem] = field(default_factory=dict)
     dossiers: dict[str, dict[str, Any]] = field(default_factory=dict)
     workloads: list[WorkloadRow] = field(default_factory=list)
-    duty: OnDuty | None = None
+    duties: list[OnDuty] = field(default_factory=list)
     teams: dict[str, str] = field(default_factory=dict)
     valid_tokens: set[str] | None = None
     done: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
@@ -132,11 +132,12 @@ class FakeStaffApi:
         self.done.append((caller.user.staff_id, staff_id, "absence", {"kind": kind}))
 
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
-        """The configured on-duty answer."""
+        """The configured period that holds `at`."""
         self._check(caller)
-        if self.duty is None:
-            raise UpstreamDenied("404")
-        return self.duty
+        for period in self.duties:
+            if period.period_start <= at < period.period_end:
+                return period
+        raise UpstreamRejected("Unprocessable Entity; at")
 
     def _check(self, caller: Caller) -> None:
         if self.valid_tokens is not None and caller.token not in self.valid_tokens:
