@@ -124,3 +124,9 @@ async def add_absence(
 ) -> None:
     """Register an absence."""
     await api.add_absence(caller, staff_id, starts_on, ends_on, kind)
+
+
+async def overview(api: StaffApi, caller: Caller) -> list[views.TeamSummary]:
+    """The head of unit's overview: every team's open referrals, deadlines and balance."""
+    queue, workload = await asyncio.gather(api.work_queue(caller, {}), api.workload(caller))
+    return views.team_summaries(queue, workload)

@@ -130,6 +130,16 @@ async def team(request: Request) -> Any:
     return render(request, "team.html", bars=bars, rows=rows, queue="team", kinds=ABSENCE_KINDS)
 
 
+@router.get("/overview")
+async def overview(request: Request) -> Any:
+    """The head of unit's overview of all teams."""
+    caller = caller_of(request)
+    if not caller.user.has_any("head_of_unit"):
+        raise UpstreamDenied("head of unit only")
+    teams = await handlers.overview(web(request).api, caller)
+    return render(request, "overview.html", teams=teams)
+
+
 @router.post("/staff/absences", dependencies=[Depends(check_csrf)])
 async def absence(request: Request) -> Any:
     """Register an absence from the team board."""

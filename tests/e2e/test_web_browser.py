@@ -29,6 +29,7 @@ STAFF = {
     "cw-a1": {"roles": ["caseworker"]},
     "in-1": {"roles": ["intake"]},
     "mgr-a": {"roles": ["manager"]},
+    "head": {"roles": ["head_of_unit"]},
 }
 
 
@@ -127,6 +128,12 @@ def test_a_caseworker_signs_in_and_the_pages_pass_axe(site: Site, page: Page) ->
 def test_a_manager_s_team_board_passes_axe(site: Site, page: Page) -> None:
     _sign_in(page, site, "/team", "mgr-a")
     assert page.locator("meter").count() == 2
+    _assert_accessible(page)
+
+
+def test_the_head_of_units_overview_passes_axe(site: Site, page: Page) -> None:
+    _sign_in(page, site, "/overview", "head")
+    assert page.get_by_role("row").count() == 3  # a header row and one per team
     _assert_accessible(page)
 
 

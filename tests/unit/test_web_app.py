@@ -259,3 +259,13 @@ def test_the_layout_has_landmarks_a_skip_link_and_swedish_as_its_language() -> N
     page = web.client.get("/").text
     assert '<html lang="sv">' in page and '<a class="skip-link" href="#main">' in page
     assert all(tag in page for tag in ("<header", "<nav aria-label=", '<main id="main"', "<footer"))
+
+
+def test_the_head_of_unit_sees_every_team_on_the_overview_and_a_manager_may_not() -> None:
+    web = WebApp()
+    web.sign_in("head", "head_of_unit")
+    page = web.client.get("/overview").text
+    assert '<th scope="row">team-a</th>' in page and '<th scope="row">team-b</th>' in page
+    manager = WebApp()
+    manager.sign_in("mgr-a", "manager")
+    assert manager.client.get("/overview").status_code == 403

@@ -19,6 +19,7 @@ from services.web.domain.views import (
     queue_query,
     queue_rows,
     safe_return_path,
+    team_summaries,
 )
 from shared.office_days import swedish_holidays
 from tests.web_support import NOW, queue_item
@@ -93,7 +94,7 @@ def test_a_load_bar_scales_past_capacity_so_that_overload_shows() -> None:
         ({"caseworker"}, ["/", "/referrals"]),
         ({"intake"}, ["/", "/incoming"]),
         ({"manager"}, ["/", "/team"]),
-        ({"head_of_unit"}, ["/", "/team"]),
+        ({"head_of_unit"}, ["/", "/team", "/overview"]),
         (set(), ["/"]),
     ],
 )
@@ -159,3 +160,19 @@ def test_a_referral_arriving_on_the_evening_before_christmas_waits_for_the_next_
 def test_under_the_received_at_policy_the_arrival_instant_decides() -> None:
     evening = datetime(2026, 12, 23, 17, 0, tzinfo=UTC)
     assert assignment_instant(_office("received_at"), evening) == evening
+
+
+def test_the_overview_counts_each_teams_open_referrals_by_deadline_state_and_its_imbalance() -> None:
+    items = [
+        queue_item("R-1", "team-a", "cw-a1", due_in=timedelta(days=3)),
+        queue_item("R-2", "team-a", "cw-a2", due_in=-timedelta(hours=2), state="breached"),
+        queue_item("R-3", "team-b", "cw-b1", due_in=timedelta(hours=2), state="approaching"),
+    ]
+    loads = [
+        WorkloadRow("cw-a1", "team-a", 1, 3.0, 6.0),
+        WorkloadRow("cw-a2", "team-a", 1, 4.5, 3.0),
+        WorkloadRow("cw-b1", "team-b", 1, 0.0, 6.0),
+    ]
+    a, b = team_summaries(items, loads)
+    assert (a.team, a.open_referrals, a.breached, a.approaching, a.imbalance) == ("team-a", 2, 1, 0, "3.00")
+    assert (b.team, b.open_referrals, b.breached, b.approaching, b.imbalance) == ("team-b", 1, 0, 1, "–")

@@ -101,6 +101,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "kind_course": ("Kurs", "Course"),
     "kind_other": ("Annat", "Other"),
     "person": ("Person", "Person"),
+    "breached_count": ("Försenade", "Overdue"),
+    "approaching_count": ("Snart", "Due soon"),
+    "imbalance": ("Obalans i belastning (högst ÷ lägst)", "Load imbalance (highest ÷ lowest)"),
     "mentor": ("Mentor", "Mentor"),
     "forbidden_title": ("Du har inte behörighet", "You do not have access"),
     "forbidden_text": (
