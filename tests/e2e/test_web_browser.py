@@ -6,25 +6,19 @@ The staff APIs are the in-memory fake here (the real-services walk is the next s
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import uvicorn
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from services.web.adapters.memory import FakeStaffApi, MemorySessionStore
 from services.web.dev_identity import run_in_thread
 from services.web.main import create_app
 from shared.clock import SystemClock
+from tests.web_browser_support import assert_accessible, chromium, free_port, fresh_page, serving, sign_in
 from tests.web_support import seeded_api, web_settings
 
-CHROMIUM = Path("/usr/bin/chromium")
 STAFF = {
     "cw-a1": {"roles": ["caseworker"]},
     "in-1": {"roles": ["intake"]},
@@ -41,16 +35,10 @@ class Site:
     api: FakeStaffApi
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def site() -> Iterator[Site]:
     with run_in_thread(STAFF) as provider:
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         settings = web_settings(
             f"http://localhost:{provider.server_port}",
@@ -58,60 +46,28 @@ def site() -> Iterator[Site]:
             upstream_token="id_token",
         )
         api = seeded_api()
-        app = create_app(settings, api, MemorySessionStore(), SystemClock())
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "the web app did not start"
-            time.sleep(0.05)
-        try:
+        with serving(create_app(settings, api, MemorySessionStore(), SystemClock()), port):
             yield Site(url, api)
-        finally:
-            server.should_exit = True
-            thread.join(10)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert CHROMIUM.exists(), "apt-get install chromium"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(locale="sv-SE", timezone_id="Europe/Stockholm")
-    opened = context.new_page()
-    problems: list[str] = []
-    opened.on("console", lambda m: _keep_csp_errors(m, problems))
-    opened.on("pageerror", lambda e: problems.append(str(e)))
-    yield opened
-    context.close()
-    assert problems == [], "no CSP violation or script error in the browser"
-
-
-def _keep_csp_errors(message: ConsoleMessage, problems: list[str]) -> None:
-    # Not every console error: the provider's form asks a CDN for its stylesheet (no network
-    # here) and the 403 page is a 403 on purpose.
-    if "Content Security Policy" in message.text:
-        problems.append(message.text)
+    with fresh_page(browser) as opened:
+        yield opened
 
 
 def _sign_in(page: Page, site: Site, path: str, staff_id: str) -> None:
-    page.goto(site.url + path)
-    page.get_by_role("button", name=staff_id, exact=True).click()
-    page.wait_for_url(site.url + path)
+    sign_in(page, site.url, path, staff_id)
 
 
 def _assert_accessible(page: Page) -> None:
-    results = Axe().run(page)
-    assert results.violations_count == 0, results.generate_report()
+    assert_accessible(page)
 
 
 def test_a_caseworker_signs_in_and_the_pages_pass_axe(site: Site, page: Page) -> None:
