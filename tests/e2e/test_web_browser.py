@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Browser, Page
@@ -15,9 +16,9 @@ from playwright.sync_api import Browser, Page
 from services.web.adapters.memory import FakeStaffApi, MemorySessionStore
 from services.web.dev_identity import run_in_thread
 from services.web.main import create_app
-from shared.clock import SystemClock
+from shared.clock import FixedClock
 from tests.web_browser_support import assert_accessible, chromium, free_port, fresh_page, serving, sign_in
-from tests.web_support import seeded_api, web_settings
+from tests.web_support import NOW, seeded_api, web_settings
 
 STAFF = {
     "cw-a1": {"roles": ["caseworker"]},
@@ -29,10 +30,11 @@ STAFF = {
 
 @dataclass
 class Site:
-    """The running web app and what it talks to."""
+    """The running web app, what it talks to, and its clock (which the test may move on)."""
 
     url: str
     api: FakeStaffApi
+    clock: FixedClock
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,9 @@ def site() -> Iterator[Site]:
             upstream_token="id_token",
         )
         api = seeded_api()
-        with serving(create_app(settings, api, MemorySessionStore(), SystemClock()), port):
-            yield Site(url, api)
+        clock = FixedClock(NOW)
+        with serving(create_app(settings, api, MemorySessionStore(), clock), port):
+            yield Site(url, api, clock)
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +131,31 @@ def _tab(page: Page) -> str:
 
 def _focused(page: Page) -> str:
     return str(page.evaluate("() => (document.activeElement.innerText || '').trim()"))
+
+
+def test_a_form_whose_csrf_token_was_tampered_with_gets_the_403_page_and_does_nothing(
+    site: Site, page: Page
+) -> None:
+    _sign_in(page, site, "/referrals/R-A1", "cw-a1")
+    before = list(site.api.done)
+    page.evaluate(
+        "() => document.querySelectorAll('input[name=csrf_token]').forEach(i => i.value = 'forged')"
+    )
+    page.get_by_role("button", name="Kvittera").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Formuläret kunde inte skickas"
+    _assert_accessible(page)
+    assert site.api.done == before
+
+
+def test_after_thirty_idle_minutes_the_user_signs_in_again_and_lands_on_the_page_they_opened(
+    site: Site, page: Page
+) -> None:
+    _sign_in(page, site, "/referrals", "cw-a1")
+    site.clock.set(site.clock.now() + timedelta(minutes=31))
+    try:
+        page.get_by_role("link", name="R-A1").click()
+        page.get_by_role("button", name="cw-a1", exact=True).click()  # the provider's form again
+        page.wait_for_url(site.url + "/referrals/R-A1")
+        assert page.get_by_role("heading", level=1).inner_text() == "Ärende R-A1"
+    finally:
+        site.clock.set(NOW)
