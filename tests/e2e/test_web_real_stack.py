@@ -15,7 +15,9 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -34,6 +36,7 @@ from tests.web_browser_support import assert_accessible, chromium, free_port, fr
 
 UNIT = load_unit_config(REPO / "deploy" / "config" / "unit.example.yaml")
 CLIENT_ID = "referral-router-web"
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
 SECRETS = {"key_id": "web-1", "key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "pepper": "web-pepper"}
 
 
@@ -179,3 +182,55 @@ def test_the_assigned_caseworker_reads_the_dossier_and_decides_and_another_team_
         assert page.get_by_role("heading", level=1).inner_text() == "Du har inte behörighet"
         assert_accessible(page)
         assert (other, "denied") in _log(stack, referral_id)
+
+
+def test_intake_registers_and_the_manager_reassigns_and_the_next_referral_avoids_the_absent_caseworker(
+    stack: Stack, browser: Browser
+) -> None:
+    referral_id = _submit(stack)
+    team_id, caseworker = _assigned(stack, referral_id)
+    team = next(t for t in UNIT.teams if t.id == team_id)
+
+    with fresh_page(browser) as page:
+        sign_in(page, stack.web_url, "/incoming", "in-1")
+        page.get_by_role("link", name=referral_id).click()
+        page.get_by_role("button", name="Kvittera").click()
+        assert page.get_by_role("status").inner_text() == "Sparat."
+        assert_accessible(page)  # the referral page as intake, with the case-number form
+        page.get_by_label("Diarienummer i verksamhetssystemet").fill("IFO-2026-4711")
+        page.get_by_label("Diarienummer i verksamhetssystemet").press("Enter")
+        assert page.get_by_role("status").inner_text() == "Sparat."
+    rows = stack.query(
+        "intake",
+        "SELECT system_case_number, registered_by FROM registrations WHERE referral_id = $1",
+        referral_id,
+    )
+    assert [(r["system_case_number"], r["registered_by"]) for r in rows] == [("IFO-2026-4711", "in-1")]
+
+    today = datetime.now(STOCKHOLM).date()
+    colleague = next(m.id for m in team.members if m.id != caseworker)
+    with fresh_page(browser) as page:
+        sign_in(page, stack.web_url, "/team", team.manager.id)
+        page.get_by_label("Person").select_option(caseworker)
+        page.get_by_label("Första dag").fill(today.isoformat())
+        page.get_by_label("Sista dag").fill((today + timedelta(days=7)).isoformat())
+        page.get_by_label("Typ").select_option("sick")
+        page.get_by_role("button", name="Spara").click()
+        assert page.get_by_role("status").inner_text() == "Sparat."
+        assert f"Sjuk {today.isoformat()}" in page.content()
+        assert_accessible(page)
+
+        page.goto(f"{stack.web_url}/referrals/{referral_id}")
+        page.get_by_role("textbox", name="Handläggare").fill(colleague)
+        page.get_by_label("Skäl").fill("Handläggaren är sjuk i en vecka.")
+        page.get_by_role("group", name="Flytta till annan handläggare").locator("xpath=..").get_by_role(
+            "button", name="Spara"
+        ).click()
+        assert page.get_by_role("status").inner_text() == "Sparat."
+        assert_accessible(page)  # the referral page as manager, with the reassign form
+    assert _assigned(stack, referral_id) == (team_id, colleague)
+
+    second = _submit(stack)
+    second_team, second_caseworker = _assigned(stack, second)
+    assert second_team == team_id, "both referrals arrived in the same rotation period"
+    assert second_caseworker != caseworker
