@@ -159,3 +159,20 @@ def test_after_thirty_idle_minutes_the_user_signs_in_again_and_lands_on_the_page
         assert page.get_by_role("heading", level=1).inner_text() == "Ärende R-A1"
     finally:
         site.clock.set(NOW)
+
+
+def test_the_english_pages_and_the_signed_out_page_pass_axe(site: Site, page: Page) -> None:
+    _sign_in(page, site, "/", "mgr-a")
+    page.get_by_role("button", name="English").click()
+    page.wait_for_url(site.url + "/")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.get_by_role("heading", level=1).inner_text() == "Your work"
+    _assert_accessible(page)
+    page.goto(site.url + "/team")
+    _assert_accessible(page)
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(site.url + "/signed-out")
+    assert page.get_by_role("heading", level=1).inner_text() == "You are signed out."
+    _assert_accessible(page)
+    page.goto(site.url + "/team")
+    assert page.get_by_role("button", name="mgr-a", exact=True).is_visible()  # the provider's form again

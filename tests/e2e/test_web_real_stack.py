@@ -193,6 +193,7 @@ def test_intake_registers_and_the_manager_reassigns_and_the_next_referral_avoids
 
     with fresh_page(browser) as page:
         sign_in(page, stack.web_url, "/incoming", "in-1")
+        assert_accessible(page)
         page.get_by_role("link", name=referral_id).click()
         page.get_by_role("button", name="Kvittera").click()
         assert page.get_by_role("status").inner_text() == "Sparat."
