@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from services.web.domain import views
+from services.web.domain import board, views
 from services.web.domain.model import Caller
 from services.web.domain.office_hours import OfficePolicy, assignment_instant
 from services.web.domain.texts import Language
@@ -126,7 +126,7 @@ async def add_absence(
     await api.add_absence(caller, staff_id, starts_on, ends_on, kind)
 
 
-async def overview(api: StaffApi, caller: Caller) -> list[views.TeamSummary]:
+async def overview(api: StaffApi, caller: Caller) -> list[board.TeamSummary]:
     """The head of unit's overview: every team's open referrals, deadlines and balance."""
     queue, workload = await asyncio.gather(api.work_queue(caller, {}), api.workload(caller))
-    return views.team_summaries(queue, workload)
+    return board.team_summaries(queue, workload)

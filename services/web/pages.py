@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 
 from services.web import handlers
 from services.web.context import language, render, web
+from services.web.domain.dossier import dossier_sections
 from services.web.domain.texts import LANGUAGES, text
 from services.web.domain.views import safe_return_path
 from services.web.ports import Session, UpstreamDenied, UpstreamRejected
@@ -91,7 +92,8 @@ async def dossier(request: Request, referral_id: str) -> Any:
     """The report in full; intake logs the read before it answers, and the page says so."""
     caller = caller_of(request)
     body = await handlers.dossier_page(web(request).api, caller, _referral_id(referral_id))
-    return render(request, "dossier.html", referral_id=referral_id, dossier=body)
+    sections = dossier_sections(body, language(request))
+    return render(request, "dossier.html", referral_id=referral_id, sections=sections)
 
 
 @router.post("/referrals/{referral_id}/registration", dependencies=[Depends(check_csrf)])

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from services.web.domain.board import team_summaries
+from services.web.domain.dossier import dossier_sections
 from services.web.domain.model import ClaimsRejected, Deadline, User, WorkloadRow, user_from_claims
 from services.web.domain.office_hours import OfficePolicy, assignment_instant
 from services.web.domain.views import (
@@ -19,7 +21,6 @@ from services.web.domain.views import (
     queue_query,
     queue_rows,
     safe_return_path,
-    team_summaries,
 )
 from shared.office_days import swedish_holidays
 from tests.web_support import NOW, queue_item
@@ -176,3 +177,21 @@ def test_the_overview_counts_each_teams_open_referrals_by_deadline_state_and_its
     a, b = team_summaries(items, loads)
     assert (a.team, a.open_referrals, a.breached, a.approaching, a.imbalance) == ("team-a", 2, 1, 0, "3.00")
     assert (b.team, b.open_referrals, b.breached, b.approaching, b.imbalance) == ("team-b", 1, 0, 1, "–")
+
+
+def test_the_dossier_reads_in_plain_words_with_flags_as_yes_or_no_and_categories_named() -> None:
+    raw = {
+        "child": {"name": "Alva Testsson", "protected_identity": False, "school": None},
+        "guardians": [{"name": "A"}, {"name": "B", "informed": True}],
+        "concern": {"categories": ["neglect", "violence_witnessed"], "acute_danger": True},
+        "reporter": {"type": "school"},
+    }
+    child, guardians, reporter, concern = dossier_sections(raw, "sv")
+    assert (child.title, child.groups) == (
+        "Barnet",
+        ((("Namn", "Alva Testsson"), ("Skyddad identitet", "Nej"), ("Skola eller förskola", "–")),),
+    )
+    assert len(guardians.groups) == 2 and guardians.groups[1][1] == ("Informerad", "Ja")
+    assert reporter.title == "Anmälaren"
+    assert concern.groups[0][0] == ("Vad oron gäller", "Brister i omsorgen, Barnet har sett eller hört våld")
+    assert dossier_sections(raw, "en")[3].groups[0][1] == ("Acute danger", "Yes")
