@@ -112,7 +112,8 @@ def create_app(
     )
     context = WebContext(
         api=staff_api,
-        sessions=sessions or MemorySessionStore(),
+        sessions=sessions
+        or MemorySessionStore(forget_after=timedelta(minutes=settings.session.idle_minutes)),
         oidc=OidcClient(oidc_config, client()),
         clock=clock or SystemClock(),
         office=office_policy(load_unit_config(settings.unit_config_path)),

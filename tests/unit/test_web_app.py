@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from services.web.adapters.memory import MemorySessionStore
 from services.web.domain.model import OnDuty
+from services.web.ports import Session
 from services.web.security import COOKIE
 from tests.web_support import NOW, WebApp
 
@@ -269,3 +271,24 @@ def test_the_head_of_unit_sees_every_team_on_the_overview_and_a_manager_may_not(
     manager = WebApp()
     manager.sign_in("mgr-a", "manager")
     assert manager.client.get("/overview").status_code == 403
+
+
+async def test_sessions_long_unused_are_swept_out_of_memory() -> None:
+    store = MemorySessionStore(forget_after=timedelta(minutes=30))
+    old = Session("old", "c", NOW - timedelta(minutes=31))
+    await store.put(old)
+    for n in range(MemorySessionStore.SWEEP_EVERY - 1):
+        await store.put(Session(f"s{n}", "c", NOW))
+    assert "old" not in store.sessions and len(store.sessions) == MemorySessionStore.SWEEP_EVERY - 1
+
+
+def test_a_flood_of_cookieless_requests_does_not_grow_memory_without_bound() -> None:
+    web = WebApp()
+    for _ in range(3):
+        web.client.cookies.clear()
+        web.client.get("/signed-out")
+    web.clock.set(web.clock.now() + timedelta(hours=2))
+    for _ in range(MemorySessionStore.SWEEP_EVERY):
+        web.client.cookies.clear()
+        web.client.get("/signed-out")
+    assert all(s.last_seen == web.clock.now() for s in web.sessions.sessions.values())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.web.domain.model import Absence, Caller, OnDuty, QueueItem, ReferralState, WorkloadRow
@@ -160,18 +160,31 @@ class FakeStaffApi:
 
 
 class MemorySessionStore:
-    """Sessions in a dict: one process only (docs/WEB.md says what a second instance needs)."""
+    """Sessions in a dict: one process only (docs/WEB.md says what a second instance needs).
 
-    def __init__(self) -> None:
+    Every browser without a cookie gets a session, so sessions unused for longer than `forget_after`
+    are swept out now and then; nothing else would ever remove one that is never used again.
+    """
+
+    SWEEP_EVERY = 256
+
+    def __init__(self, forget_after: timedelta = timedelta(hours=1)) -> None:
         self.sessions: dict[str, Session] = {}
+        self._forget_after = forget_after
+        self._puts = 0
 
     async def get(self, session_id: str) -> Session | None:
         """The session, or None."""
         return self.sessions.get(session_id)
 
     async def put(self, session: Session) -> None:
-        """Store or replace."""
+        """Store or replace; every SWEEP_EVERY puts, forget the sessions long unused."""
         self.sessions[session.session_id] = session
+        self._puts += 1
+        if self._puts % self.SWEEP_EVERY == 0:
+            horizon = session.last_seen - self._forget_after
+            for stale in [k for k, v in self.sessions.items() if v.last_seen < horizon]:
+                del self.sessions[stale]
 
     async def delete(self, session_id: str) -> None:
         """Forget it."""
