@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
 from services.web.adapters.oidc import OidcClient
+from services.web.domain.model import User
 from services.web.domain.office_hours import OfficePolicy
 from services.web.domain.texts import Language, language_or_default, text
 from services.web.domain.views import navigation
@@ -31,6 +33,12 @@ class WebContext:
     oidc: OidcClient | None
     clock: Clock
     office: OfficePolicy
+    managed_teams: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def board_teams(self, user: User) -> frozenset[str] | None:
+        """The teams on a user's board: every team for the head of unit, else the ones they manage."""
+        return None if user.has_any("head_of_unit") else self.managed_teams.get(user.staff_id, frozenset())
+
     staff_id_claim: str = "sub"
     roles_claim: str = "roles"
     upstream_token: str = "access_token"  # noqa: S105 - which token, not a token

@@ -111,11 +111,13 @@ async def register_case_number(
 
 
 async def team_board(
-    api: StaffApi, caller: Caller, now: datetime, language: Language
+    api: StaffApi, caller: Caller, now: datetime, language: Language, teams: frozenset[str] | None
 ) -> tuple[list[views.LoadBar], list[views.QueueRow]]:
-    """Load bars per caseworker and the team's open referrals."""
+    """Load bars per caseworker of `teams` (None: every team, for the head of unit) and the open
+    referrals the user's role lists. The workload API answers for every team."""
     workload, queue = await asyncio.gather(api.workload(caller), api.work_queue(caller, {}))
-    bars = [views.load_bar(w, language) for w in sorted(workload, key=lambda w: (w.team, w.staff_id))]
+    mine = [w for w in workload if teams is None or w.team in teams]
+    bars = [views.load_bar(w, language) for w in sorted(mine, key=lambda w: (w.team, w.staff_id))]
     return bars, views.queue_rows(queue, now, language)
 
 

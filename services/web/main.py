@@ -107,6 +107,7 @@ def create_app(
             client(settings.upstream.assignment_url), client(settings.upstream.intake_url)
         )
     o = settings.oidc
+    unit = load_unit_config(settings.unit_config_path)
     oidc_config = OidcConfig(
         o.issuer, o.client_id, o.client_secret.get_secret_value(), o.redirect_url, o.scope
     )
@@ -116,7 +117,8 @@ def create_app(
         or MemorySessionStore(forget_after=timedelta(minutes=settings.session.idle_minutes)),
         oidc=OidcClient(oidc_config, client()),
         clock=clock or SystemClock(),
-        office=office_policy(load_unit_config(settings.unit_config_path)),
+        office=office_policy(unit),
+        managed_teams=managed_teams(unit),
         staff_id_claim=o.staff_id_claim,
         roles_claim=o.roles_claim,
         upstream_token=o.upstream_token,
@@ -140,6 +142,14 @@ def create_app(
     app.add_api_route("/healthz", _healthz, methods=["GET"])
     _add_error_pages(app)
     return app
+
+
+def managed_teams(config: UnitConfig) -> dict[str, frozenset[str]]:
+    """Each manager's staff id → the teams they manage (their team board)."""
+    managed: dict[str, frozenset[str]] = {}
+    for team in config.teams:
+        managed[team.manager.id] = managed.get(team.manager.id, frozenset()) | {team.id}
+    return managed
 
 
 def office_policy(config: UnitConfig) -> OfficePolicy:

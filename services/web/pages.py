@@ -128,7 +128,8 @@ async def team(request: Request) -> Any:
     """The team board: load against capacity per caseworker, open referrals, absences."""
     caller = caller_of(request)
     context = web(request)
-    bars, rows = await handlers.team_board(context.api, caller, context.clock.now(), language(request))
+    teams = context.board_teams(caller.user)
+    bars, rows = await handlers.team_board(context.api, caller, context.clock.now(), language(request), teams)
     return render(request, "team.html", bars=bars, rows=rows, queue="team", kinds=ABSENCE_KINDS)
 
 

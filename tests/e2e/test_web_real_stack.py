@@ -10,11 +10,13 @@ the refusal.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +24,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 
 from referral_router.stack import REPO, ServiceConfig, ServiceProcesses
 from services.web.dev_identity import run_in_thread, staff_claims
@@ -142,6 +144,14 @@ def _assigned(stack: Stack, referral_id: str) -> tuple[str, str]:
     raise AssertionError("the referral was not assigned within 30 s")
 
 
+def _shot(page: Page, name: str) -> None:
+    """With WEB_SCREENSHOTS=<dir>, keep a screenshot of the page (docs/web/ holds the committed ones)."""
+    target = os.environ.get("WEB_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
+
+
 def _log(stack: Stack, referral_id: str) -> list[tuple[str, str]]:
     rows = stack.query(
         "intake", "SELECT staff, action FROM access_log WHERE referral_id = $1 ORDER BY seq", referral_id
@@ -159,12 +169,14 @@ def test_the_assigned_caseworker_reads_the_dossier_and_decides_and_another_team_
         sign_in(page, stack.web_url, "/referrals", caseworker)
         page.get_by_role("link", name=referral_id).wait_for()
         assert_accessible(page)
+        _shot(page, "my-referrals")
         page.get_by_role("link", name=referral_id).click()
         page.get_by_role("link", name="Läs anmälan").click()
         page.get_by_role("note").wait_for()
         assert "Din läsning loggas" in page.get_by_role("note").inner_text()
         assert referral_id not in page.title()
         assert_accessible(page)
+        _shot(page, "dossier")
         assert (caseworker, "read") in _log(stack, referral_id)
 
         page.goto(f"{stack.web_url}/referrals/{referral_id}")
@@ -175,12 +187,14 @@ def test_the_assigned_caseworker_reads_the_dossier_and_decides_and_another_team_
         page.get_by_role("status").wait_for()
         assert page.get_by_role("status").inner_text() == "Sparat."
         assert "Under utredning" in page.content()
+        _shot(page, "referral")
 
     other = next(m.id for t in UNIT.teams if t.id != team for m in t.members)
     with fresh_page(browser) as page:
         sign_in(page, stack.web_url, f"/referrals/{referral_id}/dossier", other)
         assert page.get_by_role("heading", level=1).inner_text() == "Du har inte behörighet"
         assert_accessible(page)
+        _shot(page, "forbidden")
         assert (other, "denied") in _log(stack, referral_id)
 
 
@@ -194,6 +208,7 @@ def test_intake_registers_and_the_manager_reassigns_and_the_next_referral_avoids
     with fresh_page(browser) as page:
         sign_in(page, stack.web_url, "/incoming", "in-1")
         assert_accessible(page)
+        _shot(page, "incoming")
         page.get_by_role("link", name=referral_id).click()
         page.get_by_role("button", name="Kvittera").click()
         assert page.get_by_role("status").inner_text() == "Sparat."
@@ -220,6 +235,7 @@ def test_intake_registers_and_the_manager_reassigns_and_the_next_referral_avoids
         assert page.get_by_role("status").inner_text() == "Sparat."
         assert f"Sjuk {today.isoformat()}" in page.content()
         assert_accessible(page)
+        _shot(page, "team-board")
 
         page.goto(f"{stack.web_url}/referrals/{referral_id}")
         page.get_by_role("textbox", name="Handläggare").fill(colleague)

@@ -292,3 +292,12 @@ def test_a_flood_of_cookieless_requests_does_not_grow_memory_without_bound() -> 
         web.client.cookies.clear()
         web.client.get("/signed-out")
     assert all(s.last_seen == web.clock.now() for s in web.sessions.sessions.values())
+
+
+def test_the_head_of_units_board_shows_every_team_and_a_managers_only_their_own() -> None:
+    head, manager = WebApp(), WebApp()
+    head.sign_in("head", "head_of_unit")
+    manager.sign_in("mgr-b", "manager")
+    head_page, manager_page = head.client.get("/team").text, manager.client.get("/team").text
+    assert all(f'id="load-{s}"' in head_page for s in ("cw-a1", "cw-a2", "cw-b1"))
+    assert 'id="load-cw-b1"' in manager_page and 'id="load-cw-a1"' not in manager_page

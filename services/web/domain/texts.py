@@ -41,6 +41,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "deadline": ("Nästa tidsgräns", "Next deadline"),
     "registered": ("Registrerad", "Registered"),
     "yes": ("Ja", "Yes"),
+    "none": ("Inga", "None"),
     "no": ("Nej", "No"),
     "acute": ("Akut", "Acute"),
     "no_referrals": ("Inga ärenden just nu.", "No referrals right now."),
