@@ -62,6 +62,7 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
     lang = language(request)
     user = session.user
     flash, session.flash = session.flash, []
+    errors, session.field_errors = session.field_errors, {}
     context = {
         "lang": lang,
         "t": lambda key, **kw: text(key, lang, **kw),
@@ -69,6 +70,7 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
         "nav": navigation(user, lang) if user else [],
         "csrf_token": session.csrf_token,
         "flash": flash,
+        "errors": errors,
         "path": request.url.path,
         **values,
     }

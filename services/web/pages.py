@@ -104,7 +104,9 @@ async def registration(request: Request, referral_id: str) -> Any:
     rid = _referral_id(referral_id)
     number = str((await request.form()).get("system_case_number", "")).strip()
     await _saving(
-        request, handlers.register_case_number(context.api, caller, rid, number, context.clock.now())
+        request,
+        handlers.register_case_number(context.api, caller, rid, number, context.clock.now()),
+        field="system_case_number",
     )
     return RedirectResponse(f"/referrals/{rid}", status_code=303)
 
@@ -118,7 +120,9 @@ async def act(request: Request, referral_id: str, action: str) -> Any:
     form = await request.form()
     fields = {k: str(v) for k, v in form.items() if k in ("outcome", "decision", "caseworker", "reason")}
     await _saving(
-        request, handlers.act_on_referral(context.api, caller, rid, action, fields, context.clock.now())
+        request,
+        handlers.act_on_referral(context.api, caller, rid, action, fields, context.clock.now()),
+        field="caseworker" if action == "reassign" else None,
     )
     return RedirectResponse(f"/referrals/{rid}", status_code=303)
 
@@ -158,7 +162,12 @@ async def absence(request: Request) -> Any:
     except (KeyError, ValueError):
         _flash(request, text("rejected", language(request), reason=text("absences", language(request))))
         return RedirectResponse("/team", status_code=303)
-    await _saving(request, handlers.add_absence(web(request).api, caller, sid, starts, ends, kind))
+    if ends < starts:
+        _field_error(request, "ends_on", text("ends_before_start", language(request)))
+        return RedirectResponse("/team", status_code=303)
+    await _saving(
+        request, handlers.add_absence(web(request).api, caller, sid, starts, ends, kind), field="ends_on"
+    )
     return RedirectResponse("/team", status_code=303)
 
 
@@ -172,15 +181,26 @@ async def choose_language(request: Request) -> Any:
     return RedirectResponse(safe_return_path(str(form.get("return_to", "/"))), status_code=303)
 
 
-async def _saving(request: Request, action: Any) -> None:
-    """Run an action; a refusal the user can fix becomes a message on the next page."""
+async def _saving(request: Request, action: Any, field: str | None = None) -> None:
+    """Run an action; a refusal the user can fix becomes a message on the next page, and beside
+    `field` when the form has one to fix."""
     lang = language(request)
     try:
         await action
     except UpstreamRejected as exc:
-        _flash(request, text("rejected", lang, reason=exc.reason))
+        message = text("rejected", lang, reason=exc.reason)
+        if field is None:
+            _flash(request, message)
+        else:
+            _field_error(request, field, message)
         return
     _flash(request, text("saved", lang))
+
+
+def _field_error(request: Request, field: str, message: str) -> None:
+    session: Session = request.state.session
+    session.flash.append(text("form_has_errors", language(request)))
+    session.field_errors[field] = message
 
 
 def _flash(request: Request, message: str) -> None:

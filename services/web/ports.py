@@ -97,6 +97,7 @@ class Session:
     token: str | None = None
     pending: PendingSignIn | None = None
     flash: list[str] = field(default_factory=list)
+    field_errors: dict[str, str] = field(default_factory=dict)
 
 
 class SessionStore(Protocol):

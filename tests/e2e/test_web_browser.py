@@ -84,9 +84,20 @@ def test_a_caseworker_signs_in_and_the_pages_pass_axe(site: Site, page: Page) ->
     assert "Vi säger inte om ärendet finns" in page.content()  # R-B1 is another team's
 
 
-def test_a_manager_s_team_board_passes_axe(site: Site, page: Page) -> None:
+def test_a_manager_s_team_board_passes_axe_also_with_an_error_tied_to_its_field(
+    site: Site, page: Page
+) -> None:
     _sign_in(page, site, "/team", "mgr-a")
     assert page.locator("meter").count() == 2
+    _assert_accessible(page)
+    page.get_by_label("Första dag").fill("2026-12-10")
+    page.get_by_label("Sista dag").fill("2026-12-08")
+    page.get_by_role("button", name="Spara").click()
+    last_day = page.get_by_label("Sista dag")
+    assert last_day.get_attribute("aria-invalid") == "true"
+    assert page.locator("#" + str(last_day.get_attribute("aria-describedby"))).inner_text() == (
+        "Sista dagen kan inte vara före första dagen."
+    )
     _assert_accessible(page)
 
 

@@ -213,14 +213,18 @@ def test_a_caseworker_cannot_reach_the_team_board() -> None:
     assert web.client.get("/team").status_code == 403
 
 
-def test_a_refused_registration_is_explained_on_the_next_page() -> None:
+def test_a_refused_registration_is_explained_beside_the_field_on_the_next_page() -> None:
     web = WebApp()
     web.sign_in("in-1", "intake")
     page = web.client.get("/referrals/R-A1").text
     token = _csrf(page)
     web.client.post("/referrals/R-A1/registration", data={"csrf_token": token, "system_case_number": "IFO-1"})
     web.client.post("/referrals/R-A1/registration", data={"csrf_token": token, "system_case_number": "IFO-2"})
-    assert "Det gick inte att spara: Conflict" in web.client.get("/").text
+    page = web.client.get("/referrals/R-A1").text
+    assert "Något behöver rättas, se formuläret." in page
+    assert '<p id="case-number-error" class="field-error">Det gick inte att spara: Conflict</p>' in page
+    assert 'aria-invalid="true" aria-describedby="case-number-error"' in page
+    assert "case-number-error" not in web.client.get("/referrals/R-A1").text  # shown once
 
 
 def test_english_can_be_chosen_and_is_kept_for_the_session() -> None:
@@ -301,3 +305,21 @@ def test_the_head_of_units_board_shows_every_team_and_a_managers_only_their_own(
     head_page, manager_page = head.client.get("/team").text, manager.client.get("/team").text
     assert all(f'id="load-{s}"' in head_page for s in ("cw-a1", "cw-a2", "cw-b1"))
     assert 'id="load-cw-b1"' in manager_page and 'id="load-cw-a1"' not in manager_page
+
+
+def test_an_absence_that_ends_before_it_starts_is_explained_beside_the_last_day_and_not_sent() -> None:
+    web = WebApp()
+    web.sign_in("mgr-a", "manager")
+    token = _csrf(web.client.get("/team").text)
+    form = {
+        "csrf_token": token,
+        "staff_id": "cw-a1",
+        "starts_on": "2026-12-10",
+        "ends_on": "2026-12-08",
+        "kind": "leave",
+    }
+    web.client.post("/staff/absences", data=form)
+    page = web.client.get("/team").text
+    assert "Sista dagen kan inte vara före första dagen." in page
+    assert 'aria-describedby="absence-ends-error"' in page
+    assert web.api.done == []

@@ -162,6 +162,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "rejected": ("Det gick inte att spara: {reason}", "Could not save: {reason}"),
     "saved": ("Sparat.", "Saved."),
+    "form_has_errors": ("Något behöver rättas, se formuläret.", "Something needs correcting, see the form."),
+    "ends_before_start": (
+        "Sista dagen kan inte vara före första dagen.",
+        "The last day cannot be before the first day.",
+    ),
     "back_to_start": ("Till startsidan", "Back to the start page"),
     "no_role": (
         "Ditt konto har ingen roll i enheten. Kontakta din chef.",
