@@ -1,18 +1,26 @@
-"""The web app against the real services: intake and assignment as separate processes (real
-Postgres and broker) that trust the dev OpenID provider's JWKS, as production trusts the
-municipality's provider; Debian's Chromium signs in through that provider.
+"""The web app on the dev stack: `referral-router dev` started as a developer starts it (every
+part its own process on free ports: Postgres, Tansu, intake, assignment, notifications, metrics,
+the mail and Teams sinks, the dev OpenID provider and the web app), the services trusting the
+provider's JWKS as production trusts the municipality's provider. Debian's Chromium signs in
+through the provider's form as a caseworker, intake, a manager and the head of unit.
 
 A referral from the portal reaches the assigned caseworker's queue; they read the dossier (intake
 logs it) and record the decision; a caseworker of another team gets the 403 page, and intake logs
-the refusal.
+the refusal. Intake acknowledges and registers; the manager adds an absence and reassigns; the
+next referral avoids the absent caseworker. The link in the caseworker's email and in the team's
+Teams card opens the referral's page, after sign-in. axe-core on every page visited.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
+import signal
+import subprocess
+import sys
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,36 +31,38 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 from playwright.sync_api import Browser, Page
 
-from referral_router.stack import REPO, ServiceConfig, ServiceProcesses
-from services.web.dev_identity import run_in_thread, staff_claims
-from services.web.main import OidcSettings, SessionSettings, UpstreamSettings, WebSettings, create_app
+from referral_router.portal_simulator import post_submission
+from referral_router.stack import REPO, Ports
 from shared.unit_config import load_unit_config
-from tests.conftest import create_database, drop_database
-from tests.e2e.conftest import free_ports, without_reminders
-from tests.factories import encode, submission
-from tests.helpers import signed_headers
-from tests.web_browser_support import assert_accessible, chromium, free_port, fresh_page, serving, sign_in
+from tests.factories import submission
+from tests.web_browser_support import assert_accessible, chromium, free_port, fresh_page, sign_in
 
 UNIT = load_unit_config(REPO / "deploy" / "config" / "unit.example.yaml")
-CLIENT_ID = "referral-router-web"
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-SECRETS = {"key_id": "web-1", "key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "pepper": "web-pepper"}
+PARTS = tuple(Ports.__dataclass_fields__)
 
 
 @dataclass
 class Stack:
-    """Intake and assignment processes, their database, and the web app in front of them."""
+    """The dev stack's ports and its database (`referral_router` on its own Postgres)."""
 
-    services: ServiceProcesses
-    database_url: str
-    web_url: str
+    ports: dict[str, int]
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['web']}"
+
+    def url(self, part: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.ports[part]}{path}"
 
     def query(self, schema: str, sql: str, *args: Any) -> list[asyncpg.Record]:
         async def run() -> list[asyncpg.Record]:
-            conn = await asyncpg.connect(self.database_url, server_settings={"search_path": schema})
+            url = f"postgresql://postgres@127.0.0.1:{self.ports['postgres']}/referral_router"
+            conn = await asyncpg.connect(url, server_settings={"search_path": schema})
             try:
                 return list(await conn.fetch(sql, *args))
             finally:
@@ -63,56 +73,51 @@ class Stack:
             return pool.submit(asyncio.run, run()).result()
 
 
+def _distinct_free_ports() -> dict[str, int]:
+    ports: dict[str, int] = {}
+    while len(ports) < len(PARTS):
+        port = free_port()
+        if port not in ports.values():
+            ports[PARTS[len(ports)]] = port
+    return ports
+
+
+def _wait_for_banner(output: Path, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = output.read_text("utf-8", errors="replace") if output.exists() else ""
+        if "portal client" in text:
+            return
+        assert proc.poll() is None, f"referral-router dev exited:\n{text[-3000:]}"
+        time.sleep(0.2)
+    raise AssertionError(f"the dev stack did not start within {timeout_s} s")
+
+
 @pytest.fixture(scope="module")
-def stack(
-    postgres_server: str, kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    log_dir = tmp_path_factory.mktemp("web-stack")
-    name = f"web_{uuid.uuid4().hex[:10]}"
-    database_url = asyncio.run(create_database(postgres_server, name))
-    with run_in_thread(staff_claims(UNIT)) as provider:
-        issuer = f"http://localhost:{provider.server_port}"
-        config = ServiceConfig(
-            database_url=database_url,
-            bootstrap=kafka_broker.bootstrap,
-            flavour=kafka_broker.flavour,
-            ports=free_ports(),
-            secrets=SECRETS,
-            unit_config=without_reminders(log_dir / "unit.yaml"),
-            topic_prefix=f"w{uuid.uuid4().hex[:8]}.",
-            extra_env={
-                "AUTH__JWKS_URL": f"{issuer}/jwks",
-                "AUTH__ISSUER": issuer,
-                "AUTH__AUDIENCE": CLIENT_ID,
-                "OUTBOX__POLL_INTERVAL_S": "0.5",
-            },
-        )
-        services = ServiceProcesses(config, log_dir)
-        try:
-            for service in ("intake", "assignment"):
-                services.start(service, wait=False)
-            for service in ("intake", "assignment"):
-                services.wait_ready(service, 90)
-            port = free_port()
-            web_url = f"http://127.0.0.1:{port}"
-            settings = WebSettings(
-                oidc=OidcSettings(
-                    issuer=issuer,
-                    client_id=CLIENT_ID,
-                    client_secret="dev-web-secret",  # type: ignore[arg-type]
-                    redirect_url=f"{web_url}/auth/callback",
-                    upstream_token="id_token",
-                ),
-                upstream=UpstreamSettings(
-                    assignment_url=services.url("assignment"), intake_url=services.url("intake")
-                ),
-                session=SessionSettings(https_only=False),
-            )
-            with serving(create_app(settings), port):
-                yield Stack(services, database_url, web_url)
-        finally:
-            services.stop_all()
-            asyncio.run(drop_database(postgres_server, name))
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state = tmp_path_factory.mktemp("web-dev-stack")
+    ports = _distinct_free_ports()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA__", "DATABASE__"))}
+    env.update({f"DEV_{part.upper()}_PORT": str(port) for part, port in ports.items()})
+    env["DEV_STATE_DIR"] = str(state / "state")
+    output = state / "dev.out"
+    argv = [sys.executable, "-m", "referral_router.cli", "dev", "--no-simulator", "--plain"]
+    with output.open("wb") as out:
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    started: list[psutil.Process] = []
+    try:
+        _wait_for_banner(output, proc, timeout_s=180)
+        started = psutil.Process(proc.pid).children(recursive=True)
+        yield Stack(ports)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=90) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for process in started:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +127,14 @@ def browser() -> Iterator[Browser]:
 
 
 def _submit(stack: Stack) -> str:
-    raw = encode(submission())
-    response = httpx.post(
-        stack.services.url("intake", "/v1/referrals"), content=raw, headers=signed_headers(raw), timeout=10
-    )
+    """A report through the portal's signed API, as the dev portal (the simulator's client)."""
+
+    async def post() -> httpx.Response:
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await post_submission(client, stack.url("intake", "/v1/referrals"), submission())
+
+    with ThreadPoolExecutor(1) as pool:
+        response = pool.submit(asyncio.run, post()).result()
     assert response.status_code == 202, response.text
     referral_id: str = response.json()["referrals"][0]["referral_id"]
     return referral_id
@@ -133,7 +142,7 @@ def _submit(stack: Stack) -> str:
 
 def _assigned(stack: Stack, referral_id: str) -> tuple[str, str]:
     """(team, caseworker) once assignment has assigned the referral."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         rows = stack.query(
             "assignment", "SELECT team, caseworker FROM assignments WHERE referral_id = $1", referral_id
@@ -141,7 +150,7 @@ def _assigned(stack: Stack, referral_id: str) -> tuple[str, str]:
         if rows:
             return rows[0]["team"], rows[0]["caseworker"]
         time.sleep(0.2)
-    raise AssertionError("the referral was not assigned within 30 s")
+    raise AssertionError("the referral was not assigned within 60 s")
 
 
 def _shot(page: Page, name: str) -> None:
@@ -197,6 +206,16 @@ def test_the_assigned_caseworker_reads_the_dossier_and_decides_and_another_team_
         _shot(page, "forbidden")
         assert (other, "denied") in _log(stack, referral_id)
 
+    with fresh_page(browser) as page:
+        sign_in(page, stack.web_url, "/overview", UNIT.head_of_unit.id)
+        assert page.get_by_role("heading", level=1).is_visible()
+        assert_accessible(page)
+        _shot(page, "overview")
+        page.goto(f"{stack.web_url}/")
+        page.get_by_role("main").wait_for()
+        assert_accessible(page)
+        _shot(page, "start-head")
+
 
 def test_intake_registers_and_the_manager_reassigns_and_the_next_referral_avoids_the_absent_caseworker(
     stack: Stack, browser: Browser
@@ -251,3 +270,44 @@ def test_intake_registers_and_the_manager_reassigns_and_the_next_referral_avoids
     second_team, second_caseworker = _assigned(stack, second)
     assert second_team == team_id, "both referrals arrived in the same rotation period"
     assert second_caseworker != caseworker
+
+
+LINK = re.compile(r"http://127\.0\.0\.1:\d+/referrals/[A-Za-z0-9_%.-]+")
+
+
+def _links_to(stack: Stack, part: str, query: str, referral_id: str) -> list[str]:
+    """The links to the referral in what the mail or Teams sink received, once something came."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        received = httpx.get(stack.url(part, f"/messages{query}"), timeout=5).json()
+        links = [link for link in LINK.findall(str(received)) if link.endswith(referral_id)]
+        if links:
+            return links
+        time.sleep(0.5)
+    raise AssertionError(f"no link to the referral reached the {part} within 60 s")
+
+
+def test_the_links_in_the_caseworker_s_email_and_the_team_s_card_open_the_referral_page_after_sign_in(
+    stack: Stack, browser: Browser
+) -> None:
+    referral_id = _submit(stack)
+    team_id, caseworker = _assigned(stack, referral_id)
+    team = next(t for t in UNIT.teams if t.id == team_id)
+    page_url = f"{stack.web_url}/referrals/{referral_id}"
+
+    person = next(p for p in UNIT.all_people() if p.id == caseworker)
+    emailed = _links_to(stack, "smtp_http", f"?to={person.email}", referral_id)
+    carded = _links_to(stack, "teams", f"?team={team_id}", referral_id)
+    assert set(emailed) == {page_url}
+    assert set(carded) == {page_url}
+
+    for link, staff_id in ((emailed[0], caseworker), (carded[0], team.manager.id)):
+        with fresh_page(browser) as page:
+            page.goto(link)  # signed out: the provider's form first
+            page.get_by_role("button", name=staff_id, exact=True).wait_for()
+            _shot(page, "dev-sign-in")  # the provider's page, not ours: no axe (a CDN stylesheet)
+            page.get_by_role("button", name=staff_id, exact=True).click()
+            page.wait_for_url(link)  # and back to the referral's page
+            page.get_by_role("heading", level=1).wait_for()
+            assert referral_id in page.content()
+            assert_accessible(page)
