@@ -247,6 +247,8 @@ class DevStack:
             database_url=database_url,
             bootstrap=bootstrap,
             flavour="apache" if self.kafka == "apache" else "tansu",
+            # With an external broker (KAFKA__BOOTSTRAP_SERVERS), a prefix keeps its topics apart.
+            topic_prefix=os.environ.get("KAFKA__TOPIC_PREFIX", ""),
             ports=self.ports,
             secrets=dev_secrets(self.state),
             extra_env=self.trust_env() | self.service_env,

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from playwright.sync_api import Browser, Page
 from referral_router.portal_simulator import post_submission
 from referral_router.stack import REPO, Ports
 from shared.unit_config import load_unit_config
+from tests.conftest import KAFKA_FLAVOUR
 from tests.factories import submission
 from tests.web_browser_support import assert_accessible, chromium, free_port, fresh_page, sign_in
 
@@ -94,7 +96,7 @@ def _wait_for_banner(output: Path, proc: subprocess.Popen[bytes], timeout_s: flo
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Stack]:
     state = tmp_path_factory.mktemp("web-dev-stack")
     ports = _distinct_free_ports()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA__", "DATABASE__"))}
@@ -102,6 +104,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env["DEV_STATE_DIR"] = str(state / "state")
     output = state / "dev.out"
     argv = [sys.executable, "-m", "referral_router.cli", "dev", "--no-simulator", "--plain"]
+    if KAFKA_FLAVOUR == "apache":
+        # `make test KAFKA=apache`: the dev stack on the session's Apache Kafka, as
+        # `KAFKA__BOOTSTRAP_SERVERS=… referral-router dev --kafka apache` runs it.
+        broker = request.getfixturevalue("kafka_broker")
+        env["KAFKA__BOOTSTRAP_SERVERS"] = broker.bootstrap
+        env["KAFKA__TOPIC_PREFIX"] = f"webdev{uuid.uuid4().hex[:8]}."
+        argv += ["--kafka", "apache"]
     with output.open("wb") as out:
         proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     started: list[psutil.Process] = []
