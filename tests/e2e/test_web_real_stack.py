@@ -189,6 +189,8 @@ def test_the_assigned_caseworker_reads_the_dossier_and_decides_and_another_team_
         assert_accessible(page)
         _shot(page, "my-referrals")
         page.get_by_role("link", name=referral_id).click()
+        page.get_by_role("link", name="Läs anmälan").wait_for()
+        assert_accessible(page)  # the referral page as its caseworker, before the decision
         page.get_by_role("link", name="Läs anmälan").click()
         page.get_by_role("note").wait_for()
         assert "Din läsning loggas" in page.get_by_role("note").inner_text()
@@ -205,6 +207,7 @@ def test_the_assigned_caseworker_reads_the_dossier_and_decides_and_another_team_
         page.get_by_role("status").wait_for()
         assert page.get_by_role("status").inner_text() == "Sparat."
         assert "Under utredning" in page.content()
+        assert_accessible(page)
         _shot(page, "referral")
 
     other = next(m.id for t in UNIT.teams if t.id != team for m in t.members)
@@ -232,18 +235,22 @@ def test_intake_registers_and_the_manager_reassigns_and_the_next_referral_avoids
     referral_id = _submit(stack)
     team_id, caseworker = _assigned(stack, referral_id)
     team = next(t for t in UNIT.teams if t.id == team_id)
+    candidates_before = _candidates_besides_the_chosen(stack, referral_id)  # before the reassignment
 
     with fresh_page(browser) as page:
         sign_in(page, stack.web_url, "/incoming", "in-1")
         assert_accessible(page)
         _shot(page, "incoming")
         page.get_by_role("link", name=referral_id).click()
+        page.get_by_role("button", name="Kvittera").wait_for()
+        assert_accessible(page)  # the referral page as intake, before the acknowledgement
         page.get_by_role("button", name="Kvittera").click()
         assert page.get_by_role("status").inner_text() == "Sparat."
         assert_accessible(page)  # the referral page as intake, with the case-number form
         page.get_by_label("Diarienummer i verksamhetssystemet").fill("IFO-2026-4711")
         page.get_by_label("Diarienummer i verksamhetssystemet").press("Enter")
         assert page.get_by_role("status").inner_text() == "Sparat."
+        assert_accessible(page)  # the referral page as intake, once registered
     rows = stack.query(
         "intake",
         "SELECT system_case_number, registered_by FROM registrations WHERE referral_id = $1",
@@ -255,6 +262,7 @@ def test_intake_registers_and_the_manager_reassigns_and_the_next_referral_avoids
     colleague = next(m.id for m in team.members if m.id != caseworker)
     with fresh_page(browser) as page:
         sign_in(page, stack.web_url, "/team", team.manager.id)
+        assert_accessible(page)  # the team board before the absence
         page.get_by_label("Person").select_option(caseworker)
         page.get_by_label("Första dag").fill(today.isoformat())
         page.get_by_label("Sista dag").fill((today + timedelta(days=7)).isoformat())
@@ -266,6 +274,7 @@ def test_intake_registers_and_the_manager_reassigns_and_the_next_referral_avoids
         _shot(page, "team-board")
 
         page.goto(f"{stack.web_url}/referrals/{referral_id}")
+        assert_accessible(page)  # the referral page as manager, before the reassignment
         page.get_by_role("textbox", name="Handläggare").fill(colleague)
         page.get_by_label("Skäl").fill("Handläggaren är sjuk i en vecka.")
         page.get_by_role("group", name="Flytta till annan handläggare").locator("xpath=..").get_by_role(
@@ -279,6 +288,19 @@ def test_intake_registers_and_the_manager_reassigns_and_the_next_referral_avoids
     second_team, second_caseworker = _assigned(stack, second)
     assert second_team == team_id, "both referrals arrived in the same rotation period"
     assert second_caseworker != caseworker
+    # Not by chance: the selection had one candidate fewer than for the first referral, in the
+    # same team and period; the absence is the only change.
+    assert _candidates_besides_the_chosen(stack, second) == candidates_before - 1
+
+
+def _candidates_besides_the_chosen(stack: Stack, referral_id: str) -> int:
+    """From assignment's explanation: "most spare capacity …; N others at …"."""
+    rows = stack.query(
+        "assignment", "SELECT explanation FROM assignments WHERE referral_id = $1", referral_id
+    )
+    found = re.search(r"; (\d+) others at", rows[0]["explanation"])
+    assert found, rows[0]["explanation"]
+    return int(found.group(1))
 
 
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/referrals/[A-Za-z0-9_%.-]+")
