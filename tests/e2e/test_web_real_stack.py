@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,9 +50,11 @@ PARTS = tuple(Ports.__dataclass_fields__)
 
 @dataclass
 class Stack:
-    """The dev stack's ports and its database (`referral_router` on its own Postgres)."""
+    """The dev stack's ports, its logs and its database (`referral_router` on its own Postgres)."""
 
     ports: dict[str, int]
+    logs: Path
+    submitted: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def web_url(self) -> str:
@@ -117,7 +119,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
     try:
         _wait_for_banner(output, proc, timeout_s=180)
         started = psutil.Process(proc.pid).children(recursive=True)
-        yield Stack(ports)
+        yield Stack(ports, state / "state" / "logs")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=90) == 0
     finally:
@@ -138,9 +140,12 @@ def browser() -> Iterator[Browser]:
 def _submit(stack: Stack) -> str:
     """A report through the portal's signed API, as the dev portal (the simulator's client)."""
 
+    body = submission()
+    stack.submitted.append(body)
+
     async def post() -> httpx.Response:
         async with httpx.AsyncClient(timeout=10) as client:
-            return await post_submission(client, stack.url("intake", "/v1/referrals"), submission())
+            return await post_submission(client, stack.url("intake", "/v1/referrals"), body)
 
     with ThreadPoolExecutor(1) as pool:
         response = pool.submit(asyncio.run, post()).result()
@@ -342,3 +347,21 @@ def test_the_links_in_the_caseworker_s_email_and_the_team_s_card_open_the_referr
             page.get_by_role("heading", level=1).wait_for()
             assert referral_id in page.content()
             assert_accessible(page)
+
+
+def test_the_web_app_and_the_dev_provider_logged_no_client_data_of_what_the_walk_showed(stack: Stack) -> None:
+    """After the walk (dossiers read, referral pages, emails' links): none of the children's,
+    guardians' or reporters' details, nor the concern, in the logs of the two new processes."""
+    assert stack.submitted, "runs after the walk above, in the same module"
+    secrets: set[str] = set()
+    for body in stack.submitted:
+        people = [*body["children"], *body["guardians"]]
+        secrets |= {p["name"] for p in people} | {
+            p["personal_number"] for p in people if p["personal_number"]
+        }
+        secrets |= {body["reporter"][k] for k in ("name", "phone", "email") if body["reporter"].get(k)}
+        secrets.add(body["concern"]["description"])
+    for name in ("web", "oidc"):
+        log = (stack.logs / f"{name}.log").read_text("utf-8")
+        assert log, f"{name}.log is empty: nothing was checked"
+        assert [s for s in secrets if s in log] == [], name
