@@ -424,6 +424,7 @@ class DevStack:
             "",
             "  sign in to the web app: press the button of any staff id of the unit file (mgr-a is",
             "  team A's manager, cw-a1 a caseworker, in-1 intake, head the head of unit); no password.",
+            "",
             f"  portal client {DEV_PORTAL_CLIENT} / secret {DEV_PORTAL_SECRET}",
             f"  staff tokens: referral-router token --sub mgr-a --role manager (HS256, {DEV_JWT_SECRET})",
             f"  logs: {self.logs}/<name>.log",
