@@ -55,7 +55,7 @@ unit: install ## Only the fast unit tests
 	$(BIN)/python -m pytest tests/unit -q
 
 # The system packages `make test` needs (Prometheus and promtool, a font; Java and Maven for
-# KAFKA=apache; Chromium once there are browser tests), installed with apt-get when missing.
+# KAFKA=apache; Chromium for the web app's browser tests), installed with apt-get when missing.
 tools:
 	bash deploy/tools/system-packages.sh $(KAFKA)
 

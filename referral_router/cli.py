@@ -8,13 +8,14 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+from referral_router.stack import DEV_WEB_CLIENT_ID
 from referral_router.tokens import dev_token
 
 ROLES = ("caseworker", "intake", "manager", "head_of_unit", "system")
 
 
 def _token(args: argparse.Namespace) -> int:
-    print(dev_token(args.sub, args.role, args.ttl))
+    print(dev_token(args.sub, args.role, args.ttl, args.aud, args.iss))
     return 0
 
 
@@ -207,6 +208,15 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", required=True, help="staff id from the unit config")
     token.add_argument("--role", action="append", choices=ROLES, required=True)
     token.add_argument("--ttl", type=int, default=8 * 3600, help="seconds until it expires")
+    token.add_argument(
+        "--aud",
+        default=DEV_WEB_CLIENT_ID,
+        help=f"the audience the services check (AUTH__AUDIENCE; the dev stack's is {DEV_WEB_CLIENT_ID})",
+    )
+    token.add_argument(
+        "--iss",
+        help="the issuer the services check (AUTH__ISSUER; default the dev provider's, DEV_OIDC_PORT)",
+    )
     token.set_defaults(run=_token)
     sim = sub.add_parser("simulate", help="simulate N days of referrals offline; write a report with plots")
     sim.add_argument("--days", type=int, default=365)

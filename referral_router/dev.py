@@ -46,6 +46,8 @@ from referral_router.stack import (
     DEV_JWT_SECRET,
     DEV_PORTAL_CLIENT,
     DEV_PORTAL_SECRET,
+    DEV_WEB_CLIENT_ID,
+    DEV_WEB_CLIENT_SECRET,
     KAFKA_SCRIPT,
     REPO,
     SERVICES,
@@ -53,6 +55,7 @@ from referral_router.stack import (
     Ports,
     ServiceConfig,
     ServiceProcesses,
+    dev_issuer,
     dev_secrets,
 )
 from referral_router.tokens import dev_token
@@ -71,6 +74,8 @@ PART_NAMES = {
     "smtp": "SMTP sink",
     "smtp_http": "SMTP sink's mail listing (HTTP)",
     "teams": "Teams webhook sink",
+    "web": "web app (staff pages)",
+    "oidc": "dev sign-in (OpenID provider)",
 }
 
 
@@ -233,6 +238,7 @@ class DevStack:
             sinks = [
                 pool.submit(self._step, "smtp sink", self._smtp_sink),
                 pool.submit(self._step, "teams sink", self._teams_sink),
+                pool.submit(self._step, "dev sign-in (OpenID provider)", self._oidc_provider),
             ]
             database_url, bootstrap = postgres.result(), kafka.result()
             for sink in sinks:
@@ -241,13 +247,59 @@ class DevStack:
             database_url=database_url,
             bootstrap=bootstrap,
             flavour="apache" if self.kafka == "apache" else "tansu",
+            # With an external broker (KAFKA__BOOTSTRAP_SERVERS), a prefix keeps its topics apart.
+            topic_prefix=os.environ.get("KAFKA__TOPIC_PREFIX", ""),
             ports=self.ports,
             secrets=dev_secrets(self.state),
-            extra_env=self.service_env,
+            extra_env=self.trust_env() | self.service_env,
             unit_config=self.unit_config,
         )
         self.services = ServiceProcesses(config, self.logs)
         self._step("services (" + ", ".join(SERVICES) + ")", self._start_services)
+        self._step("web app", self._web_app)
+
+    def _issuer(self) -> str:
+        return dev_issuer(self.ports.oidc)
+
+    def web_url(self, path: str = "") -> str:
+        """A URL on the web app."""
+        return f"http://127.0.0.1:{self.ports.web}{path}"
+
+    def trust_env(self) -> dict[str, str]:
+        """The services trust the dev provider's ID tokens (the web app sends them) and the
+        dev HS256 tokens, all for the web app's audience; links in emails and Teams cards open
+        the referral's page in the web app."""
+        return {
+            "AUTH__JWKS_URL": f"{self._issuer()}/jwks",
+            "AUTH__ISSUER": self._issuer(),
+            "AUTH__AUDIENCE": DEV_WEB_CLIENT_ID,
+            "LINKS__REFERRAL_URL": self.web_url("/referrals/{referral_id}"),
+        }
+
+    def web_env(self) -> dict[str, str]:
+        """The web app's settings in the dev stack: the dev provider, plain HTTP on 127.0.0.1."""
+        return {
+            "HTTP__PORT": str(self.ports.web),
+            "OIDC__ISSUER": self._issuer(),
+            "OIDC__CLIENT_ID": DEV_WEB_CLIENT_ID,
+            "OIDC__CLIENT_SECRET": DEV_WEB_CLIENT_SECRET,
+            "OIDC__REDIRECT_URL": self.web_url("/auth/callback"),
+            "OIDC__UPSTREAM_TOKEN": "id_token",  # the dev provider's access tokens are opaque
+            "SESSION__HTTPS_ONLY": "false",
+            "UPSTREAM__INTAKE_URL": f"http://127.0.0.1:{self.ports.intake}",
+            "UPSTREAM__ASSIGNMENT_URL": f"http://127.0.0.1:{self.ports.assignment}",
+            "UNIT_CONFIG_PATH": str(self.unit_config),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def _oidc_provider(self) -> None:
+        argv = [sys.executable, "-m", "services.web.dev_identity", "--port", str(self.ports.oidc)]
+        argv += ["--unit-config", str(self.unit_config)]
+        self._process("oidc", argv, "/.well-known/openid-configuration", self.ports.oidc)
+
+    def _web_app(self) -> None:
+        argv = [sys.executable, "-m", "services.web.main"]
+        self._process("web", argv, "/healthz", self.ports.web, env=self.web_env())
 
     def _step(self, what: str, action: Callable[[], T]) -> T:
         started = time.monotonic()
@@ -294,11 +346,17 @@ class DevStack:
             raise StartError(f"Kafka ({self.kafka}) did not start: {exc}") from None
 
     def _sink(self, name: str, argv: list[str], health_port: int) -> None:
+        self._process(name, argv, "/healthz", health_port)
+
+    def _process(
+        self, name: str, argv: list[str], health: str, port: int, env: dict[str, str] | None = None
+    ) -> None:
+        """Start a helper process, stopped with the infrastructure, and wait until it answers."""
         log = self.logs / f"{name}.log"
-        proc = spawn(name, argv, log, cwd=REPO)
+        proc = spawn(name, argv, log, env=env, cwd=REPO)
         self._stoppers.append((name, proc))
         try:
-            wait_for_http(f"http://127.0.0.1:{health_port}/healthz", 20, name=name, proc=proc)
+            wait_for_http(f"http://127.0.0.1:{port}{health}", 30, name=name, proc=proc)
         except (RuntimeError, TimeoutError) as exc:
             raise StartError(_with_log(str(exc), log)) from None
 
@@ -361,6 +419,11 @@ class DevStack:
             f"  {'smtp sink':<14} smtp://127.0.0.1:{p.smtp}  mail: http://127.0.0.1:{p.smtp_http}/messages",
             f"  {'teams sink':<14} http://127.0.0.1:{p.teams}/webhook/{{team}}  cards: "
             f"http://127.0.0.1:{p.teams}/messages",
+            f"  {'web app':<14} {self.web_url('/')}  (staff pages; links in mail and cards open here)",
+            f"  {'dev sign-in':<14} {self._issuer()}  (OpenID provider for the web app)",
+            "",
+            "  sign in to the web app: press the button of any staff id of the unit file (mgr-a is",
+            "  team A's manager, cw-a1 a caseworker, in-1 intake, head the head of unit); no password.",
             "",
             f"  portal client {DEV_PORTAL_CLIENT} / secret {DEV_PORTAL_SECRET}",
             f"  staff tokens: referral-router token --sub mgr-a --role manager (HS256, {DEV_JWT_SECRET})",
@@ -417,7 +480,8 @@ async def _run_view(ports: Ports, options: DevOptions, clock: SimClock, terminal
     if options.rate:
         intake = f"http://127.0.0.1:{ports.intake}"
         tasks.append(asyncio.create_task(simulate(intake, options.rate, seed=options.seed, stats=stats)))
-    token = dev_token("head", ["head_of_unit"], ttl_s=366 * 86_400)  # outlives any dev session
+    # Outlives any dev session; the services check the dev provider's issuer and audience.
+    token = dev_token("head", ["head_of_unit"], ttl_s=366 * 86_400, issuer=dev_issuer(ports.oidc))
     gatherer = Gatherer(ports, token, UNIT_CONFIG, stats if options.rate else None)
     try:
         async with httpx.AsyncClient(timeout=3, trust_env=False) as client:

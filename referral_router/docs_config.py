@@ -23,24 +23,27 @@ import pydantic_core
 import yaml
 from pydantic import BaseModel, EmailStr, SecretStr
 from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings
 
 from referral_router.docs_meanings import SETTING_MEANINGS, UNIT_MEANINGS
 from services.assignment.main import AssignmentSettings
 from services.intake.main import IntakeSettings
 from services.metrics.main import MetricsSettings
 from services.notifications.main import NotificationSettings
-from shared.settings import ServiceSettings
+from services.web.main import WebSettings
 from shared.unit_config import UnitConfig
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "CONFIGURATION.md"
 EXAMPLE = REPO / "deploy" / "config" / "unit.example.yaml"
-SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {
+SERVICE_SETTINGS: dict[str, type[BaseSettings]] = {
     "intake": IntakeSettings,
     "assignment": AssignmentSettings,
     "notifications": NotificationSettings,
     "metrics": MetricsSettings,
+    "web": WebSettings,  # the staff web app (services/web), not a Kafka service
 }
+BACKEND = ("intake", "assignment", "notifications", "metrics")
 BOUNDS = ((at.Ge, "ge", "≥"), (at.Gt, "gt", ">"), (at.Le, "le", "≤"), (at.Lt, "lt", "<"))
 
 
@@ -132,7 +135,8 @@ def render_value(value: Any) -> str:
     if value is None:
         return "unset"
     if isinstance(value, SecretStr):
-        return f"`{value.get_secret_value()}`"
+        secret = value.get_secret_value()
+        return f"`{secret}`" if secret else "empty"
     if isinstance(value, BaseModel):
         return "see below"
     if isinstance(value, (dict, tuple, list)):
@@ -200,7 +204,7 @@ def settings_table() -> str:
     rows = ["| Variable | Type | Default | Read by | Secret | Meaning |", "|---|---|---|---|---|---|"]
     for env, found in by_env.items():
         services = [s.service for s in found]
-        who = "all four" if len(services) == len(SERVICE_SETTINGS) else ", ".join(services)
+        who = _readers(services)
         defaults = {s.default for s in found}
         default = (
             found[0].default if len(defaults) == 1 else ", ".join(f"{s.service}: {s.default}" for s in found)
@@ -209,6 +213,13 @@ def settings_table() -> str:
         secret = "**yes**" if found[0].secret else "no"
         rows.append(f"| `{env}` | {found[0].type} | {default} | {who} | {secret} | {meaning} |")
     return "\n".join(rows)
+
+
+def _readers(services: list[str]) -> str:
+    """`all four` (the Kafka services), `all four, web`, or the services by name."""
+    if not set(BACKEND) <= set(services):
+        return ", ".join(services)
+    return "all four" + "".join(f", {s}" for s in services if s not in BACKEND)
 
 
 def unit_models() -> dict[type[BaseModel], list[str]]:

@@ -5,6 +5,27 @@ an empty cell, and tests/unit/test_docs.py fails, so a new setting cannot go und
 """
 
 SETTING_MEANINGS: dict[str, str] = {
+    # The staff web app (services/web, docs/WEB.md).
+    "OIDC__ISSUER": "Web app: the OpenID provider's issuer URL; discovery is read from "
+    "`/.well-known/openid-configuration`. The dev stack's is the dev provider on `DEV_OIDC_PORT`.",
+    "OIDC__CLIENT_ID": "Web app: its client id at the provider, also the ID token's audience.",
+    "OIDC__CLIENT_SECRET": "Web app: the client secret, sent with `client_secret_post`.",
+    "OIDC__REDIRECT_URL": "Web app: `<its address>/auth/callback`, registered at the provider.",
+    "OIDC__SCOPE": "Web app: the scopes asked for.",
+    "OIDC__STAFF_ID_CLAIM": "Web app: the claim holding the unit file's staff id (e.g. `oid`, "
+    "`preferred_username`).",
+    "OIDC__ROLES_CLAIM": "Web app: the claim (or dotted path, e.g. `realm_access.roles`) holding the "
+    "roles; roles other than caseworker, intake, manager and head_of_unit are dropped.",
+    "OIDC__UPSTREAM_TOKEN": "Web app: the token sent to the staff APIs as the user: the access token "
+    "(a JWT for the APIs' audience at Entra ID or Keycloak), or the ID token where access tokens are "
+    "opaque (the dev provider; the APIs then accept the web app's client id as `AUTH__AUDIENCE`).",
+    "UPSTREAM__ASSIGNMENT_URL": "Web app: assignment's staff API.",
+    "UPSTREAM__INTAKE_URL": "Web app: intake's staff API.",
+    "UPSTREAM__TIMEOUT_S": "Web app: timeout of each call to a staff API.",
+    "SESSION__IDLE_MINUTES": "Web app: a session unused this long is deleted; the next page asks for "
+    "sign-in and comes back.",
+    "SESSION__HTTPS_ONLY": "Web app: `Secure` session cookie and HSTS. Only the dev stack, on plain "
+    "HTTP at 127.0.0.1, turns it off.",
     "KAFKA__BOOTSTRAP_SERVERS": "Kafka bootstrap servers, comma-separated `host:port`.",
     "KAFKA__FLAVOUR": "`apache` turns on idempotent producing; Tansu does not support it. Correctness "
     "never depends on it.",
@@ -50,11 +71,13 @@ SETTING_MEANINGS: dict[str, str] = {
     "never runs ahead of the real time.",
     "LOG__LEVEL": "JSON logs on stdout, with identity numbers, phone numbers and emails masked.",
     "UNIT_CONFIG_PATH": "The unit file (see below). Read by intake (who holds which position, for the "
-    "dossier's need-to-know rule), assignment, notifications and metrics.",
+    "dossier's need-to-know rule), assignment, notifications and metrics, and by the web app (office "
+    "hours and assignment policy for the on-duty panel, who manages which team).",
     "HTTP__HOST": "Listen address (`0.0.0.0` in containers).",
     "HTTP__API_DOCS": "Serve `/docs`, `/redoc` and `/openapi.json` (no token needed). Off by default: "
-    "they describe every endpoint to anyone who can reach the service. The dev stack turns them on.",
-    "HTTP__PORT": "Listen port: portal API, staff API, health and `/metrics`.",
+    "they describe every endpoint to anyone who can reach the service. The dev stack turns them on. "
+    "The web app serves none, whatever this says.",
+    "HTTP__PORT": "Listen port: portal API, staff API, health and `/metrics`; the web app's pages.",
     "PORTAL__CLIENTS": 'JSON `{"<client id>": ["<secret>", ...]}`; every listed secret is accepted, '
     "so a secret can rotate without downtime.",
     "PORTAL__MAX_AGE_DAYS": "How far back a form's `submitted_at` may lie; older is refused (422, or the "
@@ -114,9 +137,12 @@ SETTING_MEANINGS: dict[str, str] = {
     "FEEDBACK__TIMEOUT_S": "Seconds one SMTP exchange may take; a connection lost mid-send is never resent.",
     "FEEDBACK__INTERVAL_S": "Seconds between looks for feedback owed and not yet emailed.",
     "AUTH__JWT_SECRET": "HS256 secret for staff tokens (dev stack: `dev-jwt-secret`).",
-    "AUTH__JWKS_URL": "Production: JWKS of the municipality's OpenID Connect provider (RS256 tokens).",
-    "AUTH__ISSUER": "Required `iss` of tokens, when set.",
-    "AUTH__AUDIENCE": "Required `aud` of tokens, when set.",
+    "AUTH__JWKS_URL": "Production: JWKS of the municipality's OpenID Connect provider (RS256 tokens). "
+    "The dev stack: the dev provider's (`http://127.0.0.1:8090/jwks`), so the web app's tokens pass.",
+    "AUTH__ISSUER": "Required `iss` of every token (HS256 too), when set. The dev stack: the dev provider "
+    "(`http://127.0.0.1:8090`); `referral-router token` puts it in its tokens (`--iss`).",
+    "AUTH__AUDIENCE": "Required `aud` of every token (HS256 too), when set. The dev stack: "
+    "`referral-router-web`, the web app's client id; `referral-router token` puts it in (`--aud`).",
     "AUTH__LEEWAY_S": "Clock skew allowed when checking `exp`.",
     "SMTP__HOST": "The municipality's SMTP relay.",
     "SMTP__PORT": "Its port (587 for submission with STARTTLS).",

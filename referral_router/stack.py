@@ -23,6 +23,18 @@ SERVICES = ("intake", "assignment", "notifications", "metrics")
 DEV_PORTAL_CLIENT = "dev-portal"
 DEV_PORTAL_SECRET = "dev-portal-secret"  # noqa: S105 - documented dev fixture (CONTRACTS.md §1), never production
 DEV_JWT_SECRET = "dev-jwt-secret"  # noqa: S105 - documented dev fixture (CONTRACTS.md §1), never production
+# The web app's client at the dev OpenID provider; its id is also the audience the services
+# accept in the dev stack, for the provider's ID tokens and for `referral-router token`'s.
+DEV_WEB_CLIENT_ID = "referral-router-web"
+DEV_WEB_CLIENT_SECRET = "dev-web-secret"  # noqa: S105 - dev fixture, never production
+
+
+def dev_issuer(port: int | None = None) -> str:
+    """The dev OpenID provider's issuer (`DEV_OIDC_PORT`, 8090), which the dev stack's services
+    check on every token."""
+    return f"http://127.0.0.1:{port or int(os.environ.get('DEV_OIDC_PORT', '8090'))}"
+
+
 KAFKA_SCRIPT = REPO / "deploy" / "kafka" / "kafka.sh"
 
 
@@ -39,6 +51,8 @@ class Ports:
     smtp: int = 1025
     smtp_http: int = 8025
     teams: int = 8026
+    web: int = 8085
+    oidc: int = 8090
 
     def http(self, service: str) -> int:
         """The HTTP port of a service."""

@@ -19,9 +19,10 @@ if [ "$kafka" = apache ]; then
   command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null 2>&1 || need+=(maven)
 fi
-# Hook for browser tests: when the repository has them (tests/browser/), they need Chromium.
-if [ -d tests/browser ]; then
-  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
+# The web app's browser tests (tests/e2e/test_web_*.py, through tests/web_browser_support.py)
+# drive Debian's Chromium with Playwright; never `playwright install`, which downloads one.
+if grep -rqs --include='*.py' "playwright" tests; then
+  [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need+=(chromium)  # where tests/web_browser_support.py looks
 fi
 
 [ "${#need[@]}" -eq 0 ] && exit 0

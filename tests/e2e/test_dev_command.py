@@ -15,6 +15,7 @@ import psutil
 
 from referral_router.devinfra.procs import free_port, port_in_use
 from referral_router.stack import REPO, SERVICES, Ports
+from referral_router.tokens import dev_token
 
 PARTS = tuple(Ports.__dataclass_fields__)  # every part of the stack that has a port
 
@@ -50,6 +51,30 @@ def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float) ->
     raise AssertionError(f"{needle!r} not printed within {timeout_s} s:\n{''.join(seen)}")
 
 
+def _the_web_app_signs_in_through_the_dev_provider(
+    client: httpx.Client, ports: dict[str, int], banner: str
+) -> None:
+    """The web app answers, sends a signed-out visitor to the dev provider, whose form offers
+    the unit file's staff; the banner names both and explains the sign-in."""
+    web, provider = f"http://127.0.0.1:{ports['web']}", f"http://127.0.0.1:{ports['oidc']}"
+    assert client.get(f"{web}/healthz").status_code == 200
+    to_login = client.get(f"{web}/referrals")
+    assert to_login.status_code == 303
+    assert to_login.headers["location"].startswith("/login?next=")
+    to_provider = client.get(web + to_login.headers["location"])
+    assert to_provider.status_code in (302, 303, 307)
+    authorize = httpx.URL(to_provider.headers["location"])
+    assert f"{authorize.scheme}://{authorize.host}:{authorize.port}" == provider
+    assert authorize.params["client_id"] == "referral-router-web"
+    assert authorize.params["redirect_uri"] == f"{web}/auth/callback"
+    form = client.get(str(authorize))
+    assert form.status_code == 200
+    assert 'value="cw-a1"' in form.text or ">cw-a1<" in form.text
+    assert web in banner
+    assert provider in banner
+    assert "sign in to the web app" in banner
+
+
 def test_dev_answers_on_every_port_and_stops_cleanly_on_sigint(tmp_path):
     ports = distinct_free_ports()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA__", "DATABASE__"))}
@@ -74,10 +99,27 @@ def test_dev_answers_on_every_port_and_stops_cleanly_on_sigint(tmp_path):
                 assert f"http://127.0.0.1:{ports[service]}" in banner
             assert client.get(f"http://127.0.0.1:{ports['smtp_http']}/messages").json() == []
             assert client.get(f"http://127.0.0.1:{ports['teams']}/messages").json() == []
+            _the_web_app_signs_in_through_the_dev_provider(client, ports, banner)
+            # `referral-router token`'s HS256 tokens still open the staff API, whose audience
+            # is now checked because the services trust the dev provider too.
+            issuer = f"http://127.0.0.1:{ports['oidc']}"
+            token = dev_token("mgr-a", ["manager"], issuer=issuer)
+            workload = client.get(
+                f"http://127.0.0.1:{ports['assignment']}/v1/workload",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert workload.status_code == 200, workload.text
+            foreign = dev_token("mgr-a", ["manager"], audience="another-api", issuer=issuer)
+            refused = client.get(
+                f"http://127.0.0.1:{ports['assignment']}/v1/workload",
+                headers={"Authorization": f"Bearer {foreign}"},
+            )
+            assert refused.status_code == 401
         for part in ("kafka", "postgres", "smtp"):
             socket.create_connection(("127.0.0.1", ports[part]), timeout=5).close()
         assert (tmp_path / "state" / "logs" / "intake.log").exists()
-        assert len(descendants) >= 8  # postgres, tansu, two sinks, four services
+        assert (tmp_path / "state" / "logs" / "web.log").exists()
+        assert len(descendants) >= 10  # postgres, tansu, two sinks, four services, provider, web
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=90) == 0
@@ -116,7 +158,7 @@ def test_dev_piped_through_cat_stops_everything_when_ctrl_c_reaches_the_whole_gr
         started = psutil.Process(shell.pid).children(recursive=True)
         launcher = [p for p in started if "referral_router.cli" in " ".join(p.cmdline())]
         assert len(launcher) == 1
-        assert len(launcher[0].children(recursive=True)) >= 8  # postgres, tansu, sinks, services
+        assert len(launcher[0].children(recursive=True)) >= 10  # also the provider and the web app
 
         os.killpg(shell.pid, signal.SIGINT)
         shell.wait(timeout=90)

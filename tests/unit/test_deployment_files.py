@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import BaseModel, SecretStr
+from pydantic_settings import BaseSettings
 
 from shared.settings import ServiceSettings
 
@@ -133,18 +134,19 @@ def strings_in(node: Any) -> list[str]:
     return [node] if isinstance(node, str) else []
 
 
-def settings_class(module_name: str) -> type[ServiceSettings]:
-    """The one ServiceSettings subclass defined in a service's composition root."""
+def settings_class(module_name: str) -> type[BaseSettings]:
+    """The one settings class defined in a composition root (a ServiceSettings subclass for the
+    four services; the web app's WebSettings, which has no Kafka or database)."""
     module = importlib.import_module(module_name)
     classes = [
         obj
         for obj in vars(module).values()
         if inspect.isclass(obj)
-        and issubclass(obj, ServiceSettings)
-        and obj is not ServiceSettings
+        and issubclass(obj, BaseSettings)
+        and obj not in (ServiceSettings, BaseSettings)
         and obj.__module__ == module.__name__
     ]
-    assert len(classes) == 1, f"{module_name} defines {len(classes)} ServiceSettings subclasses"
+    assert len(classes) == 1, f"{module_name} defines {len(classes)} settings classes"
     return classes[0]
 
 
@@ -211,7 +213,7 @@ def env_settings(model: type[BaseModel], prefix: str = "", required: bool = True
     return names
 
 
-def unknown_variables(cls: type[ServiceSettings], env: dict[str, str | None]) -> list[str]:
+def unknown_variables(cls: type[BaseSettings], env: dict[str, str | None]) -> list[str]:
     """Environment variables that `cls` would silently ignore."""
     config = cls.model_config
     assert config.get("env_nested_delimiter") == "__"
@@ -262,14 +264,17 @@ def host_path(spec: dict[str, Any], container_path: str) -> Path | None:
     return None
 
 
-def http_port(cls: type[ServiceSettings], env: dict[str, str | None]) -> int:
+def http_port(cls: type[BaseSettings], env: dict[str, str | None]) -> int:
     if env.get("HTTP__PORT"):
         return int(str(env["HTTP__PORT"]))
     return int(cls.model_fields["http"].default.port)
 
 
 COMPOSE = load_compose()
-APPS = app_services(COMPOSE)
+WEB_MODULE = "services.web.main"
+# The four Kafka services; the web app (no Kafka, no database) has tests of its own below.
+APPS = {n: s for n, s in app_services(COMPOSE).items() if command_module(s) != WEB_MODULE}
+WEB = {n: s for n, s in app_services(COMPOSE).items() if command_module(s) == WEB_MODULE}
 
 
 def app_params() -> list[Any]:
@@ -282,6 +287,57 @@ def app_params() -> list[Any]:
 def test_compose_runs_exactly_the_four_services_from_the_project_image():
     assert {command_module(spec) for spec in APPS.values()} == SERVICE_MODULES
     assert len(APPS) == len(SERVICE_MODULES)
+
+
+# --- docker-compose.yml: the staff web app ------------------------------------------------------
+
+
+def test_compose_runs_the_web_app_once_from_the_project_image():
+    assert list(WEB) == ["web"]
+    assert callable(importlib.import_module(WEB_MODULE).main)
+
+
+def test_the_web_app_s_settings_are_its_own_and_complete_and_its_secret_is_required():
+    spec = WEB["web"]
+    cls = settings_class(WEB_MODULE)
+    env = environment(spec)
+    assert unknown_variables(cls, env) == []
+    secrets = {n for n, s in env_settings(cls).items() if s.secret}
+    assert secrets == {"OIDC__CLIENT_SECRET"}
+    assert re.search(r"\$\{[A-Za-z0-9_]+:\?", str(env["OIDC__CLIENT_SECRET"]))
+
+
+def test_the_web_app_with_the_example_environment_uses_the_services_provider_and_apis(monkeypatch):
+    spec = WEB["web"]
+    cls = settings_class(WEB_MODULE)
+    example = parse_env_file(ENV_EXAMPLE.read_text())
+    for variable in env_settings(cls):
+        monkeypatch.delenv(variable, raising=False)
+    for key, value in environment(spec).items():
+        monkeypatch.setenv(key, interpolate(value or "", example))
+    settings: Any = cls()
+    assert settings.http.host == "0.0.0.0"
+    intake_env = environment(APPS["intake"])
+    assert settings.oidc.issuer == interpolate(str(intake_env["AUTH__ISSUER"]), example)
+    assert settings.upstream.intake_url == "http://intake:8081"
+    assert settings.upstream.assignment_url == "http://assignment:8082"
+    assert settings.oidc.redirect_url == f"{example['WEB_BASE_URL']}/auth/callback"
+    assert settings.session.https_only is True
+    links = interpolate(str(environment(APPS["notifications"])["LINKS__REFERRAL_URL"]), example)
+    assert links == f"{example['WEB_BASE_URL']}/referrals/{{referral_id}}"
+
+
+def test_the_web_app_probes_healthz_waits_for_both_apis_and_has_the_unit_file():
+    spec = WEB["web"]
+    port = http_port(settings_class(WEB_MODULE), environment(spec))
+    assert f":{port}/healthz" in " ".join(map(str, spec["healthcheck"]["test"]))
+    depends = spec["depends_on"]
+    assert {name: d["condition"] for name, d in depends.items()} == {
+        "intake": "service_healthy",
+        "assignment": "service_healthy",
+    }
+    source = host_path(spec, str(environment(spec)["UNIT_CONFIG_PATH"]))
+    assert source is not None and source.is_file()
 
 
 @pytest.mark.parametrize(("name", "spec"), app_params())

@@ -23,13 +23,14 @@ from services.assignment.main import AssignmentSettings
 from services.intake.main import IntakeSettings
 from services.metrics.main import MetricsSettings
 from services.notifications.main import NotificationSettings
+from services.web.main import WebSettings
 from shared.unit_config import UnitConfig
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 CONFIGURATION = REPO / "docs" / "CONFIGURATION.md"
 PROSE = [README, CONFIGURATION, REPO / "docs" / "ARCHITECTURE.md", REPO / "docs" / "RUNBOOK.md"]
-SETTINGS = (IntakeSettings, AssignmentSettings, NotificationSettings, MetricsSettings)
+SETTINGS = (IntakeSettings, AssignmentSettings, NotificationSettings, MetricsSettings, WebSettings)
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:

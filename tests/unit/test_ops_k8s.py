@@ -197,7 +197,7 @@ def test_kustomize_renders_the_base():
 
 @needs_kubectl
 def test_there_is_one_deployment_per_service_running_its_module():
-    assert set(objects("Deployment")) == set(SERVICES)
+    assert set(objects("Deployment")) == set(SERVICES) | {"web"}
     for name, module in SERVICES.items():
         assert container(name)["command"] == ["python", "-m", module], name
 
@@ -337,7 +337,7 @@ def test_everything_not_allowed_is_denied():
 @needs_kubectl
 @pytest.mark.parametrize("name", deployment_params())
 def test_ingress_comes_only_from_the_flows_in_the_design(name):
-    expected = {"monitoring"} | ({"ingress-nginx"} if name in ("intake", "assignment") else set())
+    expected = {"monitoring"} | ({"ingress-nginx", "pod:web"} if name in ("intake", "assignment") else set())
     if name == "assignment":
         expected.add("pod:intake")  # the dossier asks the staff API when its projection is behind
     sources = set()
@@ -367,6 +367,63 @@ def test_egress_goes_only_to_dns_kafka_postgres_and_each_services_own_endpoints(
     assert extra == expected, f"{name}: egress ports {sorted(map(str, extra))}"
     if name == "intake":
         assert allowed[8082] == {"pod:assignment"}
+
+
+# --- the staff web app ----------------------------------------------------------------------------
+
+
+@needs_kubectl
+def test_the_web_app_runs_once_non_root_read_only_with_probes_and_its_secret_from_its_secret():
+    deployment = objects("Deployment")["web"]
+    assert deployment["spec"]["replicas"] == 1  # sessions are in memory (docs/WEB.md)
+    web = container("web")
+    assert web["command"] == ["python", "-m", "services.web.main"]
+    problems = probe_problems(web)
+    # No /readyz: it holds no connections of its own, so ready is alive.
+    assert problems == ["readinessProbe is not GET /readyz on the container's port"]
+    assert web["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert image_problem(web["image"]) is None
+    valid = env_settings(settings_class("services.web.main"))
+    env = container_env(web)
+    assert sorted(set(env) - set(valid)) == []
+    assert env["OIDC__CLIENT_SECRET"] == {"secret": ("web-secrets", "OIDC__CLIENT_SECRET")}
+    assert env["HTTP__HOST"]["value"] == "0.0.0.0"
+    assert env["UPSTREAM__INTAKE_URL"]["value"] == "http://intake:8081"
+    assert env["UPSTREAM__ASSIGNMENT_URL"]["value"] == "http://assignment:8082"
+    assert env["OIDC__ISSUER"]["value"] == container_env(container("intake"))["AUTH__ISSUER"]["value"]
+    assert env["OIDC__REDIRECT_URL"]["value"].startswith("https://")
+    assert "SESSION__HTTPS_ONLY" not in env  # Secure cookies and HSTS stay on
+
+
+@needs_kubectl
+def test_the_web_app_is_reached_over_tls_only_and_its_links_are_in_the_messages():
+    (ingress,) = objects("Ingress").values()
+    host = ingress["spec"]["rules"][0]["host"]
+    assert ingress["spec"]["tls"][0]["hosts"] == [host]
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == "web"
+    redirect = container_env(container("web"))["OIDC__REDIRECT_URL"]["value"]
+    assert redirect == f"https://{host}/auth/callback"
+    links = container_env(container("notifications"))["LINKS__REFERRAL_URL"]["value"]
+    assert links == f"https://{host}/referrals/{{referral_id}}"
+
+
+@needs_kubectl
+def test_the_web_app_talks_only_to_the_two_apis_and_the_provider_and_is_reached_only_by_the_ingress():
+    sources: set[str] = set()
+    for rule in policies_for("web", "ingress"):
+        sources |= peer_names(rule, "from")
+    assert sources == {"ingress-nginx", "monitoring"}
+    allowed: dict[Any, set[str]] = {}
+    for rule in policies_for("web", "egress"):
+        assert rule.get("to") and rule.get("ports")
+        for port in ports_of(rule):
+            allowed.setdefault(port, set()).update(peer_names(rule, "to"))
+    assert allowed == {
+        53: {"kube-system"},
+        8081: {"pod:intake"},
+        8082: {"pod:assignment"},
+        443: {"0.0.0.0/0"},  # the OpenID provider
+    }
 
 
 # --- the checks themselves catch mistakes ----------------------------------------------------------

@@ -1,0 +1,183 @@
+"""The staff APIs over HTTP: assignment (queues, actions, workload, rotation) and intake (dossier,
+registration), each call with the signed-in user's bearer token."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import httpx
+
+from services.web.domain.model import (
+    Absence,
+    Caller,
+    Deadline,
+    DeadlineState,
+    OnDuty,
+    QueueItem,
+    ReferralState,
+    WorkloadRow,
+)
+from services.web.ports import UpstreamDenied, UpstreamRejected, UpstreamUnauthorized, UpstreamUnavailable
+
+
+class HttpStaffApi:
+    """StaffApi over two httpx clients (connection pools opened and closed by the app's lifespan)."""
+
+    def __init__(self, assignment: httpx.AsyncClient, intake: httpx.AsyncClient) -> None:
+        self._assignment = assignment
+        self._intake = intake
+
+    async def work_queue(self, caller: Caller, query: dict[str, str]) -> list[QueueItem]:
+        """Every page of the queue (the API pages with a cursor)."""
+        items: list[QueueItem] = []
+        params = dict(query) | {"limit": "200"}
+        while True:
+            body = await self._get(self._assignment, "/v1/referrals", caller, params)
+            items.extend(_queue_item(i) for i in body["items"])
+            if not body.get("next_cursor"):
+                return items
+            params["cursor"] = body["next_cursor"]
+
+    async def referral(self, caller: Caller, referral_id: str) -> ReferralState:
+        """Assignment state of one referral."""
+        return _referral_state(await self._get(self._assignment, f"/v1/referrals/{referral_id}", caller))
+
+    async def dossier(self, caller: Caller, referral_id: str) -> dict[str, Any]:
+        """The dossier as intake returns it."""
+        body: dict[str, Any] = await self._get(self._intake, f"/v1/referrals/{referral_id}/dossier", caller)
+        return body
+
+    async def act(self, caller: Caller, referral_id: str, action: str, body: dict[str, Any]) -> None:
+        """One action on a referral."""
+        await self._post(self._assignment, f"/v1/referrals/{referral_id}/{action}", caller, body)
+
+    async def register(self, caller: Caller, referral_id: str, case_number: str, at: datetime) -> None:
+        """Record the system of record's case number."""
+        body = {"system_case_number": case_number, "registered_at": at.isoformat()}
+        await self._post(self._intake, f"/v1/referrals/{referral_id}/registration", caller, body)
+
+    async def workload(self, caller: Caller) -> list[WorkloadRow]:
+        """Per caseworker load, capacity and absences."""
+        body = await self._get(self._assignment, "/v1/workload", caller)
+        return [_workload_row(r) for r in body["caseworkers"]]
+
+    async def add_absence(
+        self, caller: Caller, staff_id: str, starts_on: date, ends_on: date, kind: str
+    ) -> None:
+        """Register an absence."""
+        body = {"starts_on": starts_on.isoformat(), "ends_on": ends_on.isoformat(), "kind": kind}
+        await self._post(self._assignment, f"/v1/staff/{staff_id}/absences", caller, body)
+
+    async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
+        """The team on duty at `at`."""
+        body = await self._get(self._assignment, "/v1/rotation/on-duty", caller, {"at": at.isoformat()})
+        return OnDuty(
+            team=body["team"],
+            period_start=datetime.fromisoformat(body["period_start"]),
+            period_end=datetime.fromisoformat(body["period_end"]),
+            source=body["source"],
+        )
+
+    async def _get(
+        self, client: httpx.AsyncClient, path: str, caller: Caller, params: dict[str, str] | None = None
+    ) -> Any:
+        try:
+            response = await client.get(path, params=params, headers=_auth(caller))
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(type(exc).__name__) from None
+        _raise_for(response)
+        return response.json()
+
+    async def _post(self, client: httpx.AsyncClient, path: str, caller: Caller, body: dict[str, Any]) -> None:
+        try:
+            response = await client.post(path, json=body, headers=_auth(caller))
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(type(exc).__name__) from None
+        _raise_for(response)
+
+
+def _auth(caller: Caller) -> dict[str, str]:
+    return {"Authorization": f"Bearer {caller.token}"}
+
+
+def _raise_for(response: httpx.Response) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    if status == 401:
+        raise UpstreamUnauthorized("token refused")
+    if status in (403, 404):
+        raise UpstreamDenied(str(status))
+    if status in (409, 422):
+        raise UpstreamRejected(_problem_reason(response))
+    raise UpstreamUnavailable(str(status))
+
+
+def _problem_reason(response: httpx.Response) -> str:
+    """The problem's title and field paths; never the submitted values."""
+    try:
+        problem = response.json()
+    except ValueError:
+        return str(response.status_code)
+    paths = [
+        ".".join(str(p) for p in e.get("loc", [])) for e in problem.get("errors", []) if isinstance(e, dict)
+    ]
+    detail = problem.get("detail") if response.status_code == 409 else None
+    return "; ".join(str(x) for x in [problem.get("title", response.status_code), detail, *paths] if x)
+
+
+def _deadlines(raw: dict[str, Any] | None) -> tuple[Deadline, ...]:
+    out = []
+    for name, d in (raw or {}).items():
+        if d is None:
+            continue
+        met = datetime.fromisoformat(d["met_at"]) if d.get("met_at") else None
+        state: DeadlineState = d.get("state") or ("met" if met else "ok")
+        out.append(Deadline(name, datetime.fromisoformat(d["due_at"]), met, state))
+    return tuple(out)
+
+
+def _queue_item(raw: dict[str, Any]) -> QueueItem:
+    return QueueItem(
+        referral_id=raw["referral_id"],
+        team=raw["team"],
+        caseworker=raw["caseworker"],
+        status=raw["status"],
+        categories=tuple(raw["categories"]),
+        acute=raw["acute"],
+        received_at=datetime.fromisoformat(raw["received_at"]),
+        deadlines=_deadlines(raw["deadlines"]),
+        deadline_state=raw["deadline_state"],
+        next_due_at=datetime.fromisoformat(raw["next_due_at"]) if raw.get("next_due_at") else None,
+        registered=raw["registered"],
+    )
+
+
+def _referral_state(raw: dict[str, Any]) -> ReferralState:
+    return ReferralState(
+        referral_id=raw["referral_id"],
+        team=raw["team"],
+        caseworker=raw["caseworker"],
+        mentor=raw.get("mentor"),
+        reason=raw.get("reason", ""),
+        explanation=raw.get("explanation", ""),
+        status=raw["status"],
+        deadlines=_deadlines(raw.get("deadlines")),
+        registered=bool(raw.get("registered")),
+    )
+
+
+def _workload_row(raw: dict[str, Any]) -> WorkloadRow:
+    return WorkloadRow(
+        staff_id=raw["staff_id"],
+        team=raw["team"],
+        open_cases=raw["open_cases"],
+        weighted_load=float(raw["weighted_load"]),
+        capacity=float(raw["capacity"]),
+        mentor=raw.get("mentor"),
+        absences=tuple(
+            Absence(date.fromisoformat(a["starts_on"]), date.fromisoformat(a["ends_on"]), a["kind"])
+            for a in raw.get("absences", [])
+        ),
+    )

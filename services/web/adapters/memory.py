@@ -1,0 +1,189 @@
+"""In-memory fakes of the web app's ports: a staff API that applies the same who-may rules as
+the real services (in a simplified form) and records what was done, and a session store."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from services.web.domain.model import Absence, Caller, OnDuty, QueueItem, ReferralState, WorkloadRow
+from services.web.ports import Session, UpstreamDenied, UpstreamRejected, UpstreamUnauthorized
+
+_ACTIONS = {
+    "acknowledge": {"caseworker", "intake", "manager"},
+    "protection-assessment": {"caseworker", "intake", "manager"},
+    "decision": {"caseworker", "manager"},
+    "close": {"caseworker", "manager"},
+    "reassign": {"manager", "head_of_unit"},
+}
+_STATUS_AFTER = {
+    "acknowledge": "acknowledged",
+    "protection-assessment": "protection_assessed",
+    "decision": "decided",
+    "close": "closed",
+}
+
+
+@dataclass
+class FakeStaffApi:
+    """StaffApi in memory. `teams` maps a manager's staff id to their team; `valid_tokens` (when
+    set) are the only tokens accepted, like the real services' signature check."""
+
+    queue: dict[str, QueueItem] = field(default_factory=dict)
+    dossiers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    workloads: list[WorkloadRow] = field(default_factory=list)
+    duties: list[OnDuty] = field(default_factory=list)
+    teams: dict[str, str] = field(default_factory=dict)
+    valid_tokens: set[str] | None = None
+    done: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    access_log: list[tuple[str, str, str]] = field(default_factory=list)
+
+    async def work_queue(self, caller: Caller, query: dict[str, str]) -> list[QueueItem]:
+        """The items the caller's role may list, filtered like the real queue."""
+        self._check(caller)
+        items = [i for i in self.queue.values() if i.status != "closed" and self._may_list(caller, i)]
+        if query.get("assignee") == "me":
+            items = [i for i in items if i.caseworker == caller.user.staff_id]
+        if "team" in query:
+            items = [i for i in items if i.team == query["team"]]
+        return items
+
+    async def referral(self, caller: Caller, referral_id: str) -> ReferralState:
+        """The assignment state (any staff role may read it: it holds no client details), or
+        UpstreamDenied when unknown."""
+        self._check(caller)
+        item = self.queue.get(referral_id)
+        if item is None:
+            raise UpstreamDenied("404")
+        return ReferralState(
+            referral_id=item.referral_id,
+            team=item.team,
+            caseworker=item.caseworker,
+            mentor=None,
+            reason="rotation",
+            explanation="",
+            status=item.status,
+            deadlines=item.deadlines,
+            registered=item.registered,
+        )
+
+    async def dossier(self, caller: Caller, referral_id: str) -> dict[str, Any]:
+        """The dossier for those with a need to know; every attempt is logged first."""
+        self._check(caller)
+        try:
+            self._visible(caller, referral_id)
+        except UpstreamDenied:
+            self.access_log.append((caller.user.staff_id, referral_id, "denied"))
+            raise
+        self.access_log.append((caller.user.staff_id, referral_id, "read"))
+        return self.dossiers.get(referral_id, {"referral_id": referral_id})
+
+    async def act(self, caller: Caller, referral_id: str, action: str, body: dict[str, Any]) -> None:
+        """Record an action and move the status on; 403 without the role."""
+        item = self._visible(caller, referral_id)
+        if not caller.user.has_any(*_ACTIONS[action]):
+            raise UpstreamDenied("403")
+        if action == "reassign":
+            item = dataclasses.replace(item, caseworker=body["caseworker"])
+        else:
+            item = dataclasses.replace(item, status=_STATUS_AFTER[action])
+        self.queue[referral_id] = item
+        self.done.append((caller.user.staff_id, referral_id, action, body))
+
+    async def register(self, caller: Caller, referral_id: str, case_number: str, at: datetime) -> None:
+        """Idempotent for the same number, rejected for a different one."""
+        item = self._visible(caller, referral_id)
+        if not caller.user.has_any("intake", "manager"):
+            raise UpstreamDenied("403")
+        earlier = [d for d in self.done if d[1] == referral_id and d[2] == "registration"]
+        if earlier and earlier[0][3]["system_case_number"] != case_number:
+            raise UpstreamRejected("Conflict")
+        self.queue[referral_id] = dataclasses.replace(item, registered=True)
+        self.done.append(
+            (caller.user.staff_id, referral_id, "registration", {"system_case_number": case_number})
+        )
+
+    async def workload(self, caller: Caller) -> list[WorkloadRow]:
+        """Every caseworker's load, for managers and the head of unit (as the real API: unfiltered)."""
+        self._check(caller)
+        if caller.user.has_any("manager", "head_of_unit"):
+            return list(self.workloads)
+        raise UpstreamDenied("403")
+
+    async def add_absence(
+        self, caller: Caller, staff_id: str, starts_on: date, ends_on: date, kind: str
+    ) -> None:
+        """Managers, the head of unit, or the person themself."""
+        self._check(caller)
+        if not (caller.user.has_any("manager", "head_of_unit") or caller.user.staff_id == staff_id):
+            raise UpstreamDenied("403")
+        if ends_on < starts_on:
+            raise UpstreamRejected("Unprocessable Entity; ends_on")
+        self.workloads = [
+            dataclasses.replace(w, absences=(*w.absences, Absence(starts_on, ends_on, kind)))
+            if w.staff_id == staff_id
+            else w
+            for w in self.workloads
+        ]
+        self.done.append((caller.user.staff_id, staff_id, "absence", {"kind": kind}))
+
+    async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
+        """The configured period that holds `at`."""
+        self._check(caller)
+        for period in self.duties:
+            if period.period_start <= at < period.period_end:
+                return period
+        raise UpstreamRejected("Unprocessable Entity; at")
+
+    def _check(self, caller: Caller) -> None:
+        if self.valid_tokens is not None and caller.token not in self.valid_tokens:
+            raise UpstreamUnauthorized("token refused")
+
+    def _may_list(self, caller: Caller, item: QueueItem) -> bool:
+        user = caller.user
+        return (
+            user.has_any("head_of_unit", "intake")
+            or (user.has_any("manager") and self.teams.get(user.staff_id) == item.team)
+            or item.caseworker == user.staff_id
+        )
+
+    def _visible(self, caller: Caller, referral_id: str) -> QueueItem:
+        self._check(caller)
+        item = self.queue.get(referral_id)
+        if item is None or not self._may_list(caller, item):
+            raise UpstreamDenied("403")
+        return item
+
+
+class MemorySessionStore:
+    """Sessions in a dict: one process only (docs/WEB.md says what a second instance needs).
+
+    Every browser without a cookie gets a session, so sessions unused for longer than `forget_after`
+    are swept out now and then; nothing else would ever remove one that is never used again.
+    """
+
+    SWEEP_EVERY = 256
+
+    def __init__(self, forget_after: timedelta = timedelta(hours=1)) -> None:
+        self.sessions: dict[str, Session] = {}
+        self._forget_after = forget_after
+        self._puts = 0
+
+    async def get(self, session_id: str) -> Session | None:
+        """The session, or None."""
+        return self.sessions.get(session_id)
+
+    async def put(self, session: Session) -> None:
+        """Store or replace; every SWEEP_EVERY puts, forget the sessions long unused."""
+        self.sessions[session.session_id] = session
+        self._puts += 1
+        if self._puts % self.SWEEP_EVERY == 0:
+            horizon = session.last_seen - self._forget_after
+            for stale in [k for k, v in self.sessions.items() if v.last_seen < horizon]:
+                del self.sessions[stale]
+
+    async def delete(self, session_id: str) -> None:
+        """Forget it."""
+        self.sessions.pop(session_id, None)

@@ -1,0 +1,227 @@
+"""View models: what a page shows, computed from API values, the user, the language and now."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from services.web.domain.model import Deadline, OnDuty, QueueItem, User, WorkloadRow
+from services.web.domain.texts import Language, text
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+CLOCK_ORDER = (
+    "protection_assessment",
+    "preliminary_assessment",
+    "investigation",
+    "reporter_feedback",
+    "registration",
+)
+
+
+def local_time(at: datetime) -> str:
+    """An instant as Stockholm wall-clock time, `2026-12-06 09:30`."""
+    return at.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
+
+
+def deadline_phrase(due_at: datetime, now: datetime, language: Language) -> str:
+    """ "Due in 2 days" / "overdue by 3 hours": days counted on Stockholm calendar dates."""
+    days = (due_at.astimezone(STOCKHOLM).date() - now.astimezone(STOCKHOLM).date()).days
+    if due_at < now:
+        hours = math.floor((now - due_at) / timedelta(hours=1))
+        if hours < 24:
+            return _counted("overdue_hours", "overdue_one_hour", max(hours, 1), language)
+        return _counted("overdue_days", "overdue_one_day", hours // 24, language)
+    if days == 0:
+        hours = math.ceil((due_at - now) / timedelta(hours=1))
+        if hours > 12:
+            return text("due_today", language)
+        return _counted("due_in_hours", "due_in_one_hour", hours, language)
+    if days == 1:
+        return text("due_in_one_day", language)
+    return text("due_in_days", language, n=days)
+
+
+def _counted(many: str, one: str, n: int, language: Language) -> str:
+    return text(one, language) if n == 1 else text(many, language, n=n)
+
+
+@dataclass(frozen=True)
+class DeadlineView:
+    """One clock as shown: its name, state word, due time and plain-words phrase."""
+
+    name: str
+    state: str
+    state_label: str
+    due_at: str
+    phrase: str
+
+
+def deadline_view(deadline: Deadline, now: datetime, language: Language) -> DeadlineView:
+    """How one deadline reads on a page."""
+    state = deadline.state
+    if deadline.met_at is None and state == "ok" and deadline.due_at < now:
+        state = "breached"  # assignment's referral view gives due times, not states
+    if deadline.met_at is not None:
+        phrase = text("done_at", language, at=local_time(deadline.met_at))
+    elif deadline.state == "stopped":
+        phrase = text("state_stopped", language)
+    else:
+        phrase = deadline_phrase(deadline.due_at, now, language)
+    return DeadlineView(
+        name=text(f"clock_{deadline.name}", language),
+        state=state,
+        state_label=text(f"state_{state}", language),
+        due_at=local_time(deadline.due_at),
+        phrase=phrase,
+    )
+
+
+def deadline_views(deadlines: tuple[Deadline, ...], now: datetime, language: Language) -> list[DeadlineView]:
+    """Every clock of a referral in the order the law runs them."""
+    order = {name: i for i, name in enumerate(CLOCK_ORDER)}
+    ranked = sorted(deadlines, key=lambda d: (order.get(d.name, len(order)), d.due_at))
+    return [deadline_view(d, now, language) for d in ranked]
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One line of a work queue."""
+
+    referral_id: str
+    team: str
+    caseworker: str
+    status: str
+    received: str
+    acute: bool
+    registered: bool
+    state: str
+    state_label: str
+    next_deadline: str
+    next_phrase: str
+
+
+def queue_row(item: QueueItem, now: datetime, language: Language) -> QueueRow:
+    """A queue item as a table row: the earliest open clock and its state in words."""
+    open_clocks = sorted(
+        (d for d in item.deadlines if d.met_at is None and d.state != "stopped"), key=lambda d: d.due_at
+    )
+    first = open_clocks[0] if open_clocks else None
+    return QueueRow(
+        referral_id=item.referral_id,
+        team=item.team,
+        caseworker=item.caseworker,
+        status=text(f"status_{item.status}", language),
+        received=local_time(item.received_at),
+        acute=item.acute,
+        registered=item.registered,
+        state=item.deadline_state,
+        state_label=text(f"state_{item.deadline_state}", language),
+        next_deadline=text(f"clock_{first.name}", language) if first else "",
+        next_phrase=deadline_phrase(first.due_at, now, language) if first else "",
+    )
+
+
+def queue_rows(items: list[QueueItem], now: datetime, language: Language) -> list[QueueRow]:
+    """A queue with the most urgent first: breached, then approaching, then by next due time."""
+    rank = {"breached": 0, "approaching": 1, "ok": 2}
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    ordered = sorted(items, key=lambda i: (rank[i.deadline_state], i.next_due_at or far, i.referral_id))
+    return [queue_row(i, now, language) for i in ordered]
+
+
+@dataclass(frozen=True)
+class LoadBar:
+    """A caseworker's weighted load against capacity, for a `<meter>` (no inline style needed)."""
+
+    staff_id: str
+    team: str
+    open_cases: int
+    load: float
+    capacity: float
+    meter_max: float
+    over_capacity: bool
+    label: str
+    mentor: str | None
+    absences: tuple[str, ...]
+
+
+def load_bar(row: WorkloadRow, language: Language) -> LoadBar:
+    """A workload row as a bar: the scale reaches past capacity so that overload shows."""
+    return LoadBar(
+        staff_id=row.staff_id,
+        team=row.team,
+        open_cases=row.open_cases,
+        load=row.weighted_load,
+        capacity=row.capacity,
+        meter_max=max(row.capacity, row.weighted_load, 1.0),
+        over_capacity=row.weighted_load > row.capacity,
+        label=text("load_of_capacity", language, load=f"{row.weighted_load:g}", capacity=f"{row.capacity:g}"),
+        mentor=row.mentor,
+        absences=tuple(
+            f"{text(f'kind_{a.kind}', language)} {a.starts_on.isoformat()}–{a.ends_on.isoformat()}"
+            for a in row.absences
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class OnDutyView:
+    """The "on duty now / a referral arriving now goes to" panel."""
+
+    team_now: str
+    until: str
+    arriving_now_goes_to: str
+    by_override: bool
+
+
+def on_duty_view(now_duty: OnDuty, arriving_now: OnDuty) -> OnDutyView:
+    """`arriving_now` is the team on duty at the instant the office-hours policy assigns to now."""
+    return OnDutyView(
+        team_now=now_duty.team,
+        until=local_time(now_duty.period_end),
+        arriving_now_goes_to=arriving_now.team,
+        by_override=now_duty.source == "override",
+    )
+
+
+@dataclass(frozen=True)
+class NavLink:
+    """One entry of the main menu."""
+
+    path: str
+    label: str
+
+
+def navigation(user: User, language: Language) -> list[NavLink]:
+    """The pages a user's roles open, in the order of their working day."""
+    links = [NavLink("/", text("start", language))]
+    if user.has_any("caseworker"):
+        links.append(NavLink("/referrals", text("my_referrals", language)))
+    if user.has_any("intake"):
+        links.append(NavLink("/incoming", text("incoming", language)))
+    if user.has_any("manager", "head_of_unit"):
+        links.append(NavLink("/team", text("team_board", language)))
+    if user.has_any("head_of_unit"):
+        links.append(NavLink("/overview", text("overview", language)))
+    return links
+
+
+def queue_query(user: User) -> dict[str, str]:
+    """The work-queue filter a user's start page asks for (the staff API scopes it by role)."""
+    if user.has_any("caseworker") and not user.has_any("manager", "head_of_unit", "intake"):
+        return {"assignee": "me"}
+    return {}
+
+
+def is_idle(last_seen: datetime, now: datetime, idle_timeout: timedelta) -> bool:
+    """Whether a session has been unused longer than the idle timeout."""
+    return now - last_seen >= idle_timeout
+
+
+def safe_return_path(path: str | None) -> str:
+    """A local path to return to after sign-in; anything else (another host, `//x`) becomes `/`."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/"
+    return path

@@ -1,0 +1,134 @@
+"""Use cases of the web app: fetch from the staff APIs (ports), shape with the pure view models.
+
+Upstream errors pass through as the ports' exceptions; the HTTP edge turns them into pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from services.web.domain import board, views
+from services.web.domain.model import Caller
+from services.web.domain.office_hours import OfficePolicy, assignment_instant
+from services.web.domain.texts import Language
+from services.web.ports import StaffApi, UpstreamDenied
+
+
+@dataclass(frozen=True)
+class StartPage:
+    """My work by role, and who is on duty."""
+
+    rows: list[views.QueueRow]
+    on_duty: views.OnDutyView | None
+    queue_title: str
+
+
+async def start_page(
+    api: StaffApi, caller: Caller, now: datetime, language: Language, office: OfficePolicy
+) -> StartPage:
+    """The queue the user's role works from, the team on duty now, and the team that gets a
+    referral arriving now (the next office-hours start's team, outside office hours)."""
+    queue, duty, arriving = await asyncio.gather(
+        api.work_queue(caller, views.queue_query(caller.user)),
+        api.on_duty(caller, now),
+        api.on_duty(caller, assignment_instant(office, now)),
+    )
+    title = "my_referrals" if views.queue_query(caller.user) else "incoming"
+    return StartPage(views.queue_rows(queue, now, language), views.on_duty_view(duty, arriving), title)
+
+
+async def queue_page(
+    api: StaffApi, caller: Caller, query: dict[str, str], now: datetime, language: Language
+) -> list[views.QueueRow]:
+    """One work queue, most urgent first."""
+    return views.queue_rows(await api.work_queue(caller, query), now, language)
+
+
+@dataclass(frozen=True)
+class ReferralPage:
+    """One referral: assignment state, its clocks in words, and which actions the user has."""
+
+    referral_id: str
+    team: str
+    caseworker: str
+    mentor: str | None
+    status: str
+    registered: bool
+    deadlines: list[views.DeadlineView]
+    may_decide: bool
+    may_register: bool
+    may_reassign: bool
+
+
+async def referral_page(
+    api: StaffApi, caller: Caller, referral_id: str, now: datetime, language: Language
+) -> ReferralPage:
+    """The referral page; UpstreamDenied when the user may not see it (or it does not exist)."""
+    state = await api.referral(caller, referral_id)
+    user = caller.user
+    return ReferralPage(
+        referral_id=state.referral_id,
+        team=state.team,
+        caseworker=state.caseworker,
+        mentor=state.mentor,
+        status=state.status,
+        registered=state.registered,
+        deadlines=views.deadline_views(state.deadlines, now, language),
+        may_decide=user.has_any("caseworker", "manager"),
+        may_register=user.has_any("intake", "manager") and not state.registered,
+        may_reassign=user.has_any("manager", "head_of_unit"),
+    )
+
+
+async def dossier_page(api: StaffApi, caller: Caller, referral_id: str) -> dict[str, Any]:
+    """The dossier; intake logs the read (or the refusal) before it answers."""
+    return await api.dossier(caller, referral_id)
+
+
+ACTIONS = ("acknowledge", "protection-assessment", "decision", "close", "reassign")
+
+
+async def act_on_referral(
+    api: StaffApi, caller: Caller, referral_id: str, action: str, fields: dict[str, str], now: datetime
+) -> None:
+    """One form's action on a referral, stamped with now where the API wants a time."""
+    if action not in ACTIONS:
+        raise UpstreamDenied("unknown action")
+    body: dict[str, Any] = dict(fields)
+    if action != "reassign" and action != "acknowledge":
+        body["at"] = now.isoformat()
+    await api.act(caller, referral_id, action, body)
+
+
+async def register_case_number(
+    api: StaffApi, caller: Caller, referral_id: str, number: str, now: datetime
+) -> None:
+    """Record the system of record's case number."""
+    await api.register(caller, referral_id, number, now)
+
+
+async def team_board(
+    api: StaffApi, caller: Caller, now: datetime, language: Language, teams: frozenset[str] | None
+) -> tuple[list[views.LoadBar], list[views.QueueRow]]:
+    """Load bars per caseworker of `teams` (None: every team, for the head of unit) and the open
+    referrals the user's role lists. The workload API answers for every team."""
+    workload, queue = await asyncio.gather(api.workload(caller), api.work_queue(caller, {}))
+    mine = [w for w in workload if teams is None or w.team in teams]
+    bars = [views.load_bar(w, language) for w in sorted(mine, key=lambda w: (w.team, w.staff_id))]
+    return bars, views.queue_rows(queue, now, language)
+
+
+async def add_absence(
+    api: StaffApi, caller: Caller, staff_id: str, starts_on: date, ends_on: date, kind: str
+) -> None:
+    """Register an absence."""
+    await api.add_absence(caller, staff_id, starts_on, ends_on, kind)
+
+
+async def overview(api: StaffApi, caller: Caller) -> list[board.TeamSummary]:
+    """The head of unit's overview: every team's open referrals, deadlines and balance."""
+    queue, workload = await asyncio.gather(api.work_queue(caller, {}), api.workload(caller))
+    return board.team_summaries(queue, workload)

@@ -1,0 +1,116 @@
+"""What the web app's use cases need from outside: the upstream staff APIs and a session store.
+
+Every port has an in-memory fake (adapters/memory.py); the HTTP adapter and the fake pass the same
+contract tests (tests/contract/test_web_staff_api_contract.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from services.web.domain.model import Caller, OnDuty, QueueItem, ReferralState, User, WorkloadRow
+
+
+class UpstreamError(Exception):
+    """A staff API call did not succeed."""
+
+
+class UpstreamDenied(UpstreamError):
+    """403 (or 404): the caller may not see or do this. Never says whether the referral exists."""
+
+
+class UpstreamUnauthorized(UpstreamError):
+    """401: the token is no longer accepted; the user must sign in again."""
+
+
+class UpstreamRejected(UpstreamError):
+    """409 or 422: the request was understood and refused; `reason` is safe to show staff."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The service did not answer or answered 5xx."""
+
+
+class StaffApi(Protocol):
+    """Assignment's and intake's staff APIs (CONTRACTS.md §3, §2a), called as the signed-in user."""
+
+    async def work_queue(self, caller: Caller, query: dict[str, str]) -> list[QueueItem]:
+        """GET /v1/referrals with the filter `query`."""
+        ...
+
+    async def referral(self, caller: Caller, referral_id: str) -> ReferralState:
+        """GET /v1/referrals/{id} (assignment state, no client details)."""
+        ...
+
+    async def dossier(self, caller: Caller, referral_id: str) -> dict[str, Any]:
+        """GET /v1/referrals/{id}/dossier from intake (access-logged there)."""
+        ...
+
+    async def act(self, caller: Caller, referral_id: str, action: str, body: dict[str, Any]) -> None:
+        """POST /v1/referrals/{id}/{action} on assignment (acknowledge, decision, …)."""
+        ...
+
+    async def register(self, caller: Caller, referral_id: str, case_number: str, at: datetime) -> None:
+        """POST /v1/referrals/{id}/registration on intake."""
+        ...
+
+    async def workload(self, caller: Caller) -> list[WorkloadRow]:
+        """GET /v1/workload."""
+        ...
+
+    async def add_absence(
+        self, caller: Caller, staff_id: str, starts_on: date, ends_on: date, kind: str
+    ) -> None:
+        """POST /v1/staff/{id}/absences."""
+        ...
+
+    async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
+        """GET /v1/rotation/on-duty?at=."""
+        ...
+
+
+@dataclass
+class PendingSignIn:
+    """What the callback needs to finish an authorization-code-with-PKCE sign-in."""
+
+    state: str
+    nonce: str
+    code_verifier: str
+    return_to: str
+
+
+@dataclass
+class Session:
+    """One browser's session, held server-side; the cookie carries only `session_id`."""
+
+    session_id: str
+    csrf_token: str
+    last_seen: datetime
+    language: str = "sv"
+    user: User | None = None
+    token: str | None = None
+    pending: PendingSignIn | None = None
+    flash: list[str] = field(default_factory=list)
+    field_errors: dict[str, str] = field(default_factory=dict)
+
+
+class SessionStore(Protocol):
+    """Sessions by id."""
+
+    async def get(self, session_id: str) -> Session | None:
+        """The session, or None when unknown."""
+        ...
+
+    async def put(self, session: Session) -> None:
+        """Store or replace a session."""
+        ...
+
+    async def delete(self, session_id: str) -> None:
+        """Forget a session (sign-out, rotation at sign-in, idle expiry)."""
+        ...
