@@ -118,3 +118,33 @@ async def test_a_case_moves_through_its_lifecycle_and_the_workload_shows_loads_i
     person = next(p for p in workload["caseworkers"] if p["staff_id"] == mine)
     assert mine == "cw-b1"  # the first in the team, all being equal; a mentor: half of 20 cases
     assert (person["open_cases"], person["weighted_load"], person["capacity"]) == (1, 1.0, 10.0)
+
+
+async def test_a_referral_arriving_on_a_saturday_goes_to_the_team_on_duty_when_the_office_opens(
+    staff_api: Any,
+) -> None:
+    saturday = {"at": "2026-10-10T12:00:00+02:00"}  # team-b holds until Monday 08:00, then team-c
+    now = (await staff_api.get("/v1/rotation/on-duty", params=saturday, headers=MANAGER)).json()
+    arriving = (await staff_api.get("/v1/rotation/arriving", params=saturday, headers=MANAGER)).json()
+    assert now["team"] == "team-b"
+    assert (arriving["team"], arriving["period_start"]) == ("team-c", "2026-10-12T08:00:00+02:00")
+    in_hours = {"at": AT}
+    response = await staff_api.get("/v1/rotation/arriving", params=in_hours, headers=as_("cw-a1:caseworker"))
+    assert response.json()["team"] == "team-b"
+    assert (await staff_api.get("/v1/rotation/arriving", params=saturday)).status_code == 401
+
+
+async def test_a_caseworker_sees_only_their_own_load_and_not_the_whole_workload(staff_api: Any) -> None:
+    mine = staff_api.fakes.case("R-1").caseworker
+    own = await staff_api.get("/v1/workload", params={"staff": "me"}, headers=as_(f"{mine}:caseworker"))
+    assert [(p["staff_id"], p["open_cases"]) for p in own.json()["caseworkers"]] == [(mine, 1)]
+    everyone = (await staff_api.get("/v1/workload", headers=MANAGER)).json()["caseworkers"]
+    assert own.json()["caseworkers"][0] == next(p for p in everyone if p["staff_id"] == mine)
+    other = await staff_api.get("/v1/workload", params={"staff": "me"}, headers=as_("cw-a1:caseworker"))
+    assert [(p["staff_id"], p["open_cases"]) for p in other.json()["caseworkers"]] == [("cw-a1", 0)]
+    refused = await staff_api.get("/v1/workload", headers=as_(f"{mine}:caseworker"))
+    assert refused.status_code == 403
+    named = await staff_api.get("/v1/workload", params={"staff": "cw-a1"}, headers=as_(f"{mine}:caseworker"))
+    assert named.status_code == 422
+    intake = await staff_api.get("/v1/workload", params={"staff": "me"}, headers=as_("in-1:intake"))
+    assert intake.json()["caseworkers"] == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -24,6 +24,13 @@ READ_PROBLEMS = problem_responses(401, 403, 422, 503)
 async def on_duty_at(api: Api, caller: Caller, at: Instant | None = None) -> Period:
     require(caller, ROLES)
     return Period.of(await rotation.on_duty_at(api.unit_of_work(), api.unit, at or api.clock.now()))
+
+
+@router.get("/rotation/arriving", response_model=Period, responses=READ_PROBLEMS)
+async def arriving(api: Api, caller: Caller, at: Instant | None = None) -> Period:
+    """The period whose team takes a referral arriving at `at` (default now), under the policy."""
+    require(caller, ROLES)
+    return Period.of(await rotation.arriving_at(api.unit_of_work(), api.unit, at or api.clock.now()))
 
 
 @router.get(
@@ -82,8 +89,14 @@ async def add_absence(api: Api, staff_id: str, body: AbsenceIn, caller: Caller) 
     return Created(id=await rotation.add_absence(api.unit_of_work(), api.unit, absence, caller.sub))
 
 
-@router.get("/workload", responses=problem_responses(401, 403, 503))
-async def get_workload(api: Api, caller: Caller) -> dict[str, object]:
-    require(caller, MANAGERS)
+@router.get("/workload", responses=problem_responses(401, 403, 422, 503))
+async def get_workload(
+    api: Api, caller: Caller, staff: Literal["me"] | None = None
+) -> dict[str, object]:
+    """Every caseworker's load (managers, head of unit); with `staff=me`, the caller's own row
+    (anyone: a person may always see their own load against capacity)."""
+    if staff is None:
+        require(caller, MANAGERS)
+    only = caller.sub if staff == "me" else None
     now = api.clock.now()
-    return workload_body(await rotation.workload(api.unit_of_work(), api.unit, now), now)
+    return workload_body(await rotation.workload(api.unit_of_work(), api.unit, now, only), now)

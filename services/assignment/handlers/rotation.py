@@ -23,6 +23,13 @@ async def on_duty_at(uow: AssignmentUnitOfWork, unit: Unit, at: datetime) -> OnD
     return on_duty(unit.plan, overrides, at, unit.tz)
 
 
+async def arriving_at(uow: AssignmentUnitOfWork, unit: Unit, at: datetime) -> OnDuty:
+    """The period whose team takes a referral that arrives at `at`: the team on duty at the
+    unit's assignment moment (`Unit.assignment_moment`, the one rule of the assignment policy)."""
+    instant, _day = unit.assignment_moment(at)
+    return await on_duty_at(uow, unit, instant)
+
+
 async def schedule_between(uow: AssignmentUnitOfWork, unit: Unit, start: date, end: date) -> list[OnDuty]:
     """The on-duty periods from day `start` to day `end`, overrides cut in."""
     lo, hi = schedule_window(start, end, unit.tz)
@@ -55,11 +62,15 @@ async def add_absence(uow: AssignmentUnitOfWork, unit: Unit, absence: Absence, b
     return row_id
 
 
-async def workload(uow: AssignmentUnitOfWork, unit: Unit, now: datetime) -> list[CaseworkerWorkload]:
+async def workload(
+    uow: AssignmentUnitOfWork, unit: Unit, now: datetime, only: str | None = None
+) -> list[CaseworkerWorkload]:
     """Per caseworker: open cases and weighted load as assignment's decisions read them, capacity
-    today, and absences not yet over."""
+    today, and absences not yet over; with `only`, that staff member's row alone (none if they
+    are no caseworker)."""
     day = unit.local_day(now)
     async with uow:
         loads = await uow.assignments.open_loads()
         absences = await uow.absences.ending_on_or_after(day)
-    return workload_view(unit.staff, day, unit.rules, loads, absences)
+    rows = workload_view(unit.staff, day, unit.rules, loads, absences)  # mentors need every row
+    return [r for r in rows if only is None or r.caseworker.staff_id == only]
