@@ -12,7 +12,6 @@ from typing import Any
 
 from services.web.domain import board, views
 from services.web.domain.model import Caller
-from services.web.domain.office_hours import OfficePolicy, assignment_instant
 from services.web.domain.texts import Language
 from services.web.ports import StaffApi, UpstreamDenied
 
@@ -26,15 +25,14 @@ class StartPage:
     queue_title: str
 
 
-async def start_page(
-    api: StaffApi, caller: Caller, now: datetime, language: Language, office: OfficePolicy
-) -> StartPage:
+async def start_page(api: StaffApi, caller: Caller, now: datetime, language: Language) -> StartPage:
     """The queue the user's role works from, the team on duty now, and the team that gets a
-    referral arriving now (the next office-hours start's team, outside office hours)."""
+    referral arriving now (assignment applies its policy: outside office hours, under
+    `next_office_hours`, the team on duty when the office next opens)."""
     queue, duty, arriving = await asyncio.gather(
         api.work_queue(caller, views.queue_query(caller.user)),
         api.on_duty(caller, now),
-        api.on_duty(caller, assignment_instant(office, now)),
+        api.arriving(caller, now),
     )
     title = "my_referrals" if views.queue_query(caller.user) else "incoming"
     return StartPage(views.queue_rows(queue, now, language), views.on_duty_view(duty, arriving), title)

@@ -38,9 +38,7 @@ async def start(request: Request) -> Any:
     context = web(request)
     if not caller.user.roles:
         return render(request, "error.html", 403, message_key="no_role")
-    page = await handlers.start_page(
-        context.api, caller, context.clock.now(), language(request), context.office
-    )
+    page = await handlers.start_page(context.api, caller, context.clock.now(), language(request))
     return render(
         request, "start.html", page=page, queue="mine" if page.queue_title == "my_referrals" else "incoming"
     )

@@ -74,6 +74,11 @@ class StaffApi(Protocol):
         """GET /v1/rotation/on-duty?at=."""
         ...
 
+    async def arriving(self, caller: Caller, at: datetime) -> OnDuty:
+        """GET /v1/rotation/arriving?at=: the period whose team takes a referral arriving at `at`
+        (assignment's policy rule, not repeated here)."""
+        ...
+
 
 @dataclass
 class PendingSignIn:

@@ -192,6 +192,11 @@ async def test_the_team_on_duty_covers_now(world: World) -> None:
     assert duty.team.startswith("team-") and duty.period_start <= NOW < duty.period_end
 
 
+async def test_a_referral_arriving_in_office_hours_goes_to_the_team_on_duty_now(world: World) -> None:
+    caller = world.assignee()
+    assert await world.api.arriving(caller, NOW) == await world.api.on_duty(caller, NOW)
+
+
 async def test_a_token_the_api_does_not_accept_asks_for_a_new_sign_in(world: World) -> None:
     forged = Caller(User(world.caseworker, frozenset({"caseworker"})), "not-a-token")
     with pytest.raises(UpstreamUnauthorized):

@@ -180,6 +180,7 @@ def test_after_office_hours_a_referral_arriving_now_goes_to_the_team_on_duty_nex
         OnDuty("team-a", NOW, handover, "rotation"),
         OnDuty("team-b", handover, handover + timedelta(days=14), "override"),
     ]
+    web.api.assignment_moment = lambda at: handover if at < handover else at  # as assignment answers
     web.clock.set(datetime(2026, 12, 17, 19, 0, tzinfo=UTC))  # Thursday 20:00 local
     web.sign_in("mgr-a", "manager")
     page = web.client.get("/").text

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.web.domain.board import team_summaries
 from services.web.domain.dossier import dossier_sections
 from services.web.domain.model import ClaimsRejected, Deadline, User, WorkloadRow, user_from_claims
-from services.web.domain.office_hours import OfficePolicy, assignment_instant
 from services.web.domain.views import (
-    STOCKHOLM,
     deadline_phrase,
     deadline_view,
     is_idle,
@@ -22,7 +20,6 @@ from services.web.domain.views import (
     queue_rows,
     safe_return_path,
 )
-from shared.office_days import swedish_holidays
 from tests.web_support import NOW, queue_item
 
 
@@ -142,25 +139,6 @@ def test_staff_id_and_roles_come_from_the_configured_claims_and_unknown_roles_ar
 def test_claims_without_the_staff_id_are_refused() -> None:
     with pytest.raises(ClaimsRejected):
         user_from_claims({"roles": ["caseworker"]}, "sub", "roles")
-
-
-def _office(policy: str = "next_office_hours") -> OfficePolicy:
-    return OfficePolicy(policy, time(8, 0), time(17, 0), swedish_holidays(), STOCKHOLM)
-
-
-def test_a_referral_arriving_in_office_hours_goes_to_the_team_on_duty_now() -> None:
-    assert assignment_instant(_office(), NOW) == NOW
-
-
-def test_a_referral_arriving_on_the_evening_before_christmas_waits_for_the_next_office_day() -> None:
-    evening = datetime(2026, 12, 23, 17, 0, tzinfo=UTC)  # Wednesday 18:00 local
-    # 24 and 25 December are holidays, then a weekend: Monday 28 December 08:00.
-    assert assignment_instant(_office(), evening) == datetime(2026, 12, 28, 8, 0, tzinfo=STOCKHOLM)
-
-
-def test_under_the_received_at_policy_the_arrival_instant_decides() -> None:
-    evening = datetime(2026, 12, 23, 17, 0, tzinfo=UTC)
-    assert assignment_instant(_office("received_at"), evening) == evening
 
 
 def test_the_overview_counts_each_teams_open_referrals_by_deadline_state_and_its_imbalance() -> None:

@@ -90,9 +90,7 @@ async def add_absence(api: Api, staff_id: str, body: AbsenceIn, caller: Caller) 
 
 
 @router.get("/workload", responses=problem_responses(401, 403, 422, 503))
-async def get_workload(
-    api: Api, caller: Caller, staff: Literal["me"] | None = None
-) -> dict[str, object]:
+async def get_workload(api: Api, caller: Caller, staff: Literal["me"] | None = None) -> dict[str, object]:
     """Every caseworker's load (managers, head of unit); with `staff=me`, the caller's own row
     (anyone: a person may always see their own load against capacity)."""
     if staff is None:

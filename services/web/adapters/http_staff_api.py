@@ -71,12 +71,14 @@ class HttpStaffApi:
 
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """The team on duty at `at`."""
-        body = await self._get(self._assignment, "/v1/rotation/on-duty", caller, {"at": at.isoformat()})
-        return OnDuty(
-            team=body["team"],
-            period_start=datetime.fromisoformat(body["period_start"]),
-            period_end=datetime.fromisoformat(body["period_end"]),
-            source=body["source"],
+        return _period(
+            await self._get(self._assignment, "/v1/rotation/on-duty", caller, {"at": at.isoformat()})
+        )
+
+    async def arriving(self, caller: Caller, at: datetime) -> OnDuty:
+        """The period whose team takes a referral arriving at `at`."""
+        return _period(
+            await self._get(self._assignment, "/v1/rotation/arriving", caller, {"at": at.isoformat()})
         )
 
     async def _get(
@@ -95,6 +97,15 @@ class HttpStaffApi:
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(type(exc).__name__) from None
         _raise_for(response)
+
+
+def _period(body: dict[str, Any]) -> OnDuty:
+    return OnDuty(
+        team=body["team"],
+        period_start=datetime.fromisoformat(body["period_start"]),
+        period_end=datetime.fromisoformat(body["period_end"]),
+        source=body["source"],
+    )
 
 
 def _auth(caller: Caller) -> dict[str, str]:

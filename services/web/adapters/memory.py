@@ -4,6 +4,7 @@ the real services (in a simplified form) and records what was done, and a sessio
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -36,6 +37,9 @@ class FakeStaffApi:
     workloads: list[WorkloadRow] = field(default_factory=list)
     duties: list[OnDuty] = field(default_factory=list)
     teams: dict[str, str] = field(default_factory=dict)
+    assignment_moment: Callable[[datetime], datetime] = lambda at: at
+    """Arrival → the instant whose team takes it (assignment's policy; the identity is its
+    `received_at` policy; tests set what `next_office_hours` would give)."""
     valid_tokens: set[str] | None = None
     done: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
     access_log: list[tuple[str, str, str]] = field(default_factory=list)
@@ -136,6 +140,10 @@ class FakeStaffApi:
             if period.period_start <= at < period.period_end:
                 return period
         raise UpstreamRejected("Unprocessable Entity; at")
+
+    async def arriving(self, caller: Caller, at: datetime) -> OnDuty:
+        """The configured period that holds the assignment moment of `at`."""
+        return await self.on_duty(caller, self.assignment_moment(at))
 
     def _check(self, caller: Caller) -> None:
         if self.valid_tokens is not None and caller.token not in self.valid_tokens:
