@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from services.web.domain import board, views
-from services.web.domain.model import Caller
+from services.web.domain.model import Caller, WorkloadRow
 from services.web.domain.texts import Language
 from services.web.ports import StaffApi, UpstreamDenied
 
@@ -23,19 +23,29 @@ class StartPage:
     rows: list[views.QueueRow]
     on_duty: views.OnDutyView | None
     queue_title: str
+    own_load: views.LoadBar | None = None
 
 
 async def start_page(api: StaffApi, caller: Caller, now: datetime, language: Language) -> StartPage:
     """The queue the user's role works from, the team on duty now, and the team that gets a
     referral arriving now (assignment applies its policy: outside office hours, under
     `next_office_hours`, the team on duty when the office next opens)."""
-    queue, duty, arriving = await asyncio.gather(
+    queue, duty, arriving, own = await asyncio.gather(
         api.work_queue(caller, views.queue_query(caller.user)),
         api.on_duty(caller, now),
         api.arriving(caller, now),
+        _own_load(api, caller),
     )
     title = "my_referrals" if views.queue_query(caller.user) else "incoming"
-    return StartPage(views.queue_rows(queue, now, language), views.on_duty_view(duty, arriving), title)
+    own_load = views.load_bar(own, language) if own else None
+    return StartPage(
+        views.queue_rows(queue, now, language), views.on_duty_view(duty, arriving), title, own_load
+    )
+
+
+async def _own_load(api: StaffApi, caller: Caller) -> WorkloadRow | None:
+    """A caseworker's own load against capacity; nobody else has one."""
+    return await api.own_workload(caller) if caller.user.has_any("caseworker") else None
 
 
 async def queue_page(
@@ -59,6 +69,8 @@ class ReferralPage:
     may_decide: bool
     may_register: bool
     may_reassign: bool
+    may_send_feedback: bool = False
+    feedback_deadline: views.DeadlineView | None = None
 
 
 async def referral_page(
@@ -78,6 +90,11 @@ async def referral_page(
         may_decide=user.has_any("caseworker", "manager"),
         may_register=user.has_any("intake", "manager") and not state.registered,
         may_reassign=user.has_any("manager", "head_of_unit"),
+        may_send_feedback=user.has_any("caseworker", "manager"),
+        feedback_deadline=next(
+            (views.deadline_view(d, now, language) for d in state.deadlines if d.name == "reporter_feedback"),
+            None,
+        ),
     )
 
 
@@ -99,6 +116,14 @@ async def act_on_referral(
     if action != "reassign" and action != "acknowledge":
         body["at"] = now.isoformat()
     await api.act(caller, referral_id, action, body)
+
+
+FEEDBACK_CHANNELS = ("letter", "email")
+
+
+async def feedback_sent(api: StaffApi, caller: Caller, referral_id: str, channel: str, now: datetime) -> None:
+    """Record that the reporter was told now, by letter or email; the feedback clock stops."""
+    await api.feedback_sent(caller, referral_id, now, channel)
 
 
 async def register_case_number(

@@ -109,6 +109,24 @@ async def registration(request: Request, referral_id: str) -> Any:
     return RedirectResponse(f"/referrals/{rid}", status_code=303)
 
 
+@router.post("/referrals/{referral_id}/feedback-sent", dependencies=[Depends(check_csrf)])
+async def feedback_sent(request: Request, referral_id: str) -> Any:
+    """Record that the reporter was told (intake stops the feedback clock)."""
+    caller = caller_of(request)
+    context = web(request)
+    rid = _referral_id(referral_id)
+    channel = str((await request.form()).get("channel", ""))
+    if channel not in handlers.FEEDBACK_CHANNELS:
+        _field_error(request, "channel", text("choose_channel", language(request)))
+        return RedirectResponse(f"/referrals/{rid}", status_code=303)
+    await _saving(
+        request,
+        handlers.feedback_sent(context.api, caller, rid, channel, context.clock.now()),
+        field="channel",
+    )
+    return RedirectResponse(f"/referrals/{rid}", status_code=303)
+
+
 @router.post("/referrals/{referral_id}/{action}", dependencies=[Depends(check_csrf)])
 async def act(request: Request, referral_id: str, action: str) -> Any:
     """Acknowledge, protection assessment, decision, close or reassign."""

@@ -64,6 +64,14 @@ class StaffApi(Protocol):
         """GET /v1/workload."""
         ...
 
+    async def own_workload(self, caller: Caller) -> WorkloadRow | None:
+        """GET /v1/workload?staff=me: the caller's own row (None when they are no caseworker)."""
+        ...
+
+    async def feedback_sent(self, caller: Caller, referral_id: str, sent_at: datetime, channel: str) -> None:
+        """POST /v1/referrals/{id}/feedback-sent on intake: the reporter was told (letter or email)."""
+        ...
+
     async def add_absence(
         self, caller: Caller, staff_id: str, starts_on: date, ends_on: date, kind: str
     ) -> None:

@@ -197,6 +197,12 @@ async def test_a_referral_arriving_in_office_hours_goes_to_the_team_on_duty_now(
     assert await world.api.arriving(caller, NOW) == await world.api.on_duty(caller, NOW)
 
 
+async def test_a_caseworker_reads_their_own_load_and_someone_without_caseload_gets_none(world: World) -> None:
+    own = await world.api.own_workload(world.assignee())
+    assert own is not None and (own.staff_id, own.open_cases) == (world.caseworker, 1)
+    assert await world.api.own_workload(world.caller("in-1", "intake")) is None
+
+
 async def test_a_token_the_api_does_not_accept_asks_for_a_new_sign_in(world: World) -> None:
     forged = Caller(User(world.caseworker, frozenset({"caseworker"})), "not-a-token")
     with pytest.raises(UpstreamUnauthorized):

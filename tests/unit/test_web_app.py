@@ -3,6 +3,7 @@ the 403 page, and what the pages show."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.web.adapters.memory import MemorySessionStore
-from services.web.domain.model import OnDuty
+from services.web.domain.model import Deadline, OnDuty
 from services.web.ports import Session
 from services.web.security import COOKIE
 from tests.web_support import NOW, WebApp
@@ -324,3 +325,54 @@ def test_an_absence_that_ends_before_it_starts_is_explained_beside_the_last_day_
     assert "Sista dagen kan inte vara före första dagen." in page
     assert 'aria-describedby="absence-ends-error"' in page
     assert web.api.done == []
+
+
+def test_a_caseworker_sees_their_own_load_against_capacity_on_the_start_page_and_intake_sees_none() -> None:
+    web = WebApp()
+    web.sign_in("cw-a2", "caseworker")
+    page = web.client.get("/").text
+    assert "Min belastning" in page and 'id="own-load"' in page and "7 av 6 ärenden" in page
+    assert "4.5 av 6" not in page  # nobody else's row
+    intake = WebApp()
+    intake.sign_in("in-1", "intake")
+    assert "Min belastning" not in intake.client.get("/").text
+
+
+def test_the_reporter_is_told_from_the_referral_page_once_decided_and_the_feedback_clock_is_shown() -> None:
+    web = WebApp()
+    feedback_due = Deadline("reporter_feedback", NOW + timedelta(days=3), None, "ok")
+    item = web.api.queue["R-A1"]
+    web.api.queue["R-A1"] = dataclasses.replace(item, deadlines=(*item.deadlines, feedback_due))
+    web.sign_in("cw-a1", "caseworker")
+    page = web.client.get("/referrals/R-A1").text
+    assert 'action="/referrals/R-A1/feedback-sent"' in page
+    feedback = re.search(r'<p id="feedback-deadline">(.*?)</p>', page, re.S)
+    assert (
+        feedback
+        and "Återkoppling till anmälare:" in feedback[1]
+        and "ska vara klar om 3 dagar" in feedback[1]
+    )
+    token = _csrf(page)
+    web.client.post("/referrals/R-A1/feedback-sent", data={"csrf_token": token, "channel": "letter"})
+    refused = web.client.get("/referrals/R-A1").text  # no decision yet: intake answers 409
+    assert 'aria-describedby="feedback-channel-error"' in refused and "Conflict" in refused
+    web.client.post("/referrals/R-A1/feedback-sent", data={"csrf_token": token, "channel": "pigeon"})
+    assert "Välj brev eller e-post" in web.client.get("/referrals/R-A1").text
+    assert not [d for d in web.api.done if d[2] == "feedback-sent"]
+    web.client.post("/referrals/R-A1/decision", data={"csrf_token": token, "decision": "no_investigation"})
+    saved = web.client.post("/referrals/R-A1/feedback-sent", data={"csrf_token": token, "channel": "letter"})
+    assert saved.status_code == 303 and "Sparat." in web.client.get("/referrals/R-A1").text
+    assert [d for d in web.api.done if d[2] == "feedback-sent"] == [
+        ("cw-a1", "R-A1", "feedback-sent", {"channel": "letter"})
+    ]
+
+
+def test_feedback_for_another_teams_referral_gets_the_403_page_and_nothing_is_recorded() -> None:
+    web = WebApp()
+    web.sign_in("cw-a1", "caseworker")
+    token = _csrf(web.client.get("/").text)
+    response = web.client.post(
+        "/referrals/R-B1/feedback-sent", data={"csrf_token": token, "channel": "email"}
+    )
+    assert response.status_code == 403
+    assert not [d for d in web.api.done if d[2] == "feedback-sent"]

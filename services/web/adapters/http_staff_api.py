@@ -62,6 +62,17 @@ class HttpStaffApi:
         body = await self._get(self._assignment, "/v1/workload", caller)
         return [_workload_row(r) for r in body["caseworkers"]]
 
+    async def own_workload(self, caller: Caller) -> WorkloadRow | None:
+        """The caller's own row of the workload, if they are a caseworker."""
+        body = await self._get(self._assignment, "/v1/workload", caller, {"staff": "me"})
+        rows = [_workload_row(r) for r in body["caseworkers"]]
+        return rows[0] if rows else None
+
+    async def feedback_sent(self, caller: Caller, referral_id: str, sent_at: datetime, channel: str) -> None:
+        """Record on intake that the reporter was told."""
+        body = {"sent_at": sent_at.isoformat(), "channel": channel}
+        await self._post(self._intake, f"/v1/referrals/{referral_id}/feedback-sent", caller, body)
+
     async def add_absence(
         self, caller: Caller, staff_id: str, starts_on: date, ends_on: date, kind: str
     ) -> None:

@@ -116,6 +116,18 @@ class FakeStaffApi:
             return list(self.workloads)
         raise UpstreamDenied("403")
 
+    async def own_workload(self, caller: Caller) -> WorkloadRow | None:
+        """Anyone's own row, or None for someone who is no caseworker."""
+        self._check(caller)
+        return next((w for w in self.workloads if w.staff_id == caller.user.staff_id), None)
+
+    async def feedback_sent(self, caller: Caller, referral_id: str, sent_at: datetime, channel: str) -> None:
+        """Those who may read the referral; refused (409) before a decision, as intake does."""
+        item = self._visible(caller, referral_id)
+        if item.status not in ("decided", "closed"):
+            raise UpstreamRejected("Conflict")
+        self.done.append((caller.user.staff_id, referral_id, "feedback-sent", {"channel": channel}))
+
     async def add_absence(
         self, caller: Caller, staff_id: str, starts_on: date, ends_on: date, kind: str
     ) -> None:
