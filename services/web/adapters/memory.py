@@ -10,7 +10,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.web.domain.model import Absence, Caller, OnDuty, QueueItem, ReferralState, WorkloadRow
-from services.web.ports import Session, UpstreamDenied, UpstreamRejected, UpstreamUnauthorized
+from services.web.ports import (
+    Session,
+    UpstreamDenied,
+    UpstreamRejected,
+    UpstreamUnauthorized,
+    UpstreamUnavailable,
+)
 
 _ACTIONS = {
     "acknowledge": {"caseworker", "intake", "manager"},
@@ -41,6 +47,7 @@ class FakeStaffApi:
     """Arrival → the instant whose team takes it (assignment's policy; the identity is its
     `received_at` policy; tests set what `next_office_hours` would give)."""
     valid_tokens: set[str] | None = None
+    down: bool = False  # every call fails as if the service did not answer (the 503 page)
     done: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
     access_log: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -158,6 +165,8 @@ class FakeStaffApi:
         return await self.on_duty(caller, self.assignment_moment(at))
 
     def _check(self, caller: Caller) -> None:
+        if self.down:
+            raise UpstreamUnavailable("fake is down")
         if self.valid_tokens is not None and caller.token not in self.valid_tokens:
             raise UpstreamUnauthorized("token refused")
 
