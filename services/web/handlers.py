@@ -138,7 +138,7 @@ async def team_board(
 ) -> tuple[list[views.LoadBar], list[views.QueueRow]]:
     """Load bars per caseworker of `teams` (None: every team, for the head of unit) and the open
     referrals the user's role lists. The workload API answers for every team."""
-    workload, queue = await asyncio.gather(api.workload(caller), api.work_queue(caller, {}))
+    workload, queue = await asyncio.gather(api.workload(caller), api.work_queue(caller, views.OPEN))
     mine = [w for w in workload if teams is None or w.team in teams]
     bars = [views.load_bar(w, language) for w in sorted(mine, key=lambda w: (w.team, w.staff_id))]
     return bars, views.queue_rows(queue, now, language)
@@ -153,5 +153,5 @@ async def add_absence(
 
 async def overview(api: StaffApi, caller: Caller) -> list[board.TeamSummary]:
     """The head of unit's overview: every team's open referrals, deadlines and balance."""
-    queue, workload = await asyncio.gather(api.work_queue(caller, {}), api.workload(caller))
+    queue, workload = await asyncio.gather(api.work_queue(caller, views.OPEN), api.workload(caller))
     return board.team_summaries(queue, workload)

@@ -21,7 +21,7 @@ from services.web.security import caller_of, check_csrf
 router = APIRouter()
 _REFERRAL_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _STAFF_ID = re.compile(r"^[a-z][a-z0-9\-]{0,39}$")
-QUEUES = {"mine": {"assignee": "me"}, "incoming": {}, "team": {}}
+QUEUES = {"mine": {"assignee": "me", "open": "true"}, "incoming": {}, "team": {"open": "true"}}
 ABSENCE_KINDS = ("leave", "sick", "course", "other")
 
 

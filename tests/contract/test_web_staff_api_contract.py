@@ -157,6 +157,14 @@ async def test_acknowledging_moves_the_status_on(world: World) -> None:
     assert state.status == "acknowledged"
 
 
+async def test_a_closed_referral_leaves_the_open_queue_and_stays_in_the_history(world: World) -> None:
+    me, at = world.assignee(), {"at": NOW.isoformat()}
+    await world.api.act(me, world.referral_id, "decision", {"decision": "no_investigation"} | at)  # closes
+    assert await world.api.work_queue(me, {"assignee": "me", "open": "true"}) == []
+    history = await world.api.work_queue(me, {"assignee": "me"})
+    assert [(i.referral_id, i.status) for i in history] == [(world.referral_id, "closed")]
+
+
 async def test_a_decision_needs_the_caseworker_or_manager_role(world: World) -> None:
     body = {"decision": "open_investigation", "at": NOW.isoformat()}
     with pytest.raises(UpstreamDenied):

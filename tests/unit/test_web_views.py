@@ -101,7 +101,8 @@ def test_the_menu_shows_the_pages_of_the_users_roles(roles: set[str], paths: lis
 
 
 def test_a_caseworker_starts_from_their_own_referrals_and_intake_from_all_open_ones() -> None:
-    assert queue_query(User("cw-a1", frozenset({"caseworker"}))) == {"assignee": "me"}
+    assert queue_query(User("cw-a1", frozenset({"caseworker"}))) == {"assignee": "me", "open": "true"}
+    assert queue_query(User("mgr-a", frozenset({"manager"}))) == {"open": "true"}
     assert queue_query(User("in-1", frozenset({"intake"}))) == {}
 
 

@@ -28,7 +28,6 @@ _ACTIONS = {
 _STATUS_AFTER = {
     "acknowledge": "acknowledged",
     "protection-assessment": "protection_assessed",
-    "decision": "decided",
     "close": "closed",
 }
 
@@ -54,7 +53,9 @@ class FakeStaffApi:
     async def work_queue(self, caller: Caller, query: dict[str, str]) -> list[QueueItem]:
         """The items the caller's role may list, filtered like the real queue."""
         self._check(caller)
-        items = [i for i in self.queue.values() if i.status != "closed" and self._may_list(caller, i)]
+        items = [i for i in self.queue.values() if self._may_list(caller, i)]
+        if query.get("open") == "true":
+            items = [i for i in items if i.status != "closed"]
         if query.get("assignee") == "me":
             items = [i for i in items if i.caseworker == caller.user.staff_id]
         if "team" in query:
@@ -98,6 +99,9 @@ class FakeStaffApi:
             raise UpstreamDenied("403")
         if action == "reassign":
             item = dataclasses.replace(item, caseworker=body["caseworker"])
+        elif action == "decision":  # as assignment: no investigation closes the case at once
+            opened = body.get("decision") == "open_investigation"
+            item = dataclasses.replace(item, status="investigating" if opened else "closed")
         else:
             item = dataclasses.replace(item, status=_STATUS_AFTER[action])
         self.queue[referral_id] = item
@@ -131,7 +135,7 @@ class FakeStaffApi:
     async def feedback_sent(self, caller: Caller, referral_id: str, sent_at: datetime, channel: str) -> None:
         """Those who may read the referral; refused (409) before a decision, as intake does."""
         item = self._visible(caller, referral_id)
-        if item.status not in ("decided", "closed"):
+        if item.status not in ("investigating", "closed"):
             raise UpstreamRejected("Conflict")
         self.done.append((caller.user.staff_id, referral_id, "feedback-sent", {"channel": channel}))
 

@@ -208,11 +208,17 @@ def navigation(user: User, language: Language) -> list[NavLink]:
     return links
 
 
+OPEN = {"open": "true"}
+"""Current work only: without it the staff API lists a team's (or the unit's) closed history too."""
+
+
 def queue_query(user: User) -> dict[str, str]:
     """The work-queue filter a user's start page asks for (the staff API scopes it by role)."""
     if user.has_any("caseworker") and not user.has_any("manager", "head_of_unit", "intake"):
-        return {"assignee": "me"}
-    return {}
+        return {"assignee": "me", "open": "true"}
+    if user.has_any("intake"):
+        return {}  # intake's queue: open referrals and closed ones still to be registered
+    return OPEN
 
 
 def is_idle(last_seen: datetime, now: datetime, idle_timeout: timedelta) -> bool:
