@@ -358,6 +358,26 @@ async def test_absences_not_over_before_a_day_come_by_first_day(backend: Backend
         assert await uow.absences.ending_on_or_after(DAY) == [absences[2], absences[0]]
 
 
+async def test_ending_early_cuts_only_the_persons_absence_running_on_the_day_back(backend: Backend) -> None:
+    running = Absence("cw-a1", DAY - timedelta(days=2), DAY + timedelta(days=5), "sick")
+    later = Absence("cw-a1", DAY + timedelta(days=20), DAY + timedelta(days=25), "leave")
+    other = Absence("cw-a2", DAY - timedelta(days=2), DAY + timedelta(days=5), "sick")
+    starting = Absence("cw-a1", DAY + timedelta(days=1), DAY + timedelta(days=3), "course")
+    async with backend.unit_of_work() as uow:
+        for a in (running, later, other, starting):
+            await uow.absences.add(a, "mgr-a")
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        assert await uow.absences.end_early("cw-a1", DAY + timedelta(days=1)) == 1
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        assert await uow.absences.end_early("cw-a1", DAY - timedelta(days=10)) == 0
+        stored = await uow.absences.ending_on_or_after(DAY - timedelta(days=30))
+    assert sorted(stored, key=lambda a: (a.staff_id, a.starts_on)) == [
+        Absence("cw-a1", running.starts_on, DAY, "sick"), starting, later, other,
+    ]  # fmt: skip
+
+
 # --- deadline alerts and handovers -----------------------------------------------------------
 
 

@@ -148,3 +148,25 @@ async def test_a_caseworker_sees_only_their_own_load_and_not_the_whole_workload(
     assert named.status_code == 422
     intake = await staff_api.get("/v1/workload", params={"staff": "me"}, headers=as_("in-1:intake"))
     assert intake.json()["caseworkers"] == []
+
+
+async def test_an_absence_is_ended_early_by_the_person_their_manager_or_the_head_only(staff_api: Any) -> None:
+    sick = {"kind": "sick", "starts_on": "2026-10-01", "ends_on": "2026-10-20"}
+    assert (await staff_api.post("/v1/staff/cw-b2/absences", json=sick, headers=MANAGER)).status_code == 201
+    back = {"back_on": "2026-10-07"}
+    for someone in ("mgr-a:manager", "cw-b3:caseworker", "in-1:intake"):  # another team's manager
+        refused = await staff_api.post("/v1/staff/cw-b2/absences/end", json=back, headers=as_(someone))
+        assert refused.status_code == 403, someone
+    ended = await staff_api.post("/v1/staff/cw-b2/absences/end", json=back, headers=MANAGER)
+    assert (ended.status_code, ended.json()["absences_ended"]) == (200, 1)
+    workload = (await staff_api.get("/v1/workload", headers=MANAGER)).json()["caseworkers"]
+    person = next(p for p in workload if p["staff_id"] == "cw-b2")
+    assert person["absences"] == [{"starts_on": "2026-10-01", "ends_on": "2026-10-06", "kind": "sick"}]
+    again = await staff_api.post("/v1/staff/cw-b2/absences/end", json=back, headers=as_("cw-b2:caseworker"))
+    assert (again.status_code, again.json()["title"]) == (409, "Conflict")
+    nobody = await staff_api.post(
+        "/v1/staff/nobody/absences/end", json=back, headers=as_("head:head_of_unit")
+    )
+    assert nobody.status_code == 404
+    bad = await staff_api.post("/v1/staff/cw-b2/absences/end", json={"back_on": "soon"}, headers=MANAGER)
+    assert bad.status_code == 422

@@ -6,9 +6,19 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from services.assignment.api.bodies import AbsenceIn, Created, Day, Instant, OverrideIn, Period, workload_body
+from services.assignment.api.bodies import (
+    AbsenceEndIn,
+    AbsenceIn,
+    Created,
+    Day,
+    Instant,
+    OverrideIn,
+    Period,
+    workload_body,
+)
 from services.assignment.api.dependencies import Api, Caller
 from services.assignment.api.ical import calendar_ics
+from services.assignment.domain.access import Actor
 from services.assignment.domain.model import Override
 from services.assignment.domain.workload import Absence
 from services.assignment.handlers import rotation
@@ -87,6 +97,18 @@ async def add_absence(api: Api, staff_id: str, body: AbsenceIn, caller: Caller) 
     require(caller, MANAGERS, or_self=staff_id)
     absence = Absence(staff_id, body.starts_on, body.ends_on, body.kind)
     return Created(id=await rotation.add_absence(api.unit_of_work(), api.unit, absence, caller.sub))
+
+
+@router.post(
+    "/staff/{staff_id}/absences/end",
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
+)
+async def end_absence(api: Api, staff_id: str, body: AbsenceEndIn, caller: Caller) -> dict[str, object]:
+    """End the person's running absence early (it now ends the day before `back_on`). For the
+    person themself, the manager of their team and the head of unit; 409 when none runs then."""
+    actor = Actor(caller.sub, caller.roles)
+    cut = await rotation.end_absence(api.unit_of_work(), api.unit, staff_id, body.back_on, actor)
+    return {"staff_id": staff_id, "back_on": body.back_on, "absences_ended": cut}
 
 
 @router.get("/workload", responses=problem_responses(401, 403, 422, 503))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from services.assignment.domain.day_to_day import check_absence, check_override
+from services.assignment.domain.access import Actor
+from services.assignment.domain.day_to_day import check_absence, check_override, may_end_absence
+from services.assignment.domain.errors import NoRunningAbsence, NotPermitted, UnknownStaff
 from services.assignment.domain.model import OnDuty, Override
 from services.assignment.domain.rotation import on_duty, schedule, schedule_window
 from services.assignment.domain.unit import Unit
@@ -60,6 +62,23 @@ async def add_absence(uow: AssignmentUnitOfWork, unit: Unit, absence: Absence, b
         row_id = await uow.absences.add(checked, by)
         await uow.commit()
     return row_id
+
+
+async def end_absence(
+    uow: AssignmentUnitOfWork, unit: Unit, staff_id: str, back_on: date, actor: Actor
+) -> int:
+    """End the person's running absence early: they take referrals again from `back_on`.
+    NotPermitted unless the actor is the person, their team's manager or the head of unit."""
+    if staff_id not in unit.people:
+        raise UnknownStaff
+    if not may_end_absence(unit, staff_id, actor.staff_id, actor.roles):
+        raise NotPermitted("ending an absence", "the person, their team's manager, head_of_unit")
+    async with uow:
+        cut = await uow.absences.end_early(staff_id, back_on)
+        if cut == 0:
+            raise NoRunningAbsence
+        await uow.commit()
+    return cut
 
 
 async def workload(
