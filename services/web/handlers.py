@@ -151,6 +151,11 @@ async def add_absence(
     await api.add_absence(caller, staff_id, starts_on, ends_on, kind)
 
 
+async def end_absence(api: StaffApi, caller: Caller, staff_id: str, back_on: date) -> None:
+    """End a running absence early: the person takes referrals again from `back_on`."""
+    await api.end_absence(caller, staff_id, back_on)
+
+
 async def overview(api: StaffApi, caller: Caller) -> list[board.TeamSummary]:
     """The head of unit's overview: every team's open referrals, deadlines and balance."""
     queue, workload = await asyncio.gather(api.work_queue(caller, views.OPEN), api.workload(caller))

@@ -187,6 +187,26 @@ async def absence(request: Request) -> Any:
     return RedirectResponse("/team", status_code=303)
 
 
+@router.post("/staff/absences/end", dependencies=[Depends(check_csrf)])
+async def end_absence(request: Request) -> Any:
+    """End a running absence early, from the team board."""
+    caller = caller_of(request)
+    form = await request.form()
+    staff_id = str(form.get("staff_id", ""))
+    try:
+        back_on = date.fromisoformat(str(form.get("back_on", "")))
+    except ValueError:
+        back_on = None
+    if not _STAFF_ID.fullmatch(staff_id) or back_on is None:
+        _field_error(
+            request, "back_on", text("rejected", language(request), reason=text("back_on", language(request)))
+        )
+        return RedirectResponse("/team", status_code=303)
+    ending = handlers.end_absence(web(request).api, caller, staff_id, back_on)
+    await _saving(request, ending, field="back_on")
+    return RedirectResponse("/team", status_code=303)
+
+
 @router.post("/language", dependencies=[Depends(check_csrf)])
 async def choose_language(request: Request) -> Any:
     """Switch between Swedish and English for this session."""

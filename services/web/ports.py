@@ -78,6 +78,10 @@ class StaffApi(Protocol):
         """POST /v1/staff/{id}/absences."""
         ...
 
+    async def end_absence(self, caller: Caller, staff_id: str, back_on: date) -> None:
+        """POST /v1/staff/{id}/absences/end: the running absence ends the day before `back_on`."""
+        ...
+
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """GET /v1/rotation/on-duty?at=."""
         ...

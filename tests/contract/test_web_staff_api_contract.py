@@ -195,6 +195,19 @@ async def test_an_absence_shows_on_the_board_and_one_that_ends_before_it_starts_
         )
 
 
+async def test_the_person_ends_their_absence_early_and_another_teams_manager_may_not(world: World) -> None:
+    manager = world.caller(world.manager, "manager")
+    await world.api.add_absence(manager, world.caseworker, date(2026, 10, 26), date(2026, 10, 30), "sick")
+    other_team = "mgr-b" if world.manager != "mgr-b" else "mgr-c"
+    with pytest.raises(UpstreamDenied):
+        await world.api.end_absence(world.caller(other_team, "manager"), world.caseworker, date(2026, 10, 28))
+    await world.api.end_absence(world.assignee(), world.caseworker, date(2026, 10, 28))
+    (row,) = [r for r in await world.api.workload(manager) if r.staff_id == world.caseworker]
+    assert [(a.starts_on, a.ends_on) for a in row.absences] == [(date(2026, 10, 26), date(2026, 10, 27))]
+    with pytest.raises(UpstreamRejected):
+        await world.api.end_absence(world.assignee(), world.caseworker, date(2026, 10, 28))
+
+
 async def test_the_team_on_duty_covers_now(world: World) -> None:
     duty = await world.api.on_duty(world.assignee(), NOW)
     assert duty.team.startswith("team-") and duty.period_start <= NOW < duty.period_end

@@ -376,3 +376,29 @@ def test_feedback_for_another_teams_referral_gets_the_403_page_and_nothing_is_re
     )
     assert response.status_code == 403
     assert not [d for d in web.api.done if d[2] == "feedback-sent"]
+
+
+def test_a_manager_ends_an_absence_early_from_the_team_board_and_another_teams_manager_may_not() -> None:
+    web = WebApp()
+    web.sign_in("mgr-a", "manager")
+    token = _csrf(web.client.get("/team").text)
+    sick = {"csrf_token": token, "staff_id": "cw-a1", "starts_on": "2026-12-07", "ends_on": "2026-12-11"}
+    web.client.post("/staff/absences", data=sick | {"kind": "sick"})
+    page = web.client.get("/team").text
+    assert 'action="/staff/absences/end"' in page and "Avsluta frånvaro i förtid" in page
+    back = {"csrf_token": token, "staff_id": "cw-a1", "back_on": "2026-12-09"}
+    assert web.client.post("/staff/absences/end", data=back).status_code == 303
+    assert "Sjuk 2026-12-07–2026-12-08" in web.client.get("/team").text
+    web.client.post("/staff/absences/end", data=back)  # nothing runs on that day any more
+    refused = web.client.get("/team").text
+    assert 'aria-describedby="end-absence-back-error"' in refused and "Conflict" in refused
+    web.client.post("/staff/absences/end", data=back | {"back_on": "soon"})
+    assert 'aria-invalid="true"' in web.client.get("/team").text
+    other = WebApp(web.api)
+    other.sign_in("mgr-b", "manager")
+    token_b = _csrf(other.client.get("/team").text)
+    denied = other.client.post(
+        "/staff/absences/end", data=back | {"csrf_token": token_b, "back_on": "2026-12-08"}
+    )
+    assert denied.status_code == 403
+    assert [d[2] for d in web.api.done].count("absence-end") == 1

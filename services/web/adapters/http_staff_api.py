@@ -80,6 +80,11 @@ class HttpStaffApi:
         body = {"starts_on": starts_on.isoformat(), "ends_on": ends_on.isoformat(), "kind": kind}
         await self._post(self._assignment, f"/v1/staff/{staff_id}/absences", caller, body)
 
+    async def end_absence(self, caller: Caller, staff_id: str, back_on: date) -> None:
+        """End a running absence early."""
+        body = {"back_on": back_on.isoformat()}
+        await self._post(self._assignment, f"/v1/staff/{staff_id}/absences/end", caller, body)
+
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """The team on duty at `at`."""
         return _period(

@@ -156,6 +156,24 @@ class FakeStaffApi:
         ]
         self.done.append((caller.user.staff_id, staff_id, "absence", {"kind": kind}))
 
+    async def end_absence(self, caller: Caller, staff_id: str, back_on: date) -> None:
+        """The person, their team's manager (`teams`) or the head; 409 when none runs then."""
+        self._check(caller)
+        user, row = caller.user, next((w for w in self.workloads if w.staff_id == staff_id), None)
+        related = user.staff_id == staff_id or user.has_any("head_of_unit")
+        managing = user.has_any("manager") and row is not None and self.teams.get(user.staff_id) == row.team
+        if not (related or managing):
+            raise UpstreamDenied("403")
+        running = [a for a in (row.absences if row else ()) if a.starts_on < back_on <= a.ends_on]
+        if row is None or not running:
+            raise UpstreamRejected("Conflict; back_on")
+        cut = tuple(
+            dataclasses.replace(a, ends_on=back_on - timedelta(days=1)) if a in running else a
+            for a in row.absences
+        )
+        self.workloads = [dataclasses.replace(w, absences=cut) if w is row else w for w in self.workloads]
+        self.done.append((user.staff_id, staff_id, "absence-end", {"back_on": back_on.isoformat()}))
+
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """The configured period that holds `at`."""
         self._check(caller)

@@ -130,6 +130,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "open_cases": ("Öppna ärenden", "Open cases"),
     "absences": ("Frånvaro", "Absences"),
     "add_absence": ("Lägg till frånvaro", "Add an absence"),
+    "end_absence": ("Avsluta frånvaro i förtid", "End an absence early"),
+    "back_on": ("Tillbaka från och med", "Back from"),
     "starts_on": ("Första dag", "First day"),
     "ends_on": ("Sista dag", "Last day"),
     "kind": ("Typ", "Kind"),
