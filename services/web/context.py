@@ -33,6 +33,10 @@ class WebContext:
     clock: Clock
     managed_teams: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
+    def all_teams(self) -> list[str]:
+        """Every team of the unit file, sorted."""
+        return sorted({team for teams in self.managed_teams.values() for team in teams})
+
     def board_teams(self, user: User) -> frozenset[str] | None:
         """The teams on a user's board: every team for the head of unit, else the ones they manage."""
         return None if user.has_any("head_of_unit") else self.managed_teams.get(user.staff_id, frozenset())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.web.domain import board, views
@@ -154,6 +154,22 @@ async def add_absence(
 async def end_absence(api: StaffApi, caller: Caller, staff_id: str, back_on: date) -> None:
     """End a running absence early: the person takes referrals again from `back_on`."""
     await api.end_absence(caller, staff_id, back_on)
+
+
+SCHEDULE_DAYS = 56
+
+
+async def rotation_page(api: StaffApi, caller: Caller, now: datetime) -> list[views.DutyRow]:
+    """The on-duty periods of the coming eight weeks, overrides cut in (assignment computes them)."""
+    today = now.astimezone(views.STOCKHOLM).date()
+    return views.duty_rows(await api.schedule(caller, today, today + timedelta(days=SCHEDULE_DAYS)))
+
+
+async def add_override(
+    api: StaffApi, caller: Caller, team: str, starts_at: datetime, ends_at: datetime, reason: str
+) -> None:
+    """Put a team on duty for a while instead of the rotation's."""
+    await api.add_override(caller, team, starts_at, ends_at, reason)
 
 
 async def overview(api: StaffApi, caller: Caller) -> list[board.TeamSummary]:

@@ -14,7 +14,7 @@ from services.web import handlers
 from services.web.context import language, render, web
 from services.web.domain.dossier import dossier_sections
 from services.web.domain.texts import LANGUAGES, text
-from services.web.domain.views import safe_return_path
+from services.web.domain.views import local_instant, safe_return_path
 from services.web.ports import Session, UpstreamDenied, UpstreamRejected
 from services.web.security import caller_of, check_csrf
 
@@ -205,6 +205,38 @@ async def end_absence(request: Request) -> Any:
     ending = handlers.end_absence(web(request).api, caller, staff_id, back_on)
     await _saving(request, ending, field="back_on")
     return RedirectResponse("/team", status_code=303)
+
+
+@router.get("/rotation")
+async def rotation(request: Request) -> Any:
+    """The rotation calendar (managers, head of unit) and the form for an override."""
+    caller = caller_of(request)
+    if not caller.user.has_any("manager", "head_of_unit"):
+        raise UpstreamDenied("managers and the head of unit")
+    context = web(request)
+    rows = await handlers.rotation_page(context.api, caller, context.clock.now())
+    return render(request, "rotation.html", rows=rows, teams=context.all_teams())
+
+
+@router.post("/rotation/overrides", dependencies=[Depends(check_csrf)])
+async def override(request: Request) -> Any:
+    """Put a team on duty instead of the rotation's, for a while (a swap is two of these)."""
+    caller = caller_of(request)
+    form = await request.form()
+    lang = language(request)
+    team, reason = str(form.get("team", "")), str(form.get("reason", "")).strip()
+    try:
+        starts_at = local_instant(str(form.get("starts_at", "")))
+        ends_at = local_instant(str(form.get("ends_at", "")))
+    except ValueError:
+        _field_error(request, "ends_at", text("rejected", lang, reason=text("override_times", lang)))
+        return RedirectResponse("/rotation", status_code=303)
+    if team not in web(request).all_teams() or not reason:
+        _field_error(request, "ends_at", text("rejected", lang, reason=text("team", lang)))
+        return RedirectResponse("/rotation", status_code=303)
+    adding = handlers.add_override(web(request).api, caller, team, starts_at, ends_at, reason)
+    await _saving(request, adding, field="ends_at")
+    return RedirectResponse("/rotation", status_code=303)
 
 
 @router.post("/language", dependencies=[Depends(check_csrf)])

@@ -82,6 +82,16 @@ class StaffApi(Protocol):
         """POST /v1/staff/{id}/absences/end: the running absence ends the day before `back_on`."""
         ...
 
+    async def schedule(self, caller: Caller, start: date, end: date) -> list[OnDuty]:
+        """GET /v1/rotation/schedule?from=&to=: the on-duty periods, overrides cut in."""
+        ...
+
+    async def add_override(
+        self, caller: Caller, team: str, starts_at: datetime, ends_at: datetime, reason: str
+    ) -> None:
+        """POST /v1/rotation/overrides (managers, head of unit)."""
+        ...
+
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """GET /v1/rotation/on-duty?at=."""
         ...

@@ -402,3 +402,45 @@ def test_a_manager_ends_an_absence_early_from_the_team_board_and_another_teams_m
     )
     assert denied.status_code == 403
     assert [d[2] for d in web.api.done].count("absence-end") == 1
+
+
+def test_a_manager_sees_the_rotation_calendar_and_puts_another_team_on_duty_for_a_while() -> None:
+    web = WebApp()
+    web.sign_in("mgr-a", "manager")
+    page = web.client.get("/rotation").text
+    assert "Jourschema" in page and '<th scope="row">team-a</th>' in page
+    assert 'href="/rotation"' in page and "Outlook" in page  # the subscription gap, said plainly
+    override = {
+        "csrf_token": _csrf(page),
+        "team": "team-c",
+        "starts_at": "2026-12-09T08:00",
+        "ends_at": "2026-12-10T08:00",
+        "reason": "Utbildningsdag",
+    }
+    assert web.client.post("/rotation/overrides", data=override).status_code == 303
+    assert ("mgr-a", "team-c", "override", {"reason": "Utbildningsdag"}) in web.api.done
+    changed = web.client.get("/rotation").text
+    assert (
+        '<th scope="row">team-c</th><td>2026-12-09 08:00</td><td>2026-12-10 08:00</td><td>Ja</td>' in changed
+    )
+    web.client.post("/rotation/overrides", data=override | {"ends_at": "2026-12-08T08:00"})
+    backwards = web.client.get("/rotation").text
+    assert 'aria-describedby="override-ends-error"' in backwards and "ends_at" in backwards
+    web.client.post("/rotation/overrides", data=override | {"team": "team-x"})
+    assert 'aria-invalid="true"' in web.client.get("/rotation").text
+    assert [d[2] for d in web.api.done].count("override") == 1
+
+
+def test_a_caseworker_gets_the_403_page_for_the_rotation_calendar_and_cannot_override() -> None:
+    web = WebApp()
+    web.sign_in("cw-a1", "caseworker")
+    assert web.client.get("/rotation").status_code == 403
+    token = _csrf(web.client.get("/").text)
+    form = {
+        "csrf_token": token,
+        "team": "team-c",
+        "starts_at": "2026-12-09T08:00",
+        "ends_at": "2026-12-10T08:00",
+    }
+    response = web.client.post("/rotation/overrides", data=form | {"reason": "x"})
+    assert response.status_code == 403 and not [d for d in web.api.done if d[2] == "override"]

@@ -91,8 +91,8 @@ def test_a_load_bar_scales_past_capacity_so_that_overload_shows() -> None:
     [
         ({"caseworker"}, ["/", "/referrals"]),
         ({"intake"}, ["/", "/incoming"]),
-        ({"manager"}, ["/", "/team"]),
-        ({"head_of_unit"}, ["/", "/team", "/overview"]),
+        ({"manager"}, ["/", "/team", "/rotation"]),
+        ({"head_of_unit"}, ["/", "/team", "/rotation", "/overview"]),
         (set(), ["/"]),
     ],
 )

@@ -85,6 +85,25 @@ class HttpStaffApi:
         body = {"back_on": back_on.isoformat()}
         await self._post(self._assignment, f"/v1/staff/{staff_id}/absences/end", caller, body)
 
+    async def schedule(self, caller: Caller, start: date, end: date) -> list[OnDuty]:
+        """The on-duty periods from `start` to `end`."""
+        window = {"from": start.isoformat(), "to": end.isoformat()}
+        return [
+            _period(p) for p in await self._get(self._assignment, "/v1/rotation/schedule", caller, window)
+        ]
+
+    async def add_override(
+        self, caller: Caller, team: str, starts_at: datetime, ends_at: datetime, reason: str
+    ) -> None:
+        """Put `team` on duty from `starts_at` to `ends_at`."""
+        body = {
+            "team": team,
+            "starts_at": starts_at.isoformat(),
+            "ends_at": ends_at.isoformat(),
+            "reason": reason,
+        }
+        await self._post(self._assignment, "/v1/rotation/overrides", caller, body)
+
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """The team on duty at `at`."""
         return _period(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.web.domain.model import Absence, Caller, OnDuty, QueueItem, ReferralState, WorkloadRow
@@ -174,10 +174,32 @@ class FakeStaffApi:
         self.workloads = [dataclasses.replace(w, absences=cut) if w is row else w for w in self.workloads]
         self.done.append((user.staff_id, staff_id, "absence-end", {"back_on": back_on.isoformat()}))
 
+    async def schedule(self, caller: Caller, start: date, end: date) -> list[OnDuty]:
+        """The configured periods overlapping the days (overrides come first where they cover)."""
+        self._check(caller)
+        lo = datetime.combine(start, datetime.min.time(), UTC) - timedelta(days=1)
+        hi = datetime.combine(end, datetime.min.time(), UTC) + timedelta(days=2)
+        return sorted(
+            (p for p in self.duties if p.period_start < hi and p.period_end > lo),
+            key=lambda p: (p.period_start, p.source != "override"),
+        )
+
+    async def add_override(
+        self, caller: Caller, team: str, starts_at: datetime, ends_at: datetime, reason: str
+    ) -> None:
+        """Managers and the head of unit; the window must run forwards."""
+        self._check(caller)
+        if not caller.user.has_any("manager", "head_of_unit"):
+            raise UpstreamDenied("403")
+        if ends_at <= starts_at:
+            raise UpstreamRejected("Invalid override window; ends_at")
+        self.duties = [OnDuty(team, starts_at, ends_at, "override"), *self.duties]
+        self.done.append((caller.user.staff_id, team, "override", {"reason": reason}))
+
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """The configured period that holds `at`."""
         self._check(caller)
-        for period in self.duties:
+        for period in self.duties:  # overrides are first in the list
             if period.period_start <= at < period.period_end:
                 return period
         raise UpstreamRejected("Unprocessable Entity; at")

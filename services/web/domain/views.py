@@ -176,6 +176,33 @@ class OnDutyView:
     by_override: bool
 
 
+@dataclass(frozen=True)
+class DutyRow:
+    """One on-duty period of the rotation calendar."""
+
+    team: str
+    starts: str
+    ends: str
+    by_override: bool
+
+
+def duty_rows(periods: list[OnDuty]) -> list[DutyRow]:
+    """The schedule as rows, in Stockholm time."""
+    return [
+        DutyRow(p.team, local_time(p.period_start), local_time(p.period_end), p.source == "override")
+        for p in periods
+    ]
+
+
+def local_instant(value: str) -> datetime:
+    """A `datetime-local` form value (Stockholm wall-clock time) as an aware instant; ValueError
+    for anything else."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is not None:
+        raise ValueError("a local time without offset is expected")
+    return parsed.replace(tzinfo=STOCKHOLM)
+
+
 def on_duty_view(now_duty: OnDuty, arriving_now: OnDuty) -> OnDutyView:
     """`arriving_now` is the team on duty at the instant the office-hours policy assigns to now."""
     return OnDutyView(
@@ -203,6 +230,7 @@ def navigation(user: User, language: Language) -> list[NavLink]:
         links.append(NavLink("/incoming", text("incoming", language)))
     if user.has_any("manager", "head_of_unit"):
         links.append(NavLink("/team", text("team_board", language)))
+        links.append(NavLink("/rotation", text("rotation", language)))
     if user.has_any("head_of_unit"):
         links.append(NavLink("/overview", text("overview", language)))
     return links
