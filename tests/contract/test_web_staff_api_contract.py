@@ -208,6 +208,18 @@ async def test_the_person_ends_their_absence_early_and_another_teams_manager_may
         await world.api.end_absence(world.assignee(), world.caseworker, date(2026, 10, 28))
 
 
+async def test_an_override_shows_in_the_schedule_and_only_a_manager_may_make_one(world: World) -> None:
+    starts, ends = local(2026, 10, 22, 8, 0), local(2026, 10, 23, 8, 0)
+    with pytest.raises(UpstreamDenied):
+        await world.api.add_override(world.assignee(), "team-c", starts, ends, "course")
+    with pytest.raises(UpstreamRejected):
+        await world.api.add_override(world.caller(world.manager, "manager"), "team-c", ends, starts, "course")
+    await world.api.add_override(world.caller(world.manager, "manager"), "team-c", starts, ends, "course")
+    periods = await world.api.schedule(world.assignee(), date(2026, 10, 20), date(2026, 10, 27))
+    assert OnDuty("team-c", starts, ends, "override") in periods
+    assert any(p.source == "rotation" and p.period_start <= NOW < p.period_end for p in periods)
+
+
 async def test_the_team_on_duty_covers_now(world: World) -> None:
     duty = await world.api.on_duty(world.assignee(), NOW)
     assert duty.team.startswith("team-") and duty.period_start <= NOW < duty.period_end

@@ -107,6 +107,19 @@ def test_the_head_of_units_overview_passes_axe(site: Site, page: Page) -> None:
     _assert_accessible(page)
 
 
+def test_the_rotation_calendar_and_the_caseworkers_own_load_pass_axe(site: Site, page: Page) -> None:
+    _sign_in(page, site, "/rotation", "mgr-a")
+    assert page.get_by_role("heading", level=1).inner_text() == "Jourschema"
+    _assert_accessible(page)
+    page.get_by_role("button", name="Spara").click()  # empty required fields: the browser stops it
+    assert page.url == site.url + "/rotation"
+    _assert_accessible(page)
+    with fresh_page(page.context.browser) as other:  # type: ignore[arg-type]
+        sign_in(other, site.url, "/", "cw-a1")
+        assert other.locator("#own-load").count() == 1
+        _assert_accessible(other)
+
+
 def test_intake_acknowledges_a_referral_with_the_keyboard_alone(site: Site, page: Page) -> None:
     _sign_in(page, site, "/incoming", "in-1")
     assert _tab(page) == "Hoppa till innehållet"
@@ -192,7 +205,7 @@ def test_the_english_pages_and_the_signed_out_page_pass_axe(site: Site, page: Pa
 # Every page of each role, as it looks signed in (the 403 page is R-B1's dossier for team-a).
 PAGES_BY_ROLE = {
     "cw-a1": ("/", "/referrals", "/referrals/R-A1", "/referrals/R-A1/dossier", "/referrals/R-B1/dossier"),
-    "mgr-a": ("/team", "/referrals/R-A2", "/no-such-page"),
+    "mgr-a": ("/team", "/rotation", "/referrals/R-A2", "/no-such-page"),
     "head": ("/overview",),
     "in-1": ("/incoming",),
 }
