@@ -156,6 +156,20 @@ async def end_absence(api: StaffApi, caller: Caller, staff_id: str, back_on: dat
     await api.end_absence(caller, staff_id, back_on)
 
 
+@dataclass(frozen=True)
+class AccessLogPage:
+    """One page of the access log for review, and the cursor of the next."""
+
+    rows: list[views.LogRow]
+    next_cursor: str | None
+
+
+async def access_log_page(api: StaffApi, caller: Caller, query: dict[str, str]) -> AccessLogPage:
+    """Rows of intake's access log the caller may review (intake decides which)."""
+    rows, next_cursor = await api.read_access_log(caller, query)
+    return AccessLogPage(views.log_rows(rows), next_cursor)
+
+
 SCHEDULE_DAYS = 56
 
 

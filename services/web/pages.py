@@ -7,6 +7,7 @@ import re
 from datetime import date
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
@@ -14,7 +15,7 @@ from services.web import handlers
 from services.web.context import language, render, web
 from services.web.domain.dossier import dossier_sections
 from services.web.domain.texts import LANGUAGES, text
-from services.web.domain.views import local_instant, safe_return_path
+from services.web.domain.views import LOG_FILTERS, local_instant, log_query, safe_return_path
 from services.web.ports import Session, UpstreamDenied, UpstreamRejected
 from services.web.security import caller_of, check_csrf
 
@@ -205,6 +206,25 @@ async def end_absence(request: Request) -> Any:
     ending = handlers.end_absence(web(request).api, caller, staff_id, back_on)
     await _saving(request, ending, field="back_on")
     return RedirectResponse("/team", status_code=303)
+
+
+@router.get("/access-log")
+async def access_log(request: Request) -> Any:
+    """The access-log review: filters by staff, referral and days; a page at a time."""
+    caller = caller_of(request)
+    if not caller.user.has_any("head_of_unit", "manager"):
+        raise UpstreamDenied("head of unit and managers")
+    filters = {k: str(v) for k, v in request.query_params.items() if k in LOG_FILTERS}
+    try:
+        query = log_query(filters)
+    except ValueError:
+        return render(request, "access_log.html", 422, page=None, filters=filters, bad_day=True)
+    try:
+        page = await handlers.access_log_page(web(request).api, caller, query)
+    except UpstreamRejected as exc:
+        return render(request, "access_log.html", 422, page=None, filters=filters, reason=exc.reason)
+    following = httpx.QueryParams(filters | {"cursor": page.next_cursor}) if page.next_cursor else None
+    return render(request, "access_log.html", page=page, filters=filters, next_query=str(following or ""))
 
 
 @router.get("/rotation")

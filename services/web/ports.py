@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from services.web.domain.model import Caller, OnDuty, QueueItem, ReferralState, User, WorkloadRow
+from services.web.domain.model import (
+    AccessLogRow,
+    Caller,
+    OnDuty,
+    QueueItem,
+    ReferralState,
+    User,
+    WorkloadRow,
+)
 
 
 class UpstreamError(Exception):
@@ -90,6 +98,12 @@ class StaffApi(Protocol):
         self, caller: Caller, team: str, starts_at: datetime, ends_at: datetime, reason: str
     ) -> None:
         """POST /v1/rotation/overrides (managers, head of unit)."""
+        ...
+
+    async def read_access_log(
+        self, caller: Caller, query: dict[str, str]
+    ) -> tuple[list[AccessLogRow], str | None]:
+        """GET /v1/access-log on intake: one page of rows and the cursor of the next, if any."""
         ...
 
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:

@@ -101,9 +101,15 @@ def test_a_manager_s_team_board_passes_axe_also_with_an_error_tied_to_its_field(
     _assert_accessible(page)
 
 
-def test_the_head_of_units_overview_passes_axe(site: Site, page: Page) -> None:
+def test_the_head_of_units_overview_and_access_log_pass_axe(site: Site, page: Page) -> None:
     _sign_in(page, site, "/overview", "head")
     assert page.get_by_role("row").count() == 3  # a header row and one per team
+    _assert_accessible(page)
+    page.goto(site.url + "/access-log")
+    _assert_accessible(page)
+    page.get_by_label("Personal-id").fill("cw-a1")
+    page.get_by_role("button", name="Visa").click()
+    page.wait_for_url(site.url + "/access-log?staff=cw-a1&referral=&from=&to=")
     _assert_accessible(page)
 
 
@@ -206,7 +212,7 @@ def test_the_english_pages_and_the_signed_out_page_pass_axe(site: Site, page: Pa
 PAGES_BY_ROLE = {
     "cw-a1": ("/", "/referrals", "/referrals/R-A1", "/referrals/R-A1/dossier", "/referrals/R-B1/dossier"),
     "mgr-a": ("/team", "/rotation", "/referrals/R-A2", "/no-such-page"),
-    "head": ("/overview",),
+    "head": ("/overview", "/access-log"),
     "in-1": ("/incoming",),
 }
 NARROW = {"width": 320, "height": 640}  # WCAG 1.4.10 reflow: 320 CSS px, no sideways scrolling

@@ -444,3 +444,31 @@ def test_a_caseworker_gets_the_403_page_for_the_rotation_calendar_and_cannot_ove
     }
     response = web.client.post("/rotation/overrides", data=form | {"reason": "x"})
     assert response.status_code == 403 and not [d for d in web.api.done if d[2] == "override"]
+
+
+def test_the_head_of_unit_reviews_the_access_log_with_filters_and_pages() -> None:
+    web = WebApp()
+    web.api.access_log = [("cw-a1", "R-A1", "read"), ("cw-a1", "R-B1", "denied"), ("cw-b1", "R-B1", "read")]
+    web.api.log_page = 2
+    web.sign_in("head", "head_of_unit")
+    page = web.client.get("/access-log").text
+    assert 'href="/access-log"' in page and page.count("<tr>") == 3  # a header row and two rows
+    following = re.search(r'<a href="/access-log\?([^"]+)">Nästa sida</a>', page)
+    assert following is not None
+    rest = web.client.get("/access-log?" + following[1].replace("&amp;", "&")).text
+    assert rest.count("<tr>") == 2 and "cw-b1" in rest and "Nästa sida" not in rest
+    only = web.client.get("/access-log", params={"staff": "cw-a1", "referral": "R-B1"}).text
+    assert only.count("<tr>") == 2 and "denied" in only
+    bad = web.client.get("/access-log", params={"from": "last week"})
+    assert bad.status_code == 422 and 'aria-describedby="log-to-error"' in bad.text
+
+
+def test_a_manager_reviews_only_their_teams_rows_and_a_caseworker_gets_the_403_page() -> None:
+    web = WebApp()
+    web.api.access_log = [("cw-a1", "R-A1", "read"), ("cw-b1", "R-B1", "read")]
+    web.sign_in("mgr-a", "manager")
+    page = web.client.get("/access-log").text
+    assert "R-A1" in page and "R-B1" not in page
+    caseworker = WebApp(web.api)
+    caseworker.sign_in("cw-a1", "caseworker")
+    assert caseworker.client.get("/access-log").status_code == 403

@@ -15,6 +15,7 @@ from services.web.domain.views import (
     is_idle,
     load_bar,
     local_time,
+    log_query,
     navigation,
     queue_query,
     queue_rows,
@@ -92,7 +93,7 @@ def test_a_load_bar_scales_past_capacity_so_that_overload_shows() -> None:
         ({"caseworker"}, ["/", "/referrals"]),
         ({"intake"}, ["/", "/incoming"]),
         ({"manager"}, ["/", "/team", "/rotation"]),
-        ({"head_of_unit"}, ["/", "/team", "/rotation", "/overview"]),
+        ({"head_of_unit"}, ["/", "/team", "/rotation", "/overview", "/access-log"]),
         (set(), ["/"]),
     ],
 )
@@ -174,3 +175,16 @@ def test_the_dossier_reads_in_plain_words_with_flags_as_yes_or_no_and_categories
     assert reporter.title == "Anmälaren"
     assert concern.groups[0][0] == ("Vad oron gäller", "Brister i omsorgen, Barnet har sett eller hört våld")
     assert dossier_sections(raw, "en")[3].groups[0][1] == ("Acute danger", "Yes")
+
+
+def test_the_access_log_filters_become_stockholm_midnights_with_the_last_day_included() -> None:
+    query = log_query(
+        {"staff": " cw-a1 ", "from": "2026-03-29", "to": "2026-03-29", "referral": "", "x": "y"}
+    )
+    assert query == {
+        "staff": "cw-a1",
+        "from": "2026-03-29T00:00:00+01:00",
+        "to": "2026-03-30T00:00:00+02:00",  # daylight saving began that night
+    }
+    with pytest.raises(ValueError, match="isoformat"):
+        log_query({"to": "tomorrow"})

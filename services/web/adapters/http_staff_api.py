@@ -10,6 +10,7 @@ import httpx
 
 from services.web.domain.model import (
     Absence,
+    AccessLogRow,
     Caller,
     Deadline,
     DeadlineState,
@@ -103,6 +104,26 @@ class HttpStaffApi:
             "reason": reason,
         }
         await self._post(self._assignment, "/v1/rotation/overrides", caller, body)
+
+    async def read_access_log(
+        self, caller: Caller, query: dict[str, str]
+    ) -> tuple[list[AccessLogRow], str | None]:
+        """One page of intake's access log."""
+        body = await self._get(self._intake, "/v1/access-log", caller, query | {"limit": "50"})
+        rows = [
+            AccessLogRow(
+                at=datetime.fromisoformat(r["at"]),
+                staff=r["staff"],
+                role=r["role"],
+                relation=r["relation"],
+                referral_id=r["referral_id"],
+                action=r["action"],
+                outcome=r["outcome"],
+                reason=r.get("reason"),
+            )
+            for r in body["rows"]
+        ]
+        return rows, body.get("next_cursor")
 
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """The team on duty at `at`."""

@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from services.web.domain.model import Absence, Caller, OnDuty, QueueItem, ReferralState, WorkloadRow
+from services.web.domain.model import (
+    Absence,
+    AccessLogRow,
+    Caller,
+    OnDuty,
+    QueueItem,
+    ReferralState,
+    WorkloadRow,
+)
 from services.web.ports import (
     Session,
     UpstreamDenied,
@@ -46,6 +54,8 @@ class FakeStaffApi:
     """Arrival → the instant whose team takes it (assignment's policy; the identity is its
     `received_at` policy; tests set what `next_office_hours` would give)."""
     valid_tokens: set[str] | None = None
+    log_at: datetime = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # when the fake's log rows were written
+    log_page: int = 50
     down: bool = False  # every call fails as if the service did not answer (the 503 page)
     done: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
     access_log: list[tuple[str, str, str]] = field(default_factory=list)
@@ -196,6 +206,26 @@ class FakeStaffApi:
         self.duties = [OnDuty(team, starts_at, ends_at, "override"), *self.duties]
         self.done.append((caller.user.staff_id, team, "override", {"reason": reason}))
 
+    async def read_access_log(
+        self, caller: Caller, query: dict[str, str]
+    ) -> tuple[list[AccessLogRow], str | None]:
+        """The head of unit reads every row, a manager their team's referrals' rows; others 403."""
+        self._check(caller)
+        user = caller.user
+        if not user.has_any("head_of_unit", "manager"):
+            raise UpstreamDenied("403")
+        team = None if user.has_any("head_of_unit") else self.teams.get(user.staff_id)
+        rows = [
+            self._log_row(staff, referral, ok)
+            for staff, referral, ok in self.access_log
+            if (team is None or (referral in self.queue and self.queue[referral].team == team))
+            and query.get("staff") in (None, staff)
+            and query.get("referral") in (None, referral)
+        ]
+        start = int(query.get("cursor", "0"))
+        more = start + self.log_page < len(rows)
+        return rows[start : start + self.log_page], str(start + self.log_page) if more else None
+
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """The configured period that holds `at`."""
         self._check(caller)
@@ -207,6 +237,10 @@ class FakeStaffApi:
     async def arriving(self, caller: Caller, at: datetime) -> OnDuty:
         """The configured period that holds the assignment moment of `at`."""
         return await self.on_duty(caller, self.assignment_moment(at))
+
+    def _log_row(self, staff: str, referral: str, outcome: str) -> AccessLogRow:
+        action, result = ("read", "allowed") if outcome == "read" else ("denied", "denied")
+        return AccessLogRow(self.log_at, staff, "caseworker", "assigned", referral, action, result, None)
 
     def _check(self, caller: Caller) -> None:
         if self.down:
