@@ -114,9 +114,8 @@ async def end_absence(api: Api, staff_id: str, body: AbsenceEndIn, caller: Calle
 @router.get("/workload", responses=problem_responses(401, 403, 422, 503))
 async def get_workload(api: Api, caller: Caller, staff: Literal["me"] | None = None) -> dict[str, object]:
     """Every caseworker's load (managers, head of unit); with `staff=me`, the caller's own row
-    (anyone: a person may always see their own load against capacity)."""
-    if staff is None:
-        require(caller, MANAGERS)
+    (any staff role: a person may always see their own load against capacity)."""
+    require(caller, ROLES if staff == "me" else MANAGERS)
     only = caller.sub if staff == "me" else None
     now = api.clock.now()
     return workload_body(await rotation.workload(api.unit_of_work(), api.unit, now, only), now)
