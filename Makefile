@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 unexport KAFKA
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit install kafka-jars tools chaos bench bench-dossier clean
+.PHONY: help run test lint typecheck unit install kafka-jars tools chaos bench bench-dossier bench-web clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ bench: install kafka-jars ## End-to-end benchmark with the raw Kafka and Postgre
 
 bench-dossier: install ## Dossier reads with 100,000 referrals stored (issue 19); writes its section of docs/PERFORMANCE.md
 	$(BIN)/python -m bench.dossier --report docs/PERFORMANCE.md
+
+bench-web: install ## Web app team board and my referrals with 50,000 referrals stored (issue 20); writes its section of docs/PERFORMANCE.md
+	$(BIN)/python -m bench.web --report docs/PERFORMANCE.md
 
 clean: ## Remove the dev stack's state (.dev/)
 	rm -rf .dev

@@ -107,6 +107,11 @@ class AbsenceStore(Protocol):
         """Absences not over before `day`, by first day."""
         ...
 
+    async def end_early(self, staff_id: str, back_on: date) -> int:
+        """Cut each of the person's absences that runs on `back_on` and began before it to end
+        the day before (domain `ended_early`); how many were cut."""
+        ...
+
 
 class ScheduledEventStore(Protocol):
     """Deadline alerts and rotation handovers, each emitted once however many scans run."""

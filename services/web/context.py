@@ -13,7 +13,6 @@ from jinja2 import Environment, FileSystemLoader
 
 from services.web.adapters.oidc import OidcClient
 from services.web.domain.model import User
-from services.web.domain.office_hours import OfficePolicy
 from services.web.domain.texts import Language, language_or_default, text
 from services.web.domain.views import navigation
 from services.web.ports import Session, SessionStore, StaffApi
@@ -32,8 +31,11 @@ class WebContext:
     sessions: SessionStore
     oidc: OidcClient | None
     clock: Clock
-    office: OfficePolicy
     managed_teams: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def all_teams(self) -> list[str]:
+        """Every team of the unit file, sorted."""
+        return sorted({team for teams in self.managed_teams.values() for team in teams})
 
     def board_teams(self, user: User) -> frozenset[str] | None:
         """The teams on a user's board: every team for the head of unit, else the ones they manage."""

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.web.domain import board, views
-from services.web.domain.model import Caller
-from services.web.domain.office_hours import OfficePolicy, assignment_instant
+from services.web.domain.model import Caller, WorkloadRow
 from services.web.domain.texts import Language
 from services.web.ports import StaffApi, UpstreamDenied
 
@@ -24,20 +23,29 @@ class StartPage:
     rows: list[views.QueueRow]
     on_duty: views.OnDutyView | None
     queue_title: str
+    own_load: views.LoadBar | None = None
 
 
-async def start_page(
-    api: StaffApi, caller: Caller, now: datetime, language: Language, office: OfficePolicy
-) -> StartPage:
+async def start_page(api: StaffApi, caller: Caller, now: datetime, language: Language) -> StartPage:
     """The queue the user's role works from, the team on duty now, and the team that gets a
-    referral arriving now (the next office-hours start's team, outside office hours)."""
-    queue, duty, arriving = await asyncio.gather(
+    referral arriving now (assignment applies its policy: outside office hours, under
+    `next_office_hours`, the team on duty when the office next opens)."""
+    queue, duty, arriving, own = await asyncio.gather(
         api.work_queue(caller, views.queue_query(caller.user)),
         api.on_duty(caller, now),
-        api.on_duty(caller, assignment_instant(office, now)),
+        api.arriving(caller, now),
+        _own_load(api, caller),
     )
     title = "my_referrals" if views.queue_query(caller.user) else "incoming"
-    return StartPage(views.queue_rows(queue, now, language), views.on_duty_view(duty, arriving), title)
+    own_load = views.load_bar(own, language) if own else None
+    return StartPage(
+        views.queue_rows(queue, now, language), views.on_duty_view(duty, arriving), title, own_load
+    )
+
+
+async def _own_load(api: StaffApi, caller: Caller) -> WorkloadRow | None:
+    """A caseworker's own load against capacity; nobody else has one."""
+    return await api.own_workload(caller) if caller.user.has_any("caseworker") else None
 
 
 async def queue_page(
@@ -61,6 +69,8 @@ class ReferralPage:
     may_decide: bool
     may_register: bool
     may_reassign: bool
+    may_send_feedback: bool = False
+    feedback_deadline: views.DeadlineView | None = None
 
 
 async def referral_page(
@@ -80,6 +90,11 @@ async def referral_page(
         may_decide=user.has_any("caseworker", "manager"),
         may_register=user.has_any("intake", "manager") and not state.registered,
         may_reassign=user.has_any("manager", "head_of_unit"),
+        may_send_feedback=user.has_any("caseworker", "manager"),
+        feedback_deadline=next(
+            (views.deadline_view(d, now, language) for d in state.deadlines if d.name == "reporter_feedback"),
+            None,
+        ),
     )
 
 
@@ -103,6 +118,14 @@ async def act_on_referral(
     await api.act(caller, referral_id, action, body)
 
 
+FEEDBACK_CHANNELS = ("letter", "email")
+
+
+async def feedback_sent(api: StaffApi, caller: Caller, referral_id: str, channel: str, now: datetime) -> None:
+    """Record that the reporter was told now, by letter or email; the feedback clock stops."""
+    await api.feedback_sent(caller, referral_id, now, channel)
+
+
 async def register_case_number(
     api: StaffApi, caller: Caller, referral_id: str, number: str, now: datetime
 ) -> None:
@@ -115,7 +138,7 @@ async def team_board(
 ) -> tuple[list[views.LoadBar], list[views.QueueRow]]:
     """Load bars per caseworker of `teams` (None: every team, for the head of unit) and the open
     referrals the user's role lists. The workload API answers for every team."""
-    workload, queue = await asyncio.gather(api.workload(caller), api.work_queue(caller, {}))
+    workload, queue = await asyncio.gather(api.workload(caller), api.work_queue(caller, views.OPEN))
     mine = [w for w in workload if teams is None or w.team in teams]
     bars = [views.load_bar(w, language) for w in sorted(mine, key=lambda w: (w.team, w.staff_id))]
     return bars, views.queue_rows(queue, now, language)
@@ -128,7 +151,42 @@ async def add_absence(
     await api.add_absence(caller, staff_id, starts_on, ends_on, kind)
 
 
+async def end_absence(api: StaffApi, caller: Caller, staff_id: str, back_on: date) -> None:
+    """End a running absence early: the person takes referrals again from `back_on`."""
+    await api.end_absence(caller, staff_id, back_on)
+
+
+@dataclass(frozen=True)
+class AccessLogPage:
+    """One page of the access log for review, and the cursor of the next."""
+
+    rows: list[views.LogRow]
+    next_cursor: str | None
+
+
+async def access_log_page(api: StaffApi, caller: Caller, query: dict[str, str]) -> AccessLogPage:
+    """Rows of intake's access log the caller may review (intake decides which)."""
+    rows, next_cursor = await api.read_access_log(caller, query)
+    return AccessLogPage(views.log_rows(rows), next_cursor)
+
+
+SCHEDULE_DAYS = 56
+
+
+async def rotation_page(api: StaffApi, caller: Caller, now: datetime) -> list[views.DutyRow]:
+    """The on-duty periods of the coming eight weeks, overrides cut in (assignment computes them)."""
+    today = now.astimezone(views.STOCKHOLM).date()
+    return views.duty_rows(await api.schedule(caller, today, today + timedelta(days=SCHEDULE_DAYS)))
+
+
+async def add_override(
+    api: StaffApi, caller: Caller, team: str, starts_at: datetime, ends_at: datetime, reason: str
+) -> None:
+    """Put a team on duty for a while instead of the rotation's."""
+    await api.add_override(caller, team, starts_at, ends_at, reason)
+
+
 async def overview(api: StaffApi, caller: Caller) -> list[board.TeamSummary]:
     """The head of unit's overview: every team's open referrals, deadlines and balance."""
-    queue, workload = await asyncio.gather(api.work_queue(caller, {}), api.workload(caller))
+    queue, workload = await asyncio.gather(api.work_queue(caller, views.OPEN), api.workload(caller))
     return board.team_summaries(queue, workload)

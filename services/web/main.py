@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI, Request
@@ -23,7 +22,6 @@ from services.web.adapters.http_staff_api import HttpStaffApi
 from services.web.adapters.memory import MemorySessionStore
 from services.web.adapters.oidc import OidcClient, OidcConfig
 from services.web.context import WebContext, render
-from services.web.domain.office_hours import OfficePolicy
 from services.web.ports import (
     SessionStore,
     StaffApi,
@@ -34,7 +32,6 @@ from services.web.ports import (
 from services.web.security import CsrfRejected, SessionPolicy, SignInRequired, session_middleware
 from shared.clock import Clock, SystemClock
 from shared.logging import configure_logging
-from shared.office_days import swedish_holidays
 from shared.runtime import serve
 from shared.settings import HttpSettings, LogSettings
 from shared.unit_config import UnitConfig, load_unit_config
@@ -117,7 +114,6 @@ def create_app(
         or MemorySessionStore(forget_after=timedelta(minutes=settings.session.idle_minutes)),
         oidc=OidcClient(oidc_config, client()),
         clock=clock or SystemClock(),
-        office=office_policy(unit),
         managed_teams=managed_teams(unit),
         staff_id_claim=o.staff_id_claim,
         roles_claim=o.roles_claim,
@@ -150,17 +146,6 @@ def managed_teams(config: UnitConfig) -> dict[str, frozenset[str]]:
     for team in config.teams:
         managed[team.manager.id] = managed.get(team.manager.id, frozenset()) | {team.id}
     return managed
-
-
-def office_policy(config: UnitConfig) -> OfficePolicy:
-    """The unit file's assignment policy and office hours, with the shared holiday calendar."""
-    return OfficePolicy(
-        policy=config.assignment_policy,
-        start=config.office_hours.start,
-        end=config.office_hours.end,
-        holidays=swedish_holidays(),
-        tz=ZoneInfo(config.rotation.timezone),
-    )
 
 
 async def _healthz() -> PlainTextResponse:

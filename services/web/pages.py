@@ -7,6 +7,7 @@ import re
 from datetime import date
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
@@ -14,14 +15,14 @@ from services.web import handlers
 from services.web.context import language, render, web
 from services.web.domain.dossier import dossier_sections
 from services.web.domain.texts import LANGUAGES, text
-from services.web.domain.views import safe_return_path
+from services.web.domain.views import LOG_FILTERS, local_instant, log_query, safe_return_path
 from services.web.ports import Session, UpstreamDenied, UpstreamRejected
 from services.web.security import caller_of, check_csrf
 
 router = APIRouter()
 _REFERRAL_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _STAFF_ID = re.compile(r"^[a-z][a-z0-9\-]{0,39}$")
-QUEUES = {"mine": {"assignee": "me"}, "incoming": {}, "team": {}}
+QUEUES = {"mine": {"assignee": "me", "open": "true"}, "incoming": {}, "team": {"open": "true"}}
 ABSENCE_KINDS = ("leave", "sick", "course", "other")
 
 
@@ -38,9 +39,7 @@ async def start(request: Request) -> Any:
     context = web(request)
     if not caller.user.roles:
         return render(request, "error.html", 403, message_key="no_role")
-    page = await handlers.start_page(
-        context.api, caller, context.clock.now(), language(request), context.office
-    )
+    page = await handlers.start_page(context.api, caller, context.clock.now(), language(request))
     return render(
         request, "start.html", page=page, queue="mine" if page.queue_title == "my_referrals" else "incoming"
     )
@@ -111,6 +110,24 @@ async def registration(request: Request, referral_id: str) -> Any:
     return RedirectResponse(f"/referrals/{rid}", status_code=303)
 
 
+@router.post("/referrals/{referral_id}/feedback-sent", dependencies=[Depends(check_csrf)])
+async def feedback_sent(request: Request, referral_id: str) -> Any:
+    """Record that the reporter was told (intake stops the feedback clock)."""
+    caller = caller_of(request)
+    context = web(request)
+    rid = _referral_id(referral_id)
+    channel = str((await request.form()).get("channel", ""))
+    if channel not in handlers.FEEDBACK_CHANNELS:
+        _field_error(request, "channel", text("choose_channel", language(request)))
+        return RedirectResponse(f"/referrals/{rid}", status_code=303)
+    await _saving(
+        request,
+        handlers.feedback_sent(context.api, caller, rid, channel, context.clock.now()),
+        field="channel",
+    )
+    return RedirectResponse(f"/referrals/{rid}", status_code=303)
+
+
 @router.post("/referrals/{referral_id}/{action}", dependencies=[Depends(check_csrf)])
 async def act(request: Request, referral_id: str, action: str) -> Any:
     """Acknowledge, protection assessment, decision, close or reassign."""
@@ -169,6 +186,77 @@ async def absence(request: Request) -> Any:
         request, handlers.add_absence(web(request).api, caller, sid, starts, ends, kind), field="ends_on"
     )
     return RedirectResponse("/team", status_code=303)
+
+
+@router.post("/staff/absences/end", dependencies=[Depends(check_csrf)])
+async def end_absence(request: Request) -> Any:
+    """End a running absence early, from the team board."""
+    caller = caller_of(request)
+    form = await request.form()
+    staff_id = str(form.get("staff_id", ""))
+    try:
+        back_on = date.fromisoformat(str(form.get("back_on", "")))
+    except ValueError:
+        back_on = None
+    if not _STAFF_ID.fullmatch(staff_id) or back_on is None:
+        _field_error(
+            request, "back_on", text("rejected", language(request), reason=text("back_on", language(request)))
+        )
+        return RedirectResponse("/team", status_code=303)
+    ending = handlers.end_absence(web(request).api, caller, staff_id, back_on)
+    await _saving(request, ending, field="back_on")
+    return RedirectResponse("/team", status_code=303)
+
+
+@router.get("/access-log")
+async def access_log(request: Request) -> Any:
+    """The access-log review: filters by staff, referral and days; a page at a time."""
+    caller = caller_of(request)
+    if not caller.user.has_any("head_of_unit", "manager"):
+        raise UpstreamDenied("head of unit and managers")
+    filters = {k: str(v) for k, v in request.query_params.items() if k in LOG_FILTERS}
+    try:
+        query = log_query(filters)
+    except ValueError:
+        return render(request, "access_log.html", 422, page=None, filters=filters, bad_day=True)
+    try:
+        page = await handlers.access_log_page(web(request).api, caller, query)
+    except UpstreamRejected as exc:
+        return render(request, "access_log.html", 422, page=None, filters=filters, reason=exc.reason)
+    following = httpx.QueryParams(filters | {"cursor": page.next_cursor}) if page.next_cursor else None
+    return render(request, "access_log.html", page=page, filters=filters, next_query=str(following or ""))
+
+
+@router.get("/rotation")
+async def rotation(request: Request) -> Any:
+    """The rotation calendar (managers, head of unit) and the form for an override."""
+    caller = caller_of(request)
+    if not caller.user.has_any("manager", "head_of_unit"):
+        raise UpstreamDenied("managers and the head of unit")
+    context = web(request)
+    rows = await handlers.rotation_page(context.api, caller, context.clock.now())
+    return render(request, "rotation.html", rows=rows, teams=context.all_teams())
+
+
+@router.post("/rotation/overrides", dependencies=[Depends(check_csrf)])
+async def override(request: Request) -> Any:
+    """Put a team on duty instead of the rotation's, for a while (a swap is two of these)."""
+    caller = caller_of(request)
+    form = await request.form()
+    lang = language(request)
+    team, reason = str(form.get("team", "")), str(form.get("reason", "")).strip()
+    try:
+        starts_at = local_instant(str(form.get("starts_at", "")))
+        ends_at = local_instant(str(form.get("ends_at", "")))
+    except ValueError:
+        _field_error(request, "ends_at", text("rejected", lang, reason=text("override_times", lang)))
+        return RedirectResponse("/rotation", status_code=303)
+    if team not in web(request).all_teams() or not reason:
+        _field_error(request, "ends_at", text("rejected", lang, reason=text("team", lang)))
+        return RedirectResponse("/rotation", status_code=303)
+    adding = handlers.add_override(web(request).api, caller, team, starts_at, ends_at, reason)
+    await _saving(request, adding, field="ends_at")
+    return RedirectResponse("/rotation", status_code=303)
 
 
 @router.post("/language", dependencies=[Depends(check_csrf)])

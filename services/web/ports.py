@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from services.web.domain.model import Caller, OnDuty, QueueItem, ReferralState, User, WorkloadRow
+from services.web.domain.model import (
+    AccessLogRow,
+    Caller,
+    OnDuty,
+    QueueItem,
+    ReferralState,
+    User,
+    WorkloadRow,
+)
 
 
 class UpstreamError(Exception):
@@ -64,14 +72,47 @@ class StaffApi(Protocol):
         """GET /v1/workload."""
         ...
 
+    async def own_workload(self, caller: Caller) -> WorkloadRow | None:
+        """GET /v1/workload?staff=me: the caller's own row (None when they are no caseworker)."""
+        ...
+
+    async def feedback_sent(self, caller: Caller, referral_id: str, sent_at: datetime, channel: str) -> None:
+        """POST /v1/referrals/{id}/feedback-sent on intake: the reporter was told (letter or email)."""
+        ...
+
     async def add_absence(
         self, caller: Caller, staff_id: str, starts_on: date, ends_on: date, kind: str
     ) -> None:
         """POST /v1/staff/{id}/absences."""
         ...
 
+    async def end_absence(self, caller: Caller, staff_id: str, back_on: date) -> None:
+        """POST /v1/staff/{id}/absences/end: the running absence ends the day before `back_on`."""
+        ...
+
+    async def schedule(self, caller: Caller, start: date, end: date) -> list[OnDuty]:
+        """GET /v1/rotation/schedule?from=&to=: the on-duty periods, overrides cut in."""
+        ...
+
+    async def add_override(
+        self, caller: Caller, team: str, starts_at: datetime, ends_at: datetime, reason: str
+    ) -> None:
+        """POST /v1/rotation/overrides (managers, head of unit)."""
+        ...
+
+    async def read_access_log(
+        self, caller: Caller, query: dict[str, str]
+    ) -> tuple[list[AccessLogRow], str | None]:
+        """GET /v1/access-log on intake: one page of rows and the cursor of the next, if any."""
+        ...
+
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """GET /v1/rotation/on-duty?at=."""
+        ...
+
+    async def arriving(self, caller: Caller, at: datetime) -> OnDuty:
+        """GET /v1/rotation/arriving?at=: the period whose team takes a referral arriving at `at`
+        (assignment's policy rule, not repeated here)."""
         ...
 
 

@@ -358,6 +358,26 @@ async def test_absences_not_over_before_a_day_come_by_first_day(backend: Backend
         assert await uow.absences.ending_on_or_after(DAY) == [absences[2], absences[0]]
 
 
+async def test_ending_early_cuts_only_the_persons_absence_running_on_the_day_back(backend: Backend) -> None:
+    running = Absence("cw-a1", DAY - timedelta(days=2), DAY + timedelta(days=5), "sick")
+    later = Absence("cw-a1", DAY + timedelta(days=20), DAY + timedelta(days=25), "leave")
+    other = Absence("cw-a2", DAY - timedelta(days=2), DAY + timedelta(days=5), "sick")
+    starting = Absence("cw-a1", DAY + timedelta(days=1), DAY + timedelta(days=3), "course")
+    async with backend.unit_of_work() as uow:
+        for a in (running, later, other, starting):
+            await uow.absences.add(a, "mgr-a")
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        assert await uow.absences.end_early("cw-a1", DAY + timedelta(days=1)) == 1
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        assert await uow.absences.end_early("cw-a1", DAY - timedelta(days=10)) == 0
+        stored = await uow.absences.ending_on_or_after(DAY - timedelta(days=30))
+    assert sorted(stored, key=lambda a: (a.staff_id, a.starts_on)) == [
+        Absence("cw-a1", running.starts_on, DAY, "sick"), starting, later, other,
+    ]  # fmt: skip
+
+
 # --- deadline alerts and handovers -----------------------------------------------------------
 
 
@@ -502,6 +522,8 @@ async def queue_cases(backend: Backend) -> list[QueueEntry]:
 
 QUEUE_ASKS = [
     (Actor("head", frozenset({"head_of_unit"})), QueueFilter()),
+    (Actor("head", frozenset({"head_of_unit"})), QueueFilter(open=True)),
+    (Actor("head", frozenset({"head_of_unit"})), QueueFilter(open=False)),
     (Actor("head", frozenset({"head_of_unit"})), QueueFilter(deadline="breached")),
     (Actor("head", frozenset({"head_of_unit"})), QueueFilter(deadline="approaching")),
     (Actor("head", frozenset({"head_of_unit"})), QueueFilter(deadline="ok")),
@@ -510,6 +532,8 @@ QUEUE_ASKS = [
     (Actor("in-1", frozenset({"intake"})), QueueFilter()),
     (Actor("in-1", frozenset({"intake"})), QueueFilter(team="team-c")),
     (Actor("mgr-b", frozenset({"manager"})), QueueFilter()),
+    (Actor("mgr-c", frozenset({"manager"})), QueueFilter(open=True)),
+    (Actor("cw-c2", frozenset({"caseworker"})), QueueFilter(assignee="me", open=True)),
     (Actor("mgr-b", frozenset({"manager"})), QueueFilter(assignee="cw-b2", deadline="breached")),
     (Actor("cw-a1", frozenset({"caseworker"})), QueueFilter()),  # own and mentored
     (Actor("cw-a1", frozenset({"caseworker"})), QueueFilter(assignee="cw-a5")),
@@ -528,6 +552,21 @@ async def test_a_queue_page_is_the_domains_page_of_every_case(
         found = await uow.queues.page(q)
     assert [e.case.referral_id for e in found] == [e.case.referral_id for e in q.page(entries)]
     assert found == q.page(entries)
+
+
+async def test_open_true_leaves_the_closed_history_out_and_open_false_keeps_only_it(backend: Backend) -> None:
+    await queue_cases(backend)
+    head = Actor("head", frozenset({"head_of_unit"}))
+    found = {}
+    for open_ in (None, True, False):
+        q = queue_query(head, UNIT, QueueFilter(open=open_), None, 50, T0)
+        async with backend.unit_of_work() as uow:
+            found[open_] = {e.case.referral_id: e.case.status for e in await uow.queues.page(q)}
+    assert set(found[False]) == {"R-c1", "R-c2", "R-old"}
+    assert (
+        "closed" not in found[True].values()
+        and found[True].keys() | found[False].keys() == found[None].keys()
+    )
 
 
 async def test_a_queue_read_page_by_page_with_the_cursor_is_the_whole_queue_once(backend: Backend) -> None:

@@ -157,6 +157,14 @@ async def test_acknowledging_moves_the_status_on(world: World) -> None:
     assert state.status == "acknowledged"
 
 
+async def test_a_closed_referral_leaves_the_open_queue_and_stays_in_the_history(world: World) -> None:
+    me, at = world.assignee(), {"at": NOW.isoformat()}
+    await world.api.act(me, world.referral_id, "decision", {"decision": "no_investigation"} | at)  # closes
+    assert await world.api.work_queue(me, {"assignee": "me", "open": "true"}) == []
+    history = await world.api.work_queue(me, {"assignee": "me"})
+    assert [(i.referral_id, i.status) for i in history] == [(world.referral_id, "closed")]
+
+
 async def test_a_decision_needs_the_caseworker_or_manager_role(world: World) -> None:
     body = {"decision": "open_investigation", "at": NOW.isoformat()}
     with pytest.raises(UpstreamDenied):
@@ -187,9 +195,45 @@ async def test_an_absence_shows_on_the_board_and_one_that_ends_before_it_starts_
         )
 
 
+async def test_the_person_ends_their_absence_early_and_another_teams_manager_may_not(world: World) -> None:
+    manager = world.caller(world.manager, "manager")
+    await world.api.add_absence(manager, world.caseworker, date(2026, 10, 26), date(2026, 10, 30), "sick")
+    other_team = "mgr-b" if world.manager != "mgr-b" else "mgr-c"
+    with pytest.raises(UpstreamDenied):
+        await world.api.end_absence(world.caller(other_team, "manager"), world.caseworker, date(2026, 10, 28))
+    await world.api.end_absence(world.assignee(), world.caseworker, date(2026, 10, 28))
+    (row,) = [r for r in await world.api.workload(manager) if r.staff_id == world.caseworker]
+    assert [(a.starts_on, a.ends_on) for a in row.absences] == [(date(2026, 10, 26), date(2026, 10, 27))]
+    with pytest.raises(UpstreamRejected):
+        await world.api.end_absence(world.assignee(), world.caseworker, date(2026, 10, 28))
+
+
+async def test_an_override_shows_in_the_schedule_and_only_a_manager_may_make_one(world: World) -> None:
+    starts, ends = local(2026, 10, 22, 8, 0), local(2026, 10, 23, 8, 0)
+    with pytest.raises(UpstreamDenied):
+        await world.api.add_override(world.assignee(), "team-c", starts, ends, "course")
+    with pytest.raises(UpstreamRejected):
+        await world.api.add_override(world.caller(world.manager, "manager"), "team-c", ends, starts, "course")
+    await world.api.add_override(world.caller(world.manager, "manager"), "team-c", starts, ends, "course")
+    periods = await world.api.schedule(world.assignee(), date(2026, 10, 20), date(2026, 10, 27))
+    assert OnDuty("team-c", starts, ends, "override") in periods
+    assert any(p.source == "rotation" and p.period_start <= NOW < p.period_end for p in periods)
+
+
 async def test_the_team_on_duty_covers_now(world: World) -> None:
     duty = await world.api.on_duty(world.assignee(), NOW)
     assert duty.team.startswith("team-") and duty.period_start <= NOW < duty.period_end
+
+
+async def test_a_referral_arriving_in_office_hours_goes_to_the_team_on_duty_now(world: World) -> None:
+    caller = world.assignee()
+    assert await world.api.arriving(caller, NOW) == await world.api.on_duty(caller, NOW)
+
+
+async def test_a_caseworker_reads_their_own_load_and_someone_without_caseload_gets_none(world: World) -> None:
+    own = await world.api.own_workload(world.assignee())
+    assert own is not None and (own.staff_id, own.open_cases) == (world.caseworker, 1)
+    assert await world.api.own_workload(world.caller("in-1", "intake")) is None
 
 
 async def test_a_token_the_api_does_not_accept_asks_for_a_new_sign_in(world: World) -> None:

@@ -214,6 +214,9 @@ ENDPOINTS = [
     ("POST", "/v1/referrals/R-x0/close", {"at": "2026-10-06T10:00:00+02:00"}),
     ("POST", "/v1/referrals/R-x0/feedback", {"at": "2026-10-06T10:00:00+02:00"}),
     ("GET", "/v1/workload", None),
+    ("GET", "/v1/workload?staff=me", None),
+    ("GET", "/v1/rotation/arriving", None),
+    ("POST", "/v1/staff/cw-a1/absences/end", {"back_on": "2027-01-02"}),
     ("GET", "/v1/referrals?assignee=me&deadline=breached", None),
 ]  # fmt: skip
 

@@ -101,10 +101,29 @@ def test_a_manager_s_team_board_passes_axe_also_with_an_error_tied_to_its_field(
     _assert_accessible(page)
 
 
-def test_the_head_of_units_overview_passes_axe(site: Site, page: Page) -> None:
+def test_the_head_of_units_overview_and_access_log_pass_axe(site: Site, page: Page) -> None:
     _sign_in(page, site, "/overview", "head")
     assert page.get_by_role("row").count() == 3  # a header row and one per team
     _assert_accessible(page)
+    page.goto(site.url + "/access-log")
+    _assert_accessible(page)
+    page.get_by_label("Personal-id").fill("cw-a1")
+    page.get_by_role("button", name="Visa").click()
+    page.wait_for_url(site.url + "/access-log?staff=cw-a1&referral=&from=&to=")
+    _assert_accessible(page)
+
+
+def test_the_rotation_calendar_and_the_caseworkers_own_load_pass_axe(site: Site, page: Page) -> None:
+    _sign_in(page, site, "/rotation", "mgr-a")
+    assert page.get_by_role("heading", level=1).inner_text() == "Jourschema"
+    _assert_accessible(page)
+    page.get_by_role("button", name="Spara").click()  # empty required fields: the browser stops it
+    assert page.url == site.url + "/rotation"
+    _assert_accessible(page)
+    with fresh_page(page.context.browser) as other:  # type: ignore[arg-type]
+        sign_in(other, site.url, "/", "cw-a1")
+        assert other.locator("#own-load").count() == 1
+        _assert_accessible(other)
 
 
 def test_intake_acknowledges_a_referral_with_the_keyboard_alone(site: Site, page: Page) -> None:
@@ -187,3 +206,99 @@ def test_the_english_pages_and_the_signed_out_page_pass_axe(site: Site, page: Pa
     _assert_accessible(page)
     page.goto(site.url + "/team")
     assert page.get_by_role("button", name="mgr-a", exact=True).is_visible()  # the provider's form again
+
+
+# Every page of each role, as it looks signed in (the 403 page is R-B1's dossier for team-a).
+PAGES_BY_ROLE = {
+    "cw-a1": ("/", "/referrals", "/referrals/R-A1", "/referrals/R-A1/dossier", "/referrals/R-B1/dossier"),
+    "mgr-a": ("/team", "/rotation", "/referrals/R-A2", "/no-such-page"),
+    "head": ("/overview", "/access-log"),
+    "in-1": ("/incoming",),
+}
+NARROW = {"width": 320, "height": 640}  # WCAG 1.4.10 reflow: 320 CSS px, no sideways scrolling
+ZOOMED = {"width": 640, "height": 400}  # a 1280 px wide window at 200 % zoom
+
+
+@pytest.mark.parametrize("viewport", [NARROW, ZOOMED], ids=["320px", "zoom200"])
+def test_every_page_reflows_at_320_px_and_at_200_percent_zoom_with_every_control_in_reach(
+    site: Site, browser: Browser, viewport: dict[str, int]
+) -> None:
+    for staff_id, paths in PAGES_BY_ROLE.items():
+        context = browser.new_context(
+            viewport=viewport,  # type: ignore[arg-type]
+            device_scale_factor=2 if viewport is ZOOMED else 1,
+            locale="sv-SE",
+            timezone_id="Europe/Stockholm",
+        )
+        try:
+            page = context.new_page()
+            sign_in(page, site.url, paths[0], staff_id)
+            for path in paths:
+                page.goto(site.url + path)
+                assert _no_sideways_scrolling(page), f"{path} scrolls sideways at {viewport}"
+                assert _controls_outside_the_viewport(page) == [], path
+        finally:
+            context.close()
+
+
+def _no_sideways_scrolling(page: Page) -> bool:
+    return bool(
+        page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    )
+
+
+def _controls_outside_the_viewport(page: Page) -> list[str]:
+    """Buttons, fields and menu links (not the skip link, which shows on focus) cut off at the sides."""
+    return list(
+        page.evaluate(
+            """() => {
+              const width = document.documentElement.clientWidth;
+              const controls = 'button, input:not([type=hidden]), select, textarea, nav a';
+              return [...document.querySelectorAll(controls)]
+                .filter(e => { const r = e.getBoundingClientRect(); return r.left < 0 || r.right > width; })
+                .map(e => e.outerHTML.slice(0, 80));
+            }"""
+        )
+    )
+
+
+def test_the_404_503_and_sign_in_failed_pages_pass_axe(site: Site, page: Page) -> None:
+    _sign_in(page, site, "/", "cw-a1")
+    response = page.goto(site.url + "/no-such-page")
+    assert response is not None and response.status == 404
+    _assert_accessible(page)
+    site.api.down = True
+    try:
+        response = page.goto(site.url + "/referrals")
+        assert response is not None and response.status == 503
+        _assert_accessible(page)
+    finally:
+        site.api.down = False
+    response = page.goto(site.url + "/auth/callback?code=x&state=not-ours")
+    assert response is not None and response.status == 400
+    assert page.get_by_role("link", name="Logga in").is_visible()
+    _assert_accessible(page)
+
+
+def test_a_manager_reassigns_a_referral_with_the_keyboard_alone(site: Site, page: Page) -> None:
+    _sign_in(page, site, "/referrals/R-A2", "mgr-a")
+    steps = 0
+    while page.evaluate("() => document.activeElement.id") != "reassign-to":
+        page.keyboard.press("Tab")
+        steps += 1
+        assert steps < 40, "the reassignment field is reachable with Tab"
+    page.keyboard.type("cw-a1")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "reassign-reason"
+    page.keyboard.type("Jämnare belastning")
+    assert _tab(page) == "Spara"
+    page.keyboard.press("Enter")
+    page.wait_for_url(site.url + "/referrals/R-A2")
+    assert page.get_by_role("status").inner_text() == "Sparat."
+    assert (
+        "mgr-a",
+        "R-A2",
+        "reassign",
+        {"caseworker": "cw-a1", "reason": "Jämnare belastning"},
+    ) in site.api.done
+    _assert_accessible(page)

@@ -118,3 +118,55 @@ async def test_a_case_moves_through_its_lifecycle_and_the_workload_shows_loads_i
     person = next(p for p in workload["caseworkers"] if p["staff_id"] == mine)
     assert mine == "cw-b1"  # the first in the team, all being equal; a mentor: half of 20 cases
     assert (person["open_cases"], person["weighted_load"], person["capacity"]) == (1, 1.0, 10.0)
+
+
+async def test_a_referral_arriving_on_a_saturday_goes_to_the_team_on_duty_when_the_office_opens(
+    staff_api: Any,
+) -> None:
+    saturday = {"at": "2026-10-10T12:00:00+02:00"}  # team-b holds until Monday 08:00, then team-c
+    now = (await staff_api.get("/v1/rotation/on-duty", params=saturday, headers=MANAGER)).json()
+    arriving = (await staff_api.get("/v1/rotation/arriving", params=saturday, headers=MANAGER)).json()
+    assert now["team"] == "team-b"
+    assert (arriving["team"], arriving["period_start"]) == ("team-c", "2026-10-12T08:00:00+02:00")
+    in_hours = {"at": AT}
+    response = await staff_api.get("/v1/rotation/arriving", params=in_hours, headers=as_("cw-a1:caseworker"))
+    assert response.json()["team"] == "team-b"
+    assert (await staff_api.get("/v1/rotation/arriving", params=saturday)).status_code == 401
+
+
+async def test_a_caseworker_sees_only_their_own_load_and_not_the_whole_workload(staff_api: Any) -> None:
+    mine = staff_api.fakes.case("R-1").caseworker
+    own = await staff_api.get("/v1/workload", params={"staff": "me"}, headers=as_(f"{mine}:caseworker"))
+    assert [(p["staff_id"], p["open_cases"]) for p in own.json()["caseworkers"]] == [(mine, 1)]
+    everyone = (await staff_api.get("/v1/workload", headers=MANAGER)).json()["caseworkers"]
+    assert own.json()["caseworkers"][0] == next(p for p in everyone if p["staff_id"] == mine)
+    other = await staff_api.get("/v1/workload", params={"staff": "me"}, headers=as_("cw-a1:caseworker"))
+    assert [(p["staff_id"], p["open_cases"]) for p in other.json()["caseworkers"]] == [("cw-a1", 0)]
+    refused = await staff_api.get("/v1/workload", headers=as_(f"{mine}:caseworker"))
+    assert refused.status_code == 403
+    named = await staff_api.get("/v1/workload", params={"staff": "cw-a1"}, headers=as_(f"{mine}:caseworker"))
+    assert named.status_code == 422
+    intake = await staff_api.get("/v1/workload", params={"staff": "me"}, headers=as_("in-1:intake"))
+    assert intake.json()["caseworkers"] == []
+
+
+async def test_an_absence_is_ended_early_by_the_person_their_manager_or_the_head_only(staff_api: Any) -> None:
+    sick = {"kind": "sick", "starts_on": "2026-10-01", "ends_on": "2026-10-20"}
+    assert (await staff_api.post("/v1/staff/cw-b2/absences", json=sick, headers=MANAGER)).status_code == 201
+    back = {"back_on": "2026-10-07"}
+    for someone in ("mgr-a:manager", "cw-b3:caseworker", "in-1:intake"):  # another team's manager
+        refused = await staff_api.post("/v1/staff/cw-b2/absences/end", json=back, headers=as_(someone))
+        assert refused.status_code == 403, someone
+    ended = await staff_api.post("/v1/staff/cw-b2/absences/end", json=back, headers=MANAGER)
+    assert (ended.status_code, ended.json()["absences_ended"]) == (200, 1)
+    workload = (await staff_api.get("/v1/workload", headers=MANAGER)).json()["caseworkers"]
+    person = next(p for p in workload if p["staff_id"] == "cw-b2")
+    assert person["absences"] == [{"starts_on": "2026-10-01", "ends_on": "2026-10-06", "kind": "sick"}]
+    again = await staff_api.post("/v1/staff/cw-b2/absences/end", json=back, headers=as_("cw-b2:caseworker"))
+    assert (again.status_code, again.json()["title"]) == (409, "Conflict")
+    nobody = await staff_api.post(
+        "/v1/staff/nobody/absences/end", json=back, headers=as_("head:head_of_unit")
+    )
+    assert nobody.status_code == 404
+    bad = await staff_api.post("/v1/staff/cw-b2/absences/end", json={"back_on": "soon"}, headers=MANAGER)
+    assert bad.status_code == 422

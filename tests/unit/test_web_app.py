@@ -3,6 +3,7 @@ the 403 page, and what the pages show."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.web.adapters.memory import MemorySessionStore
-from services.web.domain.model import OnDuty
+from services.web.domain.model import Deadline, OnDuty
 from services.web.ports import Session
 from services.web.security import COOKIE
 from tests.web_support import NOW, WebApp
@@ -180,6 +181,7 @@ def test_after_office_hours_a_referral_arriving_now_goes_to_the_team_on_duty_nex
         OnDuty("team-a", NOW, handover, "rotation"),
         OnDuty("team-b", handover, handover + timedelta(days=14), "override"),
     ]
+    web.api.assignment_moment = lambda at: handover if at < handover else at  # as assignment answers
     web.clock.set(datetime(2026, 12, 17, 19, 0, tzinfo=UTC))  # Thursday 20:00 local
     web.sign_in("mgr-a", "manager")
     page = web.client.get("/").text
@@ -323,3 +325,150 @@ def test_an_absence_that_ends_before_it_starts_is_explained_beside_the_last_day_
     assert "Sista dagen kan inte vara före första dagen." in page
     assert 'aria-describedby="absence-ends-error"' in page
     assert web.api.done == []
+
+
+def test_a_caseworker_sees_their_own_load_against_capacity_on_the_start_page_and_intake_sees_none() -> None:
+    web = WebApp()
+    web.sign_in("cw-a2", "caseworker")
+    page = web.client.get("/").text
+    assert "Min belastning" in page and 'id="own-load"' in page and "7 av 6 ärenden" in page
+    assert "4.5 av 6" not in page  # nobody else's row
+    intake = WebApp()
+    intake.sign_in("in-1", "intake")
+    assert "Min belastning" not in intake.client.get("/").text
+
+
+def test_the_reporter_is_told_from_the_referral_page_once_decided_and_the_feedback_clock_is_shown() -> None:
+    web = WebApp()
+    feedback_due = Deadline("reporter_feedback", NOW + timedelta(days=3), None, "ok")
+    item = web.api.queue["R-A1"]
+    web.api.queue["R-A1"] = dataclasses.replace(item, deadlines=(*item.deadlines, feedback_due))
+    web.sign_in("cw-a1", "caseworker")
+    page = web.client.get("/referrals/R-A1").text
+    assert 'action="/referrals/R-A1/feedback-sent"' in page
+    feedback = re.search(r'<p id="feedback-deadline">(.*?)</p>', page, re.S)
+    assert (
+        feedback
+        and "Återkoppling till anmälare:" in feedback[1]
+        and "ska vara klar om 3 dagar" in feedback[1]
+    )
+    token = _csrf(page)
+    web.client.post("/referrals/R-A1/feedback-sent", data={"csrf_token": token, "channel": "letter"})
+    refused = web.client.get("/referrals/R-A1").text  # no decision yet: intake answers 409
+    assert 'aria-describedby="feedback-channel-error"' in refused and "Conflict" in refused
+    web.client.post("/referrals/R-A1/feedback-sent", data={"csrf_token": token, "channel": "pigeon"})
+    assert "Välj brev eller e-post" in web.client.get("/referrals/R-A1").text
+    assert not [d for d in web.api.done if d[2] == "feedback-sent"]
+    web.client.post("/referrals/R-A1/decision", data={"csrf_token": token, "decision": "no_investigation"})
+    saved = web.client.post("/referrals/R-A1/feedback-sent", data={"csrf_token": token, "channel": "letter"})
+    assert saved.status_code == 303 and "Sparat." in web.client.get("/referrals/R-A1").text
+    assert [d for d in web.api.done if d[2] == "feedback-sent"] == [
+        ("cw-a1", "R-A1", "feedback-sent", {"channel": "letter"})
+    ]
+
+
+def test_feedback_for_another_teams_referral_gets_the_403_page_and_nothing_is_recorded() -> None:
+    web = WebApp()
+    web.sign_in("cw-a1", "caseworker")
+    token = _csrf(web.client.get("/").text)
+    response = web.client.post(
+        "/referrals/R-B1/feedback-sent", data={"csrf_token": token, "channel": "email"}
+    )
+    assert response.status_code == 403
+    assert not [d for d in web.api.done if d[2] == "feedback-sent"]
+
+
+def test_a_manager_ends_an_absence_early_from_the_team_board_and_another_teams_manager_may_not() -> None:
+    web = WebApp()
+    web.sign_in("mgr-a", "manager")
+    token = _csrf(web.client.get("/team").text)
+    sick = {"csrf_token": token, "staff_id": "cw-a1", "starts_on": "2026-12-07", "ends_on": "2026-12-11"}
+    web.client.post("/staff/absences", data=sick | {"kind": "sick"})
+    page = web.client.get("/team").text
+    assert 'action="/staff/absences/end"' in page and "Avsluta frånvaro i förtid" in page
+    back = {"csrf_token": token, "staff_id": "cw-a1", "back_on": "2026-12-09"}
+    assert web.client.post("/staff/absences/end", data=back).status_code == 303
+    assert "Sjuk 2026-12-07–2026-12-08" in web.client.get("/team").text
+    web.client.post("/staff/absences/end", data=back)  # nothing runs on that day any more
+    refused = web.client.get("/team").text
+    assert 'aria-describedby="end-absence-back-error"' in refused and "Conflict" in refused
+    web.client.post("/staff/absences/end", data=back | {"back_on": "soon"})
+    assert 'aria-invalid="true"' in web.client.get("/team").text
+    other = WebApp(web.api)
+    other.sign_in("mgr-b", "manager")
+    token_b = _csrf(other.client.get("/team").text)
+    denied = other.client.post(
+        "/staff/absences/end", data=back | {"csrf_token": token_b, "back_on": "2026-12-08"}
+    )
+    assert denied.status_code == 403
+    assert [d[2] for d in web.api.done].count("absence-end") == 1
+
+
+def test_a_manager_sees_the_rotation_calendar_and_puts_another_team_on_duty_for_a_while() -> None:
+    web = WebApp()
+    web.sign_in("mgr-a", "manager")
+    page = web.client.get("/rotation").text
+    assert "Jourschema" in page and '<th scope="row">team-a</th>' in page
+    assert 'href="/rotation"' in page and "Outlook" in page  # the subscription gap, said plainly
+    override = {
+        "csrf_token": _csrf(page),
+        "team": "team-c",
+        "starts_at": "2026-12-09T08:00",
+        "ends_at": "2026-12-10T08:00",
+        "reason": "Utbildningsdag",
+    }
+    assert web.client.post("/rotation/overrides", data=override).status_code == 303
+    assert ("mgr-a", "team-c", "override", {"reason": "Utbildningsdag"}) in web.api.done
+    changed = web.client.get("/rotation").text
+    assert (
+        '<th scope="row">team-c</th><td>2026-12-09 08:00</td><td>2026-12-10 08:00</td><td>Ja</td>' in changed
+    )
+    web.client.post("/rotation/overrides", data=override | {"ends_at": "2026-12-08T08:00"})
+    backwards = web.client.get("/rotation").text
+    assert 'aria-describedby="override-ends-error"' in backwards and "ends_at" in backwards
+    web.client.post("/rotation/overrides", data=override | {"team": "team-x"})
+    assert 'aria-invalid="true"' in web.client.get("/rotation").text
+    assert [d[2] for d in web.api.done].count("override") == 1
+
+
+def test_a_caseworker_gets_the_403_page_for_the_rotation_calendar_and_cannot_override() -> None:
+    web = WebApp()
+    web.sign_in("cw-a1", "caseworker")
+    assert web.client.get("/rotation").status_code == 403
+    token = _csrf(web.client.get("/").text)
+    form = {
+        "csrf_token": token,
+        "team": "team-c",
+        "starts_at": "2026-12-09T08:00",
+        "ends_at": "2026-12-10T08:00",
+    }
+    response = web.client.post("/rotation/overrides", data=form | {"reason": "x"})
+    assert response.status_code == 403 and not [d for d in web.api.done if d[2] == "override"]
+
+
+def test_the_head_of_unit_reviews_the_access_log_with_filters_and_pages() -> None:
+    web = WebApp()
+    web.api.access_log = [("cw-a1", "R-A1", "read"), ("cw-a1", "R-B1", "denied"), ("cw-b1", "R-B1", "read")]
+    web.api.log_page = 2
+    web.sign_in("head", "head_of_unit")
+    page = web.client.get("/access-log").text
+    assert 'href="/access-log"' in page and page.count("<tr>") == 3  # a header row and two rows
+    following = re.search(r'<a href="/access-log\?([^"]+)">Nästa sida</a>', page)
+    assert following is not None
+    rest = web.client.get("/access-log?" + following[1].replace("&amp;", "&")).text
+    assert rest.count("<tr>") == 2 and "cw-b1" in rest and "Nästa sida" not in rest
+    only = web.client.get("/access-log", params={"staff": "cw-a1", "referral": "R-B1"}).text
+    assert only.count("<tr>") == 2 and "denied" in only
+    bad = web.client.get("/access-log", params={"from": "last week"})
+    assert bad.status_code == 422 and 'aria-describedby="log-to-error"' in bad.text
+
+
+def test_a_manager_reviews_only_their_teams_rows_and_a_caseworker_gets_the_403_page() -> None:
+    web = WebApp()
+    web.api.access_log = [("cw-a1", "R-A1", "read"), ("cw-b1", "R-B1", "read")]
+    web.sign_in("mgr-a", "manager")
+    page = web.client.get("/access-log").text
+    assert "R-A1" in page and "R-B1" not in page
+    caseworker = WebApp(web.api)
+    caseworker.sign_in("cw-a1", "caseworker")
+    assert caseworker.client.get("/access-log").status_code == 403

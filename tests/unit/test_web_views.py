@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.web.domain.board import team_summaries
 from services.web.domain.dossier import dossier_sections
 from services.web.domain.model import ClaimsRejected, Deadline, User, WorkloadRow, user_from_claims
-from services.web.domain.office_hours import OfficePolicy, assignment_instant
 from services.web.domain.views import (
-    STOCKHOLM,
     deadline_phrase,
     deadline_view,
     is_idle,
     load_bar,
     local_time,
+    log_query,
     navigation,
     queue_query,
     queue_rows,
     safe_return_path,
 )
-from shared.office_days import swedish_holidays
 from tests.web_support import NOW, queue_item
 
 
@@ -94,8 +92,8 @@ def test_a_load_bar_scales_past_capacity_so_that_overload_shows() -> None:
     [
         ({"caseworker"}, ["/", "/referrals"]),
         ({"intake"}, ["/", "/incoming"]),
-        ({"manager"}, ["/", "/team"]),
-        ({"head_of_unit"}, ["/", "/team", "/overview"]),
+        ({"manager"}, ["/", "/team", "/rotation"]),
+        ({"head_of_unit"}, ["/", "/team", "/rotation", "/overview", "/access-log"]),
         (set(), ["/"]),
     ],
 )
@@ -104,7 +102,8 @@ def test_the_menu_shows_the_pages_of_the_users_roles(roles: set[str], paths: lis
 
 
 def test_a_caseworker_starts_from_their_own_referrals_and_intake_from_all_open_ones() -> None:
-    assert queue_query(User("cw-a1", frozenset({"caseworker"}))) == {"assignee": "me"}
+    assert queue_query(User("cw-a1", frozenset({"caseworker"}))) == {"assignee": "me", "open": "true"}
+    assert queue_query(User("mgr-a", frozenset({"manager"}))) == {"open": "true"}
     assert queue_query(User("in-1", frozenset({"intake"}))) == {}
 
 
@@ -144,25 +143,6 @@ def test_claims_without_the_staff_id_are_refused() -> None:
         user_from_claims({"roles": ["caseworker"]}, "sub", "roles")
 
 
-def _office(policy: str = "next_office_hours") -> OfficePolicy:
-    return OfficePolicy(policy, time(8, 0), time(17, 0), swedish_holidays(), STOCKHOLM)
-
-
-def test_a_referral_arriving_in_office_hours_goes_to_the_team_on_duty_now() -> None:
-    assert assignment_instant(_office(), NOW) == NOW
-
-
-def test_a_referral_arriving_on_the_evening_before_christmas_waits_for_the_next_office_day() -> None:
-    evening = datetime(2026, 12, 23, 17, 0, tzinfo=UTC)  # Wednesday 18:00 local
-    # 24 and 25 December are holidays, then a weekend: Monday 28 December 08:00.
-    assert assignment_instant(_office(), evening) == datetime(2026, 12, 28, 8, 0, tzinfo=STOCKHOLM)
-
-
-def test_under_the_received_at_policy_the_arrival_instant_decides() -> None:
-    evening = datetime(2026, 12, 23, 17, 0, tzinfo=UTC)
-    assert assignment_instant(_office("received_at"), evening) == evening
-
-
 def test_the_overview_counts_each_teams_open_referrals_by_deadline_state_and_its_imbalance() -> None:
     items = [
         queue_item("R-1", "team-a", "cw-a1", due_in=timedelta(days=3)),
@@ -195,3 +175,16 @@ def test_the_dossier_reads_in_plain_words_with_flags_as_yes_or_no_and_categories
     assert reporter.title == "Anmälaren"
     assert concern.groups[0][0] == ("Vad oron gäller", "Brister i omsorgen, Barnet har sett eller hört våld")
     assert dossier_sections(raw, "en")[3].groups[0][1] == ("Acute danger", "Yes")
+
+
+def test_the_access_log_filters_become_stockholm_midnights_with_the_last_day_included() -> None:
+    query = log_query(
+        {"staff": " cw-a1 ", "from": "2026-03-29", "to": "2026-03-29", "referral": "", "x": "y"}
+    )
+    assert query == {
+        "staff": "cw-a1",
+        "from": "2026-03-29T00:00:00+01:00",
+        "to": "2026-03-30T00:00:00+02:00",  # daylight saving began that night
+    }
+    with pytest.raises(ValueError, match="isoformat"):
+        log_query({"to": "tomorrow"})

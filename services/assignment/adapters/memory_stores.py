@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 
 from services.assignment.domain.batch import PRIOR_LIMIT, FactsQuery, NewAssignment, ReferralFacts
 from services.assignment.domain.cases import Case, Extension
+from services.assignment.domain.day_to_day import ended_early
 from services.assignment.domain.deadlines import Alert, OpenDeadline
 from services.assignment.domain.model import Load, Override, PriorCase
 from services.assignment.domain.registration import Registration
@@ -211,6 +212,16 @@ class InMemoryAbsenceStore:
     async def ending_on_or_after(self, day: date) -> list[Absence]:
         """Absences not over before `day`, by first day."""
         return sorted((a for _, a, _ in self._tables.absences if a.ends_on >= day), key=lambda a: a.starts_on)
+
+    async def end_early(self, staff_id: str, back_on: date) -> int:
+        """Cut the person's absences running on `back_on`; how many."""
+        cut = 0
+        for i, (row_id, absence, by) in enumerate(self._tables.absences):
+            shorter = ended_early(absence, back_on) if absence.staff_id == staff_id else None
+            if shorter is not None:
+                self._tables.absences[i] = (row_id, shorter, by)
+                cut += 1
+        return cut
 
 
 class InMemoryScheduledEventStore:

@@ -59,6 +59,8 @@ def page_sql(q: QueueQuery) -> tuple[str, list[Any]]:
     for column, value in (("caseworker", q.caseworker), ("team", q.team), ("status", q.status)):
         if value is not None:
             where.append(f"{column} = {p(value, 'text')}")
+    if q.open is not None:
+        where.append("status <> 'closed'" if q.open else "status = 'closed'")
     if q.registered is not None:
         where.append(f"registered_at IS {'NOT ' if q.registered else ''}NULL")
     if q.deadline is not None:

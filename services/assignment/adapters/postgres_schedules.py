@@ -87,6 +87,15 @@ class PostgresAbsenceStore:
         )
         return [Absence(*r) for r in rows]
 
+    async def end_early(self, staff_id: str, back_on: date) -> int:
+        """Cut the person's absences running on `back_on` (domain `ended_early`); how many."""
+        status: str = await self._conn.execute(
+            "UPDATE absences SET ends_on = $2::date - 1"
+            " WHERE staff_id = $1 AND starts_on < $2 AND ends_on >= $2",
+            staff_id, back_on,
+        )  # fmt: skip
+        return int(status.split()[-1])
+
 
 class PostgresScheduledEventStore:
     """Deadline alerts and handovers on one connection; a unique key makes each one once."""

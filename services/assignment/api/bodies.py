@@ -70,6 +70,12 @@ class AbsenceIn(_Body):
     kind: Literal["leave", "sick", "course", "other"]
 
 
+class AbsenceEndIn(_Body):
+    """An absence ended early: the person takes referrals again from `back_on`."""
+
+    back_on: Day
+
+
 class Created(_Body):
     """The id of what was stored."""
 

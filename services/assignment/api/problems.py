@@ -18,6 +18,7 @@ from services.assignment.domain.errors import (
     InvalidScheduleRange,
     InvalidTransition,
     NoFeedbackDue,
+    NoRunningAbsence,
     NotPermitted,
     TimeOutOfRange,
     UnknownCaseworker,
@@ -41,6 +42,7 @@ PROBLEMS: dict[type[AssignmentRefused], tuple[int, str]] = {
     UnknownTeam: (422, "Unknown team"),
     InvalidOverrideWindow: (422, "Invalid window"),
     InvalidAbsenceDates: (422, "Invalid dates"),
+    NoRunningAbsence: (409, "Conflict"),
     InvalidScheduleRange: (422, "Invalid range"),
     InvalidQueueFilter: (422, "Invalid filter"),
 }

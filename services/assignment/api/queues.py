@@ -47,12 +47,14 @@ async def work_queue(
     status: Status | None = None,
     deadline: Literal["ok", "approaching", "breached"] | None = None,
     registered: bool | None = None,
+    open: bool | None = None,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> QueuePageOut:
     """The caller's work queue: their own (caseworker), every open referral (intake), their
-    team's (manager), every referral (head of unit); filters combined with AND."""
-    filters = QueueFilter(assignee, team, status, deadline, registered)
+    team's (manager), every referral (head of unit); filters combined with AND (`open=true`:
+    only referrals not closed, which pages showing current work want, not the years of history)."""
+    filters = QueueFilter(assignee, team, status, deadline, registered, open)
     actor = Actor(caller.sub, caller.roles)
     page = await queues.work_queue(
         api.unit_of_work(), api.unit, actor, filters, decode_cursor(cursor), limit, api.clock.now()

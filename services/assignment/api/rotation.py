@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from services.assignment.api.bodies import AbsenceIn, Created, Day, Instant, OverrideIn, Period, workload_body
+from services.assignment.api.bodies import (
+    AbsenceEndIn,
+    AbsenceIn,
+    Created,
+    Day,
+    Instant,
+    OverrideIn,
+    Period,
+    workload_body,
+)
 from services.assignment.api.dependencies import Api, Caller
 from services.assignment.api.ical import calendar_ics
+from services.assignment.domain.access import Actor
 from services.assignment.domain.model import Override
 from services.assignment.domain.workload import Absence
 from services.assignment.handlers import rotation
@@ -24,6 +34,13 @@ READ_PROBLEMS = problem_responses(401, 403, 422, 503)
 async def on_duty_at(api: Api, caller: Caller, at: Instant | None = None) -> Period:
     require(caller, ROLES)
     return Period.of(await rotation.on_duty_at(api.unit_of_work(), api.unit, at or api.clock.now()))
+
+
+@router.get("/rotation/arriving", response_model=Period, responses=READ_PROBLEMS)
+async def arriving(api: Api, caller: Caller, at: Instant | None = None) -> Period:
+    """The period whose team takes a referral arriving at `at` (default now), under the policy."""
+    require(caller, ROLES)
+    return Period.of(await rotation.arriving_at(api.unit_of_work(), api.unit, at or api.clock.now()))
 
 
 @router.get(
@@ -82,8 +99,23 @@ async def add_absence(api: Api, staff_id: str, body: AbsenceIn, caller: Caller) 
     return Created(id=await rotation.add_absence(api.unit_of_work(), api.unit, absence, caller.sub))
 
 
-@router.get("/workload", responses=problem_responses(401, 403, 503))
-async def get_workload(api: Api, caller: Caller) -> dict[str, object]:
-    require(caller, MANAGERS)
+@router.post(
+    "/staff/{staff_id}/absences/end",
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
+)
+async def end_absence(api: Api, staff_id: str, body: AbsenceEndIn, caller: Caller) -> dict[str, object]:
+    """End the person's running absence early (it now ends the day before `back_on`). For the
+    person themself, the manager of their team and the head of unit; 409 when none runs then."""
+    actor = Actor(caller.sub, caller.roles)
+    cut = await rotation.end_absence(api.unit_of_work(), api.unit, staff_id, body.back_on, actor)
+    return {"staff_id": staff_id, "back_on": body.back_on, "absences_ended": cut}
+
+
+@router.get("/workload", responses=problem_responses(401, 403, 422, 503))
+async def get_workload(api: Api, caller: Caller, staff: Literal["me"] | None = None) -> dict[str, object]:
+    """Every caseworker's load (managers, head of unit); with `staff=me`, the caller's own row
+    (any staff role: a person may always see their own load against capacity)."""
+    require(caller, ROLES if staff == "me" else MANAGERS)
+    only = caller.sub if staff == "me" else None
     now = api.clock.now()
-    return workload_body(await rotation.workload(api.unit_of_work(), api.unit, now), now)
+    return workload_body(await rotation.workload(api.unit_of_work(), api.unit, now, only), now)

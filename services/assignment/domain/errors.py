@@ -101,6 +101,13 @@ class InvalidOverrideWindow(AssignmentRefused):
         super().__init__("ends_at must be after starts_at")
 
 
+class NoRunningAbsence(AssignmentRefused):
+    """Ending an absence early needs one that runs on the day the person is back."""
+
+    def __init__(self) -> None:
+        super().__init__("no absence of this person runs on back_on")
+
+
 class InvalidAbsenceDates(AssignmentRefused):
     """An absence must end on or after its first day, within ten years."""
 

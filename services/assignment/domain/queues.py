@@ -132,6 +132,7 @@ class QueueFilter:
     status: str | None = None
     deadline: str | None = None
     registered: bool | None = None
+    open: bool | None = None  # True: not closed; False: closed
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class QueueQuery:
     limit: int
     now: datetime
     reminders: Mapping[str, tuple[timedelta, ...]]
+    open: bool | None = None
 
     def matches(self, entry: QueueEntry) -> bool:
         """Whether the entry is in the queue (grants and every filter), wherever the page starts."""
@@ -159,6 +161,7 @@ class QueueQuery:
             and (self.caseworker is None or c.caseworker == self.caseworker)
             and (self.team is None or c.team == self.team)
             and (self.status is None or c.status == self.status)
+            and (self.open is None or (c.status != "closed") == self.open)
             and (self.registered is None or (c.registered_at is not None) == self.registered)
             and (self.deadline is None or entry.state(self.now, self.reminders) == self.deadline)
         )
@@ -208,7 +211,7 @@ def queue_query(
     return QueueQuery(
         scope, actor.staff_id if filters.assignee in (ME, actor.staff_id) else None, caseworker,
         filters.team, filters.status, filters.deadline, filters.registered, after, limit, now,
-        unit.deadlines.reminders,
+        unit.deadlines.reminders, filters.open,
     )  # fmt: skip
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from services.assignment.domain.day_to_day import check_absence, check_override
+from services.assignment.domain.access import Actor
+from services.assignment.domain.day_to_day import check_absence, check_override, may_end_absence
+from services.assignment.domain.errors import NoRunningAbsence, NotPermitted, UnknownStaff
 from services.assignment.domain.model import OnDuty, Override
 from services.assignment.domain.rotation import on_duty, schedule, schedule_window
 from services.assignment.domain.unit import Unit
@@ -21,6 +23,13 @@ async def on_duty_at(uow: AssignmentUnitOfWork, unit: Unit, at: datetime) -> OnD
     async with uow:
         overrides = await uow.overrides.between(at, at)
     return on_duty(unit.plan, overrides, at, unit.tz)
+
+
+async def arriving_at(uow: AssignmentUnitOfWork, unit: Unit, at: datetime) -> OnDuty:
+    """The period whose team takes a referral that arrives at `at`: the team on duty at the
+    unit's assignment moment (`Unit.assignment_moment`, the one rule of the assignment policy)."""
+    instant, _day = unit.assignment_moment(at)
+    return await on_duty_at(uow, unit, instant)
 
 
 async def schedule_between(uow: AssignmentUnitOfWork, unit: Unit, start: date, end: date) -> list[OnDuty]:
@@ -55,11 +64,32 @@ async def add_absence(uow: AssignmentUnitOfWork, unit: Unit, absence: Absence, b
     return row_id
 
 
-async def workload(uow: AssignmentUnitOfWork, unit: Unit, now: datetime) -> list[CaseworkerWorkload]:
+async def end_absence(
+    uow: AssignmentUnitOfWork, unit: Unit, staff_id: str, back_on: date, actor: Actor
+) -> int:
+    """End the person's running absence early: they take referrals again from `back_on`.
+    NotPermitted unless the actor is the person, their team's manager or the head of unit."""
+    if staff_id not in unit.people:
+        raise UnknownStaff
+    if not may_end_absence(unit, staff_id, actor.staff_id, actor.roles):
+        raise NotPermitted("ending an absence", "the person, their team's manager, head_of_unit")
+    async with uow:
+        cut = await uow.absences.end_early(staff_id, back_on)
+        if cut == 0:
+            raise NoRunningAbsence
+        await uow.commit()
+    return cut
+
+
+async def workload(
+    uow: AssignmentUnitOfWork, unit: Unit, now: datetime, only: str | None = None
+) -> list[CaseworkerWorkload]:
     """Per caseworker: open cases and weighted load as assignment's decisions read them, capacity
-    today, and absences not yet over."""
+    today, and absences not yet over; with `only`, that staff member's row alone (none if they
+    are no caseworker)."""
     day = unit.local_day(now)
     async with uow:
         loads = await uow.assignments.open_loads()
         absences = await uow.absences.ending_on_or_after(day)
-    return workload_view(unit.staff, day, unit.rules, loads, absences)
+    rows = workload_view(unit.staff, day, unit.rules, loads, absences)  # mentors need every row
+    return [r for r in rows if only is None or r.caseworker.staff_id == only]

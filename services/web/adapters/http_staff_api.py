@@ -10,6 +10,7 @@ import httpx
 
 from services.web.domain.model import (
     Absence,
+    AccessLogRow,
     Caller,
     Deadline,
     DeadlineState,
@@ -62,6 +63,17 @@ class HttpStaffApi:
         body = await self._get(self._assignment, "/v1/workload", caller)
         return [_workload_row(r) for r in body["caseworkers"]]
 
+    async def own_workload(self, caller: Caller) -> WorkloadRow | None:
+        """The caller's own row of the workload, if they are a caseworker."""
+        body = await self._get(self._assignment, "/v1/workload", caller, {"staff": "me"})
+        rows = [_workload_row(r) for r in body["caseworkers"]]
+        return rows[0] if rows else None
+
+    async def feedback_sent(self, caller: Caller, referral_id: str, sent_at: datetime, channel: str) -> None:
+        """Record on intake that the reporter was told."""
+        body = {"sent_at": sent_at.isoformat(), "channel": channel}
+        await self._post(self._intake, f"/v1/referrals/{referral_id}/feedback-sent", caller, body)
+
     async def add_absence(
         self, caller: Caller, staff_id: str, starts_on: date, ends_on: date, kind: str
     ) -> None:
@@ -69,14 +81,60 @@ class HttpStaffApi:
         body = {"starts_on": starts_on.isoformat(), "ends_on": ends_on.isoformat(), "kind": kind}
         await self._post(self._assignment, f"/v1/staff/{staff_id}/absences", caller, body)
 
+    async def end_absence(self, caller: Caller, staff_id: str, back_on: date) -> None:
+        """End a running absence early."""
+        body = {"back_on": back_on.isoformat()}
+        await self._post(self._assignment, f"/v1/staff/{staff_id}/absences/end", caller, body)
+
+    async def schedule(self, caller: Caller, start: date, end: date) -> list[OnDuty]:
+        """The on-duty periods from `start` to `end`."""
+        window = {"from": start.isoformat(), "to": end.isoformat()}
+        return [
+            _period(p) for p in await self._get(self._assignment, "/v1/rotation/schedule", caller, window)
+        ]
+
+    async def add_override(
+        self, caller: Caller, team: str, starts_at: datetime, ends_at: datetime, reason: str
+    ) -> None:
+        """Put `team` on duty from `starts_at` to `ends_at`."""
+        body = {
+            "team": team,
+            "starts_at": starts_at.isoformat(),
+            "ends_at": ends_at.isoformat(),
+            "reason": reason,
+        }
+        await self._post(self._assignment, "/v1/rotation/overrides", caller, body)
+
+    async def read_access_log(
+        self, caller: Caller, query: dict[str, str]
+    ) -> tuple[list[AccessLogRow], str | None]:
+        """One page of intake's access log."""
+        body = await self._get(self._intake, "/v1/access-log", caller, query | {"limit": "50"})
+        rows = [
+            AccessLogRow(
+                at=datetime.fromisoformat(r["at"]),
+                staff=r["staff"],
+                role=r["role"],
+                relation=r["relation"],
+                referral_id=r["referral_id"],
+                action=r["action"],
+                outcome=r["outcome"],
+                reason=r.get("reason"),
+            )
+            for r in body["rows"]
+        ]
+        return rows, body.get("next_cursor")
+
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """The team on duty at `at`."""
-        body = await self._get(self._assignment, "/v1/rotation/on-duty", caller, {"at": at.isoformat()})
-        return OnDuty(
-            team=body["team"],
-            period_start=datetime.fromisoformat(body["period_start"]),
-            period_end=datetime.fromisoformat(body["period_end"]),
-            source=body["source"],
+        return _period(
+            await self._get(self._assignment, "/v1/rotation/on-duty", caller, {"at": at.isoformat()})
+        )
+
+    async def arriving(self, caller: Caller, at: datetime) -> OnDuty:
+        """The period whose team takes a referral arriving at `at`."""
+        return _period(
+            await self._get(self._assignment, "/v1/rotation/arriving", caller, {"at": at.isoformat()})
         )
 
     async def _get(
@@ -95,6 +153,15 @@ class HttpStaffApi:
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(type(exc).__name__) from None
         _raise_for(response)
+
+
+def _period(body: dict[str, Any]) -> OnDuty:
+    return OnDuty(
+        team=body["team"],
+        period_start=datetime.fromisoformat(body["period_start"]),
+        period_end=datetime.fromisoformat(body["period_end"]),
+        source=body["source"],
+    )
 
 
 def _auth(caller: Caller) -> dict[str, str]:

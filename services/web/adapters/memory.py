@@ -4,12 +4,27 @@ the real services (in a simplified form) and records what was done, and a sessio
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from services.web.domain.model import Absence, Caller, OnDuty, QueueItem, ReferralState, WorkloadRow
-from services.web.ports import Session, UpstreamDenied, UpstreamRejected, UpstreamUnauthorized
+from services.web.domain.model import (
+    Absence,
+    AccessLogRow,
+    Caller,
+    OnDuty,
+    QueueItem,
+    ReferralState,
+    WorkloadRow,
+)
+from services.web.ports import (
+    Session,
+    UpstreamDenied,
+    UpstreamRejected,
+    UpstreamUnauthorized,
+    UpstreamUnavailable,
+)
 
 _ACTIONS = {
     "acknowledge": {"caseworker", "intake", "manager"},
@@ -21,7 +36,6 @@ _ACTIONS = {
 _STATUS_AFTER = {
     "acknowledge": "acknowledged",
     "protection-assessment": "protection_assessed",
-    "decision": "decided",
     "close": "closed",
 }
 
@@ -36,14 +50,22 @@ class FakeStaffApi:
     workloads: list[WorkloadRow] = field(default_factory=list)
     duties: list[OnDuty] = field(default_factory=list)
     teams: dict[str, str] = field(default_factory=dict)
+    assignment_moment: Callable[[datetime], datetime] = lambda at: at
+    """Arrival → the instant whose team takes it (assignment's policy; the identity is its
+    `received_at` policy; tests set what `next_office_hours` would give)."""
     valid_tokens: set[str] | None = None
+    log_at: datetime = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # when the fake's log rows were written
+    log_page: int = 50
+    down: bool = False  # every call fails as if the service did not answer (the 503 page)
     done: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
     access_log: list[tuple[str, str, str]] = field(default_factory=list)
 
     async def work_queue(self, caller: Caller, query: dict[str, str]) -> list[QueueItem]:
         """The items the caller's role may list, filtered like the real queue."""
         self._check(caller)
-        items = [i for i in self.queue.values() if i.status != "closed" and self._may_list(caller, i)]
+        items = [i for i in self.queue.values() if self._may_list(caller, i)]
+        if query.get("open") == "true":
+            items = [i for i in items if i.status != "closed"]
         if query.get("assignee") == "me":
             items = [i for i in items if i.caseworker == caller.user.staff_id]
         if "team" in query:
@@ -87,6 +109,9 @@ class FakeStaffApi:
             raise UpstreamDenied("403")
         if action == "reassign":
             item = dataclasses.replace(item, caseworker=body["caseworker"])
+        elif action == "decision":  # as assignment: no investigation closes the case at once
+            opened = body.get("decision") == "open_investigation"
+            item = dataclasses.replace(item, status="investigating" if opened else "closed")
         else:
             item = dataclasses.replace(item, status=_STATUS_AFTER[action])
         self.queue[referral_id] = item
@@ -112,6 +137,18 @@ class FakeStaffApi:
             return list(self.workloads)
         raise UpstreamDenied("403")
 
+    async def own_workload(self, caller: Caller) -> WorkloadRow | None:
+        """Anyone's own row, or None for someone who is no caseworker."""
+        self._check(caller)
+        return next((w for w in self.workloads if w.staff_id == caller.user.staff_id), None)
+
+    async def feedback_sent(self, caller: Caller, referral_id: str, sent_at: datetime, channel: str) -> None:
+        """Those who may read the referral; refused (409) before a decision, as intake does."""
+        item = self._visible(caller, referral_id)
+        if item.status not in ("investigating", "closed"):
+            raise UpstreamRejected("Conflict")
+        self.done.append((caller.user.staff_id, referral_id, "feedback-sent", {"channel": channel}))
+
     async def add_absence(
         self, caller: Caller, staff_id: str, starts_on: date, ends_on: date, kind: str
     ) -> None:
@@ -129,15 +166,85 @@ class FakeStaffApi:
         ]
         self.done.append((caller.user.staff_id, staff_id, "absence", {"kind": kind}))
 
+    async def end_absence(self, caller: Caller, staff_id: str, back_on: date) -> None:
+        """The person, their team's manager (`teams`) or the head; 409 when none runs then."""
+        self._check(caller)
+        user, row = caller.user, next((w for w in self.workloads if w.staff_id == staff_id), None)
+        related = user.staff_id == staff_id or user.has_any("head_of_unit")
+        managing = user.has_any("manager") and row is not None and self.teams.get(user.staff_id) == row.team
+        if not (related or managing):
+            raise UpstreamDenied("403")
+        running = [a for a in (row.absences if row else ()) if a.starts_on < back_on <= a.ends_on]
+        if row is None or not running:
+            raise UpstreamRejected("Conflict; back_on")
+        cut = tuple(
+            dataclasses.replace(a, ends_on=back_on - timedelta(days=1)) if a in running else a
+            for a in row.absences
+        )
+        self.workloads = [dataclasses.replace(w, absences=cut) if w is row else w for w in self.workloads]
+        self.done.append((user.staff_id, staff_id, "absence-end", {"back_on": back_on.isoformat()}))
+
+    async def schedule(self, caller: Caller, start: date, end: date) -> list[OnDuty]:
+        """The configured periods overlapping the days (overrides come first where they cover)."""
+        self._check(caller)
+        lo = datetime.combine(start, datetime.min.time(), UTC) - timedelta(days=1)
+        hi = datetime.combine(end, datetime.min.time(), UTC) + timedelta(days=2)
+        return sorted(
+            (p for p in self.duties if p.period_start < hi and p.period_end > lo),
+            key=lambda p: (p.period_start, p.source != "override"),
+        )
+
+    async def add_override(
+        self, caller: Caller, team: str, starts_at: datetime, ends_at: datetime, reason: str
+    ) -> None:
+        """Managers and the head of unit; the window must run forwards."""
+        self._check(caller)
+        if not caller.user.has_any("manager", "head_of_unit"):
+            raise UpstreamDenied("403")
+        if ends_at <= starts_at:
+            raise UpstreamRejected("Invalid override window; ends_at")
+        self.duties = [OnDuty(team, starts_at, ends_at, "override"), *self.duties]
+        self.done.append((caller.user.staff_id, team, "override", {"reason": reason}))
+
+    async def read_access_log(
+        self, caller: Caller, query: dict[str, str]
+    ) -> tuple[list[AccessLogRow], str | None]:
+        """The head of unit reads every row, a manager their team's referrals' rows; others 403."""
+        self._check(caller)
+        user = caller.user
+        if not user.has_any("head_of_unit", "manager"):
+            raise UpstreamDenied("403")
+        team = None if user.has_any("head_of_unit") else self.teams.get(user.staff_id)
+        rows = [
+            self._log_row(staff, referral, ok)
+            for staff, referral, ok in self.access_log
+            if (team is None or (referral in self.queue and self.queue[referral].team == team))
+            and query.get("staff") in (None, staff)
+            and query.get("referral") in (None, referral)
+        ]
+        start = int(query.get("cursor", "0"))
+        more = start + self.log_page < len(rows)
+        return rows[start : start + self.log_page], str(start + self.log_page) if more else None
+
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """The configured period that holds `at`."""
         self._check(caller)
-        for period in self.duties:
+        for period in self.duties:  # overrides are first in the list
             if period.period_start <= at < period.period_end:
                 return period
         raise UpstreamRejected("Unprocessable Entity; at")
 
+    async def arriving(self, caller: Caller, at: datetime) -> OnDuty:
+        """The configured period that holds the assignment moment of `at`."""
+        return await self.on_duty(caller, self.assignment_moment(at))
+
+    def _log_row(self, staff: str, referral: str, outcome: str) -> AccessLogRow:
+        action, result = ("read", "allowed") if outcome == "read" else ("denied", "denied")
+        return AccessLogRow(self.log_at, staff, "caseworker", "assigned", referral, action, result, None)
+
     def _check(self, caller: Caller) -> None:
+        if self.down:
+            raise UpstreamUnavailable("fake is down")
         if self.valid_tokens is not None and caller.token not in self.valid_tokens:
             raise UpstreamUnauthorized("token refused")
 

@@ -104,6 +104,20 @@ class OnDuty:
     source: str
 
 
+@dataclass(frozen=True)
+class AccessLogRow:
+    """One row of intake's access log as the review page shows it (no child key, no hash)."""
+
+    at: datetime
+    staff: str
+    role: str
+    relation: str
+    referral_id: str
+    action: str
+    outcome: str
+    reason: str | None
+
+
 class ClaimsRejected(ValueError):
     """The identity provider's claims do not name a member of staff with a known role shape."""
 

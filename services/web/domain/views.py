@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from services.web.domain.model import Deadline, OnDuty, QueueItem, User, WorkloadRow
+from services.web.domain.model import AccessLogRow, Deadline, OnDuty, QueueItem, User, WorkloadRow
 from services.web.domain.texts import Language, text
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -176,6 +176,71 @@ class OnDutyView:
     by_override: bool
 
 
+@dataclass(frozen=True)
+class DutyRow:
+    """One on-duty period of the rotation calendar."""
+
+    team: str
+    starts: str
+    ends: str
+    by_override: bool
+
+
+def duty_rows(periods: list[OnDuty]) -> list[DutyRow]:
+    """The schedule as rows, in Stockholm time."""
+    return [
+        DutyRow(p.team, local_time(p.period_start), local_time(p.period_end), p.source == "override")
+        for p in periods
+    ]
+
+
+def local_instant(value: str) -> datetime:
+    """A `datetime-local` form value (Stockholm wall-clock time) as an aware instant; ValueError
+    for anything else."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is not None:
+        raise ValueError("a local time without offset is expected")
+    return parsed.replace(tzinfo=STOCKHOLM)
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One access-log row as shown."""
+
+    at: str
+    staff: str
+    role: str
+    relation: str
+    referral_id: str
+    action: str
+    outcome: str
+    reason: str
+
+
+def log_rows(rows: list[AccessLogRow]) -> list[LogRow]:
+    """Access-log rows in Stockholm time."""
+    return [
+        LogRow(
+            local_time(r.at), r.staff, r.role, r.relation, r.referral_id, r.action, r.outcome, r.reason or ""
+        )
+        for r in rows
+    ]
+
+
+LOG_FILTERS = ("staff", "referral", "from", "to", "cursor")
+
+
+def log_query(values: dict[str, str]) -> dict[str, str]:
+    """The access-log query of the review page's filters: days become Stockholm midnights (`to`
+    inclusive, so the next midnight); empty fields are left out. ValueError for a bad day."""
+    query = {k: v.strip() for k, v in values.items() if k in LOG_FILTERS and v.strip()}
+    for key, extra in (("from", 0), ("to", 1)):
+        if key in query:
+            day = date.fromisoformat(query[key]) + timedelta(days=extra)
+            query[key] = datetime.combine(day, time(0), STOCKHOLM).isoformat()
+    return query
+
+
 def on_duty_view(now_duty: OnDuty, arriving_now: OnDuty) -> OnDutyView:
     """`arriving_now` is the team on duty at the instant the office-hours policy assigns to now."""
     return OnDutyView(
@@ -203,16 +268,24 @@ def navigation(user: User, language: Language) -> list[NavLink]:
         links.append(NavLink("/incoming", text("incoming", language)))
     if user.has_any("manager", "head_of_unit"):
         links.append(NavLink("/team", text("team_board", language)))
+        links.append(NavLink("/rotation", text("rotation", language)))
     if user.has_any("head_of_unit"):
         links.append(NavLink("/overview", text("overview", language)))
+        links.append(NavLink("/access-log", text("access_log", language)))
     return links
+
+
+OPEN = {"open": "true"}
+"""Current work only: without it the staff API lists a team's (or the unit's) closed history too."""
 
 
 def queue_query(user: User) -> dict[str, str]:
     """The work-queue filter a user's start page asks for (the staff API scopes it by role)."""
     if user.has_any("caseworker") and not user.has_any("manager", "head_of_unit", "intake"):
-        return {"assignee": "me"}
-    return {}
+        return {"assignee": "me", "open": "true"}
+    if user.has_any("intake"):
+        return {}  # intake's queue: open referrals and closed ones still to be registered
+    return OPEN
 
 
 def is_idle(last_seen: datetime, now: datetime, idle_timeout: timedelta) -> bool:
