@@ -140,7 +140,7 @@ async def team_board(
     referrals the user's role lists. The workload API answers for every team."""
     workload, queue = await asyncio.gather(api.workload(caller), api.work_queue(caller, views.OPEN))
     mine = [w for w in workload if teams is None or w.team in teams]
-    bars = [views.load_bar(w, language) for w in sorted(mine, key=lambda w: (w.team, w.staff_id))]
+    bars = views.load_bars(mine, workload, language)
     return bars, views.queue_rows(queue, now, language)
 
 

@@ -209,6 +209,16 @@ def test_a_manager_sees_their_teams_load_against_capacity_and_can_record_an_abse
     assert "Sjuk 2026-12-08–2026-12-10" in web.client.get("/team").text
 
 
+def test_the_team_board_shows_new_hires_their_mentor_and_the_mentors_load() -> None:
+    web = WebApp()
+    web.sign_in("mgr-a", "manager")
+    page = web.client.get("/team").text
+    hire_row = page.split('<th scope="row">cw-a2', 1)[1].split("</th>", 1)[0]
+    assert "Nyanställd" in hire_row and "Mentor: cw-a1 (Mentorns belastning: 4.5 av 6 ärenden)" in hire_row
+    mentor_row = page.split('<th scope="row">cw-a1', 1)[1].split("</th>", 1)[0]
+    assert "Mentor för: cw-a2" in mentor_row and "Nyanställd" not in mentor_row
+
+
 def test_a_caseworker_cannot_reach_the_team_board() -> None:
     web = WebApp()
     web.sign_in("cw-a1", "caseworker")

@@ -10,6 +10,7 @@ from services.web.domain.board import team_summaries
 from services.web.domain.dossier import dossier_sections
 from services.web.domain.model import ClaimsRejected, Deadline, User, WorkloadRow, user_from_claims
 from services.web.domain.views import (
+    load_bars,
     deadline_phrase,
     deadline_view,
     is_idle,
@@ -85,6 +86,21 @@ def test_a_load_bar_scales_past_capacity_so_that_overload_shows() -> None:
     under = load_bar(WorkloadRow("cw-a1", "team-a", 2, 3.0, 6.0), "en")
     assert (over.meter_max, over.over_capacity, over.label) == (7.5, True, "7.5 av 6 ärenden")
     assert (under.meter_max, under.over_capacity, under.label) == (6.0, False, "3 of 6 cases")
+
+
+def test_a_new_hires_bar_names_the_mentor_and_the_mentors_load_even_from_another_team() -> None:
+    mentor = WorkloadRow("cw-b1", "team-b", 3, 4.5, 10.0, mentees=("cw-a5",))
+    hire = WorkloadRow("cw-a5", "team-a", 1, 1.0, 8.0, mentor="cw-b1", new_hire=True)
+    former = WorkloadRow("cw-a1", "team-a", 1, 1.0, 20.0, mentor="cw-b1")  # past the mentoring period
+    bars = {b.staff_id: b for b in load_bars([former, hire], [mentor, hire, former], "sv")}
+    assert list(bars) == ["cw-a1", "cw-a5"]
+    assert (bars["cw-a5"].new_hire, bars["cw-a5"].mentor, bars["cw-a5"].mentor_load) == (
+        True,
+        "cw-b1",
+        "4.5 av 10 ärenden",
+    )
+    assert (bars["cw-a1"].new_hire, bars["cw-a1"].mentor_load) == (False, None)
+    assert load_bars([mentor], [mentor], "en")[0].mentees == ("cw-a5",)
 
 
 @pytest.mark.parametrize(

@@ -247,4 +247,6 @@ def _workload_row(raw: dict[str, Any]) -> WorkloadRow:
             Absence(date.fromisoformat(a["starts_on"]), date.fromisoformat(a["ends_on"]), a["kind"])
             for a in raw.get("absences", [])
         ),
+        new_hire=bool(raw.get("new_hire", False)),
+        mentees=tuple(raw.get("mentees", [])),
     )

@@ -92,6 +92,8 @@ class WorkloadRow:
     capacity: float
     mentor: str | None = None
     absences: tuple[Absence, ...] = field(default=())
+    new_hire: bool = False
+    mentees: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)

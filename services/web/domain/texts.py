@@ -183,6 +183,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "approaching_count": ("Snart", "Due soon"),
     "imbalance": ("Obalans i belastning (högst ÷ lägst)", "Load imbalance (highest ÷ lowest)"),
     "mentor": ("Mentor", "Mentor"),
+    "new_hire": ("Nyanställd", "New hire"),
+    "mentor_load": ("Mentorns belastning", "The mentor's load"),
+    "mentor_for": ("Mentor för", "Mentor for"),
     "forbidden_title": ("Du har inte behörighet", "You do not have access"),
     "forbidden_text": (
         "Du har inte behörighet till det du försökte öppna. Vi säger inte om ärendet finns. "

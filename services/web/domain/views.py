@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -145,10 +146,28 @@ class LoadBar:
     label: str
     mentor: str | None
     absences: tuple[str, ...]
+    new_hire: bool = False
+    mentor_load: str | None = None
+    mentees: tuple[str, ...] = ()
 
 
-def load_bar(row: WorkloadRow, language: Language) -> LoadBar:
+def load_bars(
+    shown: Sequence[WorkloadRow], everyone: Sequence[WorkloadRow], language: Language
+) -> list[LoadBar]:
+    """Bars of `shown` by team and staff id; a new hire's bar names the mentor and the mentor's load
+    in words (from the mentor's own row among `everyone`, who may be in another team)."""
+    by_id = {r.staff_id: r for r in everyone}
+    ordered = sorted(shown, key=lambda r: (r.team, r.staff_id))
+    return [load_bar(r, language, by_id.get(r.mentor or "")) for r in ordered]
+
+
+def load_bar(row: WorkloadRow, language: Language, mentor: WorkloadRow | None = None) -> LoadBar:
     """A workload row as a bar: the scale reaches past capacity so that overload shows."""
+    mentor_load = (
+        text("load_of_capacity", language, load=f"{mentor.weighted_load:g}", capacity=f"{mentor.capacity:g}")
+        if mentor is not None and row.new_hire
+        else None
+    )
     return LoadBar(
         staff_id=row.staff_id,
         team=row.team,
@@ -163,6 +182,9 @@ def load_bar(row: WorkloadRow, language: Language) -> LoadBar:
             f"{text(f'kind_{a.kind}', language)} {a.starts_on.isoformat()}–{a.ends_on.isoformat()}"
             for a in row.absences
         ),
+        new_hire=row.new_hire,
+        mentor_load=mentor_load,
+        mentees=row.mentees,
     )
 
 
