@@ -10,11 +10,11 @@ from services.web.domain.board import team_summaries
 from services.web.domain.dossier import dossier_sections
 from services.web.domain.model import ClaimsRejected, Deadline, User, WorkloadRow, user_from_claims
 from services.web.domain.views import (
-    load_bars,
     deadline_phrase,
     deadline_view,
     is_idle,
     load_bar,
+    load_bars,
     local_time,
     log_query,
     navigation,
