@@ -155,3 +155,7 @@ class SessionStore(Protocol):
     async def delete(self, session_id: str) -> None:
         """Forget a session (sign-out, rotation at sign-in, idle expiry)."""
         ...
+
+    async def signed_in_since(self, since: datetime) -> int:
+        """How many sessions with a user were last seen at or after `since` (the metrics' gauge)."""
+        ...

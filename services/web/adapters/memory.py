@@ -294,3 +294,7 @@ class MemorySessionStore:
     async def delete(self, session_id: str) -> None:
         """Forget it."""
         self.sessions.pop(session_id, None)
+
+    async def signed_in_since(self, since: datetime) -> int:
+        """Sessions with a user, last seen at or after `since`."""
+        return sum(1 for s in self.sessions.values() if s.user is not None and s.last_seen >= since)
