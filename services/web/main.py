@@ -37,6 +37,7 @@ from shared.settings import HttpSettings, LogSettings
 from shared.unit_config import UnitConfig, load_unit_config
 
 SERVICE = "web"
+READINESS_TIMEOUT_S = 2.0  # under the readiness probe's 3 s, so a hung upstream is reported by name
 log = logging.getLogger(__name__)
 
 
@@ -123,6 +124,7 @@ def create_app(
 
     if readiness is None:
         probe = client()
+        probe.timeout = httpx.Timeout(min(settings.upstream.timeout_s, READINESS_TIMEOUT_S))
         readiness = {
             "intake": ops.http_ok(probe, settings.upstream.intake_url.rstrip("/") + "/healthz"),
             "assignment": ops.http_ok(probe, settings.upstream.assignment_url.rstrip("/") + "/healthz"),

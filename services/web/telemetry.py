@@ -7,7 +7,16 @@ own registry, so two apps in one process (tests) do not share counts.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 UNMATCHED = "unmatched"  # the route label of a request no route answered (a 404)
 SIGN_IN_OUTCOMES = ("ok", "failed", "refused")
@@ -18,6 +27,9 @@ class WebMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # process_* and python_* like every service
+        PlatformCollector(registry=self.registry)
+        self.registry.register(GC_COLLECTOR)
         self.requests = Counter(
             "web_http_requests_total",
             "HTTP requests answered, by route template, method and status.",
