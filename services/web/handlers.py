@@ -170,6 +170,14 @@ async def access_log_page(api: StaffApi, caller: Caller, query: dict[str, str]) 
     return AccessLogPage(views.log_rows(rows), next_cursor)
 
 
+REVIEWS_SHOWN = 12  # a year of monthly reviews
+
+
+async def access_reviews(api: StaffApi, caller: Caller, language: Language) -> list[views.ReviewView]:
+    """The latest monthly access-log reviews (intake answers the head of unit only)."""
+    return [views.review_view(r, language) for r in await api.access_reviews(caller, REVIEWS_SHOWN)]
+
+
 SCHEDULE_DAYS = 56
 
 

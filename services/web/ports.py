@@ -16,6 +16,7 @@ from services.web.domain.model import (
     OnDuty,
     QueueItem,
     ReferralState,
+    SentReview,
     User,
     WorkloadRow,
 )
@@ -104,6 +105,10 @@ class StaffApi(Protocol):
         self, caller: Caller, query: dict[str, str]
     ) -> tuple[list[AccessLogRow], str | None]:
         """GET /v1/access-log on intake: one page of rows and the cursor of the next, if any."""
+        ...
+
+    async def access_reviews(self, caller: Caller, limit: int) -> list[SentReview]:
+        """GET /v1/access-reviews on intake (head of unit only): the latest `limit` monthly reviews."""
         ...
 
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:

@@ -64,7 +64,13 @@ def review(month: str, entries: int | None = 12) -> SentReview:
     """The month's review with its figures (None figures: a review sent before they were kept)."""
     if entries is None:
         return SentReview(month, SENT_AT)
-    counts = {"break_glass": 0, "denied": 2, "outside_assignments": 1, "outside_office_hours": 0, "unusual_volume": 0}
+    counts = {
+        "break_glass": 0,
+        "denied": 2,
+        "outside_assignments": 1,
+        "outside_office_hours": 0,
+        "unusual_volume": 0,
+    }
     return SentReview(month, SENT_AT, entries, counts, 40, "ab" * 32)
 
 
@@ -156,4 +162,3 @@ async def test_sent_reviews_are_listed_latest_first_with_their_figures_a_page_at
     assert [r.month for r in await recent(backend, first[-1].month, 2)] == ["2025-11", "2025-10"]
     assert await recent(backend, "2025-11", 5) == [review("2025-10", entries=None)]
     assert await recent(backend, "2025-10", 5) == []
-

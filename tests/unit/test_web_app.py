@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.web.adapters.memory import MemorySessionStore
-from services.web.domain.model import Deadline, OnDuty
+from services.web.domain.model import Deadline, OnDuty, SentReview
 from services.web.ports import Session
 from services.web.security import COOKIE
 from tests.web_support import NOW, WebApp
@@ -482,3 +482,22 @@ def test_a_manager_reviews_only_their_teams_rows_and_a_caseworker_gets_the_403_p
     caseworker = WebApp(web.api)
     caseworker.sign_in("cw-a1", "caseworker")
     assert caseworker.client.get("/access-log").status_code == 403
+
+
+def test_the_head_sees_the_monthly_reviews_with_their_anchor_and_a_link_to_the_months_rows() -> None:
+    web = WebApp()
+    web.api.reviews = [
+        SentReview(
+            "2026-11", NOW - timedelta(days=3), 412, (("denied", 2), ("break_glass", 0)), 977, "ab" * 32
+        ),
+        SentReview("2026-10", NOW - timedelta(days=34)),  # sent before intake kept the figures
+    ]
+    web.sign_in("head", "head_of_unit")
+    page = web.client.get("/access-log").text
+    assert '<a href="/access-log?from=2026-11-01&amp;to=2026-11-30"' in page
+    assert "412" in page and "Nekade försök: 2" in page and "Nödåtkomst" not in page
+    assert f"#977 {'ab' * 32}" in page and "inte sparat" in page
+    assert page.index("Månadsgranskningar") < page.index("Loggens rader")
+    manager = WebApp(web.api)
+    manager.sign_in("mgr-a", "manager")
+    assert "Månadsgranskningar" not in manager.client.get("/access-log").text

@@ -9,6 +9,7 @@ unit of work ends without committing.
 from __future__ import annotations
 
 from collections.abc import Callable
+
 from services.intake.domain.access_review import SentReview
 from shared.events import OutboxRow
 

@@ -212,4 +212,3 @@ def findings_by_kind(findings: Iterable[Finding]) -> dict[str, int]:
     for finding in findings:
         counted[finding.kind] += 1
     return dict(counted)
-

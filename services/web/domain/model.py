@@ -107,6 +107,19 @@ class OnDuty:
 
 
 @dataclass(frozen=True)
+class SentReview:
+    """A monthly access-log review intake sent to the head of unit: figures and the chain anchor
+    (None for a review sent before intake kept them)."""
+
+    month: str
+    sent_at: datetime
+    entries: int | None = None
+    findings: tuple[tuple[str, int], ...] | None = None
+    chain_seq: int | None = None
+    chain_hash: str | None = None
+
+
+@dataclass(frozen=True)
 class AccessLogRow:
     """One row of intake's access log as the review page shows it (no child key, no hash)."""
 
