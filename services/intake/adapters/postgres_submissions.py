@@ -56,8 +56,8 @@ WITH s AS (
                                     acute_danger, sex, age)
     SELECT x.referral_id, x.received_at, x.kind, x.channel, x.reporter_type,
            string_to_array(x.categories, ';'), x.acute_danger, x.sex, x.age
-    FROM s, unnest($26::text[], $27::timestamptz[], $28::text[], $29::text[], $30::text[], $31::text[],
-                   $32::bool[], $33::text[], $34::int[])
+    FROM s, unnest($28::text[], $29::timestamptz[], $30::text[], $31::text[], $32::text[], $33::text[],
+                   $34::bool[], $35::text[], $36::int[])
          AS x(referral_id, received_at, kind, channel, reporter_type, categories, acute_danger, sex, age)
 )
 SELECT pg_notify('outbox_' || current_schema(), '') FROM s
