@@ -208,7 +208,7 @@ class SentReview:
 
 def findings_by_kind(findings: Iterable[Finding]) -> dict[str, int]:
     """How many findings of each kind, every kind present (0 when none), in KINDS order."""
-    counted = dict.fromkeys(KINDS, 0)
+    counted: dict[str, int] = dict.fromkeys(KINDS, 0)
     for finding in findings:
         counted[finding.kind] += 1
-    return dict(counted)
+    return counted
