@@ -65,8 +65,8 @@ def seeded_api() -> FakeStaffApi:
         queue={i.referral_id: i for i in items},
         dossiers={i.referral_id: dossier_of(i.referral_id, n) for n, i in enumerate(items)},
         workloads=[
-            WorkloadRow("cw-a1", "team-a", 1, 4.5, 6.0),
-            WorkloadRow("cw-a2", "team-a", 1, 7.0, 6.0, mentor="cw-a1"),
+            WorkloadRow("cw-a1", "team-a", 1, 4.5, 6.0, mentees=("cw-a2",)),
+            WorkloadRow("cw-a2", "team-a", 1, 7.0, 6.0, mentor="cw-a1", new_hire=True),
             WorkloadRow("cw-b1", "team-b", 1, 2.0, 6.0),
         ],
         duties=[

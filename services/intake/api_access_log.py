@@ -20,14 +20,16 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime
 
 from services.intake.domain.access_log import LoggedEntry
+from services.intake.domain.access_review import SentReview
 from services.intake.handlers.access_log_queries import (
     AccessLogReaders,
     AccessLogRefused,
     Reader,
+    list_reviews,
     read_access_log,
     visible_teams,
 )
-from services.intake.ports import AccessLogQuery, AccessLogUnitOfWork
+from services.intake.ports import AccessLogQuery, ReviewUnitOfWork
 from shared.http import ApiProblem, problem_responses
 from shared.staff_auth import Principal
 from shared.unit_config import UnitConfig
@@ -41,7 +43,7 @@ _STAFF = r"^[a-z][a-z0-9\-]{0,39}$"
 class AccessLogApi:
     """Set on `app.state.access_log` by the composition root."""
 
-    unit_of_work: Callable[[], AccessLogUnitOfWork]
+    unit_of_work: Callable[[], ReviewUnitOfWork]
     readers: AccessLogReaders
     authenticate: Callable[[HTTPAuthorizationCredentials | None], Awaitable[Principal]]
 
@@ -104,6 +106,40 @@ async def access_log(
     return {
         "rows": [row_json(r) for r in page.rows],
         "next_cursor": None if page.next_after is None else encode_cursor(page.next_after),
+    }
+
+
+REVIEWS_DEFAULT, REVIEWS_MAX = 12, 60
+_MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+
+
+@router.get("/v1/access-reviews", responses=problem_responses(401, 403, 422, 503))
+async def access_reviews(
+    request: Request,
+    reader: Annotated[Reader, Depends(_reader)],
+    cursor: Annotated[str | None, Query(pattern=_MONTH, description="the next_cursor given")] = None,
+    limit: Annotated[int, Query(ge=1, le=REVIEWS_MAX)] = REVIEWS_DEFAULT,
+) -> dict[str, Any]:
+    """The monthly access-log reviews sent, latest month first (head of unit only): when, how many
+    rows, findings per kind and the chain anchor; no staff or referral ids (those are in the
+    `access.review` event the head received)."""
+    api = _api(request)
+    try:
+        page = await list_reviews(api.unit_of_work, api.readers, reader, cursor, limit)
+    except AccessLogRefused:
+        raise ApiProblem(403, "Forbidden", "only the head of unit reads the monthly reviews") from None
+    return {"reviews": [review_json(r) for r in page.reviews], "next_cursor": page.next_before}
+
+
+def review_json(review: SentReview) -> dict[str, Any]:
+    """One sent review; figures None for a review sent before they were kept."""
+    return {
+        "month": review.month,
+        "sent_at": _iso(review.sent_at),
+        "entries": review.entries,
+        "findings": None if review.findings is None else dict(review.findings),
+        "chain_seq": review.chain_seq,
+        "chain_hash": review.chain_hash,
     }
 
 

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from services.intake.domain.access_log import AccessEntry, LoggedEntry
+from services.intake.domain.access_review import SentReview
 from services.intake.domain.dossier import Assigned, Projection, Registration, Tracked, Updated
 from services.intake.domain.feedback import Decided, FeedbackRequest, Sending
 from services.intake.domain.open_eplatform import InstanceState, KeptRaw, TrackedInstance
@@ -368,10 +369,15 @@ class ReviewStore(Protocol):
         """Whether the review of `month` ("YYYY-MM") was sent (committed)."""
         ...
 
-    async def claim(self, month: str, sent_at: datetime, event: OutboxRow) -> bool:
-        """Record the review of `month` as sent with its event for the outbox, in this unit of work,
-        unless it already is; whether this one did. A concurrent claim is waited for: once it
-        commits, this one stores nothing and answers False."""
+    async def claim(self, review: SentReview, event: OutboxRow) -> bool:
+        """Record the review of `review.month` as sent (with its figures) and its event for the
+        outbox, in this unit of work, unless it already is; whether this one did. A concurrent claim
+        is waited for: once it commits, this one stores nothing and answers False."""
+        ...
+
+    async def recent(self, before: str | None, limit: int) -> list[SentReview]:
+        """Up to `limit` sent reviews, latest month first, of months before `before` ("YYYY-MM";
+        None: from the latest)."""
         ...
 
 

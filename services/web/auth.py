@@ -43,13 +43,16 @@ async def callback(request: Request, code: str = "", state: str = "") -> Any:
     session: Session = request.state.session
     pending = session.pending
     if pending is None or context.oidc is None or not code or state != pending.state:
+        context.metrics.signed_in("refused")
         return render(request, "signin_failed.html", 400)
     try:
         tokens = await context.oidc.finish(code, pending)
         user = user_from_claims(tokens.claims, context.staff_id_claim, context.roles_claim)
     except (SignInFailed, ClaimsRejected) as exc:
         log.warning("sign-in failed: %s", exc)
+        context.metrics.signed_in("refused" if isinstance(exc, ClaimsRejected) else "failed")
         return render(request, "signin_failed.html", 400)
+    context.metrics.signed_in("ok")
     fresh = rotate(request, context.clock)
     fresh.user = user
     fresh.token = tokens.id_token if context.upstream_token == "id_token" else tokens.access_token  # noqa: S105

@@ -16,6 +16,7 @@ from services.web.domain.model import User
 from services.web.domain.texts import Language, language_or_default, text
 from services.web.domain.views import navigation
 from services.web.ports import Session, SessionStore, StaffApi
+from services.web.telemetry import WebMetrics
 from shared.clock import Clock
 
 TEMPLATES = Jinja2Templates(
@@ -44,6 +45,7 @@ class WebContext:
     staff_id_claim: str = "sub"
     roles_claim: str = "roles"
     upstream_token: str = "access_token"  # noqa: S105 - which token, not a token
+    metrics: WebMetrics = field(default_factory=WebMetrics)
 
 
 def web(request: Request) -> WebContext:

@@ -140,7 +140,7 @@ async def team_board(
     referrals the user's role lists. The workload API answers for every team."""
     workload, queue = await asyncio.gather(api.workload(caller), api.work_queue(caller, views.OPEN))
     mine = [w for w in workload if teams is None or w.team in teams]
-    bars = [views.load_bar(w, language) for w in sorted(mine, key=lambda w: (w.team, w.staff_id))]
+    bars = views.load_bars(mine, workload, language)
     return bars, views.queue_rows(queue, now, language)
 
 
@@ -168,6 +168,14 @@ async def access_log_page(api: StaffApi, caller: Caller, query: dict[str, str]) 
     """Rows of intake's access log the caller may review (intake decides which)."""
     rows, next_cursor = await api.read_access_log(caller, query)
     return AccessLogPage(views.log_rows(rows), next_cursor)
+
+
+REVIEWS_SHOWN = 12  # a year of monthly reviews
+
+
+async def access_reviews(api: StaffApi, caller: Caller, language: Language) -> list[views.ReviewView]:
+    """The latest monthly access-log reviews (intake answers the head of unit only)."""
+    return [views.review_view(r, language) for r in await api.access_reviews(caller, REVIEWS_SHOWN)]
 
 
 SCHEDULE_DAYS = 56

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.web import auth, pages
+from services.web import auth, ops, pages
 from services.web.adapters.http_staff_api import HttpStaffApi
 from services.web.adapters.memory import MemorySessionStore
 from services.web.adapters.oidc import OidcClient, OidcConfig
@@ -37,6 +37,7 @@ from shared.settings import HttpSettings, LogSettings
 from shared.unit_config import UnitConfig, load_unit_config
 
 SERVICE = "web"
+READINESS_TIMEOUT_S = 2.0  # under the readiness probe's 3 s, so a hung upstream is reported by name
 log = logging.getLogger(__name__)
 
 
@@ -90,8 +91,9 @@ def create_app(
     staff_api: StaffApi | None = None,
     sessions: SessionStore | None = None,
     clock: Clock | None = None,
+    readiness: Mapping[str, ops.Check] | None = None,
 ) -> FastAPI:
-    """Wire the web app; fakes for the staff API and sessions may be passed in (tests)."""
+    """Wire the web app; fakes for the staff API, sessions and readiness checks may be passed in."""
     clients: list[httpx.AsyncClient] = []
 
     def client(base_url: str = "") -> httpx.AsyncClient:
@@ -120,6 +122,15 @@ def create_app(
         upstream_token=o.upstream_token,
     )
 
+    if readiness is None:
+        probe = client()
+        probe.timeout = httpx.Timeout(min(settings.upstream.timeout_s, READINESS_TIMEOUT_S))
+        readiness = {
+            "intake": ops.http_ok(probe, settings.upstream.intake_url.rstrip("/") + "/healthz"),
+            "assignment": ops.http_ok(probe, settings.upstream.assignment_url.rstrip("/") + "/healthz"),
+            "oidc_provider": ops.provider_metadata(probe, o.issuer),
+        }
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
@@ -131,11 +142,14 @@ def create_app(
     )
     app.state.web = context
     policy = SessionPolicy(timedelta(minutes=settings.session.idle_minutes), settings.session.https_only)
+    app.state.idle_timeout = policy.idle_timeout
     app.middleware("http")(session_middleware(context.sessions, context.clock, policy))
+    app.middleware("http")(ops.metrics_middleware(context.metrics))  # outermost: counts every answer
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.add_api_route("/healthz", _healthz, methods=["GET"])
+    app.include_router(ops.ops_router(readiness))
     _add_error_pages(app)
     return app
 

@@ -215,16 +215,29 @@ async def access_log(request: Request) -> Any:
     if not caller.user.has_any("head_of_unit", "manager"):
         raise UpstreamDenied("head of unit and managers")
     filters = {k: str(v) for k, v in request.query_params.items() if k in LOG_FILTERS}
+    head = caller.user.has_any("head_of_unit")  # the monthly reviews go to the head of unit only
+    reviews = await handlers.access_reviews(web(request).api, caller, language(request)) if head else None
     try:
         query = log_query(filters)
     except ValueError:
-        return render(request, "access_log.html", 422, page=None, filters=filters, bad_day=True)
+        return render(
+            request, "access_log.html", 422, page=None, filters=filters, bad_day=True, reviews=reviews
+        )
     try:
         page = await handlers.access_log_page(web(request).api, caller, query)
     except UpstreamRejected as exc:
-        return render(request, "access_log.html", 422, page=None, filters=filters, reason=exc.reason)
+        return render(
+            request, "access_log.html", 422, page=None, filters=filters, reason=exc.reason, reviews=reviews
+        )
     following = httpx.QueryParams(filters | {"cursor": page.next_cursor}) if page.next_cursor else None
-    return render(request, "access_log.html", page=page, filters=filters, next_query=str(following or ""))
+    return render(
+        request,
+        "access_log.html",
+        page=page,
+        filters=filters,
+        next_query=str(following or ""),
+        reviews=reviews,
+    )
 
 
 @router.get("/rotation")

@@ -16,6 +16,7 @@ from services.web.domain.model import (
     OnDuty,
     QueueItem,
     ReferralState,
+    SentReview,
     User,
     WorkloadRow,
 )
@@ -106,6 +107,10 @@ class StaffApi(Protocol):
         """GET /v1/access-log on intake: one page of rows and the cursor of the next, if any."""
         ...
 
+    async def access_reviews(self, caller: Caller, limit: int) -> list[SentReview]:
+        """GET /v1/access-reviews on intake (head of unit only): the latest `limit` monthly reviews."""
+        ...
+
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """GET /v1/rotation/on-duty?at=."""
         ...
@@ -154,4 +159,8 @@ class SessionStore(Protocol):
 
     async def delete(self, session_id: str) -> None:
         """Forget a session (sign-out, rotation at sign-in, idle expiry)."""
+        ...
+
+    async def signed_in_since(self, since: datetime) -> int:
+        """How many sessions with a user were last seen at or after `since` (the metrics' gauge)."""
         ...

@@ -62,12 +62,19 @@ def new_session(clock: Clock) -> Session:
     )
 
 
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 def session_middleware(
     sessions: SessionStore, clock: Clock, policy: SessionPolicy
 ) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
     """Load (or start) the session, run the request, save it, set the cookie and the headers."""
 
     async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.url.path in PROBE_PATHS:  # probes and scrapes get no session and no cookie
+            response = await call_next(request)
+            _set_headers(request, response, policy)
+            return response
         session = await _load(request, sessions, clock, policy)
         request.state.session = session
         response = await call_next(request)

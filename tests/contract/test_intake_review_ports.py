@@ -19,6 +19,7 @@ import pytest
 
 from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTables
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
+from services.intake.domain.access_review import SentReview
 from shared.events import TOPIC_ACCESS, OutboxRow
 from tests.conftest import migrated_pool
 
@@ -59,9 +60,23 @@ def event(month: str) -> OutboxRow:
     )
 
 
+def review(month: str, entries: int | None = 12) -> SentReview:
+    """The month's review with its figures (None figures: a review sent before they were kept)."""
+    if entries is None:
+        return SentReview(month, SENT_AT)
+    counts = {
+        "break_glass": 0,
+        "denied": 2,
+        "outside_assignments": 1,
+        "outside_office_hours": 0,
+        "unusual_volume": 0,
+    }
+    return SentReview(month, SENT_AT, entries, counts, 40, "ab" * 32)
+
+
 async def claim(backend: Backend, month: str, *, commit: bool = True) -> bool:
     async with backend.unit_of_work() as uow:
-        claimed: bool = await uow.reviews.claim(month, SENT_AT, event(month))
+        claimed: bool = await uow.reviews.claim(review(month), event(month))
         if commit:
             await uow.commit()
     return claimed
@@ -100,9 +115,9 @@ async def test_a_claim_that_is_not_committed_leaves_neither_the_month_nor_its_ev
 
 async def test_a_claim_sees_itself_in_its_own_unit_of_work(backend: Backend) -> None:
     async with backend.unit_of_work() as uow:
-        assert await uow.reviews.claim("2026-01", SENT_AT, event("2026-01"))
+        assert await uow.reviews.claim(review("2026-01"), event("2026-01"))
         assert await uow.reviews.sent("2026-01")
-        assert not await uow.reviews.claim("2026-01", SENT_AT, event("2026-01"))
+        assert not await uow.reviews.claim(review("2026-01"), event("2026-01"))
 
 
 async def test_of_two_instances_claiming_a_month_at_once_one_gets_it(backend: Backend) -> None:
@@ -110,7 +125,7 @@ async def test_of_two_instances_claiming_a_month_at_once_one_gets_it(backend: Ba
 
     async def first() -> bool:
         async with backend.unit_of_work() as uow:
-            claimed: bool = await uow.reviews.claim("2026-01", SENT_AT, event("2026-01"))
+            claimed: bool = await uow.reviews.claim(review("2026-01"), event("2026-01"))
             first_claimed.set()
             await asyncio.sleep(0.05)  # the second claim is waiting on the key meanwhile (Postgres)
             await uow.commit()
@@ -124,3 +139,26 @@ async def test_of_two_instances_claiming_a_month_at_once_one_gets_it(backend: Ba
 
     assert results == [True, False]
     assert await backend.published() == [event("2026-01")[0]]
+
+
+async def recent(backend: Backend, before: str | None, limit: int) -> list[SentReview]:
+    async with backend.unit_of_work() as uow:
+        found: list[SentReview] = await uow.reviews.recent(before, limit)
+    return found
+
+
+async def test_sent_reviews_are_listed_latest_first_with_their_figures_a_page_at_a_time(
+    backend: Backend,
+) -> None:
+    for month in ("2025-11", "2026-01", "2025-12"):
+        assert await claim(backend, month)
+    async with backend.unit_of_work() as uow:
+        assert await uow.reviews.claim(review("2025-10", entries=None), event("2025-10"))
+        await uow.commit()
+    assert await claim(backend, "2026-02", commit=False)  # rolled back: not listed
+
+    first = await recent(backend, None, 2)
+    assert first == [review("2026-01"), review("2025-12")]
+    assert [r.month for r in await recent(backend, first[-1].month, 2)] == ["2025-11", "2025-10"]
+    assert await recent(backend, "2025-11", 5) == [review("2025-10", entries=None)]
+    assert await recent(backend, "2025-10", 5) == []

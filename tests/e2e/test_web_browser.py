@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page
 
 from services.web.adapters.memory import FakeStaffApi, MemorySessionStore
 from services.web.dev_identity import run_in_thread
+from services.web.domain.model import SentReview
 from services.web.main import create_app
 from shared.clock import FixedClock
 from tests.web_browser_support import assert_accessible, chromium, free_port, fresh_page, serving, sign_in
@@ -105,8 +106,22 @@ def test_the_head_of_units_overview_and_access_log_pass_axe(site: Site, page: Pa
     _sign_in(page, site, "/overview", "head")
     assert page.get_by_role("row").count() == 3  # a header row and one per team
     _assert_accessible(page)
+    site.api.reviews = [
+        SentReview(
+            "2026-11", NOW - timedelta(days=6), 412, (("denied", 2), ("unusual_volume", 1)), 977, "ab" * 32
+        ),
+        SentReview("2026-10", NOW - timedelta(days=37)),
+    ]
+    try:
+        page.goto(site.url + "/access-log")
+        _assert_accessible(page)
+        page.get_by_role("link", name="Visa månadens rader 2026-11").click()
+        page.wait_for_url(site.url + "/access-log?from=2026-11-01&to=2026-11-30")
+        assert page.get_by_label("Från och med dag").input_value() == "2026-11-01"
+        _assert_accessible(page)
+    finally:
+        site.api.reviews = []
     page.goto(site.url + "/access-log")
-    _assert_accessible(page)
     page.get_by_label("Personal-id").fill("cw-a1")
     page.get_by_role("button", name="Visa").click()
     page.wait_for_url(site.url + "/access-log?staff=cw-a1&referral=&from=&to=")

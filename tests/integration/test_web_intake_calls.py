@@ -4,15 +4,21 @@ out. Who may do what is intake's: the adapter must turn its answers into the por
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from referral_router.tokens import dev_token
+from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
+from services.intake.domain.access_review import STOCKHOLM, ReviewRules
+from services.intake.handlers.access_review import AccessReviewing, send_due_review
 from services.web.adapters.http_staff_api import HttpStaffApi
 from services.web.domain.model import Caller, User
 from services.web.ports import UpstreamDenied, UpstreamRejected
+from shared import db
+from shared.office_days import swedish_holidays
+from shared.settings import DatabaseSettings
 from tests.helpers import eventually
 from tests.integration.test_intake_reporter_feedback import (  # noqa: F401 - fixtures
     assign_and_decide,
@@ -70,3 +76,33 @@ async def test_feedback_sent_through_the_adapter_stops_the_clock_and_the_log_is_
     assert theirs == []  # team-a's referral: not team-b's manager's to review
     with pytest.raises(UpstreamDenied):
         await api.read_access_log(caller("cw-a5", "caseworker"), {})
+
+
+async def test_the_head_reads_the_monthly_reviews_intake_sent_and_nobody_else_does(
+    intake: httpx.AsyncClient, database_url: str
+) -> None:
+    api = HttpStaffApi(intake, intake)
+    rid, _ = await referral(intake, feedback_requested=False)
+    dossier = await intake.get(f"/v1/referrals/{rid}/dossier", headers=bearer("head", "head_of_unit"))
+    assert dossier.status_code == 200  # a logged read: the month has a row to review
+    assert await api.access_reviews(caller("head", "head_of_unit"), 12) == []
+    pool = await db.create_pool(DatabaseSettings(url=database_url), "intake")
+    try:
+        reviewing = AccessReviewing(
+            lambda: PostgresIntakeUnitOfWork(pool), "head", ReviewRules(), swedish_holidays()
+        )
+        next_month = datetime.now(STOCKHOLM).replace(day=1) + timedelta(days=40)
+        due = next_month.replace(day=20, hour=12)  # after the next month's first office day
+        month = await send_due_review(reviewing, due)
+        head_seq = await pool.fetchval("SELECT max(seq) FROM intake.access_log")
+    finally:
+        await pool.close()
+    assert month == datetime.now(STOCKHOLM).strftime("%Y-%m")
+    (review,) = await api.access_reviews(caller("head", "head_of_unit"), 12)
+    assert (review.month, review.sent_at, review.chain_seq) == (month, due, head_seq)
+    assert review.entries is not None and review.entries >= 1
+    assert review.chain_hash is not None and len(review.chain_hash) == 64
+    assert review.findings is not None and {k for k, _ in review.findings} >= {"denied", "break_glass"}
+    for other in (caller("mgr-a", "manager"), caller("cw-a5", "caseworker")):
+        with pytest.raises(UpstreamDenied):
+            await api.access_reviews(other, 12)

@@ -9,11 +9,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from services.web.dev_identity import run_in_thread, staff_claims
+from services.web.main import UpstreamSettings, create_app
 from services.web.security import COOKIE
 from shared.staff_auth import AuthSettings, TokenVerifier
 from shared.unit_config import load_unit_config
+from tests.web_browser_support import free_port, serving
 from tests.web_support import WebApp, seeded_api, web_settings
 
 UNIT = load_unit_config(Path(__file__).parents[2] / "deploy" / "config" / "unit.example.yaml")
@@ -56,6 +60,7 @@ def test_signing_in_uses_pkce_and_returns_to_the_page_asked_for(issuer: str) -> 
     response = web.client.get(_press(authorize, "cw-a1"))
     assert (response.status_code, response.headers["location"]) == (303, "/referrals/R-A1")
     assert web.client.cookies[COOKIE] != cookie_before  # a new session id at sign-in
+    assert 'web_sign_ins_total{outcome="ok"} 1.0' in web.client.get("/metrics").text
     page = web.client.get("/referrals/R-A1")
     assert page.status_code == 200 and "cw-a1" in page.text
 
@@ -120,3 +125,24 @@ def test_every_staff_id_of_the_unit_file_can_sign_in_with_the_roles_of_its_place
     assert claims["head"]["roles"] == ["head_of_unit"]
     assert claims["in-4"]["roles"] == ["intake"]
     assert {p.id for p in UNIT.all_people()} == set(claims)
+
+
+def test_ready_only_while_both_staff_apis_and_the_real_providers_metadata_answer(issuer: str) -> None:
+    upstream = FastAPI()
+    upstream.add_api_route("/healthz", lambda: {"status": "ok"}, methods=["GET"])
+    closed = free_port()  # nothing listens there: an API that is down
+    with serving(upstream, free_port()) as api_url:
+        up = web_settings(issuer).model_copy(
+            update={"upstream": UpstreamSettings(intake_url=api_url, assignment_url=api_url)}
+        )
+        ready = TestClient(create_app(up, seeded_api())).get("/readyz")
+        assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+        down = up.model_copy(
+            update={
+                "upstream": UpstreamSettings(intake_url=api_url, assignment_url=f"http://127.0.0.1:{closed}"),
+                "oidc": up.oidc.model_copy(update={"issuer": api_url}),  # no discovery document there
+            }
+        )
+        refused = TestClient(create_app(down, seeded_api())).get("/readyz")
+    assert refused.status_code == 503
+    assert refused.json()["failed"] == {"assignment": "ConnectError", "oidc_provider": "NotReady: status 404"}

@@ -118,6 +118,9 @@ async def test_a_case_moves_through_its_lifecycle_and_the_workload_shows_loads_i
     person = next(p for p in workload["caseworkers"] if p["staff_id"] == mine)
     assert mine == "cw-b1"  # the first in the team, all being equal; a mentor: half of 20 cases
     assert (person["open_cases"], person["weighted_load"], person["capacity"]) == (1, 1.0, 10.0)
+    assert (person["new_hire"], person["mentees"]) == (False, ["cw-b5"])
+    hire = next(p for p in workload["caseworkers"] if p["staff_id"] == "cw-b5")
+    assert (hire["new_hire"], hire["mentor"], hire["mentees"]) == (True, "cw-b1", [])
 
 
 async def test_a_referral_arriving_on_a_saturday_goes_to_the_team_on_duty_when_the_office_opens(

@@ -14,8 +14,8 @@ from services.assignment.domain.errors import (
     UnknownStaff,
     UnknownTeam,
 )
-from services.assignment.domain.model import Override
-from services.assignment.domain.workload import Absence
+from services.assignment.domain.model import CapacityRules, Caseworker, Override
+from services.assignment.domain.workload import Absence, workload_view
 from services.assignment.handlers.cases import act_on_case
 from services.assignment.handlers.rotation import (
     add_absence,
@@ -125,3 +125,20 @@ async def test_the_workload_view_shows_the_loads_decisions_read_capacity_and_abs
     )
     assert (rows["cw-b1"].capacity, rows["cw-b5"].capacity, rows["cw-b6"].capacity) == (1000, 800, 1600)
     assert [(a.starts_on, a.kind) for a in rows["cw-b2"].absences] == [(date(2026, 10, 20), "leave")]
+    assert [s for s, r in rows.items() if r.new_hire] == ["cw-a5", "cw-b5", "cw-c5"]
+    assert (rows["cw-b1"].mentees, rows["cw-b5"].mentees, rows["cw-b5"].caseworker.mentor) == (
+        ("cw-b5",),
+        (),
+        "cw-b1",
+    )
+
+
+def test_a_mentor_of_someone_past_the_mentoring_period_mentors_nobody_and_is_not_new() -> None:
+    rules = CapacityRules()
+    hired = Caseworker("new", "t", 1.0, date(2024, 1, 1), "old")
+    staff = [Caseworker("old", "t", 1.0), hired]
+    during = {r.caseworker.staff_id: r for r in workload_view(staff, date(2025, 12, 31), rules, {}, [])}
+    after = {r.caseworker.staff_id: r for r in workload_view(staff, date(2026, 1, 1), rules, {}, [])}
+    assert (during["new"].new_hire, during["old"].mentees) == (True, ("new",))
+    assert (after["new"].new_hire, after["old"].mentees) == (False, ())
+    assert during["old"].capacity < after["old"].capacity

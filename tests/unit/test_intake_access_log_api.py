@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from services.intake import api_access_log
 from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTables
 from services.intake.domain.access_log import AccessAction, AccessEntry, AccessRelation, Outcome
+from services.intake.domain.access_review import SentReview
 from services.intake.domain.dossier import Assigned
 from shared.http import ApiProblem, add_problem_handlers
 from shared.staff_auth import Principal
@@ -225,3 +226,55 @@ async def test_the_route_is_described_with_its_parameters_and_problems(client: h
     names = {p["name"] for p in operation["parameters"]}
     assert names == {"staff", "referral", "child_key", "from", "to", "cursor", "limit"}
     assert {"401", "403", "422", "503"} <= set(operation["responses"])
+
+
+# --- GET /v1/access-reviews: the monthly reviews sent, for the head of unit ------------------------
+
+KINDS_COUNTED = {
+    "break_glass": 0, "denied": 2, "outside_assignments": 1, "outside_office_hours": 0, "unusual_volume": 0,
+}  # fmt: skip
+
+
+def sent_reviews(months: list[str]) -> IntakeTables:
+    tables = IntakeTables()
+    for n, month in enumerate(months):
+        tables.access_reviews[month] = SentReview(
+            month, T0 + timedelta(days=n), 100 + n, KINDS_COUNTED, 10 + n, f"{n:02x}" * 32
+        )
+    tables.access_reviews["2025-06"] = SentReview("2025-06", T0 - timedelta(days=200))  # before figures
+    return tables
+
+
+async def test_the_head_of_unit_lists_the_monthly_reviews_latest_first_a_page_at_a_time() -> None:
+    async with await client_for(sent_reviews(["2025-09", "2025-11", "2025-10"])) as client:
+        first = (await client.get("/v1/access-reviews", params={"limit": 2}, headers=HEAD)).json()
+        assert [r["month"] for r in first["reviews"]] == ["2025-11", "2025-10"]
+        assert first["reviews"][0] == {
+            "month": "2025-11", "sent_at": (T0 + timedelta(days=1)).isoformat(), "entries": 101,
+            "findings": KINDS_COUNTED, "chain_seq": 11, "chain_hash": "01" * 32,
+        }  # fmt: skip
+        rest = await client.get(
+            "/v1/access-reviews", params={"limit": 2, "cursor": first["next_cursor"]}, headers=HEAD
+        )
+    assert [r["month"] for r in rest.json()["reviews"]] == ["2025-09", "2025-06"]
+    assert rest.json()["next_cursor"] is None
+    assert rest.json()["reviews"][1]["entries"] is rest.json()["reviews"][1]["findings"] is None
+
+
+@pytest.mark.parametrize(
+    ("token", "status"),
+    [("mgr-a:manager", 403), ("cw-a1:caseworker", 403), ("in-1:intake", 403), ("head:manager", 403)],
+)
+async def test_only_the_head_of_unit_reads_the_reviews(token: str, status: int) -> None:
+    async with await client_for(sent_reviews(["2025-10"])) as client:
+        answer = await client.get("/v1/access-reviews", headers=as_(token))
+    assert answer.status_code == status
+    assert "2025-10" not in answer.text
+
+
+@pytest.mark.parametrize("cursor", ["2025-13", "v1:12", "2025-1"])
+async def test_a_cursor_that_is_no_month_is_a_422_naming_it(cursor: str) -> None:
+    async with await client_for(sent_reviews(["2025-10"])) as client:
+        answer = await client.get("/v1/access-reviews", params={"cursor": cursor}, headers=HEAD)
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["loc"] == ["query", "cursor"]

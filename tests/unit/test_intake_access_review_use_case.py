@@ -71,7 +71,12 @@ async def test_on_the_first_office_day_last_months_review_goes_to_the_head_of_un
         ("unusual_volume", "in-1", 11),
     ]
     assert tables.outbox[0][0] == review_event_id("2026-01", FIRST_OFFICE_MORNING)
-    assert tables.access_reviews == {"2026-01": FIRST_OFFICE_MORNING}
+    (sent,) = tables.access_reviews.values()
+    assert (sent.month, sent.sent_at, sent.entries) == ("2026-01", FIRST_OFFICE_MORNING, review.entries)
+    assert (sent.chain_seq, sent.chain_hash) == (review.chain_seq, review.chain_hash)
+    assert sent.findings == dict.fromkeys(
+        ("break_glass", "denied", "outside_assignments", "outside_office_hours", "unusual_volume"), 1
+    )
 
 
 async def test_nothing_is_sent_before_office_start_on_the_first_office_day() -> None:

@@ -378,10 +378,10 @@ def test_the_web_app_runs_once_non_root_read_only_with_probes_and_its_secret_fro
     assert deployment["spec"]["replicas"] == 1  # sessions are in memory (docs/WEB.md)
     web = container("web")
     assert web["command"] == ["python", "-m", "services.web.main"]
-    problems = probe_problems(web)
-    # No /readyz: it holds no connections of its own, so ready is alive.
-    assert problems == ["readinessProbe is not GET /readyz on the container's port"]
-    assert web["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert probe_problems(web) == []  # ready (/readyz) only while its upstreams answer
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert (annotations["prometheus.io/scrape"], annotations["prometheus.io/path"]) == ("true", "/metrics")
+    assert annotations["prometheus.io/port"] == str(web["ports"][0]["containerPort"])
     assert image_problem(web["image"]) is None
     valid = env_settings(settings_class("services.web.main"))
     env = container_env(web)

@@ -94,6 +94,11 @@ EXPOSED: dict[str, Metric] = {
         channel=CHANNELS,
         status=("pending", "sending", "sent", "failed", "unknown"),
     ),
+    # the staff web app (services/web/telemetry.py): route templates only, never a path as asked
+    "web_http_requests_total": metric("route", "method", "status"),
+    "web_http_request_seconds": metric("route", histogram=True),
+    "web_sign_ins_total": metric("outcome", outcome=("ok", "failed", "refused")),
+    "web_sessions_active": metric(),
     # prometheus_client's standard process and platform collectors
     "process_cpu_seconds_total": metric(),
     "process_resident_memory_bytes": metric(),
@@ -105,7 +110,7 @@ EXPOSED: dict[str, Metric] = {
     "python_gc_collections_total": metric("generation"),
     "python_info": metric("implementation", "major", "minor", "patchlevel", "version"),
 }
-SERVICE_VALUES = frozenset(SERVICES)
+SERVICE_VALUES = frozenset(SERVICES) | {"web"}
 
 # --- a small PromQL reader ----------------------------------------------------------------------
 
@@ -425,6 +430,15 @@ def test_every_metric_and_label_in_the_dashboards_is_exposed():
             text = query.get("query", "") if isinstance(query, dict) else str(query or "")
             if match := re.fullmatch(r"label_values\((\w+),\s*(\w+)\)", text.strip()):
                 assert match[2] in labels_of(match[1], known), f"{name}: ${variable['name']}: {text}"
+
+
+def test_prometheus_scrapes_the_four_services_and_the_web_app_on_their_ports():
+    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "referral-router"]
+    targets = {c["labels"]["service"]: c["targets"] for c in job["static_configs"]}
+    ports = {"intake": 8081, "assignment": 8082, "notifications": 8083, "metrics": 8084, "web": 8085}
+    assert targets == {name: [f"{name}:{port}"] for name, port in ports.items()}
+    assert job["metrics_path"] == "/metrics" and set(targets) == SERVICE_VALUES
 
 
 def test_the_exposed_metric_names_are_the_ones_the_code_defines():

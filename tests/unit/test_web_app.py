@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.web.adapters.memory import MemorySessionStore
-from services.web.domain.model import Deadline, OnDuty
+from services.web.domain.model import Deadline, OnDuty, SentReview
 from services.web.ports import Session
 from services.web.security import COOKIE
 from tests.web_support import NOW, WebApp
@@ -207,6 +207,16 @@ def test_a_manager_sees_their_teams_load_against_capacity_and_can_record_an_abse
     assert response.status_code == 303
     assert ("mgr-a", "cw-a1", "absence", {"kind": "sick"}) in web.api.done
     assert "Sjuk 2026-12-08–2026-12-10" in web.client.get("/team").text
+
+
+def test_the_team_board_shows_new_hires_their_mentor_and_the_mentors_load() -> None:
+    web = WebApp()
+    web.sign_in("mgr-a", "manager")
+    page = web.client.get("/team").text
+    hire_row = page.split('<th scope="row">cw-a2', 1)[1].split("</th>", 1)[0]
+    assert "Nyanställd" in hire_row and "Mentor: cw-a1 (Mentorns belastning: 4.5 av 6 ärenden)" in hire_row
+    mentor_row = page.split('<th scope="row">cw-a1', 1)[1].split("</th>", 1)[0]
+    assert "Mentor för: cw-a2" in mentor_row and "Nyanställd" not in mentor_row
 
 
 def test_a_caseworker_cannot_reach_the_team_board() -> None:
@@ -472,3 +482,22 @@ def test_a_manager_reviews_only_their_teams_rows_and_a_caseworker_gets_the_403_p
     caseworker = WebApp(web.api)
     caseworker.sign_in("cw-a1", "caseworker")
     assert caseworker.client.get("/access-log").status_code == 403
+
+
+def test_the_head_sees_the_monthly_reviews_with_their_anchor_and_a_link_to_the_months_rows() -> None:
+    web = WebApp()
+    web.api.reviews = [
+        SentReview(
+            "2026-11", NOW - timedelta(days=3), 412, (("denied", 2), ("break_glass", 0)), 977, "ab" * 32
+        ),
+        SentReview("2026-10", NOW - timedelta(days=34)),  # sent before intake kept the figures
+    ]
+    web.sign_in("head", "head_of_unit")
+    page = web.client.get("/access-log").text
+    assert '<a href="/access-log?from=2026-11-01&amp;to=2026-11-30"' in page
+    assert "412" in page and "Nekade försök: 2" in page and "Nödåtkomst" not in page
+    assert f"#977 {'ab' * 32}" in page and "inte sparat" in page
+    assert page.index("Månadsgranskningar") < page.index("Loggens rader")
+    manager = WebApp(web.api)
+    manager.sign_in("mgr-a", "manager")
+    assert "Månadsgranskningar" not in manager.client.get("/access-log").text

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from services.web.domain.board import team_summaries
 from services.web.domain.dossier import dossier_sections
-from services.web.domain.model import ClaimsRejected, Deadline, User, WorkloadRow, user_from_claims
+from services.web.domain.model import (
+    ClaimsRejected,
+    Deadline,
+    SentReview,
+    User,
+    WorkloadRow,
+    user_from_claims,
+)
 from services.web.domain.views import (
     deadline_phrase,
     deadline_view,
     is_idle,
     load_bar,
+    load_bars,
     local_time,
     log_query,
+    month_days,
     navigation,
     queue_query,
     queue_rows,
+    review_view,
     safe_return_path,
 )
 from tests.web_support import NOW, queue_item
@@ -85,6 +95,21 @@ def test_a_load_bar_scales_past_capacity_so_that_overload_shows() -> None:
     under = load_bar(WorkloadRow("cw-a1", "team-a", 2, 3.0, 6.0), "en")
     assert (over.meter_max, over.over_capacity, over.label) == (7.5, True, "7.5 av 6 ärenden")
     assert (under.meter_max, under.over_capacity, under.label) == (6.0, False, "3 of 6 cases")
+
+
+def test_a_new_hires_bar_names_the_mentor_and_the_mentors_load_even_from_another_team() -> None:
+    mentor = WorkloadRow("cw-b1", "team-b", 3, 4.5, 10.0, mentees=("cw-a5",))
+    hire = WorkloadRow("cw-a5", "team-a", 1, 1.0, 8.0, mentor="cw-b1", new_hire=True)
+    former = WorkloadRow("cw-a1", "team-a", 1, 1.0, 20.0, mentor="cw-b1")  # past the mentoring period
+    bars = {b.staff_id: b for b in load_bars([former, hire], [mentor, hire, former], "sv")}
+    assert list(bars) == ["cw-a1", "cw-a5"]
+    assert (bars["cw-a5"].new_hire, bars["cw-a5"].mentor, bars["cw-a5"].mentor_load) == (
+        True,
+        "cw-b1",
+        "4.5 av 10 ärenden",
+    )
+    assert (bars["cw-a1"].new_hire, bars["cw-a1"].mentor_load) == (False, None)
+    assert load_bars([mentor], [mentor], "en")[0].mentees == ("cw-a5",)
 
 
 @pytest.mark.parametrize(
@@ -188,3 +213,18 @@ def test_the_access_log_filters_become_stockholm_midnights_with_the_last_day_inc
     }
     with pytest.raises(ValueError, match="isoformat"):
         log_query({"to": "tomorrow"})
+
+
+def test_a_review_links_to_its_months_days_and_says_what_was_not_recorded() -> None:
+    assert month_days("2024-02") == (date(2024, 2, 1), date(2024, 2, 29))
+    assert month_days("2026-12") == (date(2026, 12, 1), date(2026, 12, 31))
+    sent = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # 08:00 in Stockholm (winter time)
+    full = review_view(
+        SentReview("2026-02", sent, 10, (("denied", 0), ("unusual_volume", 1)), 5, "0f" * 32), "en"
+    )
+    assert (full.sent, full.entries, full.findings) == ("2026-03-02 08:00", "10", ("Unusual volume: 1",))
+    assert full.log_link == "/access-log?from=2026-02-01&to=2026-02-28" and full.anchor == f"#5 {'0f' * 32}"
+    quiet = review_view(SentReview("2026-02", sent, 10, (("denied", 0),), 5, "0f" * 32), "sv")
+    assert quiet.findings == ("inga",)
+    old = review_view(SentReview("2026-01", sent), "sv")
+    assert (old.entries, old.findings, old.anchor) == ("inte sparat", ("inte sparat",), "inte sparat")

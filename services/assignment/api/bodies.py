@@ -149,6 +149,8 @@ def workload_body(rows: list[CaseworkerWorkload], at: datetime) -> dict[str, obj
             "capacity": round(as_cases(r.capacity), 2),
             "employment_rate": r.caseworker.employment_rate,
             "mentor": r.caseworker.mentor,
+            "new_hire": r.new_hire,
+            "mentees": list(r.mentees),
             "absences": [
                 {"starts_on": a.starts_on, "ends_on": a.ends_on, "kind": a.kind} for a in r.absences
             ],

@@ -91,6 +91,8 @@ class CaseworkerWorkload:
     weighted_load: Hundredths
     capacity: Hundredths
     absences: tuple[Absence, ...]
+    new_hire: bool = False
+    mentees: tuple[str, ...] = ()
 
 
 def workload_view(
@@ -110,6 +112,15 @@ def workload_view(
             loads.get(w.staff_id, Load()).weighted,
             capacity(w, day, rules, mentors),
             tuple(a for a in absences if a.staff_id == w.staff_id),
+            is_new_hire(w, day, rules),
+            mentees_of(w.staff_id, staff, day, rules),
         )
         for w in staff
     ]
+
+
+def mentees_of(
+    staff_id: str, staff: Iterable[Caseworker], day: date, rules: CapacityRules
+) -> tuple[str, ...]:
+    """The new hires `staff_id` mentors on `day` (a mentor of someone past the period mentors nobody)."""
+    return tuple(w.staff_id for w in staff if w.mentor == staff_id and is_new_hire(w, day, rules))

@@ -29,6 +29,7 @@ from services.intake.adapters.memory_retention import InMemoryDataKeyStore, InMe
 from services.intake.adapters.memory_reviews import InMemoryReviewStore
 from services.intake.adapters.memory_statistics import InMemoryStatisticsStore
 from services.intake.domain.access_log import LoggedEntry
+from services.intake.domain.access_review import SentReview
 from services.intake.domain.dossier import Projection, ReferralFacts, Registration
 from services.intake.domain.statistics import StatisticsRecord
 from services.intake.domain.submissions import (
@@ -69,7 +70,7 @@ class IntakeTables(Tables):
     registrations: dict[str, Registration] = field(default_factory=dict)
     grants: list[Grant] = field(default_factory=list)
     access_log: list[LoggedEntry] = field(default_factory=list)
-    access_reviews: dict[str, datetime] = field(default_factory=dict)  # month -> sent at
+    access_reviews: dict[str, SentReview] = field(default_factory=dict)  # month -> the review sent
     statistics: dict[str, StatisticsRecord] = field(default_factory=dict)  # by referral id
     # Months claimed by an open unit of work (the primary key entry): shared, never part of a copy.
     claimed_months: dict[str, int] = field(default_factory=dict)

@@ -9,13 +9,13 @@ unit of work ends without committing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
+from services.intake.domain.access_review import SentReview
 from shared.events import OutboxRow
 
 
 class InMemoryReviewStore:
-    """The months whose review was sent (`access_reviews`: month -> sent_at) over the fake tables.
+    """The months whose review was sent (`access_reviews`: month -> the review) over the fake tables.
 
     `claimed` maps a month to the open unit of work that claimed it (its primary key entry): it is
     shared by every unit of work over the same tables and never part of a copy.
@@ -23,7 +23,7 @@ class InMemoryReviewStore:
 
     def __init__(
         self,
-        access_reviews: dict[str, datetime],
+        access_reviews: dict[str, SentReview],
         outbox: list[OutboxRow],
         claimed: dict[str, int],
         holder: int,
@@ -37,12 +37,19 @@ class InMemoryReviewStore:
         self._begin()
         return month in self._reviews
 
-    async def claim(self, month: str, sent_at: datetime, event: OutboxRow) -> bool:
+    async def claim(self, review: SentReview, event: OutboxRow) -> bool:
         """The month and its event, unless recorded or claimed by another open unit of work."""
         self._begin()
+        month = review.month
         if month in self._reviews or self._claimed.get(month, self._holder) != self._holder:
             return False
         self._claimed[month] = self._holder
-        self._reviews[month] = sent_at
+        self._reviews[month] = review
         self._outbox.append(event)
         return True
+
+    async def recent(self, before: str | None, limit: int) -> list[SentReview]:
+        """Latest month first, months before `before` only (committed or claimed here)."""
+        self._begin()
+        months = sorted((m for m in self._reviews if before is None or m < before), reverse=True)
+        return [self._reviews[m] for m in months[:limit]]

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Literal
@@ -189,3 +189,26 @@ def month_due_for_review(now: datetime, rules: ReviewRules, holidays: Set[date])
         return None
     previous = local.replace(day=1) - timedelta(days=1)
     return f"{previous.year:04d}-{previous.month:02d}"
+
+
+@dataclass(frozen=True)
+class SentReview:
+    """A month's review as sent, as the head of unit's list shows it: the month, when, how many
+    rows were reviewed, how many findings of each kind, and the chain's head at that moment (the
+    anchor `verify-access-log` checks). No staff or referral ids: those stay in the event.
+    Reviews sent before these figures were kept have None for them."""
+
+    month: str
+    sent_at: datetime
+    entries: int | None = None
+    findings: Mapping[str, int] | None = None
+    chain_seq: int | None = None
+    chain_hash: str | None = None
+
+
+def findings_by_kind(findings: Iterable[Finding]) -> dict[str, int]:
+    """How many findings of each kind, every kind present (0 when none), in KINDS order."""
+    counted: dict[str, int] = dict.fromkeys(KINDS, 0)
+    for finding in findings:
+        counted[finding.kind] += 1
+    return counted

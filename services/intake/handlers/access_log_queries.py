@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from services.intake.domain.access_log import LoggedEntry
-from services.intake.ports import AccessLogQuery, AccessLogUnitOfWork
+from services.intake.domain.access_review import SentReview
+from services.intake.ports import AccessLogQuery, AccessLogUnitOfWork, ReviewUnitOfWork
 
 
 class AccessLogRefused(Exception):
@@ -66,3 +67,28 @@ async def read_access_log(
     page = rows[: query.limit]
     more = len(rows) > query.limit
     return AccessLogPage(page, page[-1].seq if more else None)
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    """Sent reviews, latest month first, and the month to continue before (None: no more)."""
+
+    reviews: list[SentReview]
+    next_before: str | None
+
+
+async def list_reviews(
+    unit_of_work: Callable[[], ReviewUnitOfWork],
+    readers: AccessLogReaders,
+    reader: Reader,
+    before: str | None,
+    limit: int,
+) -> ReviewPage:
+    """The monthly reviews sent (`GET /v1/access-reviews`): the head of unit's only, since the
+    review goes to them; a manager, who sees part of the log, is refused (AccessLogRefused)."""
+    if visible_teams(readers, reader) is not None:
+        raise AccessLogRefused(reader.staff)
+    async with unit_of_work() as uow:
+        found = await uow.reviews.recent(before, limit + 1)
+    page = found[:limit]
+    return ReviewPage(page, page[-1].month if len(found) > limit else None)

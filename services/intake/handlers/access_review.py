@@ -21,6 +21,8 @@ from datetime import date, datetime
 from services.intake.domain.access_review import (
     Finding,
     ReviewRules,
+    SentReview,
+    findings_by_kind,
     month_bounds,
     month_due_for_review,
     review_findings,
@@ -66,7 +68,10 @@ async def send_due_review(reviewing: AccessReviewing, now: datetime) -> str | No
             chain_seq=None if head is None else head.seq,
             chain_hash=None if head is None else head.hash.hex(),
         )
-        claimed = await uow.reviews.claim(month, now, review_event(review, now))
+        sent = SentReview(
+            month, now, len(rows), findings_by_kind(findings), review.chain_seq, review.chain_hash
+        )
+        claimed = await uow.reviews.claim(sent, review_event(review, now))
         await uow.commit()
     return month if claimed else None
 

@@ -17,6 +17,7 @@ from services.web.domain.model import (
     OnDuty,
     QueueItem,
     ReferralState,
+    SentReview,
     WorkloadRow,
 )
 from services.web.ports import UpstreamDenied, UpstreamRejected, UpstreamUnauthorized, UpstreamUnavailable
@@ -124,6 +125,21 @@ class HttpStaffApi:
             for r in body["rows"]
         ]
         return rows, body.get("next_cursor")
+
+    async def access_reviews(self, caller: Caller, limit: int) -> list[SentReview]:
+        """The latest monthly reviews intake sent."""
+        body = await self._get(self._intake, "/v1/access-reviews", caller, {"limit": str(limit)})
+        return [
+            SentReview(
+                month=r["month"],
+                sent_at=datetime.fromisoformat(r["sent_at"]),
+                entries=r.get("entries"),
+                findings=None if r.get("findings") is None else tuple(r["findings"].items()),
+                chain_seq=r.get("chain_seq"),
+                chain_hash=r.get("chain_hash"),
+            )
+            for r in body["reviews"]
+        ]
 
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """The team on duty at `at`."""
@@ -247,4 +263,6 @@ def _workload_row(raw: dict[str, Any]) -> WorkloadRow:
             Absence(date.fromisoformat(a["starts_on"]), date.fromisoformat(a["ends_on"]), a["kind"])
             for a in raw.get("absences", [])
         ),
+        new_hire=bool(raw.get("new_hire", False)),
+        mentees=tuple(raw.get("mentees", [])),
     )

@@ -16,6 +16,7 @@ from services.web.domain.model import (
     OnDuty,
     QueueItem,
     ReferralState,
+    SentReview,
     WorkloadRow,
 )
 from services.web.ports import (
@@ -59,6 +60,7 @@ class FakeStaffApi:
     down: bool = False  # every call fails as if the service did not answer (the 503 page)
     done: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
     access_log: list[tuple[str, str, str]] = field(default_factory=list)
+    reviews: list[SentReview] = field(default_factory=list)  # latest month first, as intake lists them
 
     async def work_queue(self, caller: Caller, query: dict[str, str]) -> list[QueueItem]:
         """The items the caller's role may list, filtered like the real queue."""
@@ -226,6 +228,13 @@ class FakeStaffApi:
         more = start + self.log_page < len(rows)
         return rows[start : start + self.log_page], str(start + self.log_page) if more else None
 
+    async def access_reviews(self, caller: Caller, limit: int) -> list[SentReview]:
+        """The head of unit's only, as intake answers; everyone else 403."""
+        self._check(caller)
+        if not caller.user.has_any("head_of_unit"):
+            raise UpstreamDenied("403")
+        return self.reviews[:limit]
+
     async def on_duty(self, caller: Caller, at: datetime) -> OnDuty:
         """The configured period that holds `at`."""
         self._check(caller)
@@ -294,3 +303,7 @@ class MemorySessionStore:
     async def delete(self, session_id: str) -> None:
         """Forget it."""
         self.sessions.pop(session_id, None)
+
+    async def signed_in_since(self, since: datetime) -> int:
+        """Sessions with a user, last seen at or after `since`."""
+        return sum(1 for s in self.sessions.values() if s.user is not None and s.last_seen >= since)

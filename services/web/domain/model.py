@@ -92,6 +92,8 @@ class WorkloadRow:
     capacity: float
     mentor: str | None = None
     absences: tuple[Absence, ...] = field(default=())
+    new_hire: bool = False
+    mentees: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,19 @@ class OnDuty:
     period_start: datetime
     period_end: datetime
     source: str
+
+
+@dataclass(frozen=True)
+class SentReview:
+    """A monthly access-log review intake sent to the head of unit: figures and the chain anchor
+    (None for a review sent before intake kept them)."""
+
+    month: str
+    sent_at: datetime
+    entries: int | None = None
+    findings: tuple[tuple[str, int], ...] | None = None
+    chain_seq: int | None = None
+    chain_hash: str | None = None
 
 
 @dataclass(frozen=True)

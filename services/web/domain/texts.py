@@ -148,10 +148,30 @@ TEXTS: dict[str, tuple[str, str]] = {
     "next_page": ("Nästa sida", "Next page"),
     "no_rows": ("Inga rader.", "No rows."),
     "bad_day": ("Ange dagar som ÅÅÅÅ-MM-DD.", "Give days as YYYY-MM-DD."),
-    "review_state_gap": (
-        "Månadsgranskningens status visas inte här ännu.",
-        "The monthly review's state is not shown here yet.",
+    "reviews": ("Månadsgranskningar", "Monthly reviews"),
+    "log_rows": ("Loggens rader", "The log's rows"),
+    "reviews_intro": (
+        "Varje månad granskas förra månadens logg och resultatet skickas till dig. Ankaret är loggens"
+        " senaste rad när granskningen skickades: verify-access-log kontrollerar att raderna fram till"
+        " den är oförändrade.",
+        "Each month last month's log is reviewed and the result is sent to you. The anchor is the"
+        " log's latest row when the review was sent: verify-access-log checks that the rows up to it"
+        " are unchanged.",
     ),
+    "reviews_none": ("Ingen granskning har skickats än.", "No review has been sent yet."),
+    "month": ("Månad", "Month"),
+    "sent_at": ("Skickad", "Sent"),
+    "entries_reviewed": ("Granskade rader", "Rows reviewed"),
+    "findings": ("Fynd", "Findings"),
+    "anchor": ("Ankare (rad och hash)", "Anchor (row and hash)"),
+    "show_month": ("Visa månadens rader", "Show the month's rows"),
+    "not_recorded": ("inte sparat", "not recorded"),
+    "no_findings": ("inga", "none"),
+    "finding_break_glass": ("Nödåtkomst", "Break-the-glass"),
+    "finding_denied": ("Nekade försök", "Refused attempts"),
+    "finding_outside_assignments": ("Utanför egna ärenden", "Outside own cases"),
+    "finding_outside_office_hours": ("Utanför kontorstid", "Outside office hours"),
+    "finding_unusual_volume": ("Ovanligt många", "Unusual volume"),
     "rotation_weeks": (
         "Vilket team som har jour de kommande åtta veckorna",
         "Which team is on duty in the coming eight weeks",
@@ -183,6 +203,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "approaching_count": ("Snart", "Due soon"),
     "imbalance": ("Obalans i belastning (högst ÷ lägst)", "Load imbalance (highest ÷ lowest)"),
     "mentor": ("Mentor", "Mentor"),
+    "new_hire": ("Nyanställd", "New hire"),
+    "mentor_load": ("Mentorns belastning", "The mentor's load"),
+    "mentor_for": ("Mentor för", "Mentor for"),
     "forbidden_title": ("Du har inte behörighet", "You do not have access"),
     "forbidden_text": (
         "Du har inte behörighet till det du försökte öppna. Vi säger inte om ärendet finns. "

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from services.web.domain.model import AccessLogRow, Deadline, OnDuty, QueueItem, User, WorkloadRow
+from services.web.domain.model import AccessLogRow, Deadline, OnDuty, QueueItem, SentReview, User, WorkloadRow
 from services.web.domain.texts import Language, text
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -145,10 +146,28 @@ class LoadBar:
     label: str
     mentor: str | None
     absences: tuple[str, ...]
+    new_hire: bool = False
+    mentor_load: str | None = None
+    mentees: tuple[str, ...] = ()
 
 
-def load_bar(row: WorkloadRow, language: Language) -> LoadBar:
+def load_bars(
+    shown: Sequence[WorkloadRow], everyone: Sequence[WorkloadRow], language: Language
+) -> list[LoadBar]:
+    """Bars of `shown` by team and staff id; a new hire's bar names the mentor and the mentor's load
+    in words (from the mentor's own row among `everyone`, who may be in another team)."""
+    by_id = {r.staff_id: r for r in everyone}
+    ordered = sorted(shown, key=lambda r: (r.team, r.staff_id))
+    return [load_bar(r, language, by_id.get(r.mentor or "")) for r in ordered]
+
+
+def load_bar(row: WorkloadRow, language: Language, mentor: WorkloadRow | None = None) -> LoadBar:
     """A workload row as a bar: the scale reaches past capacity so that overload shows."""
+    mentor_load = (
+        text("load_of_capacity", language, load=f"{mentor.weighted_load:g}", capacity=f"{mentor.capacity:g}")
+        if mentor is not None and row.new_hire
+        else None
+    )
     return LoadBar(
         staff_id=row.staff_id,
         team=row.team,
@@ -163,6 +182,9 @@ def load_bar(row: WorkloadRow, language: Language) -> LoadBar:
             f"{text(f'kind_{a.kind}', language)} {a.starts_on.isoformat()}–{a.ends_on.isoformat()}"
             for a in row.absences
         ),
+        new_hire=row.new_hire,
+        mentor_load=mentor_load,
+        mentees=row.mentees,
     )
 
 
@@ -298,3 +320,43 @@ def safe_return_path(path: str | None) -> str:
     if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
         return "/"
     return path
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    """A monthly access-log review as the head of unit's list shows it."""
+
+    month: str
+    sent: str
+    entries: str
+    findings: tuple[str, ...]
+    anchor: str
+    log_link: str
+
+
+def month_days(month: str) -> tuple[date, date]:
+    """The first and the last day of `month` ("YYYY-MM"); ValueError for anything else."""
+    first = date.fromisoformat(f"{month}-01")
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return first, following - timedelta(days=1)
+
+
+def review_view(review: SentReview, language: Language) -> ReviewView:
+    """Figures in words; the anchor as `#seq` and the hash; a link to the month's rows (the page's
+    day filters, Stockholm days, the last day included)."""
+    first, last = month_days(review.month)
+    missing = text("not_recorded", language)
+    findings = tuple(
+        f"{text(f'finding_{kind}', language)}: {count}" for kind, count in review.findings or () if count
+    )
+    none_found = () if review.findings is None else (text("no_findings", language),)
+    return ReviewView(
+        month=review.month,
+        sent=local_time(review.sent_at),
+        entries=missing if review.entries is None else str(review.entries),
+        findings=findings or none_found or (missing,),
+        anchor=missing
+        if review.chain_seq is None
+        else f"#{review.chain_seq} {review.chain_hash or ''}".strip(),
+        log_link=f"/access-log?from={first.isoformat()}&to={last.isoformat()}",
+    )
