@@ -11,8 +11,8 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Protocol
 
-from services.assignment.domain.calendar_feeds import CalendarFeed
 from services.assignment.domain.batch import FactsQuery, NewAssignment, ReferralFacts
+from services.assignment.domain.calendar_feeds import CalendarFeed
 from services.assignment.domain.cases import Case, Extension
 from services.assignment.domain.deadlines import Alert, OpenDeadline
 from services.assignment.domain.model import Load, Override
@@ -133,7 +133,9 @@ class ScheduledEventStore(Protocol):
 class CalendarFeedStore(Protocol):
     """Calendar subscription links: their token hashes, owners, expiry, use and revocation."""
 
-    async def add(self, staff_id: str, token_hash: str, created_at: datetime, expires_at: datetime) -> CalendarFeed:
+    async def add(
+        self, staff_id: str, token_hash: str, created_at: datetime, expires_at: datetime
+    ) -> CalendarFeed:
         """Store a new feed; it, with its id."""
         ...
 

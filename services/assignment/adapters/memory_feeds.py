@@ -17,7 +17,9 @@ class InMemoryCalendarFeedStore:
     def __init__(self, tables: AssignmentTables) -> None:
         self._tables = tables
 
-    async def add(self, staff_id: str, token_hash: str, created_at: datetime, expires_at: datetime) -> CalendarFeed:
+    async def add(
+        self, staff_id: str, token_hash: str, created_at: datetime, expires_at: datetime
+    ) -> CalendarFeed:
         """Store a new feed; it, with its id."""
         if any(h == token_hash for h, _ in self._tables.calendar_feeds.values()):
             raise ValueError("token hash already stored")  # the UNIQUE constraint
@@ -40,7 +42,9 @@ class InMemoryCalendarFeedStore:
 
     async def of_staff(self, staff_id: str) -> list[CalendarFeed]:
         """The person's feeds, oldest first."""
-        return sorted((f for _, f in self._tables.calendar_feeds.values() if f.staff_id == staff_id), key=lambda f: f.id)
+        return sorted(
+            (f for _, f in self._tables.calendar_feeds.values() if f.staff_id == staff_id), key=lambda f: f.id
+        )
 
     async def revoke(self, feed_id: int, at: datetime) -> None:
         """Mark the feed revoked at `at`, unless it was already."""

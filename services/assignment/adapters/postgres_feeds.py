@@ -17,7 +17,9 @@ class PostgresCalendarFeedStore:
     def __init__(self, conn: Conn) -> None:
         self._conn = conn
 
-    async def add(self, staff_id: str, token_hash: str, created_at: datetime, expires_at: datetime) -> CalendarFeed:
+    async def add(
+        self, staff_id: str, token_hash: str, created_at: datetime, expires_at: datetime
+    ) -> CalendarFeed:
         """Store a new feed; it, with its id."""
         row = await self._conn.fetchrow(
             "INSERT INTO calendar_feeds (staff_id, token_hash, created_at, expires_at)"
@@ -32,7 +34,9 @@ class PostgresCalendarFeedStore:
     async def by_hash(self, token_hash: str) -> CalendarFeed | None:
         """The feed whose token has this hash (a unique-index lookup of a hash, so its time
         tells nothing about the token), or None."""
-        row = await self._conn.fetchrow(f"SELECT {_COLUMNS} FROM calendar_feeds WHERE token_hash = $1", token_hash)
+        row = await self._conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM calendar_feeds WHERE token_hash = $1", token_hash
+        )
         return _feed(row) if row else None
 
     async def get(self, feed_id: int) -> CalendarFeed | None:
