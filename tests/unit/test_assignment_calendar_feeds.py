@@ -16,7 +16,7 @@ from services.assignment import api
 from services.assignment.domain.access import Actor
 from services.assignment.domain.calendar_feeds import CalendarFeed, expiry, may_revoke, usable, well_formed
 from shared.http import add_problem_handlers
-from tests.assignment_support import Fakes, local
+from tests.assignment_support import Fakes, local, received
 from tests.unit.test_assignment_api import authenticate
 
 NOW = local(2026, 10, 5, 10, 0)
@@ -83,6 +83,7 @@ def path_of(url: str) -> str:
 
 
 async def test_a_created_link_opens_the_rotation_calendar_without_a_bearer_header(client: Any) -> None:
+    await client.fakes.assign(received("R-SECRET-1", at=NOW))
     created = await create(client)
     assert created["staff_id"] == "cw-a1" and created["active"] and created["revoked_at"] is None
     feed = await client.get(path_of(created["url"]))
@@ -92,7 +93,7 @@ async def test_a_created_link_opens_the_rotation_calendar_without_a_bearer_heade
     assert feed.headers["referrer-policy"] == "no-referrer"
     bearer = await client.get("/v1/rotation/calendar.ics", headers=CW)
     assert feed.text.count("BEGIN:VEVENT") == bearer.text.count("BEGIN:VEVENT") > 0
-    assert "SUMMARY:" in feed.text
+    assert "SUMMARY:" in feed.text and "R-SECRET-1" not in feed.text and "cw-" not in feed.text
     (listed,) = (await client.get("/v1/rotation/calendar-feeds", headers=CW)).json()
     assert listed["last_used_at"] is not None and "url" not in listed
     token = created["url"].rsplit("/", 1)[1].removesuffix(".ics")
