@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
 
 from services.web import handlers
@@ -255,7 +255,7 @@ async def create_calendar_feed(request: Request) -> Any:
 
 
 @router.post("/rotation/calendar-feeds/{feed_id}/revoke", dependencies=[Depends(check_csrf)])
-async def revoke_calendar_feed(request: Request, feed_id: int) -> Any:
+async def revoke_calendar_feed(request: Request, feed_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Any:
     """Revoke one of the caller's subscription links (assignment checks whose it is)."""
     caller = caller_of(request)
     _managers_only(caller)

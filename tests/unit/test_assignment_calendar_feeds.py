@@ -151,6 +151,9 @@ async def test_signed_out_callers_get_401_and_unknown_feeds_404(client: Any) -> 
     assert (await client.post("/v1/rotation/calendar-feeds", headers=as_("x:nothing"))).status_code == 403
     missing = await client.delete("/v1/rotation/calendar-feeds/999", headers=CW)
     assert missing.status_code == 404 and missing.json()["title"] == "Not found"
+    for beyond in ("0", str(2**63), "x"):
+        refused = await client.delete(f"/v1/rotation/calendar-feeds/{beyond}", headers=CW)
+        assert refused.status_code == 422 and refused.json()["errors"][0]["loc"] == ["path", "feed_id"]
 
 
 async def test_revoking_twice_keeps_the_first_time(client: Any) -> None:

@@ -4,8 +4,9 @@ Outlook's "subscribe from web", which cannot send a bearer header (domain/calend
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict
 
 from services.assignment.api.dependencies import Api, Caller
@@ -20,6 +21,7 @@ from shared.staff_auth import ROLES, require
 router = APIRouter(prefix="/v1", tags=["rotation and staff"])
 FEED_PATH = "/v1/rotation/calendar/{token}.ics"
 NO_STORE = {"Cache-Control": "no-store"}
+FeedId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # a bigint: larger ids are 422, not a driver error
 
 
 class FeedOut(BaseModel):
@@ -81,9 +83,9 @@ async def list_calendar_feeds(api: Api, caller: Caller) -> list[FeedOut]:
 @router.delete(
     "/rotation/calendar-feeds/{feed_id}",
     response_model=FeedOut,
-    responses=problem_responses(401, 403, 404, 503),
+    responses=problem_responses(401, 403, 404, 422, 503),
 )
-async def revoke_calendar_feed(api: Api, caller: Caller, feed_id: int) -> FeedOut:
+async def revoke_calendar_feed(api: Api, caller: Caller, feed_id: FeedId) -> FeedOut:
     """Revoke a feed: its owner, a manager or the head of unit. Its URL answers 404 from now on;
     revoking again changes nothing."""
     require(caller, ROLES)
