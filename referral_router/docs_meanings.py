@@ -74,6 +74,9 @@ SETTING_MEANINGS: dict[str, str] = {
     "dossier's need-to-know rule), assignment, notifications and metrics, and by the web app (office "
     "hours and assignment policy for the on-duty panel, who manages which team).",
     "HTTP__HOST": "Listen address (`0.0.0.0` in containers).",
+    "PUBLIC_URL": "Assignment only: the base URL staff reach assignment's API at. Calendar subscription "
+    "links (`/v1/rotation/calendar/{token}.ics`) start with it, so Outlook must reach it. The dev stack "
+    "sets `http://127.0.0.1:<assignment port>`.",
     "HTTP__API_DOCS": "Serve `/docs`, `/redoc` and `/openapi.json` (no token needed). Off by default: "
     "they describe every endpoint to anyone who can reach the service. The dev stack turns them on. "
     "The web app serves none, whatever this says.",

@@ -118,6 +118,8 @@ class ServiceConfig:
                 "AUTH__JWT_SECRET": DEV_JWT_SECRET,
                 # Intake asks assignment's staff API when its access projection is behind.
                 "ASSIGNMENT__URL": f"http://127.0.0.1:{self.ports.assignment}",
+                # Assignment's base URL in the calendar subscription links it hands out.
+                "PUBLIC_URL": f"http://127.0.0.1:{self.ports.assignment}",
                 "PYTHONUNBUFFERED": "1",
                 # The example unit file takes its links' base and the Teams webhooks' port from
                 # these (`${DEV_ASSIGNMENT_PORT:-8082}`), so moving a port moves them too.

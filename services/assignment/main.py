@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from pydantic import AnyHttpUrl
 
 from services.assignment import api, subscribers, timers
 from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
@@ -23,6 +24,8 @@ class AssignmentSettings(ServiceSettings):
 
     http: HttpSettings = HttpSettings(port=8082)
     auth: AuthSettings = AuthSettings()
+    # The base URL staff reach this service's API at; calendar subscription links start with it.
+    public_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8082")
 
 
 def create_app(settings: AssignmentSettings, clock: Clock | None = None) -> FastAPI:
@@ -48,7 +51,9 @@ def create_app(settings: AssignmentSettings, clock: Clock | None = None) -> Fast
 
     app = service_app(SERVICE, runtime, routers=api.ROUTERS, on_start=start_timers)
     authenticate = authenticator(TokenVerifier(settings.auth, [p.id for p in config.all_people()]))
-    app.state.assignment = api.AssignmentApi(unit, runtime.unit_of_work, clock, authenticate)
+    app.state.assignment = api.AssignmentApi(
+        unit, runtime.unit_of_work, clock, authenticate, public_url=str(settings.public_url)
+    )
     api.add_domain_problem_handlers(app)
     return app
 

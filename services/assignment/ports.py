@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from services.assignment.domain.batch import FactsQuery, NewAssignment, ReferralFacts
+from services.assignment.domain.calendar_feeds import CalendarFeed
 from services.assignment.domain.cases import Case, Extension
 from services.assignment.domain.deadlines import Alert, OpenDeadline
 from services.assignment.domain.model import Load, Override
@@ -129,6 +130,36 @@ class ScheduledEventStore(Protocol):
         ...
 
 
+class CalendarFeedStore(Protocol):
+    """Calendar subscription links: their token hashes, owners, expiry, use and revocation."""
+
+    async def add(
+        self, staff_id: str, token_hash: str, created_at: datetime, expires_at: datetime
+    ) -> CalendarFeed:
+        """Store a new feed; it, with its id."""
+        ...
+
+    async def by_hash(self, token_hash: str) -> CalendarFeed | None:
+        """The feed whose token has this hash (revoked and expired ones too), or None."""
+        ...
+
+    async def get(self, feed_id: int) -> CalendarFeed | None:
+        """The feed with this id, or None."""
+        ...
+
+    async def of_staff(self, staff_id: str) -> list[CalendarFeed]:
+        """The person's feeds, revoked and expired ones too, oldest first."""
+        ...
+
+    async def revoke(self, feed_id: int, at: datetime) -> None:
+        """Mark the feed revoked at `at`, unless it was already (the first revocation stays)."""
+        ...
+
+    async def mark_used(self, feed_id: int, at: datetime) -> None:
+        """Record that the feed was read at `at`."""
+        ...
+
+
 class AssignmentUnitOfWork(ConsumingUnitOfWork, Protocol):
     """One transaction over assignment's stores, its inbox and its outbox."""
 
@@ -149,3 +180,6 @@ class AssignmentUnitOfWork(ConsumingUnitOfWork, Protocol):
 
     @property
     def queues(self) -> WorkQueues: ...
+
+    @property
+    def calendar_feeds(self) -> CalendarFeedStore: ...

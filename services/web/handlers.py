@@ -187,6 +187,11 @@ async def rotation_page(api: StaffApi, caller: Caller, now: datetime) -> list[vi
     return views.duty_rows(await api.schedule(caller, today, today + timedelta(days=SCHEDULE_DAYS)))
 
 
+async def calendar_feeds(api: StaffApi, caller: Caller) -> list[views.FeedRow]:
+    """The caller's calendar subscription links, newest first."""
+    return views.feed_rows(await api.calendar_feeds(caller))
+
+
 async def add_override(
     api: StaffApi, caller: Caller, team: str, starts_at: datetime, ends_at: datetime, reason: str
 ) -> None:

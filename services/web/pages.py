@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
 
 from services.web import handlers
 from services.web.context import language, render, web
 from services.web.domain.dossier import dossier_sections
+from services.web.domain.model import Caller
 from services.web.domain.texts import LANGUAGES, text
 from services.web.domain.views import LOG_FILTERS, local_instant, log_query, safe_return_path
 from services.web.ports import Session, UpstreamDenied, UpstreamRejected
@@ -244,11 +245,42 @@ async def access_log(request: Request) -> Any:
 async def rotation(request: Request) -> Any:
     """The rotation calendar (managers, head of unit) and the form for an override."""
     caller = caller_of(request)
-    if not caller.user.has_any("manager", "head_of_unit"):
-        raise UpstreamDenied("managers and the head of unit")
+    _managers_only(caller)
     context = web(request)
     rows = await handlers.rotation_page(context.api, caller, context.clock.now())
-    return render(request, "rotation.html", rows=rows, teams=context.all_teams())
+    feeds = await handlers.calendar_feeds(context.api, caller)
+    session: Session = request.state.session
+    new_feed_url, session.new_feed_url = session.new_feed_url, None  # shown this once
+    return render(
+        request, "rotation.html", rows=rows, teams=context.all_teams(), feeds=feeds, new_feed_url=new_feed_url
+    )
+
+
+@router.post("/rotation/calendar-feeds", dependencies=[Depends(check_csrf)])
+async def create_calendar_feed(request: Request) -> Any:
+    """A new calendar subscription link; its URL is kept in the server-side session until the
+    rotation page shows it, once."""
+    caller = caller_of(request)
+    _managers_only(caller)
+    session: Session = request.state.session
+    session.new_feed_url = await web(request).api.create_calendar_feed(caller)
+    return RedirectResponse("/rotation#subscribe-heading", status_code=303)
+
+
+@router.post("/rotation/calendar-feeds/{feed_id}/revoke", dependencies=[Depends(check_csrf)])
+async def revoke_calendar_feed(request: Request, feed_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Any:
+    """Revoke one of the caller's subscription links (assignment checks whose it is)."""
+    caller = caller_of(request)
+    _managers_only(caller)
+    await web(request).api.revoke_calendar_feed(caller, feed_id)
+    _flash(request, text("feed_revoked", language(request)))
+    return RedirectResponse("/rotation#subscribe-heading", status_code=303)
+
+
+def _managers_only(caller: Caller) -> None:
+    """The rotation page and its forms are for managers and the head of unit."""
+    if not caller.user.has_any("manager", "head_of_unit"):
+        raise UpstreamDenied("managers and the head of unit")
 
 
 @router.post("/rotation/overrides", dependencies=[Depends(check_csrf)])

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from services.web.domain.model import (
     AccessLogRow,
+    CalendarFeed,
     Caller,
     OnDuty,
     QueueItem,
@@ -115,6 +116,19 @@ class StaffApi(Protocol):
         """GET /v1/rotation/on-duty?at=."""
         ...
 
+    async def create_calendar_feed(self, caller: Caller) -> str:
+        """POST /v1/rotation/calendar-feeds: a new subscription link of the caller's; its URL,
+        which assignment shows this once."""
+        ...
+
+    async def calendar_feeds(self, caller: Caller) -> list[CalendarFeed]:
+        """GET /v1/rotation/calendar-feeds: the caller's own links, without their URLs."""
+        ...
+
+    async def revoke_calendar_feed(self, caller: Caller, feed_id: int) -> None:
+        """DELETE /v1/rotation/calendar-feeds/{id} (its owner, managers, head of unit)."""
+        ...
+
     async def arriving(self, caller: Caller, at: datetime) -> OnDuty:
         """GET /v1/rotation/arriving?at=: the period whose team takes a referral arriving at `at`
         (assignment's policy rule, not repeated here)."""
@@ -144,6 +158,7 @@ class Session:
     pending: PendingSignIn | None = None
     flash: list[str] = field(default_factory=list)
     field_errors: dict[str, str] = field(default_factory=dict)
+    new_feed_url: str | None = None  # a calendar link just created, until the page shows it once
 
 
 class SessionStore(Protocol):

@@ -104,6 +104,7 @@ async def _http_world(kafka_broker: Any, topic_prefix: str, database_url: str) -
         ),
         database=DatabaseSettings(url=database_url),
         auth=AuthSettings(jwt_secret=SECRET),
+        public_url="http://assignment.test/",
     )
     pool = await migrated_pool(settings.database.url.get_secret_value())
     await assign_batch(pool, [received("R-CONTRACT", at=NOW)])
@@ -234,6 +235,25 @@ async def test_a_caseworker_reads_their_own_load_and_someone_without_caseload_ge
     own = await world.api.own_workload(world.assignee())
     assert own is not None and (own.staff_id, own.open_cases) == (world.caseworker, 1)
     assert await world.api.own_workload(world.caller("in-1", "intake")) is None
+
+
+async def test_a_calendar_link_is_made_listed_without_its_url_and_revoked(world: World) -> None:
+    someone_else = "cw-a2" if world.caseworker != "cw-a2" else "cw-a3"
+    mine, other = world.assignee(), world.caller(someone_else, "caseworker")
+    url = await world.api.create_calendar_feed(mine)
+    assert url.startswith("http://assignment.test/v1/rotation/calendar/") and url.endswith(".ics")
+    assert url != await world.api.create_calendar_feed(mine)
+    first, second = await world.api.calendar_feeds(mine)
+    assert first.active and second.active and first.id < second.id and first.last_used_at is None
+    assert first.expires_at - first.created_at == timedelta(days=365)
+    assert await world.api.calendar_feeds(other) == []
+    with pytest.raises(UpstreamDenied):
+        await world.api.revoke_calendar_feed(other, first.id)
+    with pytest.raises(UpstreamDenied):
+        await world.api.revoke_calendar_feed(mine, 10**9)
+    await world.api.revoke_calendar_feed(world.caller(world.manager, "manager"), first.id)
+    await world.api.revoke_calendar_feed(mine, second.id)
+    assert [f.active for f in await world.api.calendar_feeds(mine)] == [False, False]
 
 
 async def test_a_token_the_api_does_not_accept_asks_for_a_new_sign_in(world: World) -> None:

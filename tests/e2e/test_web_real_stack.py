@@ -349,6 +349,33 @@ def test_the_links_in_the_caseworker_s_email_and_the_team_s_card_open_the_referr
             assert_accessible(page)
 
 
+def test_a_manager_s_calendar_link_is_served_by_assignment_without_sign_in_until_revoked(
+    stack: Stack, browser: Browser
+) -> None:
+    manager = UNIT.teams[0].manager.id
+    with fresh_page(browser) as page:
+        sign_in(page, stack.web_url, "/rotation", manager)
+        page.get_by_role("button", name="Skapa prenumerationslänk").click()
+        url = page.get_by_label("Prenumerationslänk").input_value()
+        assert_accessible(page)  # the rotation page with the new link shown once
+        _shot(page, "calendar-link")
+        assert url.startswith(stack.url("assignment", "/v1/rotation/calendar/"))  # PUBLIC_URL
+        feed = httpx.get(url, timeout=10)  # no bearer header, as Outlook subscribes
+        assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
+        assert feed.headers["cache-control"] == "private" and "BEGIN:VEVENT" in feed.text
+        assert any(f"SUMMARY:{t.name}" in feed.text or t.name in feed.text for t in UNIT.teams)
+        token = url.rsplit("/", 1)[1].removesuffix(".ics")
+        rows = stack.query("assignment", "SELECT * FROM calendar_feeds WHERE staff_id = $1", manager)
+        assert len(rows) == 1 and rows[0]["last_used_at"] is not None
+        assert all(token not in str(value) for value in rows[0].values())  # only its hash is kept
+        page.reload()
+        page.get_by_role("button", name="Återkalla länken skapad").click()
+        assert "Länken är återkallad" in page.get_by_role("status").inner_text()
+        assert_accessible(page)
+    assert httpx.get(url, timeout=10).status_code == 404
+    assert token not in (stack.logs / "assignment.log").read_text("utf-8")
+
+
 def test_the_web_app_and_the_dev_provider_logged_no_client_data_of_what_the_walk_showed(stack: Stack) -> None:
     """After the walk (dossiers read, referral pages, emails' links): none of the children's,
     guardians' or reporters' details, nor the concern, in the logs of the two new processes."""

@@ -70,3 +70,15 @@ def test_the_calendar_feed_is_declared_as_text_calendar_only(assignment_document
     ok = assignment_document["paths"]["/v1/rotation/calendar.ics"]["get"]["responses"]["200"]
     assert set(ok["content"]) == {"text/calendar"}
     assert ok["content"]["text/calendar"]["schema"]["type"] == "string"
+
+
+def test_the_token_feed_is_text_calendar_without_a_bearer_and_the_feed_routes_are_documented(
+    assignment_document,
+):
+    feed = assignment_document["paths"]["/v1/rotation/calendar/{token}.ics"]["get"]
+    assert set(feed["responses"]["200"]["content"]) == {"text/calendar"}
+    assert "security" not in feed and {"200", "404", "503"} <= set(feed["responses"])
+    feeds = assignment_document["paths"]["/v1/rotation/calendar-feeds"]
+    assert feeds["post"]["security"] == [{"HTTPBearer": []}] and "201" in feeds["post"]["responses"]
+    revoke = assignment_document["paths"]["/v1/rotation/calendar-feeds/{feed_id}"]["delete"]
+    assert {"401", "403", "404"} <= set(revoke["responses"])

@@ -419,7 +419,7 @@ def test_a_manager_sees_the_rotation_calendar_and_puts_another_team_on_duty_for_
     web.sign_in("mgr-a", "manager")
     page = web.client.get("/rotation").text
     assert "Jourschema" in page and '<th scope="row">team-a</th>' in page
-    assert 'href="/rotation"' in page and "Outlook" in page  # the subscription gap, said plainly
+    assert 'href="/rotation"' in page and "Prenumerera på kalendern" in page  # the subscription link
     override = {
         "csrf_token": _csrf(page),
         "team": "team-c",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Self
 
+from services.assignment.adapters.memory_feeds import InMemoryCalendarFeedStore
 from services.assignment.adapters.memory_queues import InMemoryWorkQueues
 from services.assignment.adapters.memory_stores import (
     AssignmentTables,
@@ -64,3 +65,8 @@ class InMemoryAssignmentUnitOfWork(InMemoryUnitOfWork[AssignmentTables]):
     def queues(self) -> InMemoryWorkQueues:
         """Work queues, in this unit of work."""
         return InMemoryWorkQueues(self.tables)
+
+    @property
+    def calendar_feeds(self) -> InMemoryCalendarFeedStore:
+        """Calendar subscription links, in this unit of work."""
+        return InMemoryCalendarFeedStore(self.tables)

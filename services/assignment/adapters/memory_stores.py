@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from services.assignment.domain.batch import PRIOR_LIMIT, FactsQuery, NewAssignment, ReferralFacts
+from services.assignment.domain.calendar_feeds import CalendarFeed
 from services.assignment.domain.cases import Case, Extension
 from services.assignment.domain.day_to_day import ended_early
 from services.assignment.domain.deadlines import Alert, OpenDeadline
@@ -45,6 +46,7 @@ class AssignmentTables(Tables):
     handovers: dict[datetime, Handover] = field(default_factory=dict)
     team_locks: set[str] = field(default_factory=set)
     registrations: dict[str, Registration] = field(default_factory=dict)
+    calendar_feeds: dict[int, tuple[str, CalendarFeed]] = field(default_factory=dict)  # id: hash, feed
     last_id: int = 0
 
     def next_id(self) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from services.assignment.adapters.postgres_assignments import PostgresAssignmentStore
 from services.assignment.adapters.postgres_cases import PostgresCaseStore
+from services.assignment.adapters.postgres_feeds import PostgresCalendarFeedStore
 from services.assignment.adapters.postgres_queues import PostgresWorkQueues
 from services.assignment.adapters.postgres_schedules import (
     PostgresAbsenceStore,
@@ -49,3 +50,8 @@ class PostgresAssignmentUnitOfWork(PostgresUnitOfWork):
     def queues(self) -> PostgresWorkQueues:
         """Work queues, in this transaction."""
         return PostgresWorkQueues(self.conn)
+
+    @property
+    def calendar_feeds(self) -> PostgresCalendarFeedStore:
+        """Calendar subscription links, in this transaction."""
+        return PostgresCalendarFeedStore(self.conn)

@@ -23,6 +23,7 @@ class AssignmentApi:
     unit_of_work: Callable[[], AssignmentUnitOfWork]
     clock: Clock
     authenticate: Callable[[HTTPAuthorizationCredentials | None], Awaitable[Principal]]
+    public_url: str = "http://127.0.0.1:8082"  # where staff reach this API: calendar feed URLs
 
 
 def assignment_api(request: Request) -> AssignmentApi:

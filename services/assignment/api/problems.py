@@ -11,6 +11,7 @@ from services.assignment.domain.errors import (
     CaseNotFound,
     ExtensionNotLater,
     ExtensionTooLong,
+    FeedNotFound,
     ImplausibleTime,
     InvalidAbsenceDates,
     InvalidOverrideWindow,
@@ -29,6 +30,7 @@ from shared.http import problem
 
 PROBLEMS: dict[type[AssignmentRefused], tuple[int, str]] = {
     CaseNotFound: (404, "Not found"),
+    FeedNotFound: (404, "Not found"),
     UnknownStaff: (404, "Not found"),
     NotPermitted: (403, "Forbidden"),
     InvalidTransition: (409, "Conflict"),

@@ -124,3 +124,10 @@ class InvalidScheduleRange(AssignmentRefused):
 
 class InvalidQueueFilter(AssignmentRefused):
     """A work queue's filter names something the unit lacks, or asks for an impossible page."""
+
+
+class FeedNotFound(AssignmentRefused):
+    """No calendar feed with this id (or not one the caller may see)."""
+
+    def __init__(self) -> None:
+        super().__init__("no such calendar feed")

@@ -11,6 +11,7 @@ import httpx
 from services.web.domain.model import (
     Absence,
     AccessLogRow,
+    CalendarFeed,
     Caller,
     Deadline,
     DeadlineState,
@@ -153,6 +154,28 @@ class HttpStaffApi:
             await self._get(self._assignment, "/v1/rotation/arriving", caller, {"at": at.isoformat()})
         )
 
+    async def create_calendar_feed(self, caller: Caller) -> str:
+        """A new subscription link; its URL (the one time assignment shows it)."""
+        body = await self._send("POST", "/v1/rotation/calendar-feeds", caller)
+        url: str = body["url"]
+        return url
+
+    async def calendar_feeds(self, caller: Caller) -> list[CalendarFeed]:
+        """The caller's own subscription links."""
+        return [_feed(f) for f in await self._get(self._assignment, "/v1/rotation/calendar-feeds", caller)]
+
+    async def revoke_calendar_feed(self, caller: Caller, feed_id: int) -> None:
+        """Revoke a subscription link."""
+        await self._send("DELETE", f"/v1/rotation/calendar-feeds/{feed_id}", caller)
+
+    async def _send(self, method: str, path: str, caller: Caller) -> Any:
+        try:
+            response = await self._assignment.request(method, path, headers=_auth(caller))
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(type(exc).__name__) from None
+        _raise_for(response)
+        return response.json()
+
     async def _get(
         self, client: httpx.AsyncClient, path: str, caller: Caller, params: dict[str, str] | None = None
     ) -> Any:
@@ -177,6 +200,17 @@ def _period(body: dict[str, Any]) -> OnDuty:
         period_start=datetime.fromisoformat(body["period_start"]),
         period_end=datetime.fromisoformat(body["period_end"]),
         source=body["source"],
+    )
+
+
+def _feed(body: dict[str, Any]) -> CalendarFeed:
+    used = body.get("last_used_at")
+    return CalendarFeed(
+        id=int(body["id"]),
+        created_at=datetime.fromisoformat(body["created_at"]),
+        expires_at=datetime.fromisoformat(body["expires_at"]),
+        last_used_at=datetime.fromisoformat(used) if used else None,
+        active=bool(body["active"]),
     )
 
 

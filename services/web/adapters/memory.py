@@ -12,6 +12,7 @@ from typing import Any
 from services.web.domain.model import (
     Absence,
     AccessLogRow,
+    CalendarFeed,
     Caller,
     OnDuty,
     QueueItem,
@@ -61,6 +62,9 @@ class FakeStaffApi:
     done: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
     access_log: list[tuple[str, str, str]] = field(default_factory=list)
     reviews: list[SentReview] = field(default_factory=list)  # latest month first, as intake lists them
+    feeds: dict[int, tuple[str, CalendarFeed]] = field(default_factory=dict)  # id: owner, feed
+    feed_base: str = "http://assignment.test/v1/rotation/calendar/"
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def work_queue(self, caller: Caller, query: dict[str, str]) -> list[QueueItem]:
         """The items the caller's role may list, filtered like the real queue."""
@@ -250,6 +254,33 @@ class FakeStaffApi:
     def _log_row(self, staff: str, referral: str, outcome: str) -> AccessLogRow:
         action, result = ("read", "allowed") if outcome == "read" else ("denied", "denied")
         return AccessLogRow(self.log_at, staff, "caseworker", "assigned", referral, action, result, None)
+
+    async def create_calendar_feed(self, caller: Caller) -> str:
+        """A new link of the caller's, a year long; its URL (a made-up token)."""
+        self._check(caller)
+        now = self.now()
+        feed_id = len(self.feeds) + 1
+        self.feeds[feed_id] = (
+            caller.user.staff_id,
+            CalendarFeed(feed_id, now, now + timedelta(days=365), None, True),
+        )
+        return f"{self.feed_base}fake-token-{feed_id}.ics"
+
+    async def calendar_feeds(self, caller: Caller) -> list[CalendarFeed]:
+        """The caller's own links, oldest first."""
+        self._check(caller)
+        return [f for owner, f in self.feeds.values() if owner == caller.user.staff_id]
+
+    async def revoke_calendar_feed(self, caller: Caller, feed_id: int) -> None:
+        """Revoke: its owner, a manager, the head of unit; anyone else or an unknown id: denied."""
+        self._check(caller)
+        owner, feed = self.feeds.get(feed_id, ("", None))
+        if feed is None or not (
+            owner == caller.user.staff_id or caller.user.has_any("manager", "head_of_unit")
+        ):
+            raise UpstreamDenied("calendar feed")
+        self.feeds[feed_id] = (owner, dataclasses.replace(feed, active=False))
+        self.done.append((caller.user.staff_id, str(feed_id), "revoke-feed", {}))
 
     def _check(self, caller: Caller) -> None:
         if self.down:

@@ -148,3 +148,14 @@ def user_from_claims(claims: dict[str, object], staff_id_claim: str, roles_claim
         value = value.get(part) if isinstance(value, dict) else None
     roles = value if isinstance(value, list) else []
     return User(staff_id=staff_id, roles=frozenset(r for r in roles if r in STAFF_ROLES))
+
+
+@dataclass(frozen=True)
+class CalendarFeed:
+    """One of the caller's calendar subscription links, as assignment lists it (never its URL)."""
+
+    id: int
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    active: bool

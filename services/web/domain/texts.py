@@ -185,9 +185,40 @@ TEXTS: dict[str, tuple[str, str]] = {
         "A swap between two teams is two changes, one for each team's period.",
     ),
     "override_times": ("Från och till", "From and to"),
-    "calendar_link_gap": (
-        "Prenumeration i Outlook finns inte ännu: kalenderfilen kräver inloggning som Outlook inte kan göra.",
-        "Subscribing from Outlook is not available yet: the calendar file needs a sign-in Outlook cannot do.",
+    "subscribe_heading": ("Prenumerera på kalendern", "Subscribe to the calendar"),
+    "subscribe_intro": (
+        "Med en prenumerationslänk visar Outlook jourschemat i din kalender och hämtar ändringar själv. "
+        "Länken är personlig. Den som har länken kan se jourschemat: bara team och tider, inga uppgifter "
+        "om barn eller anmälare. Länken gäller ett år, eller tills du återkallar den.",
+        "With a subscription link, Outlook shows the duty rota in your calendar and fetches changes "
+        "itself. The link is personal. Anyone who has it can see the duty rota: only teams and times, "
+        "nothing about children or reporters. It works for a year, or until you revoke it.",
+    ),
+    "create_feed": ("Skapa prenumerationslänk", "Create a subscription link"),
+    "feed_created": (
+        "Din nya länk visas bara nu. Kopiera den innan du lämnar sidan.",
+        "Your new link is shown only now. Copy it before you leave the page.",
+    ),
+    "feed_url": ("Prenumerationslänk", "Subscription link"),
+    "outlook_steps": (
+        "I Outlook: öppna Kalender, välj Lägg till kalender och sedan Prenumerera från webben. "
+        "Klistra in länken, ge kalendern ett namn och välj Importera.",
+        "In Outlook: open Calendar, choose Add calendar and then Subscribe from web. Paste the link, "
+        "name the calendar and choose Import.",
+    ),
+    "your_feeds": ("Dina prenumerationslänkar", "Your subscription links"),
+    "no_feeds": ("Du har inga prenumerationslänkar.", "You have no subscription links."),
+    "feed_created_at": ("Skapad", "Created"),
+    "feed_expires": ("Gäller till", "Valid until"),
+    "feed_last_used": ("Senast hämtad", "Last fetched"),
+    "feed_never_used": ("Aldrig", "Never"),
+    "feed_active": ("Gäller", "Active"),
+    "feed_inactive": ("Återkallad eller utgången", "Revoked or expired"),
+    "revoke_feed": ("Återkalla länken", "Revoke the link"),
+    "revoke_feed_named": ("Återkalla länken skapad {created}", "Revoke the link created {created}"),
+    "feed_revoked": (
+        "Länken är återkallad. Kalendern i Outlook uppdateras inte längre.",
+        "The link is revoked. The calendar in Outlook is no longer updated.",
     ),
     "end_absence": ("Avsluta frånvaro i förtid", "End an absence early"),
     "back_on": ("Tillbaka från och med", "Back from"),

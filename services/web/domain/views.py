@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from services.web.domain.model import AccessLogRow, Deadline, OnDuty, QueueItem, SentReview, User, WorkloadRow
+from services.web.domain.model import (
+    AccessLogRow,
+    CalendarFeed,
+    Deadline,
+    OnDuty,
+    QueueItem,
+    SentReview,
+    User,
+    WorkloadRow,
+)
 from services.web.domain.texts import Language, text
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -213,6 +222,31 @@ def duty_rows(periods: list[OnDuty]) -> list[DutyRow]:
     return [
         DutyRow(p.team, local_time(p.period_start), local_time(p.period_end), p.source == "override")
         for p in periods
+    ]
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """One calendar subscription link in the owner's list."""
+
+    id: int
+    created: str
+    expires: str
+    last_used: str | None
+    active: bool
+
+
+def feed_rows(feeds: list[CalendarFeed]) -> list[FeedRow]:
+    """The caller's links, newest first, in Stockholm time."""
+    return [
+        FeedRow(
+            f.id,
+            local_time(f.created_at),
+            local_time(f.expires_at),
+            local_time(f.last_used_at) if f.last_used_at else None,
+            f.active,
+        )
+        for f in sorted(feeds, key=lambda f: f.id, reverse=True)
     ]
 
 
