@@ -94,7 +94,7 @@ async def test_existing_weights_and_loads_become_exact_hundredths_and_the_trigge
     assert await db.apply_migrations(pool, "assignment", MIGRATIONS) == [
         "005_loads_in_hundredths.sql",
         "006_registration_and_queues.sql",
-        "009_calendar_feeds.sql",  # issue 20: a new table, nothing on these rows
+        "007_calendar_feeds.sql",  # issue 20: a new table, nothing on these rows
     ]
     assert await pool.fetchval("SELECT count(*) FROM assignments WHERE registration_due IS NOT NULL") == 0
     running = await pool.fetchval(
