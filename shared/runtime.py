@@ -26,7 +26,8 @@ from shared.events import Envelope, WireModel
 from shared.http import SecurityHeaders, add_problem_handlers, health_router
 from shared.kafka import (
     CONSUME_BATCH_MAX,
-    CONSUME_BATCH_WAIT_MS,
+    QUIET_AFTER_MS,
+    IdleAwarePolling,
     ProducerSender,
     ensure_topics,
     make_broker,
@@ -84,6 +85,8 @@ class Runtime(Generic[U]):
         self._subscriptions: dict[str, Subscription] = {}
         self._subscriber: Any = None
         self._consumer: EventConsumer | None = None
+        # The end offsets when every partition's lag was last measured as zero (see _record_lag).
+        self._caught_up_at: dict[Any, int] | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -130,9 +133,10 @@ class Runtime(Generic[U]):
             *by_concrete,
             batch=True,
             max_records=CONSUME_BATCH_MAX,
-            batch_timeout_ms=CONSUME_BATCH_WAIT_MS,
+            batch_timeout_ms=QUIET_AFTER_MS,  # unused: IdleAwarePolling polls instead
             **subscriber_options(kafka, self.service),
         )
+        IdleAwarePolling.from_settings(kafka).install(self._subscriber)
 
         @self._subscriber  # type: ignore[untyped-decorator]
         async def on_batch(msg: KafkaMessage) -> None:
@@ -155,6 +159,8 @@ class Runtime(Generic[U]):
     async def _record_lag(self, consumer: Any) -> None:
         partitions = list(consumer.assignment())
         ends = await consumer.end_offsets(partitions)
+        if ends == self._caught_up_at:
+            return  # nothing new since the lag was zero everywhere: it still is (at rest, always)
         lag: dict[str, int] = {}
         for tp in partitions:
             committed = await consumer.committed(tp) or 0
@@ -162,6 +168,7 @@ class Runtime(Generic[U]):
             lag[topic] = lag.get(topic, 0) + max(0, ends[tp] - committed)
         for topic, value in lag.items():
             metrics.CONSUMER_LAG.labels(self.service, topic).set(value)
+        self._caught_up_at = ends if not any(lag.values()) else None
 
     def run_in_background(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         """Run a long-lived coroutine until `stop`, restarting it if it ever fails."""
