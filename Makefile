@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 unexport KAFKA
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit install kafka-jars tools chaos bench bench-dossier clean
+.PHONY: help run test lint typecheck unit install kafka-jars tools chaos bench bench-dossier bench-idle clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -75,6 +75,10 @@ bench: install kafka-jars ## End-to-end benchmark with the raw Kafka and Postgre
 
 bench-dossier: install ## Dossier reads with 100,000 referrals stored (issue 19); writes its section of docs/PERFORMANCE.md
 	$(BIN)/python -m bench.dossier --report docs/PERFORMANCE.md
+
+IDLE_MIN ?= 5
+bench-idle: install kafka-jars ## Idle cost (issue 25): CPU and memory per process over IDLE_MIN idle minutes, then the first referral and a 50/s burst
+	TEST_KAFKA=$(KAFKA) $(BIN)/python -m bench.idle --flavour $(KAFKA) --idle-min $(IDLE_MIN)
 
 clean: ## Remove the dev stack's state (.dev/)
 	rm -rf .dev

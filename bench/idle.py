@@ -34,8 +34,7 @@ from referral_router.stack import REPO, SERVICES
 
 SETTLE_S = 30.0  # after the warm-up, before the idle window opens
 WARM_REFERRALS_RATE, WARM_S = 2.0, 3.0
-SECTION_START = "<!-- idle-bench:start -->"
-SECTION_END = "<!-- idle-bench:end -->"
+CPU_COLUMNS = (*SERVICES, "postgres", "broker")
 
 
 @dataclass
@@ -153,6 +152,36 @@ def summary(r: IdleResult) -> str:
     )
 
 
+def tables(paths: list[Path]) -> str:
+    """Markdown tables (CPU, then memory and latency) of runs, one row per results file."""
+    runs = [json.loads(p.read_text("utf-8"))["result"] for p in paths]
+    head = " | ".join(CPU_COLUMNS)
+    cpu_rows = [
+        f"| {r['flavour']} | {r['label']} | {r['idle_s'] / 60:.0f} | "
+        + " | ".join(f"{r['cpu_pct'].get(c, float('nan')):.2f}" for c in CPU_COLUMNS)
+        + f" | **{r['services_pct']:.2f}** | **{r['system_pct']:.2f}** |"
+        for r in runs
+    ]
+    mem_rows = [
+        f"| {r['flavour']} | {r['label']} | "
+        + " | ".join(f"{r['rss_mib'].get(c, 0):.0f} / {r['pss_mib'].get(c, 0):.0f}" for c in CPU_COLUMNS)
+        + f" | {r['first_referral_s']:.2f} | {r['burst_delivered']}/{r['burst_sent']}"
+        f" | {r['burst_p50_s'] * 1000:.0f} | {r['burst_p99_s'] * 1000:.0f} |"
+        for r in runs
+    ]
+    return "\n".join(
+        [
+            f"| broker | code | idle min | {head} | services | system |",
+            "|---|---|---:|" + "---:|" * (len(CPU_COLUMNS) + 2),
+            *cpu_rows,
+            "",
+            f"| broker | code | {head} | first referral s | burst emailed | burst p50 ms | burst p99 ms |",
+            "|---|---|" + "---:|" * (len(CPU_COLUMNS) + 4),
+            *mem_rows,
+        ]
+    )
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     """Run once; return the results as one JSON-able dict."""
     with (
@@ -185,7 +214,11 @@ def main() -> None:
     parser.add_argument(
         "--flavour", choices=("tansu", "apache"), default=os.environ.get("TEST_KAFKA") or "tansu"
     )
+    parser.add_argument("--tables", type=Path, nargs="+", help="only print Markdown tables of these results")
     args = parser.parse_args()
+    if args.tables:
+        print(tables(args.tables))
+        return
     results = uvloop.run(main_async(args))
     path = args.json or REPO / "bench" / "results" / f"idle-{args.flavour}-{args.label}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,9 +21,11 @@ log = logging.getLogger(__name__)
 TOPIC_ALREADY_EXISTS = TopicAlreadyExistsError.errno
 # A consumer handles up to this many fetched records in one transaction with one offset commit.
 CONSUME_BATCH_MAX = 200
-# A poll that found nothing for this long counts the topics as quiet (see `IdleAwarePolling`).
-# Records end a poll the moment aiokafka has them, so the length adds no latency.
+# A poll that found nothing for this long counts the topics as quiet (see `IdleAwarePolling`);
+# once they are, a poll waits up to QUIET_POLL_MS. Records end a poll the moment aiokafka has
+# them, so neither length adds latency.
 QUIET_AFTER_MS = 1000
+QUIET_POLL_MS = 30_000
 # How long aiokafka's fetch task sleeps when nothing wakes it: its default (200 ms) woke every
 # consumer five times a second at rest; fetch responses and consumed records wake it anyway.
 FETCHER_WAKE_MS = 5000
@@ -89,6 +91,7 @@ class IdleAwarePolling:
     def __init__(self, busy: FetchShape, idle: FetchShape) -> None:
         self.busy = busy
         self.idle = idle
+        self._quiet = False
 
     @classmethod
     def from_settings(cls, settings: KafkaSettings) -> IdleAwarePolling:
@@ -107,8 +110,11 @@ class IdleAwarePolling:
         subscriber.get_msg = get_msg
 
     async def poll(self, consumer: Any) -> tuple[Any, ...]:
-        """Up to CONSUME_BATCH_MAX records, or () after QUIET_AFTER_MS without any."""
-        fetched = await consumer.getmany(timeout_ms=QUIET_AFTER_MS, max_records=CONSUME_BATCH_MAX)
+        """Up to CONSUME_BATCH_MAX records, or () after QUIET_AFTER_MS (when quiet already:
+        QUIET_POLL_MS) without any."""
+        wait_ms = QUIET_POLL_MS if self._quiet else QUIET_AFTER_MS
+        fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=CONSUME_BATCH_MAX)
+        self._quiet = not fetched
         self.shape(consumer, busy=bool(fetched))
         return tuple(chain(*fetched.values()))
 
