@@ -4,7 +4,8 @@ The outbox relay sleeps on LISTEN with only a slow safety poll: a committed row'
 (shown with a poll interval of an hour, which the test would never outlast), a row whose NOTIFY
 was lost is found by the poll, and a dropped listening connection is replaced at once. A quiet
 consumer asks the broker for long, single-byte fetches and goes back to short gathering ones as
-soon as records flow. Real Postgres and a real Kafka-protocol broker throughout.
+soon as records flow; the lag gauge skips the committed offsets only while nothing new arrived.
+Real Postgres and a real Kafka-protocol broker throughout.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from shared import db
+from shared import db, metrics
 from shared.events import TOPIC_RECEIVED, outbox_row
 from shared.kafka import FetchShape, IdleAwarePolling, ProducerSender, ensure_topics, make_producer
 from shared.outbox import OutboxRelay, PostgresOutbox
-from shared.settings import DatabaseSettings, KafkaSettings, OutboxSettings
+from shared.runtime import Runtime
+from shared.settings import DatabaseSettings, KafkaSettings, OutboxSettings, ServiceSettings
 from tests.helpers import eventually, produce, read_topic
 from tests.wire import received_event
 
@@ -162,3 +164,41 @@ def test_the_idle_fetch_wait_is_long_where_the_broker_answers_early_and_bounded_
     assert KafkaSettings(flavour="apache").consumer_idle_max_wait_ms == 5000
     assert KafkaSettings(flavour="tansu").consumer_idle_max_wait_ms == 800
     assert KafkaSettings(flavour="tansu", idle_fetch_max_wait_ms=300).consumer_idle_max_wait_ms == 300
+
+
+async def test_the_lag_gauge_skips_the_committed_offsets_only_while_nothing_new_arrived(kafka_settings):
+    # At rest the gauge stops after the end offsets; new records must still show as lag.
+    await ensure_topics(kafka_settings, ["lagging"])
+    topic = kafka_settings.topic("lagging")
+    runtime = Runtime(
+        ServiceSettings(kafka=kafka_settings), service="lag-test", migrations="", topics=(),
+        unit_of_work=lambda pool: pool,
+    )  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka_settings.bootstrap_servers, group_id=kafka_settings.group("lag"),
+        auto_offset_reset="earliest", enable_auto_commit=False, session_timeout_ms=6000,
+        heartbeat_interval_ms=2000,
+    )  # fmt: skip
+    gauge = metrics.CONSUMER_LAG.labels("lag-test", "lagging")
+    await consumer.start()
+    try:
+        await eventually(lambda: _assigned(consumer), bool, interval_s=0)
+        await produce(kafka_settings.bootstrap_servers, topic, [(b"k", b"one"), (b"k", b"two")])
+        await runtime._record_lag(consumer)  # the step the lag loop repeats every 10 s
+        assert gauge._value.get() == 2
+        await consumer.commit(
+            {tp: end for tp, end in (await consumer.end_offsets(consumer.assignment())).items()}
+        )
+        await runtime._record_lag(consumer)
+        await runtime._record_lag(consumer)  # nothing new: skipped, still zero
+        assert gauge._value.get() == 0
+        await produce(kafka_settings.bootstrap_servers, topic, [(b"k", b"three")])
+        await runtime._record_lag(consumer)
+        assert gauge._value.get() == 1
+    finally:
+        await consumer.stop()
+
+
+async def _assigned(consumer: AIOKafkaConsumer) -> bool:
+    await consumer.getmany(timeout_ms=200)
+    return bool(consumer.assignment())
