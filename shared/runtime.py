@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from uvicorn.main import STARTUP_FAILURE
+from uvicorn.config import STARTUP_FAILURE
 
 from shared import db, metrics
 from shared.consumer import EventConsumer

@@ -23,7 +23,7 @@ def _worker(until: float | None) -> DeliveryWorker:
 
     return DeliveryWorker(
         nothing, nothing, WorkerSettings(poll_interval_s=POLL_S), no_connection, seconds_until_due
-    )  # type: ignore[arg-type]
+    )
 
 
 @pytest.mark.parametrize(
