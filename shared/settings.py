@@ -20,8 +20,9 @@ class KafkaSettings(BaseModel):
     # Prefixed onto every topic and consumer group; lets tests and shared clusters isolate runs.
     topic_prefix: str = ""
     request_timeout_ms: int = Field(default=30_000, ge=1000)
-    # A consumer's fetch waits up to this long for `fetch_min_bytes` to gather, so a batch (one
-    # transaction, one offset commit) holds several events under load instead of one each.
+    # While records flow, a consumer's fetch waits up to this long for `fetch_min_bytes` to
+    # gather, so a batch (one transaction, one offset commit) holds several events under load
+    # instead of one each (`shared.kafka.IdleAwarePolling`; at rest: `idle_fetch_max_wait_ms`).
     fetch_max_wait_ms: int = Field(default=50, ge=0, le=5000)
     # None: by flavour (`consumer_min_bytes`).
     fetch_min_bytes: int | None = Field(default=None, ge=1)
