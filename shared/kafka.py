@@ -84,7 +84,7 @@ class IdleAwarePolling:
     idle wait bounds the first record's delay (about three quarters of it, measured in
     bench/idle.py).
 
-    The shape is set on aiokafka's fetcher (pinned version; tests/unit/test_kafka_polling.py
+    The shape is set on aiokafka's fetcher (pinned version; tests/integration/test_idle_wake_ups.py
     fails if the attributes move), and applies from the next fetch request on.
     """
 

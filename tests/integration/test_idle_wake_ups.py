@@ -145,6 +145,7 @@ async def test_a_quiet_consumer_asks_for_long_fetches_and_short_ones_once_record
     )  # fmt: skip
     await consumer.start()
     try:
+        assert _shape(consumer) == busy  # aiokafka keeps its settings where IdleAwarePolling sets them
         assert await polling.poll(consumer) == ()
         assert _shape(consumer) == idle
         await produce(kafka_settings.bootstrap_servers, topic, [(b"k", b"first after a pause")])
