@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 unexport KAFKA
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck unit install kafka-jars tools chaos bench bench-dossier bench-web clean
+.PHONY: help run test lint typecheck unit install kafka-jars tools chaos bench bench-dossier bench-web bench-idle clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -77,6 +77,10 @@ bench-dossier: install ## Dossier reads with 100,000 referrals stored (issue 19)
 
 bench-web: install ## Web app team board and my referrals with 50,000 referrals stored (issue 20); writes its section of docs/PERFORMANCE.md
 	$(BIN)/python -m bench.web --report docs/PERFORMANCE.md
+
+IDLE_MIN ?= 5
+bench-idle: install kafka-jars ## Idle cost (issue 25): CPU and memory per process over IDLE_MIN idle minutes, then the first referral and a 50/s burst
+	TEST_KAFKA=$(KAFKA) $(BIN)/python -m bench.idle --flavour $(KAFKA) --idle-min $(IDLE_MIN)
 
 clean: ## Remove the dev stack's state (.dev/)
 	rm -rf .dev

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -19,9 +21,14 @@ log = logging.getLogger(__name__)
 TOPIC_ALREADY_EXISTS = TopicAlreadyExistsError.errno
 # A consumer handles up to this many fetched records in one transaction with one offset commit.
 CONSUME_BATCH_MAX = 200
-# How long one poll waits for records (and, in FastStream, sleeps after an empty poll): short,
-# because it adds to every event's latency when the topic is quiet.
-CONSUME_BATCH_WAIT_MS = 20
+# A poll that found nothing for this long counts the topics as quiet (see `IdleAwarePolling`);
+# once they are, a poll waits up to QUIET_POLL_MS. Records end a poll the moment aiokafka has
+# them, so neither length adds latency.
+QUIET_AFTER_MS = 1000
+QUIET_POLL_MS = 30_000
+# How long aiokafka's fetch task sleeps when nothing wakes it: its default (200 ms) woke every
+# consumer five times a second at rest; fetch responses and consumed records wake it anyway.
+FETCHER_WAKE_MS = 5000
 
 
 def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
@@ -49,9 +56,74 @@ def subscriber_options(settings: KafkaSettings, group: str) -> dict[str, Any]:
         "auto_offset_reset": "earliest",
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
         "fetch_min_bytes": settings.consumer_min_bytes,
+        "consumer_timeout_ms": FETCHER_WAKE_MS,
         "session_timeout_ms": settings.session_timeout_ms,
         "heartbeat_interval_ms": settings.session_timeout_ms // 3,
     }
+
+
+@dataclass(frozen=True)
+class FetchShape:
+    """What a fetch asks the broker for: wait up to `max_wait_ms` for `min_bytes` of records."""
+
+    max_wait_ms: int
+    min_bytes: int
+
+
+class IdleAwarePolling:
+    """The poll of a FastStream batch subscriber, shaped for a system that is mostly at rest.
+
+    FastStream's own poll waits `batch_timeout_ms` and then sleeps as long again after an empty
+    poll, so a short timeout wakes every consumer many times a second and a long one delays the
+    first record after a pause. This poll waits for records without sleeping, and shapes the
+    fetches by what it saw: while records flow, the configured short gathering wait
+    (`fetch_max_wait_ms`, `fetch_min_bytes`: batches under load); once a poll found nothing for
+    QUIET_AFTER_MS, a long wait for a single byte (`idle_fetch_max_wait_ms`). Apache Kafka
+    answers such a fetch the moment a record arrives. Tansu looks again at half the remaining
+    wait and answers after the look that found records plus one more sleep, so on Tansu the
+    idle wait bounds the first record's delay (about three quarters of it, measured in
+    bench/idle.py).
+
+    The shape is set on aiokafka's fetcher (pinned version; tests/integration/test_idle_wake_ups.py
+    fails if the attributes move), and applies from the next fetch request on.
+    """
+
+    def __init__(self, busy: FetchShape, idle: FetchShape) -> None:
+        self.busy = busy
+        self.idle = idle
+        self._quiet = False
+
+    @classmethod
+    def from_settings(cls, settings: KafkaSettings) -> IdleAwarePolling:
+        """The busy shape from the consumer settings, the idle one from `idle_fetch_max_wait_ms`."""
+        return cls(
+            FetchShape(settings.fetch_max_wait_ms, settings.consumer_min_bytes),
+            FetchShape(settings.consumer_idle_max_wait_ms, 1),
+        )
+
+    def install(self, subscriber: Any) -> None:
+        """Replace the subscriber's poll (FastStream calls `get_msg` in its consume loop)."""
+
+        async def get_msg(consumer: Any) -> tuple[Any, ...]:
+            return await self.poll(consumer)
+
+        subscriber.get_msg = get_msg
+
+    async def poll(self, consumer: Any) -> tuple[Any, ...]:
+        """Up to CONSUME_BATCH_MAX records, or () after QUIET_AFTER_MS (when quiet already:
+        QUIET_POLL_MS) without any."""
+        wait_ms = QUIET_POLL_MS if self._quiet else QUIET_AFTER_MS
+        fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=CONSUME_BATCH_MAX)
+        self._quiet = not fetched
+        self.shape(consumer, busy=bool(fetched))
+        return tuple(chain(*fetched.values()))
+
+    def shape(self, consumer: Any, *, busy: bool) -> None:
+        """Make the consumer's next fetch requests busy- or idle-shaped."""
+        shape = self.busy if busy else self.idle
+        fetcher = consumer._fetcher
+        fetcher._fetch_max_wait_ms = shape.max_wait_ms
+        fetcher._fetch_min_bytes = shape.min_bytes
 
 
 def make_producer(settings: KafkaSettings, *, client_id: str) -> AIOKafkaProducer:

@@ -173,6 +173,8 @@ class OutboxRelay:
     async def _listen(self) -> asyncpg.Connection:
         conn = await self._connect()
         await conn.add_listener(f"outbox_{self._schema}", lambda *_: self._wake.set())
+        # A lost connection loses notifications: wake to listen again and look, not at the poll.
+        conn.add_termination_listener(lambda *_: self._wake.set())
         return conn
 
     async def _wait_for_work(self) -> None:

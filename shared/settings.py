@@ -23,11 +23,16 @@ class KafkaSettings(BaseModel):
     # Prefixed onto every topic and consumer group; lets tests and shared clusters isolate runs.
     topic_prefix: str = ""
     request_timeout_ms: int = Field(default=30_000, ge=1000)
-    # A consumer's fetch waits up to this long for `fetch_min_bytes` to gather, so a batch (one
-    # transaction, one offset commit) holds several events under load instead of one each.
+    # While records flow, a consumer's fetch waits up to this long for `fetch_min_bytes` to
+    # gather, so a batch (one transaction, one offset commit) holds several events under load
+    # instead of one each (`shared.kafka.IdleAwarePolling`; at rest: `idle_fetch_max_wait_ms`).
     fetch_max_wait_ms: int = Field(default=50, ge=0, le=5000)
     # None: by flavour (`consumer_min_bytes`).
     fetch_min_bytes: int | None = Field(default=None, ge=1)
+    # Once a consumer's topics are quiet (a poll found nothing for a second), a fetch waits up to
+    # this long for a single byte, so a system at rest costs almost nothing (issue 25). None: by
+    # flavour (`consumer_idle_max_wait_ms`).
+    idle_fetch_max_wait_ms: int | None = Field(default=None, ge=0, le=30_000)
     # A consumer that sends no heartbeat for this long leaves its group (heartbeats every third of
     # it). Tansu also holds a new member's first join for about half of it (measured: 5 s at
     # 10 s, 1 s at 2 s), which every service start waits for; Apache Kafka refuses less than its
@@ -41,6 +46,15 @@ class KafkaSettings(BaseModel):
         if self.fetch_min_bytes is not None:
             return self.fetch_min_bytes
         return 65_536 if self.flavour == "apache" else 1
+
+    @property
+    def consumer_idle_max_wait_ms(self) -> int:
+        """5 s on Apache Kafka, which answers a waiting fetch as soon as a record arrives; 800 ms
+        on Tansu, which looks again at half the remaining wait and so answers up to about three
+        quarters of it late (bench/idle.py: the first referral after an idle hour)."""
+        if self.idle_fetch_max_wait_ms is not None:
+            return self.idle_fetch_max_wait_ms
+        return 5000 if self.flavour == "apache" else 800
 
     @property
     def idempotent_producer(self) -> bool:
@@ -78,7 +92,9 @@ class HttpSettings(BaseModel):
 class OutboxSettings(BaseModel):
     """Outbox relay tuning (`OUTBOX__…`)."""
 
-    poll_interval_s: float = Field(default=1.0, gt=0)
+    # The relay wakes on the NOTIFY of the transaction that added a row (and when its listening
+    # connection drops); this poll is only the safety net for a notification lost meanwhile.
+    poll_interval_s: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=100, ge=1, le=10_000)
     # After a wake-up, wait this long so rows committed meanwhile go out in the same batch:
     # under load a round of the relay (transaction, select, produce, mark) serves many rows.

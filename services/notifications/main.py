@@ -140,7 +140,7 @@ def start_workers(
     courier = Courier(ledger, runtime.unit_of_work, senders, unit, clock, policy)
     worker = DeliveryWorker(
         courier.send_due, courier.reap_abandoned, settings.worker,
-        connect=lambda: db.connect(settings.database, SERVICE),
+        connect=lambda: db.connect(settings.database, SERVICE), seconds_until_due=courier.seconds_until_due,
     )  # fmt: skip
     runtime.run_in_background("delivery-worker", worker.run)
     escalation = config.notifications.escalation

@@ -64,6 +64,11 @@ class DeliveryLedger(Protocol):
         """Whether any Teams delivery, and any held one for a digest, is due."""
         ...
 
+    async def next_due(self) -> datetime | None:
+        """The earliest time a round could find work: a pending delivery's next attempt (for a
+        Teams card also its webhook's free slot) or a claim's lease end; None when there is none."""
+        ...
+
     async def hand_over(self, claims: Sequence[Claim]) -> set[int]:
         """Record that these claims' messages are about to leave; the delivery ids whose claim
         still holds (the others must not be sent)."""

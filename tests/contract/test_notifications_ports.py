@@ -172,6 +172,32 @@ async def test_a_digest_claim_takes_every_due_held_delivery_of_the_oldest_ones_r
     assert len(await backend.run(lambda uow: uow.deliveries.claim_digest(later, LEASE))) == 1
 
 
+async def test_the_next_due_time_is_the_earliest_attempt_a_webhook_slot_or_a_lease_allows(backend):
+    # The delivery worker sleeps until then when it is idle (issue 25), so it must not be late.
+    assert await backend.ledger.next_due() is None
+    await backend.add(
+        email("cw-a1", at=NOW + timedelta(hours=1)), email("cw-a2", held=True, at=NOW + timedelta(hours=2))
+    )
+    assert await backend.ledger.next_due() == NOW + timedelta(hours=1)
+    await backend.add(card("team-a", at=NOW + timedelta(minutes=5)))
+    await backend.run(lambda uow: uow.webhook_slots.hold([SlotHold("team-a", NOW + timedelta(minutes=20))]))
+    assert await backend.ledger.next_due() == NOW + timedelta(minutes=20)  # the card waits for its slot
+    [mail] = await backend.ledger.claim_email(NOW + timedelta(hours=1), 10, LEASE)
+    assert await backend.ledger.next_due() == NOW + timedelta(minutes=20)
+    await backend.run(_sent(mail))
+    [posted] = await backend.run(
+        lambda uow: uow.deliveries.claim_teams(NOW + timedelta(minutes=20), GAP, LEASE)
+    )
+    assert await backend.ledger.next_due() == NOW + timedelta(minutes=20) + LEASE  # the reaper's turn
+    await backend.run(_sent(posted))
+    assert await backend.ledger.next_due() == NOW + timedelta(hours=2)  # only the held one is left
+
+
+def _sent(claimed: Any) -> Callable[[Any], Any]:
+    finish = Finish(claimed.claim, Status.SENT)
+    return lambda uow: uow.deliveries.finish([(finish, outcome_row(claimed, finish))])
+
+
 async def test_a_teams_claim_takes_one_message_per_free_webhook_and_moves_its_slot_on(backend):
     await backend.add(card("team-a"), card("team-a"), card("team-b"))
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from services.notifications.adapters.memory_tables import NotificationTables, StoredDelivery
 from services.notifications.domain import delivery as machine
-from services.notifications.domain.delivery import Claim, DeliveryState, Finish, RetryLater
+from services.notifications.domain.delivery import Claim, DeliveryState, Finish, RetryLater, Status
 from services.notifications.domain.outgoing import ClaimedDelivery
 from services.notifications.domain.routing import TEAMS, NewDelivery
 from shared.events import OutboxRow
@@ -73,6 +73,12 @@ class InMemoryDeliveryLedger:
         async with self._tables.shared.lock:
             rows = _Rows(self._tables)
             return bool(rows.due(now, held=False, channel=TEAMS)), bool(rows.due(now, held=True))
+
+    async def next_due(self) -> datetime | None:
+        """The earliest next attempt (a Teams card: not before its slot) or lease end."""
+        async with self._tables.shared.lock:
+            times = [_due_at(row, self._tables.webhook_slots) for row in self._tables.deliveries.values()]
+            return min((t for t in times if t is not None), default=None)
 
     async def hand_over(self, claims: Sequence[Claim]) -> set[int]:
         """The ids whose claim holds, handed over."""
@@ -155,3 +161,14 @@ class InMemoryDeliveryStore:
         """Claims past their lease."""
         rows = self._tables.deliveries
         return [_claimed(rows[i]) for i in sorted(rows) if machine.is_abandoned(rows[i].state, now)]
+
+
+def _due_at(row: StoredDelivery, slots: Mapping[str, datetime]) -> datetime | None:
+    state = row.state
+    if state.status is Status.SENDING:
+        return state.lease_until
+    if state.status is not Status.PENDING:
+        return None
+    if row.new.channel == TEAMS and not row.new.held and row.new.recipient in slots:
+        return max(state.next_attempt_at, slots[row.new.recipient])
+    return state.next_attempt_at

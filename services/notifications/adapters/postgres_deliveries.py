@@ -43,6 +43,14 @@ _DUE_TEAMS_AND_DIGEST = (
     " EXISTS (SELECT 1 FROM deliveries WHERE held AND status = 'pending' AND next_attempt_at <= $1)"
     "   AS digest"
 )
+# A Teams card waits for its webhook's slot as well; a claim's lease end is when the reaper acts.
+_NEXT_DUE = (
+    "SELECT least((SELECT min(CASE WHEN d.channel = 'teams' AND NOT d.held"
+    "   THEN greatest(d.next_attempt_at, w.next_send_at) ELSE d.next_attempt_at END)"
+    "   FROM deliveries d LEFT JOIN webhook_slots w ON w.recipient = d.recipient"
+    "   WHERE d.status = 'pending'),"
+    " (SELECT min(claimed_until) FROM deliveries WHERE status = 'sending'))"
+)
 _FREE_SLOTS = (
     "SELECT recipient FROM webhook_slots w WHERE next_send_at <= $1 AND EXISTS (SELECT 1"
     " FROM deliveries d WHERE d.recipient = w.recipient AND d.channel = 'teams'"
@@ -109,6 +117,11 @@ class PostgresDeliveryLedger:
         row = await self._pool.fetchrow(_DUE_TEAMS_AND_DIGEST, now)
         assert row is not None
         return row["teams"], row["digest"]
+
+    async def next_due(self) -> datetime | None:
+        """When the worker should look again at the latest (both parts use partial indexes)."""
+        found: datetime | None = await self._pool.fetchval(_NEXT_DUE)
+        return found
 
     async def hand_over(self, claims: Sequence[Claim]) -> set[int]:
         """Record, committed, that these claims' messages are about to leave."""

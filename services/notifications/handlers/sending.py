@@ -96,6 +96,11 @@ class Courier:
             await self.send([digest])
         return len(emails) + len(teams) + len(digest)
 
+    async def seconds_until_due(self) -> float | None:
+        """How long until a round could find work (negative: already); None: nothing pending."""
+        due = await self._ledger.next_due()
+        return None if due is None else (due - self._clock.now()).total_seconds()
+
     async def _claim(
         self, claim: Callable[[NotificationsUnitOfWork], Awaitable[list[ClaimedDelivery]]], due: bool
     ) -> list[ClaimedDelivery]:

@@ -1,0 +1,231 @@
+"""Idle benchmark (issue 25): what the whole stack costs between referrals, and how fast it wakes.
+
+Run: `python -m bench.idle --idle-min 5` (`make bench-idle`; `make bench-idle KAFKA=apache`).
+
+Starts the dev-shaped stack as bench/e2e.py does (Postgres, broker, SMTP sink and the four
+services as separate processes on free ports, deploy/config/unit.example.yaml), sends a few
+referrals so every consumer has joined and every path is warm, lets it settle, then leaves it
+alone for the idle period. CPU per process tree is read from the kernel's tick counters at the
+start and the end (so other work on the machine does not inflate it, it only slows it down);
+memory is each tree's RSS and PSS at the end. After the idle period: one referral, and how long
+from its POST to its email in the sink; then a burst at `--burst-rate` per second and its p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import uvloop
+
+from bench import cpu, report
+from bench.e2e import HARNESS, Arrivals, Stack, percentile, started_stack
+from bench.loadgen import RawHttpClient, StepLoad, run_step
+from referral_router.stack import REPO, SERVICES
+
+SETTLE_S = 30.0  # after the warm-up, before the idle window opens
+WARM_REFERRALS_RATE, WARM_S = 2.0, 3.0
+CPU_COLUMNS = (*SERVICES, "postgres", "broker")
+
+
+@dataclass
+class IdleResult:
+    """One idle run, as reported."""
+
+    flavour: str
+    label: str
+    idle_s: float
+    cpu_pct: dict[str, float]  # % of one core over the idle window, by process tree
+    rss_mib: dict[str, float]
+    pss_mib: dict[str, float]
+    first_referral_s: float
+    burst_rate: float
+    burst_sent: int
+    burst_delivered: int
+    burst_p50_s: float
+    burst_p99_s: float
+    burst_max_s: float
+    services_pct: float = 0.0
+    system_pct: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def memory(groups: dict[str, int | None]) -> tuple[dict[str, float], dict[str, float]]:
+    """RSS and PSS (MiB) of each process tree; PSS shares Postgres' shared buffers fairly."""
+    rss: dict[str, float] = {}
+    pss: dict[str, float] = {}
+    for name, pid in groups.items():
+        if pid is None:
+            continue
+        try:
+            root = psutil.Process(pid)
+            procs = [root] if name in HARNESS else [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        r = p = 0
+        for proc in procs:
+            try:
+                info = proc.memory_full_info()
+            except psutil.Error:
+                continue
+            r += info.rss
+            p += getattr(info, "pss", info.rss)
+        rss[name], pss[name] = round(r / 2**20, 1), round(p / 2**20, 1)
+    return rss, pss
+
+
+async def delivered(arrivals: Arrivals, load: StepLoad, timeout_s: float) -> list[float]:
+    """Wait for the load's emails; return each delivered referral's POST-to-email latency."""
+    accepted = load.accepted()
+    await arrivals.wait_for(set(accepted), timeout_s)
+    return [arrivals.at[r] - t for r, t in accepted.items() if r in arrivals.at]
+
+
+async def measure(stack: Stack, args: argparse.Namespace) -> IdleResult:
+    """Warm up, idle, then the first referral and the burst."""
+    client = RawHttpClient(stack.services.url("intake", "/v1/referrals"))
+    arrivals = Arrivals(stack.sink_http)
+    try:
+        async with _polling(arrivals):
+            warm = await run_step(client, WARM_REFERRALS_RATE, WARM_S, seed=1)
+            if len(await delivered(arrivals, warm, 120)) != len(warm.sent):
+                raise RuntimeError("warm-up referrals were not all emailed")
+        await asyncio.sleep(SETTLE_S)
+        groups = stack.cpu_groups()
+        print(f"idle for {args.idle_min} min from {datetime.now():%H:%M:%S}", flush=True)
+        before, began = cpu.snapshot(groups, alone=HARNESS), time.monotonic()
+        await asyncio.sleep(args.idle_min * 60)
+        after, idle_s = cpu.snapshot(stack.cpu_groups(), alone=HARNESS), time.monotonic() - began
+        rss, pss = memory(stack.cpu_groups())
+        used = cpu.used(before, after)
+        async with _polling(arrivals):
+            first = await run_step(client, 1.0, 1.0, seed=7)
+            first_latency = await delivered(arrivals, first, 60)
+            burst = await run_step(client, args.burst_rate, args.burst_s, seed=8)
+            latencies = await delivered(arrivals, burst, 120)
+    finally:
+        await client.close()
+    pct = {k: round(100 * v / idle_s, 3) for k, v in used.items()}
+    return IdleResult(
+        flavour=stack.flavour, label=args.label, idle_s=round(idle_s, 1), cpu_pct=pct,
+        rss_mib=rss, pss_mib=pss, first_referral_s=first_latency[0] if first_latency else float("nan"),
+        burst_rate=args.burst_rate, burst_sent=len(burst.sent), burst_delivered=len(latencies),
+        burst_p50_s=percentile(latencies, 0.5), burst_p99_s=percentile(latencies, 0.99),
+        burst_max_s=max(latencies, default=float("nan")),
+        services_pct=round(sum(pct.get(s, 0.0) for s in SERVICES), 3),
+        system_pct=round(sum(v for k, v in pct.items() if k not in HARNESS), 3),
+    )  # fmt: skip
+
+
+class _polling:
+    """The sink poller runs only around traffic, so the idle window has no harness requests."""
+
+    def __init__(self, arrivals: Arrivals) -> None:
+        self._arrivals = arrivals
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> None:
+        self._task = asyncio.create_task(self._arrivals.run())
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+def summary(r: IdleResult) -> str:
+    """One human line per run."""
+    parts = ", ".join(f"{k} {v:.2f} %" for k, v in r.cpu_pct.items())
+    return (
+        f"{r.flavour} ({r.label}), idle {r.idle_s / 60:.1f} min: services {r.services_pct:.2f} %,"
+        f" system {r.system_pct:.2f} % of one core [{parts}]; first referral emailed in"
+        f" {r.first_referral_s:.2f} s; burst {r.burst_rate:.0f}/s: {r.burst_delivered}/{r.burst_sent}"
+        f" delivered, p99 {r.burst_p99_s * 1000:.0f} ms"
+    )
+
+
+def tables(paths: list[Path]) -> str:
+    """Markdown tables (CPU, then memory and latency) of runs, one row per results file."""
+    runs = [json.loads(p.read_text("utf-8"))["result"] for p in paths]
+    head = " | ".join(CPU_COLUMNS)
+    cpu_rows = [
+        f"| {r['flavour']} | {r['label']} | {r['idle_s'] / 60:.0f} | "
+        + " | ".join(f"{r['cpu_pct'].get(c, float('nan')):.2f}" for c in CPU_COLUMNS)
+        + f" | **{r['services_pct']:.2f}** | **{r['system_pct']:.2f}** |"
+        for r in runs
+    ]
+    mem_rows = [
+        f"| {r['flavour']} | {r['label']} | "
+        + " | ".join(f"{r['rss_mib'].get(c, 0):.0f} / {r['pss_mib'].get(c, 0):.0f}" for c in CPU_COLUMNS)
+        + f" | {r['first_referral_s']:.2f} | {r['burst_delivered']}/{r['burst_sent']}"
+        f" | {r['burst_p50_s'] * 1000:.0f} | {r['burst_p99_s'] * 1000:.0f} |"
+        for r in runs
+    ]
+    return "\n".join(
+        [
+            f"| broker | code | idle min | {head} | services | system |",
+            "|---|---|---:|" + "---:|" * (len(CPU_COLUMNS) + 2),
+            *cpu_rows,
+            "",
+            f"| broker | code | {head} | first referral s | burst emailed | burst p50 ms | burst p99 ms |",
+            "|---|---|" + "---:|" * (len(CPU_COLUMNS) + 4),
+            *mem_rows,
+        ]
+    )
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    """Run once; return the results as one JSON-able dict."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp,
+        started_stack(Path(tmp), args.flavour) as stack,
+    ):
+        result = await measure(stack, args)
+        versions = await report.versions(stack.database_url, stack.flavour)
+    return {
+        "when": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": report.machine(),
+        "versions": versions,
+        "load_average": os.getloadavg(),
+        "result": asdict(result),
+    }
+
+
+def main() -> None:
+    """Command line: run, print, write the JSON results."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--idle-min", type=float, default=5.0, help="minutes left alone (default 5)")
+    parser.add_argument("--burst-rate", type=float, default=50.0, help="referrals per second after the idle")
+    parser.add_argument("--burst-s", type=float, default=20.0, help="seconds of the burst")
+    parser.add_argument("--label", default="current", help="a name for this run in the results")
+    parser.add_argument(
+        "--json", type=Path, help="results file (default bench/results/idle-<flavour>-<label>.json)"
+    )
+    parser.add_argument(
+        "--flavour", choices=("tansu", "apache"), default=os.environ.get("TEST_KAFKA") or "tansu"
+    )
+    parser.add_argument("--tables", type=Path, nargs="+", help="only print Markdown tables of these results")
+    args = parser.parse_args()
+    if args.tables:
+        print(tables(args.tables))
+        return
+    results = uvloop.run(main_async(args))
+    path = args.json or REPO / "bench" / "results" / f"idle-{args.flavour}-{args.label}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1), "utf-8")
+    print(summary(IdleResult(**results["result"])))
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()
