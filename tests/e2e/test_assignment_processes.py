@@ -212,7 +212,6 @@ ENDPOINTS = [
     ("POST", "/v1/referrals/R-x0/reassign", {"caseworker": "cw-a2", "reason": "x"}),
     ("POST", "/v1/referrals/R-x0/extend", {"until": "2027-05-01", "reason": "x"}),
     ("POST", "/v1/referrals/R-x0/close", {"at": "2026-10-06T10:00:00+02:00"}),
-    ("POST", "/v1/referrals/R-x0/feedback", {"at": "2026-10-06T10:00:00+02:00"}),
     ("GET", "/v1/workload", None),
     ("GET", "/v1/workload?staff=me", None),
     ("GET", "/v1/rotation/arriving", None),

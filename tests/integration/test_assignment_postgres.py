@@ -15,7 +15,8 @@ from services.assignment.domain.access import Actor
 from services.assignment.domain.cases import CaseAction
 from services.assignment.domain.errors import InvalidTransition
 from services.assignment.domain.registration import Registration
-from services.assignment.handlers.cases import act_on_case, record_feedback
+from services.assignment.handlers.cases import act_on_case
+from services.assignment.handlers.feedback import FeedbackNews, record_feedback_news
 from services.assignment.handlers.registration import record_registrations
 from services.assignment.handlers.scheduled import announce_on_duty, emit_scheduled_events, event_id
 from services.assignment.timers import scan_for_scheduled_events
@@ -256,7 +257,10 @@ async def test_feedback_to_the_reporter_meets_its_clock_and_no_alert_follows(poo
     due = local(2026, 9, 7, 23, 59, 59)
     clock = FixedClock(due - timedelta(days=2))
     await Scheduler(pool, clock).scan_once()
-    await record_feedback(PostgresAssignmentUnitOfWork(pool), UNIT, "R-1", HEAD, due - timedelta(days=1), due)
+    # Intake's `reporter_feedback.sent`, as assignment's consumer applies it (the only path).
+    async with PostgresAssignmentUnitOfWork(pool) as uow:
+        await record_feedback_news(uow, UNIT, [FeedbackNews("R-1", "sent", due - timedelta(days=1))])
+        await uow.commit()
     clock.set(due + timedelta(days=3))
     await Scheduler(pool, clock).scan_once()
     feedback = [e for e in await deadline_events(pool) if e[1] == "reporter_feedback"]

@@ -36,7 +36,6 @@ TABLE = {
     Action.ACKNOWLEDGE: "AMTHI",
     Action.PROTECTION_ASSESSMENT: "AMTHI",
     Action.DECISION: "AMTH",
-    Action.FEEDBACK: "AMTH",
     Action.CLOSE: "AMTH",
     Action.EXTEND: "TH",
     Action.REASSIGN: "TH",

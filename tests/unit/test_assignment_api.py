@@ -63,7 +63,6 @@ def test_every_domain_refusal_has_a_status_and_a_title() -> None:
     [
         ("GET", "/v1/referrals/R-none", None, "cw-b1:caseworker", 404, "Not found"),
         ("POST", "/v1/referrals/R-1/close", {"at": AT}, "mgr-b:manager", 409, "Conflict"),
-        ("POST", "/v1/referrals/R-1/feedback", {"at": AT}, "mgr-b:manager", 409, "Conflict"),
         ("POST", "/v1/referrals/R-1/acknowledge", None, "cw-zz:caseworker", 403, "Forbidden"),
         ("POST", "/v1/referrals/R-1/decision", {"decision": "no_investigation", "at": DAY_BEFORE},
          "mgr-b:manager", 422, "Invalid time"),
@@ -89,6 +88,27 @@ async def test_a_refused_request_is_answered_with_problem_details_and_stores_not
     assert (response.status_code, response.json()["title"]) == (status, title), response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert (staff_api.fakes.case("R-1"), staff_api.fakes.tables.outbox) == before
+
+
+async def test_feedback_sent_is_no_longer_recorded_here_where_intake_would_never_hear_of_it(
+    staff_api: Any,
+) -> None:
+    """Intake's `POST …/feedback-sent` and its `reporter_feedback.sent` event are the one path:
+    assignment's old `POST …/feedback` is gone (404), not documented, and stops no clock."""
+    await staff_api.fakes.assign(received("R-2", at=MONDAY, feedback=True))
+    decided = await staff_api.post(
+        "/v1/referrals/R-2/decision", json={"decision": "no_investigation", "at": AT}, headers=MANAGER
+    )
+    assert decided.json()["deadlines"]["reporter_feedback"]["met_at"] is None
+    before = staff_api.fakes.case("R-2"), list(staff_api.fakes.tables.outbox)
+    response = await staff_api.post("/v1/referrals/R-2/feedback", json={"at": AT}, headers=MANAGER)
+    assert (response.status_code, response.json()["status"]) == (404, 404), response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (staff_api.fakes.case("R-2"), staff_api.fakes.tables.outbox) == before
+    assert staff_api.fakes.case("R-2").feedback_sent_at is None
+    paths = (await staff_api.get("/openapi.json")).json()["paths"]
+    assert "/v1/referrals/{referral_id}/decision" in paths
+    assert [p for p in paths if "feedback" in p] == []
 
 
 async def test_an_extension_not_later_than_the_due_date_is_refused(staff_api: Any) -> None:

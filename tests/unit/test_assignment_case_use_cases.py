@@ -15,12 +15,11 @@ from services.assignment.domain.errors import (
     ExtensionNotLater,
     ExtensionTooLong,
     InvalidTransition,
-    NoFeedbackDue,
     NotPermitted,
     TimeOutOfRange,
     UnknownCaseworker,
 )
-from services.assignment.handlers.cases import act_on_case, case_state, record_feedback
+from services.assignment.handlers.cases import act_on_case, case_state
 from tests.assignment_support import Fakes, local, received
 
 RECEIVED = local(2026, 9, 15, 10, 0)  # a Tuesday: team-a on duty (14 to 28 September)
@@ -169,24 +168,6 @@ async def test_a_reassignment_moves_the_case_and_its_load_names_a_new_hires_ment
     assert (reassigned["data"]["caseworker"], reassigned["data"]["weight"]) == ("cw-b5", 1.0)
 
 
-async def test_feedback_to_the_reporter_is_recorded_once_only_where_it_is_due() -> None:
-    fakes = await assigned(feedback=True)
-    with pytest.raises(NoFeedbackDue):
-        await record_feedback(fakes.uow(), fakes.unit, "R-1", MANAGER, OPENED, OPENED)
-    await act(fakes, CaseAction("decision", MANAGER, OPENED, decision="no_investigation"))
-    with pytest.raises(TimeOutOfRange):
-        await record_feedback(fakes.uow(), fakes.unit, "R-1", MANAGER, OPENED - timedelta(hours=1), OPENED)
-    with pytest.raises(NotPermitted):
-        await record_feedback(fakes.uow(), fakes.unit, "R-1", INTAKE, OPENED, OPENED)
-    told = OPENED + timedelta(days=2)
-    case = await record_feedback(fakes.uow(), fakes.unit, "R-1", MANAGER, told, told)
-    assert case.feedback_sent_at == told == fakes.case("R-1").feedback_sent_at
-    later = told + timedelta(days=1)
-    again = await record_feedback(fakes.uow(), fakes.unit, "R-1", MANAGER, later, later)
-    assert again.feedback_sent_at == told
-    assert event_types(fakes) == ["referral.assigned", "referral.decided"]  # no feedback event contract yet
-
-
 async def test_a_referral_without_an_assignment_is_not_found_by_any_use_case() -> None:
     fakes = await assigned()
     with pytest.raises(CaseNotFound):
@@ -195,8 +176,6 @@ async def test_a_referral_without_an_assignment_is_not_found_by_any_use_case() -
         await act_on_case(
             fakes.uow(), fakes.unit, "R-none", CaseAction("acknowledge", MANAGER, OPENED), OPENED
         )
-    with pytest.raises(CaseNotFound):
-        await record_feedback(fakes.uow(), fakes.unit, "R-none", MANAGER, OPENED, OPENED)
     assert await case_state(fakes.uow(), "R-1") == fakes.case("R-1")
 
 

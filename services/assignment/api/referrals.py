@@ -2,6 +2,10 @@
 
 Who may act on a referral is the domain's decision, by relation (domain/access.py): routes
 authenticate the caller and pass them on; a refusal comes back as 403.
+
+Feedback to a mandatory reporter is not recorded here: intake sends it and records a letter
+(`POST /v1/referrals/{id}/feedback-sent` on intake), and the case's clock follows its
+`reporter_feedback.sent` event (handlers/feedback.py), so there is one path for one rule.
 """
 
 from __future__ import annotations
@@ -84,15 +88,6 @@ async def reassign(api: Api, referral_id: ReferralId, body: ReassignBody, caller
 async def extend(api: Api, referral_id: ReferralId, body: ExtendBody, caller: Caller) -> dict[str, Any]:
     return await _act(
         api, referral_id, "extend", caller, api.clock.now(), until=body.until, reason=body.reason
-    )
-
-
-@router.post("/{referral_id}/feedback", responses=ACTION_PROBLEMS)
-async def feedback(api: Api, referral_id: ReferralId, body: AtBody, caller: Caller) -> dict[str, Any]:
-    require(caller, ACTING)
-    now, by = api.clock.now(), _actor(caller)
-    return referral_state(
-        await cases.record_feedback(api.unit_of_work(), api.unit, referral_id, by, body.at, now)
     )
 
 

@@ -9,7 +9,6 @@ who holds the role that goes with it:
 | acknowledge | yes | yes | yes | yes | yes |
 | protection assessment | yes | yes | yes | yes | yes |
 | decision (preliminary assessment) | yes | yes | yes | yes | no |
-| reporter told (feedback) | yes | yes | yes | yes | no |
 | close | yes | yes | yes | yes | no |
 | extend the investigation | no | no | yes | yes | no |
 | reassign | no | no | yes | yes | no |
@@ -21,7 +20,9 @@ who holds the role that goes with it:
 - *intake group*: role `intake`, and a member of the unit file's intake group.
 
 A manager reassigns within their own team; moving a referral to another team's caseworker is
-the head of unit's decision. Anything not in the table is refused.
+the head of unit's decision. Anything not in the table is refused. Telling a reporter the
+outcome is not an action here: intake records it (its own relations) and assignment's clock
+follows the event.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ class Action(StrEnum):
     ACKNOWLEDGE = "acknowledge"
     PROTECTION_ASSESSMENT = "protection_assessment"
     DECISION = "decision"
-    FEEDBACK = "feedback"
     CLOSE = "close"
     EXTEND = "extend"
     REASSIGN = "reassign"
@@ -60,7 +60,6 @@ RULES: Mapping[Action, frozenset[Relation]] = {
     Action.ACKNOWLEDGE: frozenset(Relation),
     Action.PROTECTION_ASSESSMENT: frozenset(Relation),
     Action.DECISION: _CASEWORK,
-    Action.FEEDBACK: _CASEWORK,
     Action.CLOSE: _CASEWORK,
     Action.EXTEND: frozenset({Relation.TEAM_MANAGER, Relation.HEAD_OF_UNIT}),
     Action.REASSIGN: frozenset({Relation.TEAM_MANAGER, Relation.HEAD_OF_UNIT}),

@@ -195,16 +195,6 @@ def _reassigned(case: Case, action: CaseAction, unit: Unit) -> Case:
     )
 
 
-def feedback_given(case: Case, by: Actor, at: datetime, unit: Unit, now: datetime) -> Case:
-    """The reporter was told the outcome (19 kap. 6 §): the feedback clock is met, once."""
-    authorize(by, Action.FEEDBACK, case.parties, unit.organisation)
-    if case.feedback_due is None or case.decided_at is None:
-        raise NoFeedbackDue
-    if at > now + FUTURE_SLACK or at < case.decided_at:
-        raise TimeOutOfRange("`at` must lie between the decision and now")
-    return replace(case, feedback_sent_at=case.feedback_sent_at or at)
-
-
 def feedback_owed(requested: bool, reporter_mandatory: bool) -> bool:
     """Whether a reporter's request starts a feedback clock: only a mandatory reporter is owed
     feedback (19 kap. 6 §); a private reporter gets a receipt, an anonymous one nothing."""

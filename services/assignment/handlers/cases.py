@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from services.assignment.domain.access import Actor
-from services.assignment.domain.cases import Case, CaseAction, CaseChange, act, feedback_given
+from services.assignment.domain.cases import Case, CaseAction, CaseChange, act
 from services.assignment.domain.errors import CaseNotFound, NotPermitted
 from services.assignment.domain.model import as_cases
 from services.assignment.domain.unit import Unit
@@ -76,20 +76,6 @@ async def act_on_case(
         warnings = await _reassignment_warnings(uow, unit, change, action)
         await uow.commit()
     return Acted(change.after, warnings)
-
-
-async def record_feedback(
-    uow: AssignmentUnitOfWork, unit: Unit, referral_id: str, by: Actor, at: datetime, now: datetime
-) -> Case:
-    """The reporter was told the outcome: the feedback clock is met (no event contract yet)."""
-    async with uow:
-        case = await uow.cases.get_for_update(referral_id)
-        if case is None:
-            raise CaseNotFound
-        after = _refusals_logged(referral_id, by, lambda: feedback_given(case, by, at, unit, now))
-        await uow.cases.save(case, after)
-        await uow.commit()
-    return after
 
 
 def _refusals_logged(referral_id: str, by: Actor, decide: Callable[[], T]) -> T:
