@@ -54,7 +54,7 @@ async def referral(tables: IntakeTables) -> str:
     documents = [
         original_oep_document(b"<FlowInstance/>"),
         attachment_document(1, "application/pdf", b"%PDF-1.4 intyg", FILE_NAME),
-        attachment_document(2, "text/plain", "Anteckning".encode(), SECOND),
+        attachment_document(2, "text/plain", b"Anteckning", SECOND),
     ]
     [rid, *_] = await store_referral(uow_of(tables), form(), documents)
     await project(uow_of(tables), rid)
@@ -74,7 +74,7 @@ EXPECTED = [
 
 async def test_the_name_is_stored_only_encrypted_beside_the_neutral_label(tables):
     await referral(tables)
-    for (sid, n), document in tables.documents.items():
+    for (_, n), document in tables.documents.items():
         assert document.info.file_name is None and FILE_NAME not in document.info.name
         assert FILE_NAME.encode() not in document.ciphertext
         if n == 1:
