@@ -25,7 +25,8 @@ from services.intake.ports import Erasure
 from shared.crypto import Cipher, DataKeyDestroyed
 from tests.dossier_support import attempt, dossiers, form, project, store_referral
 from tests.intake_fakes import KEY_1, NOW, as_legacy
-from tests.unit.test_intake_dossier_attachments import LogFirstCipher, last_row
+from tests.unit.test_intake_dossier_attachments import LogFirstCipher, client, last_row
+from tests.unit.test_intake_dossier_edge import as_
 from tests.unit.test_intake_dossier_export import RecordingPrinter
 from tests.unit.test_intake_dossier_print import PRINTED_AT, text_of
 
@@ -161,3 +162,15 @@ async def test_after_erasure_no_name_can_be_read(tables):
         dossiers(uow_of(tables)), attempt("cw-a5", "caseworker", referral_id=rid)
     )
     assert read.get("attachments", []) == [] and FILE_NAME not in repr(read)
+
+
+async def test_the_endpoints_show_the_name_in_the_dossier_and_the_download(tables):
+    rid = await referral(tables)
+    async with client(tables) as http:
+        read = await http.get(f"/v1/referrals/{rid}/dossier", headers=as_("cw-a5:caseworker"))
+        got = await http.get(f"/v1/referrals/{rid}/attachments/3", headers=as_("cw-a5:caseworker"))
+    assert read.status_code == 200 and listed(read.json()) == EXPECTED
+    assert got.status_code == 200 and got.content == b"Anteckning"
+    disposition = got.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="L_karintyg _sa _berg.txt"')
+    assert disposition.endswith("filename*=UTF-8''L%C3%A4karintyg%20%C3%85sa%20%C3%96berg.txt")
