@@ -163,7 +163,7 @@ def as_legacy(tables: Any, cipher: Cipher) -> None:
     details and documents under the global key `cipher.current`, no data key."""
     from dataclasses import replace
 
-    from services.intake.domain.submissions import document_associated_data
+    from services.intake.domain.submissions import document_associated_data, document_name_associated_data
     from services.intake.handlers.sealing import open_row
 
     for sid, details in list(tables.details.items()):
@@ -175,5 +175,11 @@ def as_legacy(tables: Any, cipher: Cipher) -> None:
         associated = document_associated_data(sid, n)
         plain = open_row(cipher, tables.data_keys.get(sid), document.key_id, document.ciphertext, associated)
         key_id, blob = cipher.encrypt(plain, associated)
-        tables.documents[(sid, n)] = replace(document, key_id=key_id, ciphertext=blob)
+        name = document.name_ciphertext
+        if name is not None:  # the file name the reporter gave, moved with its content
+            bound = document_name_associated_data(sid, n)
+            _, name = cipher.encrypt(
+                open_row(cipher, tables.data_keys.get(sid), document.key_id, name, bound), bound
+            )
+        tables.documents[(sid, n)] = replace(document, key_id=key_id, ciphertext=blob, name_ciphertext=name)
     tables.data_keys.clear()

@@ -246,7 +246,7 @@ async def get_attachment(
         attachment.content,
         media_type=info.media_type,
         headers={
-            "Content-Disposition": _disposition(info.name),
+            "Content-Disposition": _disposition(info.file_name or info.name),
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },

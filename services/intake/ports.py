@@ -146,6 +146,11 @@ class DossierStore(Protocol):
         """The metadata of the submission's documents, by n."""
         ...
 
+    async def document_names_of(self, submission_id: str) -> dict[int, tuple[str, bytes]]:
+        """n -> (key id, ciphertext) of the file names the reporter gave the submission's documents
+        (bound by `document_name_associated_data`), for those that have one."""
+        ...
+
     async def document(self, submission_id: str, n: int) -> EncryptedDocument | None:
         """The submission's document number `n`, encrypted."""
         ...

@@ -301,6 +301,33 @@ async def test_documents_under_other_keys_are_held_and_re_encrypted_ones_replace
         ]
 
 
+async def test_a_documents_encrypted_file_name_is_stored_apart_and_comes_back_by_number(backend):
+    plain = with_documents(new_submission("S-12"), "dek", "dek", "dek")
+    named = replace(plain.documents[1], name_ciphertext=b"sealed name 2")
+    submission = replace(plain, documents=(plain.documents[0], named, plain.documents[2]))
+    await add_alone(backend, submission)
+    async with backend.unit_of_work() as uow:
+        assert await uow.dossiers.document_names_of("S-12") == {2: ("dek", b"sealed name 2")}
+        assert await uow.dossiers.document("S-12", 2) == named
+        assert (await uow.dossiers.document("S-12", 1)).name_ciphertext is None  # type: ignore[union-attr]
+        assert await uow.dossiers.documents_of("S-12") == [d.info for d in submission.documents]
+        assert await uow.dossiers.document_names_of("S-10") == {}
+
+
+async def test_a_re_encrypted_documents_file_name_moves_with_it(backend):
+    plain = with_documents(new_submission("S-13"), "k1")
+    await add_alone(
+        backend, replace(plain, documents=(replace(plain.documents[0], name_ciphertext=b"old name"),))
+    )
+    async with backend.unit_of_work() as uow:
+        [held] = await uow.submissions.documents_not_under("k2", 10)
+        assert held.name_ciphertext == b"old name"
+        await uow.submissions.replace_documents([replace(held, key_id="dek", name_ciphertext=b"new name")])
+        await uow.commit()
+    async with backend.unit_of_work() as uow:
+        assert await uow.dossiers.document_names_of("S-13") == {1: ("dek", b"new name")}
+
+
 # The Open ePlatform poller's state
 
 

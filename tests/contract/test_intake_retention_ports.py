@@ -21,7 +21,11 @@ from services.intake.adapters.memory import InMemoryIntakeUnitOfWork, IntakeTabl
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from services.intake.domain.dossier import ReferralErased, Registration
 from services.intake.domain.retention import HoldScope, Keep, RetentionPlan
-from services.intake.domain.submissions import original_oep_document
+from services.intake.domain.submissions import (
+    attachment_document,
+    document_name_associated_data,
+    original_oep_document,
+)
 from services.intake.handlers import dossier
 from services.intake.handlers.register_extract import Asker, Extracting, ExtractRefused, register_extract
 from services.intake.handlers.retention import (
@@ -32,6 +36,7 @@ from services.intake.handlers.retention import (
     run_retention,
     set_hold,
 )
+from services.intake.handlers.sealing import open_row
 from services.intake.handlers.submissions import read_details, reencrypt_all
 from services.intake.ports import Erasure
 from shared.clock import FixedClock
@@ -158,6 +163,33 @@ async def test_after_the_run_the_ciphertext_cannot_be_decrypted_and_the_dossier_
         await dossier.reveal(deps, attempt("cw-a5", "caseworker", referral_id=rid), "Hembesök i dag kl 14")
     assert erased.child_key == _child_key(number_born_on(12))  # the keyed hash, never the number
     assert all(number_born_on(12) not in row for row in await backend.plain_rows(sid))
+
+
+async def test_after_the_run_the_file_names_reporters_gave_cannot_be_read(backend):
+    body = form(seed=7)
+    body["children"][0]["personal_number"] = number_born_on(12)
+    named = attachment_document(1, "application/pdf", b"%PDF-1.4", "anna_svensson_intyg.pdf")
+    [rid] = await store_referral(backend.unit_of_work, body, [original_oep_document(b"<x/>"), named])
+    await project(backend.unit_of_work, rid, assessed=True)
+    async with backend.unit_of_work() as uow:
+        sid = (await uow.dossiers.find(rid, "cw-a5", NOW)).referral.submission_id
+        await uow.dossiers.register(rid, Registration("SoL-7", NOW, "in-1", NOW))
+        await uow.commit()
+    deps = dossiers(backend.unit_of_work)
+    before = await dossier.read_dossier(deps, attempt("cw-a5", "caseworker", referral_id=rid))
+    assert [a["file_name"] for a in before["attachments"]] == [None, "anna_svensson_intyg.pdf"]
+
+    [_] = (await run_retention(retaining(backend), dry_run=False)).erased
+
+    async with backend.unit_of_work() as uow:
+        names = await uow.dossiers.document_names_of(sid)
+        key = await uow.data_keys.get(sid)
+        labels = [d.name for d in await uow.dossiers.documents_of(sid)]
+    assert list(names) == [2] and labels == ["Originaldokument (Open ePlatform).xml", "Bilaga 1"]
+    with pytest.raises(DataKeyDestroyed):
+        open_row(keys().cipher, key, *names[2], document_name_associated_data(sid, 2))
+    after = await dossier.read_dossier(deps, attempt("cw-a5", "caseworker", referral_id=rid))
+    assert "svensson" not in repr(after)
 
 
 def _child_key(number: str) -> str:

@@ -164,7 +164,7 @@ async def open_stored(
 async def as_legacy(conn: Any, cipher: Any) -> None:
     """Turn every stored submission into one stored before data keys (migration 010): details and
     documents under the global key `cipher.current`, no data key."""
-    from services.intake.domain.submissions import document_associated_data
+    from services.intake.domain.submissions import document_associated_data, document_name_associated_data
 
     for r in await conn.fetch("SELECT submission_id, key_id, ciphertext FROM personal_details"):
         sid = r["submission_id"]
@@ -176,12 +176,17 @@ async def as_legacy(conn: Any, cipher: Any) -> None:
             key_id,
             blob,
         )
-    for r in await conn.fetch("SELECT submission_id, n, key_id, ciphertext FROM documents"):
+    for r in await conn.fetch("SELECT submission_id, n, key_id, ciphertext, name_ciphertext FROM documents"):
         sid, at = r["submission_id"], document_associated_data(r["submission_id"], r["n"])
         plain = await open_stored(conn, cipher, sid, r["key_id"], r["ciphertext"], at)
         key_id, blob = cipher.encrypt(plain, at)
+        name = r["name_ciphertext"]
+        if name is not None:  # the file name the reporter gave, moved with its content
+            bound = document_name_associated_data(sid, r["n"])
+            _, name = cipher.encrypt(await open_stored(conn, cipher, sid, r["key_id"], name, bound), bound)
         await conn.execute(
-            "UPDATE documents SET key_id = $3, ciphertext = $4 WHERE submission_id = $1 AND n = $2",
-            sid, r["n"], key_id, blob,
+            "UPDATE documents SET key_id = $3, ciphertext = $4, name_ciphertext = $5"
+            " WHERE submission_id = $1 AND n = $2",
+            sid, r["n"], key_id, blob, name,
         )  # fmt: skip
     await conn.execute("DELETE FROM data_keys")

@@ -109,12 +109,14 @@ async def test_the_original_is_kept_as_fetched_encrypted_and_downloadable(
         {
             "n": 1,
             "name": "Originaldokument (Open ePlatform).xml",
+            "file_name": None,  # intake's own documents: no name a person gave
             "media_type": "application/xml",
             "size": len(fetched),
         },
         {  # the instance as the portal renders it (issue 21); it has no uploaded files
             "n": 2,
             "name": "Ärendet som PDF (Open ePlatform).pdf",
+            "file_name": None,  # intake's own documents: no name a person gave
             "media_type": "application/pdf",
             "size": len(PDF),
         },

@@ -34,8 +34,9 @@ from services.intake.adapters.oep_mapping import load_mapping
 from services.intake.adapters.postgres import PostgresIntakeUnitOfWork
 from services.intake.adapters.postgres_oep import PostgresPollerTurn
 from services.intake.domain.open_eplatform import raw_associated_data
-from services.intake.domain.submissions import document_associated_data
+from services.intake.domain.submissions import document_associated_data, document_name_associated_data
 from services.intake.handlers.open_eplatform import OepPolling
+from services.intake.handlers.sealing import open_row
 from services.intake.main import (
     MIGRATIONS,
     SERVICE,
@@ -167,6 +168,8 @@ async def test_the_poller_takes_the_real_documents_end_to_end(fake_portal, datab
         async with PostgresIntakeUnitOfWork(pool) as uow:
             infos = await uow.dossiers.documents_of(submission)
             second = await uow.dossiers.document(submission, 3)
+            names = await uow.dossiers.document_names_of(submission)
+            key = await uow.data_keys.get(submission)
         assert [(i.n, i.name, i.media_type, i.size) for i in infos] == [
             (
                 1,
@@ -179,8 +182,24 @@ async def test_the_poller_takes_the_real_documents_end_to_end(fake_portal, datab
             (4, "Ärendet som PDF (Open ePlatform).pdf", "application/pdf", len(PDF)),
         ]
         assert second is not None and b"%PDF" not in second.ciphertext
-        plain = keys.cipher.decrypt(second.key_id, second.ciphertext, document_associated_data(submission, 3))
+        plain = open_row(
+            keys.cipher, key, second.key_id, second.ciphertext, document_associated_data(submission, 3)
+        )
         assert plain == (REAL / "composed-file-9002.pdf").read_bytes()
+        # The names the reporter gave the two files, only encrypted under the submission's data key
+        # (the plain `name` column keeps "Bilaga n"), read back for the dossier listing.
+        shown = {
+            n: open_row(keys.cipher, key, key_id, blob, document_name_associated_data(submission, n)).decode()
+            for n, (key_id, blob) in names.items()
+        }
+        assert shown == {2: "Samtal med Hugo F 2025-02-26.txt", 3: "Skolans dokumentation.pdf"}
+        for row in await pool.fetch("SELECT * FROM documents"):  # every column but the content's
+            text = " ".join(
+                bytes(v).decode("latin-1") if isinstance(v, bytes) else str(v)
+                for column, v in row.items()
+                if column != "ciphertext"
+            )
+            assert not [p for p in (*PERSONAL, "Skolans dokumentation") if p in text]
         # Callbacks: 4999 confirmed with its referral id and given the status (bodies the fake
         # accepts only in the callback namespace); 4932 purged before its confirmDelivery.
         made = [

@@ -33,6 +33,7 @@ ORIGINAL = '<?xml version="1.0" encoding="ISO-8859-1"?><FlowInstance>Åsa Öberg
 META = {
     "n": 1,
     "name": "Originaldokument (Open ePlatform).xml",
+    "file_name": None,
     "media_type": "application/xml",
     "size": len(ORIGINAL),
 }

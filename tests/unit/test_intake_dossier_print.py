@@ -68,6 +68,7 @@ def dossier(**changes: Any) -> dict[str, Any]:
             {
                 "n": 1,
                 "name": "Originaldokument (Open ePlatform).xml",
+                "file_name": None,
                 "media_type": "application/xml",
                 "size": 48213,
             }

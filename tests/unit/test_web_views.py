@@ -228,3 +228,26 @@ def test_a_review_links_to_its_months_days_and_says_what_was_not_recorded() -> N
     assert quiet.findings == ("inga",)
     old = review_view(SentReview("2026-01", sent), "sv")
     assert (old.entries, old.findings, old.anchor) == ("inte sparat", ("inte sparat",), "inte sparat")
+
+
+def test_the_dossier_page_lists_each_attachment_with_the_name_the_reporter_gave_it() -> None:
+    raw = {
+        "attachments": [
+            {
+                "n": 2,
+                "name": "Bilaga 1",
+                "file_name": "anna_svensson_intyg.pdf",
+                "media_type": "application/pdf",
+            },
+            {"n": 1, "name": "Originaldokument (Open ePlatform).xml", "file_name": None, "size": 10},
+        ]
+    }
+    [attachments] = dossier_sections(raw, "sv")
+    assert attachments.title == "Bilagor"
+    assert attachments.groups[0][:3] == (
+        ("Nummer", "2"),
+        ("Namn", "Bilaga 1"),
+        ("Filnamn", "anna_svensson_intyg.pdf"),
+    )
+    assert attachments.groups[1][2] == ("Filnamn", "–")  # none given: the original document
+    assert dossier_sections(raw, "en")[0].groups[0][2] == ("File name", "anna_svensson_intyg.pdf")

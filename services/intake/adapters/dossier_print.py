@@ -196,7 +196,9 @@ def _local(value: datetime | date | str, tz: tzinfo) -> str:
 def _attachment(attachment: Any) -> str:
     if not isinstance(attachment, Mapping):
         return str(attachment)
-    name = attachment.get("filename") or attachment.get("name") or "bilaga"
+    label = attachment.get("name") or "bilaga"
+    given = attachment.get("file_name") or attachment.get("filename")
+    name = f"{label}: {given}" if given else label
     keys = ("media_type", "content_type", "size")
     details = [str(attachment[k]) for k in keys if attachment.get(k) is not None]
     return f"{name} ({', '.join(details)})" if details else str(name)

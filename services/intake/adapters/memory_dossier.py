@@ -75,6 +75,16 @@ class InMemoryDossierStore:
         self._begin()
         return [d.info for (sid, _), d in sorted(self._tables.documents.items()) if sid == submission_id]
 
+    async def document_names_of(self, submission_id: str) -> dict[int, tuple[str, bytes]]:
+        """The documents' encrypted file names, where they have one."""
+        self._begin()
+        documents = self._tables.documents.items()
+        return {
+            n: (d.key_id, d.name_ciphertext)
+            for (sid, n), d in documents
+            if sid == submission_id and d.name_ciphertext
+        }
+
     async def document(self, submission_id: str, n: int) -> EncryptedDocument | None:
         """One document of the submission, encrypted."""
         self._begin()

@@ -105,7 +105,7 @@ class OpenEPlatformClient:
             response = await self._get_for(form, path)
             if len(response.content) > limit:
                 raise InstanceRejected(_too_big(n, file, len(response.content), limit), form.first_submitted)
-            documents.append(attachment_document(n, _media_type(response), response.content))
+            documents.append(attachment_document(n, _media_type(response), response.content, file.name))
         if self._limits.fetch_pdf:
             pdf = await self._get_for(form, f"/api/instanceapi/getinstance/{iid}/pdf")
             documents.append(oep_pdf_document(pdf.content))

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from services.intake.adapters.postgres_session import Session
-from services.intake.adapters.postgres_submissions import document_of
+from services.intake.adapters.postgres_submissions import DOCUMENT_COLUMNS, document_of
 from services.intake.domain.dossier import (
     Assigned,
     Projection,
@@ -124,12 +124,21 @@ class PostgresDossierStore:
         )
         return [DocumentInfo(r["n"], r["name"], r["media_type"], r["size"]) for r in rows]
 
+    async def document_names_of(self, submission_id: str) -> dict[int, tuple[str, bytes]]:
+        """The documents' encrypted file names, where they have one."""
+        conn = await self._session.in_transaction()
+        rows = await conn.fetch(
+            "SELECT n, key_id, name_ciphertext FROM documents"
+            " WHERE submission_id = $1 AND name_ciphertext IS NOT NULL",
+            submission_id,
+        )
+        return {r["n"]: (r["key_id"], bytes(r["name_ciphertext"])) for r in rows}
+
     async def document(self, submission_id: str, n: int) -> EncryptedDocument | None:
         """One document of the submission, encrypted."""
         conn = await self._session.in_transaction()
         row = await conn.fetchrow(
-            "SELECT submission_id, n, name, media_type, size, key_id, ciphertext FROM documents"
-            " WHERE submission_id = $1 AND n = $2",
+            f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE submission_id = $1 AND n = $2",
             submission_id,
             n,
         )

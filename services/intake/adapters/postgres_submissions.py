@@ -31,10 +31,11 @@ WITH s AS (
 ), d AS (
     INSERT INTO personal_details (submission_id, key_id, ciphertext) SELECT submission_id, $6, $7 FROM s
 ), a AS (
-    INSERT INTO documents (submission_id, n, name, media_type, size, key_id, ciphertext)
-    SELECT s.submission_id, x.n, x.name, x.media_type, x.size, x.key_id, x.ciphertext
-    FROM s, unnest($20::int[], $21::text[], $22::text[], $23::int[], $24::text[], $25::bytea[])
-         AS x(n, name, media_type, size, key_id, ciphertext)
+    INSERT INTO documents (submission_id, n, name, media_type, size, key_id, ciphertext, name_ciphertext)
+    SELECT s.submission_id, x.n, x.name, x.media_type, x.size, x.key_id, x.ciphertext, x.name_ciphertext
+    FROM s, unnest($20::int[], $21::text[], $22::text[], $23::int[], $24::text[], $25::bytea[],
+                   $37::bytea[])
+         AS x(n, name, media_type, size, key_id, ciphertext, name_ciphertext)
 ), k AS (
     INSERT INTO data_keys (submission_id, key_id, wrapped)
     SELECT submission_id, $26, $27 FROM s WHERE $27::bytea IS NOT NULL
@@ -107,6 +108,7 @@ class PostgresSubmissionStore:
             submission.portal_key, [d.info.n for d in docs], [d.info.name for d in docs],
             [d.info.media_type for d in docs], [d.info.size for d in docs], [d.key_id for d in docs],
             [d.ciphertext for d in docs], *_data_key(submission), *insert_arguments(submission.statistics),
+            [d.name_ciphertext for d in docs],
         )  # fmt: skip
         if inserted:
             return None
@@ -165,7 +167,7 @@ class PostgresSubmissionStore:
         """Locked with SKIP LOCKED, as the details are."""
         conn = await self._session.in_transaction()
         rows = await conn.fetch(
-            "SELECT submission_id, n, name, media_type, size, key_id, ciphertext FROM documents"
+            f"SELECT {DOCUMENT_COLUMNS} FROM documents"
             " WHERE key_id NOT IN ($1, 'dek') ORDER BY submission_id, n LIMIT $2 FOR UPDATE SKIP LOCKED",
             key_id,
             limit,
@@ -178,8 +180,9 @@ class PostgresSubmissionStore:
             return
         conn = await self._session.in_transaction()
         await conn.executemany(
-            "UPDATE documents SET key_id = $3, ciphertext = $4 WHERE submission_id = $1 AND n = $2",
-            [(d.submission_id, d.info.n, d.key_id, d.ciphertext) for d in documents],
+            "UPDATE documents SET key_id = $3, ciphertext = $4, name_ciphertext = $5"
+            " WHERE submission_id = $1 AND n = $2",
+            [(d.submission_id, d.info.n, d.key_id, d.ciphertext, d.name_ciphertext) for d in documents],
         )
 
 
@@ -188,7 +191,18 @@ def _data_key(submission: NewSubmission) -> tuple[str | None, bytes | None]:
     return (None, None) if key is None else (key.key_id, key.wrapped)
 
 
+# What `document_of` reads.
+DOCUMENT_COLUMNS = "submission_id, n, name, media_type, size, key_id, ciphertext, name_ciphertext"
+
+
 def document_of(row: Any) -> EncryptedDocument:
-    """A `documents` row."""
+    """A `documents` row (selected with DOCUMENT_COLUMNS)."""
     info = DocumentInfo(row["n"], row["name"], row["media_type"], row["size"])
-    return EncryptedDocument(row["submission_id"], info, row["key_id"], bytes(row["ciphertext"]))
+    name = row["name_ciphertext"]
+    return EncryptedDocument(
+        row["submission_id"],
+        info,
+        row["key_id"],
+        bytes(row["ciphertext"]),
+        None if name is None else bytes(name),
+    )

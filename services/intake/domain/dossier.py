@@ -152,14 +152,24 @@ def dossier(
         "guardians": [dict(g) for g in form.get("guardians", [])],
         "reporter": reporter,
         "concern": concern,
-        "attachments": [
-            {"n": a.n, "name": a.name, "media_type": a.media_type, "size": a.size} for a in attachments
-        ],
+        "attachments": [_attachment(a) for a in attachments],
         "sibling_referral_ids": list(ref.sibling_referral_ids),
         "assignment": _assignment(tracked.projection),
         "deadlines": _deadlines(tracked.projection),
         "registration": _registration(tracked.registration),
         "masked": masked,
+    }
+
+
+def _attachment(info: DocumentInfo) -> dict[str, Any]:
+    """An attachment's metadata: intake's label, the name the reporter gave the file (None when it
+    has none), type and size."""
+    return {
+        "n": info.n,
+        "name": info.name,
+        "file_name": info.file_name,
+        "media_type": info.media_type,
+        "size": info.size,
     }
 
 

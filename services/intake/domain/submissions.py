@@ -93,11 +93,13 @@ class Document:
     """A document kept with a submission, before encryption: the original portal document.
 
     `name` is a fixed label intake chooses (never a file name a user gave: it is stored in the
-    clear), `media_type` its type as served."""
+    clear), `media_type` its type as served; `file_name` the name the reporter gave the file, if
+    any: it may name the child, so it is only ever stored encrypted (`document_name_associated_data`)."""
 
     name: str
     media_type: str
     content: bytes
+    file_name: str | None = None
 
 
 # The original FlowInstance XML of an Open ePlatform submission, as fetched (issue 19).
@@ -113,10 +115,12 @@ def original_oep_document(raw: bytes) -> Document:
 OEP_PDF_NAME = "Ärendet som PDF (Open ePlatform).pdf"
 
 
-def attachment_document(n: int, media_type: str, content: bytes) -> Document:
+def attachment_document(n: int, media_type: str, content: bytes, file_name: str | None = None) -> Document:
     """The `n`th file uploaded with an instance. Its label is ours ("Bilaga n"): the name the
-    reporter gave the file may name the child, so it stays inside the encrypted original."""
-    return Document(f"Bilaga {n}", media_type, content)
+    reporter gave the file (`file_name`, blank taken as none) may name the child, so it is kept
+    apart from the label and stored only encrypted."""
+    given = file_name.strip() if file_name else ""
+    return Document(f"Bilaga {n}", media_type, content, given or None)
 
 
 def oep_pdf_document(content: bytes) -> Document:
@@ -126,13 +130,15 @@ def oep_pdf_document(content: bytes) -> Document:
 
 @dataclass(frozen=True)
 class DocumentInfo:
-    """A stored document's metadata (no personal data): its number within the submission
-    (1, 2, …), fixed label, media type and size in bytes."""
+    """A stored document's metadata: its number within the submission (1, 2, …), fixed label,
+    media type and size in bytes (no personal data), and `file_name`, the name the reporter gave
+    the file: never stored in the clear, set only once decrypted for a reader allowed to see it."""
 
     n: int
     name: str
     media_type: str
     size: int
+    file_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,12 +150,19 @@ class EncryptedDocument:
     info: DocumentInfo
     key_id: str
     ciphertext: bytes
+    name_ciphertext: bytes | None = None  # the file name the reporter gave, under the same key
 
 
 def document_associated_data(submission_id: str, n: int) -> bytes:
     """What a document's ciphertext is bound to: its submission and its place there, so it can
     neither pass for the submission's details nor for another document."""
     return f"{submission_id}:document:{n}".encode()
+
+
+def document_name_associated_data(submission_id: str, n: int) -> bytes:
+    """What a document's encrypted file name is bound to: its submission and the document's
+    number, apart from the content's binding (a name cannot pass for content, nor the reverse)."""
+    return f"{submission_id}:document:{n}:name".encode()
 
 
 @dataclass(frozen=True)

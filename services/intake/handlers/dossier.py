@@ -37,7 +37,12 @@ from services.intake.domain.dossier_access import (
     may_register,
     worth_a_fresher_look,
 )
-from services.intake.domain.submissions import DataKey, DocumentInfo, document_associated_data
+from services.intake.domain.submissions import (
+    DataKey,
+    DocumentInfo,
+    document_associated_data,
+    document_name_associated_data,
+)
 from services.intake.handlers.sealing import open_row
 from services.intake.ports import (
     AssignmentState,
@@ -131,7 +136,13 @@ async def download_attachment(deps: Dossiers, attempt: Attempt, n: int) -> Attac
         raise AttachmentMissing(attempt.referral_id)
     associated = document_associated_data(document.submission_id, document.info.n)
     content = open_row(deps.cipher, key, document.key_id, document.ciphertext, associated)
-    return Attachment(document.info, content)
+    names = (
+        {}
+        if document.name_ciphertext is None
+        else {document.info.n: (document.key_id, document.name_ciphertext)}
+    )
+    info = _named([document.info], names, deps.cipher, key, document.submission_id)[0]
+    return Attachment(info, content)
 
 
 async def export_dossier(deps: Dossiers, attempt: Attempt, printer: DossierPrinter) -> bytes:
@@ -182,7 +193,28 @@ async def _open(
     key_id, ciphertext = loaded.details
     associated = tracked.referral.submission_id.encode()
     plain = open_row(deps.cipher, loaded.key, key_id, ciphertext, associated)
-    return _Opened(tracked, json.loads(plain), loaded.attachments)
+    sid = tracked.referral.submission_id
+    attachments = _named(loaded.attachments, loaded.names, deps.cipher, loaded.key, sid)
+    return _Opened(tracked, json.loads(plain), attachments)
+
+
+def _named(
+    infos: list[DocumentInfo],
+    names: dict[int, tuple[str, bytes]],
+    cipher: Cipher,
+    key: DataKey | None,
+    submission_id: str,
+) -> list[DocumentInfo]:
+    """The documents' metadata with the file names the reporter gave them, decrypted (only ever
+    after the access was logged)."""
+    named = []
+    for info in infos:
+        if info.n in names:
+            key_id, blob = names[info.n]
+            bound = document_name_associated_data(submission_id, info.n)
+            info = replace(info, file_name=open_row(cipher, key, key_id, blob, bound).decode())
+        named.append(info)
+    return named
 
 
 @dataclass(frozen=True)
@@ -192,6 +224,7 @@ class _Loaded:
     key: DataKey | None = None
     erased: Erasure | None = None
     attachments: list[DocumentInfo] = field(default_factory=list)
+    names: dict[int, tuple[str, bytes]] = field(default_factory=dict)
 
 
 async def _load(deps: Dossiers, attempt: Attempt, now: datetime) -> _Loaded:
@@ -206,6 +239,7 @@ async def _load(deps: Dossiers, attempt: Attempt, now: datetime) -> _Loaded:
             await uow.data_keys.get(sid),
             await uow.retention.erasure(attempt.referral_id),
             await uow.dossiers.documents_of(sid),
+            await uow.dossiers.document_names_of(sid),
         )
 
 

@@ -26,6 +26,7 @@ from services.intake.domain.submissions import (
     Submission,
     answer_again,
     document_associated_data,
+    document_name_associated_data,
     receipt_for,
 )
 from services.intake.handlers.sealing import DataKeyRing, open_row
@@ -133,7 +134,10 @@ async def store_submission(
 def _encrypted(submission_id: str, n: int, document: Document, ring: DataKeyRing) -> EncryptedDocument:
     key_id, blob = ring.seal(document.content, document_associated_data(submission_id, n))
     info = DocumentInfo(n, document.name, document.media_type, len(document.content))
-    return EncryptedDocument(submission_id, info, key_id, blob)
+    name = None
+    if document.file_name is not None:  # sealed under the same key as the content, bound apart
+        _, name = ring.seal(document.file_name.encode(), document_name_associated_data(submission_id, n))
+    return EncryptedDocument(submission_id, info, key_id, blob, name)
 
 
 def _referrals(submission: Submission, keys: IntakeSecrets) -> list[Referral]:
@@ -251,10 +255,15 @@ def _onto_data_key(
 def _document_onto_data_key(
     document: EncryptedDocument, cipher: Cipher, rings: dict[str, DataKeyRing]
 ) -> EncryptedDocument:
-    associated = document_associated_data(document.submission_id, document.info.n)
+    sid, n, ring = document.submission_id, document.info.n, rings[document.submission_id]
+    associated = document_associated_data(sid, n)
     plain = cipher.decrypt(document.key_id, document.ciphertext, associated)
-    key_id, blob = rings[document.submission_id].seal(plain, associated)
-    return replace(document, key_id=key_id, ciphertext=blob)
+    key_id, blob = ring.seal(plain, associated)
+    name = document.name_ciphertext
+    if name is not None:  # a name sealed under the same global key moves with its content
+        bound = document_name_associated_data(sid, n)
+        _, name = ring.seal(cipher.decrypt(document.key_id, name, bound), bound)
+    return replace(document, key_id=key_id, ciphertext=blob, name_ciphertext=name)
 
 
 async def reencrypt_all(

@@ -112,6 +112,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "field_child_location": ("Var barnet är", "Where the child is"),
     "field_interpreter_language": ("Tolk behövs på", "Interpreter needed in"),
     "field_n": ("Nummer", "Number"),
+    "field_file_name": ("Filnamn", "File name"),
     "field_media_type": ("Filtyp", "File type"),
     "field_size": ("Storlek (byte)", "Size (bytes)"),
     "category_violence": ("Våld mot barnet", "Violence against the child"),
