@@ -50,7 +50,6 @@ def decided(event: Envelope[ReferralUpdated]) -> CaseProgress:
     """The wire event as the statistics take it: a protection assessment (its own event, or an
     outcome given with another) and a decision of the three the follow-up knows (another code is
     not a decision the file can carry, and must not stop the access projection)."""
-    u = event.data
-    assessed = event.event_type == "referral.protection_assessed" or u.outcome is not None
-    decision = u.decision if event.event_type == "referral.decided" and u.decision in DECISIONS else None
-    return CaseProgress(u.referral_id, u.at, assessed, decision)
+    seen = updated(event)  # one reading of the event for both projections
+    decision = seen.decision if seen.decision in DECISIONS else None
+    return CaseProgress(seen.referral_id, event.data.at, seen.protection_assessed, decision)
