@@ -275,11 +275,11 @@ async def _log(
     now: datetime,
 ) -> None:
     async with deps.unit_of_work() as uow:
-        await uow.access_log.append(_entry(attempt, tracked, action, relation, reason, now))
+        await uow.access_log.append(access_entry(attempt, tracked, action, relation, reason, now))
         await uow.commit()
 
 
-def _entry(
+def access_entry(
     attempt: Attempt,
     tracked: Tracked | None,
     action: AccessAction,
@@ -313,13 +313,13 @@ async def break_glass(deps: Dossiers, attempt: Attempt, reason: str) -> datetime
         tracked = await uow.dossiers.find(attempt.referral_id, attempt.reader.staff_id, now)
         if tracked is None or not staff:
             await uow.access_log.append(
-                _entry(attempt, tracked, AccessAction.DENIED, AccessRelation.NONE, reason, now)
+                access_entry(attempt, tracked, AccessAction.DENIED, AccessRelation.NONE, reason, now)
             )
             await uow.commit()
             raise AccessRefused(attempt.referral_id)
         await uow.dossiers.grant(attempt.referral_id, attempt.reader.staff_id, now, expires)
         await uow.access_log.append(
-            _entry(attempt, tracked, AccessAction.BREAK_GLASS, AccessRelation.BREAK_GLASS, reason, now)
+            access_entry(attempt, tracked, AccessAction.BREAK_GLASS, AccessRelation.BREAK_GLASS, reason, now)
         )
         await uow.outbox.add([_break_glass_event(tracked, attempt.reader.staff_id, now, expires)])
         await uow.commit()

@@ -34,7 +34,7 @@ from services.intake.domain.feedback import (
     owed_sending,
 )
 from services.intake.domain.submissions import DataKey
-from services.intake.handlers.dossier import Attempt, Dossiers, _entry
+from services.intake.handlers.dossier import Attempt, Dossiers, access_entry
 from services.intake.handlers.sealing import open_row
 from services.intake.ports import IntakeUnitOfWork
 from shared.clock import STOCKHOLM
@@ -155,7 +155,7 @@ async def _checked(
     allowed = allowed and tracked is not None and details is not None
     logged = action if allowed else AccessAction.DENIED
     async with deps.unit_of_work() as uow:
-        await uow.access_log.append(_entry(attempt, tracked, logged, relation, reason, now))
+        await uow.access_log.append(access_entry(attempt, tracked, logged, relation, reason, now))
         await uow.commit()
     if not allowed or tracked is None or details is None:
         raise AccessRefused(attempt.referral_id)
