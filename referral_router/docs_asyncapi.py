@@ -30,6 +30,7 @@ from shared.events import (
     TOPIC_REGISTERED,
     TOPIC_ROTATION,
     TOPIC_UPDATED,
+    TOPIC_WORKPLACE,
     Envelope,
     WireModel,
 )
@@ -81,6 +82,13 @@ TOPICS: dict[str, Topic] = {
         summary="The team on duty changed (rotation.handover), or who is on duty was announced at "
         "start (rotation.on_duty, for metrics; nobody is notified).",
         producers=("assignment",), consumers=("notifications", "metrics"), key="rotation",
+    ),
+    TOPIC_WORKPLACE: Topic(
+        summary="The working environment: overload flags raised, escalated and answered; "
+        "consultations booked, reminded and cancelled; threats and violence against staff. Staff "
+        "ids, teams, times and codes only: notes, topics and descriptions stay in assignment.",
+        producers=("assignment",), consumers=("notifications", "metrics"),
+        key="staff id, consultation id or incident id",
     ),
     TOPIC_NOTIFICATIONS: Topic(
         summary="What became of one notification delivery (email or Teams).",

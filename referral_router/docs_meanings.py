@@ -204,6 +204,31 @@ UNIT_MEANINGS: dict[str, str] = {
     "for research: such children's referrals are never erased automatically. Empty: no sample.",
     "Retention.run_at": "Local (Stockholm) time of day from which the daily run is made.",
     "Retention.check_interval_s": "Seconds between looks whether the daily run is due.",
+    "UnitConfig.working_environment": "Issue 22: overload flags, fixed meeting times and consultations, "
+    "threats and violence (docs/WORKING_ENVIRONMENT.md).",
+    "WorkingEnvironment.occupational_health": "The occupational-health contact: told of every threat, "
+    "violence or harassment against staff (no names), and given the quarterly summary.",
+    "WorkingEnvironment.partners": "Colleagues elsewhere in social services (role `partner`): they may "
+    "book consultations and see nothing else.",
+    "WorkingEnvironment.meeting_slots": "Fixed recurring meeting times of the teams; consultations are "
+    "booked inside the `consultation` ones.",
+    "WorkingEnvironment.overload": "When an unanswered overload flag goes to the head of unit.",
+    "WorkingEnvironment.consultation_reminder": "How long before a consultation its reminder is sent "
+    "(ISO 8601 duration, e.g. `P1D`).",
+    "WorkingEnvironment.booking_horizon_days": "Consultations are booked at most this many days ahead.",
+    "OverloadRules.escalate_after_office_hours": "Office hours (Monday–Friday, not public holidays) "
+    "after a flag is raised when, unanswered, it goes to the head of unit.",
+    "OverloadRules.scan_interval_s": "Seconds between looks for flags due to escalate.",
+    "MeetingSlot.id": "Slot id, used in events and calendar UIDs.",
+    "MeetingSlot.title": "What staff and partners see, e.g. `Konsultation med öppenvården`.",
+    "MeetingSlot.kind": "`consultation` (bookable), `meeting` (fixed, shown) or `handover` (on each "
+    "rotation change day, between the two teams).",
+    "MeetingSlot.teams": "The teams it belongs to; empty: every team.",
+    "MeetingSlot.weekday": "Day of the week (not for `handover`); public holidays are skipped.",
+    "MeetingSlot.start": "Local start time.",
+    "MeetingSlot.end": "Local end time.",
+    "MeetingSlot.booking_minutes": "Length of one consultation booked inside a `consultation` slot.",
+    "MeetingSlot.counterpart": "Who the meeting is with, e.g. `Öppenvården`.",
     "Team.id": "Team id used in events, metrics and the rotation (`team-a`).",
     "Team.name": "Display name.",
     "Team.manager": "The team's manager (*enhetschef*).",
@@ -217,6 +242,8 @@ UNIT_MEANINGS: dict[str, str] = {
     "Person.employment_rate": "FTE; capacity is `max_load` × this.",
     "Person.hire_date": "Start date; drives the new-hire ramp and mentoring.",
     "Person.mentor": "Staff id of the mentor of a new hire (needs `hire_date`).",
+    "Person.left_on": "Last day of employment: kept in the file as the unit's history (the outcome "
+    "report counts joiners and leavers); no referrals after it.",
     "Rotation.order": "Team ids in turn order.",
     "Rotation.period_days": "Days on duty at a time.",
     "Rotation.anchor": "Start of the first period of `order[0]`.",

@@ -25,6 +25,8 @@ TOPIC_ACCESS = "access.v1"
 # Issue 23: a mandatory reporter's request for feedback recorded after the report, and the
 # feedback sent (by email or a letter); intake produces them, assignment's feedback clock follows.
 TOPIC_FEEDBACK = "referrals.feedback.v1"
+# Issue 22: the working environment (overload flags, consultations, threats and violence).
+TOPIC_WORKPLACE = "workplace.v1"
 ALL_TOPICS = (
     TOPIC_RECEIVED,
     TOPIC_ASSIGNED,
@@ -34,6 +36,7 @@ ALL_TOPICS = (
     TOPIC_FEEDBACK,
     TOPIC_DEADLINES,
     TOPIC_ROTATION,
+    TOPIC_WORKPLACE,
     TOPIC_NOTIFICATIONS,
     TOPIC_DEADLETTER,
 )
@@ -208,6 +211,67 @@ class RotationHandover(WireModel):
     next_handover_at: AwareDatetime | None = None
 
 
+OverloadAction = Literal["relieve", "reassign", "keep"]
+
+
+class OverloadFlag(WireModel):
+    """`overload.flagged` / `overload.escalated` / `overload.responded` (issue 22).
+
+    The person's optional note is free text and stays in assignment's API: it is not carried
+    here, nor in any email or card (someone at their limit may well name a client in it).
+    """
+
+    family_key: OpaqueId  # the flagged staff id: one person's flags keep their order
+    flag_id: uuid.UUID
+    staff: OpaqueId
+    team: OpaqueId
+    raised_at: AwareDatetime
+    escalate_at: AwareDatetime | None = None  # unanswered by then, the head of unit is told
+    action: OverloadAction | None = None  # overload.responded
+    responded_by: OpaqueId | None = None
+    responded_at: AwareDatetime | None = None
+    capacity_factor: float | None = Field(default=None, gt=0, le=1)  # relieve
+    until: AwareDatetime | None = None  # relieve: the reduced capacity lasts until then
+    reassigned: int | None = Field(default=None, ge=0)  # reassign: how many referrals moved
+
+
+class ConsultationEvent(WireModel):
+    """`consultation.booked` / `.reminder` / `.cancelled` (issue 22).
+
+    The topic the booker typed is free text and stays in assignment's API. `sequence` is the
+    iCalendar SEQUENCE of the invitation (0 when booked, higher for each later version), and
+    `consultation_id` gives its stable UID.
+    """
+
+    family_key: OpaqueId  # the consultation id
+    consultation_id: uuid.UUID
+    slot: OpaqueId  # the meeting slot's id in the unit config
+    team: OpaqueId
+    requester: OpaqueId  # who booked: a partner or a member of staff
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    referral_id: uuid.UUID | None = None
+    sequence: int = Field(default=0, ge=0)
+    cancelled_by: OpaqueId | None = None
+
+
+IncidentType = Literal["threat", "violence", "harassment"]
+IncidentChannel = Literal["in_person", "home_visit", "phone", "email", "letter", "social_media", "other"]
+
+
+class IncidentRecorded(WireModel):
+    """`incident.recorded`: a threat, violence or harassment against staff (issue 22). No names."""
+
+    family_key: OpaqueId  # the incident id
+    incident_id: uuid.UUID
+    occurred_on: date
+    type: IncidentType
+    channel: IncidentChannel
+    team: OpaqueId | None = None  # the recording person's team; None: intake or the head of unit
+    requester: OpaqueId  # who recorded it
+    referral_id: uuid.UUID | None = None
+
+
 class NotificationOutcome(WireModel):
     """`notification.sent` / `.failed` / `.unknown`: what became of one delivery."""
 
@@ -266,6 +330,13 @@ EVENT_TYPES: dict[str, tuple[str, type[WireModel]]] = {
     # Issue 25: who has been on duty since when, announced at start when no handover of the
     # current period was (a fresh installation): for metrics, not a change to tell staff about.
     "rotation.on_duty": (TOPIC_ROTATION, RotationHandover),
+    "overload.flagged": (TOPIC_WORKPLACE, OverloadFlag),
+    "overload.escalated": (TOPIC_WORKPLACE, OverloadFlag),
+    "overload.responded": (TOPIC_WORKPLACE, OverloadFlag),
+    "consultation.booked": (TOPIC_WORKPLACE, ConsultationEvent),
+    "consultation.reminder": (TOPIC_WORKPLACE, ConsultationEvent),
+    "consultation.cancelled": (TOPIC_WORKPLACE, ConsultationEvent),
+    "incident.recorded": (TOPIC_WORKPLACE, IncidentRecorded),
     "notification.sent": (TOPIC_NOTIFICATIONS, NotificationOutcome),
     "notification.failed": (TOPIC_NOTIFICATIONS, NotificationOutcome),
     "notification.unknown": (TOPIC_NOTIFICATIONS, NotificationOutcome),

@@ -21,6 +21,10 @@ from pydantic import BaseModel, Field, SecretStr
 from shared.http import ApiProblem
 
 ROLES = frozenset({"caseworker", "intake", "manager", "head_of_unit", "system"})
+# Issue 22: colleagues elsewhere in social services may book consultations and nothing else. Not
+# in ROLES, which endpoints use to mean "any member of the unit's staff".
+PARTNER = "partner"
+KNOWN_ROLES = ROLES | {PARTNER}
 # The unit file's staff id shape (shared.unit_config.StaffId): checked before the id is looked up
 # or used anywhere, so no other text from a token reaches a log or a query.
 STAFF_ID = re.compile(r"^[a-z][a-z0-9\-]{0,39}$")
@@ -81,7 +85,7 @@ class TokenVerifier:
             raise ApiProblem(401, "Unauthorized", "token claims are malformed")
         if sub not in self._staff_ids:
             raise ApiProblem(401, "Unauthorized", "the token's subject is not a member of the unit's staff")
-        return Principal(sub, frozenset(r for r in roles if r in ROLES))
+        return Principal(sub, frozenset(r for r in roles if r in KNOWN_ROLES))
 
     async def _key(self, alg: object, token: str) -> Any:
         secret = self._settings.jwt_secret

@@ -29,10 +29,21 @@ class Person(_Strict):
     id: StaffId
     name: str = Field(min_length=1, max_length=100)
     email: EmailStr
-    role: Literal["caseworker", "manager", "head_of_unit", "intake", "out_of_hours"] = "caseworker"
+    role: Literal[
+        "caseworker", "manager", "head_of_unit", "intake", "out_of_hours", "partner", "occupational_health"
+    ] = "caseworker"
     employment_rate: float = Field(default=1.0, gt=0, le=1)
     hire_date: date | None = None
     mentor: StaffId | None = None
+    # Issue 22: the last day of employment. Someone who has left stays in the file (the unit's
+    # history: the outcome report counts who joined and who left) but gets no referrals after it.
+    left_on: date | None = None
+
+    def employed_on(self, day: date) -> bool:
+        """Whether this person works in the unit on `day` (hired by then, not yet left)."""
+        if self.hire_date is not None and day < self.hire_date:
+            return False
+        return self.left_on is None or day <= self.left_on
 
 
 class Team(_Strict):
@@ -173,7 +184,19 @@ class DeadlineRules(_Strict):
     scan_interval_s: float = Field(default=30.0, gt=0)
 
 
-Recipient = Literal["caseworker", "mentor", "manager", "head_of_unit", "intake", "out_of_hours", "team"]
+# `requester`: whoever raised what the event is about (an overload flag, a consultation booking,
+# an incident report); `occupational_health`: working_environment.occupational_health (issue 22).
+Recipient = Literal[
+    "caseworker",
+    "mentor",
+    "manager",
+    "head_of_unit",
+    "intake",
+    "out_of_hours",
+    "team",
+    "requester",
+    "occupational_health",
+]
 
 
 # The events staff can be told about; a key outside this list is a typo, refused at start-up.
@@ -190,6 +213,14 @@ RoutedEvent = Literal[
     "registration.breached",
     "access.break_glass",
     "access.review",
+    # Issue 22: the working environment (topic workplace.v1).
+    "overload.flagged",
+    "overload.escalated",
+    "overload.responded",
+    "consultation.booked",
+    "consultation.reminder",
+    "consultation.cancelled",
+    "incident.recorded",
 ]
 
 
@@ -205,6 +236,17 @@ def _default_routes() -> dict[RoutedEvent, tuple[Recipient, ...]]:
         "registration.breached": ("intake", "manager"),
         "access.break_glass": ("manager",),
         "access.review": ("head_of_unit",),
+        # The flagged person's manager at once (email, and Teams through their staff webhook:
+        # never the team channel, a colleague's overload is not the team's business); unanswered,
+        # the head of unit; the answer goes back to the person who flagged.
+        "overload.flagged": ("manager",),
+        "overload.escalated": ("head_of_unit",),
+        "overload.responded": ("requester",),
+        # The booker gets the iCalendar invitation (and its cancellation); the team a card.
+        "consultation.booked": ("requester", "team"),
+        "consultation.reminder": ("requester", "team"),
+        "consultation.cancelled": ("requester", "team"),
+        "incident.recorded": ("manager", "occupational_health"),
     }
 
 
@@ -303,6 +345,59 @@ class Retention(_Strict):
         return value
 
 
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class MeetingSlot(_Strict):
+    """A fixed recurring meeting time of one or more teams (issue 22).
+
+    `consultation`: colleagues elsewhere in social services (role `partner`) and staff book
+    `booking_minutes`-long consultations inside it; `meeting`: a fixed meeting, shown, not
+    bookable; `handover`: the handover meeting on each rotation change day, between the team
+    handing over and the team taking over (`weekday` left out). Times are the rotation's local time.
+    """
+
+    id: StaffId
+    title: str = Field(min_length=1, max_length=120)
+    kind: Literal["consultation", "meeting", "handover"] = "consultation"
+    teams: tuple[StaffId, ...] = Field(default=(), description="empty: every team")
+    weekday: Weekday | None = None
+    start: time
+    end: time
+    booking_minutes: int | None = Field(default=None, ge=5, le=480)
+    counterpart: str | None = Field(default=None, max_length=120, description="e.g. Öppenvården")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MeetingSlot:
+        if self.end <= self.start:
+            raise ValueError(f"meeting slot {self.id}: end must be after start")
+        if self.kind == "handover" and self.weekday is not None:
+            raise ValueError(f"meeting slot {self.id}: a handover meeting follows the rotation, no weekday")
+        if self.kind != "handover" and self.weekday is None:
+            raise ValueError(f"meeting slot {self.id}: weekday is required")
+        if self.kind == "consultation" and self.booking_minutes is None:
+            raise ValueError(f"meeting slot {self.id}: a consultation slot needs booking_minutes")
+        return self
+
+
+class OverloadRules(_Strict):
+    """An overload flag nobody answered goes to the head of unit after this many office hours."""
+
+    escalate_after_office_hours: float = Field(default=4.0, gt=0, le=80)
+    scan_interval_s: float = Field(default=60.0, gt=0)
+
+
+class WorkingEnvironment(_Strict):
+    """Issue 22: overload flags, fixed meeting times and consultations, threats and violence."""
+
+    occupational_health: Person | None = None
+    partners: tuple[Person, ...] = ()
+    meeting_slots: tuple[MeetingSlot, ...] = ()
+    overload: OverloadRules = OverloadRules()
+    consultation_reminder: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
+    booking_horizon_days: int = Field(default=28, ge=1, le=366)
+
+
 class UnitConfig(_Strict):
     """The whole unit configuration file."""
 
@@ -320,6 +415,7 @@ class UnitConfig(_Strict):
     deadlines: DeadlineRules = DeadlineRules()
     notifications: NotificationRoutes = NotificationRoutes()
     retention: Retention = Retention()
+    working_environment: WorkingEnvironment = WorkingEnvironment()
 
     @model_validator(mode="before")
     @classmethod
@@ -344,6 +440,13 @@ class UnitConfig(_Strict):
                     raise ValueError(f"{member.id}: mentor {member.mentor!r} is not a staff id")
                 if member.mentor is not None and member.hire_date is None:
                     raise ValueError(f"{member.id}: a mentored new hire needs a hire_date")
+        for slot in self.working_environment.meeting_slots:
+            strangers = [t for t in slot.teams if t not in team_ids]
+            if strangers:
+                raise ValueError(f"working_environment.meeting_slots.{slot.id}: unknown teams {strangers}")
+        slot_ids = [s.id for s in self.working_environment.meeting_slots]
+        if len(set(slot_ids)) != len(slot_ids):
+            raise ValueError("working_environment.meeting_slots: ids must be unique")
         for conflict in self.assignment.conflicts_of_interest:
             if conflict.staff_id not in people:
                 raise ValueError(f"assignment.conflicts_of_interest: unknown staff id {conflict.staff_id!r}")
@@ -354,6 +457,10 @@ class UnitConfig(_Strict):
         people = [self.head_of_unit, *self.intake_group]
         if self.out_of_hours is not None:
             people.append(self.out_of_hours)
+        work = self.working_environment
+        if work.occupational_health is not None:
+            people.append(work.occupational_health)
+        people.extend(work.partners)
         for team in self.teams:
             people.extend([team.manager, *team.members])
         return people
