@@ -199,6 +199,41 @@ def _retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _incidents_summary(args: argparse.Namespace) -> int:
+    import asyncio
+    import csv
+
+    from services.assignment.domain.errors import InvalidQuarter
+    from services.assignment.domain.incidents import parse_quarter, summary_csv_rows, summary_markdown
+    from services.assignment.main import incidents_summary
+    from shared.settings import ServiceSettings
+
+    try:
+        quarter = parse_quarter(args.quarter)
+    except InvalidQuarter as bad:
+        print(f"referral-router incidents-summary: {bad}", file=sys.stderr)
+        return 2
+    summary = asyncio.run(incidents_summary(ServiceSettings(), quarter, args.team))
+    if args.format == "csv":
+        csv.writer(sys.stdout, lineterminator="\n").writerows(summary_csv_rows(summary))
+    else:
+        print(summary_markdown(summary, swedish=args.lang == "sv"), end="")
+    return 0
+
+
+def _incidents_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    summary = sub.add_parser(
+        "incidents-summary",
+        help="print a quarter's threats and violence against staff counted by type, team and channel, "
+        "for occupational health, from assignment's database (DATABASE__URL); no names or ids",
+    )
+    summary.add_argument("--quarter", required=True, help="e.g. 2026Q3 (July to September 2026)")
+    summary.add_argument("--team", default=None, help="only this team's incidents")
+    summary.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+    summary.add_argument("--lang", choices=("sv", "en"), default="sv", help="the Markdown's headings")
+    summary.set_defaults(run=_incidents_summary)
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(prog="referral-router", description=__doc__)
@@ -262,6 +297,7 @@ def parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="list exactly what a run now would erase; change nothing"
     )
     retention.set_defaults(run=_retention)
+    _incidents_parser(sub)
     return p
 
 

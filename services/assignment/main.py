@@ -7,7 +7,10 @@ from pydantic import AnyHttpUrl
 
 from services.assignment import api, subscribers, timers
 from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
+from services.assignment.domain.incidents import Quarter, Summary
+from services.assignment.handlers.incidents import quarter_summary
 from services.assignment.unit_from_config import unit_from_config
+from shared import db
 from shared.clock import Clock
 from shared.events import ALL_TOPICS
 from shared.logging import configure_logging
@@ -56,6 +59,16 @@ def create_app(settings: AssignmentSettings, clock: Clock | None = None) -> Fast
     )
     api.add_domain_problem_handlers(app)
     return app
+
+
+async def incidents_summary(settings: ServiceSettings, quarter: Quarter, team: str | None) -> Summary:
+    """`referral-router incidents-summary`'s work: the quarter's counts from assignment's
+    database (whoever holds its credentials sees every team)."""
+    pool = await db.create_pool(settings.database, SERVICE)
+    try:
+        return await quarter_summary(PostgresAssignmentUnitOfWork(pool), None, None, quarter, team)
+    finally:
+        await pool.close()
 
 
 def main() -> None:

@@ -15,10 +15,12 @@ from services.assignment.domain.batch import FactsQuery, NewAssignment, Referral
 from services.assignment.domain.calendar_feeds import CalendarFeed
 from services.assignment.domain.cases import Case, Extension
 from services.assignment.domain.deadlines import Alert, OpenDeadline
+from services.assignment.domain.incidents import Incident
 from services.assignment.domain.model import Load, Override
 from services.assignment.domain.queues import QueueEntry, QueueQuery
 from services.assignment.domain.registration import Registration
 from services.assignment.domain.rotation import Handover
+from services.assignment.domain.safety import SafetyFlagChange
 from services.assignment.domain.workload import Absence
 from shared.events import OutboxRow
 from shared.ports import ConsumingUnitOfWork
@@ -160,6 +162,32 @@ class CalendarFeedStore(Protocol):
         ...
 
 
+class IncidentStore(Protocol):
+    """Threats and violence against staff: codes and ids, no text (issue 22)."""
+
+    async def add(self, incident: Incident) -> None:
+        """Store a new incident."""
+        ...
+
+    async def between(self, first: date, last: date) -> list[Incident]:
+        """Incidents that occurred from `first` to `last` (both included), by day, then by when
+        they were recorded, then by id."""
+        ...
+
+
+class SafetyFlagStore(Protocol):
+    """Referrals' safety flags: the current one on the case, and every change."""
+
+    async def change(self, change: SafetyFlagChange) -> bool:
+        """Set the case's flag to `change.safety_flag` and keep the change; False (nothing
+        stored) when the referral has no assignment."""
+        ...
+
+    async def history(self, referral_id: str) -> list[SafetyFlagChange]:
+        """Every change of the referral's flag, oldest first."""
+        ...
+
+
 class AssignmentUnitOfWork(ConsumingUnitOfWork, Protocol):
     """One transaction over assignment's stores, its inbox and its outbox."""
 
@@ -183,3 +211,9 @@ class AssignmentUnitOfWork(ConsumingUnitOfWork, Protocol):
 
     @property
     def calendar_feeds(self) -> CalendarFeedStore: ...
+
+    @property
+    def incidents(self) -> IncidentStore: ...
+
+    @property
+    def safety_flags(self) -> SafetyFlagStore: ...

@@ -39,6 +39,7 @@ TABLE = {
     Action.CLOSE: "AMTH",
     Action.EXTEND: "TH",
     Action.REASSIGN: "TH",
+    Action.SAFETY_FLAG: "ATHI",
 }
 LETTER = {
     Relation.ASSIGNED: "A",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Self
 
 from services.assignment.adapters.memory_feeds import InMemoryCalendarFeedStore
+from services.assignment.adapters.memory_incidents import InMemoryIncidentStore, InMemorySafetyFlagStore
 from services.assignment.adapters.memory_queues import InMemoryWorkQueues
 from services.assignment.adapters.memory_stores import (
     AssignmentTables,
@@ -70,3 +71,13 @@ class InMemoryAssignmentUnitOfWork(InMemoryUnitOfWork[AssignmentTables]):
     def calendar_feeds(self) -> InMemoryCalendarFeedStore:
         """Calendar subscription links, in this unit of work."""
         return InMemoryCalendarFeedStore(self.tables)
+
+    @property
+    def incidents(self) -> InMemoryIncidentStore:
+        """Threats and violence against staff, in this unit of work."""
+        return InMemoryIncidentStore(self.tables)
+
+    @property
+    def safety_flags(self) -> InMemorySafetyFlagStore:
+        """Referrals' safety flags, in this unit of work."""
+        return InMemorySafetyFlagStore(self.tables)

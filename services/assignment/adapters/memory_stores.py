@@ -5,6 +5,7 @@ cases newest first, each alert and handover once); `tests/contract` holds them t
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -14,9 +15,11 @@ from services.assignment.domain.calendar_feeds import CalendarFeed
 from services.assignment.domain.cases import Case, Extension
 from services.assignment.domain.day_to_day import ended_early
 from services.assignment.domain.deadlines import Alert, OpenDeadline
+from services.assignment.domain.incidents import Incident
 from services.assignment.domain.model import Load, Override, PriorCase
 from services.assignment.domain.registration import Registration
 from services.assignment.domain.rotation import Handover
+from services.assignment.domain.safety import SafetyFlagChange
 from services.assignment.domain.workload import Absence
 from shared.events import OutboxRow
 from shared.memory import Tables
@@ -47,6 +50,8 @@ class AssignmentTables(Tables):
     team_locks: set[str] = field(default_factory=set)
     registrations: dict[str, Registration] = field(default_factory=dict)
     calendar_feeds: dict[int, tuple[str, CalendarFeed]] = field(default_factory=dict)  # id: hash, feed
+    incidents: dict[uuid.UUID, Incident] = field(default_factory=dict)
+    safety_flag_changes: list[SafetyFlagChange] = field(default_factory=list)
     last_id: int = 0
 
     def next_id(self) -> int:

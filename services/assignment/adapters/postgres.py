@@ -9,6 +9,7 @@ from __future__ import annotations
 from services.assignment.adapters.postgres_assignments import PostgresAssignmentStore
 from services.assignment.adapters.postgres_cases import PostgresCaseStore
 from services.assignment.adapters.postgres_feeds import PostgresCalendarFeedStore
+from services.assignment.adapters.postgres_incidents import PostgresIncidentStore, PostgresSafetyFlagStore
 from services.assignment.adapters.postgres_queues import PostgresWorkQueues
 from services.assignment.adapters.postgres_schedules import (
     PostgresAbsenceStore,
@@ -55,3 +56,13 @@ class PostgresAssignmentUnitOfWork(PostgresUnitOfWork):
     def calendar_feeds(self) -> PostgresCalendarFeedStore:
         """Calendar subscription links, in this transaction."""
         return PostgresCalendarFeedStore(self.conn)
+
+    @property
+    def incidents(self) -> PostgresIncidentStore:
+        """Threats and violence against staff, in this unit of work."""
+        return PostgresIncidentStore(self.conn)
+
+    @property
+    def safety_flags(self) -> PostgresSafetyFlagStore:
+        """Referrals' safety flags, in this unit of work."""
+        return PostgresSafetyFlagStore(self.conn)

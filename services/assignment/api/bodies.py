@@ -131,7 +131,11 @@ def referral_state(case: Case) -> dict[str, Any]:
         "registered_at": case.registered_at,
         "registered_by": case.registered_by,
     }
-    return state | {"decision": case.decision, "protection_outcome": case.protection_outcome}
+    return state | {
+        "decision": case.decision,
+        "protection_outcome": case.protection_outcome,
+        "safety_flag": case.safety_flag,
+    }
 
 
 def _deadline(due: datetime | None, met_at: datetime | None) -> dict[str, Any] | None:
@@ -193,6 +197,7 @@ class QueueItem(_Body):
     next_due_at: datetime | None
     registered: bool
     registered_at: datetime | None
+    safety_flag: Literal["two_staff_home_visits"] | None = None
 
     @classmethod
     def of(cls, entry: QueueEntry, now: datetime, reminders: Reminders) -> QueueItem:
@@ -213,6 +218,7 @@ class QueueItem(_Body):
             deadline_state=entry.state(now, reminders),
             next_due_at=None if entry.next_due == NO_DUE else entry.next_due,
             registered=c.registered_at is not None, registered_at=c.registered_at,
+            safety_flag=c.safety_flag,
         )  # fmt: skip
 
 

@@ -14,7 +14,9 @@ from services.assignment.domain.errors import (
     FeedNotFound,
     ImplausibleTime,
     InvalidAbsenceDates,
+    InvalidIncident,
     InvalidOverrideWindow,
+    InvalidQuarter,
     InvalidQueueFilter,
     InvalidScheduleRange,
     InvalidTransition,
@@ -23,6 +25,7 @@ from services.assignment.domain.errors import (
     NotPermitted,
     TimeOutOfRange,
     UnknownCaseworker,
+    UnknownReferral,
     UnknownStaff,
     UnknownTeam,
 )
@@ -47,6 +50,9 @@ PROBLEMS: dict[type[AssignmentRefused], tuple[int, str]] = {
     NoRunningAbsence: (409, "Conflict"),
     InvalidScheduleRange: (422, "Invalid range"),
     InvalidQueueFilter: (422, "Invalid filter"),
+    InvalidIncident: (422, "Invalid incident"),
+    InvalidQuarter: (422, "Invalid quarter"),
+    UnknownReferral: (422, "Unknown referral"),
 }
 
 

@@ -12,6 +12,7 @@ who holds the role that goes with it:
 | close | yes | yes | yes | yes | no |
 | extend the investigation | no | no | yes | yes | no |
 | reassign | no | no | yes | yes | no |
+| safety flag (set or clear) | yes | no | yes | yes | yes |
 
 - *assigned caseworker*: role `caseworker`, and the referral's caseworker;
 - *mentor*: role `caseworker`, and the mentor recorded with the assignment (a new hire's);
@@ -43,6 +44,7 @@ class Action(StrEnum):
     CLOSE = "close"
     EXTEND = "extend"
     REASSIGN = "reassign"
+    SAFETY_FLAG = "safety_flag"
 
 
 class Relation(StrEnum):
@@ -63,6 +65,7 @@ RULES: Mapping[Action, frozenset[Relation]] = {
     Action.CLOSE: _CASEWORK,
     Action.EXTEND: frozenset({Relation.TEAM_MANAGER, Relation.HEAD_OF_UNIT}),
     Action.REASSIGN: frozenset({Relation.TEAM_MANAGER, Relation.HEAD_OF_UNIT}),
+    Action.SAFETY_FLAG: frozenset(Relation) - {Relation.MENTOR},
 }
 # The role a relation counts for.
 ROLE_OF: Mapping[Relation, str] = {

@@ -69,6 +69,7 @@ class Case:
     registration_due: datetime | None = None  # None for cases assigned before issue 19
     registered_at: datetime | None = None
     registered_by: str | None = None
+    safety_flag: str | None = None  # issue 22: "two_staff_home_visits"; kept through reassignment
 
     @property
     def parties(self) -> Parties:

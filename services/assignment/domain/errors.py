@@ -131,3 +131,18 @@ class FeedNotFound(AssignmentRefused):
 
     def __init__(self) -> None:
         super().__init__("no such calendar feed")
+
+
+class InvalidIncident(AssignmentRefused):
+    """An incident that cannot be recorded as given (e.g. a day in the future)."""
+
+
+class InvalidQuarter(AssignmentRefused):
+    """A quarter not written as a year and a quarter, such as 2026Q3."""
+
+
+class UnknownReferral(AssignmentRefused):
+    """A referral named as a reference that assignment has never assigned."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"`{field}` names no known referral")
