@@ -24,7 +24,7 @@ TWO_WEEKS_ON = local(2026, 10, 19, 10, 0)  # team-c on duty
 # (no event assignment receives carries one), nothing about the child, family, reporter or concern.
 ITEM_FIELDS = {
     "referral_id", "team", "caseworker", "mentor", "status", "categories", "acute", "received_at",
-    "deadlines", "deadline_state", "next_due_at", "registered", "registered_at",
+    "deadlines", "deadline_state", "next_due_at", "registered", "registered_at", "safety_flag",
 }  # fmt: skip
 DEADLINE_FIELDS = {"due_at", "met_at", "state"}
 CLOCKS = {
