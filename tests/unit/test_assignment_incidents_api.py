@@ -254,3 +254,15 @@ async def test_a_bad_safety_flag_request_is_refused_and_changes_nothing(
     assert (
         staff_api.fakes.case("R-1").safety_flag is None and staff_api.fakes.tables.safety_flag_changes == []
     )
+
+
+async def test_a_name_typed_into_an_incident_reaches_no_log_and_no_store(
+    staff_api: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    name = "Saga Synthetisk"
+    for extra in ({"description": name}, {"channel": name}, {"referral_id": name}):
+        response = await staff_api.post("/v1/incidents", json={**INCIDENT, **extra}, headers=CW_B1)
+        assert response.status_code == 422
+    assert name not in caplog.text
+    assert staff_api.fakes.tables.incidents == {} and workplace_events(staff_api.fakes) == []

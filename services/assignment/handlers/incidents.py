@@ -52,8 +52,8 @@ def incident_event(incident: Incident) -> OutboxRow:
         family_key=str(incident.incident_id),
         incident_id=incident.incident_id,
         occurred_on=incident.occurred_on,
-        type=incident.type,  # type: ignore[arg-type] # checked at the edge (IncidentType)
-        channel=incident.channel,  # type: ignore[arg-type] # checked at the edge (IncidentChannel)
+        type=incident.type,
+        channel=incident.channel,
         team=incident.team,
         requester=incident.recorded_by,
         referral_id=incident.referral_id,
