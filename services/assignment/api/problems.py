@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.assignment.domain.consultations import InvalidTopic
 from services.assignment.domain.errors import (
     AlreadyTheCaseworker,
     AssignmentRefused,
@@ -26,6 +27,7 @@ from services.assignment.domain.errors import (
     UnknownStaff,
     UnknownTeam,
 )
+from services.assignment.domain.meetings import AlreadyCancelled, ConsultationNotFound, NoFreeBooking
 from shared.http import problem
 
 PROBLEMS: dict[type[AssignmentRefused], tuple[int, str]] = {
@@ -47,6 +49,10 @@ PROBLEMS: dict[type[AssignmentRefused], tuple[int, str]] = {
     NoRunningAbsence: (409, "Conflict"),
     InvalidScheduleRange: (422, "Invalid range"),
     InvalidQueueFilter: (422, "Invalid filter"),
+    NoFreeBooking: (409, "No free time"),
+    ConsultationNotFound: (404, "Not found"),
+    AlreadyCancelled: (409, "Conflict"),
+    InvalidTopic: (422, "Invalid topic"),
 }
 
 

@@ -21,7 +21,7 @@ from services.assignment.api.ical import calendar_ics
 from services.assignment.domain.access import Actor
 from services.assignment.domain.model import Override
 from services.assignment.domain.workload import Absence
-from services.assignment.handlers import rotation
+from services.assignment.handlers import consultations, rotation
 from shared.http import problem_responses
 from shared.staff_auth import ROLES, require
 
@@ -71,7 +71,8 @@ async def rotation_calendar(api: Api, caller: Caller) -> Response:
     require(caller, ROLES)
     now = api.clock.now()
     periods = await rotation.calendar_periods(api.unit_of_work(), api.unit, now)
-    ics = calendar_ics(periods, {t.id: t.name for t in api.unit.teams}, now)
+    meetings = await consultations.calendar_meetings(api.unit_of_work(), api.unit, now, None)
+    ics = calendar_ics(periods, {t.id: t.name for t in api.unit.teams}, now, meetings)
     return Response(ics, media_type="text/calendar; charset=utf-8")
 
 
