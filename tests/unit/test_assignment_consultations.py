@@ -17,7 +17,9 @@ from fastapi import FastAPI
 from icalendar import Calendar
 
 from services.assignment import api
+from services.assignment.adapters.memory import InMemoryAssignmentUnitOfWork
 from services.assignment.domain.unit import Unit
+from services.assignment.handlers.consultations import book as book_consultation
 from services.assignment.handlers.consultations import emit_consultation_reminders
 from services.assignment.handlers.scheduled import emit_scheduled_events
 from shared.http import add_problem_handlers
@@ -96,6 +98,30 @@ async def test_an_existing_referral_goes_to_its_own_team(client: Any) -> None:
     assert client.fakes.tables.consultations.keys() == {booked["consultation_id"]}
 
 
+class StaleReads(InMemoryAssignmentUnitOfWork):
+    """A unit of work that read the team's bookings before another request committed its own."""
+
+    @property
+    def consultations(self) -> Any:
+        store = super().consultations
+
+        async def nothing_booked(*_: Any) -> set[datetime]:
+            return set()
+
+        store.live_starts = nothing_booked  # type: ignore[method-assign]
+        return store
+
+
+async def test_a_time_taken_meanwhile_is_skipped_for_the_next_free_one(client: Any) -> None:
+    first = await book(client)
+    fakes = client.fakes
+    late = await book_consultation(
+        lambda: StaleReads(fakes.tables, fakes.clock), fakes.unit, "partner-2", "Fråga", None, NOW
+    )
+    assert datetime.fromisoformat(first["starts_at"]) == local(2026, 10, 6, 13)
+    assert late.starts_at == local(2026, 10, 6, 13, 30) and len(fakes.tables.consultations) == 2
+
+
 async def test_a_topic_must_be_short_plain_text(client: Any) -> None:
     for bad, where in (("", "topic"), ("x" * 201, "topic"), ("rad ett\nrad två", None)):
         response = await client.post("/v1/consultations", json={"topic": bad}, headers=PARTNER)
@@ -113,6 +139,13 @@ async def test_a_partner_may_use_the_consultation_endpoints_and_nothing_else(cli
     for path in ("/v1/referrals", f"/v1/referrals/{referral}", "/v1/rotation/on-duty", "/v1/workload"):
         assert (await client.get(path, headers=PARTNER)).status_code == 403, path
     assert (await client.post("/v1/rotation/calendar-feeds", headers=PARTNER)).status_code == 403
+    # A partner is in the unit file, but their own absences are no business of the unit's.
+    absence = {"starts_on": "2026-10-06", "ends_on": "2026-10-07", "kind": "sick"}
+    own = "/v1/staff/partner-1/absences"
+    assert (await client.post(own, json=absence, headers=PARTNER)).status_code == 403
+    assert (
+        await client.post(own + "/end", json={"back_on": "2026-10-07"}, headers=PARTNER)
+    ).status_code == 403
     assert (await client.get("/v1/consultations", headers=PARTNER)).status_code == 403  # the unit's list
     assert (await client.get("/v1/meeting-slots", headers=PARTNER)).status_code == 200
     assert (await client.get("/v1/consultations?mine=true", headers=PARTNER)).status_code == 200
