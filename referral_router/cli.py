@@ -11,7 +11,8 @@ from pathlib import Path
 from referral_router.stack import DEV_WEB_CLIENT_ID
 from referral_router.tokens import dev_token
 
-ROLES = ("caseworker", "intake", "manager", "head_of_unit", "system")
+# The roles a token may carry, as shared.staff_auth.KNOWN_ROLES (partners included, issue 22).
+ROLES = ("caseworker", "intake", "manager", "head_of_unit", "system", "partner")
 
 
 def _token(args: argparse.Namespace) -> int:

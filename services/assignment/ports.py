@@ -14,6 +14,7 @@ from typing import Protocol
 from services.assignment.domain.batch import FactsQuery, NewAssignment, ReferralFacts
 from services.assignment.domain.calendar_feeds import CalendarFeed
 from services.assignment.domain.cases import Case, Extension
+from services.assignment.domain.consultations import Consultation
 from services.assignment.domain.deadlines import Alert, OpenDeadline
 from services.assignment.domain.incidents import Incident
 from services.assignment.domain.model import Load, Override
@@ -188,6 +189,47 @@ class SafetyFlagStore(Protocol):
         ...
 
 
+class ConsultationStore(Protocol):
+    """Consultations booked in the fixed meeting times: one live consultation per team and start."""
+
+    async def add(self, consultation: Consultation) -> bool:
+        """Store the consultation; False (nothing stored, the transaction still usable) when the
+        team has a live one at that start already, committed by another request."""
+        ...
+
+    async def get(self, consultation_id: str) -> Consultation | None:
+        """The consultation, cancelled or not, or None."""
+        ...
+
+    async def get_for_update(self, consultation_id: str) -> Consultation | None:
+        """The consultation, locked against other writers to the end of the unit of work, or None."""
+        ...
+
+    async def save_cancellation(self, consultation: Consultation) -> None:
+        """Store the consultation's cancellation (`cancelled_at`, `cancelled_by`, `sequence`)."""
+        ...
+
+    async def live_starts(self, team: str, start: datetime, end: datetime) -> set[datetime]:
+        """The starts in [start, end) of the team's consultations not cancelled."""
+        ...
+
+    async def between(self, start: datetime, end: datetime) -> list[Consultation]:
+        """Every consultation starting in [start, end), cancelled ones too, by start then team."""
+        ...
+
+    async def of_requester(self, requester: str) -> list[Consultation]:
+        """The consultations `requester` booked, cancelled ones too, by start."""
+        ...
+
+    async def reminders_due(self, now: datetime, until: datetime) -> list[Consultation]:
+        """Live consultations never reminded of that start in (now, until], by start."""
+        ...
+
+    async def mark_reminded(self, consultation_id: str, at: datetime) -> bool:
+        """Record the reminder; False when it was recorded already (another scan's)."""
+        ...
+
+
 class AssignmentUnitOfWork(ConsumingUnitOfWork, Protocol):
     """One transaction over assignment's stores, its inbox and its outbox."""
 
@@ -217,3 +259,6 @@ class AssignmentUnitOfWork(ConsumingUnitOfWork, Protocol):
 
     @property
     def safety_flags(self) -> SafetyFlagStore: ...
+
+    @property
+    def consultations(self) -> ConsultationStore: ...

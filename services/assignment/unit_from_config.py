@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+from services.assignment.domain.meetings import WEEKDAYS, MeetingRules, Slot
 from services.assignment.domain.model import (
     HUNDREDTHS_PER_CASE,
     CapacityRules,
@@ -43,6 +44,7 @@ def unit_from_config(config: UnitConfig) -> Unit:
         ),
         head_of_unit=config.head_of_unit.id,
         intake_group=frozenset(p.id for p in config.intake_group),
+        meetings=meeting_rules(config),
     )
 
 
@@ -131,4 +133,29 @@ def deadline_rules(config: UnitConfig) -> DeadlineRules:
         registration_due=d.registration_due,
         registration_office_days=d.registration_office_days,
         reminders={str(name): leads for name, leads in d.reminders.items()},
+    )
+
+
+def meeting_rules(config: UnitConfig) -> MeetingRules:
+    """The fixed meeting times and the consultation booking rules (issue 22)."""
+    work = config.working_environment
+    slots = tuple(
+        Slot(
+            id=s.id,
+            title=s.title,
+            kind=s.kind,
+            start=s.start,
+            end=s.end,
+            weekday=None if s.weekday is None else WEEKDAYS.index(s.weekday),
+            teams=tuple(s.teams),
+            booking_minutes=s.booking_minutes,
+            counterpart=s.counterpart,
+        )
+        for s in work.meeting_slots
+    )
+    return MeetingRules(
+        slots=slots,
+        horizon_days=work.booking_horizon_days,
+        reminder=work.consultation_reminder,
+        partners=frozenset(p.id for p in work.partners),
     )

@@ -92,7 +92,9 @@ async def test_a_created_link_opens_the_rotation_calendar_without_a_bearer_heade
     assert feed.headers["cache-control"] == "private"
     assert feed.headers["referrer-policy"] == "no-referrer"
     bearer = await client.get("/v1/rotation/calendar.ics", headers=CW)
-    assert feed.text.count("BEGIN:VEVENT") == bearer.text.count("BEGIN:VEVENT") > 0
+    # The same on-duty periods; the fixed meetings of the owner's team only (issue 22).
+    assert feed.text.count(" on duty") == bearer.text.count(" on duty") > 0
+    assert 0 < feed.text.count("BEGIN:VEVENT") < bearer.text.count("BEGIN:VEVENT")
     assert "SUMMARY:" in feed.text and "R-SECRET-1" not in feed.text and "cw-" not in feed.text
     (listed,) = (await client.get("/v1/rotation/calendar-feeds", headers=CW)).json()
     assert listed["last_used_at"] is not None and "url" not in listed

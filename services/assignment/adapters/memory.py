@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Self
 
+from services.assignment.adapters.memory_consultations import InMemoryConsultationStore
 from services.assignment.adapters.memory_feeds import InMemoryCalendarFeedStore
 from services.assignment.adapters.memory_incidents import InMemoryIncidentStore, InMemorySafetyFlagStore
 from services.assignment.adapters.memory_queues import InMemoryWorkQueues
@@ -81,3 +82,8 @@ class InMemoryAssignmentUnitOfWork(InMemoryUnitOfWork[AssignmentTables]):
     def safety_flags(self) -> InMemorySafetyFlagStore:
         """Referrals' safety flags, in this unit of work."""
         return InMemorySafetyFlagStore(self.tables)
+
+    @property
+    def consultations(self) -> InMemoryConsultationStore:
+        """Consultations, in this unit of work."""
+        return InMemoryConsultationStore(self.tables)

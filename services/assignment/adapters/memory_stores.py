@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from services.assignment.domain.batch import PRIOR_LIMIT, FactsQuery, NewAssignment, ReferralFacts
 from services.assignment.domain.calendar_feeds import CalendarFeed
 from services.assignment.domain.cases import Case, Extension
+from services.assignment.domain.consultations import Consultation
 from services.assignment.domain.day_to_day import ended_early
 from services.assignment.domain.deadlines import Alert, OpenDeadline
 from services.assignment.domain.incidents import Incident
@@ -52,6 +53,7 @@ class AssignmentTables(Tables):
     calendar_feeds: dict[int, tuple[str, CalendarFeed]] = field(default_factory=dict)  # id: hash, feed
     incidents: dict[uuid.UUID, Incident] = field(default_factory=dict)
     safety_flag_changes: list[SafetyFlagChange] = field(default_factory=list)
+    consultations: dict[str, Consultation] = field(default_factory=dict)
     last_id: int = 0
 
     def next_id(self) -> int:

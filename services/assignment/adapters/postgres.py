@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from services.assignment.adapters.postgres_assignments import PostgresAssignmentStore
 from services.assignment.adapters.postgres_cases import PostgresCaseStore
+from services.assignment.adapters.postgres_consultations import PostgresConsultationStore
 from services.assignment.adapters.postgres_feeds import PostgresCalendarFeedStore
 from services.assignment.adapters.postgres_incidents import PostgresIncidentStore, PostgresSafetyFlagStore
 from services.assignment.adapters.postgres_queues import PostgresWorkQueues
@@ -66,3 +67,8 @@ class PostgresAssignmentUnitOfWork(PostgresUnitOfWork):
     def safety_flags(self) -> PostgresSafetyFlagStore:
         """Referrals' safety flags, in this unit of work."""
         return PostgresSafetyFlagStore(self.conn)
+
+    @property
+    def consultations(self) -> PostgresConsultationStore:
+        """Consultations, in this transaction."""
+        return PostgresConsultationStore(self.conn)

@@ -14,7 +14,7 @@ from services.assignment.api.ical import calendar_ics
 from services.assignment.domain.access import Actor
 from services.assignment.domain.calendar_feeds import CalendarFeed, active
 from services.assignment.handlers import calendar_feeds as feeds
-from services.assignment.handlers import rotation
+from services.assignment.handlers import consultations, rotation
 from shared.http import ApiProblem, problem_responses
 from shared.staff_auth import ROLES, require
 
@@ -107,11 +107,15 @@ async def revoke_calendar_feed(api: Api, caller: Caller, feed_id: FeedId) -> Fee
 )
 async def calendar_by_feed(api: Api, token: str) -> Response:
     """The rotation calendar without a bearer header: 404 for a token that is unknown, revoked,
-    expired, or whose owner is no longer in the unit file. Team names and times only."""
+    expired, or whose owner is no longer in the unit file. Team names and times only, with the
+    fixed meetings of the owner's team (every team's for someone in none)."""
     now = api.clock.now()
-    if not await feeds.open_feed(api.unit_of_work(), api.unit, token, now):
+    feed = await feeds.open_feed(api.unit_of_work(), api.unit, token, now)
+    if feed is None:
         raise ApiProblem(404, "Not found", "no such calendar feed")
     periods = await rotation.calendar_periods(api.unit_of_work(), api.unit, now)
-    ics = calendar_ics(periods, {t.id: t.name for t in api.unit.teams}, now)
+    team = consultations.home_team(api.unit, feed.staff_id)
+    meetings = await consultations.calendar_meetings(api.unit_of_work(), api.unit, now, team)
+    ics = calendar_ics(periods, {t.id: t.name for t in api.unit.teams}, now, meetings)
     headers = {"Cache-Control": "private", "Referrer-Policy": "no-referrer"}
     return Response(ics, media_type="text/calendar; charset=utf-8", headers=headers)

@@ -1,4 +1,10 @@
-"""RFC 5545 iCalendar feed of on-duty periods, for subscribing from Outlook.
+"""RFC 5545 iCalendar feed of on-duty periods and fixed meeting times, for subscribing from Outlook.
+
+On-duty periods are written in UTC; the fixed meetings (issue 22) in local time with
+TZID=Europe/Stockholm (the rotation's zone) and a VTIMEZONE, so a meeting at 13:00 stays at
+13:00 across daylight-saving changes in any reader. A meeting's UID is its slot and local date:
+stable across regenerations of the feed. A consultation slot is one event per occurrence, not
+per booking (bookings are the invitations the notifications service sends).
 
 Written with the `icalendar` package, which escapes text and folds every content line at 75
 octets (RFC 5545 §3.1) without splitting a UTF-8 character: a long team name in `SUMMARY` or
@@ -12,6 +18,7 @@ from datetime import UTC, datetime
 
 from icalendar import Calendar, Event
 
+from services.assignment.domain.meetings import Occurrence
 from services.assignment.domain.model import OnDuty
 
 PRODID = "-//referral-router//rotation//EN"
@@ -33,8 +40,28 @@ def _event(period: OnDuty, name: str, generated_at: datetime) -> Event:
     return event
 
 
-def calendar_ics(periods: Sequence[OnDuty], names: Mapping[str, str], generated_at: datetime) -> bytes:
-    """A VCALENDAR with one VEVENT per on-duty period: UTC times, CRLF line ends, folded lines."""
+def _meeting(occurrence: Occurrence, names: Mapping[str, str], generated_at: datetime) -> Event:
+    slot = occurrence.slot
+    event = Event()
+    event.add("uid", f"meeting-{occurrence.uid}@referral-router")
+    event.add("dtstamp", generated_at.astimezone(UTC))
+    event.add("dtstart", occurrence.starts_at)
+    event.add("dtend", occurrence.ends_at)
+    event.add("summary", slot.title)
+    teams = ", ".join(names.get(t, t) for t in occurrence.teams)
+    event.add("description", f"{slot.counterpart} – {teams}" if slot.counterpart else teams)
+    event.add("categories", [slot.kind])
+    return event
+
+
+def calendar_ics(
+    periods: Sequence[OnDuty],
+    names: Mapping[str, str],
+    generated_at: datetime,
+    meetings: Sequence[Occurrence] = (),
+) -> bytes:
+    """A VCALENDAR with one VEVENT per on-duty period (UTC) and per fixed meeting (local time
+    with its VTIMEZONE): CRLF line ends, folded lines."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -42,5 +69,9 @@ def calendar_ics(periods: Sequence[OnDuty], names: Mapping[str, str], generated_
     calendar.add("x-wr-calname", "On duty")
     for period in periods:
         calendar.add_component(_event(period, names.get(period.team, period.team), generated_at))
+    for occurrence in meetings:
+        calendar.add_component(_meeting(occurrence, names, generated_at))
+    if meetings:
+        calendar.add_missing_timezones()
     ics: bytes = calendar.to_ical()
     return ics

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.assignment.domain.consultations import InvalidTopic
 from services.assignment.domain.errors import (
     AlreadyTheCaseworker,
     AssignmentRefused,
@@ -29,6 +30,7 @@ from services.assignment.domain.errors import (
     UnknownStaff,
     UnknownTeam,
 )
+from services.assignment.domain.meetings import AlreadyCancelled, ConsultationNotFound, NoFreeBooking
 from shared.http import problem
 
 PROBLEMS: dict[type[AssignmentRefused], tuple[int, str]] = {
@@ -53,6 +55,10 @@ PROBLEMS: dict[type[AssignmentRefused], tuple[int, str]] = {
     InvalidIncident: (422, "Invalid incident"),
     InvalidQuarter: (422, "Invalid quarter"),
     UnknownReferral: (422, "Unknown referral"),
+    NoFreeBooking: (409, "No free time"),
+    ConsultationNotFound: (404, "Not found"),
+    AlreadyCancelled: (409, "Conflict"),
+    InvalidTopic: (422, "Invalid topic"),
 }
 
 

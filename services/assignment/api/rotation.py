@@ -21,7 +21,7 @@ from services.assignment.api.ical import calendar_ics
 from services.assignment.domain.access import Actor
 from services.assignment.domain.model import Override
 from services.assignment.domain.workload import Absence
-from services.assignment.handlers import rotation
+from services.assignment.handlers import consultations, rotation
 from shared.http import problem_responses
 from shared.staff_auth import ROLES, require
 
@@ -71,7 +71,8 @@ async def rotation_calendar(api: Api, caller: Caller) -> Response:
     require(caller, ROLES)
     now = api.clock.now()
     periods = await rotation.calendar_periods(api.unit_of_work(), api.unit, now)
-    ics = calendar_ics(periods, {t.id: t.name for t in api.unit.teams}, now)
+    meetings = await consultations.calendar_meetings(api.unit_of_work(), api.unit, now, None)
+    ics = calendar_ics(periods, {t.id: t.name for t in api.unit.teams}, now, meetings)
     return Response(ics, media_type="text/calendar; charset=utf-8")
 
 
@@ -94,6 +95,7 @@ async def add_override(api: Api, body: OverrideIn, caller: Caller) -> Created:
     responses=problem_responses(401, 403, 404, 422, 503),
 )
 async def add_absence(api: Api, staff_id: str, body: AbsenceIn, caller: Caller) -> Created:
+    require(caller, ROLES)  # staff only: a partner (issue 22) is in the unit file but not staff
     require(caller, MANAGERS, or_self=staff_id)
     absence = Absence(staff_id, body.starts_on, body.ends_on, body.kind)
     return Created(id=await rotation.add_absence(api.unit_of_work(), api.unit, absence, caller.sub))
@@ -106,6 +108,7 @@ async def add_absence(api: Api, staff_id: str, body: AbsenceIn, caller: Caller) 
 async def end_absence(api: Api, staff_id: str, body: AbsenceEndIn, caller: Caller) -> dict[str, object]:
     """End the person's running absence early (it now ends the day before `back_on`). For the
     person themself, the manager of their team and the head of unit; 409 when none runs then."""
+    require(caller, ROLES)  # staff only: a partner (issue 22) is in the unit file but not staff
     actor = Actor(caller.sub, caller.roles)
     cut = await rotation.end_absence(api.unit_of_work(), api.unit, staff_id, body.back_on, actor)
     return {"staff_id": staff_id, "back_on": body.back_on, "absences_ended": cut}

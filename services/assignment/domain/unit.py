@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 
 from services.assignment.domain.access import Organisation
+from services.assignment.domain.meetings import MeetingRules
 from services.assignment.domain.model import (
     CapacityRules,
     Caseworker,
@@ -57,6 +58,7 @@ class Unit:
     conflicts: tuple[ConflictOfInterest, ...] = ()
     head_of_unit: str = ""
     intake_group: frozenset[str] = frozenset()
+    meetings: MeetingRules = field(default_factory=MeetingRules)  # fixed meeting times (issue 22)
 
     @property
     def organisation(self) -> Organisation:

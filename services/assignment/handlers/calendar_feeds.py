@@ -51,15 +51,15 @@ async def revoke_feed(uow: AssignmentUnitOfWork, feed_id: int, actor: Actor, now
     return feed if feed.revoked_at else dataclasses.replace(feed, revoked_at=now)
 
 
-async def open_feed(uow: AssignmentUnitOfWork, unit: Unit, token: str, now: datetime) -> bool:
-    """Whether `token` opens a usable feed, its use then recorded; False for a token that is
+async def open_feed(uow: AssignmentUnitOfWork, unit: Unit, token: str, now: datetime) -> CalendarFeed | None:
+    """The usable feed `token` opens, its use then recorded; None for a token that is
     malformed, unknown, revoked, expired, or whose owner has left the unit file."""
     if not well_formed(token):
-        return False
+        return None
     async with uow:
         feed = await uow.calendar_feeds.by_hash(token_hash(token))
         if feed is None or not usable(feed, unit.people, now):
-            return False
+            return None
         await uow.calendar_feeds.mark_used(feed.id, now)
         await uow.commit()
-    return True
+    return feed

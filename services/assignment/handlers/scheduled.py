@@ -19,6 +19,7 @@ from services.assignment.domain.rotation import (
 )
 from services.assignment.domain.unit import Unit
 from services.assignment.handlers.assign import PRODUCER
+from services.assignment.handlers.consultations import emit_consultation_reminders
 from services.assignment.ports import AssignmentUnitOfWork
 from shared.events import (
     TOPIC_DEADLINES,
@@ -40,10 +41,11 @@ def event_id(*parts: object) -> uuid.UUID:
 
 
 async def emit_scheduled_events(units_of_work: UnitsOfWork, unit: Unit, now: datetime) -> int:
-    """Emit the handovers and deadline alerts due at `now`; how many events were added."""
-    return await emit_handovers(units_of_work(), unit, now) + await emit_deadline_alerts(
-        units_of_work, unit, now
-    )
+    """Emit the handovers, deadline alerts and consultation reminders due at `now`; how many
+    events were added."""
+    emitted = await emit_handovers(units_of_work(), unit, now)
+    emitted += await emit_deadline_alerts(units_of_work, unit, now)
+    return emitted + await emit_consultation_reminders(units_of_work(), unit, now)
 
 
 async def emit_deadline_alerts(units_of_work: UnitsOfWork, unit: Unit, now: datetime) -> int:
