@@ -53,8 +53,9 @@ def _invite(message: EmailMessage, method: str, ics: str) -> None:
     params = {"method": method}
     message.add_alternative(ics, subtype="calendar", cte="quoted-printable", params=params)
     message.add_attachment(
-        ics.encode("utf-8"), maintype="text", subtype="calendar", filename="invite.ics", params=params
-    )
+        ics.encode("utf-8"), maintype="text", subtype="calendar", filename="invite.ics",
+        params=params | {"charset": "utf-8"},  # without it, a reader takes the names as ASCII
+    )  # fmt: skip
 
 
 class SmtpSender:
