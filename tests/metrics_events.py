@@ -25,10 +25,14 @@ from shared.events import (
     TOPIC_REGISTERED,
     TOPIC_ROTATION,
     TOPIC_UPDATED,
+    TOPIC_WORKPLACE,
+    ConsultationEvent,
     DeadlineEvent,
     Deadlines,
     Envelope,
+    IncidentRecorded,
     NotificationOutcome,
+    OverloadFlag,
     ReferralAssigned,
     ReferralReceived,
     ReferralRegistered,
@@ -48,6 +52,9 @@ METRICS_TABLES = (
     "breaches",
     "handovers",
     "notification_outcomes",
+    "overload_flags",
+    "consultations",
+    "incidents",
 )
 Event = tuple[str, Envelope[Any]]
 
@@ -167,6 +174,34 @@ def _notification(rng: random.Random, rid: str, team: str) -> tuple[str, Any]:
     )
 
 
+# A few fixed ids, so that a flag or a consultation is often seen more than once.
+WORKPLACE_IDS = tuple(uuid.UUID(int=n) for n in range(1, 4))
+
+
+def _workplace(rng: random.Random, rid: str, team: str) -> tuple[str, Any]:
+    some_id, when = rng.choice(WORKPLACE_IDS), at(rng)
+    pick = rng.random()
+    if pick < 0.4:
+        kind = rng.choice(("overload.flagged", "overload.escalated", "overload.responded"))
+        answered = kind == "overload.responded"
+        return kind, OverloadFlag(
+            family_key="cw-1", flag_id=some_id, staff="cw-1", team=team, raised_at=T0,
+            action="keep" if answered else None, responded_by="mgr-a" if answered else None,
+            responded_at=when if answered else None,
+        )  # fmt: skip
+    if pick < 0.8:
+        kind = rng.choice(("consultation.booked", "consultation.reminder", "consultation.cancelled"))
+        return kind, ConsultationEvent(
+            family_key=str(some_id), consultation_id=some_id, slot="open-care", team=team,
+            requester="partner-1", starts_at=when, ends_at=when + timedelta(minutes=30),
+        )  # fmt: skip
+    iid = uuid.uuid4()
+    return "incident.recorded", IncidentRecorded(
+        family_key=str(iid), incident_id=iid, occurred_on=when.date(), requester="cw-1",
+        type=rng.choice(("threat", "violence", "harassment")), channel="phone", team=rng.choice((team, None)),
+    )  # fmt: skip
+
+
 BUILDERS = {
     TOPIC_RECEIVED: _received,
     TOPIC_ASSIGNED: _assigned,
@@ -176,6 +211,7 @@ BUILDERS = {
     TOPIC_DEADLINES: _deadline,
     TOPIC_ROTATION: _handover,
     TOPIC_NOTIFICATIONS: _notification,
+    TOPIC_WORKPLACE: _workplace,
 }
 
 

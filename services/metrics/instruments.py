@@ -16,11 +16,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from services.metrics.domain.figures import Figures, OnDuty, Unit
+from services.metrics.domain.figures import Figures, OnDuty, Unit, Workplace
 from services.metrics.domain.labels import (
     ASSIGNMENT_BUCKETS,
     DEADLINES,
+    INCIDENT_TYPES,
+    NO_TEAM,
     OPEN_STATES,
+    RESPONSE_BUCKETS,
     imbalance_ratio,
     started,
 )
@@ -63,6 +66,7 @@ def render(figures: Figures, unit: Unit, today: date) -> bytes:
         _deadlines_open(figures.open_deadlines),
         *_caseload(figures.loads, unit, today),
         *_rotation(figures.on_duty, unit),
+        *_workplace(figures.workplace, unit),
     ]  # fmt: skip
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(metrics))
@@ -141,3 +145,32 @@ def _rotation(on_duty: OnDuty | None, unit: Unit) -> list[Metric]:
         if on_duty.next_handover_at is not None:
             following.add_metric([], on_duty.next_handover_at.timestamp())
     return [gauge, following]
+
+
+def _workplace(w: Workplace, unit: Unit) -> list[Metric]:
+    """Issue 22: overload flags, incidents and consultations by team, never by person. Every team
+    starts at 0 (and every incident type), so the first flag is an increase alerts can see."""
+    teams = [(t,) for t in unit.teams]
+    one = {(k,): n for k, n in w.flags_open.items()}
+    times = w.response_times
+    buckets = [(str(float(b)), n) for b, n in zip(RESPONSE_BUCKETS, times.within, strict=False)]
+    buckets.append(("+Inf", times.count))
+    response = HistogramMetricFamily(
+        "overload_flag_response_seconds", "Seconds from an overload flag to the manager's answer."
+    )
+    response.add_metric([], buckets, times.total_seconds)
+    return [
+        _counter("overload_flags_raised", "Overload flags raised.", ["team"],
+                 {(k,): n for k, n in w.flags_raised.items()}, zeros=teams),
+        _gauge("overload_flags_open", "Overload flags raised and not yet answered.", ["team"],
+               {**dict.fromkeys(teams, 0), **one}),
+        _counter("overload_flags_escalated", "Overload flags escalated to the head of unit unanswered.",
+                 ["team"], {(k,): n for k, n in w.flags_escalated.items()}, zeros=teams),
+        response,
+        _counter("incidents", "Threats, violence and harassment against staff recorded.", ["type", "team"],
+                 w.incidents, zeros=product(INCIDENT_TYPES, [*unit.teams, NO_TEAM])),
+        _counter("consultations_booked", "Consultations booked.", ["team"],
+                 {(k,): n for k, n in w.consultations_booked.items()}, zeros=teams),
+        _counter("consultations_cancelled", "Consultations cancelled.", ["team"],
+                 {(k,): n for k, n in w.consultations_cancelled.items()}, zeros=teams),
+    ]  # fmt: skip

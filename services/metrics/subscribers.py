@@ -8,10 +8,13 @@ from typing import Any, TypeVar
 
 from services.metrics.domain.events import (
     CaseActed,
+    ConsultationNews,
     DeadlineAlerted,
     DeliverySettled,
     DutyHandedOver,
+    IncidentNews,
     MetricsEvent,
+    OverloadNews,
     ReferralAssigned,
     ReferralReceived,
     ReferralRegistered,
@@ -92,6 +95,24 @@ def settled(e: Envelope[wire.NotificationOutcome]) -> DeliverySettled:
     return DeliverySettled(e.event_id, e.data.channel, e.event_type.removeprefix("notification."))
 
 
+def workplace(e: Envelope[WireModel]) -> MetricsEvent:
+    """`workplace.v1` (issue 22): a flag (with the seconds to its answer), a consultation or an
+    incident, by team and never by person."""
+    d = e.data
+    if isinstance(d, wire.OverloadFlag):
+        answered = d.responded_at if e.event_type == "overload.responded" else None
+        seconds = max(0.0, (answered - d.raised_at).total_seconds()) if answered is not None else None
+        return OverloadNews(d.flag_id, d.team, e.event_type == "overload.escalated", seconds)
+    if isinstance(d, wire.ConsultationEvent):
+        kind = e.event_type
+        return ConsultationNews(
+            d.consultation_id, d.team, kind == "consultation.booked", kind == "consultation.cancelled"
+        )
+    if isinstance(d, wire.IncidentRecorded):
+        return IncidentNews(d.incident_id, d.type, d.team)
+    raise TypeError(f"metrics cannot read {e.event_type} on {wire.TOPIC_WORKPLACE}")
+
+
 # Topic -> its wire model and its translation to the domain's event.
 TOPICS: dict[str, tuple[type[WireModel], Callable[[Envelope[Any]], MetricsEvent]]] = {
     wire.TOPIC_RECEIVED: (wire.ReferralReceived, received),
@@ -102,4 +123,6 @@ TOPICS: dict[str, tuple[type[WireModel], Callable[[Envelope[Any]], MetricsEvent]
     wire.TOPIC_DEADLINES: (wire.DeadlineEvent, alerted),
     wire.TOPIC_ROTATION: (wire.RotationHandover, handed_over),
     wire.TOPIC_NOTIFICATIONS: (wire.NotificationOutcome, settled),
+    # Three event models share the topic; the envelope's event type says which.
+    wire.TOPIC_WORKPLACE: (WireModel, workplace),
 }

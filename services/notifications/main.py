@@ -32,6 +32,11 @@ from shared.unit_config import NotificationRoutes, Person, UnitConfig, UnitConfi
 
 SERVICE = "notifications"
 ISSUE_19_ROUTES = ("registration.approaching", "registration.breached", "access.break_glass", "access.review")
+# Issue 22: an overload flag or an incident nobody configured must not fall silent either.
+ISSUE_22_ROUTES = (
+    "overload.flagged", "overload.escalated", "overload.responded", "consultation.booked",
+    "consultation.reminder", "consultation.cancelled", "incident.recorded",
+)  # fmt: skip
 
 
 class LinkSettings(BaseModel):
@@ -63,7 +68,7 @@ def notification_unit(config: UnitConfig, links: LinkSettings | None = None) -> 
     """What the notification rules need of the unit config, with the Swedish holiday calendar."""
     tz = ZoneInfo(config.rotation.timezone)
     routes = config.notifications
-    webhooks = routes.staff_webhooks
+    webhooks, work = routes.staff_webhooks, config.working_environment
     unknown = sorted(set(webhooks) - {p.id for p in config.all_people()})
     if unknown:
         raise UnitConfigError(f"notifications.staff_webhooks names unknown staff ids: {unknown}")
@@ -80,16 +85,19 @@ def notification_unit(config: UnitConfig, links: LinkSettings | None = None) -> 
         quiet_hours=routes.quiet_hours.enabled,
         escalate_after=routes.escalation.after,
         referral_url=links.referral_url if links else None,
+        occupational_health=work.occupational_health.id if work.occupational_health else None,
+        slot_titles={slot.id: slot.title for slot in work.meeting_slots},
+        tzid=config.rotation.timezone,
     )
 
 
 def unit_routes(config: UnitConfig) -> dict[str, tuple[str, ...]]:
-    """The unit file's routes; a file that names routes but not the issue-19 kinds gets their
-    defaults, because a break-the-glass alert nobody configured must not fall silent (`[]` turns
-    one off)."""
+    """The unit file's routes; a file that names routes but not the issue-19 or issue-22 kinds gets
+    their defaults, because a break-the-glass alert or an overload flag nobody configured must not
+    fall silent (`[]` turns one off)."""
     defaults: dict[str, tuple[str, ...]] = {k: tuple(r) for k, r in NotificationRoutes().routes.items()}
     given: dict[str, tuple[str, ...]] = {k: tuple(r) for k, r in config.notifications.routes.items()}
-    return {kind: defaults[kind] for kind in ISSUE_19_ROUTES} | given
+    return {kind: defaults[kind] for kind in (*ISSUE_19_ROUTES, *ISSUE_22_ROUTES)} | given
 
 
 def staff_member(person: Person, webhook: str | None) -> StaffMember:

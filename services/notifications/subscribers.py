@@ -9,6 +9,12 @@ from typing import Any
 from services.notifications.domain.review import AccessSummary, Finding
 from services.notifications.domain.routing import Acknowledgement, Occurrence
 from services.notifications.domain.unit import Unit
+from services.notifications.domain.workplace import (
+    ConsultationFacts,
+    IncidentFacts,
+    OverloadFacts,
+    WorkplaceFacts,
+)
 from services.notifications.handlers.events import record_events
 from services.notifications.ports import NotificationsUnitOfWork
 from shared.clock import Clock
@@ -20,10 +26,14 @@ from shared.events import (
     TOPIC_RECEIVED,
     TOPIC_ROTATION,
     TOPIC_UPDATED,
+    TOPIC_WORKPLACE,
     AccessReview,
     BreakGlassUsed,
+    ConsultationEvent,
     DeadlineEvent,
     Envelope,
+    IncidentRecorded,
+    OverloadFlag,
     ReferralAssigned,
     ReferralReceived,
     ReferralUpdated,
@@ -92,6 +102,31 @@ def access(event: Envelope[WireModel]) -> list[Input]:
     return []
 
 
+def workplace(event: Envelope[WireModel]) -> list[Input]:
+    """An overload flag, a consultation or an incident (issue 22): ids, codes and times only, the
+    events have no free text. `staff` is whoever raised it (the `requester` route)."""
+    d = event.data
+    facts: WorkplaceFacts
+    team: str | None
+    if isinstance(d, OverloadFlag):
+        facts = OverloadFacts(d.flag_id, d.staff, d.raised_at, d.escalate_at, d.action, d.responded_by,
+                              d.responded_at, d.capacity_factor, d.until, d.reassigned)  # fmt: skip
+        team, staff, key = d.team, d.staff, d.family_key
+    elif isinstance(d, ConsultationEvent):
+        referral = str(d.referral_id) if d.referral_id else None
+        facts = ConsultationFacts(d.consultation_id, d.slot, d.requester, d.starts_at, d.ends_at,
+                                  d.sequence, referral, d.cancelled_by)  # fmt: skip
+        team, staff, key = d.team, d.requester, d.family_key
+    elif isinstance(d, IncidentRecorded):
+        referral = str(d.referral_id) if d.referral_id else None
+        facts = IncidentFacts(d.incident_id, d.occurred_on, d.type, d.channel, d.requester, referral)
+        team, staff, key = d.team, d.requester, d.family_key
+    else:
+        return []
+    return [Occurrence(event.event_id, event.event_type, key, event.occurred_at, team=team, staff=staff,
+                       workplace=facts)]  # fmt: skip
+
+
 TRANSLATIONS: dict[str, tuple[type[Any], Callable[[Any], list[Input]]]] = {
     TOPIC_RECEIVED: (ReferralReceived, received),
     TOPIC_ASSIGNED: (ReferralAssigned, assigned),
@@ -100,6 +135,7 @@ TRANSLATIONS: dict[str, tuple[type[Any], Callable[[Any], list[Input]]]] = {
     TOPIC_ROTATION: (RotationHandover, handover),
     # Two event models share the topic; the envelope's event type says which (parse_event checks it).
     TOPIC_ACCESS: (WireModel, access),
+    TOPIC_WORKPLACE: (WireModel, workplace),
 }
 CONSUMED = tuple(TRANSLATIONS)
 

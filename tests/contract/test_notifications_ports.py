@@ -103,6 +103,13 @@ async def test_one_event_recipient_and_channel_keep_one_delivery_however_often_i
     assert await backend.statuses() == {("email", "pending"): 2, ("teams", "pending"): 1}
 
 
+async def test_a_consultation_email_is_claimed_with_its_invitation_and_others_without(backend):
+    invite = '{"uid": "c-1@referral-router", "sequence": 2}'
+    await backend.add(replace(email("partner-1"), invitation=invite), email("cw-a1"))
+    claimed = {d.recipient: d.invitation for d in await backend.ledger.claim_email(NOW, 10, LEASE)}
+    assert claimed == {"partner-1": invite, "cw-a1": None}
+
+
 async def test_deliveries_added_in_a_unit_of_work_left_without_commit_are_not_there(backend):
     async with backend.unit_of_work() as uow:
         await uow.deliveries.add([email("cw-a1")])

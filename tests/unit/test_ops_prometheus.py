@@ -68,6 +68,14 @@ EXPOSED: dict[str, Metric] = {
     "notifications_total": metric(
         "channel", "outcome", channel=CHANNELS, outcome=("sent", "failed", "unknown")
     ),
+    # issue 22: the working environment, by team (never by person)
+    "overload_flags_raised_total": metric("team"),
+    "overload_flags_open": metric("team"),
+    "overload_flags_escalated_total": metric("team"),
+    "overload_flag_response_seconds": metric(histogram=True),
+    "incidents_total": metric("type", "team", type=("threat", "violence", "harassment")),
+    "consultations_booked_total": metric("team"),
+    "consultations_cancelled_total": metric("team"),
     # intake's Open ePlatform poller (services/intake/timers.py)
     "intake_oep_instances_total": metric(
         "outcome", outcome=("stored", "replayed", "failed_attempt", "rejected", "gone")
@@ -354,6 +362,7 @@ EXPECTED_ALERTS = {
     "CaseloadImbalance",
     "HandlerFailures",
     "AssignmentSlow",
+    "OverloadFlagUnanswered",
 }
 # Labels an annotation may print: names of services, topics, teams, channels, deadlines, never ids.
 SAFE_TEMPLATE_LABELS = {"service", "instance", "topic", "team", "channel", "deadline", "job"}

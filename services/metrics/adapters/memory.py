@@ -13,17 +13,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from services.metrics.domain.figures import AssignmentTimes, Figures, OnDuty
-from services.metrics.domain.labels import ASSIGNMENT_BUCKETS
+from services.metrics.domain.figures import AssignmentTimes, Figures, OnDuty, ResponseTimes, Workplace
+from services.metrics.domain.labels import ASSIGNMENT_BUCKETS, RESPONSE_BUCKETS
 from services.metrics.domain.projection import (
     AssignmentCounted,
     BreachCounted,
     CaseOwned,
     CaseStatusSet,
     Change,
+    ConsultationSeen,
     DeadlineRaised,
     FirstAssignmentRecorded,
+    FlagSeen,
     HandoverRecorded,
+    IncidentCounted,
     OutcomeCounted,
     ReceivedCounted,
     later_state,
@@ -57,6 +60,9 @@ class MetricsTables(Tables):
     breaches: dict[tuple[str, str], BreachCounted] = field(default_factory=dict)
     handovers: dict[datetime, HandoverRecorded] = field(default_factory=dict)
     notification_outcomes: dict[uuid.UUID, OutcomeCounted] = field(default_factory=dict)
+    overload_flags: dict[uuid.UUID, FlagSeen] = field(default_factory=dict)
+    consultations: dict[uuid.UUID, ConsultationSeen] = field(default_factory=dict)
+    incidents: dict[uuid.UUID, IncidentCounted] = field(default_factory=dict)
 
 
 class InMemoryReadModels:
@@ -91,6 +97,33 @@ class InMemoryReadModels:
                 t.handovers.setdefault(change.at, change)
             case OutcomeCounted():
                 t.notification_outcomes.setdefault(change.event_id, change)
+            case FlagSeen():
+                self._flag(change)
+            case ConsultationSeen():
+                self._consultation(change)
+            case IncidentCounted():
+                t.incidents.setdefault(change.incident_id, change)
+
+    def _flag(self, change: FlagSeen) -> None:
+        row = self._tables.overload_flags.get(change.flag_id)
+        if row is None:
+            self._tables.overload_flags[change.flag_id] = change
+            return
+        seconds = change.response_seconds if row.response_seconds is None else row.response_seconds
+        escalated = row.escalated or change.escalated
+        self._tables.overload_flags[change.flag_id] = dataclasses.replace(
+            row, escalated=escalated, response_seconds=seconds
+        )
+
+    def _consultation(self, change: ConsultationSeen) -> None:
+        row = self._tables.consultations.get(change.consultation_id)
+        self._tables.consultations[change.consultation_id] = (
+            change
+            if row is None
+            else dataclasses.replace(
+                row, booked=row.booked or change.booked, cancelled=row.cancelled or change.cancelled
+            )
+        )
 
     def _own(self, change: CaseOwned) -> None:
         row = self._tables.cases.get(change.referral_id)
@@ -158,6 +191,7 @@ class InMemoryFiguresReader:
             ),
             loads=loads,
             on_duty=None if latest is None else OnDuty(latest.to_team, latest.next_at),
+            workplace=_workplace(t),
         )
 
 
@@ -172,3 +206,18 @@ def _assignment_times(assigned: list[FirstAssignmentRecorded]) -> AssignmentTime
     seconds = [a.assignment_seconds for a in assigned]
     within = tuple(sum(1 for s in seconds if s <= bucket) for bucket in ASSIGNMENT_BUCKETS)
     return AssignmentTimes(len(seconds), float(sum(seconds)), within)
+
+
+def _workplace(t: MetricsTables) -> Workplace:
+    flags, consultations = list(t.overload_flags.values()), list(t.consultations.values())
+    answered = [f.response_seconds for f in flags if f.response_seconds is not None]
+    within = tuple(sum(1 for s in answered if s <= bucket) for bucket in RESPONSE_BUCKETS)
+    return Workplace(
+        flags_raised=_count(f.team for f in flags),
+        flags_open=_count(f.team for f in flags if f.response_seconds is None),
+        flags_escalated=_count(f.team for f in flags if f.escalated),
+        response_times=ResponseTimes(len(answered), float(sum(answered)), within),
+        incidents=_count((i.type, i.team) for i in t.incidents.values()),
+        consultations_booked=_count(c.team for c in consultations if c.booked),
+        consultations_cancelled=_count(c.team for c in consultations if c.cancelled),
+    )

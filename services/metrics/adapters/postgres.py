@@ -25,9 +25,12 @@ from services.metrics.domain.projection import (
     CaseOwned,
     CaseStatusSet,
     Change,
+    ConsultationSeen,
     DeadlineRaised,
     FirstAssignmentRecorded,
+    FlagSeen,
     HandoverRecorded,
+    IncidentCounted,
     OutcomeCounted,
     ReceivedCounted,
 )
@@ -82,6 +85,21 @@ _OUTCOME_INSERT = (
     " ON CONFLICT DO NOTHING"
 )
 
+# Issue 22: the flag's team stays the first seen; escalation and answer only ever get added.
+_FLAG_UPSERT = (
+    "INSERT INTO overload_flags (flag_id, team, escalated, response_seconds) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (flag_id) DO UPDATE SET escalated = overload_flags.escalated OR EXCLUDED.escalated,"
+    " response_seconds = coalesce(overload_flags.response_seconds, EXCLUDED.response_seconds)"
+)
+_CONSULTATION_UPSERT = (
+    "INSERT INTO consultations (consultation_id, team, booked, cancelled) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (consultation_id) DO UPDATE SET booked = consultations.booked OR EXCLUDED.booked,"
+    " cancelled = consultations.cancelled OR EXCLUDED.cancelled"
+)
+_INCIDENT_INSERT = (
+    "INSERT INTO incidents (incident_id, type, team) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+)
+
 # Each kind of change: its table and its statement, whose parameters are the change's fields.
 STATEMENTS: dict[type[Any], tuple[str, str]] = {
     ReceivedCounted: ("received", _RECEIVED_INSERT),
@@ -93,6 +111,9 @@ STATEMENTS: dict[type[Any], tuple[str, str]] = {
     BreachCounted: ("breaches", _BREACH_INSERT),
     HandoverRecorded: ("handovers", _HANDOVER_INSERT),
     OutcomeCounted: ("notification_outcomes", _OUTCOME_INSERT),
+    FlagSeen: ("overload_flags", _FLAG_UPSERT),
+    ConsultationSeen: ("consultations", _CONSULTATION_UPSERT),
+    IncidentCounted: ("incidents", _INCIDENT_INSERT),
 }
 _ROW: dict[type[Any], Callable[[Any], Row]] = {
     kind: attrgetter(*(f.name for f in dataclasses.fields(kind))) for kind in STATEMENTS

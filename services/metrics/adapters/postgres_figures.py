@@ -6,8 +6,8 @@ from typing import Any
 
 import asyncpg
 
-from services.metrics.domain.figures import AssignmentTimes, Figures, OnDuty
-from services.metrics.domain.labels import ASSIGNMENT_BUCKETS
+from services.metrics.domain.figures import AssignmentTimes, Figures, OnDuty, ResponseTimes, Workplace
+from services.metrics.domain.labels import ASSIGNMENT_BUCKETS, RESPONSE_BUCKETS
 from shared.db import Conn
 
 _RECEIVED = "SELECT kind, channel, reporter_group, acute, count(*) FROM received GROUP BY 1, 2, 3, 4"
@@ -28,6 +28,17 @@ _ASSIGNMENT_TIMES = (
     f"SELECT count(*) AS n, coalesce(sum(assignment_seconds), 0) AS total, ARRAY[{_WITHIN}] AS within"
     " FROM assigned"
 )
+_FLAGS_RAISED = "SELECT team, count(*) FROM overload_flags GROUP BY 1"
+_FLAGS_OPEN = "SELECT team, count(*) FROM overload_flags WHERE response_seconds IS NULL GROUP BY 1"
+_FLAGS_ESCALATED = "SELECT team, count(*) FROM overload_flags WHERE escalated GROUP BY 1"
+_RESPONSE_WITHIN = ", ".join(f"count(*) FILTER (WHERE response_seconds <= {b})" for b in RESPONSE_BUCKETS)
+_RESPONSE_TIMES = (
+    f"SELECT count(response_seconds) AS n, coalesce(sum(response_seconds), 0) AS total,"
+    f" ARRAY[{_RESPONSE_WITHIN}] AS within FROM overload_flags"
+)
+_INCIDENTS = "SELECT type, team, count(*) FROM incidents GROUP BY 1, 2"
+_BOOKED = "SELECT team, count(*) FROM consultations WHERE booked GROUP BY 1"
+_CANCELLED = "SELECT team, count(*) FROM consultations WHERE cancelled GROUP BY 1"
 _ON_DUTY = "SELECT to_team, next_at FROM handovers ORDER BY at DESC LIMIT 1"
 
 
@@ -50,6 +61,7 @@ class PostgresFiguresReader:
                 open_deadlines=await _counts(conn, _OPEN_DEADLINES),
                 loads={(r[0], r[1]): float(r[2]) for r in await conn.fetch(_LOADS)},
                 on_duty=await _on_duty(conn),
+                workplace=await _workplace(conn),
             )
 
 
@@ -67,3 +79,17 @@ async def _assignment_times(conn: Conn) -> AssignmentTimes:
 async def _on_duty(conn: Conn) -> OnDuty | None:
     row = await conn.fetchrow(_ON_DUTY)
     return None if row is None else OnDuty(row["to_team"], row["next_at"])
+
+
+async def _workplace(conn: Conn) -> Workplace:
+    row = await conn.fetchrow(_RESPONSE_TIMES)
+    assert row is not None  # an aggregate without GROUP BY always gives one row
+    return Workplace(
+        flags_raised={r[0]: r[1] for r in await conn.fetch(_FLAGS_RAISED)},
+        flags_open={r[0]: r[1] for r in await conn.fetch(_FLAGS_OPEN)},
+        flags_escalated={r[0]: r[1] for r in await conn.fetch(_FLAGS_ESCALATED)},
+        response_times=ResponseTimes(row["n"], float(row["total"]), tuple(row["within"])),
+        incidents=await _counts(conn, _INCIDENTS),
+        consultations_booked={r[0]: r[1] for r in await conn.fetch(_BOOKED)},
+        consultations_cancelled={r[0]: r[1] for r in await conn.fetch(_CANCELLED)},
+    )

@@ -96,6 +96,35 @@ class ReporterFeedbackNews:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class OverloadNews:
+    """An overload flag raised, escalated or answered (issue 22); `response_seconds` when answered."""
+
+    flag_id: uuid.UUID
+    team: str
+    escalated: bool
+    response_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationNews:
+    """A consultation booked, reminded of or cancelled (issue 22)."""
+
+    consultation_id: uuid.UUID
+    team: str
+    booked: bool
+    cancelled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentNews:
+    """A threat, violence or harassment against staff recorded (issue 22); team None: no team."""
+
+    incident_id: uuid.UUID
+    type: str
+    team: str | None
+
+
 MetricsEvent = (
     ReferralReceived
     | ReferralAssigned
@@ -105,4 +134,7 @@ MetricsEvent = (
     | DeadlineAlerted
     | DutyHandedOver
     | DeliverySettled
+    | OverloadNews
+    | ConsultationNews
+    | IncidentNews
 )

@@ -30,6 +30,29 @@ class AssignmentTimes:
 
 
 @dataclass(frozen=True)
+class ResponseTimes:
+    """Seconds from an overload flag to the manager's answer, as `AssignmentTimes` (buckets:
+    `labels.RESPONSE_BUCKETS`)."""
+
+    count: int = 0
+    total_seconds: float = 0.0
+    within: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Workplace:
+    """Issue 22's figures, by team (never by person)."""
+
+    flags_raised: Mapping[str, int] = field(default_factory=dict)
+    flags_open: Mapping[str, int] = field(default_factory=dict)  # raised, not yet answered
+    flags_escalated: Mapping[str, int] = field(default_factory=dict)
+    response_times: ResponseTimes = ResponseTimes()
+    incidents: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (type, team)
+    consultations_booked: Mapping[str, int] = field(default_factory=dict)
+    consultations_cancelled: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class OnDuty:
     """The latest handover: the team on duty and when the next handover is."""
 
@@ -50,3 +73,4 @@ class Figures:
     open_deadlines: Mapping[tuple[str, str], int]  # (deadline, state), met ones left out
     loads: Mapping[tuple[str, str], float]  # (team, caseworker): weights of open assigned cases
     on_duty: OnDuty | None
+    workplace: Workplace = Workplace()

@@ -27,6 +27,23 @@ REPORTER_GROUPS: dict[str, str] = {
 # under the next-office-hours policy waits for Monday.
 ASSIGNMENT_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400)
 
+# Issue 22: from an overload flag to the manager's answer — minutes in a good week, days over a
+# weekend or when nobody answers (the flag escalates after a few office hours).
+RESPONSE_BUCKETS = (
+    900,
+    3600,
+    2 * 3600,
+    4 * 3600,
+    8 * 3600,
+    86400,
+    2 * 86400,
+    3 * 86400,
+    5 * 86400,
+    7 * 86400,
+)
+INCIDENT_TYPES = ("threat", "violence", "harassment")
+NO_TEAM = "none"  # the team label of an incident recorded without a team (intake, head of unit)
+
 DEADLINES = (
     "protection_assessment",
     "preliminary_assessment",

@@ -16,16 +16,19 @@ from datetime import datetime
 
 from services.metrics.domain.events import (
     CaseActed,
+    ConsultationNews,
     DeadlineAlerted,
     DeliverySettled,
     DutyHandedOver,
+    IncidentNews,
     MetricsEvent,
+    OverloadNews,
     ReferralAssigned,
     ReferralReceived,
     ReferralRegistered,
     ReporterFeedbackNews,
 )
-from services.metrics.domain.labels import CLOSED_STATUSES, MEETS, STATE_RANK, reporter_group
+from services.metrics.domain.labels import CLOSED_STATUSES, MEETS, NO_TEAM, STATE_RANK, reporter_group
 
 # The changes, one kind per read model (the fields are its columns, in order).
 
@@ -124,6 +127,35 @@ class OutcomeCounted:
     outcome: str
 
 
+@dataclass(frozen=True, slots=True)
+class FlagSeen:
+    """`overload_flags`: one row per flag; escalated once seen escalated, the first answer's time kept."""
+
+    flag_id: uuid.UUID
+    team: str
+    escalated: bool
+    response_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationSeen:
+    """`consultations`: one row per consultation; booked and cancelled once seen so."""
+
+    consultation_id: uuid.UUID
+    team: str
+    booked: bool
+    cancelled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentCounted:
+    """`incidents`: an incident counted once (team `none` when recorded without a team)."""
+
+    incident_id: uuid.UUID
+    type: str
+    team: str
+
+
 Change = (
     ReceivedCounted
     | FirstAssignmentRecorded
@@ -134,6 +166,9 @@ Change = (
     | BreachCounted
     | HandoverRecorded
     | OutcomeCounted
+    | FlagSeen
+    | ConsultationSeen
+    | IncidentCounted
 )
 
 
@@ -168,6 +203,12 @@ def read_model_changes(event: MetricsEvent) -> list[Change]:
             return [HandoverRecorded(event.at, event.from_team, event.to_team, event.next_at)]
         case DeliverySettled():
             return [OutcomeCounted(event.event_id, event.channel, event.outcome)]
+        case OverloadNews():
+            return [FlagSeen(event.flag_id, event.team, event.escalated, event.response_seconds)]
+        case ConsultationNews():
+            return [ConsultationSeen(event.consultation_id, event.team, event.booked, event.cancelled)]
+        case IncidentNews():
+            return [IncidentCounted(event.incident_id, event.type, event.team or NO_TEAM)]
 
 
 def _assigned(event: ReferralAssigned) -> list[Change]:

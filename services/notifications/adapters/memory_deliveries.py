@@ -25,7 +25,7 @@ def _claimed(row: StoredDelivery) -> ClaimedDelivery:
     n, s = row.new, row.state
     return ClaimedDelivery(
         Claim(s.id, s.attempts), n.source_event_id, n.recipient, n.channel, n.kind, n.referral_id,
-        n.family_key, n.subject, n.body_text, n.body_html, n.card, n.held, s.handed_over,
+        n.family_key, n.subject, n.body_text, n.body_html, n.card, n.held, s.handed_over, n.invitation,
     )  # fmt: skip
 
 

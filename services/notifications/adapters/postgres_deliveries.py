@@ -23,8 +23,8 @@ from shared.outbox import insert_if
 # The row and the worker's wake-up (delivered at commit) in one round trip; no row, no NOTIFY.
 _INSERT_DELIVERY = (
     "WITH d AS (INSERT INTO deliveries (source_event_id, recipient, channel, kind, referral_id,"
-    " family_key, subject, body_text, body_html, card, held, next_attempt_at)"
-    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+    " family_key, subject, body_text, body_html, card, held, next_attempt_at, invitation)"
+    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
     " ON CONFLICT (source_event_id, recipient, channel) DO NOTHING RETURNING 1)"
     " SELECT pg_notify('deliveries_' || current_schema(), '') FROM d"
 )
@@ -97,7 +97,7 @@ def claimed(row: asyncpg.Record) -> ClaimedDelivery:
     return ClaimedDelivery(
         Claim(row["id"], row["attempts"]), row["source_event_id"], row["recipient"], row["channel"],
         row["kind"], row["referral_id"], row["family_key"], row["subject"], row["body_text"],
-        row["body_html"], row["card"], row["held"], row["handed_over_at"] is not None,
+        row["body_html"], row["card"], row["held"], row["handed_over_at"] is not None, row["invitation"],
     )  # fmt: skip
 
 
@@ -197,5 +197,5 @@ def _oldest_first(delivery: ClaimedDelivery) -> int:
 def _params(d: NewDelivery) -> tuple[object, ...]:
     return (
         d.source_event_id, d.recipient, d.channel, d.kind, d.referral_id, d.family_key,
-        d.subject, d.body_text, d.body_html, d.card, d.held, d.not_before,
+        d.subject, d.body_text, d.body_html, d.card, d.held, d.not_before, d.invitation,
     )  # fmt: skip

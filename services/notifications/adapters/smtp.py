@@ -14,6 +14,7 @@ import aiosmtplib
 from aiosmtplib.typing import Default
 from pydantic import BaseModel, Field, SecretStr
 
+from services.notifications.adapters.invitations import invitation_ics
 from services.notifications.domain.delivery import Ambiguous, Permanent, Retryable
 from services.notifications.domain.outgoing import Outgoing
 from services.notifications.ports import HandOver, nothing_to_record
@@ -43,6 +44,18 @@ def _one_line(value: str) -> str:
 
 # Connections kept open between messages (the worker sends a batch of up to 20 concurrently).
 MAX_IDLE_CONNECTIONS = 20
+
+
+def _invite(message: EmailMessage, method: str, ics: str) -> None:
+    """An iTIP invitation as Outlook and others expect it: a `text/calendar; method=…` part among
+    the alternatives (clients show it as the meeting), and the same as an `invite.ics` attachment
+    (for clients that only look at attachments)."""
+    params = {"method": method}
+    message.add_alternative(ics, subtype="calendar", cte="quoted-printable", params=params)
+    message.add_attachment(
+        ics.encode("utf-8"), maintype="text", subtype="calendar", filename="invite.ics",
+        params=params | {"charset": "utf-8"},  # without it, a reader takes the names as ASCII
+    )  # fmt: skip
 
 
 class SmtpSender:
@@ -78,6 +91,8 @@ class SmtpSender:
         message.set_content(outgoing.text, cte="quoted-printable")
         if outgoing.html:
             message.add_alternative(outgoing.html, subtype="html", cte="quoted-printable")
+        if outgoing.invitation is not None:
+            _invite(message, outgoing.invitation.method, invitation_ics(outgoing.invitation))
         return message.as_bytes()
 
     async def send(self, address: str, message: Outgoing, hand_over: HandOver = nothing_to_record) -> None:

@@ -13,6 +13,7 @@ from services.notifications.domain.delivery import Claim, Permanent
 from services.notifications.domain.messages import digest_message
 from services.notifications.domain.routing import PERSONAL, TEAMS
 from services.notifications.domain.unit import Unit
+from services.notifications.domain.workplace import Invitation
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ClaimedDelivery:
     card: str | None = None
     held: bool = False
     handed_over: bool = False  # only as the reaper finds it
+    invitation: str | None = None  # a consultation's calendar entry (`Invitation` as JSON)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Outgoing:
     text: str
     html: str | None = None
     card: dict[str, Any] | None = None
+    invitation: Invitation | None = None  # sent as text/calendar with the email
 
 
 def address(delivery: ClaimedDelivery, unit: Unit) -> str:
@@ -67,7 +70,8 @@ def message_for(deliveries: Sequence[ClaimedDelivery], unit: Unit) -> Outgoing:
     first = deliveries[0]
     if len(deliveries) == 1 and not first.held:
         card = json.loads(first.card) if first.card else None
-        return Outgoing(first.subject, first.body_text, first.body_html, card)
+        invite = Invitation.from_json(first.invitation) if first.invitation else None
+        return Outgoing(first.subject, first.body_text, first.body_html, card, invite)
     subjects = [d.subject for d in deliveries]
     link = unit.link(None)
     if first.channel == TEAMS:

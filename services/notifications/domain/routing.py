@@ -19,18 +19,32 @@ from services.notifications.domain.messages import Notice, render
 from services.notifications.domain.office import is_office_time, next_office_start
 from services.notifications.domain.review import AccessSummary, review_card, review_message
 from services.notifications.domain.unit import Unit
+from services.notifications.domain.workplace import (
+    WORKPLACE_KINDS,
+    ConsultationFacts,
+    IncidentFacts,
+    Names,
+    OverloadFacts,
+    WorkplaceFacts,
+    invitation,
+    said,
+    team_card,
+    workplace_card,
+    workplace_message,
+)
 
 EMAIL, TEAMS = "email", "teams"
 # The event types staff can be told about (routes name them); `escalation` is the service's own.
 NOTIFIED = frozenset(
     {"referral.received", "referral.assigned", "referral.reassigned", "deadline.approaching",
-     "deadline.breached", "rotation.handover", "access.break_glass", "access.review"}
+     "deadline.breached", "rotation.handover", "access.break_glass", "access.review", *WORKPLACE_KINDS}
 )  # fmt: skip
 # Told at once even in quiet hours: someone is reading a referral they had no part in, now.
 IMMEDIATE = frozenset({"access.break_glass"})
 # About what a member of staff did: the manager told is never the one who did it, and without a
-# known team (or when the manager did it) the head of unit is told instead.
-OVERSIGHT = frozenset({"access.break_glass"})
+# known team (or when the manager did it) the head of unit is told instead. A manager's own
+# overload flag, and an incident recorded by a manager or without a team, go to the head of unit.
+OVERSIGHT = frozenset({"access.break_glass", "overload.flagged", "incident.recorded"})
 # A person's own Teams chat is a recipient apart from team ids (which cannot hold a colon).
 PERSONAL = "staff:"
 
@@ -54,6 +68,7 @@ class Occurrence:
     staff: str | None = None  # who acted (break-the-glass)
     until: datetime | None = None  # when what they were given ends
     review: AccessSummary | None = None  # the monthly access review's findings
+    workplace: WorkplaceFacts | None = None  # an overload flag, consultation or incident (issue 22)
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,7 @@ class NewDelivery:
     body_html: str | None = None
     card: str | None = None  # the Adaptive Card as JSON (Teams)
     held: bool = False
+    invitation: str | None = None  # a consultation's iCalendar entry as JSON (`Invitation`)
 
 
 def notice_for(occurrence: Occurrence, unit: Unit) -> Notice:
@@ -154,6 +170,10 @@ def _people(role: str, o: Occurrence, unit: Unit, now: datetime) -> Iterator[str
         yield team.manager
     elif role == "head_of_unit":
         yield unit.head_of_unit
+    elif role == "requester" and o.staff:
+        yield o.staff
+    elif role == "occupational_health" and unit.occupational_health:
+        yield unit.occupational_health
     elif role == "intake":
         yield from unit.intake
     elif role == "out_of_hours" and unit.out_of_hours and o.acute and not is_office_time(unit.office, now):
@@ -164,6 +184,9 @@ def deliveries_for(occurrence: Occurrence, unit: Unit, now: datetime) -> list[Ne
     """The deliveries an occurrence calls for (none for what nobody is told about)."""
     if occurrence.kind not in NOTIFIED:
         return []
+    if occurrence.workplace is not None:
+        return [workplace_delivery(occurrence, occurrence.workplace, t, unit, now)
+                for t in targets(occurrence, unit, now)]  # fmt: skip
     if occurrence.review is not None:
         summary = occurrence.review
         return [review_delivery(summary, t, unit, now, occurrence) for t in targets(occurrence, unit, now)]
@@ -221,3 +244,61 @@ def review_delivery(
         body_text=text, body_html=html, card=card_json,
         not_before=next_office_start(unit.office, now) if waits else now,
     )  # fmt: skip
+
+
+def workplace_delivery(
+    occurrence: Occurrence, facts: WorkplaceFacts, target: Target, unit: Unit, now: datetime
+) -> NewDelivery:
+    """An overload flag, consultation or incident for one target. Quiet hours hold these like any
+    other news; a consultation's email (it carries an invitation a digest would drop) waits for
+    the office on its own instead."""
+    o, tz, language = occurrence, unit.office.tz, unit.language
+    names = workplace_names(o, facts, unit)
+    link = unit.link(facts.referral_id if isinstance(facts, IncidentFacts) else None)
+    notice = said(o.kind, facts, names, link, tz, language)
+    held = _held(o.kind, False, unit, now)
+    invite: str | None = None
+    if target.channel == TEAMS:
+        card = (team_card(o.kind, facts, names, link, tz, language)
+                if isinstance(facts, ConsultationFacts) and not target.recipient.startswith(PERSONAL)
+                else workplace_card(notice, language))  # fmt: skip
+        subject, text, html = notice.subject, "", None
+        card_json: str | None = json.dumps(card, ensure_ascii=False)
+    else:
+        message = workplace_message(notice, unit.person_name(target.recipient), language)
+        subject, text, html, card_json = message.subject, message.text, message.html, None
+        if isinstance(facts, ConsultationFacts):
+            invite = consultation_invitation(o, facts, names, target.recipient, unit)
+    return NewDelivery(
+        source_event_id=o.event_id, recipient=target.recipient, channel=target.channel, kind=o.kind,
+        referral_id=None, family_key=o.family_key, subject=subject, body_text=text, body_html=html,
+        card=card_json, not_before=next_office_start(unit.office, now) if held else now,
+        held=held and invite is None, invitation=invite,
+    )  # fmt: skip
+
+
+def workplace_names(o: Occurrence, facts: WorkplaceFacts, unit: Unit) -> Names:
+    """The people, team and slot a workplace notice names."""
+    responder = facts.responded_by if isinstance(facts, OverloadFacts) and facts.responded_by else None
+    slot = unit.slot_titles.get(facts.slot, facts.slot) if isinstance(facts, ConsultationFacts) else ""
+    return Names(
+        staff=unit.person_name(o.staff) if o.staff else "",
+        responder=unit.person_name(responder) if responder else "",
+        team=unit.team_name(o.team) if o.team else "",
+        slot=slot,
+    )
+
+
+def consultation_invitation(
+    o: Occurrence, facts: ConsultationFacts, names: Names, recipient: str, unit: Unit
+) -> str | None:
+    """The invitation for the person booked, organised by the team's manager; none for a recipient
+    or team the unit does not know (the email still goes)."""
+    team = unit.team(o.team) if o.team else None
+    organizer = unit.person(team.manager) if team is not None else None
+    attendee = unit.person(recipient)
+    if organizer is None or attendee is None:
+        return None
+    sides = (organizer.name, organizer.email), (attendee.name, attendee.email)
+    entry = invitation(o.kind, facts, names, *sides, unit.tzid, o.occurred_at)
+    return entry.to_json()

@@ -55,6 +55,11 @@ class Unit:
     escalate_after: timedelta = timedelta(minutes=30)
     # A link to one referral, with `{referral_id}` where its reference goes; None: under base_url.
     referral_url: str | None = None
+    # Issue 22: the occupational-health contact's staff id, meeting slot titles by slot id, and
+    # the IANA name of the unit's time zone (written into calendar invitations).
+    occupational_health: str | None = None
+    slot_titles: Mapping[str, str] = field(default_factory=dict)
+    tzid: str = "Europe/Stockholm"
 
     def person(self, staff_id: str) -> StaffMember | None:
         """The staff member with this id, if any."""
