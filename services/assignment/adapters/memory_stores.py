@@ -15,6 +15,7 @@ from services.assignment.domain.cases import Case, Extension
 from services.assignment.domain.day_to_day import ended_early
 from services.assignment.domain.deadlines import Alert, OpenDeadline
 from services.assignment.domain.model import Load, Override, PriorCase
+from services.assignment.domain.overload import OverloadFlag, capacity_factors, paused
 from services.assignment.domain.registration import Registration
 from services.assignment.domain.rotation import Handover
 from services.assignment.domain.workload import Absence
@@ -47,6 +48,7 @@ class AssignmentTables(Tables):
     team_locks: set[str] = field(default_factory=set)
     registrations: dict[str, Registration] = field(default_factory=dict)
     calendar_feeds: dict[int, tuple[str, CalendarFeed]] = field(default_factory=dict)  # id: hash, feed
+    overload_flags: dict[str, OverloadFlag] = field(default_factory=dict)
     last_id: int = 0
 
     def next_id(self) -> int:
@@ -84,6 +86,8 @@ class InMemoryAssignmentStore:
             frozenset(absent),
             frozenset(returning),
             self._now,
+            paused(self._tables.overload_flags.values()),
+            tuple(sorted(capacity_factors(self._tables.overload_flags.values(), q.instant).items())),
         )
 
     async def lock_teams(self, teams: Collection[str]) -> None:

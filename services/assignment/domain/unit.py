@@ -57,6 +57,7 @@ class Unit:
     conflicts: tuple[ConflictOfInterest, ...] = ()
     head_of_unit: str = ""
     intake_group: frozenset[str] = frozenset()
+    overload_escalate_hours: float = 4.0  # office hours an overload flag may stay unanswered
 
     @property
     def organisation(self) -> Organisation:

@@ -34,6 +34,11 @@ def has_started(worker: Caseworker, day: date) -> bool:
     return worker.hire_date is None or worker.hire_date <= day
 
 
+def employed_on(worker: Caseworker, day: date) -> bool:
+    """Hired by `day` and not yet left (the unit file's `left_on` is their last day)."""
+    return has_started(worker, day) and (worker.left_on is None or day <= worker.left_on)
+
+
 def active_mentors(staff: Iterable[Caseworker], day: date, rules: CapacityRules) -> frozenset[str]:
     """Everyone currently mentoring at least one new hire."""
     return frozenset(w.mentor for w in staff if w.mentor is not None and is_new_hire(w, day, rules))
