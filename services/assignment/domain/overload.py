@@ -142,8 +142,8 @@ def check_note(note: str | None) -> str | None:
 def new_flag(
     flag_id: str, staff_id: str, team: str, note: str | None, now: datetime, escalate_at: datetime
 ) -> OverloadFlag:
-    """A freshly raised flag (the note checked)."""
-    return OverloadFlag(flag_id, staff_id, team, check_note(note), now, escalate_at)
+    """A freshly raised flag (the note checked; times in UTC, as the database gives them back)."""
+    return OverloadFlag(flag_id, staff_id, team, check_note(note), now.astimezone(UTC), escalate_at)
 
 
 def may_raise(actor: Actor, staff_id: str) -> None:
@@ -182,7 +182,8 @@ def answer(flag: OverloadFlag, response: OverloadResponse, open_referrals: Itera
     if len(comment) > COMMENT_MAX:
         raise InvalidOverloadResponse("comment", f"at most {COMMENT_MAX} characters")
     answered = replace(
-        flag, action=response.action, responded_by=response.by.staff_id, responded_at=response.at,
+        flag, action=response.action, responded_by=response.by.staff_id,
+        responded_at=response.at.astimezone(UTC),
         comment=comment,
     )  # fmt: skip
     if response.action == "relieve":
@@ -199,7 +200,7 @@ def _relieved(flag: OverloadFlag, response: OverloadResponse) -> OverloadFlag:
         raise InvalidOverloadResponse("capacity_factor", "relieve needs a factor above 0 and at most 1")
     if until is None or until <= response.at:
         raise InvalidOverloadResponse("until", "relieve needs a time in the future")
-    return replace(flag, capacity_factor=factor, relief_until=until)
+    return replace(flag, capacity_factor=factor, relief_until=until.astimezone(UTC))
 
 
 def _check_reassign(referral_ids: Sequence[str], open_referrals: frozenset[str]) -> None:
