@@ -6,6 +6,7 @@ The note is shown to the flagged person, their team's manager and the head of un
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -21,14 +22,14 @@ from shared.http import problem_responses
 from shared.staff_auth import ROLES, require
 
 router = APIRouter(prefix="/v1", tags=["overload flags"])
-FlagId = Annotated[str, Path(pattern=r"^[0-9a-fA-F-]{36}$")]
-StaffId = Annotated[str, Path(min_length=1, max_length=64)]
+NO_NUL = r"^[^\x00]*$"  # Postgres text holds no NUL: refused here, not a 500 there
+StaffId = Annotated[str, Path(min_length=1, max_length=64, pattern=NO_NUL)]
 
 
 class FlagIn(_Body):
     """`{"note"?}`: at most 300 characters, and never about a client."""
 
-    note: str | None = Field(default=None, max_length=NOTE_MAX)
+    note: str | None = Field(default=None, max_length=NOTE_MAX, pattern=NO_NUL)
 
 
 class FlagCreated(_Body):
@@ -43,10 +44,10 @@ class ResponseIn(_Body):
     """A manager's answer; each action's own fields are checked by the domain (field paths)."""
 
     action: Literal["relieve", "reassign", "keep"]
-    comment: str = Field(max_length=COMMENT_MAX)
+    comment: str = Field(max_length=COMMENT_MAX, pattern=NO_NUL)
     capacity_factor: float | None = Field(default=None, gt=0, le=1)
     until: Instant | None = None
-    referral_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+    referral_ids: list[Annotated[str, Field(min_length=1, max_length=128, pattern=NO_NUL)]] | None = Field(
         default=None, max_length=200
     )
 
@@ -111,7 +112,7 @@ async def raise_overload_flag(api: Api, staff_id: StaffId, body: FlagIn, caller:
     response_model=FlagOut,
     responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
-async def respond_to_overload_flag(api: Api, flag_id: FlagId, body: ResponseIn, caller: Caller) -> FlagOut:
+async def respond_to_overload_flag(api: Api, flag_id: uuid.UUID, body: ResponseIn, caller: Caller) -> FlagOut:
     """The answer of the flagged person's team manager or the head of unit: `relieve`
     (capacity_factor in (0, 1], until in the future), `reassign` (referral_ids: their open
     referrals, moved to teammates) or `keep`; a comment always. 409 when answered already."""
@@ -120,14 +121,14 @@ async def respond_to_overload_flag(api: Api, flag_id: FlagId, body: ResponseIn, 
         body.action, body.comment, Actor(caller.sub, caller.roles), api.clock.now(),
         body.capacity_factor, body.until, tuple(body.referral_ids or ()),
     )  # fmt: skip
-    return FlagOut.of(await overload.respond(api.unit_of_work(), api.unit, flag_id, response))
+    return FlagOut.of(await overload.respond(api.unit_of_work(), api.unit, str(flag_id), response))
 
 
 @router.get("/overload-flags", response_model=FlagList, responses=problem_responses(401, 403, 422, 503))
 async def list_overload_flags(
     api: Api,
     caller: Caller,
-    team: Annotated[str | None, Query(max_length=64)] = None,
+    team: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     open: bool | None = None,  # the contract's query parameter
     staff: Literal["me"] | None = None,
 ) -> FlagList:
