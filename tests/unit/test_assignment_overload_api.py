@@ -112,6 +112,7 @@ async def test_the_answer_comes_back_as_the_flag_and_a_second_answer_is_a_confli
         "until": "2026-10-09T17:00:00+02:00",
         "comment": "Vi ses",
     }
+    before = await capacity_of(client, "cw-b1")
     client.fakes.clock.set(local(2026, 10, 5, 11, 30))
     answered = await client.post(path, json=body, headers=MGR_B)
     assert answered.status_code == 200
@@ -127,6 +128,15 @@ async def test_the_answer_comes_back_as_the_flag_and_a_second_answer_is_a_confli
     workload = (await client.get("/v1/workload", headers=MGR_B)).json()["caseworkers"]
     row = next(r for r in workload if r["staff_id"] == "cw-b1")
     assert row["overload"] == {"flag_id": flag_id, "state": "relieved", "until": "2026-10-09T15:00:00Z"}
+    assert row["capacity"] == before / 2  # as selection counts it while the relief runs
+    client.fakes.clock.set(local(2026, 10, 9, 17, 0))
+    assert await capacity_of(client, "cw-b1") == before
+
+
+async def capacity_of(client: Any, staff_id: str) -> float:
+    rows = (await client.get("/v1/workload", headers=MGR_B)).json()["caseworkers"]
+    capacity: float = next(r["capacity"] for r in rows if r["staff_id"] == staff_id)
+    return capacity
 
 
 async def test_the_list_shows_a_team_to_its_manager_all_to_the_head_and_ones_own_history(client) -> None:

@@ -106,16 +106,19 @@ def workload_view(
     rules: CapacityRules,
     loads: Mapping[str, Load],
     absences: Sequence[Absence],
+    relief: Mapping[str, float] | None = None,
 ) -> list[CaseworkerWorkload]:
     """Every caseworker's open cases and load (`loads`: as assignment reads them, by staff id),
-    capacity on `day`, and absences (in the order given)."""
+    capacity on `day` (times a running relief's factor, as selection counts it), and absences
+    (in the order given)."""
     mentors = active_mentors(staff, day, rules)
+    factors = relief or {}
     return [
         CaseworkerWorkload(
             w,
             loads.get(w.staff_id, Load()).open_cases,
             loads.get(w.staff_id, Load()).weighted,
-            capacity(w, day, rules, mentors),
+            round(capacity(w, day, rules, mentors) * factors.get(w.staff_id, 1.0)),
             tuple(a for a in absences if a.staff_id == w.staff_id),
             is_new_hire(w, day, rules),
             mentees_of(w.staff_id, staff, day, rules),
