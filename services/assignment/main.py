@@ -51,6 +51,11 @@ def create_app(settings: AssignmentSettings, clock: Clock | None = None) -> Fast
         runtime.run_in_background(
             "scheduled-events", lambda: scan(runtime.unit_of_work, unit, clock, interval)
         )
+        escalate = timers.scan_for_overload_escalations
+        every = config.working_environment.overload.scan_interval_s
+        runtime.run_in_background(
+            "overload-escalations", lambda: escalate(runtime.unit_of_work, clock, every)
+        )
 
     app = service_app(SERVICE, runtime, routers=api.ROUTERS, on_start=start_timers)
     authenticate = authenticator(TokenVerifier(settings.auth, [p.id for p in config.all_people()]))

@@ -18,6 +18,7 @@ from services.assignment.domain.consultations import Consultation
 from services.assignment.domain.deadlines import Alert, OpenDeadline
 from services.assignment.domain.incidents import Incident
 from services.assignment.domain.model import Load, Override
+from services.assignment.domain.overload import OverloadFlag
 from services.assignment.domain.queues import QueueEntry, QueueQuery
 from services.assignment.domain.registration import Registration
 from services.assignment.domain.rotation import Handover
@@ -227,6 +228,48 @@ class ConsultationStore(Protocol):
 
     async def mark_reminded(self, consultation_id: str, at: datetime) -> bool:
         """Record the reminder; False when it was recorded already (another scan's)."""
+
+
+class OverloadFlagStore(Protocol):
+    """Overload flags and their answers (issue 22); at most one open flag per person."""
+
+    async def add(self, flag: OverloadFlag) -> bool:
+        """Store a new open flag; False (nothing stored) when the person has an open one."""
+        ...
+
+    async def get(self, flag_id: str) -> OverloadFlag | None:
+        """The flag, or None."""
+        ...
+
+    async def get_for_update(self, flag_id: str) -> OverloadFlag | None:
+        """The flag, locked against other writers to the end of the unit of work, or None."""
+        ...
+
+    async def open_of(self, staff_id: str) -> OverloadFlag | None:
+        """The person's open flag, if any."""
+        ...
+
+    async def answer(self, flag: OverloadFlag) -> bool:
+        """Store the answer of an open flag; False when it was answered already."""
+        ...
+
+    async def listed(
+        self, team: str | None = None, staff_id: str | None = None, open_only: bool | None = None
+    ) -> list[OverloadFlag]:
+        """Flags matching every filter given (`open_only` False: the answered ones), newest
+        raised first."""
+        ...
+
+    async def in_effect(self, at: datetime) -> list[OverloadFlag]:
+        """Open flags and reliefs still running at `at`."""
+        ...
+
+    async def due_for_escalation(self, now: datetime) -> list[OverloadFlag]:
+        """Open flags whose escalation time has come and that were not escalated yet."""
+        ...
+
+    async def mark_escalated(self, flag_id: str, at: datetime) -> bool:
+        """Mark an open flag escalated at `at`; False when it was already, or is answered."""
         ...
 
 
@@ -262,3 +305,6 @@ class AssignmentUnitOfWork(ConsumingUnitOfWork, Protocol):
 
     @property
     def consultations(self) -> ConsultationStore: ...
+
+    @property
+    def overload_flags(self) -> OverloadFlagStore: ...

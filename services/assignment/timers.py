@@ -1,4 +1,5 @@
-"""Timer edge of assignment: the scan loop for deadline alerts and rotation handovers.
+"""Timer edge of assignment: the scan loops for deadline alerts and rotation handovers, and for
+unanswered overload flags (issue 22).
 
 Only the loop, its sleep and its failures live here; the work is `handlers.scheduled`.
 """
@@ -11,6 +12,7 @@ import logging
 import asyncpg
 
 from services.assignment.domain.unit import Unit
+from services.assignment.handlers.overload import emit_escalations
 from services.assignment.handlers.scheduled import UnitsOfWork, announce_on_duty, emit_scheduled_events
 from shared.clock import Clock
 from shared.db import TRANSIENT_DB_ERRORS
@@ -41,5 +43,21 @@ async def scan_for_scheduled_events(
                 log.warning(
                     "scheduled-event scan failed, trying again",
                     extra={"error": type(exc).__name__, "suppressed": throttle.suppressed("scan")},
+                )
+        await asyncio.sleep(interval_s)
+
+
+async def scan_for_overload_escalations(units_of_work: UnitsOfWork, clock: Clock, interval_s: float) -> None:
+    """Escalate every overload flag left unanswered past its time, every `interval_s` until
+    cancelled; a failed scan is logged (throttled) and the next one finds what it missed."""
+    throttle = Throttle(LOG_INTERVAL_S)
+    while True:
+        try:
+            await emit_escalations(units_of_work, clock.now())
+        except _SCAN_ERRORS as exc:
+            if throttle.allows("overload"):
+                log.warning(
+                    "overload escalation scan failed, trying again",
+                    extra={"error": type(exc).__name__, "suppressed": throttle.suppressed("overload")},
                 )
         await asyncio.sleep(interval_s)

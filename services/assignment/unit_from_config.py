@@ -45,6 +45,7 @@ def unit_from_config(config: UnitConfig) -> Unit:
         head_of_unit=config.head_of_unit.id,
         intake_group=frozenset(p.id for p in config.intake_group),
         meetings=meeting_rules(config),
+        overload_escalate_hours=config.working_environment.overload.escalate_after_office_hours,
     )
 
 
@@ -74,7 +75,7 @@ def office_calendar(config: UnitConfig) -> OfficeCalendar:
 def caseworkers(config: UnitConfig) -> tuple[Caseworker, ...]:
     """Every caseworker of every team, as selection sees them."""
     return tuple(
-        Caseworker(m.id, team.id, m.employment_rate, m.hire_date, m.mentor)
+        Caseworker(m.id, team.id, m.employment_rate, m.hire_date, m.mentor, m.left_on)
         for team in config.teams
         for m in team.members
         if m.role == "caseworker"

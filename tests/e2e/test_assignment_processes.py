@@ -224,6 +224,16 @@ ENDPOINTS = [
     ("POST", "/v1/consultations", {"topic": "x"}),
     ("GET", "/v1/consultations?mine=true", None),
     ("DELETE", "/v1/consultations/00000000-0000-4000-8000-000000000001", None),
+    ("POST", "/v1/staff/cw-b1/overload-flags", {}),
+    ("POST", "/v1/overload-flags/00000000-0000-0000-0000-000000000001/response",
+     {"action": "keep", "comment": "x"}),
+    ("GET", "/v1/overload-flags", None),
+    ("POST", "/v1/incidents", {"occurred_on": "2026-01-05", "type": "threat", "channel": "phone"}),
+    ("GET", "/v1/incidents", None),
+    ("GET", "/v1/incidents/summary?quarter=2026Q1", None),
+    ("PUT", "/v1/referrals/00000000-0000-4000-8000-000000000001/safety-flag",
+     {"flag": "two_staff_home_visits"}),
+    ("DELETE", "/v1/referrals/00000000-0000-4000-8000-000000000001/safety-flag", None),
 ]  # fmt: skip
 # Answered without a bearer token: the calendar subscription feed, whose URL holds its own secret
 # (tests/unit/test_assignment_calendar_feeds.py: 404 for a malformed, unknown, revoked or expired one).
@@ -419,7 +429,7 @@ def test_generated_requests_to_the_staff_api_get_only_documented_answers(staff_a
     headers = {"Authorization": f"Bearer {token('head', 'head_of_unit', 'manager', 'caseworker')}"}
     operations = [result.ok() for result in staff_api_schema.get_all_operations()]
     # ENDPOINTS names GET /v1/workload twice (for managers, and ?staff=me for anyone).
-    assert len(operations) == len(ENDPOINTS) - 1 + len(PUBLIC_ENDPOINTS) == 24
+    assert len(operations) == len(ENDPOINTS) - 1 + len(PUBLIC_ENDPOINTS) == 32
     for operation in operations:
 
         @given(operation.as_strategy())

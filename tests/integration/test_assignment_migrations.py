@@ -95,6 +95,7 @@ async def test_existing_weights_and_loads_become_exact_hundredths_and_the_trigge
         "005_loads_in_hundredths.sql",
         "006_registration_and_queues.sql",
         "007_calendar_feeds.sql",  # issue 20: a new table, nothing on these rows
+        "008_overload_flags.sql",  # issue 22: a new table, nothing on these rows
         "009_consultations.sql",  # issue 22: a new table, nothing on these rows
         "010_incidents_and_safety_flags.sql",  # issue 22: new tables; no safety flag on these rows
     ]

@@ -18,6 +18,7 @@ from services.assignment.domain.day_to_day import ended_early
 from services.assignment.domain.deadlines import Alert, OpenDeadline
 from services.assignment.domain.incidents import Incident
 from services.assignment.domain.model import Load, Override, PriorCase
+from services.assignment.domain.overload import OverloadFlag, capacity_factors, paused
 from services.assignment.domain.registration import Registration
 from services.assignment.domain.rotation import Handover
 from services.assignment.domain.safety import SafetyFlagChange
@@ -54,6 +55,7 @@ class AssignmentTables(Tables):
     incidents: dict[uuid.UUID, Incident] = field(default_factory=dict)
     safety_flag_changes: list[SafetyFlagChange] = field(default_factory=list)
     consultations: dict[str, Consultation] = field(default_factory=dict)
+    overload_flags: dict[str, OverloadFlag] = field(default_factory=dict)
     last_id: int = 0
 
     def next_id(self) -> int:
@@ -91,6 +93,8 @@ class InMemoryAssignmentStore:
             frozenset(absent),
             frozenset(returning),
             self._now,
+            paused(self._tables.overload_flags.values()),
+            tuple(sorted(capacity_factors(self._tables.overload_flags.values(), q.instant).items())),
         )
 
     async def lock_teams(self, teams: Collection[str]) -> None:

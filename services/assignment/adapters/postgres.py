@@ -11,6 +11,7 @@ from services.assignment.adapters.postgres_cases import PostgresCaseStore
 from services.assignment.adapters.postgres_consultations import PostgresConsultationStore
 from services.assignment.adapters.postgres_feeds import PostgresCalendarFeedStore
 from services.assignment.adapters.postgres_incidents import PostgresIncidentStore, PostgresSafetyFlagStore
+from services.assignment.adapters.postgres_overload import PostgresOverloadFlagStore
 from services.assignment.adapters.postgres_queues import PostgresWorkQueues
 from services.assignment.adapters.postgres_schedules import (
     PostgresAbsenceStore,
@@ -72,3 +73,8 @@ class PostgresAssignmentUnitOfWork(PostgresUnitOfWork):
     def consultations(self) -> PostgresConsultationStore:
         """Consultations, in this transaction."""
         return PostgresConsultationStore(self.conn)
+
+    @property
+    def overload_flags(self) -> PostgresOverloadFlagStore:
+        """Overload flags, in this unit of work."""
+        return PostgresOverloadFlagStore(self.conn)

@@ -52,6 +52,11 @@ _ABSENCES = (
     " bool_or(ends_on < {day} AND ends_on >= {since}))"
     " FROM absences WHERE ends_on >= {since} AND starts_on <= {day} GROUP BY staff_id"
 )
+# Open overload flags and reliefs running at the instant (issue 22): (staff, open, factor).
+_OVERLOAD = (
+    "SELECT ROW(staff_id, responded_at IS NULL, capacity_factor::float8) FROM overload_flags"
+    " WHERE responded_at IS NULL OR (action = 'relieve' AND relief_until > {instant})"
+)
 REGISTRATION_LOCK = "pg_advisory_xact_lock(19, hashtext({referral}))"
 """Held to the end of the transaction by both writers of a referral's registration: the assignment
 (whose insert copies a registration handled first) and the registration (which marks an
@@ -61,7 +66,8 @@ BEFORE_LOCK_SQL = (
     "SELECT EXISTS (SELECT 1 FROM assignments WHERE referral_id = $1) AS assigned,"
     f" ARRAY({OVERRIDES_SQL.format(start='$2', end='$2')}) AS overrides,"
     f" ARRAY({_PRIOR.format(child='$3', family='$4')}) AS prior,"
-    f" ARRAY({_ABSENCES.format(day='$5', since='$6')}) AS absences, now() AS now"
+    f" ARRAY({_ABSENCES.format(day='$5', since='$6')}) AS absences, now() AS now,"
+    f" ARRAY({_OVERLOAD.format(instant='$2')}) AS overload"
     # Taken here, in the batch's first statement, so the insert (a later statement, a later
     # snapshot) sees a registration that committed while this waited; no round trip of its own.
     f" FROM (SELECT {REGISTRATION_LOCK.format(referral='$1')}) AS registration_lock"
@@ -153,7 +159,17 @@ def _facts(row: Any) -> ReferralFacts:
         frozenset(staff for staff, away, _ in absences if away),
         frozenset(staff for staff, away, back in absences if back and not away),
         row["now"],
+        *_overload(row["overload"]),
     )
+
+
+def _overload(rows: Any) -> tuple[frozenset[str], tuple[tuple[str, float], ...]]:
+    """Who has an open flag, and each running relief's factor (the smallest if several)."""
+    factors: dict[str, float] = {}
+    for staff, _, factor in rows:
+        if factor is not None:
+            factors[staff] = min(factor, factors.get(staff, 1.0))
+    return frozenset(staff for staff, is_open, _ in rows if is_open), tuple(sorted(factors.items()))
 
 
 def _insert_params(a: NewAssignment, event: OutboxRow) -> tuple[Any, ...]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -11,6 +11,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.assignment.domain.cases import Case
 from services.assignment.domain.model import OnDuty, as_cases
+from services.assignment.domain.overload import OverloadFlag, board_state
 from services.assignment.domain.queues import NO_DUE, QueueEntry
 from services.assignment.domain.workload import CaseworkerWorkload
 
@@ -142,7 +143,18 @@ def _deadline(due: datetime | None, met_at: datetime | None) -> dict[str, Any] |
     return None if due is None else {"due_at": due, "met_at": met_at}
 
 
-def workload_body(rows: list[CaseworkerWorkload], at: datetime) -> dict[str, object]:
+def overload_state(flags: Sequence[OverloadFlag], staff_id: str, at: datetime) -> dict[str, object] | None:
+    """A workload row's `overload`: the open flag, or a running relief (never the note)."""
+    flag = board_state(flags, staff_id, at)
+    if flag is None:
+        return None
+    state = "open" if flag.open else "relieved"
+    return {"flag_id": flag.flag_id, "state": state, "until": flag.relief_until}
+
+
+def workload_body(
+    rows: list[CaseworkerWorkload], at: datetime, flags: Sequence[OverloadFlag] = ()
+) -> dict[str, object]:
     """What GET /v1/workload returns: staff ids and figures in cases, nothing about clients."""
     people = [
         {
@@ -158,6 +170,7 @@ def workload_body(rows: list[CaseworkerWorkload], at: datetime) -> dict[str, obj
             "absences": [
                 {"starts_on": a.starts_on, "ends_on": a.ends_on, "kind": a.kind} for a in r.absences
             ],
+            "overload": overload_state(flags, r.caseworker.staff_id, at),
         }
         for r in rows
     ]

@@ -31,6 +31,13 @@ from services.assignment.domain.errors import (
     UnknownTeam,
 )
 from services.assignment.domain.meetings import AlreadyCancelled, ConsultationNotFound, NoFreeBooking
+from services.assignment.domain.overload import (
+    FlagAlreadyAnswered,
+    FlagAlreadyOpen,
+    FlagNotFound,
+    InvalidOverloadResponse,
+    NotACaseworker,
+)
 from shared.http import problem
 
 PROBLEMS: dict[type[AssignmentRefused], tuple[int, str]] = {
@@ -59,6 +66,11 @@ PROBLEMS: dict[type[AssignmentRefused], tuple[int, str]] = {
     ConsultationNotFound: (404, "Not found"),
     AlreadyCancelled: (409, "Conflict"),
     InvalidTopic: (422, "Invalid topic"),
+    FlagNotFound: (404, "Not found"),
+    FlagAlreadyAnswered: (409, "Conflict"),
+    FlagAlreadyOpen: (409, "Conflict"),
+    InvalidOverloadResponse: (422, "Invalid request"),
+    NotACaseworker: (422, "Not a caseworker"),
 }
 
 
@@ -67,6 +79,15 @@ def add_domain_problem_handlers(app: FastAPI) -> None:
 
     async def on_refused(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AssignmentRefused)
+        if isinstance(exc, InvalidOverloadResponse):  # a field path, like a validation error
+            errors: list[dict[str, object]] = [{"loc": ["body", exc.field], "msg": str(exc)}]
+            return problem(422, "Invalid request", detail=str(exc), errors=errors)
+        if isinstance(exc, FlagAlreadyOpen):  # the open one's id, so a client can show it
+            return JSONResponse(
+                {"type": "about:blank", "title": "Conflict", "status": 409, "detail": str(exc),
+                 "flag_id": exc.flag_id},
+                status_code=409, media_type="application/problem+json",
+            )  # fmt: skip
         status, title = PROBLEMS.get(type(exc), (422, "Refused"))
         return problem(status, title, detail=str(exc))
 

@@ -21,7 +21,7 @@ from services.assignment.api.ical import calendar_ics
 from services.assignment.domain.access import Actor
 from services.assignment.domain.model import Override
 from services.assignment.domain.workload import Absence
-from services.assignment.handlers import consultations, rotation
+from services.assignment.handlers import consultations, overload, rotation
 from shared.http import problem_responses
 from shared.staff_auth import ROLES, require
 
@@ -121,4 +121,5 @@ async def get_workload(api: Api, caller: Caller, staff: Literal["me"] | None = N
     require(caller, ROLES if staff == "me" else MANAGERS)
     only = caller.sub if staff == "me" else None
     now = api.clock.now()
-    return workload_body(await rotation.workload(api.unit_of_work(), api.unit, now, only), now)
+    rows = await rotation.workload(api.unit_of_work(), api.unit, now, only)
+    return workload_body(rows, now, await overload.flags_in_effect(api.unit_of_work(), now))

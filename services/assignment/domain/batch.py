@@ -89,6 +89,8 @@ class ReferralFacts:
     absent: frozenset[str]
     returning: frozenset[str]
     now: datetime  # when the unit of work began: the `assigned_at` of what it stores
+    paused: frozenset[str] = frozenset()  # open overload flags (issue 22)
+    relief: tuple[tuple[str, float], ...] = ()  # (staff id, capacity factor) of running reliefs
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,9 @@ class AssignmentBatch:
         r = received.referral
         loads = {cw: self._carried(pending.team, cw, pending.day, stored)
                  for cw, stored in self._stored[pending.team, pending.day].items()}  # fmt: skip
-        availability = Availability(facts.absent, facts.returning, self.unit.excluded_for(r))
+        availability = Availability(
+            facts.absent, facts.returning, self.unit.excluded_for(r), facts.paused, dict(facts.relief)
+        )
         situation = Situation(
             r, pending.duty, pending.match, self.unit.staff, loads, availability, pending.day
         )

@@ -12,6 +12,8 @@ family (open, or closed within `continuity_days`) goes to that case's team. Insi
   room for it. Otherwise it is chosen by spare capacity like any referral, still in that team and
   with reason "continuity", so nobody is pushed over capacity while a teammate has room.
 - When the caseworker is away, the team's selection chooses, with reason "continuity".
+- A caseworker with an open overload flag (domain/overload.py) still gets the same child's open
+  case, and nothing else: otherwise the team's selection chooses, without them.
 
 When nobody in the team can take the referral (everyone absent, excluded or restricted), the
 team's manager gets it to distribute (`decide_or_manager`): the team continuity chose, else the
@@ -41,9 +43,14 @@ from services.assignment.domain.model import (
     WeightRules,
     as_cases,
 )
-from services.assignment.domain.selection import NoCandidate, candidates_for, select_caseworker
+from services.assignment.domain.selection import (
+    NoCandidate,
+    candidates_for,
+    relieved_capacity,
+    select_caseworker,
+)
 from services.assignment.domain.unit import Unit
-from services.assignment.domain.workload import active_mentors, capacity, is_new_hire
+from services.assignment.domain.workload import active_mentors, capacity, employed_on, is_new_hire
 
 
 @dataclass(frozen=True)
@@ -100,12 +107,15 @@ def _continuity(
     earlier = "the same child's open case" if match.child_key == r.child_key else "the family's earlier case"
     if match.closed_at is not None and match.child_key == r.child_key:
         earlier = "the same child's earlier case"
-    if not _available(staff_id, members, s.availability):
+    if not _available(staff_id, members, s.availability, s.day):
         return f"team {team} has {earlier}; its caseworker is away"
+    same_child_open = match.closed_at is None and match.child_key == r.child_key
+    if staff_id in s.availability.paused and not same_child_open:
+        return f"team {team} has {earlier}; its caseworker has flagged overload"
     worker = next(w for w in members if w.staff_id == staff_id)
     load = s.loads.get(staff_id, Load()).weighted
-    cap = capacity(worker, s.day, rules, active_mentors(s.staff, s.day, rules))
-    same_child_open = match.closed_at is None and match.child_key == r.child_key
+    full = capacity(worker, s.day, rules, active_mentors(s.staff, s.day, rules))
+    cap = relieved_capacity(full, staff_id, s.availability)
     fits = cap - load >= weight
     room_elsewhere = any(c.spare >= weight for c in candidates if c.staff_id != staff_id)
     if not (same_child_open or fits or not room_elsewhere):
@@ -119,9 +129,9 @@ def _continuity(
     return Decision(team, staff_id, mentor, "continuity", why[:500])
 
 
-def _available(staff_id: str, members: Sequence[Caseworker], availability: Availability) -> bool:
+def _available(staff_id: str, members: Sequence[Caseworker], availability: Availability, day: date) -> bool:
     return (
-        any(w.staff_id == staff_id for w in members)
+        any(w.staff_id == staff_id and employed_on(w, day) for w in members)
         and staff_id not in availability.absent
         and staff_id not in availability.excluded
     )

@@ -110,6 +110,7 @@ class Caseworker:
     employment_rate: float = 1.0
     hire_date: date | None = None
     mentor: str | None = None
+    left_on: date | None = None  # the last day in the unit; no new referrals after it
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,10 @@ class Availability:
     absent: frozenset[str] = frozenset()
     returning: frozenset[str] = frozenset()
     excluded: frozenset[str] = frozenset()  # conflicts of interest for this referral
+    # Open overload flags (issue 22): no new referrals but the same child's open case.
+    paused: frozenset[str] = frozenset()
+    # Reliefs answering a flag: capacity times the factor until the relief ends.
+    capacity_factors: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 Order of the rules (issue 4): (1) an open or recently closed case about the same child or
 family keeps its team, and its caseworker if at work — always for the same child's open case,
 otherwise only while the case fits their spare capacity or nobody else in the team has room
-(see `decide`); (2) candidates are team members not
-absent, not excluded and allowed the referral's kind; (3) the one with most spare capacity
-relative to their capacity; (4) ties go to whoever was assigned least recently.
+(see `decide`); (2) candidates are team members employed that day, not absent, not excluded,
+without an open overload flag (issue 22) and allowed the referral's kind; (3) the one with most
+spare capacity relative to their capacity (a relief after a flag scales it); (4) ties go to
+whoever was assigned least recently.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from services.assignment.domain.workload import (
     active_mentors,
     allowed_for_new_hire,
     capacity,
-    has_started,
+    employed_on,
     is_new_hire,
 )
 
@@ -81,25 +82,32 @@ def candidates_for(
     day: date,
     rules: CapacityRules,
 ) -> list[Candidate]:
-    """Members who may take this referral today, with load and capacity."""
+    """Members who may take this referral today, with load and capacity (a relief after an
+    overload flag scales the capacity)."""
     mentors = active_mentors(everyone, day, rules)
     found = []
     for w in team:
         load = loads.get(w.staff_id, Load())
         if (
-            not has_started(w, day)
+            not employed_on(w, day)
             or w.staff_id in availability.absent
             or w.staff_id in availability.excluded
+            or w.staff_id in availability.paused
             or not allowed_for_new_hire(w, referral, day, rules)
             or (w.staff_id in availability.returning and load.assigned_today >= rules.return_max_per_day)
         ):
             continue
         mentor = w.mentor if is_new_hire(w, day, rules) else None
-        cap = capacity(w, day, rules, mentors)
+        cap = relieved_capacity(capacity(w, day, rules, mentors), w.staff_id, availability)
         found.append(
             Candidate(w.staff_id, load.open_cases, load.last_assigned_at, mentor, load.weighted, cap)
         )
     return found
+
+
+def relieved_capacity(full: Hundredths, staff_id: str, availability: Availability) -> Hundredths:
+    """Capacity under a running relief after an overload flag: the full one times its factor."""
+    return round(full * availability.capacity_factors.get(staff_id, 1.0))
 
 
 def select_caseworker(candidates: Sequence[Candidate], weight: Hundredths = 100) -> Choice:

@@ -59,6 +59,7 @@ class Unit:
     head_of_unit: str = ""
     intake_group: frozenset[str] = frozenset()
     meetings: MeetingRules = field(default_factory=MeetingRules)  # fixed meeting times (issue 22)
+    overload_escalate_hours: float = 4.0  # office hours an overload flag may stay unanswered
 
     @property
     def organisation(self) -> Organisation:

@@ -34,6 +34,11 @@ def has_started(worker: Caseworker, day: date) -> bool:
     return worker.hire_date is None or worker.hire_date <= day
 
 
+def employed_on(worker: Caseworker, day: date) -> bool:
+    """Hired by `day` and not yet left (the unit file's `left_on` is their last day)."""
+    return has_started(worker, day) and (worker.left_on is None or day <= worker.left_on)
+
+
 def active_mentors(staff: Iterable[Caseworker], day: date, rules: CapacityRules) -> frozenset[str]:
     """Everyone currently mentoring at least one new hire."""
     return frozenset(w.mentor for w in staff if w.mentor is not None and is_new_hire(w, day, rules))
@@ -101,16 +106,19 @@ def workload_view(
     rules: CapacityRules,
     loads: Mapping[str, Load],
     absences: Sequence[Absence],
+    relief: Mapping[str, float] | None = None,
 ) -> list[CaseworkerWorkload]:
     """Every caseworker's open cases and load (`loads`: as assignment reads them, by staff id),
-    capacity on `day`, and absences (in the order given)."""
+    capacity on `day` (times a running relief's factor, as selection counts it), and absences
+    (in the order given)."""
     mentors = active_mentors(staff, day, rules)
+    factors = relief or {}
     return [
         CaseworkerWorkload(
             w,
             loads.get(w.staff_id, Load()).open_cases,
             loads.get(w.staff_id, Load()).weighted,
-            capacity(w, day, rules, mentors),
+            round(capacity(w, day, rules, mentors) * factors.get(w.staff_id, 1.0)),
             tuple(a for a in absences if a.staff_id == w.staff_id),
             is_new_hire(w, day, rules),
             mentees_of(w.staff_id, staff, day, rules),

@@ -9,6 +9,7 @@ from services.assignment.domain.access import Actor
 from services.assignment.domain.day_to_day import check_absence, check_override, may_end_absence
 from services.assignment.domain.errors import NoRunningAbsence, NotPermitted, UnknownStaff
 from services.assignment.domain.model import OnDuty, Override
+from services.assignment.domain.overload import capacity_factors
 from services.assignment.domain.rotation import on_duty, schedule, schedule_window
 from services.assignment.domain.unit import Unit
 from services.assignment.domain.workload import Absence, CaseworkerWorkload, workload_view
@@ -91,5 +92,6 @@ async def workload(
     async with uow:
         loads = await uow.assignments.open_loads()
         absences = await uow.absences.ending_on_or_after(day)
-    rows = workload_view(unit.staff, day, unit.rules, loads, absences)  # mentors need every row
+        relief = capacity_factors(await uow.overload_flags.in_effect(now), now)
+    rows = workload_view(unit.staff, day, unit.rules, loads, absences, relief)  # mentors need every row
     return [r for r in rows if only is None or r.caseworker.staff_id == only]
