@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from services.web.domain.model import (
+    UNIT_ROLES,
     AccessLogRow,
     CalendarFeed,
     Deadline,
@@ -28,6 +29,12 @@ CLOCK_ORDER = (
     "reporter_feedback",
     "registration",
 )
+
+
+def last_day(until: datetime) -> date:
+    """The last Stockholm day an end instant covers: a midnight ends the day before it."""
+    local = until.astimezone(STOCKHOLM)
+    return local.date() - timedelta(days=1) if local.time() == time(0) else local.date()
 
 
 def local_time(at: datetime) -> str:
@@ -216,7 +223,7 @@ def _overload_badge(row: WorkloadRow, language: Language) -> dict[str, str]:
     if flag.state == "open":
         label = text("flag_badge_open", language)
     else:
-        until = flag.until.astimezone(STOCKHOLM).date().isoformat() if flag.until else ""
+        until = last_day(flag.until).isoformat() if flag.until else ""
         label = f"{text('flag_relieved', language)} {text('until', language)} {until}".strip()
     return {"overload": flag.state, "overload_flag_id": flag.flag_id, "overload_label": label}
 
@@ -356,8 +363,9 @@ def navigation(user: User, language: Language) -> list[NavLink]:
         links.append(NavLink("/overview", text("overview", language)))
         links.append(NavLink("/access-log", text("access_log", language)))
         links.append(NavLink("/outcome-report", text("outcome_report", language)))
-    links.append(NavLink("/consultations", text("meeting_times", language)))
-    links.append(NavLink("/incidents", text("incidents", language)))
+    if user.has_any(*UNIT_ROLES):
+        links.append(NavLink("/consultations", text("meeting_times", language)))
+        links.append(NavLink("/incidents", text("incidents", language)))
     return links
 
 

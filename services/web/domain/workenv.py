@@ -16,7 +16,7 @@ from services.web.domain.model import (
     User,
 )
 from services.web.domain.texts import Language, text
-from services.web.domain.views import STOCKHOLM, local_time
+from services.web.domain.views import STOCKHOLM, last_day, local_time
 
 NOTE_MAX = 300
 CAPACITY_CHOICES = (25, 50, 75)  # per cent of capacity kept while relieved
@@ -94,7 +94,7 @@ def answer_words(flag: OverloadFlag, language: Language) -> str:
     """The manager's answer in words, or "" while the flag is open."""
     if flag.action == "relieve":
         factor = round((flag.capacity_factor or 0) * 100)
-        until = flag.until.astimezone(STOCKHOLM).date().isoformat() if flag.until else "–"
+        until = last_day(flag.until).isoformat() if flag.until else "–"
         return text("answer_relieve", language, percent=factor, until=until)
     if flag.action == "reassign":
         return text("answer_reassign", language, n=flag.reassigned or 0)
