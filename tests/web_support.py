@@ -157,8 +157,10 @@ def seed_workenv(api: FakeStaffApi) -> FakeStaffApi:
                 "Utredningstid, median",
                 "Investigation lead time, median",
                 "days",
-                tuple(MonthValue(m, None, 100.0 - 3 * i) for i, m in enumerate(months))
-                + (MonthValue("2026-01", "team-a", 98.0),),
+                (
+                    *(MonthValue(m, None, 100.0 - 3 * i) for i, m in enumerate(months)),
+                    MonthValue("2026-01", "team-a", 98.0),
+                ),
                 110.0,
                 90.0,
                 100.0,
