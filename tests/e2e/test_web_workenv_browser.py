@@ -7,9 +7,11 @@ new page."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -24,7 +26,7 @@ from tests.web_browser_support import assert_accessible, chromium, free_port, fr
 from tests.web_support import NOW, seed_workenv, seeded_api, web_settings
 
 T = TypeVar("T")
-STAFF = {
+STAFF: dict[str, dict[str, object]] = {
     "cw-a1": {"roles": ["caseworker"]},
     "cw-a2": {"roles": ["caseworker"]},
     "mgr-a": {"roles": ["manager"]},
@@ -75,6 +77,13 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coroutine).result()
 
 
+def _shot(page: Page, name: str) -> None:
+    """With WEB_SCREENSHOTS=<dir>, keep a screenshot of the page (docs/web/ holds the committed ones)."""
+    target = os.environ.get("WEB_SCREENSHOTS")
+    if target:
+        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
+
+
 def _as(staff_id: str, *roles: str) -> Caller:
     return Caller(User(staff_id, frozenset(roles)), "t")
 
@@ -96,6 +105,7 @@ def test_a_caseworker_says_they_are_at_their_limit_and_sees_it_in_their_history(
     assert page.get_by_role("cell", name="Väntar på svar").count() == 1
     assert page.get_by_role("button", name="Jag är vid min gräns").count() == 0  # one open flag at a time
     assert_accessible(page)
+    _shot(page, "at-my-limit")
     [flag] = [f for f in site.api.flags.values() if f.staff == "cw-a1"]
     assert flag.note == "Tre tunga utredningar samtidigt"
 
@@ -109,6 +119,7 @@ def test_the_manager_sees_the_badge_and_relieves_the_person_with_a_comment(site:
     page.goto(f"{site.url}/overload-flags/{raised.flag_id}")
     assert page.get_by_role("checkbox", name="R-A2").count() == 1  # the person's open referral
     assert_accessible(page)
+    _shot(page, "overload-flag")
     page.get_by_role("radio", name="Avlasta en tid: lägre kapacitet").check()
     page.get_by_label("Kommentar").fill("Vi ses i morgon och går igenom ärendena")
     page.get_by_role("button", name="Svara").click()  # no capacity chosen: the error sits by its field
@@ -144,6 +155,7 @@ def test_a_caseworker_books_a_consultation_sees_the_confirmation_and_cancels_it(
     assert "kalenderinbjudan" in confirmation.inner_text()
     assert page.get_by_text("Bokad av dig").count() == 1
     assert_accessible(page)
+    _shot(page, "consultations")
     page.get_by_role("button", name="Avboka 2026-12-08 13:00–13:30").click()
     assert "Konsultationen är avbokad" in page.locator(".flash").inner_text()
     assert page.get_by_role("cell", name="Avbokad").count() == 1
@@ -193,6 +205,7 @@ def test_staff_report_an_incident_and_the_manager_sees_the_quarter(site: Site, p
         assert manager.get_by_role("row", name="team-a 1 0 0 1").count() == 1
         assert manager.get_by_role("cell", name="Vid hembesök").count() >= 1
         assert_accessible(manager)
+        _shot(manager, "incidents")
 
 
 def test_the_safety_flag_shows_in_queues_and_dossier_and_a_refusal_is_said_plainly(
@@ -231,3 +244,4 @@ def test_the_head_of_unit_reads_the_outcome_report_with_charts_and_tables(site: 
     assert page.locator("rect.bar.after").count() == 12  # July to December, two measures
     assert page.get_by_role("row", name="110 90 100").count() == 1  # before, after, whole
     assert_accessible(page)
+    _shot(page, "outcome-report")

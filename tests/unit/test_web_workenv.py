@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 
 from services.web.adapters.http_staff_api import HttpStaffApi
 from services.web.domain import workenv
+from services.web.domain.views import STOCKHOLM
 from services.web.domain.model import (
     Booking,
     Caller,
@@ -55,7 +56,7 @@ def test_a_response_time_reads_in_plain_words(seconds: float | None, sv: str, en
 
 
 def test_open_flags_come_first_oldest_first_and_answers_read_in_words() -> None:
-    until = datetime(2026, 12, 19, 0, 0, tzinfo=workenv.STOCKHOLM)  # the midnight after the 18th
+    until = datetime(2026, 12, 19, 0, 0, tzinfo=STOCKHOLM)  # the midnight after the 18th
     flags = [
         _flag(
             flag_id="answered",

@@ -268,7 +268,7 @@ class HttpStaffApi:
             start=date.fromisoformat(body["from"]),
             end=date.fromisoformat(body["to"]),
             change_date=date.fromisoformat(body["change_date"]) if body.get("change_date") else None,
-            generated_at=_instant(body["generated_at"]),
+            generated_at=datetime.fromisoformat(body["generated_at"]),
             measures=tuple(_measure(m) for m in body["measures"]),
         )
 
