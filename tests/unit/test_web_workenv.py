@@ -3,6 +3,7 @@ adapter against an assignment stand-in that answers with the agreed JSON shapes.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,6 @@ from fastapi import FastAPI, Request
 
 from services.web.adapters.http_staff_api import HttpStaffApi
 from services.web.domain import workenv
-from services.web.domain.views import STOCKHOLM
 from services.web.domain.model import (
     Booking,
     Caller,
@@ -24,6 +24,7 @@ from services.web.domain.model import (
     User,
     user_from_claims,
 )
+from services.web.domain.views import STOCKHOLM
 from tests.web_support import NOW, WebApp, seed_workenv, seeded_api
 
 RAISED = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)  # a Friday afternoon
@@ -471,3 +472,18 @@ async def test_the_http_adapter_sends_and_reads_the_agreed_shapes() -> None:
     bodies = [b for _, _, b in seen]
     assert bodies[0] == {} and bodies[4] == {"topic": "t"} and bodies[10] == {"flag": "two_staff_home_visits"}
     assert bodies[7] == {"occurred_on": "2026-12-03", "type": "threat", "channel": "phone"}
+
+
+def test_a_flag_note_and_a_consultation_topic_appear_in_no_log_line_and_no_url(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    web, csrf = _app("cw-a1", "caseworker")
+    note, topic = "Synthetic note 7f3a about my week", "Synthetic topic 9c1e for the team"
+    with caplog.at_level(logging.DEBUG):
+        web.client.post("/overload-flags", data={"csrf_token": csrf, "confirm": "yes", "note": note})
+        booked = web.client.post("/consultations", data={"csrf_token": csrf, "topic": topic})
+        web.client.get(booked.headers["location"])
+        web.client.get("/")
+    assert booked.status_code == 303 and topic.split()[2] not in booked.headers["location"]
+    assert note not in caplog.text and topic not in caplog.text
+    assert [c.topic for c in web.api.booked.values()] == [topic]  # it stays with assignment's API
