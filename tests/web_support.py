@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -111,3 +112,69 @@ class WebApp:
         self.sessions.sessions[session.session_id] = session
         self.client.cookies.set(COOKIE, session.session_id)
         return session
+
+
+def seed_workenv(api: FakeStaffApi) -> FakeStaffApi:
+    """Issue 22's fixtures on the fake: meeting slots of the coming weeks (consultations with free
+    and booked times, a handover), a safety flag on R-A1 and a two-measure outcome report."""
+    from services.web.domain.model import Booking, Measure, MeetingSlot, MonthValue, OutcomeReport
+
+    tuesday = datetime(2026, 12, 8, 12, 0, tzinfo=UTC)  # 13:00 in Stockholm
+    slots = []
+    for week in range(3):
+        start = tuesday + timedelta(weeks=week)
+        bookings = tuple(
+            Booking(start + timedelta(minutes=30 * n), start + timedelta(minutes=30 * (n + 1)), False)
+            for n in range(4)
+        )
+        slots.append(
+            MeetingSlot(
+                "open-care",
+                "consultation",
+                "Öppenvården",
+                "Öppenvården",
+                (),
+                start,
+                start + timedelta(hours=2),
+                bookings,
+            )
+        )
+    handover = datetime(2026, 12, 18, 7, 0, tzinfo=UTC)
+    slots.append(
+        MeetingSlot("handover", "handover", "Överlämning", None, (), handover, handover + timedelta(hours=1))
+    )
+    api.slots = slots
+    api.queue["R-A1"] = dataclasses.replace(api.queue["R-A1"], safety_flag="two_staff_home_visits")
+    months = [f"2026-{m:02d}" for m in range(1, 13)]
+    api.report = OutcomeReport(
+        date(2026, 1, 1),
+        date(2026, 12, 31),
+        None,
+        NOW,
+        (
+            Measure(
+                "investigation_lead_time_median",
+                "Utredningstid, median",
+                "Investigation lead time, median",
+                "days",
+                (
+                    *(MonthValue(m, None, 100.0 - 3 * i) for i, m in enumerate(months)),
+                    MonthValue("2026-01", "team-a", 98.0),
+                ),
+                110.0,
+                90.0,
+                100.0,
+            ),
+            Measure(
+                "preliminary_within_14_days",
+                "Förhandsbedömning inom 14 dagar",
+                "Preliminary assessments within 14 days",
+                "share",
+                tuple(MonthValue(m, None, None if i == 0 else 0.8 + i / 100) for i, m in enumerate(months)),
+                0.82,
+                0.9,
+                0.86,
+            ),
+        ),
+    )
+    return api

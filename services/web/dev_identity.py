@@ -22,6 +22,8 @@ ROLES_OF = {
     "head_of_unit": ["head_of_unit"],
     "intake": ["intake"],
     "out_of_hours": ["caseworker"],
+    "partner": ["partner"],  # colleagues elsewhere in social services: consultations only (issue 22)
+    "occupational_health": [],  # told by email; signs in to nothing
 }
 
 

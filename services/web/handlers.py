@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from services.web.domain import board, views
-from services.web.domain.model import Caller, WorkloadRow
+from services.web.domain import board, views, workenv
+from services.web.domain.model import Caller, OverloadFlag, WorkloadRow
 from services.web.domain.texts import Language
 from services.web.ports import StaffApi, UpstreamDenied
 
@@ -24,23 +24,34 @@ class StartPage:
     on_duty: views.OnDutyView | None
     queue_title: str
     own_load: views.LoadBar | None = None
+    own_flags: list[workenv.FlagRow] | None = None  # a caseworker's "I am at my limit" history
 
 
 async def start_page(api: StaffApi, caller: Caller, now: datetime, language: Language) -> StartPage:
     """The queue the user's role works from, the team on duty now, and the team that gets a
     referral arriving now (assignment applies its policy: outside office hours, under
     `next_office_hours`, the team on duty when the office next opens)."""
-    queue, duty, arriving, own = await asyncio.gather(
+    queue, duty, arriving, own, flags = await asyncio.gather(
         api.work_queue(caller, views.queue_query(caller.user)),
         api.on_duty(caller, now),
         api.arriving(caller, now),
         _own_load(api, caller),
+        _own_flags(api, caller),
     )
     title = "my_referrals" if views.queue_query(caller.user) else "incoming"
     own_load = views.load_bar(own, language) if own else None
     return StartPage(
-        views.queue_rows(queue, now, language), views.on_duty_view(duty, arriving), title, own_load
+        views.queue_rows(queue, now, language),
+        views.on_duty_view(duty, arriving),
+        title,
+        own_load,
+        None if flags is None else workenv.flag_rows(flags, language),
     )
+
+
+async def _own_flags(api: StaffApi, caller: Caller) -> list[OverloadFlag] | None:
+    """A caseworker's own overload flags with the manager's answers; nobody else flags."""
+    return await api.overload_flags(caller, {"staff": "me"}) if caller.user.has_any("caseworker") else None
 
 
 async def _own_load(api: StaffApi, caller: Caller) -> WorkloadRow | None:
@@ -71,6 +82,9 @@ class ReferralPage:
     may_reassign: bool
     may_send_feedback: bool = False
     feedback_deadline: views.DeadlineView | None = None
+    safety_flag: str | None = None
+    safety_label: str = ""
+    may_flag_safety: bool = False
 
 
 async def referral_page(
@@ -95,12 +109,21 @@ async def referral_page(
             (views.deadline_view(d, now, language) for d in state.deadlines if d.name == "reporter_feedback"),
             None,
         ),
+        safety_flag=state.safety_flag,
+        safety_label=views.safety_label(state.safety_flag, language),
+        may_flag_safety=user.has_any("caseworker", "manager", "head_of_unit"),  # assignment decides
     )
 
 
 async def dossier_page(api: StaffApi, caller: Caller, referral_id: str) -> dict[str, Any]:
     """The dossier; intake logs the read (or the refusal) before it answers."""
     return await api.dossier(caller, referral_id)
+
+
+async def safety_flag(api: StaffApi, caller: Caller, referral_id: str, language: Language) -> str:
+    """The referral's safety flag in words for the dossier page, from assignment ("" when none)."""
+    state = await api.referral(caller, referral_id)
+    return views.safety_label(state.safety_flag, language)
 
 
 ACTIONS = ("acknowledge", "protection-assessment", "decision", "close", "reassign")

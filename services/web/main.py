@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.web import auth, ops, pages
+from services.web import auth, ops, pages, workenv_pages
 from services.web.adapters.http_staff_api import HttpStaffApi
 from services.web.adapters.memory import MemorySessionStore
 from services.web.adapters.oidc import OidcClient, OidcConfig
@@ -147,6 +147,7 @@ def create_app(
     app.middleware("http")(ops.metrics_middleware(context.metrics))  # outermost: counts every answer
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(auth.router)
+    app.include_router(workenv_pages.router)  # before pages: /referrals/{id}/safety-flag is its own route
     app.include_router(pages.router)
     app.add_api_route("/healthz", _healthz, methods=["GET"])
     app.include_router(ops.ops_router(readiness))

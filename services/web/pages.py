@@ -35,7 +35,10 @@ def _referral_id(value: str) -> str:
 
 @router.get("/")
 async def start(request: Request) -> Any:
-    """My work by role, and the on-duty panel."""
+    """My work by role, and the on-duty panel; a partner goes to the consultations page."""
+    session: Session = request.state.session
+    if session.user is not None and session.user.partner_only:
+        return RedirectResponse("/consultations", status_code=303)
     caller = caller_of(request)
     context = web(request)
     if not caller.user.roles:
@@ -93,7 +96,8 @@ async def dossier(request: Request, referral_id: str) -> Any:
     caller = caller_of(request)
     body = await handlers.dossier_page(web(request).api, caller, _referral_id(referral_id))
     sections = dossier_sections(body, language(request))
-    return render(request, "dossier.html", referral_id=referral_id, sections=sections)
+    safety = await handlers.safety_flag(web(request).api, caller, referral_id, language(request))
+    return render(request, "dossier.html", referral_id=referral_id, sections=sections, safety=safety)
 
 
 @router.post("/referrals/{referral_id}/registration", dependencies=[Depends(check_csrf)])

@@ -14,8 +14,15 @@ from services.web.domain.model import (
     AccessLogRow,
     CalendarFeed,
     Caller,
+    Consultation,
+    Incident,
+    IncidentSummary,
+    MeetingSlot,
     OnDuty,
+    OutcomeReport,
+    OverloadFlag,
     QueueItem,
+    RaisedFlag,
     ReferralState,
     SentReview,
     User,
@@ -132,6 +139,63 @@ class StaffApi(Protocol):
     async def arriving(self, caller: Caller, at: datetime) -> OnDuty:
         """GET /v1/rotation/arriving?at=: the period whose team takes a referral arriving at `at`
         (assignment's policy rule, not repeated here)."""
+        ...
+
+    # The working environment (issue 22, CONTRACTS.md §3a), all on assignment.
+
+    async def raise_overload_flag(self, caller: Caller, staff_id: str, note: str | None) -> RaisedFlag:
+        """POST /v1/staff/{id}/overload-flags: "I am at my limit" (the person themself)."""
+        ...
+
+    async def overload_flags(self, caller: Caller, query: dict[str, str]) -> list[OverloadFlag]:
+        """GET /v1/overload-flags?team=&open=&staff=me."""
+        ...
+
+    async def respond_overload_flag(self, caller: Caller, flag_id: str, body: dict[str, Any]) -> OverloadFlag:
+        """POST /v1/overload-flags/{id}/response: relieve, reassign or keep, with a comment."""
+        ...
+
+    async def meeting_slots(
+        self, caller: Caller, team: str | None, start: date, end: date
+    ) -> list[MeetingSlot]:
+        """GET /v1/meeting-slots?team=&from=&to=: the fixed meeting times, with free/booked."""
+        ...
+
+    async def book_consultation(self, caller: Caller, topic: str, referral_id: str | None) -> Consultation:
+        """POST /v1/consultations: the next free slot of the right team; assignment emails an
+        invitation."""
+        ...
+
+    async def consultations(self, caller: Caller) -> list[Consultation]:
+        """GET /v1/consultations?mine=true: the caller's own bookings, cancelled ones too."""
+        ...
+
+    async def cancel_consultation(self, caller: Caller, consultation_id: str) -> Consultation:
+        """DELETE /v1/consultations/{id} (who booked it, a manager)."""
+        ...
+
+    async def record_incident(
+        self, caller: Caller, occurred_on: date, kind: str, channel: str, referral_id: str | None
+    ) -> Incident:
+        """POST /v1/incidents: a threat, violence or harassment (any staff role; no free text)."""
+        ...
+
+    async def incidents(self, caller: Caller, query: dict[str, str]) -> list[Incident]:
+        """GET /v1/incidents?from=&to=&team= (managers, head of unit)."""
+        ...
+
+    async def incident_summary(self, caller: Caller, quarter: str, team: str | None) -> IncidentSummary:
+        """GET /v1/incidents/summary?quarter=&team=."""
+        ...
+
+    async def set_safety_flag(self, caller: Caller, referral_id: str, flag: str | None) -> None:
+        """PUT (a flag) or DELETE (None) /v1/referrals/{id}/safety-flag."""
+        ...
+
+    async def outcome_report(
+        self, caller: Caller, start: date, end: date, change_date: date | None
+    ) -> OutcomeReport:
+        """GET /v1/outcome-report?from=&to=&change_date= (head of unit only)."""
         ...
 
 

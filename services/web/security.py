@@ -16,7 +16,8 @@ from fastapi import Request, Response
 
 from services.web.domain.model import Caller
 from services.web.domain.views import is_idle
-from services.web.ports import Session, SessionStore
+from services.web.domain.workenv import may_open
+from services.web.ports import Session, SessionStore, UpstreamDenied
 from shared.clock import Clock
 
 COOKIE = "rr_session"
@@ -137,11 +138,14 @@ def rotate(request: Request, clock: Clock) -> Session:
 
 
 def caller_of(request: Request) -> Caller:
-    """The signed-in caller, or SignInRequired naming the page to come back to."""
+    """The signed-in caller, or SignInRequired naming the page to come back to; UpstreamDenied
+    (the 403 page) for a partner anywhere but the consultations page."""
     session: Session = request.state.session
     if session.user is None or session.token is None:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(path if request.method == "GET" else "/")
+    if not may_open(session.user, request.url.path):
+        raise UpstreamDenied("partners see the consultations page only")
     return Caller(session.user, session.token)
 
 

@@ -161,6 +161,8 @@ def test_intake_acknowledges_a_referral_with_the_keyboard_alone(site: Site, page
         "Logga ut",
         "Start",
         "Inkommande",
+        "Mötestider och konsultationer",
+        "Hot och våld",
         "Läs anmälan",
     ]
     page.keyboard.press("Enter")

@@ -124,6 +124,8 @@ def test_every_staff_id_of_the_unit_file_can_sign_in_with_the_roles_of_its_place
     assert claims["mgr-b"]["roles"] == ["manager"]
     assert claims["head"]["roles"] == ["head_of_unit"]
     assert claims["in-4"]["roles"] == ["intake"]
+    assert claims["partner-1"]["roles"] == claims["partner-2"]["roles"] == ["partner"]  # issue 22
+    assert claims["fhv"]["roles"] == []  # occupational health is told by email, signs in to nothing
     assert {p.id for p in UNIT.all_people()} == set(claims)
 
 

@@ -112,13 +112,30 @@ def test_a_new_hires_bar_names_the_mentor_and_the_mentors_load_even_from_another
     assert load_bars([mentor], [mentor], "en")[0].mentees == ("cw-a5",)
 
 
+WORKENV = ["/consultations", "/incidents"]  # every member of the unit's staff (issue 22)
+
+
 @pytest.mark.parametrize(
     ("roles", "paths"),
     [
-        ({"caseworker"}, ["/", "/referrals"]),
-        ({"intake"}, ["/", "/incoming"]),
-        ({"manager"}, ["/", "/team", "/rotation"]),
-        ({"head_of_unit"}, ["/", "/team", "/rotation", "/overview", "/access-log"]),
+        ({"caseworker"}, ["/", "/referrals", *WORKENV]),
+        ({"intake"}, ["/", "/incoming", *WORKENV]),
+        ({"manager"}, ["/", "/team", "/rotation", "/overload-flags", *WORKENV]),
+        (
+            {"head_of_unit"},
+            [
+                "/",
+                "/team",
+                "/rotation",
+                "/overload-flags",
+                "/overview",
+                "/access-log",
+                "/outcome-report",
+                *WORKENV,
+            ],
+        ),
+        ({"partner"}, ["/consultations"]),  # colleagues elsewhere in social services: nothing else
+        ({"partner", "caseworker"}, ["/", "/referrals", *WORKENV]),
         (set(), ["/"]),
     ],
 )

@@ -11,12 +11,23 @@ import httpx
 from services.web.domain.model import (
     Absence,
     AccessLogRow,
+    Booking,
     CalendarFeed,
     Caller,
+    Consultation,
     Deadline,
     DeadlineState,
+    Incident,
+    IncidentSummary,
+    Measure,
+    MeetingSlot,
+    MonthValue,
     OnDuty,
+    OutcomeReport,
+    Overload,
+    OverloadFlag,
     QueueItem,
+    RaisedFlag,
     ReferralState,
     SentReview,
     WorkloadRow,
@@ -168,9 +179,102 @@ class HttpStaffApi:
         """Revoke a subscription link."""
         await self._send("DELETE", f"/v1/rotation/calendar-feeds/{feed_id}", caller)
 
-    async def _send(self, method: str, path: str, caller: Caller) -> Any:
+    async def raise_overload_flag(self, caller: Caller, staff_id: str, note: str | None) -> RaisedFlag:
+        """Flag "I am at my limit"."""
+        body = await self._send(
+            "POST", f"/v1/staff/{staff_id}/overload-flags", caller, {} if note is None else {"note": note}
+        )
+        return RaisedFlag(
+            str(body["flag_id"]), datetime.fromisoformat(body["raised_at"]), _instant(body.get("escalate_at"))
+        )
+
+    async def overload_flags(self, caller: Caller, query: dict[str, str]) -> list[OverloadFlag]:
+        """Flags with their state and response times."""
+        body = await self._get(self._assignment, "/v1/overload-flags", caller, query)
+        return [_flag(f) for f in body["flags"]]
+
+    async def respond_overload_flag(self, caller: Caller, flag_id: str, body: dict[str, Any]) -> OverloadFlag:
+        """The manager's response."""
+        return _flag(await self._send("POST", f"/v1/overload-flags/{flag_id}/response", caller, body))
+
+    async def meeting_slots(
+        self, caller: Caller, team: str | None, start: date, end: date
+    ) -> list[MeetingSlot]:
+        """The fixed meeting times, expanded."""
+        params = {"from": start.isoformat(), "to": end.isoformat()} | ({"team": team} if team else {})
+        body = await self._get(self._assignment, "/v1/meeting-slots", caller, params)
+        return [_slot(s) for s in body["slots"]]
+
+    async def book_consultation(self, caller: Caller, topic: str, referral_id: str | None) -> Consultation:
+        """Book the next free slot of the right team."""
+        sent = {"topic": topic} | ({"referral_id": referral_id} if referral_id else {})
+        body = await self._send("POST", "/v1/consultations", caller, sent)
+        return _consultation(body | {"topic": topic, "referral_id": referral_id} | _requester(body, caller))
+
+    async def consultations(self, caller: Caller) -> list[Consultation]:
+        """The caller's own bookings."""
+        body = await self._get(self._assignment, "/v1/consultations", caller, {"mine": "true"})
+        return [_consultation(c) for c in body["consultations"]]
+
+    async def cancel_consultation(self, caller: Caller, consultation_id: str) -> Consultation:
+        """Cancel a booking."""
+        return _consultation(await self._send("DELETE", f"/v1/consultations/{consultation_id}", caller))
+
+    async def record_incident(
+        self, caller: Caller, occurred_on: date, kind: str, channel: str, referral_id: str | None
+    ) -> Incident:
+        """Record a threat, violence or harassment."""
+        sent = {"occurred_on": occurred_on.isoformat(), "type": kind, "channel": channel}
+        if referral_id:
+            sent["referral_id"] = referral_id
+        return _incident(await self._send("POST", "/v1/incidents", caller, sent))
+
+    async def incidents(self, caller: Caller, query: dict[str, str]) -> list[Incident]:
+        """Recorded incidents."""
+        body = await self._get(self._assignment, "/v1/incidents", caller, query)
+        return [_incident(i) for i in body["incidents"]]
+
+    async def incident_summary(self, caller: Caller, quarter: str, team: str | None) -> IncidentSummary:
+        """A quarter's counts."""
+        params = {"quarter": quarter} | ({"team": team} if team else {})
+        body = await self._get(self._assignment, "/v1/incidents/summary", caller, params)
+        return IncidentSummary(
+            quarter=body["quarter"],
+            start=date.fromisoformat(body["from"]),
+            end=date.fromisoformat(body["to"]),
+            total=int(body["total"]),
+            by_type=_counts(body["by_type"]),
+            by_team=tuple(sorted((team, _counts(c)) for team, c in body["by_team"].items())),
+            by_channel=_counts(body["by_channel"]),
+        )
+
+    async def set_safety_flag(self, caller: Caller, referral_id: str, flag: str | None) -> None:
+        """Set or clear a referral's safety flag."""
+        path = f"/v1/referrals/{referral_id}/safety-flag"
+        if flag is None:
+            await self._send("DELETE", path, caller)
+        else:
+            await self._send("PUT", path, caller, {"flag": flag})
+
+    async def outcome_report(
+        self, caller: Caller, start: date, end: date, change_date: date | None
+    ) -> OutcomeReport:
+        """The outcome report's measures."""
+        params = {"from": start.isoformat(), "to": end.isoformat()}
+        if change_date is not None:
+            params["change_date"] = change_date.isoformat()
+        body = await self._get(self._assignment, "/v1/outcome-report", caller, params)
+        return OutcomeReport(
+            start=date.fromisoformat(body["from"]),
+            end=date.fromisoformat(body["to"]),
+            change_date=date.fromisoformat(body["change_date"]) if body.get("change_date") else None,
+            generated_at=datetime.fromisoformat(body["generated_at"]),
+            measures=tuple(_measure(m) for m in body["measures"]),
+        )
+
+    async def _send(self, method: str, path: str, caller: Caller, body: dict[str, Any] | None = None) -> Any:
         try:
-            response = await self._assignment.request(method, path, headers=_auth(caller))
+            response = await self._assignment.request(method, path, json=body, headers=_auth(caller))
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(type(exc).__name__) from None
         _raise_for(response)
@@ -212,6 +316,111 @@ def _feed(body: dict[str, Any]) -> CalendarFeed:
         last_used_at=datetime.fromisoformat(used) if used else None,
         active=bool(body["active"]),
     )
+
+
+def _instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _flag(raw: dict[str, Any]) -> OverloadFlag:
+    factor = raw.get("capacity_factor")
+    seconds = raw.get("response_seconds")
+    return OverloadFlag(
+        flag_id=str(raw["flag_id"]),
+        staff=raw["staff"],
+        team=raw["team"],
+        note=raw.get("note"),
+        raised_at=datetime.fromisoformat(raw["raised_at"]),
+        escalate_at=datetime.fromisoformat(raw["escalate_at"]),
+        escalated_at=_instant(raw.get("escalated_at")),
+        action=raw.get("action"),
+        responded_by=raw.get("responded_by"),
+        responded_at=_instant(raw.get("responded_at")),
+        response_seconds=None if seconds is None else float(seconds),
+        comment=raw.get("comment"),
+        capacity_factor=None if factor is None else float(factor),
+        until=_instant(raw.get("until")),
+        reassigned=raw.get("reassigned"),
+    )
+
+
+def _slot(raw: dict[str, Any]) -> MeetingSlot:
+    return MeetingSlot(
+        slot=raw["slot"],
+        kind=raw["kind"],
+        title=raw["title"],
+        counterpart=raw.get("counterpart"),
+        teams=tuple(raw.get("teams", [])),
+        starts_at=datetime.fromisoformat(raw["starts_at"]),
+        ends_at=datetime.fromisoformat(raw["ends_at"]),
+        bookings=tuple(
+            Booking(
+                datetime.fromisoformat(b["starts_at"]),
+                datetime.fromisoformat(b["ends_at"]),
+                bool(b["booked"]),
+                None if b.get("consultation_id") is None else str(b["consultation_id"]),
+                b.get("requester"),
+            )
+            for b in raw.get("bookings", [])
+        ),
+    )
+
+
+def _requester(body: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    return {} if body.get("requester") else {"requester": caller.user.staff_id}
+
+
+def _consultation(raw: dict[str, Any]) -> Consultation:
+    return Consultation(
+        consultation_id=str(raw["consultation_id"]),
+        slot=raw["slot"],
+        team=raw["team"],
+        starts_at=datetime.fromisoformat(raw["starts_at"]),
+        ends_at=datetime.fromisoformat(raw["ends_at"]),
+        topic=raw.get("topic") or "",
+        referral_id=None if raw.get("referral_id") is None else str(raw["referral_id"]),
+        requester=raw.get("requester") or "",
+        cancelled_at=_instant(raw.get("cancelled_at")),
+    )
+
+
+def _incident(raw: dict[str, Any]) -> Incident:
+    return Incident(
+        incident_id=str(raw["incident_id"]),
+        occurred_on=date.fromisoformat(raw["occurred_on"]),
+        type=raw["type"],
+        channel=raw["channel"],
+        team=raw.get("team"),
+        recorded_by=raw["recorded_by"],
+        referral_id=None if raw.get("referral_id") is None else str(raw["referral_id"]),
+        recorded_at=datetime.fromisoformat(raw["recorded_at"]),
+    )
+
+
+def _counts(raw: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted((str(k), int(v)) for k, v in raw.items()))
+
+
+def _measure(raw: dict[str, Any]) -> Measure:
+    def number(value: Any) -> float | None:
+        return None if value is None else float(value)
+
+    return Measure(
+        id=raw["id"],
+        title_sv=raw["title_sv"],
+        title_en=raw["title_en"],
+        unit=raw["unit"],
+        monthly=tuple(MonthValue(m["month"], m.get("team"), number(m.get("value"))) for m in raw["monthly"]),
+        before=number(raw.get("before")),
+        after=number(raw.get("after")),
+        whole=number(raw.get("whole")),
+    )
+
+
+def _overload(raw: dict[str, Any] | None) -> Overload | None:
+    if not raw:
+        return None
+    return Overload(str(raw["flag_id"]), raw["state"], _instant(raw.get("until")))
 
 
 def _auth(caller: Caller) -> dict[str, str]:
@@ -268,6 +477,7 @@ def _queue_item(raw: dict[str, Any]) -> QueueItem:
         deadline_state=raw["deadline_state"],
         next_due_at=datetime.fromisoformat(raw["next_due_at"]) if raw.get("next_due_at") else None,
         registered=raw["registered"],
+        safety_flag=raw.get("safety_flag"),
     )
 
 
@@ -282,6 +492,7 @@ def _referral_state(raw: dict[str, Any]) -> ReferralState:
         status=raw["status"],
         deadlines=_deadlines(raw.get("deadlines")),
         registered=bool(raw.get("registered")),
+        safety_flag=raw.get("safety_flag"),
     )
 
 
@@ -299,4 +510,5 @@ def _workload_row(raw: dict[str, Any]) -> WorkloadRow:
         ),
         new_hire=bool(raw.get("new_hire", False)),
         mentees=tuple(raw.get("mentees", [])),
+        overload=_overload(raw.get("overload")),
     )

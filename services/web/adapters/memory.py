@@ -4,18 +4,30 @@ the real services (in a simplified form) and records what was done, and a sessio
 from __future__ import annotations
 
 import dataclasses
+import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.web.domain.model import (
+    UNIT_ROLES,
     Absence,
     AccessLogRow,
+    Booking,
     CalendarFeed,
     Caller,
+    Consultation,
+    Incident,
+    IncidentSummary,
+    MeetingSlot,
     OnDuty,
+    OutcomeReport,
+    Overload,
+    OverloadFlag,
     QueueItem,
+    RaisedFlag,
     ReferralState,
     SentReview,
     WorkloadRow,
@@ -35,6 +47,10 @@ _ACTIONS = {
     "close": {"caseworker", "manager"},
     "reassign": {"manager", "head_of_unit"},
 }
+NOTE_MAX = 300
+INCIDENT_TYPES = ("threat", "violence", "harassment")
+INCIDENT_CHANNELS = ("in_person", "home_visit", "phone", "email", "letter", "social_media", "other")
+SAFETY_FLAGS = ("two_staff_home_visits",)
 _STATUS_AFTER = {
     "acknowledge": "acknowledged",
     "protection-assessment": "protection_assessed",
@@ -65,6 +81,12 @@ class FakeStaffApi:
     feeds: dict[int, tuple[str, CalendarFeed]] = field(default_factory=dict)  # id: owner, feed
     feed_base: str = "http://assignment.test/v1/rotation/calendar/"
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    flags: dict[str, OverloadFlag] = field(default_factory=dict)
+    slots: list[MeetingSlot] = field(default_factory=list)
+    booked: dict[str, Consultation] = field(default_factory=dict)
+    recorded_incidents: list[Incident] = field(default_factory=list)
+    report: OutcomeReport | None = None
+    escalate_after: timedelta = timedelta(hours=4)  # the real rule counts office hours
 
     async def work_queue(self, caller: Caller, query: dict[str, str]) -> list[QueueItem]:
         """The items the caller's role may list, filtered like the real queue."""
@@ -95,6 +117,7 @@ class FakeStaffApi:
             status=item.status,
             deadlines=item.deadlines,
             registered=item.registered,
+            safety_flag=item.safety_flag,
         )
 
     async def dossier(self, caller: Caller, referral_id: str) -> dict[str, Any]:
@@ -281,6 +304,259 @@ class FakeStaffApi:
             raise UpstreamDenied("calendar feed")
         self.feeds[feed_id] = (owner, dataclasses.replace(feed, active=False))
         self.done.append((caller.user.staff_id, str(feed_id), "revoke-feed", {}))
+
+    async def raise_overload_flag(self, caller: Caller, staff_id: str, note: str | None) -> RaisedFlag:
+        """The person themself only; a note of at most 300 characters."""
+        self._check(caller)
+        row = next((w for w in self.workloads if w.staff_id == staff_id), None)
+        if caller.user.staff_id != staff_id or row is None:
+            raise UpstreamDenied("403")
+        if note is not None and len(note) > NOTE_MAX:
+            raise UpstreamRejected("Unprocessable Entity; body.note")
+        now = self.now()
+        flag = OverloadFlag(str(uuid.uuid4()), staff_id, row.team, note, now, now + self.escalate_after)
+        self.flags[flag.flag_id] = flag
+        self._set_overload(staff_id, Overload(flag.flag_id, "open"))
+        self.done.append((staff_id, flag.flag_id, "overload-flag", {}))
+        return RaisedFlag(flag.flag_id, flag.raised_at, flag.escalate_at)
+
+    async def overload_flags(self, caller: Caller, query: dict[str, str]) -> list[OverloadFlag]:
+        """Managers their team's, the head every flag, anyone their own (`staff=me`)."""
+        self._check(caller)
+        user = caller.user
+        mine = query.get("staff") == "me"
+        if not mine and not user.has_any("manager", "head_of_unit"):
+            raise UpstreamDenied("403")
+        flags = [f for f in self.flags.values() if self._may_see_flag(caller, f, mine)]
+        if "team" in query:
+            flags = [f for f in flags if f.team == query["team"]]
+        if query.get("open") in ("true", "false"):
+            flags = [f for f in flags if (f.responded_at is None) == (query["open"] == "true")]
+        return sorted(flags, key=lambda f: f.raised_at, reverse=True)
+
+    def _may_see_flag(self, caller: Caller, flag: OverloadFlag, mine: bool) -> bool:
+        user = caller.user
+        if mine:
+            return flag.staff == user.staff_id
+        return user.has_any("head_of_unit") or self.teams.get(user.staff_id) == flag.team
+
+    async def respond_overload_flag(self, caller: Caller, flag_id: str, body: dict[str, Any]) -> OverloadFlag:
+        """The flagged person's team manager or the head; a comment always; relieve needs a factor
+        and an until; a flag is answered once."""
+        self._check(caller)
+        flag = self.flags.get(flag_id)
+        if flag is None or not (
+            caller.user.has_any("head_of_unit") or self.teams.get(caller.user.staff_id) == flag.team
+        ):
+            raise UpstreamDenied("403")
+        if flag.responded_at is not None:
+            raise UpstreamRejected("Conflict")
+        action, comment = body.get("action"), str(body.get("comment") or "").strip()
+        if action not in ("relieve", "reassign", "keep") or not comment:
+            raise UpstreamRejected("Unprocessable Entity; body.comment")
+        relieve = action == "relieve"
+        if relieve and (body.get("capacity_factor") is None or not body.get("until")):
+            raise UpstreamRejected("Unprocessable Entity; body.until")
+        now = self.now()
+        until = datetime.fromisoformat(body["until"]) if relieve else None
+        ids = [str(r) for r in body.get("referral_ids") or []] if action == "reassign" else []
+        answered = dataclasses.replace(
+            flag,
+            action=action,
+            responded_by=caller.user.staff_id,
+            responded_at=now,
+            response_seconds=(now - flag.raised_at).total_seconds(),
+            comment=comment,
+            capacity_factor=float(body["capacity_factor"]) if relieve else None,
+            until=until,
+            reassigned=len(ids) if action == "reassign" else None,
+        )
+        self.flags[flag_id] = answered
+        self._set_overload(flag.staff, Overload(flag_id, "relieved", until) if relieve else None)
+        self.done.append((caller.user.staff_id, flag_id, "overload-response", {"action": action, "ids": ids}))
+        return answered
+
+    def _set_overload(self, staff_id: str, overload: Overload | None) -> None:
+        self.workloads = [
+            dataclasses.replace(w, overload=overload) if w.staff_id == staff_id else w for w in self.workloads
+        ]
+
+    async def meeting_slots(
+        self, caller: Caller, team: str | None, start: date, end: date
+    ) -> list[MeetingSlot]:
+        """The slots of the window (and team); who booked what only for unit staff and the booker."""
+        self._check(caller)
+        lo = datetime.combine(start, datetime.min.time(), UTC)
+        hi = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC)
+        shown = [
+            s
+            for s in self.slots
+            if lo <= s.starts_at < hi and (team is None or not s.teams or team in s.teams)
+        ]
+        return [dataclasses.replace(s, bookings=self._bookings_for(caller, s)) for s in shown]
+
+    def _bookings_for(self, caller: Caller, slot: MeetingSlot) -> tuple[Booking, ...]:
+        staff = caller.user.has_any(*UNIT_ROLES)
+        return tuple(
+            b if staff or b.requester == caller.user.staff_id else Booking(b.starts_at, b.ends_at, b.booked)
+            for b in slot.bookings
+        )
+
+    async def book_consultation(self, caller: Caller, topic: str, referral_id: str | None) -> Consultation:
+        """The next free booking of the referral's team (the team on duty now for a new matter);
+        409 when none is free."""
+        self._check(caller)
+        if not caller.user.has_any("partner", *UNIT_ROLES):
+            raise UpstreamDenied("403")
+        if not topic.strip() or len(topic) > NOTE_MAX:
+            raise UpstreamRejected("Unprocessable Entity; body.topic")
+        if referral_id is not None and referral_id not in self.queue:
+            raise UpstreamRejected("Unprocessable Entity; body.referral_id")
+        team = self.queue[referral_id].team if referral_id else (await self.on_duty(caller, self.now())).team
+        for index, slot in enumerate(self.slots):
+            if slot.kind != "consultation" or (slot.teams and team not in slot.teams):
+                continue
+            free = next((b for b in slot.bookings if not b.booked and b.starts_at > self.now()), None)
+            if free is None:
+                continue
+            booking = Consultation(
+                str(uuid.uuid4()),
+                slot.slot,
+                team,
+                free.starts_at,
+                free.ends_at,
+                topic,
+                referral_id,
+                caller.user.staff_id,
+            )
+            taken = Booking(free.starts_at, free.ends_at, True, booking.consultation_id, caller.user.staff_id)
+            self.slots[index] = dataclasses.replace(
+                slot, bookings=tuple(taken if b is free else b for b in slot.bookings)
+            )
+            self.booked[booking.consultation_id] = booking
+            self.done.append((caller.user.staff_id, booking.consultation_id, "consultation", {"team": team}))
+            return booking
+        raise UpstreamRejected("Conflict; no free consultation time")
+
+    async def consultations(self, caller: Caller) -> list[Consultation]:
+        """The caller's own bookings, soonest first."""
+        self._check(caller)
+        mine = [c for c in self.booked.values() if c.requester == caller.user.staff_id]
+        return sorted(mine, key=lambda c: c.starts_at)
+
+    async def cancel_consultation(self, caller: Caller, consultation_id: str) -> Consultation:
+        """Who booked it, or a manager; the time is free again."""
+        self._check(caller)
+        booking = self.booked.get(consultation_id)
+        if booking is None or not (
+            booking.requester == caller.user.staff_id or caller.user.has_any("manager", "head_of_unit")
+        ):
+            raise UpstreamDenied("403")
+        if booking.cancelled_at is None:
+            booking = dataclasses.replace(booking, cancelled_at=self.now())
+            self.booked[consultation_id] = booking
+            self.slots = [
+                dataclasses.replace(
+                    s,
+                    bookings=tuple(
+                        Booking(b.starts_at, b.ends_at, False) if b.consultation_id == consultation_id else b
+                        for b in s.bookings
+                    ),
+                )
+                for s in self.slots
+            ]
+            self.done.append((caller.user.staff_id, consultation_id, "cancel-consultation", {}))
+        return booking
+
+    async def record_incident(
+        self, caller: Caller, occurred_on: date, kind: str, channel: str, referral_id: str | None
+    ) -> Incident:
+        """Any member of the unit's staff; known type and channel, not in the future."""
+        self._check(caller)
+        if not caller.user.has_any(*UNIT_ROLES):
+            raise UpstreamDenied("403")
+        if kind not in INCIDENT_TYPES or channel not in INCIDENT_CHANNELS:
+            raise UpstreamRejected("Unprocessable Entity; body.type")
+        if occurred_on > self.now().date():
+            raise UpstreamRejected("Unprocessable Entity; body.occurred_on")
+        staff_id = caller.user.staff_id
+        row = next((w for w in self.workloads if w.staff_id == staff_id), None)
+        team = row.team if row else self.teams.get(staff_id)
+        incident = Incident(
+            str(uuid.uuid4()), occurred_on, kind, channel, team, staff_id, referral_id, self.now()
+        )
+        self.recorded_incidents.append(incident)
+        self.done.append((staff_id, incident.incident_id, "incident", {"type": kind}))
+        return incident
+
+    async def incidents(self, caller: Caller, query: dict[str, str]) -> list[Incident]:
+        """Managers their team's, the head every incident."""
+        self._check(caller)
+        return [
+            i
+            for i in self._incidents_seen_by(caller)
+            if ("team" not in query or i.team == query["team"])
+            and ("from" not in query or i.occurred_on >= date.fromisoformat(query["from"]))
+            and ("to" not in query or i.occurred_on <= date.fromisoformat(query["to"]))
+        ]
+
+    def _incidents_seen_by(self, caller: Caller) -> list[Incident]:
+        user = caller.user
+        if user.has_any("head_of_unit"):
+            return list(self.recorded_incidents)
+        if user.has_any("manager"):
+            return [i for i in self.recorded_incidents if i.team == self.teams.get(user.staff_id)]
+        raise UpstreamDenied("403")
+
+    async def incident_summary(self, caller: Caller, quarter: str, team: str | None) -> IncidentSummary:
+        """Counts of the quarter ("2026Q4") by type, team and channel."""
+        self._check(caller)
+        try:
+            year, q = int(quarter[:4]), int(quarter[5:])
+            start = date(year, 3 * q - 2, 1)
+        except ValueError:
+            raise UpstreamRejected("Unprocessable Entity; query.quarter") from None
+        end = (date(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1)) - timedelta(days=1)
+        rows = [
+            i
+            for i in self._incidents_seen_by(caller)
+            if start <= i.occurred_on <= end and (team is None or i.team == team)
+        ]
+        teams = sorted({i.team or "" for i in rows})
+        return IncidentSummary(
+            quarter=quarter,
+            start=start,
+            end=end,
+            total=len(rows),
+            by_type=tuple(sorted(Counter(i.type for i in rows).items())),
+            by_team=tuple(
+                (t, tuple(sorted(Counter(i.type for i in rows if (i.team or "") == t).items())))
+                for t in teams
+            ),
+            by_channel=tuple(sorted(Counter(i.channel for i in rows).items())),
+        )
+
+    async def set_safety_flag(self, caller: Caller, referral_id: str, flag: str | None) -> None:
+        """The referral's caseworker, their manager, the head of unit."""
+        item = self._visible(caller, referral_id)
+        if not caller.user.has_any("caseworker", "manager", "head_of_unit"):
+            raise UpstreamDenied("403")
+        if flag is not None and flag not in SAFETY_FLAGS:
+            raise UpstreamRejected("Unprocessable Entity; body.flag")
+        self.queue[referral_id] = dataclasses.replace(item, safety_flag=flag)
+        self.done.append((caller.user.staff_id, referral_id, "safety-flag", {"flag": flag}))
+
+    async def outcome_report(
+        self, caller: Caller, start: date, end: date, change_date: date | None
+    ) -> OutcomeReport:
+        """The head of unit only; the report set on the fake, for the asked period."""
+        self._check(caller)
+        if not caller.user.has_any("head_of_unit"):
+            raise UpstreamDenied("403")
+        if end < start:
+            raise UpstreamRejected("Unprocessable Entity; query.to")
+        measures = self.report.measures if self.report else ()
+        return OutcomeReport(start, end, change_date, self.now(), measures)
 
     def _check(self, caller: Caller) -> None:
         if self.down:

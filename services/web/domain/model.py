@@ -7,7 +7,9 @@ from datetime import date, datetime
 from typing import Literal
 
 DeadlineState = Literal["ok", "approaching", "breached", "met", "stopped"]
-STAFF_ROLES = ("caseworker", "intake", "manager", "head_of_unit")
+STAFF_ROLES = ("caseworker", "intake", "manager", "head_of_unit", "partner")
+UNIT_ROLES = ("caseworker", "intake", "manager", "head_of_unit")
+"""The roles of the unit's own staff; `partner` (colleagues elsewhere in social services) is not one."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,11 @@ class User:
     def has_any(self, *roles: str) -> bool:
         """Whether the user holds at least one of `roles`."""
         return bool(self.roles & set(roles))
+
+    @property
+    def partner_only(self) -> bool:
+        """A colleague from elsewhere in social services: they may only book consultations."""
+        return "partner" in self.roles and not self.has_any(*UNIT_ROLES)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class QueueItem:
     deadline_state: Literal["ok", "approaching", "breached"]
     next_due_at: datetime | None
     registered: bool
+    safety_flag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,17 @@ class ReferralState:
     status: str
     deadlines: tuple[Deadline, ...]
     registered: bool
+    safety_flag: str | None = None
+
+
+@dataclass(frozen=True)
+class Overload:
+    """A caseworker's overload flag as the workload row shows it: open (awaiting the manager) or
+    relieved until a day."""
+
+    flag_id: str
+    state: str  # "open" | "relieved"
+    until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +113,7 @@ class WorkloadRow:
     absences: tuple[Absence, ...] = field(default=())
     new_hire: bool = False
     mentees: tuple[str, ...] = field(default=())
+    overload: Overload | None = None
 
 
 @dataclass(frozen=True)
@@ -159,3 +179,134 @@ class CalendarFeed:
     expires_at: datetime
     last_used_at: datetime | None
     active: bool
+
+
+@dataclass(frozen=True)
+class RaisedFlag:
+    """What assignment answers when a caseworker flags that they are at their limit."""
+
+    flag_id: str
+    raised_at: datetime
+    escalate_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OverloadFlag:
+    """One overload flag with the manager's response, if any (assignment's GET /v1/overload-flags)."""
+
+    flag_id: str
+    staff: str
+    team: str
+    note: str | None
+    raised_at: datetime
+    escalate_at: datetime
+    escalated_at: datetime | None = None
+    action: str | None = None  # relieve | reassign | keep
+    responded_by: str | None = None
+    responded_at: datetime | None = None
+    response_seconds: float | None = None
+    comment: str | None = None
+    capacity_factor: float | None = None
+    until: datetime | None = None
+    reassigned: int | None = None
+
+
+@dataclass(frozen=True)
+class Booking:
+    """One bookable time inside a consultation slot; who booked it only for those who may know."""
+
+    starts_at: datetime
+    ends_at: datetime
+    booked: bool
+    consultation_id: str | None = None
+    requester: str | None = None
+
+
+@dataclass(frozen=True)
+class MeetingSlot:
+    """One occurrence of a fixed recurring meeting time from the unit file."""
+
+    slot: str
+    kind: str  # consultation | meeting | handover
+    title: str
+    counterpart: str | None
+    teams: tuple[str, ...]
+    starts_at: datetime
+    ends_at: datetime
+    bookings: tuple[Booking, ...] = ()
+
+
+@dataclass(frozen=True)
+class Consultation:
+    """A booked consultation; the topic is free text that stays in assignment's API."""
+
+    consultation_id: str
+    slot: str
+    team: str
+    starts_at: datetime
+    ends_at: datetime
+    topic: str = ""
+    referral_id: str | None = None
+    requester: str = ""
+    cancelled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A recorded threat, act of violence or harassment against staff: codes only, no names."""
+
+    incident_id: str
+    occurred_on: date
+    type: str
+    channel: str
+    team: str | None
+    recorded_by: str
+    referral_id: str | None
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class IncidentSummary:
+    """A quarter's incidents counted by type, team and channel (for occupational health)."""
+
+    quarter: str
+    start: date
+    end: date
+    total: int
+    by_type: tuple[tuple[str, int], ...]
+    by_team: tuple[tuple[str, tuple[tuple[str, int], ...]], ...]
+    by_channel: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class MonthValue:
+    """One month's value of a measure, for the unit (team None) or one team."""
+
+    month: str
+    team: str | None
+    value: float | None
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure of the outcome report: monthly values and the before/after comparison."""
+
+    id: str
+    title_sv: str
+    title_en: str
+    unit: str  # days | share | count | per_fte | ratio
+    monthly: tuple[MonthValue, ...]
+    before: float | None
+    after: float | None
+    whole: float | None
+
+
+@dataclass(frozen=True)
+class OutcomeReport:
+    """Assignment's GET /v1/outcome-report."""
+
+    start: date
+    end: date
+    change_date: date | None
+    generated_at: datetime
+    measures: tuple[Measure, ...]

@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from services.web.domain.model import (
+    UNIT_ROLES,
     AccessLogRow,
     CalendarFeed,
     Deadline,
@@ -28,6 +29,12 @@ CLOCK_ORDER = (
     "reporter_feedback",
     "registration",
 )
+
+
+def last_day(until: datetime) -> date:
+    """The last Stockholm day an end instant covers: a midnight ends the day before it."""
+    local = until.astimezone(STOCKHOLM)
+    return local.date() - timedelta(days=1) if local.time() == time(0) else local.date()
 
 
 def local_time(at: datetime) -> str:
@@ -110,6 +117,7 @@ class QueueRow:
     state_label: str
     next_deadline: str
     next_phrase: str
+    safety: str = ""
 
 
 def queue_row(item: QueueItem, now: datetime, language: Language) -> QueueRow:
@@ -130,7 +138,13 @@ def queue_row(item: QueueItem, now: datetime, language: Language) -> QueueRow:
         state_label=text(f"state_{item.deadline_state}", language),
         next_deadline=text(f"clock_{first.name}", language) if first else "",
         next_phrase=deadline_phrase(first.due_at, now, language) if first else "",
+        safety=safety_label(item.safety_flag, language),
     )
+
+
+def safety_label(flag: str | None, language: Language) -> str:
+    """A referral's safety flag in words ("Två personal vid hembesök"), "" when it has none."""
+    return text(f"safety_{flag}", language) if flag else ""
 
 
 def queue_rows(items: list[QueueItem], now: datetime, language: Language) -> list[QueueRow]:
@@ -158,6 +172,9 @@ class LoadBar:
     new_hire: bool = False
     mentor_load: str | None = None
     mentees: tuple[str, ...] = ()
+    overload: str = ""  # "open" | "relieved" | ""
+    overload_flag_id: str = ""
+    overload_label: str = ""
 
 
 def load_bars(
@@ -194,7 +211,21 @@ def load_bar(row: WorkloadRow, language: Language, mentor: WorkloadRow | None = 
         new_hire=row.new_hire,
         mentor_load=mentor_load,
         mentees=row.mentees,
+        **_overload_badge(row, language),
     )
+
+
+def _overload_badge(row: WorkloadRow, language: Language) -> dict[str, str]:
+    """The team board's badge of an overload flag: at their limit (open) or relieved until a day."""
+    flag = row.overload
+    if flag is None:
+        return {}
+    if flag.state == "open":
+        label = text("flag_badge_open", language)
+    else:
+        until = last_day(flag.until).isoformat() if flag.until else ""
+        label = f"{text('flag_relieved', language)} {text('until', language)} {until}".strip()
+    return {"overload": flag.state, "overload_flag_id": flag.flag_id, "overload_label": label}
 
 
 @dataclass(frozen=True)
@@ -317,6 +348,8 @@ class NavLink:
 
 def navigation(user: User, language: Language) -> list[NavLink]:
     """The pages a user's roles open, in the order of their working day."""
+    if user.partner_only:  # colleagues elsewhere in social services book consultations, nothing else
+        return [NavLink("/consultations", text("meeting_times", language))]
     links = [NavLink("/", text("start", language))]
     if user.has_any("caseworker"):
         links.append(NavLink("/referrals", text("my_referrals", language)))
@@ -325,9 +358,14 @@ def navigation(user: User, language: Language) -> list[NavLink]:
     if user.has_any("manager", "head_of_unit"):
         links.append(NavLink("/team", text("team_board", language)))
         links.append(NavLink("/rotation", text("rotation", language)))
+        links.append(NavLink("/overload-flags", text("overload_flags", language)))
     if user.has_any("head_of_unit"):
         links.append(NavLink("/overview", text("overview", language)))
         links.append(NavLink("/access-log", text("access_log", language)))
+        links.append(NavLink("/outcome-report", text("outcome_report", language)))
+    if user.has_any(*UNIT_ROLES):
+        links.append(NavLink("/consultations", text("meeting_times", language)))
+        links.append(NavLink("/incidents", text("incidents", language)))
     return links
 
 
