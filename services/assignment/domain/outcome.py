@@ -385,6 +385,12 @@ def _absent(ctx: _Ctx, staff_id: str, day: date) -> bool:
     return any(a.staff_id == staff_id and a.starts_on <= day <= a.ends_on for a in ctx.data.absences)
 
 
+def _open_at(c: CaseRecord, day: date, end: datetime) -> bool:
+    """Whether the case's investigation was open at the end of `day` (`end`)."""
+    opened = c.investigation_opened_on is not None and c.investigation_opened_on <= day
+    return opened and (c.closed_at is None or c.closed_at > end)
+
+
 def _loads(ctx: _Ctx, month: _Month, team: str | None) -> dict[str, float] | None:
     """Open investigations per FTE of each available caseworker of `team` at the month's end."""
     end = _month_end(ctx, month)
@@ -398,9 +404,8 @@ def _loads(ctx: _Ctx, month: _Month, team: str | None) -> dict[str, float] | Non
     ]
     open_by: dict[str, int] = {}
     for c in ctx.data.cases:
-        if c.investigation_opened_on is not None and c.investigation_opened_on <= day:
-            if c.closed_at is None or c.closed_at > end:
-                open_by[c.caseworker] = open_by.get(c.caseworker, 0) + 1
+        if _open_at(c, day, end):
+            open_by[c.caseworker] = open_by.get(c.caseworker, 0) + 1
     return {s.staff_id: open_by.get(s.staff_id, 0) / s.employment_rate for s in people}
 
 
@@ -414,14 +419,7 @@ def _caseload(ctx: _Ctx, month: _Month, team: str | None) -> float | None:
         for s in ctx.caseworkers
         if (team is None or s.team == team) and s.employed_on(day) and not _absent(ctx, s.staff_id, day)
     )
-    opened = sum(
-        1
-        for c in ctx.data.cases
-        if (team is None or c.team == team)
-        and c.investigation_opened_on is not None
-        and c.investigation_opened_on <= day
-        and (c.closed_at is None or c.closed_at > end)
-    )
+    opened = sum(1 for c in ctx.data.cases if (team is None or c.team == team) and _open_at(c, day, end))
     return opened / fte if fte > 0 else None
 
 
