@@ -16,6 +16,7 @@ from services.assignment.domain.calendar_feeds import CalendarFeed
 from services.assignment.domain.cases import Case, Extension
 from services.assignment.domain.deadlines import Alert, OpenDeadline
 from services.assignment.domain.model import Load, Override
+from services.assignment.domain.outcome import OutcomeData
 from services.assignment.domain.queues import QueueEntry, QueueQuery
 from services.assignment.domain.registration import Registration
 from services.assignment.domain.rotation import Handover
@@ -160,6 +161,16 @@ class CalendarFeedStore(Protocol):
         ...
 
 
+class OutcomeRecords(Protocol):
+    """What the outcome report reads (domain/outcome.py): never a name, a note or client data."""
+
+    async def read(self, start: datetime, end: datetime) -> OutcomeData:
+        """Cases received before `end` and not closed before `start`; absences overlapping the
+        local days of [start, end); overload flags raised and incidents that occurred in it (none
+        while their tables, issue 22's migrations 008 and 010, do not exist)."""
+        ...
+
+
 class AssignmentUnitOfWork(ConsumingUnitOfWork, Protocol):
     """One transaction over assignment's stores, its inbox and its outbox."""
 
@@ -183,3 +194,6 @@ class AssignmentUnitOfWork(ConsumingUnitOfWork, Protocol):
 
     @property
     def calendar_feeds(self) -> CalendarFeedStore: ...
+
+    @property
+    def outcome(self) -> OutcomeRecords: ...

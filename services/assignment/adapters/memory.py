@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Self
 
 from services.assignment.adapters.memory_feeds import InMemoryCalendarFeedStore
+from services.assignment.adapters.memory_outcome import InMemoryOutcomeRecords
 from services.assignment.adapters.memory_queues import InMemoryWorkQueues
 from services.assignment.adapters.memory_stores import (
     AssignmentTables,
@@ -70,3 +71,8 @@ class InMemoryAssignmentUnitOfWork(InMemoryUnitOfWork[AssignmentTables]):
     def calendar_feeds(self) -> InMemoryCalendarFeedStore:
         """Calendar subscription links, in this unit of work."""
         return InMemoryCalendarFeedStore(self.tables)
+
+    @property
+    def outcome(self) -> InMemoryOutcomeRecords:
+        """What the outcome report reads, in this unit of work."""
+        return InMemoryOutcomeRecords(self.tables)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from services.assignment.adapters.postgres_assignments import PostgresAssignmentStore
 from services.assignment.adapters.postgres_cases import PostgresCaseStore
 from services.assignment.adapters.postgres_feeds import PostgresCalendarFeedStore
+from services.assignment.adapters.postgres_outcome import PostgresOutcomeRecords
 from services.assignment.adapters.postgres_queues import PostgresWorkQueues
 from services.assignment.adapters.postgres_schedules import (
     PostgresAbsenceStore,
@@ -55,3 +56,8 @@ class PostgresAssignmentUnitOfWork(PostgresUnitOfWork):
     def calendar_feeds(self) -> PostgresCalendarFeedStore:
         """Calendar subscription links, in this transaction."""
         return PostgresCalendarFeedStore(self.conn)
+
+    @property
+    def outcome(self) -> PostgresOutcomeRecords:
+        """What the outcome report reads, in this transaction."""
+        return PostgresOutcomeRecords(self.conn)

@@ -11,11 +11,18 @@ from fastapi import APIRouter
 
 from services.assignment.api.calendar_feeds import router as feeds_router
 from services.assignment.api.dependencies import AssignmentApi
+from services.assignment.api.outcome import router as outcome_router
 from services.assignment.api.problems import add_domain_problem_handlers
 from services.assignment.api.queues import router as queues_router
 from services.assignment.api.referrals import router as referrals_router
 from services.assignment.api.rotation import router as rotation_router
 
-ROUTERS: tuple[APIRouter, ...] = (rotation_router, feeds_router, queues_router, referrals_router)
+ROUTERS: tuple[APIRouter, ...] = (
+    rotation_router,
+    feeds_router,
+    queues_router,
+    referrals_router,
+    outcome_router,
+)
 
 __all__ = ["ROUTERS", "AssignmentApi", "add_domain_problem_handlers"]

@@ -181,6 +181,16 @@ def check_period(start: date, end: date, change_date: date | None) -> None:
         raise InvalidReportPeriod("change_date", "must lie between from and to")
 
 
+def window(start: date, end: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """What a store reads for a report of [start, end]: from five months before the first day
+    (an investigation's four-month limit, plus a margin, may fall in the period) to the end of the
+    last day (exclusive bound: midnight after it, local time)."""
+    return (
+        datetime.combine(add_months(start, -(INVESTIGATION_MONTHS + 1)), time(0), tz),
+        datetime.combine(end + timedelta(days=1), time(0), tz),
+    )
+
+
 def months_of(start: date, end: date) -> tuple[_Month, ...]:
     """The calendar months the period touches, each clipped to it."""
     out, first = [], start.replace(day=1)
@@ -605,3 +615,26 @@ MEASURES: tuple[_Spec, ...] = (
         value=_incidents,
     ),
 )
+
+
+def as_json(report: OutcomeReport) -> dict[str, object]:
+    """The agreed JSON shape of `GET /v1/outcome-report` and of `report.json`."""
+    return {
+        "from": report.start.isoformat(),
+        "to": report.end.isoformat(),
+        "change_date": report.change_date.isoformat() if report.change_date else None,
+        "generated_at": report.generated_at.isoformat(),
+        "measures": [
+            {
+                "id": m.id,
+                "title_sv": m.title_sv,
+                "title_en": m.title_en,
+                "unit": m.unit,
+                "monthly": [{"month": v.month, "team": v.team, "value": v.value} for v in m.monthly],
+                "before": m.before,
+                "after": m.after,
+                "whole": m.whole,
+            }
+            for m in report.measures
+        ],
+    }

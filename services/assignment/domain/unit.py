@@ -19,6 +19,7 @@ from services.assignment.domain.model import (
     RotationPlan,
     WeightRules,
 )
+from services.assignment.domain.outcome import Roster
 from services.assignment.domain.rotation import assignment_instant
 
 
@@ -57,6 +58,7 @@ class Unit:
     conflicts: tuple[ConflictOfInterest, ...] = ()
     head_of_unit: str = ""
     intake_group: frozenset[str] = frozenset()
+    roster: Roster = field(default_factory=Roster)  # the outcome report's view of the unit's people
 
     @property
     def organisation(self) -> Organisation:

@@ -1,0 +1,21 @@
+"""Use case of the outcome report: read the period's records through the port, compute in the
+domain (domain/outcome.py). Read only: nothing is written, nothing published."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from services.assignment.domain.outcome import OutcomeReport, check_period, outcome_report, window
+from services.assignment.domain.unit import Unit
+from services.assignment.ports import AssignmentUnitOfWork
+
+
+async def build_outcome_report(
+    uow: AssignmentUnitOfWork, unit: Unit, start: date, end: date, change_date: date | None, now: datetime
+) -> OutcomeReport:
+    """The report of [start, end] as of `now`; InvalidReportPeriod before any read when the
+    period or change date cannot be used."""
+    check_period(start, end, change_date)
+    async with uow:
+        data = await uow.outcome.read(*window(start, end, unit.tz))
+    return outcome_report(data, unit.roster, unit.tz, start, end, change_date, now)
