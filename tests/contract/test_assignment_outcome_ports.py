@@ -116,8 +116,8 @@ async def test_postgres_reads_flags_and_incidents_once_their_tables_exist(postgr
             )
             for at, team in ((T0, "team-a"), (END + timedelta(seconds=1), "team-b")):
                 await conn.execute(
-                    "INSERT INTO overload_flags (flag_id, staff_id, team, note, raised_at) VALUES ($1, 'cw-a1', $2,"
-                    " 'a synthetic note', $3)",
+                    "INSERT INTO overload_flags (flag_id, staff_id, team, note, raised_at)"
+                    " VALUES ($1, 'cw-a1', $2, 'a synthetic note', $3)",
                     uuid.uuid4(),
                     team,
                     at,
