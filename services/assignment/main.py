@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from fastapi import FastAPI
 from pydantic import AnyHttpUrl
 
 from services.assignment import api, subscribers, timers
 from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
+from services.assignment.domain.outcome import OutcomeReport, check_period
+from services.assignment.handlers.outcome import build_outcome_report
 from services.assignment.unit_from_config import unit_from_config
+from shared import db
 from shared.clock import Clock
 from shared.events import ALL_TOPICS
 from shared.logging import configure_logging
@@ -56,6 +61,22 @@ def create_app(settings: AssignmentSettings, clock: Clock | None = None) -> Fast
     )
     api.add_domain_problem_handlers(app)
     return app
+
+
+async def outcome_report_from_database(
+    settings: AssignmentSettings, start: date, end: date, change_date: date | None, now: datetime
+) -> OutcomeReport:
+    """`referral-router report`'s work: the outcome report from assignment's database, with the
+    unit file's people (InvalidReportPeriod before connecting when the dates cannot be used)."""
+    check_period(start, end, change_date)
+    unit = unit_from_config(load_unit_config(settings.unit_config_path))
+    pool = await db.create_pool(settings.database, SERVICE)
+    try:
+        return await build_outcome_report(
+            PostgresAssignmentUnitOfWork(pool), unit, start, end, change_date, now
+        )
+    finally:
+        await pool.close()
 
 
 def main() -> None:
