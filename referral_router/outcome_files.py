@@ -90,6 +90,7 @@ def _plot(m: Measure, report: OutcomeReport, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     matplotlib.rcParams["svg.hashsalt"] = m.id  # the same figures give the same file
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text as text: small files, searchable
     months = sorted({v.month for v in m.monthly})
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for team in [None, *_teams(m)]:
