@@ -53,6 +53,9 @@ def create_app(settings: AssignmentSettings, clock: Clock | None = None) -> Fast
         runtime.run_in_background(
             "scheduled-events", lambda: scan(runtime.unit_of_work, unit, clock, interval)
         )
+        runtime.run_in_background(
+            "outcome-metrics", lambda: timers.refresh_outcome_metrics(runtime.unit_of_work, unit, clock)
+        )
 
     app = service_app(SERVICE, runtime, routers=api.ROUTERS, on_start=start_timers)
     authenticate = authenticator(TokenVerifier(settings.auth, [p.id for p in config.all_people()]))

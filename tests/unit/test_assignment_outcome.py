@@ -28,6 +28,8 @@ from services.assignment.domain.outcome import (
     months_of,
     outcome_report,
     percentile_90,
+    point_in_time,
+    point_in_time_window,
 )
 
 TZ = ZoneInfo("Europe/Stockholm")
@@ -255,3 +257,20 @@ def test_statistics_helpers() -> None:
     assert percentile_90([float(v) for v in range(1, 11)]) == 9.0  # rank ceil(9) = 9
     assert coefficient_of_variation([2.0, 4.0]) == pytest.approx(1 / 3)  # sd 1 ÷ mean 3
     assert coefficient_of_variation([0.0, 0.0]) is None
+
+
+def test_point_in_time_figures_of_the_last_90_days() -> None:
+    # Now 28 Feb: the window is 1 Dec – 28 Feb. Lead times [46, 124, 121] → median 121, p90 124.
+    # Limits in it: c2 late, c4 late (open), c3 on time → 1/3. Preliminary due: c1 (12-15, on time),
+    # c5 on time, c6 late, c8 never → 2/4. Protection due: c1, c5, c7 on time; c6, c8 late → 3/5.
+    now = datetime(2026, 2, 28, 12, tzinfo=UTC)
+    first, last = point_in_time_window(now, TZ)
+    assert (first, last) == (date(2025, 12, 1), date(2026, 2, 28))
+    figures = point_in_time(DATA, ROSTER, TZ, now)
+    assert (figures.lead_time_median, figures.lead_time_p90) == (121.0, 124.0)
+    assert figures.within_limit == pytest.approx(1 / 3)
+    assert (figures.preliminary_on_time, figures.protection_on_time) == (0.5, 0.6)
+    # Now as at the end of February (above); sick leave of January, the last full month.
+    assert figures.caseload_per_fte == {"team-a": pytest.approx(2 / 3), "team-b": 2.0}
+    assert figures.sick_leave_days_per_fte == pytest.approx(62 / 104)
+    assert figures.mentoring_coverage == 0.5

@@ -638,3 +638,51 @@ def as_json(report: OutcomeReport) -> dict[str, object]:
             for m in report.measures
         ],
     }
+
+
+@dataclass(frozen=True)
+class PointInTime:
+    """The figures assignment exposes on /metrics: the last `days` days pooled, caseloads and
+    mentoring now, sick leave in the last full month. No staff ids: teams at most."""
+
+    lead_time_median: float | None
+    lead_time_p90: float | None
+    within_limit: float | None
+    preliminary_on_time: float | None
+    protection_on_time: float | None
+    caseload_per_fte: dict[str, float | None]  # team: open investigations per FTE now
+    sick_leave_days_per_fte: float | None
+    mentoring_coverage: float | None
+
+
+def point_in_time_window(now: datetime, tz: tzinfo, days: int = 90) -> tuple[date, date]:
+    """The local days the point-in-time figures read: the last `days` days up to today (which
+    covers the last full month)."""
+    today = now.astimezone(tz).date()
+    return min(today - timedelta(days=days - 1), add_months(today.replace(day=1), -1)), today
+
+
+def point_in_time(
+    data: OutcomeData, roster: Roster, tz: tzinfo, now: datetime, days: int = 90
+) -> PointInTime:
+    """The figures now, from what was read for `point_in_time_window`."""
+    today = now.astimezone(tz).date()
+    report = outcome_report(data, roster, tz, today - timedelta(days=days - 1), today, None, now)
+    whole = {m.id: m.whole for m in report.measures}
+    end_of_today = datetime.combine(today, time(23, 59, 59), tz)
+    teams = tuple(sorted({s.team for s in roster.staff if s.team is not None}))
+    caseworkers = tuple(s for s in roster.staff if s.role == "caseworker" and s.team is not None)
+    now_ctx = _Ctx(data, roster, tz, end_of_today, (), teams, caseworkers)
+    today_only = _Month("now", today, today)
+    last_month_first = add_months(today.replace(day=1), -1)
+    last_month = _Month("last", last_month_first, today.replace(day=1) - timedelta(days=1))
+    return PointInTime(
+        whole["investigation_lead_time_median"],
+        whole["investigation_lead_time_p90"],
+        whole["investigations_within_limit"],
+        whole["preliminary_on_time"],
+        whole["protection_on_time"],
+        {t: _caseload(now_ctx, today_only, t) for t in teams},
+        _days_per_fte("sick")(now_ctx, last_month, None),
+        _mentoring(now_ctx, today_only, None),
+    )

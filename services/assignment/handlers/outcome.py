@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from services.assignment.domain.outcome import OutcomeReport, check_period, outcome_report, window
+from services.assignment.domain.outcome import (
+    OutcomeReport,
+    PointInTime,
+    check_period,
+    outcome_report,
+    point_in_time,
+    point_in_time_window,
+    window,
+)
 from services.assignment.domain.unit import Unit
 from services.assignment.ports import AssignmentUnitOfWork
 
@@ -19,3 +27,11 @@ async def build_outcome_report(
     async with uow:
         data = await uow.outcome.read(*window(start, end, unit.tz))
     return outcome_report(data, unit.roster, unit.tz, start, end, change_date, now)
+
+
+async def current_outcome_figures(uow: AssignmentUnitOfWork, unit: Unit, now: datetime) -> PointInTime:
+    """The point-in-time figures of /metrics (the last 90 days, now, the last full month)."""
+    first, last = point_in_time_window(now, unit.tz)
+    async with uow:
+        data = await uow.outcome.read(*window(first, last, unit.tz))
+    return point_in_time(data, unit.roster, unit.tz, now)
