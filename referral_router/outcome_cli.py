@@ -9,6 +9,10 @@ import importlib.util
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.assignment.domain.outcome import OutcomeReport
 
 SIMULATION_PREFACE = (
     "> **THIS IS A SIMULATION, NOT MEASUREMENTS.** Every figure below comes from a synthetic year",
@@ -86,7 +90,7 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulated(args: argparse.Namespace) -> tuple[object, tuple[str, ...]]:
+def _simulated(args: argparse.Namespace) -> tuple[OutcomeReport, tuple[str, ...]]:
     from referral_router.outcome_simulation import AFTER, BEFORE, simulate_year
     from services.assignment.domain.outcome import check_period, outcome_report
     from services.assignment.unit_from_config import unit_from_config
@@ -102,7 +106,7 @@ def _simulated(args: argparse.Namespace) -> tuple[object, tuple[str, ...]]:
     return report, preface
 
 
-def _measured(args: argparse.Namespace) -> tuple[object, tuple[str, ...]]:
+def _measured(args: argparse.Namespace) -> tuple[OutcomeReport, tuple[str, ...]]:
     import asyncio
 
     from services.assignment.main import AssignmentSettings, outcome_report_from_database
