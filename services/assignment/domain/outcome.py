@@ -168,6 +168,8 @@ class _Ctx:
     months: tuple[_Month, ...]
     teams: tuple[str, ...]
     caseworkers: tuple[StaffRecord, ...] = field(default=())
+    # Open investigations at a month's end, by caseworker and by team (computed once per month).
+    _open: dict[date, tuple[dict[str, int], dict[str, int]]] = field(default_factory=dict)
 
 
 def check_period(start: date, end: date, change_date: date | None) -> None:
@@ -231,6 +233,7 @@ def outcome_report(
 # --- measure specifications ---------------------------------------------------------------------
 
 Items = list[tuple[str | None, float]]  # (team, value) of each item in a month
+Dated = list[tuple[date, str | None, float]]  # (local day that places it in a month, team, value)
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,7 @@ class _Spec:
     title_en: str
     unit: str
     pooled: Callable[[Sequence[float]], float | None] | None  # None: mean of monthly values
-    items: Callable[[_Ctx, _Month], Items] | None = None  # for pooled measures
+    items: Callable[[_Ctx], Dated] | None = None  # for pooled measures
     value: Callable[[_Ctx, _Month, str | None], float | None] | None = None  # for the others
     per_team: bool = True
 
@@ -248,12 +251,11 @@ class _Spec:
 def _measure(ctx: _Ctx, spec: _Spec, split: date | None) -> Measure:
     monthly: list[MonthValue] = []
     unit_values: dict[str, float | None] = {}
-    items_by_month: dict[str, Items] = {}
+    items_by_month = _by_month(ctx, spec.items(ctx)) if spec.items is not None else {}
     scopes: list[str | None] = [None, *ctx.teams] if spec.per_team else [None]
     for m in ctx.months:
         if spec.pooled is not None and spec.items is not None:
-            items = spec.items(ctx, m)
-            items_by_month[m.key] = items
+            items = items_by_month[m.key]
             for team in scopes:
                 monthly.append(MonthValue(m.key, team, spec.pooled(_of_team(items, team))))
         else:
@@ -284,6 +286,16 @@ def _measure(ctx: _Ctx, spec: _Spec, split: date | None) -> Measure:
         after,
         over(ctx.months),
     )
+
+
+def _by_month(ctx: _Ctx, dated: Dated) -> dict[str, Items]:
+    """The items of each month of the period (those on other days dropped)."""
+    out: dict[str, Items] = {m.key: [] for m in ctx.months}
+    for day, team, value in dated:
+        key = f"{day:%Y-%m}"
+        if key in out and ctx.months[0].first <= day <= ctx.months[-1].last:
+            out[key].append((team, value))
+    return out
 
 
 def _of_team(items: Items, team: str | None) -> list[float]:
@@ -329,14 +341,13 @@ def _in(month: _Month, day: date) -> bool:
     return month.first <= day <= month.last
 
 
-def _lead_times(ctx: _Ctx, month: _Month) -> Items:
-    return [
-        (c.team, float((_local_day(ctx, c.closed_at) - c.investigation_opened_on).days))
-        for c in ctx.data.cases
-        if c.closed_at is not None
-        and c.investigation_opened_on is not None
-        and _in(month, _local_day(ctx, c.closed_at))
-    ]
+def _lead_times(ctx: _Ctx) -> Dated:
+    out: Dated = []
+    for c in ctx.data.cases:
+        if c.closed_at is not None and c.investigation_opened_on is not None:
+            closed = _local_day(ctx, c.closed_at)
+            out.append((closed, c.team, float((closed - c.investigation_opened_on).days)))
+    return out
 
 
 def _on_time(done: datetime | None, due: datetime, as_of: datetime) -> float | None:
@@ -346,21 +357,22 @@ def _on_time(done: datetime | None, due: datetime, as_of: datetime) -> float | N
     return 0.0 if due < as_of else None
 
 
-def _clock_items(
-    ctx: _Ctx, month: _Month, clock: Callable[[CaseRecord], tuple[datetime | None, datetime] | None]
-) -> Items:
-    out: Items = []
+Clock = Callable[[CaseRecord], tuple[datetime | None, datetime] | None]  # (done, due) of a case
+
+
+def _clock_items(ctx: _Ctx, clock: Clock) -> Dated:
+    out: Dated = []
     for c in ctx.data.cases:
         pair = clock(c)
-        if pair is None or not _in(month, _local_day(ctx, pair[1])):
+        if pair is None:
             continue
         verdict = _on_time(pair[0], pair[1], ctx.as_of)
         if verdict is not None:
-            out.append((c.team, verdict))
+            out.append((_local_day(ctx, pair[1]), c.team, verdict))
     return out
 
 
-def _investigation_clock(ctx: _Ctx) -> Callable[[CaseRecord], tuple[datetime | None, datetime] | None]:
+def _investigation_clock(ctx: _Ctx) -> Clock:
     def clock(c: CaseRecord) -> tuple[datetime | None, datetime] | None:
         if c.investigation_opened_on is None:
             return None
@@ -370,16 +382,16 @@ def _investigation_clock(ctx: _Ctx) -> Callable[[CaseRecord], tuple[datetime | N
     return clock
 
 
-def _within_limit(ctx: _Ctx, month: _Month) -> Items:
-    return _clock_items(ctx, month, _investigation_clock(ctx))
+def _within_limit(ctx: _Ctx) -> Dated:
+    return _clock_items(ctx, _investigation_clock(ctx))
 
 
-def _preliminary(ctx: _Ctx, month: _Month) -> Items:
-    return _clock_items(ctx, month, lambda c: (c.decided_at, c.preliminary_due))
+def _preliminary(ctx: _Ctx) -> Dated:
+    return _clock_items(ctx, lambda c: (c.decided_at, c.preliminary_due))
 
 
-def _protection(ctx: _Ctx, month: _Month) -> Items:
-    return _clock_items(ctx, month, lambda c: (c.protection_done_at, c.protection_due))
+def _protection(ctx: _Ctx) -> Dated:
+    return _clock_items(ctx, lambda c: (c.protection_done_at, c.protection_due))
 
 
 # --- monthly values of the other measures -------------------------------------------------------
@@ -401,6 +413,19 @@ def _open_at(c: CaseRecord, day: date, end: datetime) -> bool:
     return opened and (c.closed_at is None or c.closed_at > end)
 
 
+def _open_counts(ctx: _Ctx, day: date, end: datetime) -> tuple[dict[str, int], dict[str, int]]:
+    """Investigations open at `end` (the end of `day`), counted by caseworker and by team."""
+    if day not in ctx._open:
+        by_worker: dict[str, int] = {}
+        by_team: dict[str, int] = {}
+        for c in ctx.data.cases:
+            if _open_at(c, day, end):
+                by_worker[c.caseworker] = by_worker.get(c.caseworker, 0) + 1
+                by_team[c.team] = by_team.get(c.team, 0) + 1
+        ctx._open[day] = (by_worker, by_team)
+    return ctx._open[day]
+
+
 def _loads(ctx: _Ctx, month: _Month, team: str | None) -> dict[str, float] | None:
     """Open investigations per FTE of each available caseworker of `team` at the month's end."""
     end = _month_end(ctx, month)
@@ -412,10 +437,7 @@ def _loads(ctx: _Ctx, month: _Month, team: str | None) -> dict[str, float] | Non
         for s in ctx.caseworkers
         if (team is None or s.team == team) and s.employed_on(day) and not _absent(ctx, s.staff_id, day)
     ]
-    open_by: dict[str, int] = {}
-    for c in ctx.data.cases:
-        if _open_at(c, day, end):
-            open_by[c.caseworker] = open_by.get(c.caseworker, 0) + 1
+    open_by = _open_counts(ctx, day, end)[0]
     return {s.staff_id: open_by.get(s.staff_id, 0) / s.employment_rate for s in people}
 
 
@@ -429,7 +451,8 @@ def _caseload(ctx: _Ctx, month: _Month, team: str | None) -> float | None:
         for s in ctx.caseworkers
         if (team is None or s.team == team) and s.employed_on(day) and not _absent(ctx, s.staff_id, day)
     )
-    opened = sum(1 for c in ctx.data.cases if (team is None or c.team == team) and _open_at(c, day, end))
+    by_team = _open_counts(ctx, day, end)[1]
+    opened = sum(by_team.values()) if team is None else by_team.get(team, 0)
     return opened / fte if fte > 0 else None
 
 

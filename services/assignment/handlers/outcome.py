@@ -3,6 +3,7 @@ domain (domain/outcome.py). Read only: nothing is written, nothing published."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 
 from services.assignment.domain.outcome import (
@@ -26,7 +27,8 @@ async def build_outcome_report(
     check_period(start, end, change_date)
     async with uow:
         data = await uow.outcome.read(*window(start, end, unit.tz))
-    return outcome_report(data, unit.roster, unit.tz, start, end, change_date, now)
+    # Up to a second of arithmetic for three busy years: off the event loop.
+    return await asyncio.to_thread(outcome_report, data, unit.roster, unit.tz, start, end, change_date, now)
 
 
 async def current_outcome_figures(uow: AssignmentUnitOfWork, unit: Unit, now: datetime) -> PointInTime:
