@@ -54,6 +54,8 @@ async def test_no_token_is_401(client: httpx.AsyncClient) -> None:
     [
         ({"from": "2026-13-01", "to": "2026-06-30"}, ["query", "from"]),
         ({"to": "2026-06-30"}, ["query", "from"]),
+        ({"from": "0001-01-01", "to": "0001-02-01"}, ["query", "from"]),
+        ({"from": "9999-12-01", "to": "9999-12-31"}, ["query", "from"]),
         ({"from": "2026-06-30", "to": "2026-01-01"}, ["query", "to"]),
         ({"from": "2022-01-01", "to": "2026-01-01"}, ["query", "to"]),
         ({"from": "2026-01-01", "to": "2026-06-30", "change_date": "2027-01-01"}, ["query", "change_date"]),
@@ -106,3 +108,4 @@ async def test_the_report_has_the_agreed_shape_and_reads_the_stored_records(
     assert april is not None and april > 0
     assert next(v["value"] for v in sick["monthly"] if v["month"] == "2026-03" and v["team"] is None) == 0.0
     assert len({m["month"] for m in lead["monthly"]}) == 6
+    assert "cw-a1" not in response.text and "r-1" not in response.text  # teams and figures only

@@ -41,6 +41,7 @@ from services.assignment.domain.deadlines import add_months
 
 INVESTIGATION_MONTHS = 4
 MAX_SPAN_DAYS = 3 * 366
+EARLIEST, LATEST = date(2000, 1, 1), date(2199, 12, 31)  # dates a report can mean
 
 
 class InvalidReportPeriod(ValueError):
@@ -174,7 +175,10 @@ class _Ctx:
 
 def check_period(start: date, end: date, change_date: date | None) -> None:
     """Raise `InvalidReportPeriod` unless start ≤ end, the span is at most three years and a
-    change date lies inside the period."""
+    change date lies inside the period; both ends lie in EARLIEST..LATEST."""
+    for name, day in (("from", start), ("to", end)):
+        if not EARLIEST <= day <= LATEST:
+            raise InvalidReportPeriod(name, f"must lie between {EARLIEST} and {LATEST}")
     if end < start:
         raise InvalidReportPeriod("to", "must not be before from")
     if (end - start).days > MAX_SPAN_DAYS:
