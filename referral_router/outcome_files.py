@@ -105,7 +105,8 @@ def _plot(m: Measure, report: OutcomeReport, path: Path) -> None:
             ax.text(
                 months.index(change) - 0.4, ax.get_ylim()[1], "change", va="top", fontsize=8, color="grey"
             )
-    ax.set_title(f"{m.title_en} ({UNIT_WORDS[m.unit]})", fontsize=10)
+    ax.set_title(m.title_en, fontsize=10)
+    ax.set_ylabel(UNIT_WORDS[m.unit], fontsize=8)
     ax.tick_params(axis="x", labelrotation=45, labelsize=7)
     ax.tick_params(axis="y", labelsize=7)
     ax.legend(fontsize=7, loc="best")
