@@ -38,6 +38,9 @@ SIMULATION_PREFACE = (
     ">   seasonality, to the team on duty by the unit's rotation and its caseworkers in turn; 30 % lead",
     ">   to an investigation; four weeks of summer leave each; the legal clocks of the assignment",
     ">   service. Caseload evenness is not a parameter: it follows from who is at work.",
+    ">",
+    "> Lead times count by the month an investigation closed: those opened before the change date",
+    "> (BEFORE's length) still close in the first months after it, so the shift shows with a lag.",
     "",
 )
 

@@ -51,7 +51,9 @@ def write_outcome_files(report: OutcomeReport, out: Path, preface: Sequence[str]
 def _fmt(value: float | None) -> str:
     if value is None:
         return "–"
-    return f"{value:.0f}" if value == int(value) and abs(value) >= 10 else f"{value:.2f}"
+    if abs(value) >= 10:
+        return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+    return f"{value:.2f}"
 
 
 def _teams(m: Measure) -> list[str]:
