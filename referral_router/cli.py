@@ -8,6 +8,7 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+from referral_router.outcome_cli import add_report_parser
 from referral_router.stack import DEV_WEB_CLIENT_ID
 from referral_router.tokens import dev_token
 
@@ -289,6 +290,7 @@ def parser() -> argparse.ArgumentParser:
     remap.set_defaults(run=_oep_remap)
 
     _statistics_parser(sub)
+    add_report_parser(sub)
     retention = sub.add_parser(
         "retention",
         help="erase the received copies due by the unit file's retention rules (crypto-shredding; "

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from fastapi import FastAPI
 from pydantic import AnyHttpUrl
 
 from services.assignment import api, subscribers, timers
 from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
 from services.assignment.domain.incidents import Quarter, Summary
+from services.assignment.domain.outcome import OutcomeReport, check_period
 from services.assignment.handlers.incidents import quarter_summary
+from services.assignment.handlers.outcome import build_outcome_report
 from services.assignment.unit_from_config import unit_from_config
 from shared import db
 from shared.clock import Clock
@@ -56,6 +60,9 @@ def create_app(settings: AssignmentSettings, clock: Clock | None = None) -> Fast
         runtime.run_in_background(
             "overload-escalations", lambda: escalate(runtime.unit_of_work, clock, every)
         )
+        runtime.run_in_background(
+            "outcome-metrics", lambda: timers.refresh_outcome_metrics(runtime.unit_of_work, unit, clock)
+        )
 
     app = service_app(SERVICE, runtime, routers=api.ROUTERS, on_start=start_timers)
     authenticate = authenticator(TokenVerifier(settings.auth, [p.id for p in config.all_people()]))
@@ -72,6 +79,22 @@ async def incidents_summary(settings: ServiceSettings, quarter: Quarter, team: s
     pool = await db.create_pool(settings.database, SERVICE)
     try:
         return await quarter_summary(PostgresAssignmentUnitOfWork(pool), None, None, quarter, team)
+    finally:
+        await pool.close()
+
+
+async def outcome_report_from_database(
+    settings: AssignmentSettings, start: date, end: date, change_date: date | None, now: datetime
+) -> OutcomeReport:
+    """`referral-router report`'s work: the outcome report from assignment's database, with the
+    unit file's people (InvalidReportPeriod before connecting when the dates cannot be used)."""
+    check_period(start, end, change_date)
+    unit = unit_from_config(load_unit_config(settings.unit_config_path))
+    pool = await db.create_pool(settings.database, SERVICE)
+    try:
+        return await build_outcome_report(
+            PostgresAssignmentUnitOfWork(pool), unit, start, end, change_date, now
+        )
     finally:
         await pool.close()
 

@@ -18,6 +18,7 @@ from services.assignment.domain.consultations import Consultation
 from services.assignment.domain.deadlines import Alert, OpenDeadline
 from services.assignment.domain.incidents import Incident
 from services.assignment.domain.model import Load, Override
+from services.assignment.domain.outcome import OutcomeData
 from services.assignment.domain.overload import OverloadFlag
 from services.assignment.domain.queues import QueueEntry, QueueQuery
 from services.assignment.domain.registration import Registration
@@ -270,6 +271,15 @@ class OverloadFlagStore(Protocol):
 
     async def mark_escalated(self, flag_id: str, at: datetime) -> bool:
         """Mark an open flag escalated at `at`; False when it was already, or is answered."""
+
+
+class OutcomeRecords(Protocol):
+    """What the outcome report reads (domain/outcome.py): never a name, a note or client data."""
+
+    async def read(self, start: datetime, end: datetime) -> OutcomeData:
+        """Cases received before `end` and not closed before `start`; absences overlapping the
+        local days of [start, end); overload flags raised and incidents that occurred in it (none
+        while their tables, issue 22's migrations 008 and 010, do not exist)."""
         ...
 
 
@@ -308,3 +318,6 @@ class AssignmentUnitOfWork(ConsumingUnitOfWork, Protocol):
 
     @property
     def overload_flags(self) -> OverloadFlagStore: ...
+
+    @property
+    def outcome(self) -> OutcomeRecords: ...

@@ -18,9 +18,10 @@ from services.assignment.domain.model import (
     RotationPlan,
     WeightRules,
 )
+from services.assignment.domain.outcome import Roster, StaffRecord
 from services.assignment.domain.unit import ConflictOfInterest, Team, Unit
 from shared.office_days import swedish_holidays
-from shared.unit_config import UnitConfig, UnitConfigError
+from shared.unit_config import Person, UnitConfig, UnitConfigError
 
 
 def unit_from_config(config: UnitConfig) -> Unit:
@@ -46,7 +47,25 @@ def unit_from_config(config: UnitConfig) -> Unit:
         intake_group=frozenset(p.id for p in config.intake_group),
         meetings=meeting_rules(config),
         overload_escalate_hours=config.working_environment.overload.escalate_after_office_hours,
+        roster=outcome_roster(config),
     )
+
+
+def outcome_roster(config: UnitConfig) -> Roster:
+    """The unit's staff as the outcome report counts them: partners and occupational health are
+    not staff of the unit; a team's manager and members carry the team's id."""
+    seen: dict[str, StaffRecord] = {}
+    for team in config.teams:
+        for p in (team.manager, *team.members):
+            seen.setdefault(p.id, _staff_record(p, team.id))
+    for p in config.all_people():
+        if p.role not in ("partner", "occupational_health"):
+            seen.setdefault(p.id, _staff_record(p, None))
+    return Roster(tuple(seen.values()), config.assignment.new_hires.mentoring_months)
+
+
+def _staff_record(p: Person, team: str | None) -> StaffRecord:
+    return StaffRecord(p.id, team, p.role, p.employment_rate, p.hire_date, p.left_on, p.mentor)
 
 
 def rotation_plan(config: UnitConfig) -> tuple[RotationPlan, ZoneInfo]:

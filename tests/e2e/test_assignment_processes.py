@@ -234,6 +234,7 @@ ENDPOINTS = [
     ("PUT", "/v1/referrals/00000000-0000-4000-8000-000000000001/safety-flag",
      {"flag": "two_staff_home_visits"}),
     ("DELETE", "/v1/referrals/00000000-0000-4000-8000-000000000001/safety-flag", None),
+    ("GET", "/v1/outcome-report?from=2026-01-01&to=2026-06-30", None),
 ]  # fmt: skip
 # Answered without a bearer token: the calendar subscription feed, whose URL holds its own secret
 # (tests/unit/test_assignment_calendar_feeds.py: 404 for a malformed, unknown, revoked or expired one).
@@ -429,7 +430,7 @@ def test_generated_requests_to_the_staff_api_get_only_documented_answers(staff_a
     headers = {"Authorization": f"Bearer {token('head', 'head_of_unit', 'manager', 'caseworker')}"}
     operations = [result.ok() for result in staff_api_schema.get_all_operations()]
     # ENDPOINTS names GET /v1/workload twice (for managers, and ?staff=me for anyone).
-    assert len(operations) == len(ENDPOINTS) - 1 + len(PUBLIC_ENDPOINTS) == 32
+    assert len(operations) == len(ENDPOINTS) - 1 + len(PUBLIC_ENDPOINTS) == 33
     for operation in operations:
 
         @given(operation.as_strategy())

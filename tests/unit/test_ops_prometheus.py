@@ -76,6 +76,14 @@ EXPOSED: dict[str, Metric] = {
     "incidents_total": metric("type", "team", type=("threat", "violence", "harassment")),
     "consultations_booked_total": metric("team"),
     "consultations_cancelled_total": metric("team"),
+    # the outcome report's figures now (services/assignment/timers.py)
+    "outcome_investigation_lead_time_days": metric("quantile", quantile=("0.5", "0.9")),
+    "outcome_investigations_within_limit_ratio": metric(),
+    "outcome_preliminary_on_time_ratio": metric(),
+    "outcome_protection_on_time_ratio": metric(),
+    "outcome_caseload_per_fte": metric("team"),
+    "outcome_sick_leave_days_per_fte": metric(),
+    "outcome_mentoring_coverage_ratio": metric(),
     # intake's Open ePlatform poller (services/intake/timers.py)
     "intake_oep_instances_total": metric(
         "outcome", outcome=("stored", "replayed", "failed_attempt", "rejected", "gone")

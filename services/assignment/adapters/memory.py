@@ -12,6 +12,7 @@ from typing import Self
 from services.assignment.adapters.memory_consultations import InMemoryConsultationStore
 from services.assignment.adapters.memory_feeds import InMemoryCalendarFeedStore
 from services.assignment.adapters.memory_incidents import InMemoryIncidentStore, InMemorySafetyFlagStore
+from services.assignment.adapters.memory_outcome import InMemoryOutcomeRecords
 from services.assignment.adapters.memory_overload import InMemoryOverloadFlagStore
 from services.assignment.adapters.memory_queues import InMemoryWorkQueues
 from services.assignment.adapters.memory_stores import (
@@ -93,3 +94,8 @@ class InMemoryAssignmentUnitOfWork(InMemoryUnitOfWork[AssignmentTables]):
     def overload_flags(self) -> InMemoryOverloadFlagStore:
         """Overload flags, in this unit of work."""
         return InMemoryOverloadFlagStore(self.tables)
+
+    @property
+    def outcome(self) -> InMemoryOutcomeRecords:
+        """What the outcome report reads, in this unit of work."""
+        return InMemoryOutcomeRecords(self.tables)

@@ -11,6 +11,7 @@ from services.assignment.adapters.postgres_cases import PostgresCaseStore
 from services.assignment.adapters.postgres_consultations import PostgresConsultationStore
 from services.assignment.adapters.postgres_feeds import PostgresCalendarFeedStore
 from services.assignment.adapters.postgres_incidents import PostgresIncidentStore, PostgresSafetyFlagStore
+from services.assignment.adapters.postgres_outcome import PostgresOutcomeRecords
 from services.assignment.adapters.postgres_overload import PostgresOverloadFlagStore
 from services.assignment.adapters.postgres_queues import PostgresWorkQueues
 from services.assignment.adapters.postgres_schedules import (
@@ -78,3 +79,8 @@ class PostgresAssignmentUnitOfWork(PostgresUnitOfWork):
     def overload_flags(self) -> PostgresOverloadFlagStore:
         """Overload flags, in this unit of work."""
         return PostgresOverloadFlagStore(self.conn)
+
+    @property
+    def outcome(self) -> PostgresOutcomeRecords:
+        """What the outcome report reads, in this transaction."""
+        return PostgresOutcomeRecords(self.conn)

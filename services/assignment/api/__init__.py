@@ -13,6 +13,7 @@ from services.assignment.api.calendar_feeds import router as feeds_router
 from services.assignment.api.dependencies import AssignmentApi
 from services.assignment.api.incidents import router as incidents_router
 from services.assignment.api.meetings import router as meetings_router
+from services.assignment.api.outcome import router as outcome_router
 from services.assignment.api.overload import router as overload_router
 from services.assignment.api.problems import add_domain_problem_handlers
 from services.assignment.api.queues import router as queues_router
@@ -29,6 +30,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     incidents_router,
     meetings_router,
     overload_router,
+    outcome_router,
 )
 
 __all__ = ["ROUTERS", "AssignmentApi", "add_domain_problem_handlers"]

@@ -20,6 +20,7 @@ from services.assignment.domain.model import (
     RotationPlan,
     WeightRules,
 )
+from services.assignment.domain.outcome import Roster
 from services.assignment.domain.rotation import assignment_instant
 
 
@@ -60,6 +61,7 @@ class Unit:
     intake_group: frozenset[str] = frozenset()
     meetings: MeetingRules = field(default_factory=MeetingRules)  # fixed meeting times (issue 22)
     overload_escalate_hours: float = 4.0  # office hours an overload flag may stay unanswered
+    roster: Roster = field(default_factory=Roster)  # the outcome report's view of the unit's people
 
     @property
     def organisation(self) -> Organisation:
