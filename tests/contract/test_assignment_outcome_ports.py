@@ -1,7 +1,6 @@
 """Assignment's `OutcomeRecords` port against the in-memory fake and Postgres: which cases and
-absences a period reads, with every clock the report needs; and, in Postgres, the overload flags
-and incidents of issue 22's other migrations, read when their tables exist and skipped while
-they do not."""
+absences a period reads, with every clock the report needs, and the overload flags and incidents
+stored through their own stores (migrations 008 and 010)."""
 
 from __future__ import annotations
 
@@ -16,7 +15,9 @@ import pytest
 from services.assignment.adapters.memory import InMemoryAssignmentUnitOfWork
 from services.assignment.adapters.memory_stores import AssignmentTables
 from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
+from services.assignment.domain.incidents import Incident
 from services.assignment.domain.outcome import AbsenceRecord, CaseRecord, FlagRecord, IncidentRecord
+from services.assignment.domain.overload import OverloadFlag
 from services.assignment.domain.workload import Absence
 from shared.clock import FixedClock
 from tests.assignment_support import T0, TZ, new_assignment
@@ -97,40 +98,22 @@ async def test_a_period_reads_the_absences_that_overlap_its_days(uow: Callable[[
         AbsenceRecord("cw-a1", first - timedelta(days=2), first, "sick"),
         AbsenceRecord("cw-a2", last, last + timedelta(days=3), "leave"),
     )
-    assert data.flags == () and data.incidents == ()  # no such tables (yet) on this schema
+    assert data.flags == () and data.incidents == ()  # none were raised or recorded
 
 
-async def test_postgres_reads_flags_and_incidents_once_their_tables_exist(postgres_server: Any) -> None:
-    async with migrated_pool(postgres_server, "services.assignment.migrations", "assignment") as pool:
-        async with pool.acquire() as conn:
-            # The agreed shapes (issue 22 migrations 008 and 010, made by other engineers).
-            await conn.execute(
-                "CREATE TABLE overload_flags (flag_id uuid PRIMARY KEY, staff_id text, team text, note text,"
-                " raised_at timestamptz, escalate_at timestamptz, escalated_at timestamptz, action text,"
-                " responded_by text, responded_at timestamptz, comment text, capacity_factor numeric,"
-                " relief_until timestamptz, reassigned int)"
+async def test_a_period_reads_the_flags_raised_and_incidents_occurred_in_it(uow: Callable[[], Any]) -> None:
+    flags = [("cw-a1", "team-a", T0), ("cw-b1", "team-b", END + timedelta(seconds=1))]
+    incidents = [(T0.date(), None), (date(2020, 1, 1), "team-a")]
+    async with uow() as u:
+        for staff, team, at in flags:
+            flag = OverloadFlag(
+                str(uuid.uuid4()), staff, team, "a synthetic note", at, at + timedelta(hours=4)
             )
-            await conn.execute(
-                "CREATE TABLE incidents (incident_id uuid PRIMARY KEY, occurred_on date, type text,"
-                " channel text, team text, recorded_by text, referral_id uuid, recorded_at timestamptz)"
-            )
-            for at, team in ((T0, "team-a"), (END + timedelta(seconds=1), "team-b")):
-                await conn.execute(
-                    "INSERT INTO overload_flags (flag_id, staff_id, team, note, raised_at)"
-                    " VALUES ($1, 'cw-a1', $2, 'a synthetic note', $3)",
-                    uuid.uuid4(),
-                    team,
-                    at,
-                )
-            for day, team in ((T0.date(), None), (date(2020, 1, 1), "team-a")):
-                await conn.execute(
-                    "INSERT INTO incidents VALUES ($1, $2, 'threat', 'phone', $3, 'cw-a1', NULL, $4)",
-                    uuid.uuid4(),
-                    day,
-                    team,
-                    T0,
-                )
-        async with PostgresAssignmentUnitOfWork(pool) as u:
-            data = await u.outcome.read(START.astimezone(TZ), END.astimezone(TZ))
+            assert await u.overload_flags.add(flag)
+        for day, team in incidents:
+            await u.incidents.add(Incident(uuid.uuid4(), day, "threat", "phone", team, "cw-a1", None, T0))
+        await u.commit()
+    async with uow() as u:
+        data = await u.outcome.read(START.astimezone(TZ), END.astimezone(TZ))
     assert data.flags == (FlagRecord(T0, "team-a"),)
     assert data.incidents == (IncidentRecord(T0.date(), "threat", None),)

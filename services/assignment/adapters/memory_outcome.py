@@ -1,13 +1,18 @@
-"""What the outcome report reads, in memory: the fake's assignments and absences. The fake has
-no overload flags or incidents (their stores belong to other parts of issue 22), so it reads
-none; the Postgres adapter's test covers those tables."""
+"""What the outcome report reads, in memory: the fake's assignments, absences, overload flags and
+incidents, as the Postgres adapter reads them."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from services.assignment.adapters.memory_stores import AssignmentTables
-from services.assignment.domain.outcome import AbsenceRecord, CaseRecord, OutcomeData
+from services.assignment.domain.outcome import (
+    AbsenceRecord,
+    CaseRecord,
+    FlagRecord,
+    IncidentRecord,
+    OutcomeData,
+)
 
 
 class InMemoryOutcomeRecords:
@@ -44,4 +49,14 @@ class InMemoryOutcomeRecords:
             for _, a, _ in sorted(self._tables.absences, key=lambda row: row[0])
             if a.ends_on >= first and a.starts_on <= last
         )
-        return OutcomeData(cases, absences)
+        flags = tuple(
+            FlagRecord(f.raised_at, f.team)
+            for f in sorted(self._tables.overload_flags.values(), key=lambda f: f.raised_at)
+            if start <= f.raised_at < end
+        )
+        incidents = tuple(
+            IncidentRecord(i.occurred_on, i.type, i.team)
+            for i in sorted(self._tables.incidents.values(), key=lambda i: (i.occurred_on, i.recorded_at))
+            if first <= i.occurred_on <= last
+        )
+        return OutcomeData(cases, absences, flags, incidents)

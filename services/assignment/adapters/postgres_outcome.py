@@ -1,5 +1,5 @@
-"""What the outcome report reads, from Postgres: assignments and absences (assignment's own
-tables) and, when issue 22's migrations have made them, `overload_flags` and `incidents`."""
+"""What the outcome report reads, from Postgres: assignments, absences, `overload_flags`
+(migration 008) and `incidents` (migration 010)."""
 
 from __future__ import annotations
 
@@ -45,14 +45,6 @@ class PostgresOutcomeRecords:
         first, last = start.date(), (end - timedelta(microseconds=1)).date()
         cases = [CaseRecord(*r.values()) for r in await self._conn.fetch(_CASES, start, end)]
         absences = [AbsenceRecord(*r.values()) for r in await self._conn.fetch(_ABSENCES, first, last)]
-        flags: list[FlagRecord] = []
-        incidents: list[IncidentRecord] = []
-        if await self._exists("overload_flags"):
-            flags = [FlagRecord(*r.values()) for r in await self._conn.fetch(_FLAGS, start, end)]
-        if await self._exists("incidents"):
-            incidents = [IncidentRecord(*r.values()) for r in await self._conn.fetch(_INCIDENTS, first, last)]
+        flags = [FlagRecord(*r.values()) for r in await self._conn.fetch(_FLAGS, start, end)]
+        incidents = [IncidentRecord(*r.values()) for r in await self._conn.fetch(_INCIDENTS, first, last)]
         return OutcomeData(tuple(cases), tuple(absences), tuple(flags), tuple(incidents))
-
-    async def _exists(self, table: str) -> bool:
-        """Whether another part of issue 22 has created `table` in this schema yet."""
-        return bool(await self._conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table))
