@@ -38,7 +38,7 @@ class PostgresConsultationStore:
             c.ends_at,
             c.requester,
             c.topic,
-            None if c.referral_id is None else uuid.UUID(c.referral_id),
+            c.referral_id,
             c.booked_at,
             c.sequence,
             c.cancelled_at,
@@ -124,6 +124,4 @@ class PostgresConsultationStore:
 def _consultation(row: Any) -> Consultation:
     values = dict(row)
     values["consultation_id"] = str(values["consultation_id"])
-    referral = values["referral_id"]
-    values["referral_id"] = None if referral is None else str(referral)
     return Consultation(**values)

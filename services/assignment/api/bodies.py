@@ -33,7 +33,9 @@ def _instant_in_range(at: datetime) -> datetime:
 
 Day = Annotated[date, AfterValidator(_day_in_range)]
 Instant = Annotated[AwareDatetime, AfterValidator(_instant_in_range)]
-ReferralId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+# A referral id as intake makes it: opaque, short, no whitespace (shared.events.OpaqueId).
+OPAQUE = r"^[A-Za-z0-9._:\-]+$"
+ReferralId = Annotated[str, Path(min_length=1, max_length=128, pattern=OPAQUE)]
 
 
 class _Body(BaseModel):

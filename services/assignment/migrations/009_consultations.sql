@@ -10,7 +10,7 @@ CREATE TABLE consultations (
     ends_at          timestamptz NOT NULL CHECK (ends_at > starts_at),
     requester        text NOT NULL,
     topic            text NOT NULL CHECK (char_length(topic) BETWEEN 1 AND 200),
-    referral_id      uuid,
+    referral_id      text,
     booked_at        timestamptz NOT NULL,
     cancelled_at     timestamptz,
     cancelled_by     text,

@@ -9,7 +9,7 @@ CREATE TABLE incidents (
     channel      text NOT NULL CHECK (channel ~ '^[a-z_]{1,40}$'),
     team         text,
     recorded_by  text NOT NULL,
-    referral_id  uuid,
+    referral_id  text,
     recorded_at  timestamptz NOT NULL
 );
 

@@ -1,4 +1,6 @@
-"""An overload flag end to end, with the services as separate processes (issue 22, Show 2).
+"""The working environment end to end, with the services as separate processes (issue 22).
+
+An overload flag (Show 2):
 
 A caseworker of the team that takes new referrals flags "I am at my limit". Their manager gets an
 email and a card in their own Teams chat (the example unit file's `staff_webhooks`, pointed at
@@ -7,10 +9,17 @@ referrals go to everybody else in the team; the manager relieves the caseworker 
 for a week) and, carrying nothing while every colleague carries a case, the caseworker gets the
 next referral. The caseworker is told of the answer. Neither the note nor any client detail
 reaches a message.
+
+A partner's consultation: booked through assignment, the invitation (METHOD:REQUEST) reaches the
+partner's inbox from notifications, and the cancellation (METHOD:CANCEL) follows with the same
+UID and a higher SEQUENCE. An incident: the manager and occupational health are emailed, with
+no client detail.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import sys
 import time
@@ -22,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import icalendar
 import jwt
 import pytest
 
@@ -68,9 +78,9 @@ class OverloadStack:
                 headers={"authorization": f"Bearer {bearer}"},
             )
 
-    async def refer(self) -> str:
-        """One portal referral about a new child; its referral id."""
-        raw = encode(submission())
+    async def refer(self, body: dict[str, Any] | None = None) -> str:
+        """One portal referral (by default about a new child); its referral id."""
+        raw = encode(body or submission())
         async with httpx.AsyncClient(timeout=10) as client:
             response = await client.post(
                 self.services.url("intake", "/v1/referrals"), content=raw, headers=signed_headers(raw)
@@ -192,3 +202,75 @@ async def test_a_flag_reaches_the_manager_holds_new_referrals_off_and_relief_let
         json.dumps(c, ensure_ascii=False) for c in cards
     ]
     assert [t for t in texts if NOTE in t] == []
+
+
+def invitations(mails: list[dict[str, Any]], address: str) -> list[icalendar.Calendar]:
+    """The iCalendar attachments of the messages sent to `address`, in arrival order."""
+    found = []
+    for mail in mails:
+        if address not in mail["rcpt_tos"]:
+            continue
+        message = email.message_from_string(mail["raw"], policy=email.policy.default)
+        for part in message.walk():
+            if part.get_content_type() == "text/calendar" and part.get_content_disposition() == "attachment":
+                found.append(icalendar.Calendar.from_ical(part.get_content()))
+    return found
+
+
+async def test_a_partner_books_a_consultation_gets_the_invitation_and_then_its_cancellation(stack):
+    partner = token("partner-1", "partner")
+    topic = "Samråd om ett nytt ärende"  # the partner's words: stay in assignment
+    booked = await stack.call("POST", "/v1/consultations", partner, {"topic": topic})
+    assert booked.status_code == 201, booked.text
+    consultation = booked.json()
+    assert consultation["team"] == stack.team.id  # a new matter: the team taking referrals now
+    # A partner sees nothing else.
+    assert (await stack.call("GET", "/v1/referrals?assignee=me", partner)).status_code == 403
+
+    address = "partner-1@kommun.example"
+
+    async def sent() -> list[icalendar.Calendar]:
+        return invitations(await stack.listing(stack.ports.smtp_http), address)
+
+    [invite] = await eventually(sent, lambda found: len(found) >= 1, timeout_s=60)
+    cancelled = await stack.call("DELETE", f"/v1/consultations/{consultation['consultation_id']}", partner)
+    assert cancelled.status_code == 200, cancelled.text
+    found = await eventually(sent, lambda found: any(c["METHOD"] == "CANCEL" for c in found), timeout_s=60)
+    cancel = next(c for c in found if c["METHOD"] == "CANCEL")
+
+    assert invite["METHOD"] == "REQUEST"
+    [first] = invite.walk("VEVENT")
+    [last] = cancel.walk("VEVENT")
+    assert str(first["UID"]) == str(last["UID"]) == f"{consultation['consultation_id']}@referral-router"
+    assert int(last["SEQUENCE"]) > int(first["SEQUENCE"])
+    assert first.decoded("DTSTART") == datetime.fromisoformat(consultation["starts_at"])
+    assert first["DTSTART"].params["TZID"] == "Europe/Stockholm" and invite.walk("VTIMEZONE")
+    mails = await stack.listing(stack.ports.smtp_http)
+    assert [m for m in mails if topic in json.dumps(m, ensure_ascii=False)] == []
+
+
+async def test_an_incident_reaches_the_manager_and_occupational_health_without_client_details(stack):
+    caseworker = next(m for m in stack.team.members if m.role == "caseworker")
+    referral = submission()
+    referral_id = await stack.refer(referral)
+    await stack.caseworker_of(referral_id)
+    body = {"occurred_on": datetime.now(UTC).date().isoformat(), "type": "threat", "channel": "phone",
+            "referral_id": referral_id}  # fmt: skip
+    recorded = await stack.call("POST", "/v1/incidents", token(caseworker.id, "caseworker"), body)
+    assert recorded.status_code == 201, recorded.text
+    assert recorded.json()["team"] == stack.team.id
+
+    def incident_mails(mails: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [m for m in mails if m["subject"].startswith("Hot eller våld mot personal")]
+
+    def told(mails: list[dict[str, Any]]) -> bool:
+        to = {r for m in incident_mails(mails) for r in m["rcpt_tos"]}
+        return {stack.team.manager.email, "fhv@kommun.example"} <= to
+
+    mails = await eventually(lambda: stack.listing(stack.ports.smtp_http), told, timeout_s=60)
+    # The referral's personal details live in intake only: none of them reach these messages.
+    child = referral["children"][0]
+    needles = [child["name"], child["personal_number"], referral["concern"]["description"],
+               referral["reporter"]["name"]]  # fmt: skip
+    texts = [json.dumps(m, ensure_ascii=False) for m in incident_mails(mails)]
+    assert [n for n in needles for t in texts if n in t] == []
