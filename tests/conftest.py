@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import hypothesis
 import pytest
 
 from referral_router.devinfra.postgres import LocalPostgres
@@ -23,6 +24,11 @@ from referral_router.devinfra.tansu import LocalTansu
 from referral_router.stack import ApacheKafka
 from shared import db
 from shared.settings import DatabaseSettings
+
+# Tests never assert on timings (README): hypothesis' default 200 ms deadline per example is one,
+# and it failed a property test of email composing on a machine busy with other work.
+hypothesis.settings.register_profile("no-deadline", deadline=None)
+hypothesis.settings.load_profile("no-deadline")
 
 KAFKA_FLAVOUR = os.environ.get("TEST_KAFKA", "tansu")
 
