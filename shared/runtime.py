@@ -39,6 +39,7 @@ from shared.kafka import (
 from shared.outbox import OutboxRelay
 from shared.ports import ConsumingUnitOfWork
 from shared.records import Record, Subscription
+from shared.resting import RestingServer
 from shared.settings import HttpSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -274,28 +275,6 @@ def service_app(
     for router in routers:
         app.include_router(router)
     return app
-
-
-class RestingServer(uvicorn.Server):
-    """uvicorn's server, ticking once a second instead of ten times.
-
-    uvicorn's main loop wakes every 100 ms to refresh the Date header (once a second) and to see
-    whether a signal asked it to stop: at rest, most of what a service's process did (strace:
-    ten of its eleven wake-ups a second, issue 25). A one-second tick keeps the Date header as
-    fresh and answers SIGTERM within a second.
-    """
-
-    async def main_loop(self) -> None:
-        """Tick every TICK_S until asked to exit (uvicorn's loop, with a longer sleep)."""
-        counter = 0
-        should_exit = await self.on_tick(counter)
-        while not should_exit:
-            counter = (counter + 10) % 864_000  # every call is a whole second: refresh the date
-            await asyncio.sleep(TICK_S)
-            should_exit = await self.on_tick(counter)
-
-
-TICK_S = 1.0
 
 
 def serve(app: FastAPI, settings: HttpSettings) -> None:
