@@ -65,6 +65,9 @@ class IdleResult:
     wakeups_per_s: dict[str, float] = field(default_factory=dict)
     schedstat_pct: dict[str, float] = field(default_factory=dict)
     services_wakeups_per_s: float = 0.0
+    # The burst's p99 by the second its referrals were sent in: high at first and falling means
+    # the wake from rest (or joining) costs; rising means the stack fell behind the rate.
+    burst_p99_by_second: list[float] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -126,6 +129,7 @@ async def measure(stack: Stack, args: argparse.Namespace) -> IdleResult:
             first_latency = await delivered(arrivals, first, 60)
             burst = await run_step(client, args.burst_rate, args.burst_s, seed=8)
             latencies = await delivered(arrivals, burst, 120)
+            by_second = per_second(arrivals, burst)
     finally:
         await client.close()
     pct = {k: round(100 * v / idle_s, 3) for k, v in used.items() if k != CALIBRATION}
@@ -140,7 +144,21 @@ async def measure(stack: Stack, args: argparse.Namespace) -> IdleResult:
         system_pct=round(sum(v for k, v in pct.items() if k not in HARNESS), 3),
         wakeups_per_s=wakeups, schedstat_pct={k: p for k, (_, p) in woke.items()},
         services_wakeups_per_s=round(sum(wakeups.get(s, 0.0) for s in SERVICES), 2),
+        burst_p99_by_second=by_second,
     )  # fmt: skip
+
+
+def per_second(arrivals: Arrivals, load: StepLoad) -> list[float]:
+    """p99 latency (s) of the delivered referrals sent in each second of a load."""
+    accepted = load.accepted()
+    if not accepted:
+        return []
+    start = min(accepted.values())
+    seconds: dict[int, list[float]] = {}
+    for referral, sent in accepted.items():
+        if referral in arrivals.at:
+            seconds.setdefault(int(sent - start), []).append(arrivals.at[referral] - sent)
+    return [round(percentile(seconds.get(i, []), 0.99), 3) for i in range(max(seconds, default=-1) + 1)]
 
 
 class _polling:
@@ -168,7 +186,8 @@ def summary(r: IdleResult) -> str:
         f" system {r.system_pct:.2f} % of one core [{parts}]; first referral emailed in"
         f" {r.first_referral_s:.2f} s; burst {r.burst_rate:.0f}/s: {r.burst_delivered}/{r.burst_sent}"
         f" delivered, p99 {r.burst_p99_s * 1000:.0f} ms\n  wake-ups/s: services"
-        f" {r.services_wakeups_per_s:.2f} [{wakes}]; schedstat % [{sched}]"
+        f" {r.services_wakeups_per_s:.2f} [{wakes}]; schedstat % [{sched}]\n  burst p99 by second:"
+        f" {' '.join(f'{v:.2f}' for v in r.burst_p99_by_second)}"
     )
 
 
