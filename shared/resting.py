@@ -34,7 +34,7 @@ class DatedOnRequest(ServerState):
         self._headers: list[tuple[bytes, bytes]] = []
         super().__init__()
 
-    @property  # type: ignore[override]
+    @property
     def default_headers(self) -> list[tuple[bytes, bytes]]:
         """Date (if configured) and the configured headers, made fresh once a second."""
         now = int(time.time())
@@ -60,7 +60,7 @@ class RestingServer(uvicorn.Server):
         super().__init__(config)
         self.server_state = DatedOnRequest(config.date_header)
 
-    @property  # type: ignore[override]
+    @property
     def should_exit(self) -> bool:
         """Whether the server was asked to stop; setting it to True wakes the main loop."""
         return self._stop_requested
