@@ -41,7 +41,7 @@ SETTING_MEANINGS: dict[str, str] = {
     "KAFKA__IDLE_FETCH_MAX_WAIT_MS": "Once a consumer's topics are quiet (a poll found nothing for a "
     "second), how long its fetch waits for a single byte, so a system at rest costs almost nothing. "
     "Must be less than `KAFKA__REQUEST_TIMEOUT_MS`. Unset: 20000 on Apache Kafka, which answers as "
-    "soon as a record arrives; 800 on Tansu, which polls while a fetch waits and so may answer a "
+    "soon as a record arrives; 1200 on Tansu, which polls while a fetch waits and so may answer a "
     "record up to about 0.4 of the wait late (docs/PERFORMANCE.md, Idle).",
     "KAFKA__SESSION_TIMEOUT_MS": "How long a consumer may go without a heartbeat (sent every third "
     "of it) before it leaves its group and its partitions go to another instance. Tansu holds a new "

@@ -167,7 +167,7 @@ def _shape(consumer: AIOKafkaConsumer) -> FetchShape:
 def test_the_idle_fetch_wait_is_long_where_the_broker_answers_early_and_bounded_on_tansu():
     assert KafkaSettings(flavour="apache").consumer_idle_max_wait_ms == 20_000
     assert KafkaSettings(flavour="apache", request_timeout_ms=9000).consumer_idle_max_wait_ms == 6000
-    assert KafkaSettings(flavour="tansu").consumer_idle_max_wait_ms == 800
+    assert KafkaSettings(flavour="tansu").consumer_idle_max_wait_ms == 1200
     assert KafkaSettings(flavour="tansu", idle_fetch_max_wait_ms=300).consumer_idle_max_wait_ms == 300
     with pytest.raises(ValidationError, match="idle_fetch_max_wait_ms"):
         KafkaSettings(idle_fetch_max_wait_ms=30_000, request_timeout_ms=30_000)
