@@ -7,8 +7,11 @@ services as separate processes on free ports, deploy/config/unit.example.yaml), 
 referrals so every consumer has joined and every path is warm, lets it settle, then leaves it
 alone for the idle period. CPU per process tree is read from the kernel's tick counters at the
 start and the end (so other work on the machine does not inflate it, it only slows it down);
-memory is each tree's RSS and PSS at the end. After the idle period: one referral, and how long
-from its POST to its email in the sink; then a burst at `--burst-rate` per second and its p99.
+memory is each tree's RSS and PSS at the end. Wake-ups a second (voluntary context switches over
+all threads) and schedstat CPU per tree are read from /proc over the same window, next to a bare
+asyncio process waking once a second (`calibration-1s`: what one wake-up a second costs on this
+host today). After the idle period: one referral, and how long from its POST to its email in
+the sink; then a burst at `--burst-rate` per second, its p99, and its p99 by second of sending.
 """
 
 from __future__ import annotations
