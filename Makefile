@@ -79,7 +79,7 @@ bench-web: install ## Web app team board and my referrals with 50,000 referrals 
 	$(BIN)/python -m bench.web --report docs/PERFORMANCE.md
 
 IDLE_MIN ?= 5
-bench-idle: install kafka-jars ## Idle cost (issue 25): CPU and memory per process over IDLE_MIN idle minutes, then the first referral and a 50/s burst
+bench-idle: install kafka-jars ## Idle cost (issue 25): CPU, wake-ups and memory per process over IDLE_MIN idle minutes, then the first referral and a 50/s burst
 	TEST_KAFKA=$(KAFKA) $(BIN)/python -m bench.idle --flavour $(KAFKA) --idle-min $(IDLE_MIN)
 
 clean: ## Remove the dev stack's state (.dev/)

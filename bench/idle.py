@@ -7,8 +7,11 @@ services as separate processes on free ports, deploy/config/unit.example.yaml), 
 referrals so every consumer has joined and every path is warm, lets it settle, then leaves it
 alone for the idle period. CPU per process tree is read from the kernel's tick counters at the
 start and the end (so other work on the machine does not inflate it, it only slows it down);
-memory is each tree's RSS and PSS at the end. After the idle period: one referral, and how long
-from its POST to its email in the sink; then a burst at `--burst-rate` per second and its p99.
+memory is each tree's RSS and PSS at the end. Wake-ups a second (voluntary context switches over
+all threads) and schedstat CPU per tree are read from /proc over the same window, next to a bare
+asyncio process waking once a second (`calibration-1s`: what one wake-up a second costs on this
+host today). After the idle period: one referral, and how long from its POST to its email in
+the sink; then a burst at `--burst-rate` per second, its p99, and its p99 by second of sending.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from referral_router.stack import REPO, SERVICES
 SETTLE_S = 30.0  # after the warm-up, before the idle window opens
 WARM_REFERRALS_RATE, WARM_S = 2.0, 3.0
 CPU_COLUMNS = (*SERVICES, "postgres", "broker")
+CALIBRATION = "calibration-1s"  # a bare asyncio process waking once a second, for scale
+ALONE = (*HARNESS, CALIBRATION)  # counted without their children
+WAKE_COLUMNS = (*CPU_COLUMNS, "smtp-sink", CALIBRATION)
 
 
 @dataclass
@@ -56,6 +62,15 @@ class IdleResult:
     burst_max_s: float
     services_pct: float = 0.0
     system_pct: float = 0.0
+    # Per process tree, from /proc over the same window: wake-ups a second (voluntary context
+    # switches, all threads) and % of one core by schedstat; `calibration` is a bare asyncio
+    # process waking once a second, run alongside (what one wake-up a second costs here today).
+    wakeups_per_s: dict[str, float] = field(default_factory=dict)
+    schedstat_pct: dict[str, float] = field(default_factory=dict)
+    services_wakeups_per_s: float = 0.0
+    # The burst's p99 by the second its referrals were sent in: high at first and falling means
+    # the wake from rest (or joining) costs; rising means the stack fell behind the rate.
+    burst_p99_by_second: list[float] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,11 +115,16 @@ async def measure(stack: Stack, args: argparse.Namespace) -> IdleResult:
             if len(await delivered(arrivals, warm, 120)) != len(warm.sent):
                 raise RuntimeError("warm-up referrals were not all emailed")
         await asyncio.sleep(SETTLE_S)
-        groups = stack.cpu_groups()
+        calibration = cpu.start_calibration()
+        groups = {**stack.cpu_groups(), CALIBRATION: calibration.pid}
         print(f"idle for {args.idle_min} min from {datetime.now():%H:%M:%S}", flush=True)
         before, began = cpu.snapshot(groups, alone=HARNESS), time.monotonic()
+        counted = cpu.counters(groups, alone=ALONE)
         await asyncio.sleep(args.idle_min * 60)
-        after, idle_s = cpu.snapshot(stack.cpu_groups(), alone=HARNESS), time.monotonic() - began
+        after, idle_s = cpu.snapshot(groups, alone=HARNESS), time.monotonic() - began
+        woke = cpu.rates(counted, cpu.counters(groups, alone=ALONE), idle_s)
+        calibration.terminate()
+        calibration.wait()
         rss, pss = memory(stack.cpu_groups())
         used = cpu.used(before, after)
         async with _polling(arrivals):
@@ -112,9 +132,11 @@ async def measure(stack: Stack, args: argparse.Namespace) -> IdleResult:
             first_latency = await delivered(arrivals, first, 60)
             burst = await run_step(client, args.burst_rate, args.burst_s, seed=8)
             latencies = await delivered(arrivals, burst, 120)
+            by_second = per_second(arrivals, burst)
     finally:
         await client.close()
-    pct = {k: round(100 * v / idle_s, 3) for k, v in used.items()}
+    pct = {k: round(100 * v / idle_s, 3) for k, v in used.items() if k != CALIBRATION}
+    wakeups = {k: w for k, (w, _) in woke.items()}
     return IdleResult(
         flavour=stack.flavour, label=args.label, idle_s=round(idle_s, 1), cpu_pct=pct,
         rss_mib=rss, pss_mib=pss, first_referral_s=first_latency[0] if first_latency else float("nan"),
@@ -123,7 +145,23 @@ async def measure(stack: Stack, args: argparse.Namespace) -> IdleResult:
         burst_max_s=max(latencies, default=float("nan")),
         services_pct=round(sum(pct.get(s, 0.0) for s in SERVICES), 3),
         system_pct=round(sum(v for k, v in pct.items() if k not in HARNESS), 3),
+        wakeups_per_s=wakeups, schedstat_pct={k: p for k, (_, p) in woke.items()},
+        services_wakeups_per_s=round(sum(wakeups.get(s, 0.0) for s in SERVICES), 2),
+        burst_p99_by_second=by_second,
     )  # fmt: skip
+
+
+def per_second(arrivals: Arrivals, load: StepLoad) -> list[float]:
+    """p99 latency (s) of the delivered referrals sent in each second of a load."""
+    accepted = load.accepted()
+    if not accepted:
+        return []
+    start = min(accepted.values())
+    seconds: dict[int, list[float]] = {}
+    for referral, sent in accepted.items():
+        if referral in arrivals.at:
+            seconds.setdefault(int(sent - start), []).append(arrivals.at[referral] - sent)
+    return [round(percentile(seconds.get(i, []), 0.99), 3) for i in range(max(seconds, default=-1) + 1)]
 
 
 class _polling:
@@ -144,11 +182,15 @@ class _polling:
 def summary(r: IdleResult) -> str:
     """One human line per run."""
     parts = ", ".join(f"{k} {v:.2f} %" for k, v in r.cpu_pct.items())
+    wakes = ", ".join(f"{k} {v:.2f}" for k, v in r.wakeups_per_s.items())
+    sched = ", ".join(f"{k} {v:.2f}" for k, v in r.schedstat_pct.items())
     return (
         f"{r.flavour} ({r.label}), idle {r.idle_s / 60:.1f} min: services {r.services_pct:.2f} %,"
         f" system {r.system_pct:.2f} % of one core [{parts}]; first referral emailed in"
         f" {r.first_referral_s:.2f} s; burst {r.burst_rate:.0f}/s: {r.burst_delivered}/{r.burst_sent}"
-        f" delivered, p99 {r.burst_p99_s * 1000:.0f} ms"
+        f" delivered, p99 {r.burst_p99_s * 1000:.0f} ms\n  wake-ups/s: services"
+        f" {r.services_wakeups_per_s:.2f} [{wakes}]; schedstat % [{sched}]\n  burst p99 by second:"
+        f" {' '.join(f'{v:.2f}' for v in r.burst_p99_by_second)}"
     )
 
 
@@ -169,6 +211,20 @@ def tables(paths: list[Path]) -> str:
         f" | {r['burst_p50_s'] * 1000:.0f} | {r['burst_p99_s'] * 1000:.0f} |"
         for r in runs
     ]
+    wake_head = " | ".join(WAKE_COLUMNS)
+    wake_rows = [
+        f"| {r['flavour']} | {r['label']} | "
+        + " | ".join(_wake_cell(r, c) for c in WAKE_COLUMNS)
+        + f" | **{r['services_wakeups_per_s']:.2f}** |"
+        for r in runs
+        if r.get("wakeups_per_s")
+    ]
+    wake_table = [
+        "",
+        f"| broker | code | {wake_head} | services |",
+        "|---|---|" + "---:|" * (len(WAKE_COLUMNS) + 1),
+        *wake_rows,
+    ]
     return "\n".join(
         [
             f"| broker | code | idle min | {head} | services | system |",
@@ -178,8 +234,15 @@ def tables(paths: list[Path]) -> str:
             f"| broker | code | {head} | first referral s | burst emailed | burst p50 ms | burst p99 ms |",
             "|---|---|" + "---:|" * (len(CPU_COLUMNS) + 4),
             *mem_rows,
+            *(wake_table if wake_rows else []),
         ]
     )
+
+
+def _wake_cell(run: dict[str, Any], column: str) -> str:
+    """Wake-ups a second (and schedstat % of one core) of one process tree in a run."""
+    wakes, sched = run["wakeups_per_s"].get(column), run["schedstat_pct"].get(column)
+    return "–" if wakes is None else f"{wakes:.2f} ({sched:.2f} %)"
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:

@@ -40,8 +40,9 @@ SETTING_MEANINGS: dict[str, str] = {
     "holds several events; adds at most this much latency per hop.",
     "KAFKA__IDLE_FETCH_MAX_WAIT_MS": "Once a consumer's topics are quiet (a poll found nothing for a "
     "second), how long its fetch waits for a single byte, so a system at rest costs almost nothing. "
-    "Unset: 5000 on Apache Kafka, which answers as soon as a record arrives; 800 on Tansu, which looks "
-    "again at half the remaining wait and so may answer up to about three quarters of it late.",
+    "Must be less than `KAFKA__REQUEST_TIMEOUT_MS`. Unset: 20000 on Apache Kafka, which answers as "
+    "soon as a record arrives; 1200 on Tansu, which polls while a fetch waits and so may answer a "
+    "record up to about 0.4 of the wait late (docs/PERFORMANCE.md, Idle).",
     "KAFKA__SESSION_TIMEOUT_MS": "How long a consumer may go without a heartbeat (sent every third "
     "of it) before it leaves its group and its partitions go to another instance. Tansu holds a new "
     "member's first join for about half of it, which every start waits for; Apache Kafka refuses "
@@ -55,7 +56,8 @@ SETTING_MEANINGS: dict[str, str] = {
     "DATABASE__CONNECT_TIMEOUT_S": "Timeout for opening a connection.",
     "OUTBOX__POLL_INTERVAL_S": "How often the relay looks for unpublished rows when LISTEN/NOTIFY "
     "did not wake it: only the safety net for a notification lost meanwhile (a committed row's NOTIFY, "
-    "or its listening connection dropping, wakes it at once).",
+    "or its listening connection dropping, wakes it at once). At rest, one wake-up and one query "
+    "per interval.",
     "OUTBOX__BATCH_SIZE": "Outbox rows published per round.",
     "OUTBOX__LINGER_S": "After a wake-up, how long the relay waits before selecting rows, so rows "
     "committed meanwhile go out in the same round; adds at most this much latency.",

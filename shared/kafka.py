@@ -27,8 +27,10 @@ CONSUME_BATCH_MAX = 200
 QUIET_AFTER_MS = 1000
 QUIET_POLL_MS = 30_000
 # How long aiokafka's fetch task sleeps when nothing wakes it: its default (200 ms) woke every
-# consumer five times a second at rest; fetch responses and consumed records wake it anyway.
-FETCHER_WAKE_MS = 5000
+# consumer five times a second at rest. Fetch responses, consumed records, assignment changes
+# and error backoffs wake it anyway (aiokafka 0.14 `Fetcher._fetch_requests_routine`), so this
+# is only a timer that, when shorter than the idle fetch wait, woke the process for nothing.
+FETCHER_WAKE_MS = 30_000
 
 
 def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:

@@ -39,6 +39,7 @@ from shared.kafka import (
 from shared.outbox import OutboxRelay
 from shared.ports import ConsumingUnitOfWork
 from shared.records import Record, Subscription
+from shared.resting import RestingServer
 from shared.settings import HttpSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,9 @@ async def _bounded(what: str, step: Awaitable[Any]) -> bool:
     return True
 
 
-LAG_INTERVAL_S = 10.0
+# The lag gauge's period: one end-offsets request to the broker per round (at rest no more);
+# Prometheus scrapes every 15-30 s and ConsumerLagGrowing looks at 10 minutes.
+LAG_INTERVAL_S = 30.0
 
 
 class Runtime(Generic[U]):
@@ -148,7 +151,7 @@ class Runtime(Generic[U]):
                 await consumer.handle_batch(batch)
 
     async def _measure_lag(self) -> None:
-        """Every few seconds: end offset minus committed offset on this instance's partitions."""
+        """Every LAG_INTERVAL_S: end offset minus committed offset on this instance's partitions."""
         while True:
             consumer = getattr(self._subscriber, "consumer", None)
             if consumer is not None and consumer.assignment():
@@ -274,28 +277,6 @@ def service_app(
     for router in routers:
         app.include_router(router)
     return app
-
-
-class RestingServer(uvicorn.Server):
-    """uvicorn's server, ticking once a second instead of ten times.
-
-    uvicorn's main loop wakes every 100 ms to refresh the Date header (once a second) and to see
-    whether a signal asked it to stop: at rest, most of what a service's process did (strace:
-    ten of its eleven wake-ups a second, issue 25). A one-second tick keeps the Date header as
-    fresh and answers SIGTERM within a second.
-    """
-
-    async def main_loop(self) -> None:
-        """Tick every TICK_S until asked to exit (uvicorn's loop, with a longer sleep)."""
-        counter = 0
-        should_exit = await self.on_tick(counter)
-        while not should_exit:
-            counter = (counter + 10) % 864_000  # every call is a whole second: refresh the date
-            await asyncio.sleep(TICK_S)
-            should_exit = await self.on_tick(counter)
-
-
-TICK_S = 1.0
 
 
 def serve(app: FastAPI, settings: HttpSettings) -> None:

@@ -14,11 +14,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
+from pydantic import ValidationError
 
+from services.metrics.main import MetricsSettings, create_app
 from shared import db, metrics
 from shared.events import TOPIC_RECEIVED, outbox_row
 from shared.kafka import FetchShape, IdleAwarePolling, ProducerSender, ensure_topics, make_producer
@@ -162,9 +165,12 @@ def _shape(consumer: AIOKafkaConsumer) -> FetchShape:
 
 
 def test_the_idle_fetch_wait_is_long_where_the_broker_answers_early_and_bounded_on_tansu():
-    assert KafkaSettings(flavour="apache").consumer_idle_max_wait_ms == 5000
-    assert KafkaSettings(flavour="tansu").consumer_idle_max_wait_ms == 800
+    assert KafkaSettings(flavour="apache").consumer_idle_max_wait_ms == 20_000
+    assert KafkaSettings(flavour="apache", request_timeout_ms=9000).consumer_idle_max_wait_ms == 6000
+    assert KafkaSettings(flavour="tansu").consumer_idle_max_wait_ms == 1200
     assert KafkaSettings(flavour="tansu", idle_fetch_max_wait_ms=300).consumer_idle_max_wait_ms == 300
+    with pytest.raises(ValidationError, match="idle_fetch_max_wait_ms"):
+        KafkaSettings(idle_fetch_max_wait_ms=30_000, request_timeout_ms=30_000)
 
 
 async def test_the_lag_gauge_skips_the_committed_offsets_only_while_nothing_new_arrived(kafka_settings):
@@ -203,3 +209,59 @@ async def test_the_lag_gauge_skips_the_committed_offsets_only_while_nothing_new_
 async def _assigned(consumer: AIOKafkaConsumer) -> bool:
     await consumer.getmany(timeout_ms=200)
     return bool(consumer.assignment())
+
+
+# A service at rest: every timer its event loop schedules. The consumer's heartbeat (a third of
+# the session timeout) is the shortest that may remain; uvicorn's 100 ms and 1 s ticks, the old
+# 5 s fetcher and 10 s lag timers, or any new poll shorter than the heartbeat fail this.
+SESSION_MS = 10_000
+SHORTEST_AT_REST_S = SESSION_MS / 3 / 1000 - 0.1  # the heartbeat, less what its request took
+WINDOW_S = 8.0
+
+
+@dataclass
+class TimerLog:
+    """Delays of the timers a loop scheduled (call_later and call_at go through call_at)."""
+
+    scheduled: list[tuple[float, str]]
+
+    @classmethod
+    def install(cls, monkeypatch: pytest.MonkeyPatch) -> TimerLog:
+        loop = asyncio.get_running_loop()
+        log = cls([])
+        original = loop.call_at
+
+        def call_at(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+            log.scheduled.append((when - loop.time(), repr(callback)[:120]))
+            return original(when, callback, *args, **kwargs)
+
+        monkeypatch.setattr(loop, "call_at", call_at)
+        return log
+
+    async def window(self) -> list[tuple[float, str]]:
+        """The timers scheduled over one window, shortest first."""
+        self.scheduled.clear()
+        await asyncio.sleep(WINDOW_S)
+        seen = sorted(t for t in self.scheduled if t[0] < WINDOW_S * 10)
+        return seen[:5]
+
+
+async def test_a_service_at_rest_schedules_no_timer_shorter_than_its_heartbeat(
+    database_url, kafka_broker, topic_prefix, monkeypatch
+):
+    settings = MetricsSettings(
+        database=DatabaseSettings(url=database_url),
+        kafka=KafkaSettings(
+            bootstrap_servers=kafka_broker.bootstrap, flavour=kafka_broker.flavour,
+            topic_prefix=topic_prefix, session_timeout_ms=SESSION_MS,
+        ),
+    )  # fmt: skip
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        timers = TimerLog.install(monkeypatch)
+        # Joining the group and the first polls schedule short timers; at rest none is left.
+        shortest = await eventually(
+            timers.window, lambda seen: all(delay >= SHORTEST_AT_REST_S for delay, _ in seen),
+            timeout_s=WINDOW_S * 8, interval_s=0,
+        )  # fmt: skip
+        assert shortest, "the window saw no timer at all: the heartbeat is missing"
