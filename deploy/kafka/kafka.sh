@@ -22,6 +22,9 @@
 #   KAFKA_CDS            1 (default) = use/build an AppCDS class archive in $KAFKA_CACHE;
 #                        it is written when the first broker exits via "stop" and cuts
 #                        later starts by ~1-1.5 s. 0 = off. A stale archive is ignored by the JVM.
+#   KAFKA_BROKER_SESSION_TIMEOUT_MS, KAFKA_BROKER_HEARTBEAT_INTERVAL_MS
+#                        the broker's session with its controller (default 3000/500: a killed
+#                        broker re-registers fast in the crash tests; Kafka's own are 9000/2000)
 #   JAVA, MVN, PYTHON    executables (default java, mvn, python3)
 #
 # "Ready" means: the broker port answers ApiVersions, a Metadata request lists the broker,
@@ -241,9 +244,10 @@ share.coordinator.state.topic.num.partitions=1
 group.initial.rebalance.delay.ms=0
 
 # After a SIGKILL the restarted broker cannot re-register until the controller expires
-# its old session (DUPLICATE_BROKER_REGISTRATION): default 9 s, here 3 s.
-broker.session.timeout.ms=3000
-broker.heartbeat.interval.ms=500
+# its old session (DUPLICATE_BROKER_REGISTRATION): default 9 s, here 3 s for the crash tests.
+# The idle benchmark runs with Kafka's defaults (9000/2000), as a production broker does.
+broker.session.timeout.ms=${KAFKA_BROKER_SESSION_TIMEOUT_MS:-3000}
+broker.heartbeat.interval.ms=${KAFKA_BROKER_HEARTBEAT_INTERVAL_MS:-500}
 
 # Small machine (2 cores): fewer threads.
 num.network.threads=2
