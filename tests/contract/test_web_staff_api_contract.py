@@ -29,6 +29,7 @@ from services.web.domain.model import (
     User,
     WorkloadRow,
 )
+from services.web.domain.workenv import response_body
 from services.web.ports import StaffApi, UpstreamDenied, UpstreamRejected, UpstreamUnauthorized
 from shared.clock import FixedClock
 from shared.settings import DatabaseSettings, KafkaSettings
@@ -328,6 +329,10 @@ async def test_a_caseworker_flags_overload_once_and_their_manager_sees_it(world:
     listed = await world.api.overload_flags(manager, {"team": world.team, "open": "true"})
     assert [f.flag_id for f in listed] == [raised.flag_id]
     assert await world.api.overload_flags(_other_team_manager(world), {}) == []
+    for viewer in (manager, world.caller("head", "head_of_unit")):  # the flag page lists and picks
+        assert raised.flag_id in {f.flag_id for f in await world.api.overload_flags(viewer, {})}
+    with pytest.raises(UpstreamDenied):
+        await world.api.overload_flags(me, {})
     assert (await _board_row(world)).overload == Overload(raised.flag_id, "open", None)
 
 
@@ -349,9 +354,10 @@ async def test_relieving_needs_a_factor_and_a_future_until_and_shows_on_the_boar
         await world.api.respond_overload_flag(
             _other_team_manager(world), raised.flag_id, relieve | {"until": last_day_midnight.isoformat()}
         )
+    form = {"action": "relieve", "capacity_percent": "50", "until": "2026-10-23", "comment": "Inga nya"}
     answered = await world.api.respond_overload_flag(
-        manager, raised.flag_id, relieve | {"until": last_day_midnight.isoformat()}
-    )
+        manager, raised.flag_id, response_body(form)
+    )  # as the page sends it
     assert (answered.action, answered.capacity_factor, answered.until, answered.responded_by) == (
         "relieve",
         0.5,
@@ -527,3 +533,10 @@ async def test_the_outcome_report_is_the_head_of_units_only(world: World) -> Non
         await world.api.outcome_report(
             world.caller(world.manager, "manager"), date(2026, 1, 1), date(2026, 10, 19), None
         )
+
+
+async def test_every_consultation_time_is_listed_per_team_when_no_team_is_asked(world: World) -> None:
+    slots = await world.api.meeting_slots(world.assignee(), None, date(2026, 10, 20), date(2026, 10, 20))
+    consultations = [s for s in slots if s.kind == "consultation"]
+    assert world.team in {s.teams[0] for s in consultations}
+    assert all(len(s.teams) == 1 and len(s.bookings) == 4 for s in consultations)
