@@ -166,9 +166,13 @@ async def book(request: Request) -> Any:
 @router.post("/consultations/{consultation_id}/cancel", dependencies=[Depends(check_csrf)])
 async def cancel(request: Request, consultation_id: str) -> Any:
     """Cancel one of the user's consultations (assignment checks whose it is)."""
-    caller = caller_of(request)
-    await workenv.cancel(web(request).api, caller, _id(consultation_id))
-    _say(request, text("consultation_cancelled", language(request)))
+    caller, lang = caller_of(request), language(request)
+    try:
+        await workenv.cancel(web(request).api, caller, _id(consultation_id))
+    except UpstreamRejected:  # assignment answers 409 when it is cancelled already (a second click)
+        _say(request, text("consultation_cancelled_already", lang))
+    else:
+        _say(request, text("consultation_cancelled", lang))
     return RedirectResponse("/consultations#mine-heading", status_code=303)
 
 
@@ -266,5 +270,8 @@ async def outcome_report(request: Request) -> Any:
         start, end, change = rules.report_window(values, today)
     except ValueError:
         return render(request, "outcome_report.html", 422, page=None, values=values, bad_day=True)
-    page = await workenv.outcome_report(context.api, caller, start, end, change, language(request))
+    try:
+        page = await workenv.outcome_report(context.api, caller, start, end, change, language(request))
+    except UpstreamRejected:  # assignment's period rules: at most three years, change date inside
+        return render(request, "outcome_report.html", 422, page=None, values=values, bad_period=True)
     return render(request, "outcome_report.html", page=page, values=values)

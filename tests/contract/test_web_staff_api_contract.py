@@ -427,12 +427,16 @@ async def test_consultations_are_booked_in_the_next_free_times_and_cancelled_by_
         world.referral_id,
     )
     assert [c.consultation_id for c in await world.api.consultations(partner)] == [new.consultation_id]
-    with pytest.raises(UpstreamDenied):
-        await world.api.cancel_consultation(world.caller("cw-b1", "caseworker"), new.consultation_id)
+    for stranger in (world.caller("cw-b1", "caseworker"), _other_team_manager(world)):
+        with pytest.raises(UpstreamDenied):
+            await world.api.cancel_consultation(stranger, new.consultation_id)
     cancelled = await world.api.cancel_consultation(partner, new.consultation_id)
     assert (cancelled.consultation_id, cancelled.cancelled_at) == (new.consultation_id, NOW)
     ((mine),) = await world.api.consultations(partner)
     assert (mine.topic, mine.cancelled_at) == ("Samverkan kring en familj", NOW)
+    with pytest.raises(UpstreamRejected):  # a second click: the web says it was cancelled already
+        await world.api.cancel_consultation(partner, new.consultation_id)
+    await world.api.cancel_consultation(world.caller(world.manager, "manager"), for_referral.consultation_id)
 
 
 async def test_meeting_slots_show_free_and_booked_times_and_who_booked_only_to_staff_and_the_booker(
@@ -495,6 +499,10 @@ async def test_an_incident_is_recorded_listed_by_team_and_counted_in_the_quarter
     assert summary.by_channel == (("email", 1), ("phone", 1))
     with pytest.raises(UpstreamDenied):
         await world.api.incident_summary(me, "2026Q4", None)
+    with pytest.raises(UpstreamDenied):  # partners book consultations and do nothing else
+        await world.api.record_incident(
+            world.caller("partner-1", "partner"), date(2026, 10, 19), "threat", "phone", None
+        )
 
 
 async def test_the_safety_flag_is_set_by_those_related_shows_in_the_queue_and_is_cleared(
@@ -527,8 +535,14 @@ async def test_the_outcome_report_is_the_head_of_units_only(world: World) -> Non
     )
     assert "protection_on_time" in {m.id for m in report.measures}
     assert {m.unit for m in report.measures} <= {"days", "share", "count", "per_fte", "ratio"}
-    with pytest.raises(UpstreamRejected):
-        await world.api.outcome_report(head, date(2026, 10, 19), date(2026, 1, 1), None)
+    for start, end, change, field in [
+        (date(2026, 10, 19), date(2026, 1, 1), None, "to"),
+        (date(2022, 1, 1), date(2026, 1, 1), None, "to"),  # more than three years
+        (date(2026, 1, 1), date(2026, 10, 19), date(2026, 12, 1), "change_date"),
+    ]:
+        with pytest.raises(UpstreamRejected) as refused:
+            await world.api.outcome_report(head, start, end, change)
+        assert field in refused.value.reason
     with pytest.raises(UpstreamDenied):
         await world.api.outcome_report(
             world.caller(world.manager, "manager"), date(2026, 1, 1), date(2026, 10, 19), None

@@ -285,6 +285,25 @@ def test_a_bad_quarter_or_a_backwards_report_window_is_a_422_page() -> None:
     assert web.client.get("/outcome-report?from=2026-06-01&to=2026-01-01").status_code == 422
 
 
+def test_a_second_cancel_of_the_same_consultation_says_so_instead_of_failing() -> None:
+    web, csrf = _app("partner-1", "partner")
+    booked = web.client.post("/consultations", data={"csrf_token": csrf, "topic": "Samråd om en familj"})
+    consultation_id = booked.headers["location"].split("booked=")[1].split("#")[0]
+    for _ in range(2):  # a double click, or a second tab (assignment answers 409 the second time)
+        answer = web.client.post(f"/consultations/{consultation_id}/cancel", data={"csrf_token": csrf})
+        assert answer.status_code == 303
+    page = web.client.get("/consultations").text
+    assert "Konsultationen är avbokad" in page and "Konsultationen var redan avbokad" in page
+
+
+def test_a_report_period_assignment_refuses_is_a_422_page_that_says_the_rules() -> None:
+    web, _ = _app("head", "head_of_unit")
+    for query in ("from=2022-01-01&to=2026-01-01", "from=2026-01-01&to=2026-06-30&change_date=2026-09-01"):
+        answer = web.client.get(f"/outcome-report?{query}")
+        assert answer.status_code == 422, query
+        assert "Perioden får vara högst tre år" in answer.text
+
+
 # The HTTP adapter against the agreed shapes
 
 

@@ -51,6 +51,7 @@ NOTE_MAX = 300
 INCIDENT_TYPES = ("threat", "violence", "harassment")
 INCIDENT_CHANNELS = ("in_person", "home_visit", "phone", "email", "letter", "social_media", "other")
 SAFETY_FLAGS = ("two_staff_home_visits",)
+REPORT_MAX_DAYS = 3 * 366  # assignment's longest outcome report
 NO_TEAM = "no_team"  # the summary's key for incidents recorded by intake or the head of unit
 _STATUS_AFTER = {
     "acknowledge": "acknowledged",
@@ -481,27 +482,31 @@ class FakeStaffApi:
         return sorted(mine, key=lambda c: c.starts_at)
 
     async def cancel_consultation(self, caller: Caller, consultation_id: str) -> Consultation:
-        """Who booked it, or a manager; the time is free again."""
+        """Who booked it, the manager of its team, the head; the time is free again; 409 when it is
+        cancelled already."""
         self._check(caller)
-        booking = self.booked.get(consultation_id)
+        user, booking = caller.user, self.booked.get(consultation_id)
         if booking is None or not (
-            booking.requester == caller.user.staff_id or caller.user.has_any("manager", "head_of_unit")
+            booking.requester == user.staff_id
+            or user.has_any("head_of_unit")
+            or (user.has_any("manager") and self.teams.get(user.staff_id) == booking.team)
         ):
             raise UpstreamDenied("403")
-        if booking.cancelled_at is None:
-            booking = dataclasses.replace(booking, cancelled_at=self.now())
-            self.booked[consultation_id] = booking
-            self.slots = [
-                dataclasses.replace(
-                    s,
-                    bookings=tuple(
-                        Booking(b.starts_at, b.ends_at, False) if b.consultation_id == consultation_id else b
-                        for b in s.bookings
-                    ),
-                )
-                for s in self.slots
-            ]
-            self.done.append((caller.user.staff_id, consultation_id, "cancel-consultation", {}))
+        if booking.cancelled_at is not None:
+            raise UpstreamRejected("Conflict; cancelled already")
+        booking = dataclasses.replace(booking, cancelled_at=self.now())
+        self.booked[consultation_id] = booking
+        self.slots = [
+            dataclasses.replace(
+                s,
+                bookings=tuple(
+                    Booking(b.starts_at, b.ends_at, False) if b.consultation_id == consultation_id else b
+                    for b in s.bookings
+                ),
+            )
+            for s in self.slots
+        ]
+        self.done.append((caller.user.staff_id, consultation_id, "cancel-consultation", {}))
         return booking
 
     async def record_incident(
@@ -601,8 +606,10 @@ class FakeStaffApi:
         self._check(caller)
         if not caller.user.has_any("head_of_unit"):
             raise UpstreamDenied("403")
-        if end < start:
+        if end < start or (end - start).days > REPORT_MAX_DAYS:
             raise UpstreamRejected("Unprocessable Entity; query.to")
+        if change_date is not None and not start <= change_date <= end:
+            raise UpstreamRejected("Unprocessable Entity; query.change_date")
         measures = self.report.measures if self.report else ()
         return OutcomeReport(start, end, change_date, self.now(), measures)
 

@@ -149,6 +149,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "next_page": ("Nästa sida", "Next page"),
     "no_rows": ("Inga rader.", "No rows."),
     "bad_day": ("Ange dagar som ÅÅÅÅ-MM-DD.", "Give days as YYYY-MM-DD."),
+    "bad_report_period": (
+        "Perioden får vara högst tre år, och ändringsdagen ska ligga inom den.",
+        "The period may be at most three years, and the change date must lie inside it.",
+    ),
     "reviews": ("Månadsgranskningar", "Monthly reviews"),
     "log_rows": ("Loggens rader", "The log's rows"),
     "reviews_intro": (
@@ -401,6 +405,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "consultation_cancelled": (
         "Konsultationen är avbokad. En avbokning har skickats till din e-post.",
         "The consultation is cancelled. A cancellation has been emailed to you.",
+    ),
+    "consultation_cancelled_already": (
+        "Konsultationen var redan avbokad.",
+        "The consultation was already cancelled.",
     ),
     "when": ("När", "When"),
     "incidents": ("Hot och våld", "Threats and violence"),
