@@ -189,7 +189,10 @@ async def incidents(request: Request) -> Any:
     quarter = request.query_params.get("quarter") or rules.quarter_of(today)
     page, bad_quarter = None, not rules.well_formed_quarter(quarter)
     if caller.user.has_any("manager", "head_of_unit") and not bad_quarter:
-        page = await workenv.incidents_page(context.api, caller, quarter)
+        try:
+            page = await workenv.incidents_page(context.api, caller, quarter)
+        except UpstreamRejected:  # well formed but out of assignment's range (years 2000-2100)
+            bad_quarter = True
     return render(
         request,
         "incidents.html",

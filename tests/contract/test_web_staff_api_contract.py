@@ -499,6 +499,9 @@ async def test_an_incident_is_recorded_listed_by_team_and_counted_in_the_quarter
     assert summary.by_channel == (("email", 1), ("phone", 1))
     with pytest.raises(UpstreamDenied):
         await world.api.incident_summary(me, "2026Q4", None)
+    for quarter in ("1999Q4", "2026Q5"):
+        with pytest.raises(UpstreamRejected):
+            await world.api.incident_summary(manager, quarter, None)
     with pytest.raises(UpstreamDenied):  # partners book consultations and do nothing else
         await world.api.record_incident(
             world.caller("partner-1", "partner"), date(2026, 10, 19), "threat", "phone", None

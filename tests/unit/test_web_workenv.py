@@ -282,6 +282,7 @@ def test_a_partners_request_for_any_other_page_gets_403_and_the_start_page_sends
 def test_a_bad_quarter_or_a_backwards_report_window_is_a_422_page() -> None:
     web, _ = _app("head", "head_of_unit")
     assert web.client.get("/incidents?quarter=2026Q9").status_code == 422
+    assert web.client.get("/incidents?quarter=1999Q4").status_code == 422  # assignment's range
     assert web.client.get("/outcome-report?from=2026-06-01&to=2026-01-01").status_code == 422
 
 

@@ -52,6 +52,7 @@ INCIDENT_TYPES = ("threat", "violence", "harassment")
 INCIDENT_CHANNELS = ("in_person", "home_visit", "phone", "email", "letter", "social_media", "other")
 SAFETY_FLAGS = ("two_staff_home_visits",)
 REPORT_MAX_DAYS = 3 * 366  # assignment's longest outcome report
+QUARTER_YEARS = (2000, 2100)  # the quarters assignment summarises
 NO_TEAM = "no_team"  # the summary's key for incidents recorded by intake or the head of unit
 _STATUS_AFTER = {
     "acknowledge": "acknowledged",
@@ -561,6 +562,8 @@ class FakeStaffApi:
         try:
             year, q = int(quarter[:4]), int(quarter[5:])
             start = date(year, 3 * q - 2, 1)
+            if not QUARTER_YEARS[0] <= year <= QUARTER_YEARS[1]:
+                raise ValueError(quarter)
         except ValueError:
             raise UpstreamRejected("Unprocessable Entity; query.quarter") from None
         end = (date(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1)) - timedelta(days=1)
