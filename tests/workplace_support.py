@@ -37,7 +37,7 @@ def overload(
 def consultation(
     kind: str = "consultation.booked", *, starts_at: datetime, minutes: int = 30, slot: str = "open-care",
     team: str = "team-b", requester: str = "partner-1", sequence: int = 0,
-    consultation_id: uuid.UUID | None = None, referral_id: uuid.UUID | None = None,
+    consultation_id: uuid.UUID | None = None, referral_id: str | None = None,
     at: datetime | None = None,
 ) -> Envelope[ConsultationEvent]:  # fmt: skip
     """A consultation event for one booking (the same `consultation_id` for its later versions)."""
@@ -52,7 +52,7 @@ def consultation(
 
 def incident(
     *, team: str | None = "team-a", requester: str = "cw-a2", type: str = "threat", channel: str = "phone",
-    occurred_on: date = date(2026, 11, 20), referral_id: uuid.UUID | None = None, at: datetime,
+    occurred_on: date = date(2026, 11, 20), referral_id: str | None = None, at: datetime,
 ) -> Envelope[IncidentRecorded]:  # fmt: skip
     """An incident.recorded event."""
     iid = uuid.uuid4()

@@ -36,7 +36,7 @@ async def uow(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Any]
 
 
 def incident(n: int, day: date, *, team: str | None = "team-a", minutes: int = 0) -> Incident:
-    referral = uuid.UUID(int=1000 + n) if n % 2 else None
+    referral = f"R-{1000 + n}" if n % 2 else None
     return Incident(
         uuid.UUID(int=n), day, "threat", "phone", team, "cw-a1", referral, T0 + timedelta(minutes=minutes)
     )

@@ -39,9 +39,7 @@ from tests.conftest import create_database, drop_database
 
 NOW = local(2026, 10, 20, 10, 0)  # a Tuesday in office hours
 SECRET = "contract-secret"
-REFERRAL = str(
-    uuid.UUID(int=0xC0DE)
-)  # intake's referral ids are UUIDs; consultations and incidents rely on it
+REFERRAL = "R-CONTRACT1"  # intake's referral ids are opaque text (`R-…`), not UUIDs
 
 
 @dataclasses.dataclass

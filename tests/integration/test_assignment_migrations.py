@@ -98,6 +98,7 @@ async def test_existing_weights_and_loads_become_exact_hundredths_and_the_trigge
         "008_overload_flags.sql",  # issue 22: a new table, nothing on these rows
         "009_consultations.sql",  # issue 22: a new table, nothing on these rows
         "010_incidents_and_safety_flags.sql",  # issue 22: new tables; no safety flag on these rows
+        "012_referral_ids_are_text.sql",  # issue 22: intake's referral ids are text, not UUIDs
     ]
     assert await pool.fetchval("SELECT count(*) FROM assignments WHERE safety_flag IS NOT NULL") == 0
     assert await pool.fetchval("SELECT count(*) FROM assignments WHERE registration_due IS NOT NULL") == 0

@@ -38,7 +38,7 @@ class PostgresConsultationStore:
             c.ends_at,
             c.requester,
             c.topic,
-            None if c.referral_id is None else uuid.UUID(c.referral_id),
+            c.referral_id,
             c.booked_at,
             c.sequence,
             c.cancelled_at,

@@ -36,7 +36,7 @@ class Incident:
     channel: str
     team: str | None
     recorded_by: str
-    referral_id: uuid.UUID | None
+    referral_id: str | None
     recorded_at: datetime
 
 
@@ -69,7 +69,7 @@ def new_incident(
     occurred_on: date,
     kind: str,
     channel: str,
-    referral_id: uuid.UUID | None,
+    referral_id: str | None,
     recorder: str,
     org: Organisation,
     now: datetime,

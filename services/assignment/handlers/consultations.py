@@ -189,7 +189,7 @@ def consultation_event(event_type: str, consultation: Consultation) -> OutboxRow
         requester=c.requester,
         starts_at=c.starts_at.astimezone(UTC),
         ends_at=c.ends_at.astimezone(UTC),
-        referral_id=None if c.referral_id is None else uuid.UUID(c.referral_id),
+        referral_id=c.referral_id,
         sequence=c.sequence,
         cancelled_by=c.cancelled_by,
     )

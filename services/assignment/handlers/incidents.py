@@ -27,7 +27,7 @@ async def record_incident(
     uow: AssignmentUnitOfWork,
     unit: Unit,
     recorder: str,
-    report: tuple[date, str, str, uuid.UUID | None],
+    report: tuple[date, str, str, str | None],
     now: datetime,
 ) -> Incident:
     """Store the incident (`report`: the day, type, channel and referral) and its
@@ -38,7 +38,7 @@ async def record_incident(
         uuid.uuid4(), occurred_on, kind, channel, referral_id, recorder, unit.organisation, now, today
     )
     async with uow:
-        if referral_id is not None and await uow.cases.get(str(referral_id)) is None:
+        if referral_id is not None and await uow.cases.get(referral_id) is None:
             raise UnknownReferral("referral_id")
         await uow.incidents.add(incident)
         await uow.outbox.add([incident_event(incident)])
