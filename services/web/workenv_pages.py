@@ -110,7 +110,8 @@ async def respond(request: Request, flag_id: str) -> Any:
     fid, lang = _id(flag_id), language(request)
     back = RedirectResponse(f"/overload-flags/{fid}", status_code=303)
     try:
-        body = rules.response_body(await _form(request))
+        today = web(request).clock.now().astimezone(STOCKHOLM).date()
+        body = rules.response_body(await _form(request), today)
     except ValueError as exc:
         _say(request, "", str(exc), text(f"fix_{exc}", lang))
         return back
@@ -217,7 +218,7 @@ async def record_incident(request: Request) -> Any:
     try:
         occurred_on = date.fromisoformat(form.get("occurred_on", ""))
     except ValueError:
-        _say(request, "", "occurred_on", text("fix_until", lang))
+        _say(request, "", "occurred_on", text("fix_day", lang))
         return RedirectResponse("/incidents#incident-heading", status_code=303)
     kind, channel = form.get("type", ""), form.get("channel", "")
     if kind not in rules.INCIDENT_TYPES or channel not in rules.INCIDENT_CHANNELS:

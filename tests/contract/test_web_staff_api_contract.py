@@ -354,7 +354,7 @@ async def test_relieving_needs_a_factor_and_a_future_until_and_shows_on_the_boar
         )
     form = {"action": "relieve", "capacity_percent": "50", "until": "2026-10-23", "comment": "Inga nya"}
     answered = await world.api.respond_overload_flag(
-        manager, raised.flag_id, response_body(form)
+        manager, raised.flag_id, response_body(form, NOW.date())
     )  # as the page sends it
     assert (answered.action, answered.capacity_factor, answered.until, answered.responded_by) == (
         "relieve",

@@ -114,11 +114,17 @@ def test_a_relief_is_sent_as_a_factor_until_the_midnight_after_the_last_day() ->
         ),
         ({"action": "relieve", "comment": "x", "capacity_percent": "50", "until": "soon"}, "until"),
         ({"action": "reassign", "comment": "x", "referral_ids": ""}, "referral_ids"),
+        ({"action": "relieve", "comment": "x", "capacity_percent": "50", "until": "2026-12-05"}, "until"),
     ],
 )
 def test_a_response_form_that_cannot_be_sent_names_its_field(form: dict[str, str], field: str) -> None:
     with pytest.raises(ValueError, match=field):
-        workenv.response_body(form)
+        workenv.response_body(form, date(2026, 12, 6))  # a last day in the past: assignment refuses it
+
+
+def test_a_relief_whose_last_day_is_today_runs_to_midnight_tonight() -> None:
+    form = {"action": "relieve", "comment": "x", "capacity_percent": "50", "until": "2026-12-06"}
+    assert workenv.response_body(form, date(2026, 12, 6))["until"] == "2026-12-07T00:00:00+01:00"
 
 
 def test_slots_read_as_local_days_and_times_with_who_booked_only_where_the_api_said() -> None:
