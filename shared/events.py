@@ -250,7 +250,7 @@ class ConsultationEvent(WireModel):
     requester: OpaqueId  # who booked: a partner or a member of staff
     starts_at: AwareDatetime
     ends_at: AwareDatetime
-    referral_id: OpaqueId | None = None
+    referral_id: OpaqueId | None = None  # intake's referral id (`R-…`), not a UUID
     sequence: int = Field(default=0, ge=0)
     cancelled_by: OpaqueId | None = None
 
@@ -269,7 +269,7 @@ class IncidentRecorded(WireModel):
     channel: IncidentChannel
     team: OpaqueId | None = None  # the recording person's team; None: intake or the head of unit
     requester: OpaqueId  # who recorded it
-    referral_id: OpaqueId | None = None
+    referral_id: OpaqueId | None = None  # intake's referral id (`R-…`), not a UUID
 
 
 class NotificationOutcome(WireModel):

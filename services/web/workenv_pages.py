@@ -110,7 +110,8 @@ async def respond(request: Request, flag_id: str) -> Any:
     fid, lang = _id(flag_id), language(request)
     back = RedirectResponse(f"/overload-flags/{fid}", status_code=303)
     try:
-        body = rules.response_body(await _form(request))
+        today = web(request).clock.now().astimezone(STOCKHOLM).date()
+        body = rules.response_body(await _form(request), today)
     except ValueError as exc:
         _say(request, "", str(exc), text(f"fix_{exc}", lang))
         return back
@@ -166,9 +167,13 @@ async def book(request: Request) -> Any:
 @router.post("/consultations/{consultation_id}/cancel", dependencies=[Depends(check_csrf)])
 async def cancel(request: Request, consultation_id: str) -> Any:
     """Cancel one of the user's consultations (assignment checks whose it is)."""
-    caller = caller_of(request)
-    await workenv.cancel(web(request).api, caller, _id(consultation_id))
-    _say(request, text("consultation_cancelled", language(request)))
+    caller, lang = caller_of(request), language(request)
+    try:
+        await workenv.cancel(web(request).api, caller, _id(consultation_id))
+    except UpstreamRejected:  # assignment answers 409 when it is cancelled already (a second click)
+        _say(request, text("consultation_cancelled_already", lang))
+    else:
+        _say(request, text("consultation_cancelled", lang))
     return RedirectResponse("/consultations#mine-heading", status_code=303)
 
 
@@ -185,7 +190,10 @@ async def incidents(request: Request) -> Any:
     quarter = request.query_params.get("quarter") or rules.quarter_of(today)
     page, bad_quarter = None, not rules.well_formed_quarter(quarter)
     if caller.user.has_any("manager", "head_of_unit") and not bad_quarter:
-        page = await workenv.incidents_page(context.api, caller, quarter)
+        try:
+            page = await workenv.incidents_page(context.api, caller, quarter)
+        except UpstreamRejected:  # well formed but out of assignment's range (years 2000-2100)
+            bad_quarter = True
     return render(
         request,
         "incidents.html",
@@ -210,7 +218,7 @@ async def record_incident(request: Request) -> Any:
     try:
         occurred_on = date.fromisoformat(form.get("occurred_on", ""))
     except ValueError:
-        _say(request, "", "occurred_on", text("fix_until", lang))
+        _say(request, "", "occurred_on", text("fix_day", lang))
         return RedirectResponse("/incidents#incident-heading", status_code=303)
     kind, channel = form.get("type", ""), form.get("channel", "")
     if kind not in rules.INCIDENT_TYPES or channel not in rules.INCIDENT_CHANNELS:
@@ -266,5 +274,8 @@ async def outcome_report(request: Request) -> Any:
         start, end, change = rules.report_window(values, today)
     except ValueError:
         return render(request, "outcome_report.html", 422, page=None, values=values, bad_day=True)
-    page = await workenv.outcome_report(context.api, caller, start, end, change, language(request))
+    try:
+        page = await workenv.outcome_report(context.api, caller, start, end, change, language(request))
+    except UpstreamRejected:  # assignment's period rules: at most three years, change date inside
+        return render(request, "outcome_report.html", 422, page=None, values=values, bad_period=True)
     return render(request, "outcome_report.html", page=page, values=values)

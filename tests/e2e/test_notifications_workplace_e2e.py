@@ -100,7 +100,7 @@ async def test_a_flag_reaches_the_managers_email_and_chat_once_even_when_deliver
 
 async def test_an_incident_reaches_the_manager_and_occupational_health(sinks):
     event = incident(team="team-b", requester="cw-b3", type="harassment", channel="social_media",
-                     at=datetime.now(UTC), referral_id=f"R-{uuid.uuid4().hex[:12]}")  # fmt: skip
+                     at=datetime.now(UTC), referral_id="R-7Q2K9M3XH4TB")  # fmt: skip
     await sinks.publish(TOPIC_WORKPLACE, [event])
     rows = await sinks.sent(event.event_id, 3)
     assert {(r["recipient"], r["channel"]) for r in rows} == {

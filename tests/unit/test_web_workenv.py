@@ -114,11 +114,17 @@ def test_a_relief_is_sent_as_a_factor_until_the_midnight_after_the_last_day() ->
         ),
         ({"action": "relieve", "comment": "x", "capacity_percent": "50", "until": "soon"}, "until"),
         ({"action": "reassign", "comment": "x", "referral_ids": ""}, "referral_ids"),
+        ({"action": "relieve", "comment": "x", "capacity_percent": "50", "until": "2026-12-05"}, "until"),
     ],
 )
 def test_a_response_form_that_cannot_be_sent_names_its_field(form: dict[str, str], field: str) -> None:
     with pytest.raises(ValueError, match=field):
-        workenv.response_body(form)
+        workenv.response_body(form, date(2026, 12, 6))  # a last day in the past: assignment refuses it
+
+
+def test_a_relief_whose_last_day_is_today_runs_to_midnight_tonight() -> None:
+    form = {"action": "relieve", "comment": "x", "capacity_percent": "50", "until": "2026-12-06"}
+    assert workenv.response_body(form, date(2026, 12, 6))["until"] == "2026-12-07T00:00:00+01:00"
 
 
 def test_slots_read_as_local_days_and_times_with_who_booked_only_where_the_api_said() -> None:
@@ -282,7 +288,27 @@ def test_a_partners_request_for_any_other_page_gets_403_and_the_start_page_sends
 def test_a_bad_quarter_or_a_backwards_report_window_is_a_422_page() -> None:
     web, _ = _app("head", "head_of_unit")
     assert web.client.get("/incidents?quarter=2026Q9").status_code == 422
+    assert web.client.get("/incidents?quarter=1999Q4").status_code == 422  # assignment's range
     assert web.client.get("/outcome-report?from=2026-06-01&to=2026-01-01").status_code == 422
+
+
+def test_a_second_cancel_of_the_same_consultation_says_so_instead_of_failing() -> None:
+    web, csrf = _app("partner-1", "partner")
+    booked = web.client.post("/consultations", data={"csrf_token": csrf, "topic": "Samråd om en familj"})
+    consultation_id = booked.headers["location"].split("booked=")[1].split("#")[0]
+    for _ in range(2):  # a double click, or a second tab (assignment answers 409 the second time)
+        answer = web.client.post(f"/consultations/{consultation_id}/cancel", data={"csrf_token": csrf})
+        assert answer.status_code == 303
+    page = web.client.get("/consultations").text
+    assert "Konsultationen är avbokad" in page and "Konsultationen var redan avbokad" in page
+
+
+def test_a_report_period_assignment_refuses_is_a_422_page_that_says_the_rules() -> None:
+    web, _ = _app("head", "head_of_unit")
+    for query in ("from=2022-01-01&to=2026-01-01", "from=2026-01-01&to=2026-06-30&change_date=2026-09-01"):
+        answer = web.client.get(f"/outcome-report?{query}")
+        assert answer.status_code == 422, query
+        assert "Perioden får vara högst tre år" in answer.text
 
 
 # The HTTP adapter against the agreed shapes

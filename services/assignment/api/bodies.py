@@ -33,9 +33,9 @@ def _instant_in_range(at: datetime) -> datetime:
 
 Day = Annotated[date, AfterValidator(_day_in_range)]
 Instant = Annotated[AwareDatetime, AfterValidator(_instant_in_range)]
-# A referral id as intake makes it: opaque, short, no whitespace (shared.events.OpaqueId).
-OPAQUE = r"^[A-Za-z0-9._:\-]+$"
-ReferralId = Annotated[str, Path(min_length=1, max_length=128, pattern=OPAQUE)]
+ReferralId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+# The same id in a request body: intake's opaque referral id (`R-7Q2K9M3XH4TB`), not a UUID.
+ReferralRef = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 
 
 class _Body(BaseModel):

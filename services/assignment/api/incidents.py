@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.assignment.api.bodies import OPAQUE, Day
+from services.assignment.api.bodies import Day, ReferralRef
 from services.assignment.api.dependencies import Api, Caller
 from services.assignment.domain.access import Actor
 from services.assignment.domain.errors import InvalidIncident
@@ -37,7 +37,7 @@ class IncidentIn(BaseModel):
     occurred_on: Day
     type: IncidentType
     channel: IncidentChannel
-    referral_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=OPAQUE)
+    referral_id: ReferralRef | None = None
 
 
 class IncidentOut(BaseModel):

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.assignment.api.bodies import OPAQUE, Day
+from services.assignment.api.bodies import Day, ReferralRef
 from services.assignment.api.dependencies import Api, Caller
 from services.assignment.domain.access import Actor, Organisation
 from services.assignment.domain.consultations import TOPIC_MAX, Consultation, may_read_topic
@@ -36,7 +36,7 @@ class ConsultationIn(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     topic: str = Field(min_length=1, max_length=TOPIC_MAX)
-    referral_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=OPAQUE)
+    referral_id: ReferralRef | None = None
 
 
 def _actor(caller: Principal) -> Actor:
@@ -116,8 +116,7 @@ async def book_consultation(api: Api, caller: Caller, body: ConsultationIn) -> d
     """Book the next free consultation of the team on duty (a new matter) or of the referral's
     team; 409 when the team has no free time within the booking horizon."""
     require(caller, BOOKERS)
-    referral = body.referral_id
-    c = await use.book(api.unit_of_work, api.unit, caller.sub, body.topic, referral, api.clock.now())
+    c = await use.book(api.unit_of_work, api.unit, caller.sub, body.topic, body.referral_id, api.clock.now())
     return {"consultation_id": c.consultation_id, "slot": c.slot_id, "team": c.team,
             "starts_at": c.starts_at, "ends_at": c.ends_at}  # fmt: skip
 

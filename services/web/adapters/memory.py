@@ -51,6 +51,9 @@ NOTE_MAX = 300
 INCIDENT_TYPES = ("threat", "violence", "harassment")
 INCIDENT_CHANNELS = ("in_person", "home_visit", "phone", "email", "letter", "social_media", "other")
 SAFETY_FLAGS = ("two_staff_home_visits",)
+REPORT_MAX_DAYS = 3 * 366  # assignment's longest outcome report
+QUARTER_YEARS = (2000, 2100)  # the quarters assignment summarises
+NO_TEAM = "no_team"  # the summary's key for incidents recorded by intake or the head of unit
 _STATUS_AFTER = {
     "acknowledge": "acknowledged",
     "protection-assessment": "protection_assessed",
@@ -313,6 +316,8 @@ class FakeStaffApi:
             raise UpstreamDenied("403")
         if note is not None and len(note) > NOTE_MAX:
             raise UpstreamRejected("Unprocessable Entity; body.note")
+        if any(f.staff == staff_id and f.responded_at is None for f in self.flags.values()):
+            raise UpstreamRejected("Conflict; an overload flag of this person is still open")
         now = self.now()
         flag = OverloadFlag(str(uuid.uuid4()), staff_id, row.team, note, now, now + self.escalate_after)
         self.flags[flag.flag_id] = flag
@@ -342,24 +347,22 @@ class FakeStaffApi:
 
     async def respond_overload_flag(self, caller: Caller, flag_id: str, body: dict[str, Any]) -> OverloadFlag:
         """The flagged person's team manager or the head; a comment always; relieve needs a factor
-        and an until; a flag is answered once."""
+        and an until in the future, reassign the person's own open referrals (moved to a
+        teammate); a flag is answered once."""
         self._check(caller)
         flag = self.flags.get(flag_id)
-        if flag is None or not (
-            caller.user.has_any("head_of_unit") or self.teams.get(caller.user.staff_id) == flag.team
-        ):
+        if flag is None or not self._may_respond(caller, flag):
             raise UpstreamDenied("403")
         if flag.responded_at is not None:
             raise UpstreamRejected("Conflict")
         action, comment = body.get("action"), str(body.get("comment") or "").strip()
-        if action not in ("relieve", "reassign", "keep") or not comment:
+        if action not in ("relieve", "reassign", "keep"):
+            raise UpstreamRejected("Unprocessable Entity; body.action")
+        if not comment:
             raise UpstreamRejected("Unprocessable Entity; body.comment")
-        relieve = action == "relieve"
-        if relieve and (body.get("capacity_factor") is None or not body.get("until")):
-            raise UpstreamRejected("Unprocessable Entity; body.until")
         now = self.now()
-        until = datetime.fromisoformat(body["until"]) if relieve else None
-        ids = [str(r) for r in body.get("referral_ids") or []] if action == "reassign" else []
+        until = self._relief_until(body, now) if action == "relieve" else None
+        ids = self._reassigned(flag, body) if action == "reassign" else []
         answered = dataclasses.replace(
             flag,
             action=action,
@@ -367,14 +370,49 @@ class FakeStaffApi:
             responded_at=now,
             response_seconds=(now - flag.raised_at).total_seconds(),
             comment=comment,
-            capacity_factor=float(body["capacity_factor"]) if relieve else None,
+            capacity_factor=float(body["capacity_factor"]) if until else None,
             until=until,
             reassigned=len(ids) if action == "reassign" else None,
         )
         self.flags[flag_id] = answered
-        self._set_overload(flag.staff, Overload(flag_id, "relieved", until) if relieve else None)
+        self._set_overload(flag.staff, Overload(flag_id, "relieved", until) if until else None)
         self.done.append((caller.user.staff_id, flag_id, "overload-response", {"action": action, "ids": ids}))
         return answered
+
+    def _may_respond(self, caller: Caller, flag: OverloadFlag) -> bool:
+        user = caller.user
+        if user.staff_id == flag.staff:
+            return False
+        return user.has_any("head_of_unit") or (
+            user.has_any("manager") and self.teams.get(user.staff_id) == flag.team
+        )
+
+    @staticmethod
+    def _relief_until(body: dict[str, Any], now: datetime) -> datetime:
+        factor = body.get("capacity_factor")
+        if factor is None or not 0 < float(factor) <= 1:
+            raise UpstreamRejected("Unprocessable Entity; body.capacity_factor")
+        until = datetime.fromisoformat(body["until"]) if body.get("until") else None
+        if until is None or until <= now:
+            raise UpstreamRejected("Unprocessable Entity; body.until")
+        return until
+
+    def _reassigned(self, flag: OverloadFlag, body: dict[str, Any]) -> list[str]:
+        """The named referrals, checked to be the person's open ones and moved to a teammate."""
+        ids = [str(r) for r in body.get("referral_ids") or []]
+        own = {
+            i.referral_id for i in self.queue.values() if i.caseworker == flag.staff and i.status != "closed"
+        }
+        if not ids or not set(ids) <= own:
+            raise UpstreamRejected("Unprocessable Entity; body.referral_ids")
+        mate = next(
+            (w.staff_id for w in self.workloads if w.team == flag.team and w.staff_id != flag.staff), None
+        )
+        for referral_id in ids:
+            self.queue[referral_id] = dataclasses.replace(
+                self.queue[referral_id], caseworker=mate or flag.staff
+            )
+        return ids
 
     def _set_overload(self, staff_id: str, overload: Overload | None) -> None:
         self.workloads = [
@@ -445,27 +483,31 @@ class FakeStaffApi:
         return sorted(mine, key=lambda c: c.starts_at)
 
     async def cancel_consultation(self, caller: Caller, consultation_id: str) -> Consultation:
-        """Who booked it, or a manager; the time is free again."""
+        """Who booked it, the manager of its team, the head; the time is free again; 409 when it is
+        cancelled already."""
         self._check(caller)
-        booking = self.booked.get(consultation_id)
+        user, booking = caller.user, self.booked.get(consultation_id)
         if booking is None or not (
-            booking.requester == caller.user.staff_id or caller.user.has_any("manager", "head_of_unit")
+            booking.requester == user.staff_id
+            or user.has_any("head_of_unit")
+            or (user.has_any("manager") and self.teams.get(user.staff_id) == booking.team)
         ):
             raise UpstreamDenied("403")
-        if booking.cancelled_at is None:
-            booking = dataclasses.replace(booking, cancelled_at=self.now())
-            self.booked[consultation_id] = booking
-            self.slots = [
-                dataclasses.replace(
-                    s,
-                    bookings=tuple(
-                        Booking(b.starts_at, b.ends_at, False) if b.consultation_id == consultation_id else b
-                        for b in s.bookings
-                    ),
-                )
-                for s in self.slots
-            ]
-            self.done.append((caller.user.staff_id, consultation_id, "cancel-consultation", {}))
+        if booking.cancelled_at is not None:
+            raise UpstreamRejected("Conflict; cancelled already")
+        booking = dataclasses.replace(booking, cancelled_at=self.now())
+        self.booked[consultation_id] = booking
+        self.slots = [
+            dataclasses.replace(
+                s,
+                bookings=tuple(
+                    Booking(b.starts_at, b.ends_at, False) if b.consultation_id == consultation_id else b
+                    for b in s.bookings
+                ),
+            )
+            for s in self.slots
+        ]
+        self.done.append((caller.user.staff_id, consultation_id, "cancel-consultation", {}))
         return booking
 
     async def record_incident(
@@ -490,8 +532,12 @@ class FakeStaffApi:
         return incident
 
     async def incidents(self, caller: Caller, query: dict[str, str]) -> list[Incident]:
-        """Managers their team's, the head every incident."""
+        """Managers their team's, the head every incident, anyone their own; another team: 403."""
         self._check(caller)
+        user = caller.user
+        managed = self.teams.get(user.staff_id) if user.has_any("manager") else None
+        if "team" in query and not (user.has_any("head_of_unit") or query["team"] == managed):
+            raise UpstreamDenied("403")
         return [
             i
             for i in self._incidents_seen_by(caller)
@@ -501,12 +547,14 @@ class FakeStaffApi:
         ]
 
     def _incidents_seen_by(self, caller: Caller) -> list[Incident]:
+        """The head every incident, a manager their team's, anyone those they recorded."""
         user = caller.user
-        if user.has_any("head_of_unit"):
-            return list(self.recorded_incidents)
-        if user.has_any("manager"):
-            return [i for i in self.recorded_incidents if i.team == self.teams.get(user.staff_id)]
-        raise UpstreamDenied("403")
+        team = self.teams.get(user.staff_id) if user.has_any("manager") else None
+        return [
+            i
+            for i in self.recorded_incidents
+            if user.has_any("head_of_unit") or i.recorded_by == user.staff_id or (team and i.team == team)
+        ]
 
     async def incident_summary(self, caller: Caller, quarter: str, team: str | None) -> IncidentSummary:
         """Counts of the quarter ("2026Q4") by type, team and channel."""
@@ -514,32 +562,40 @@ class FakeStaffApi:
         try:
             year, q = int(quarter[:4]), int(quarter[5:])
             start = date(year, 3 * q - 2, 1)
+            if not QUARTER_YEARS[0] <= year <= QUARTER_YEARS[1]:
+                raise ValueError(quarter)
         except ValueError:
             raise UpstreamRejected("Unprocessable Entity; query.quarter") from None
         end = (date(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1)) - timedelta(days=1)
+        user = caller.user
+        managed = self.teams.get(user.staff_id) if user.has_any("manager") else None
+        if not (user.has_any("head_of_unit") or (managed and team in (None, managed))):
+            raise UpstreamDenied("403")
         rows = [
             i
-            for i in self._incidents_seen_by(caller)
-            if start <= i.occurred_on <= end and (team is None or i.team == team)
+            for i in self.recorded_incidents
+            if start <= i.occurred_on <= end
+            and (team is None or i.team == team)
+            and (user.has_any("head_of_unit") or i.team == managed)
         ]
-        teams = sorted({i.team or "" for i in rows})
+        teams = sorted({i.team or NO_TEAM for i in rows})
         return IncidentSummary(
             quarter=quarter,
             start=start,
             end=end,
             total=len(rows),
-            by_type=tuple(sorted(Counter(i.type for i in rows).items())),
+            by_type=tuple(sorted((t, sum(i.type == t for i in rows)) for t in INCIDENT_TYPES)),
             by_team=tuple(
-                (t, tuple(sorted(Counter(i.type for i in rows if (i.team or "") == t).items())))
+                (t, tuple(sorted(Counter(i.type for i in rows if (i.team or NO_TEAM) == t).items())))
                 for t in teams
             ),
             by_channel=tuple(sorted(Counter(i.channel for i in rows).items())),
         )
 
     async def set_safety_flag(self, caller: Caller, referral_id: str, flag: str | None) -> None:
-        """The referral's caseworker, their manager, the head of unit."""
+        """The referral's caseworker, their manager, intake, the head of unit."""
         item = self._visible(caller, referral_id)
-        if not caller.user.has_any("caseworker", "manager", "head_of_unit"):
+        if not caller.user.has_any("caseworker", "manager", "head_of_unit", "intake"):
             raise UpstreamDenied("403")
         if flag is not None and flag not in SAFETY_FLAGS:
             raise UpstreamRejected("Unprocessable Entity; body.flag")
@@ -553,8 +609,10 @@ class FakeStaffApi:
         self._check(caller)
         if not caller.user.has_any("head_of_unit"):
             raise UpstreamDenied("403")
-        if end < start:
+        if end < start or (end - start).days > REPORT_MAX_DAYS:
             raise UpstreamRejected("Unprocessable Entity; query.to")
+        if change_date is not None and not start <= change_date <= end:
+            raise UpstreamRejected("Unprocessable Entity; query.change_date")
         measures = self.report.measures if self.report else ()
         return OutcomeReport(start, end, change_date, self.now(), measures)
 

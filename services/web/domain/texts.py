@@ -149,6 +149,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "next_page": ("Nästa sida", "Next page"),
     "no_rows": ("Inga rader.", "No rows."),
     "bad_day": ("Ange dagar som ÅÅÅÅ-MM-DD.", "Give days as YYYY-MM-DD."),
+    "bad_report_period": (
+        "Perioden får vara högst tre år, och ändringsdagen ska ligga inom den.",
+        "The period may be at most three years, and the change date must lie inside it.",
+    ),
     "reviews": ("Månadsgranskningar", "Monthly reviews"),
     "log_rows": ("Loggens rader", "The log's rows"),
     "reviews_intro": (
@@ -347,7 +351,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "fix_action": ("Välj vad du gör.", "Choose what you do."),
     "fix_comment": ("Kommentaren behövs.", "The comment is needed."),
     "fix_capacity_percent": ("Välj kapacitet.", "Choose a capacity."),
-    "fix_until": ("Ange ett datum.", "Give a date."),
+    "fix_until": ("Ange ett datum, i dag eller senare.", "Give a date, today or later."),
+    "fix_day": ("Ange ett datum.", "Give a date."),
     "fix_referral_ids": ("Välj minst ett ärende.", "Choose at least one referral."),
     "only_open": ("Bara obesvarade", "Only unanswered"),
     "show_all": ("Alla", "All"),
@@ -401,6 +406,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "consultation_cancelled": (
         "Konsultationen är avbokad. En avbokning har skickats till din e-post.",
         "The consultation is cancelled. A cancellation has been emailed to you.",
+    ),
+    "consultation_cancelled_already": (
+        "Konsultationen var redan avbokad.",
+        "The consultation was already cancelled.",
     ),
     "when": ("När", "When"),
     "incidents": ("Hot och våld", "Threats and violence"),

@@ -112,8 +112,9 @@ def flag_rows(flags: list[OverloadFlag], language: Language) -> list[FlagRow]:
     return [flag_row(f, language) for f in [*waiting, *answered]]
 
 
-def response_body(form: dict[str, str]) -> dict[str, object]:
-    """The response API body of the flag page's form; ValueError naming the field to fix."""
+def response_body(form: dict[str, str], today: date | None = None) -> dict[str, object]:
+    """The response API body of the flag page's form; ValueError naming the field to fix. With
+    `today` (Stockholm), a relief's last day before it is refused here, as assignment would."""
     action = form.get("action", "")
     comment = form.get("comment", "").strip()
     if action not in RESPONSES:
@@ -129,6 +130,8 @@ def response_body(form: dict[str, str]) -> dict[str, object]:
             until = date.fromisoformat(form.get("until", ""))
         except ValueError:
             raise ValueError("until") from None
+        if today is not None and until < today:
+            raise ValueError("until")
         end_of_day = datetime.combine(until + timedelta(days=1), datetime.min.time(), STOCKHOLM)
         body |= {"capacity_factor": int(percent) / 100, "until": end_of_day.isoformat()}
     if action == "reassign":
