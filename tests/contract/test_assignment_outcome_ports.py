@@ -6,35 +6,25 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
-from services.assignment.adapters.memory import InMemoryAssignmentUnitOfWork
-from services.assignment.adapters.memory_stores import AssignmentTables
-from services.assignment.adapters.postgres import PostgresAssignmentUnitOfWork
 from services.assignment.domain.incidents import Incident
 from services.assignment.domain.outcome import AbsenceRecord, CaseRecord, FlagRecord, IncidentRecord
 from services.assignment.domain.overload import OverloadFlag
 from services.assignment.domain.workload import Absence
-from shared.clock import FixedClock
 from tests.assignment_support import T0, TZ, new_assignment
-from tests.conftest import migrated_pool
 
 START, END = T0 - timedelta(days=30), T0 + timedelta(days=30)
 
 
-@pytest.fixture(params=["memory", "postgres"])
-async def uow(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Any]]:
-    if request.param == "memory":
-        tables = AssignmentTables()
-        yield lambda: InMemoryAssignmentUnitOfWork(tables, FixedClock(T0))
-        return
-    server = request.getfixturevalue("postgres_server")
-    async with migrated_pool(server, "services.assignment.migrations", "assignment") as pool:
-        yield lambda: PostgresAssignmentUnitOfWork(pool)
+@pytest.fixture
+def uow(assignment_uow: Callable[[], Any]) -> Callable[[], Any]:
+    """Assignment units of work on the fake and on Postgres (tests/contract/conftest.py)."""
+    return assignment_uow
 
 
 async def store(uow: Callable[[], Any], rid: str, received_days: int, **changes: Any) -> None:
