@@ -3,6 +3,13 @@
 One Postgres server and one Kafka-protocol broker per test session (Tansu by default, Apache
 Kafka with KAFKA=apache, or whatever DATABASE__URL / KAFKA__BOOTSTRAP_SERVERS point at). Each
 test gets its own database and its own topic prefix, so tests never see each other's data.
+
+Every test that can reach the broker carries the `kafka` marker, set here from what it uses
+(never by a hand-kept list): the `kafka_broker` or `kafka_flavour` fixture anywhere in its
+fixture closure, or a module that reads `KAFKA_FLAVOUR`. `make test KAFKA=apache` runs only
+those (`-m kafka`); the Tansu pass runs everything. A test that reaches the broker only through
+`request.getfixturevalue("kafka_broker")` is not visible at collection: it fails in the Tansu
+pass with a message saying how to mark it, so the Apache pass cannot silently lose it.
 """
 
 from __future__ import annotations
@@ -27,6 +34,49 @@ from shared.settings import DatabaseSettings
 KAFKA_FLAVOUR = os.environ.get("TEST_KAFKA", "tansu")
 
 
+KAFKA_MARKER = "kafka"
+KAFKA_FIXTURES = frozenset({"kafka_broker", "kafka_flavour"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{KAFKA_MARKER}: reaches a Kafka-protocol broker (set automatically; the only tests the "
+        "Apache pass runs)",
+    )
+
+
+def uses_kafka(item: pytest.Item) -> bool:
+    """Whether collection shows that `item` reaches the broker."""
+    if item.get_closest_marker(KAFKA_MARKER) is not None:
+        return True
+    if KAFKA_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    module = getattr(item, "module", None)
+    return module is not None and "KAFKA_FLAVOUR" in vars(module) and module.__name__ != __name__
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if uses_kafka(item) and item.get_closest_marker(KAFKA_MARKER) is None:
+            item.add_marker(KAFKA_MARKER)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Fail a test that asked for the broker at run time without the marker (see the docstring)."""
+    request = getattr(item, "_request", None)
+    dynamic = set(getattr(request, "fixturenames", ()))
+    if KAFKA_FIXTURES & dynamic and item.get_closest_marker(KAFKA_MARKER) is None:
+        pytest.fail(
+            f"{item.nodeid} reached the Kafka broker through request.getfixturevalue but carries no "
+            "'kafka' marker, so `make test KAFKA=apache` would leave it out: request the "
+            "kafka_broker fixture as a parameter, or mark the test (or its parameter) "
+            "with pytest.mark.kafka",
+            pytrace=False,
+        )
+
+
 @dataclass
 class Broker:
     bootstrap: str
@@ -47,6 +97,12 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.start()
     finally:
         server.stop("fast")
+
+
+@pytest.fixture(scope="session")
+def kafka_flavour() -> str:
+    """The broker flavour under test (`tansu` or `apache`); requesting it marks the test `kafka`."""
+    return KAFKA_FLAVOUR
 
 
 @pytest.fixture(scope="session")
