@@ -62,9 +62,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(KAFKA_MARKER)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_teardown(item: pytest.Item) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Fail a test that asked for the broker at run time without the marker (see the docstring)."""
+    result = yield
     request = getattr(item, "_request", None)
     dynamic = set(getattr(request, "fixturenames", ()))
     if KAFKA_FIXTURES & dynamic and item.get_closest_marker(KAFKA_MARKER) is None:
@@ -75,6 +76,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
             "with pytest.mark.kafka",
             pytrace=False,
         )
+    return result
 
 
 @dataclass
