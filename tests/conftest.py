@@ -79,11 +79,26 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     return result
 
 
+# The consumer session of the service processes the tests start. Tansu holds a new member's
+# first join for about half the session timeout (shared/settings.py), so at the default 10 s
+# every service start and restart waits 5 s; Apache Kafka hands a SIGKILLed member's partitions
+# on only when its session expires. deploy/kafka/kafka.sh lowers Apache Kafka's floor
+# (`group.min.session.timeout.ms`, 6 s by default), so this holds for a broker the tests start;
+# an external one (KAFKA__BOOTSTRAP_SERVERS) keeps the services' default.
+SERVICE_SESSION_TIMEOUT_MS = 3000
+
+
 @dataclass
 class Broker:
     bootstrap: str
     flavour: str
     handle: LocalTansu | ApacheKafka | None
+
+    def service_env(self) -> dict[str, str]:
+        """Settings for service processes on this broker (`ServiceConfig.extra_env`)."""
+        if self.flavour == "apache" and self.handle is None:
+            return {}
+        return {"KAFKA__SESSION_TIMEOUT_MS": str(SERVICE_SESSION_TIMEOUT_MS)}
 
 
 @pytest.fixture(scope="session")
