@@ -29,7 +29,7 @@ from referral_router.devinfra.procs import free_port
 from referral_router.devinfra.tansu import LocalTansu
 from referral_router.stack import ApacheKafka
 from shared import db
-from shared.settings import DatabaseSettings
+from shared.settings import DatabaseSettings, KafkaSettings
 
 KAFKA_FLAVOUR = os.environ.get("TEST_KAFKA", "tansu")
 
@@ -94,11 +94,16 @@ class Broker:
     flavour: str
     handle: LocalTansu | ApacheKafka | None
 
+    @property
+    def session_timeout_ms(self) -> int:
+        """The consumer session for services the tests run, in process or as processes."""
+        if self.flavour == "apache" and self.handle is None:
+            return int(KafkaSettings.model_fields["session_timeout_ms"].default)
+        return SERVICE_SESSION_TIMEOUT_MS
+
     def service_env(self) -> dict[str, str]:
         """Settings for service processes on this broker (`ServiceConfig.extra_env`)."""
-        if self.flavour == "apache" and self.handle is None:
-            return {}
-        return {"KAFKA__SESSION_TIMEOUT_MS": str(SERVICE_SESSION_TIMEOUT_MS)}
+        return {"KAFKA__SESSION_TIMEOUT_MS": str(self.session_timeout_ms)}
 
 
 @pytest.fixture(scope="session")
