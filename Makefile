@@ -3,6 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 KAFKA  ?= tansu
+# The Tansu pass runs the whole suite; KAFKA=apache runs only the tests that reach a broker (the
+# `kafka` marker, set in tests/conftest.py), since the rest cannot tell the brokers apart.
+# ALL=1 runs everything against Apache Kafka too.
+ALL    ?=
+ifeq ($(KAFKA)$(ALL),apache)
+TEST_SELECT := -m kafka
+TEST_CHECKS :=
+else
+TEST_SELECT :=
+TEST_CHECKS := lint typecheck
+endif
 UV_VERSION := 0.13.9
 # A plain KAFKA variable would be read as the services' `kafka` settings group; tests get it
 # under their own name.
@@ -13,7 +24,8 @@ unexport KAFKA
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
-	@echo "  make test KAFKA=apache   the same suite against Apache Kafka (needs Java 17 and Maven)"
+	@echo "  make test KAFKA=apache   the tests that reach a broker, against Apache Kafka (needs Java 17 and Maven)"
+	@echo "  make test KAFKA=apache ALL=1   lint, type checks and the whole suite against Apache Kafka"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,11 +71,11 @@ unit: install ## Only the fast unit tests
 tools:
 	bash deploy/tools/system-packages.sh $(KAFKA)
 
-test: tools lint typecheck kafka-jars ## Lint, type checks and the whole suite (unit, integration, e2e, reliability)
+test: install tools $(TEST_CHECKS) kafka-jars ## Lint, type checks and the whole suite (unit, integration, e2e, reliability)
 	# A private basetemp: another pytest session resets /tmp/pytest-of-<user> to 0700, which
 	# would cut the unprivileged test Postgres off from its data directory.
 	mkdir -p .pytest-tmp
-	TEST_KAFKA=$(KAFKA) $(BIN)/python -m pytest -q --basetemp=.pytest-tmp/$(KAFKA)
+	TEST_KAFKA=$(KAFKA) $(BIN)/python -m pytest -q --basetemp=.pytest-tmp/$(KAFKA) $(TEST_SELECT)
 
 chaos: install tools kafka-jars ## Long chaos run (2,000+ referrals, many faults, 20,000-referral backlog); writes docs/RELIABILITY.md
 	TEST_KAFKA=$(KAFKA) $(BIN)/python -m tests.reliability.chaos --long --report docs/RELIABILITY.md

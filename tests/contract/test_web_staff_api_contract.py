@@ -111,7 +111,7 @@ def _fake_world() -> World:
     return World(api, item.referral_id, "team-a", "cw-a1", "mgr-a", issued)
 
 
-@pytest.fixture(params=["fake", "http"])
+@pytest.fixture(params=["fake", pytest.param("http", marks=pytest.mark.kafka)])
 async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
     if request.param == "fake":
         yield _fake_world()

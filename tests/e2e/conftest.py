@@ -136,7 +136,11 @@ async def start_stack(
         secrets=secrets,
         unit_config=without_reminders(log_dir / "unit.yaml", ports.teams if teams_sink else None),
         topic_prefix=prefix,
-        extra_env={"OUTBOX__POLL_INTERVAL_S": "0.5", "WORKER__POLL_INTERVAL_S": "0.5"},
+        extra_env={
+            "OUTBOX__POLL_INTERVAL_S": "0.5",
+            "WORKER__POLL_INTERVAL_S": "0.5",
+            **broker.service_env(),
+        },
     )
     services = ServiceProcesses(config, log_dir)
     services.start_all()

@@ -59,7 +59,7 @@ async def assignments(postgres_server, kafka_broker, tmp_path_factory):
     database_url = await create_database(postgres_server, name)
     prefix = f"a{uuid.uuid4().hex[:8]}."
     secrets = {"key_id": "k", "key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "pepper": "p"}
-    env = {"AUTH__JWT_SECRET": DEV_JWT_SECRET, "OUTBOX__POLL_INTERVAL_S": "0.5"}
+    env = {"AUTH__JWT_SECRET": DEV_JWT_SECRET, "OUTBOX__POLL_INTERVAL_S": "0.5", **kafka_broker.service_env()}
     ports = free_ports()
     configs = [
         ServiceConfig(

@@ -84,6 +84,7 @@ async def example(postgres_server, kafka_broker, tmp_path_factory) -> AsyncItera
             # The services' clock: that Saturday evening, a few seconds after the referral.
             "DEV_CLOCK__START": (saturday + timedelta(seconds=5)).isoformat(),
             "DEV_CLOCK__SINCE": now.isoformat(),
+            **kafka_broker.service_env(),
         },
     )  # fmt: skip
     services = ServiceProcesses(config, log_dir)

@@ -50,7 +50,7 @@ async def test_instances_are_assigned_and_confirmed_exactly_once_though_the_poll
     config = ServiceConfig(
         database_url=database_url, bootstrap=kafka_broker.bootstrap, flavour=kafka_broker.flavour,
         ports=free_ports(), secrets=SECRETS, topic_prefix=f"o{uuid.uuid4().hex[:8]}.",
-        extra_env=oep_env(portal.url),
+        extra_env={**oep_env(portal.url), **kafka_broker.service_env()},
     )  # fmt: skip
     services = ServiceProcesses(config, tmp_path / "logs")
     try:

@@ -71,6 +71,7 @@ async def intake(postgres_server, kafka_broker, tmp_path_factory):
     config = ServiceConfig(
         database_url=database_url, bootstrap=kafka_broker.bootstrap, flavour=kafka_broker.flavour,
         ports=free_ports(), secrets=SECRETS, topic_prefix=f"s{uuid.uuid4().hex[:8]}.",
+        extra_env=kafka_broker.service_env(),
     )  # fmt: skip
     services = ServiceProcesses(config, tmp_path_factory.mktemp("schemathesis-staff-logs"))
     services.start("intake")

@@ -117,7 +117,7 @@ async def sinks(postgres_server, kafka_broker, tmp_path_factory) -> AsyncIterato
         ports=ports, secrets=SECRETS_E2E, unit_config=unit_file(log_dir / "unit.yaml", ports.teams),
         topic_prefix=f"a{uuid.uuid4().hex[:8]}.",
         extra_env={"WORKER__POLL_INTERVAL_S": "0.3", "OUTBOX__POLL_INTERVAL_S": "0.3",
-                   "LINKS__REFERRAL_URL": LINK},
+                   "LINKS__REFERRAL_URL": LINK, **kafka_broker.service_env()},
     )  # fmt: skip
     services = ServiceProcesses(config, log_dir)
     try:

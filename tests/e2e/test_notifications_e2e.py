@@ -155,7 +155,8 @@ async def start_notify_stack(
         secrets=E2E_SECRETS,
         unit_config=unit_config_copy(log_dir / "unit.yaml", ports.teams, notifications),
         topic_prefix=f"n{uuid.uuid4().hex[:8]}.",
-        extra_env={"OUTBOX__POLL_INTERVAL_S": "0.3", "WORKER__POLL_INTERVAL_S": "0.3", **smtp_env, **env},
+        extra_env={"OUTBOX__POLL_INTERVAL_S": "0.3", "WORKER__POLL_INTERVAL_S": "0.3",
+                   **broker.service_env(), **smtp_env, **env},
     )  # fmt: skip
     stack = NotifyStack(
         ServiceProcesses(config, log_dir), config, config.topic_prefix, broker.bootstrap, smtp_argv,

@@ -45,6 +45,7 @@ def settings(kafka_broker, topic_prefix, database_url) -> AssignmentSettings:
             flavour=kafka_broker.flavour,
             topic_prefix=topic_prefix,
             partitions=2,
+            session_timeout_ms=kafka_broker.session_timeout_ms,
         ),
         database=DatabaseSettings(url=database_url),
     )

@@ -27,6 +27,7 @@ def kafka_settings(kafka_broker, topic_prefix) -> KafkaSettings:
         flavour=kafka_broker.flavour,
         topic_prefix=topic_prefix,
         partitions=2,
+        session_timeout_ms=kafka_broker.session_timeout_ms,
     )
 
 

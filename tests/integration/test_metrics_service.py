@@ -43,6 +43,7 @@ def settings(kafka_broker, topic_prefix, database_url) -> MetricsSettings:
             flavour=kafka_broker.flavour,
             topic_prefix=topic_prefix,
             partitions=2,
+            session_timeout_ms=kafka_broker.session_timeout_ms,
         ),
         database=DatabaseSettings(url=database_url),
     )

@@ -53,6 +53,7 @@ from shared.events import (
     TOPIC_NOTIFICATIONS,
     TOPIC_RECEIVED,
 )
+from tests.conftest import SERVICE_SESSION_TIMEOUT_MS
 from tests.factories import encode
 from tests.helpers import signed_headers
 
@@ -83,6 +84,9 @@ SERVICE_ENV = {
     "WORKER__POLL_INTERVAL_S": "0.5",
     "WORKER__LEASE_S": "10",
     "LOG__LEVEL": "INFO",
+    # Its own broker either way, so the short session of tests/conftest.py holds (a service
+    # restart joins in about 1.5 s on Tansu, not 5; a killed member leaves sooner).
+    "KAFKA__SESSION_TIMEOUT_MS": str(SERVICE_SESSION_TIMEOUT_MS),
 }
 SCHEMAS = ("intake", "assignment", "notifications", "metrics")
 FINAL_DELIVERY = ("sent", "failed", "unknown")
