@@ -39,12 +39,6 @@ class Person(_Strict):
     # history: the outcome report counts who joined and who left) but gets no referrals after it.
     left_on: date | None = None
 
-    def employed_on(self, day: date) -> bool:
-        """Whether this person works in the unit on `day` (hired by then, not yet left)."""
-        if self.hire_date is not None and day < self.hire_date:
-            return False
-        return self.left_on is None or day <= self.left_on
-
 
 class Team(_Strict):
     """An investigation team: a manager, caseworkers, and a Teams channel webhook."""

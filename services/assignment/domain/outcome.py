@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from services.assignment.domain.deadlines import add_months
+from services.assignment.domain.workload import employed
 
 INVESTIGATION_MONTHS = 4
 MAX_SPAN_DAYS = 3 * 366
@@ -89,9 +90,8 @@ class StaffRecord:
     mentor: str | None
 
     def employed_on(self, day: date) -> bool:
-        if self.hire_date is not None and day < self.hire_date:
-            return False
-        return self.left_on is None or day <= self.left_on
+        """Whether they are in the unit on `day` (assignment's own rule, `workload.employed`)."""
+        return employed(self.hire_date, self.left_on, day)
 
 
 @dataclass(frozen=True)

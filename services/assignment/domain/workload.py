@@ -34,9 +34,15 @@ def has_started(worker: Caseworker, day: date) -> bool:
     return worker.hire_date is None or worker.hire_date <= day
 
 
+def employed(hire_date: date | None, left_on: date | None, day: date) -> bool:
+    """Hired by `day` and not yet left (the unit file's `left_on` is the last day): the one rule
+    for who is in the unit on a day, for assignment and the outcome report alike."""
+    return (hire_date is None or hire_date <= day) and (left_on is None or day <= left_on)
+
+
 def employed_on(worker: Caseworker, day: date) -> bool:
-    """Hired by `day` and not yet left (the unit file's `left_on` is their last day)."""
-    return has_started(worker, day) and (worker.left_on is None or day <= worker.left_on)
+    """Whether `worker` is in the unit on `day` (`employed`)."""
+    return employed(worker.hire_date, worker.left_on, day)
 
 
 def active_mentors(staff: Iterable[Caseworker], day: date, rules: CapacityRules) -> frozenset[str]:
