@@ -73,7 +73,10 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
 
 
 def collected(result: pytest.RunResult) -> set[str]:
-    return {line.strip() for line in result.outlines if "::" in line}
+    """The collected tests as `file::test`. Node ids are relative to the rootdir, which is the
+    repository when the suite's directory lies inside it (`make test`'s basetemp is `.pytest-tmp/`)
+    and the suite's own directory otherwise: keep the file name and what follows."""
+    return {line.strip().rsplit("/", 1)[-1] for line in result.outlines if "::" in line}
 
 
 def test_minus_m_kafka_collects_exactly_the_tests_that_reach_the_broker(suite: pytest.Pytester) -> None:
