@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from referral_router.outcome_cli import add_report_parser
+from referral_router.outcome_cli import add_report_parser, plots_unavailable
 from referral_router.stack import DEV_WEB_CLIENT_ID
 from referral_router.tokens import dev_token
 
@@ -83,13 +82,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from referral_router.policy_report import write_report
     from referral_router.policy_simulation import POLICIES, compare
 
-    if importlib.util.find_spec("matplotlib") is None:
-        # `make run` installs only the dev stack's extra; the plots need `.[plots]` (or `.[dev]`).
-        print(
-            "referral-router simulate draws its plots with matplotlib, which is not installed:\n"
-            "  make install   (or: .venv/bin/pip install -c constraints.txt -e '.[plots]')",
-            file=sys.stderr,
-        )
+    if plots_unavailable("simulate"):
         return 2
 
     c = compare(args.days, tuple(args.policy or POLICIES), args.seed, args.config)

@@ -71,17 +71,25 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError("give a date as YYYY-MM-DD") from None
 
 
+def plots_unavailable(command: str) -> bool:
+    """True, having said how to install it, when matplotlib is missing: `make run` installs only
+    the dev stack's extra, and the plots of `report` and `simulate` need `.[plots]` (or `.[dev]`)."""
+    if importlib.util.find_spec("matplotlib") is not None:
+        return False
+    print(
+        f"referral-router {command} draws its plots with matplotlib, which is not installed:\n"
+        "  make install   (or: .venv/bin/pip install -c constraints.txt -e '.[plots]')",
+        file=sys.stderr,
+    )
+    return True
+
+
 def run_report(args: argparse.Namespace) -> int:
     """Compute and write the report; 2 with a message on bad dates or a missing matplotlib."""
     from referral_router.outcome_files import write_outcome_files
     from services.assignment.domain.outcome import InvalidReportPeriod
 
-    if importlib.util.find_spec("matplotlib") is None:
-        print(
-            "referral-router report draws its plots with matplotlib, which is not installed:\n"
-            "  .venv/bin/pip install -c constraints.txt -e '.[plots]'",
-            file=sys.stderr,
-        )
+    if plots_unavailable("report"):
         return 2
     try:
         report, preface = _simulated(args) if args.simulated else _measured(args)
